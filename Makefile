@@ -1,0 +1,33 @@
+# Everything a fresh machine needs (python3, pip, make, git) is installed from here.
+VENV     := .venv
+PYTHON   := $(VENV)/bin/python
+PCR      := $(VENV)/bin/pcr
+DEMO_NOW := 2026-11-22T09:00:00Z
+
+.PHONY: demo test lint bench clean
+
+$(PYTHON):
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(PYTHON)
+	$(PYTHON) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PYTHON)
+	$(PYTHON) -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PCR) validate desired-state
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check reconciler tests
+	$(VENV)/bin/ruff format --check reconciler tests
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest -q
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,176 @@
+"""Typed live state, built from the Partner Center wire format in exactly one place.
+
+Nothing outside this module reads raw Partner Center JSON: the client parses
+responses with the `*_from_wire` functions and the rest of pcr sees only these
+frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class SubscriptionKind(StrEnum):
+    NCE = "nce"
+    LEGACY = "legacy"
+    SOFTWARE = "software"
+    AZURE = "azure"
+
+
+class SubscriptionStatus(StrEnum):
+    NONE = "none"
+    ACTIVE = "active"
+    PENDING = "pending"
+    SUSPENDED = "suspended"
+    EXPIRED = "expired"
+    DISABLED = "disabled"
+    DELETED = "deleted"
+
+
+class EntitlementType(StrEnum):
+    RESERVED_INSTANCE = "reservedinstance"
+    SOFTWARE = "software"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: str  # the customer's tenant id
+    name: str
+    domain: str
+    relationship: str  # none | reseller | advisor | syndication | microsoft_support
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    customer_id: str
+    offer_id: str
+    offer_name: str
+    kind: SubscriptionKind
+    status: SubscriptionStatus
+    auto_renew: bool
+    quantity: int
+    term_duration: str | None = None
+    commitment_end: datetime | None = None
+    cancellation_allowed_until: datetime | None = None
+    order_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    customer_id: str
+    type: EntitlementType
+    product_id: str
+    sku_id: str
+    quantity: int
+    order_id: str | None
+    # For reserved instances: the Azure reservation order ids a support request must name.
+    artifact_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CustomerDetail:
+    """What a deep read of one customer returns: its subscriptions and entitlements."""
+
+    subscriptions: tuple[Subscription, ...] = ()
+    entitlements: tuple[Entitlement, ...] = ()
+
+    @property
+    def reserved_instances(self) -> tuple[Entitlement, ...]:
+        return tuple(e for e in self.entitlements if e.type is EntitlementType.RESERVED_INSTANCE)
+
+
+@dataclass
+class Live:
+    """Live state as read for one plan: every customer, plus deep reads where needed."""
+
+    customers: dict[str, Customer] = field(default_factory=dict)
+    details: dict[str, CustomerDetail] = field(default_factory=dict)
+    api_calls: int = 0
+
+
+def parse_time(value: object) -> datetime | None:
+    """Parse a Partner Center timestamp; naive times are taken as UTC."""
+    if not isinstance(value, str) or not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def classify(wire: Mapping[str, Any]) -> SubscriptionKind:
+    """NCE vs legacy has no explicit flag: `productType.id` decides, else the offer id shape.
+
+    NCE offer ids look like `PRODUCT:SKU:AVAILABILITY`; legacy ones are GUIDs
+    with no `productType` at all.
+    """
+    product_type = str((wire.get("productType") or {}).get("id") or "").lower()
+    if product_type == "onlineservicesnce":
+        return SubscriptionKind.NCE
+    if product_type == "software":
+        return SubscriptionKind.SOFTWARE
+    if product_type == "azure":
+        return SubscriptionKind.AZURE
+    if str(wire.get("offerId") or "").count(":") == 2:
+        return SubscriptionKind.NCE
+    return SubscriptionKind.LEGACY
+
+
+def _status(value: object) -> SubscriptionStatus:
+    try:
+        return SubscriptionStatus(str(value).lower())
+    except ValueError:
+        return SubscriptionStatus.NONE
+
+
+def customer_from_wire(wire: Mapping[str, Any]) -> Customer:
+    profile = wire.get("companyProfile") or {}
+    return Customer(
+        id=str(wire.get("id") or profile.get("tenantId") or ""),
+        name=str(profile.get("companyName") or ""),
+        domain=str(profile.get("domain") or ""),
+        relationship=str(wire.get("relationshipToPartner") or "none").lower(),
+    )
+
+
+def subscription_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Subscription:
+    return Subscription(
+        id=str(wire["id"]),
+        customer_id=customer_id,
+        offer_id=str(wire.get("offerId") or ""),
+        offer_name=str(wire.get("offerName") or wire.get("friendlyName") or ""),
+        kind=classify(wire),
+        status=_status(wire.get("status")),
+        auto_renew=bool(wire.get("autoRenewEnabled", False)),
+        quantity=int(wire.get("quantity") or 0),
+        term_duration=wire.get("termDuration"),
+        commitment_end=parse_time(wire.get("commitmentEndDate")),
+        cancellation_allowed_until=parse_time(wire.get("cancellationAllowedUntilDate")),
+        order_id=wire.get("orderId"),
+    )
+
+
+def entitlement_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Entitlement:
+    raw_type = str(wire.get("entitlementType") or "").lower()
+    try:
+        kind = EntitlementType(raw_type)
+    except ValueError:
+        kind = EntitlementType.OTHER
+    artifacts = wire.get("entitledArtifacts") or []
+    return Entitlement(
+        customer_id=customer_id,
+        type=kind,
+        product_id=str(wire.get("productId") or ""),
+        sku_id=str(wire.get("skuId") or ""),
+        quantity=int(wire.get("quantity") or 0),
+        order_id=(wire.get("referenceOrder") or {}).get("id"),
+        artifact_ids=tuple(str(a.get("resourceId")) for a in artifacts if a.get("resourceId")),
+    )
