@@ -1,0 +1,86 @@
+"""The desired state: what the partner declares in `desired-state/`, as typed values.
+
+Built by `reconciler.validate` from files that passed validation; nothing
+downstream reads the YAML itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from reconciler.loader import Mark
+
+
+class PartnerType(StrEnum):
+    DIRECT = "direct"
+    INDIRECT_PROVIDER = "indirect_provider"
+    INDIRECT_RESELLER = "indirect_reseller"
+
+
+class Relationship(StrEnum):
+    RESELLER = "reseller"
+    NONE = "none"
+
+
+class DesiredStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    CANCELLED = "cancelled"
+
+
+class NceOutsideWindow(StrEnum):
+    WAIT = "wait"
+    SUSPEND = "suspend"
+
+
+class UnmanagedCustomers(StrEnum):
+    REPORT = "report"
+    IGNORE = "ignore"
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_removals_per_run: int = 10
+    unmanaged_customers: UnmanagedCustomers = UnmanagedCustomers.REPORT
+
+
+@dataclass(frozen=True)
+class PartnerSettings:
+    type: PartnerType = PartnerType.DIRECT
+    policy: Policy = field(default_factory=Policy)
+    source: str | None = None  # the partner.yaml path, when there is one
+
+
+@dataclass(frozen=True)
+class SubscriptionOverride:
+    id: str
+    status: DesiredStatus | None
+    auto_renew: bool | None
+    mark: Mark
+
+
+@dataclass(frozen=True)
+class DesiredCustomer:
+    tenant_id: str
+    relationship: Relationship
+    mark: Mark  # where the customer's file starts; `mark.path` names the file
+    name: str | None = None
+    domain: str | None = None
+    protected: bool = False
+    subscriptions: tuple[SubscriptionOverride, ...] = ()
+    nce_outside_window: NceOutsideWindow = NceOutsideWindow.WAIT
+
+    @property
+    def path(self) -> str:
+        return self.mark.path
+
+    @property
+    def offboarding(self) -> bool:
+        return self.relationship is Relationship.NONE
+
+
+@dataclass(frozen=True)
+class Desired:
+    partner: PartnerSettings
+    customers: dict[str, DesiredCustomer]  # by lower-case tenant id

@@ -1,0 +1,53 @@
+"""Shared fixtures: real files in temporary directories, the example estate, the installed `pcr`."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "desired-state"
+
+
+@pytest.fixture
+def example_copy(tmp_path: Path) -> Path:
+    """A writable copy of the example estate."""
+    target = tmp_path / "desired-state"
+    shutil.copytree(EXAMPLE, target)
+    return target
+
+
+WriteFile = Callable[[str, str], Path]
+
+
+@pytest.fixture
+def desired_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "desired"
+    (folder / "customers").mkdir(parents=True)
+    return folder
+
+
+@pytest.fixture
+def write(desired_dir: Path) -> WriteFile:
+    """Write a file (dedented) under the desired directory and return its path."""
+
+    def _write(relative: str, text: str) -> Path:
+        path = desired_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    return _write
+
+
+@pytest.fixture(scope="session")
+def pcr_executable() -> str:
+    found = shutil.which("pcr", path=str(Path(__file__).resolve().parent.parent / ".venv/bin"))
+    found = found or shutil.which("pcr")
+    if found is None:
+        pytest.fail("the `pcr` console script is not installed: run `make test`")
+    return found
