@@ -1,0 +1,292 @@
+"""The plan: ordered actions, deferred items and blocked items, and its JSON contract.
+
+A `Plan` is what the planner produces and what apply consumes; `to_dict` and
+`from_dict` are the only code that knows the plan-JSON layout (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from reconciler.partnercenter.models import Live, format_time, parse_time
+
+FORMAT_VERSION = 1
+
+
+class ActionType(StrEnum):
+    SUSPEND = "suspend_subscription"
+    REACTIVATE = "reactivate_subscription"
+    CANCEL = "cancel_subscription"
+    DISABLE_AUTO_RENEW = "disable_auto_renew"
+    ENABLE_AUTO_RENEW = "enable_auto_renew"
+    REMOVE_RELATIONSHIP = "remove_relationship"
+
+
+# Actions that take something away from the customer: refused for protected
+# customers and for customers whose domain does not match (two-key identity).
+DESTRUCTIVE = frozenset({ActionType.SUSPEND, ActionType.CANCEL, ActionType.REMOVE_RELATIONSHIP})
+
+# What removing a reseller relationship does (Partner Center documentation).
+REMOVAL_CONSEQUENCES = (
+    "removes the customer from the partner's customer list in Partner Center",
+    "removes the partner from the customer's support contacts",
+    "ends the partner's delegated admin privileges for the customer",
+    "prevents any future purchases by the partner for the customer",
+)
+
+
+@dataclass(frozen=True)
+class Action:
+    customer_id: str
+    type: ActionType
+    target_id: str
+    reason: str
+    target_name: str = ""
+    depends_on: tuple[str, ...] = ()
+    irreversible: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"{self.customer_id}/{self.type}/{self.target_id}"
+
+    @property
+    def destructive(self) -> bool:
+        return self.type in DESTRUCTIVE
+
+
+@dataclass(frozen=True)
+class Deferred:
+    customer_id: str
+    type: ActionType
+    not_before: datetime
+    reason: str
+    target_id: str = ""
+
+
+@dataclass(frozen=True)
+class Blocked:
+    customer_id: str
+    reason: str
+    manual_steps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    """Who a customer is, for people reading the plan."""
+
+    name: str
+    file: str
+
+
+@dataclass
+class Plan:
+    now: datetime
+    actions: list[Action] = field(default_factory=list)
+    deferred: list[Deferred] = field(default_factory=list)
+    blocked: list[Blocked] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    # Guardrail refusals: a plan with errors is shown but never applied (exit 1).
+    errors: list[str] = field(default_factory=list)
+    customers: dict[str, CustomerRef] = field(default_factory=dict)
+    unmanaged: list[str] = field(default_factory=list)
+    live_fingerprint: str = ""
+    expires_at: datetime | None = None
+    max_removals: int | None = None
+    api_calls: int = 0
+
+    @property
+    def removals(self) -> int:
+        return sum(a.type is ActionType.REMOVE_RELATIONSHIP for a in self.actions)
+
+    @property
+    def exceeds_removal_limit(self) -> bool:
+        return self.max_removals is not None and self.removals > self.max_removals
+
+    @property
+    def has_changes(self) -> bool:
+        """Anything still to do: actions now, or items waiting for a date or a person."""
+        return bool(self.actions or self.deferred or self.blocked)
+
+    def customer_ids(self) -> list[str]:
+        """Every customer the plan has something for, in plan order."""
+        ids = [i.customer_id for i in self.actions]
+        ids += [i.customer_id for i in self.deferred] + [i.customer_id for i in self.blocked]
+        return list(dict.fromkeys(ids))
+
+    def name_of(self, customer_id: str) -> str:
+        ref = self.customers.get(customer_id)
+        return ref.name if ref and ref.name else customer_id
+
+
+# --- the live facts a plan relies on ----------------------------------------------------
+
+
+def live_fingerprint(live: Live, customer_ids: Iterable[str]) -> str:
+    """A hash of exactly the live facts a plan depends on, for the given customers.
+
+    Undeclared customers are left out on purpose: a new customer signing up
+    must not make a reviewed plan stale.
+    """
+    facts: list[Any] = []
+    for customer_id in sorted(set(customer_ids)):
+        customer = live.customers.get(customer_id)
+        entry: dict[str, Any] = {"id": customer_id, "present": customer is not None}
+        if customer is not None:
+            entry |= {"relationship": customer.relationship, "domain": customer.domain.lower()}
+        if (detail := live.details.get(customer_id)) is not None:
+            entry["subscriptions"] = sorted(
+                [
+                    s.id,
+                    s.kind,
+                    s.status,
+                    s.auto_renew,
+                    s.commitment_end and format_time(s.commitment_end),
+                    s.cancellation_allowed_until and format_time(s.cancellation_allowed_until),
+                ]
+                for s in detail.subscriptions
+            )
+            entry["entitlements"] = sorted(
+                [e.type, e.order_id or "", *e.artifact_ids] for e in detail.entitlements
+            )
+        facts.append(entry)
+    digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+    return f"sha256:{digest}"
+
+
+# --- JSON contract ----------------------------------------------------------------------
+
+
+def _time(value: datetime | None) -> str | None:
+    return format_time(value) if value else None
+
+
+def to_dict(plan: Plan) -> dict[str, Any]:
+    """The plan-JSON contract (DESIGN.md), key order stable."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "now": format_time(plan.now),
+        "live_fingerprint": plan.live_fingerprint,
+        "expires_at": _time(plan.expires_at),
+        "actions": [
+            {
+                "id": a.id,
+                "customer_id": a.customer_id,
+                "type": str(a.type),
+                "target_id": a.target_id,
+                "target_name": a.target_name,
+                "depends_on": list(a.depends_on),
+                "reason": a.reason,
+                "irreversible": a.irreversible,
+                **({"consequences": list(REMOVAL_CONSEQUENCES)} if a.irreversible else {}),
+            }
+            for a in plan.actions
+        ],
+        "deferred": [
+            {
+                "customer_id": d.customer_id,
+                "type": str(d.type),
+                "target_id": d.target_id,
+                "not_before": format_time(d.not_before),
+                "reason": d.reason,
+            }
+            for d in plan.deferred
+        ],
+        "blocked": [
+            {"customer_id": b.customer_id, "reason": b.reason, "manual_steps": list(b.manual_steps)}
+            for b in plan.blocked
+        ],
+        "warnings": list(plan.warnings),
+        "errors": list(plan.errors),
+        "customers": {
+            cid: {"name": ref.name, "file": ref.file} for cid, ref in plan.customers.items()
+        },
+        "unmanaged": list(plan.unmanaged),
+        "policy": {
+            "max_removals_per_run": plan.max_removals,
+            "removals": plan.removals,
+            "exceeded": plan.exceeds_removal_limit,
+        },
+        "summary": {
+            "customers": len(plan.customer_ids()),
+            "actions": len(plan.actions),
+            "deferred": len(plan.deferred),
+            "blocked": len(plan.blocked),
+            "api_calls": plan.api_calls,
+        },
+    }
+
+
+class PlanFormatError(ValueError):
+    """A saved plan file that this pcr cannot read."""
+
+
+def from_dict(data: Mapping[str, Any]) -> Plan:
+    """Read a saved plan; raises PlanFormatError with what is wrong."""
+    if data.get("format_version") != FORMAT_VERSION:
+        raise PlanFormatError(
+            f"plan format_version {data.get('format_version')!r} is not {FORMAT_VERSION}: "
+            "plan again with this pcr"
+        )
+    try:
+        now = parse_time(data["now"])
+        if now is None:
+            raise PlanFormatError("plan has no 'now'")
+        policy = data.get("policy") or {}
+        return Plan(
+            now=now,
+            actions=[_action(a) for a in data["actions"]],
+            deferred=[_deferred(d) for d in data["deferred"]],
+            blocked=[
+                Blocked(b["customer_id"], b["reason"], tuple(b.get("manual_steps", ())))
+                for b in data["blocked"]
+            ],
+            warnings=list(data.get("warnings", [])),
+            errors=list(data.get("errors", [])),
+            customers={
+                cid: CustomerRef(ref.get("name", ""), ref.get("file", ""))
+                for cid, ref in (data.get("customers") or {}).items()
+            },
+            unmanaged=list(data.get("unmanaged", [])),
+            live_fingerprint=str(data["live_fingerprint"]),
+            expires_at=parse_time(data.get("expires_at")),
+            max_removals=policy.get("max_removals_per_run"),
+            api_calls=int((data.get("summary") or {}).get("api_calls", 0)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, PlanFormatError):
+            raise
+        raise PlanFormatError(f"plan file is malformed ({type(exc).__name__}: {exc})") from None
+
+
+def _action(data: Mapping[str, Any]) -> Action:
+    action = Action(
+        customer_id=data["customer_id"],
+        type=ActionType(data["type"]),
+        target_id=data["target_id"],
+        reason=data["reason"],
+        target_name=data.get("target_name", ""),
+        depends_on=tuple(data.get("depends_on", ())),
+        irreversible=bool(data.get("irreversible", False)),
+    )
+    if action.id != data["id"]:
+        raise PlanFormatError(f"action id {data['id']!r} does not match its content")
+    return action
+
+
+def _deferred(data: Mapping[str, Any]) -> Deferred:
+    not_before = parse_time(data["not_before"])
+    if not_before is None:
+        raise PlanFormatError("deferred item without not_before")
+    return Deferred(
+        data["customer_id"],
+        ActionType(data["type"]),
+        not_before,
+        data["reason"],
+        data.get("target_id", ""),
+    )

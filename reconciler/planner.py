@@ -1,0 +1,513 @@
+"""The planner: a pure function from (desired, live, now) to an ordered, guarded plan.
+
+No I/O and no clock of its own: `now` is passed in, so every rule below is
+tested with plain data. Per customer it decides what to do with each
+subscription, whether the reseller relationship can be removed now, later
+(deferred to a date) or only after a person acts (blocked), and then applies
+the guardrails (protected customers, two-key identity, indirect resellers,
+the removal limit) to the whole plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from reconciler.desired import (
+    Desired,
+    DesiredCustomer,
+    DesiredStatus,
+    NceOutsideWindow,
+    PartnerType,
+    SubscriptionOverride,
+    UnmanagedCustomers,
+)
+from reconciler.partnercenter.models import (
+    Customer,
+    CustomerDetail,
+    Live,
+    Subscription,
+    SubscriptionKind,
+    SubscriptionStatus,
+)
+from reconciler.plan import (
+    Action,
+    ActionType,
+    Blocked,
+    CustomerRef,
+    Deferred,
+    Plan,
+    live_fingerprint,
+)
+
+# Statuses in which a subscription still counts against removing the relationship.
+LIVE_STATUSES = frozenset({SubscriptionStatus.ACTIVE, SubscriptionStatus.SUSPENDED})
+ENDED_STATUSES = frozenset(
+    {SubscriptionStatus.EXPIRED, SubscriptionStatus.DISABLED, SubscriptionStatus.DELETED}
+)
+# Subscriptions that can be cancelled in a window after purchase or renewal.
+WINDOWED_KINDS = frozenset({SubscriptionKind.NCE, SubscriptionKind.SOFTWARE})
+# Plan order within a customer: NCE first, then software, then legacy and Azure plans.
+KIND_ORDER = {
+    SubscriptionKind.NCE: 0,
+    SubscriptionKind.SOFTWARE: 1,
+    SubscriptionKind.LEGACY: 2,
+    SubscriptionKind.AZURE: 3,
+}
+UNMANAGED_LISTED = 20
+
+
+def needs_detail(customer: DesiredCustomer) -> bool:
+    """Whether planning this customer needs its subscriptions (a deep read)."""
+    return customer.offboarding or bool(customer.subscriptions)
+
+
+def needs_entitlements(customer: DesiredCustomer) -> bool:
+    """Entitlements (reserved instances, software) only matter when offboarding."""
+    return customer.offboarding
+
+
+@dataclass
+class CustomerPlan:
+    """What one customer needs; merged into the Plan once guardrails have run."""
+
+    customer: DesiredCustomer
+    actions: list[Action] = field(default_factory=list)
+    deferred: list[Deferred] = field(default_factory=list)
+    blocked: list[Blocked] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.customer.tenant_id
+
+    def act(self, kind: ActionType, sub: Subscription, reason: str) -> None:
+        self.actions.append(Action(self.id, kind, sub.id, reason, target_name=_label(sub)))
+
+    def block(self, reason: str, *steps: str) -> None:
+        self.blocked.append(Blocked(self.id, reason, steps))
+
+
+def _label(sub: Subscription) -> str:
+    return f"{sub.offer_name or sub.offer_id} ({sub.kind.value})"
+
+
+def _day(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d")
+
+
+def _in_window(sub: Subscription, now: datetime) -> bool:
+    return sub.cancellation_allowed_until is not None and now <= sub.cancellation_allowed_until
+
+
+def _term_over(sub: Subscription) -> datetime | None:
+    """When the term is over: `commitmentEndDate` is inclusive, so the day after it."""
+    return sub.commitment_end + timedelta(days=1) if sub.commitment_end else None
+
+
+# --- the whole plan ---------------------------------------------------------------------
+
+
+def plan(desired: Desired, live: Live, now: datetime) -> Plan:
+    result = Plan(now=now, max_removals=desired.partner.policy.max_removals_per_run)
+    missing: list[DesiredCustomer] = []
+    for customer in sorted(desired.customers.values(), key=lambda c: c.path):
+        live_customer = live.customers.get(customer.tenant_id)
+        result.customers[customer.tenant_id] = CustomerRef(
+            customer.name or (live_customer.name if live_customer else ""), customer.path
+        )
+        if live_customer is None and not customer.offboarding:
+            missing.append(customer)
+            continue
+        detail = live.details.get(customer.tenant_id, CustomerDetail())
+        customer_plan = plan_customer(customer, live_customer, detail, now)
+        _guard_customer(customer_plan, desired, live_customer)
+        _merge(result, customer_plan)
+    if missing:
+        result.errors.append(_missing_message(missing))
+    _report_unmanaged(result, desired, live)
+    _limit_removals(result)
+    result.expires_at = _earliest_deadline(result, live)
+    result.live_fingerprint = live_fingerprint(live, desired.customers)
+    result.api_calls = live.api_calls
+    return result
+
+
+def _merge(result: Plan, customer_plan: CustomerPlan) -> None:
+    result.actions += customer_plan.actions
+    result.deferred += customer_plan.deferred
+    result.blocked += customer_plan.blocked
+    result.warnings += customer_plan.warnings
+    result.errors += customer_plan.errors
+
+
+def _missing_message(missing: Iterable[DesiredCustomer]) -> str:
+    listed = "; ".join(f"{c.tenant_id} ({c.path})" for c in missing)
+    return (
+        f"declared customers not found in Partner Center: {listed}. "
+        "Check the tenant_id for a typo, and that these are this partner's customers"
+    )
+
+
+def _report_unmanaged(result: Plan, desired: Desired, live: Live) -> None:
+    if desired.partner.policy.unmanaged_customers is UnmanagedCustomers.IGNORE:
+        return
+    result.unmanaged = sorted(
+        cid
+        for cid, customer in live.customers.items()
+        if cid not in desired.customers and customer.relationship == "reseller"
+    )
+
+
+def _limit_removals(result: Plan) -> None:
+    if result.exceeds_removal_limit:
+        result.warnings.insert(
+            0,
+            f"this plan removes {result.removals} reseller relationships, more than "
+            f"max_removals_per_run ({result.max_removals}): apply will refuse it. "
+            "Offboard fewer customers per change, or raise the limit in partner.yaml",
+        )
+
+
+def _earliest_deadline(result: Plan, live: Live) -> datetime | None:
+    """The plan relies on cancellation windows staying open until it is applied."""
+    deadlines = []
+    for action in result.actions:
+        if action.type is not ActionType.CANCEL:
+            continue
+        detail = live.details.get(action.customer_id, CustomerDetail())
+        for sub in detail.subscriptions:
+            if sub.id == action.target_id and sub.cancellation_allowed_until:
+                deadlines.append(sub.cancellation_allowed_until)
+    return min(deadlines, default=None)
+
+
+# --- one customer -----------------------------------------------------------------------
+
+
+def plan_customer(
+    customer: DesiredCustomer, live: Customer | None, detail: CustomerDetail, now: datetime
+) -> CustomerPlan:
+    """The actions one customer needs, before partner-wide guardrails."""
+    result = CustomerPlan(customer)
+    if live is not None:
+        _check_identity(result, live)
+    has_relationship = live is not None and live.relationship == "reseller"
+    if customer.offboarding:
+        if has_relationship:
+            _offboard(result, detail, now)
+    elif not has_relationship:
+        result.block(
+            f"{customer.path} declares a reseller relationship, but Partner Center has none "
+            "for this customer: only the customer can accept a new one",
+            "In Partner Center, open Customers > Request a reseller relationship, and send "
+            "the invitation link to the customer",
+            "A Global admin of the customer's tenant accepts it in the Microsoft 365 admin "
+            "center; then plan again",
+        )
+    else:
+        _apply_overrides(result, detail, now)
+    return result
+
+
+def _check_identity(result: CustomerPlan, live: Customer) -> None:
+    customer = result.customer
+    if customer.name and live.name and customer.name.strip() != live.name.strip():
+        result.warnings.append(
+            f"{customer.path}: name {customer.name!r} differs from Partner Center's "
+            f"{live.name!r} for tenant {customer.tenant_id}"
+        )
+
+
+def _domain_mismatch(customer: DesiredCustomer, live: Customer | None) -> str | None:
+    if live is None or not customer.domain or not live.domain:
+        return None
+    if customer.domain.lower() == live.domain.lower():
+        return None
+    return (
+        f"{customer.path}: domain {customer.domain!r} does not match Partner Center's "
+        f"{live.domain!r} for tenant {customer.tenant_id}"
+    )
+
+
+# --- offboarding ------------------------------------------------------------------------
+
+
+@dataclass
+class _Removal:
+    """What stands between an offboarding customer and removing the relationship."""
+
+    wait_until: datetime | None = None  # NCE terms that must run out
+    waiting_for: list[str] = field(default_factory=list)
+    blocked: bool = False
+    held_back: list[str] = field(default_factory=list)  # steps not taken while blocked
+
+    def wait(self, until: datetime, what: str) -> None:
+        self.wait_until = max(self.wait_until or until, until)
+        self.waiting_for.append(what)
+
+
+def _offboard(result: CustomerPlan, detail: CustomerDetail, now: datetime) -> None:
+    removal = _Removal()
+    # A live reserved instance needs a person (Azure support): nothing irreversible
+    # happens until it is gone, so cancellation windows are not spent on a customer
+    # that may stay. Turning auto-renew off is still safe: it is reversible and
+    # only stops a new term from starting.
+    held = bool(detail.reserved_instances)
+    for sub in sorted(detail.subscriptions, key=lambda s: (KIND_ORDER[s.kind], s.offer_name, s.id)):
+        if sub.status is SubscriptionStatus.PENDING:
+            removal.blocked = True
+            result.block(
+                f"{_label(sub)} {sub.id} is still pending in Partner Center",
+                "Wait until Partner Center finishes provisioning it, then plan again",
+            )
+        elif sub.kind in WINDOWED_KINDS and sub.status in LIVE_STATUSES:
+            _offboard_windowed(result, removal, sub, now, held=held)
+        elif sub.status is SubscriptionStatus.ACTIVE:
+            _offboard_legacy(result, removal, sub, held=held)
+    if held:
+        _block_for_reservations(result, detail, removal)
+    elif not removal.blocked:
+        _remove_or_defer(result, removal)
+
+
+def _offboard_windowed(
+    result: CustomerPlan, removal: _Removal, sub: Subscription, now: datetime, *, held: bool
+) -> None:
+    window = sub.cancellation_allowed_until
+    if _in_window(sub, now) and window is not None:
+        if held:
+            _disable_auto_renew(result, sub, "preparatory: safe while the customer is blocked")
+            removal.held_back.append(
+                f"cancel {_label(sub)} {sub.id} (its cancellation window closes "
+                f"{_day(window)}: act before then for a refund)"
+            )
+            return
+        result.act(
+            ActionType.CANCEL,
+            sub,
+            f"inside the cancellation window (until {_day(window)}): cancel for a refund",
+        )
+        return
+    closed = f"cancellation window closed {_day(window)}" if window else "no cancellation window"
+    _disable_auto_renew(result, sub, f"{closed}: stop the term from renewing")
+    term_over = _term_over(sub)
+    if sub.kind is SubscriptionKind.SOFTWARE or term_over is None:
+        removal.blocked = True
+        until = f" until its term ends {_day(term_over)}" if term_over else ""
+        result.block(
+            f"{_label(sub)} {sub.id} can no longer be cancelled ({closed}) and blocks "
+            f"removing the relationship{until}",
+            "Plan again after the term has ended, or ask Microsoft support about an exception",
+        )
+        return
+    if held:
+        return
+    wants_suspend = result.customer.nce_outside_window is NceOutsideWindow.SUSPEND
+    if wants_suspend and sub.status is SubscriptionStatus.ACTIVE:
+        result.act(ActionType.SUSPEND, sub, f"{closed}; users lose access now")
+        result.warnings.append(
+            f"{result.customer.path}: suspending {_label(sub)} {sub.id} does not stop billing: "
+            f"the partner pays for it until its term ends {_day(term_over)}"
+        )
+    removal.wait(term_over, f"{_label(sub)} runs until {_day(term_over)}")
+
+
+def _offboard_legacy(
+    result: CustomerPlan, removal: _Removal, sub: Subscription, *, held: bool
+) -> None:
+    if held:
+        removal.held_back.append(f"suspend {_label(sub)} {sub.id}")
+        return
+    reason = "a suspended legacy subscription is not billed"
+    if sub.kind is SubscriptionKind.AZURE:
+        reason = "suspending an Azure plan stops new usage charges"
+    result.act(ActionType.SUSPEND, sub, reason)
+
+
+def _disable_auto_renew(result: CustomerPlan, sub: Subscription, reason: str) -> None:
+    if sub.auto_renew and sub.status is SubscriptionStatus.ACTIVE:
+        result.act(ActionType.DISABLE_AUTO_RENEW, sub, reason)
+
+
+def _block_for_reservations(
+    result: CustomerPlan, detail: CustomerDetail, removal: _Removal
+) -> None:
+    orders = sorted({a for ri in detail.reserved_instances for a in ri.artifact_ids})
+    listed = ", ".join(orders) or "(no reservation order id reported)"
+    steps = [
+        "Open an Azure support request to cancel (refund or exchange) the reserved "
+        f"instances; reservation orders: {listed}",
+        "When Partner Center no longer lists them, plan again",
+    ]
+    if removal.held_back:
+        steps.append("Held back until then: " + "; ".join(removal.held_back))
+    result.block(
+        f"{len(detail.reserved_instances)} Azure reserved instance(s) must be cancelled through "
+        "Azure support before the relationship can be removed",
+        *steps,
+    )
+
+
+def _remove_or_defer(result: CustomerPlan, removal: _Removal) -> None:
+    customer = result.customer
+    if removal.wait_until is not None:
+        result.deferred.append(
+            Deferred(
+                customer.tenant_id,
+                ActionType.REMOVE_RELATIONSHIP,
+                removal.wait_until,
+                "remove the reseller relationship once these terms have ended: "
+                + "; ".join(removal.waiting_for),
+                target_id=customer.tenant_id,
+            )
+        )
+        return
+    result.actions.append(
+        Action(
+            customer.tenant_id,
+            ActionType.REMOVE_RELATIONSHIP,
+            customer.tenant_id,
+            "relationship: none, and nothing left blocks the removal",
+            target_name=customer.name or customer.tenant_id,
+            depends_on=tuple(a.id for a in result.actions),
+            irreversible=True,
+        )
+    )
+
+
+# --- customers that stay: per-subscription overrides -------------------------------------
+
+
+def _apply_overrides(result: CustomerPlan, detail: CustomerDetail, now: datetime) -> None:
+    by_id = {s.id.lower(): s for s in detail.subscriptions}
+    for override in result.customer.subscriptions:
+        sub = by_id.get(override.id)
+        if sub is None:
+            result.errors.append(
+                f"{override.mark}: subscription {override.id} is not one of this customer's "
+                "subscriptions in Partner Center: check the id"
+            )
+            continue
+        _override_status(result, override, sub, now)
+        _override_auto_renew(result, override, sub)
+
+
+def _override_status(
+    result: CustomerPlan, override: SubscriptionOverride, sub: Subscription, now: datetime
+) -> None:
+    wanted, status = override.status, sub.status
+    if wanted is None or (status in ENDED_STATUSES and wanted is not DesiredStatus.ACTIVE):
+        return
+    if wanted is DesiredStatus.SUSPENDED and status is SubscriptionStatus.ACTIVE:
+        result.act(ActionType.SUSPEND, sub, "declared suspended")
+        if sub.kind is SubscriptionKind.NCE:
+            result.warnings.append(
+                f"{override.mark}: a suspended NCE subscription is still billed until its term "
+                "ends; cancel it inside its window to stop paying"
+            )
+    elif wanted is DesiredStatus.ACTIVE and status is SubscriptionStatus.SUSPENDED:
+        result.act(ActionType.REACTIVATE, sub, "declared active")
+    elif wanted is DesiredStatus.ACTIVE and status in ENDED_STATUSES:
+        result.block(
+            f"{override.mark}: {_label(sub)} {sub.id} is {status.value} and cannot be reactivated",
+            "Buy a new subscription for the customer, then declare its id instead",
+        )
+    elif wanted is DesiredStatus.CANCELLED and status in LIVE_STATUSES:
+        _override_cancel(result, sub, now)
+
+
+def _override_cancel(result: CustomerPlan, sub: Subscription, now: datetime) -> None:
+    if sub.kind not in WINDOWED_KINDS:
+        if sub.status is SubscriptionStatus.ACTIVE:
+            result.act(
+                ActionType.SUSPEND,
+                sub,
+                "declared cancelled: a legacy subscription is cancelled by suspending it; "
+                "Partner Center deletes it at the end of its term",
+            )
+        return
+    window = sub.cancellation_allowed_until
+    if _in_window(sub, now) and window is not None:
+        result.act(ActionType.CANCEL, sub, f"declared cancelled; window open until {_day(window)}")
+        return
+    _disable_auto_renew(result, sub, "declared cancelled, but its cancellation window has closed")
+    term_over = _term_over(sub)
+    if term_over is not None:
+        result.deferred.append(
+            Deferred(
+                result.id,
+                ActionType.CANCEL,
+                term_over,
+                f"{_label(sub)} cannot be cancelled any more; with auto-renew off it ends "
+                f"on {_day(term_over)}",
+                target_id=sub.id,
+            )
+        )
+
+
+def _override_auto_renew(
+    result: CustomerPlan, override: SubscriptionOverride, sub: Subscription
+) -> None:
+    if override.auto_renew is None or override.status is DesiredStatus.CANCELLED:
+        return
+    if sub.status is not SubscriptionStatus.ACTIVE or override.status is DesiredStatus.SUSPENDED:
+        return
+    if override.auto_renew and not sub.auto_renew:
+        result.act(ActionType.ENABLE_AUTO_RENEW, sub, "declared auto_renew: true")
+    elif not override.auto_renew and sub.auto_renew:
+        result.act(ActionType.DISABLE_AUTO_RENEW, sub, "declared auto_renew: false")
+
+
+# --- guardrails -------------------------------------------------------------------------
+
+
+def _guard_customer(result: CustomerPlan, desired: Desired, live: Customer | None) -> None:
+    """Refuse what must not happen for this customer; a refusal fails the plan."""
+    customer = result.customer
+    if customer.protected:
+        _refuse_destructive(
+            result,
+            f"{customer.path}: customer is protected (protected: true)",
+            "remove the overrides that suspend or cancel, or set protected: false",
+        )
+    if (mismatch := _domain_mismatch(customer, live)) is not None:
+        refused = _refuse_destructive(
+            result,
+            mismatch,
+            "a wrong tenant_id must not act on someone else's customer: fix the tenant_id "
+            "or the domain",
+        )
+        if not refused:
+            result.warnings.append(mismatch)
+    if desired.partner.type is PartnerType.INDIRECT_RESELLER:
+        _refuse_removal_by_reseller(result, desired)
+
+
+def _refuse_destructive(result: CustomerPlan, why: str, fix: str) -> bool:
+    """Drop destructive actions (and deferred ones) with an error; True if any were dropped."""
+    refused = [str(a.type) for a in result.actions if a.destructive]
+    refused += [f"{d.type} (deferred)" for d in result.deferred]
+    if not refused:
+        return False
+    result.actions = [a for a in result.actions if not a.destructive]
+    result.deferred = []
+    result.errors.append(f"{why}: refusing {', '.join(sorted(set(refused)))}; {fix}")
+    return True
+
+
+def _refuse_removal_by_reseller(result: CustomerPlan, desired: Desired) -> None:
+    removes = any(a.type is ActionType.REMOVE_RELATIONSHIP for a in result.actions) or any(
+        d.type is ActionType.REMOVE_RELATIONSHIP for d in result.deferred
+    )
+    if not removes:
+        return
+    result.actions = [a for a in result.actions if a.type is not ActionType.REMOVE_RELATIONSHIP]
+    result.deferred = [d for d in result.deferred if d.type is not ActionType.REMOVE_RELATIONSHIP]
+    source = desired.partner.source or "partner.yaml"
+    result.errors.append(
+        f"{result.customer.path}: {source} says partner.type is indirect_reseller, and indirect "
+        "resellers cannot remove a reseller relationship: ask your indirect provider to remove it"
+    )

@@ -1,0 +1,141 @@
+"""Plain-data builders for planner tests: desired customers, live customers, subscriptions."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+from reconciler.desired import (
+    Desired,
+    DesiredCustomer,
+    DesiredStatus,
+    NceOutsideWindow,
+    PartnerSettings,
+    PartnerType,
+    Policy,
+    Relationship,
+    SubscriptionOverride,
+)
+from reconciler.loader import Mark
+from reconciler.partnercenter.models import (
+    Customer,
+    CustomerDetail,
+    Entitlement,
+    EntitlementType,
+    Live,
+    Subscription,
+    SubscriptionKind,
+    SubscriptionStatus,
+)
+
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+_ids = itertools.count(1)
+
+
+def guid(n: int | None = None) -> str:
+    return f"00000000-0000-4000-8000-{(n if n is not None else next(_ids)):012d}"
+
+
+def sub(
+    kind: SubscriptionKind = SubscriptionKind.NCE,
+    status: SubscriptionStatus = SubscriptionStatus.ACTIVE,
+    *,
+    id: str | None = None,
+    auto_renew: bool = True,
+    window_days: float | None = None,
+    term_end_days: float = 100,
+    customer_id: str = "",
+) -> Subscription:
+    """A subscription; `window_days` > 0 means its cancellation window is still open."""
+    if window_days is None:
+        window_days = -30 if kind in (SubscriptionKind.NCE, SubscriptionKind.SOFTWARE) else 0
+    windowed = kind in (SubscriptionKind.NCE, SubscriptionKind.SOFTWARE)
+    return Subscription(
+        id=id or guid(),
+        customer_id=customer_id,
+        offer_id="CFQ7TTC0LH18:0001" if kind is SubscriptionKind.NCE else guid(),
+        offer_name=f"{kind.value} offer",
+        kind=kind,
+        status=status,
+        auto_renew=auto_renew,
+        quantity=5,
+        commitment_end=NOW + timedelta(days=term_end_days),
+        cancellation_allowed_until=NOW + timedelta(days=window_days) if windowed else None,
+    )
+
+
+def reserved_instance(order: str = "res-order-1") -> Entitlement:
+    return Entitlement(
+        customer_id="",
+        type=EntitlementType.RESERVED_INSTANCE,
+        product_id="DZH318Z0BQ3Q",
+        sku_id="0001",
+        quantity=1,
+        order_id="o1",
+        artifact_ids=(order,),
+    )
+
+
+def customer(
+    tenant_id: str | None = None,
+    relationship: Relationship = Relationship.NONE,
+    *,
+    name: str | None = "Contoso",
+    domain: str | None = "contoso.onmicrosoft.com",
+    protected: bool = False,
+    overrides: tuple[SubscriptionOverride, ...] = (),
+    nce_outside_window: NceOutsideWindow = NceOutsideWindow.WAIT,
+) -> DesiredCustomer:
+    tenant_id = tenant_id or guid()
+    return DesiredCustomer(
+        tenant_id=tenant_id,
+        relationship=relationship,
+        mark=Mark(f"customers/{tenant_id[-4:]}.yaml", 1, 1),
+        name=name,
+        domain=domain,
+        protected=protected,
+        subscriptions=overrides,
+        nce_outside_window=nce_outside_window,
+    )
+
+
+def override(
+    sub_id: str, status: DesiredStatus | None = None, auto_renew: bool | None = None
+) -> SubscriptionOverride:
+    return SubscriptionOverride(sub_id, status, auto_renew, Mark("customers/x.yaml", 7, 5))
+
+
+def live_customer(
+    desired: DesiredCustomer, *, relationship: str = "reseller", domain: str | None = None
+) -> Customer:
+    return Customer(
+        id=desired.tenant_id,
+        name=desired.name or "",
+        domain=domain or desired.domain or "example.onmicrosoft.com",
+        relationship=relationship,
+    )
+
+
+def estate(
+    *pairs: tuple[DesiredCustomer, CustomerDetail | None],
+    partner_type: PartnerType = PartnerType.DIRECT,
+    max_removals: int = 10,
+    extra_live: tuple[Customer, ...] = (),
+) -> tuple[Desired, Live]:
+    """Desired and live state where every declared customer exists live as a reseller."""
+    desired = Desired(
+        PartnerSettings(partner_type, Policy(max_removals_per_run=max_removals)),
+        {c.tenant_id: c for c, _ in pairs},
+    )
+    live = Live()
+    for c, detail in pairs:
+        live.customers[c.tenant_id] = live_customer(c)
+        if detail is not None:
+            live.details[c.tenant_id] = detail
+    for extra in extra_live:
+        live.customers[extra.id] = extra
+    return desired, live
+
+
+def detail(*subs: Subscription, ris: int = 0) -> CustomerDetail:
+    return CustomerDetail(tuple(subs), tuple(reserved_instance(f"ro-{i}") for i in range(ris)))
