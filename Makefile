@@ -18,8 +18,12 @@ $(VENV)/.installed-test: pyproject.toml | $(PYTHON)
 	$(PYTHON) -m pip install --quiet -e '.[test]'
 	touch $@
 
+# The demo plans the example estate against a copy of the bundled fake Partner
+# Center state, at a fixed time so that its NCE cancellation windows stay open.
 demo: $(VENV)/.installed
 	$(PCR) validate desired-state
+	cp desired-state/fake-state.json $(VENV)/demo-state.json
+	$(PCR) plan --fake $(VENV)/demo-state.json --now $(DEMO_NOW)
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check reconciler tests

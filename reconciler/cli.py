@@ -10,13 +10,17 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from reconciler import __version__
 from reconciler.commands import ERROR
+from reconciler.commands import apply as apply_command
+from reconciler.commands import plan as plan_command
 from reconciler.commands import validate as validate_command
+from reconciler.commands.backend import backend_options, make_backend
 
 DEFAULT_DESIRED = Path("desired-state")
 
@@ -42,6 +46,136 @@ def cli() -> None:
 def validate(desired_dir: Path, output_format: str) -> None:
     """Check every file in DESIRED_DIR (default ./desired-state) and report each problem."""
     sys.exit(validate_command.run(desired_dir, output_format))
+
+
+def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """An ISO-8601 time; without a zone it is taken as UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO-8601 time (e.g. 2026-11-22T09:00:00Z)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _now(value: datetime | None) -> datetime:
+    return value or datetime.now(UTC)
+
+
+desired_option = click.option(
+    "--desired",
+    "desired_dir",
+    type=_directory,
+    default=DEFAULT_DESIRED,
+    show_default=True,
+    help="The desired-state directory.",
+)
+now_option = click.option(
+    "--now",
+    metavar="ISO-8601",
+    callback=_parse_now,
+    help="Plan as if it were this time (default: now, UTC).",
+)
+
+
+@cli.command()
+@desired_option
+@backend_options
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan here.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@now_option
+def plan(
+    desired_dir: Path,
+    endpoint: str | None,
+    fake_state: Path | None,
+    out: Path | None,
+    output_format: str,
+    detailed_exitcode: bool,
+    now: datetime | None,
+) -> None:
+    """Diff the desired state against Partner Center and print an ordered, safe plan."""
+    options = plan_command.PlanOptions(
+        desired_dir=desired_dir,
+        backend=make_backend(endpoint, fake_state),
+        now=_now(now),
+        output_format=output_format,
+        out=out,
+        detailed_exitcode=detailed_exitcode,
+    )
+    sys.exit(plan_command.run(options))
+
+
+@cli.command()
+@click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@desired_option
+@backend_options
+@click.option("--auto-approve", is_flag=True, help="Apply a fresh plan without asking.")
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where the journal, audit log and lock go (default: .pcr beside the desired state).",
+)
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Customers applied at once (each customer's steps stay in order).",
+)
+@now_option
+def apply(
+    plan_file: Path | None,
+    desired_dir: Path,
+    endpoint: str | None,
+    fake_state: Path | None,
+    auto_approve: bool,
+    state_dir: Path | None,
+    parallel: int,
+    now: datetime | None,
+) -> None:
+    """Apply PLAN_FILE (from `pcr plan --out`), or plan and apply in one go."""
+    options = apply_command.ApplyOptions(
+        desired_dir=desired_dir,
+        backend=make_backend(endpoint, fake_state),
+        now=_now(now),
+        plan_file=plan_file,
+        auto_approve=auto_approve,
+        state_dir=state_dir,
+        workers=parallel,
+    )
+    sys.exit(apply_command.run(options))
+
+
+@cli.group()
+def fake() -> None:
+    """The fake Partner Center, for demos and tests."""
+
+
+@fake.command("serve")
+@click.option(
+    "--state", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="0: any free port.")
+def fake_serve(state: Path, host: str, port: int) -> None:
+    """Serve the fake Partner Center API on loopback, its state kept in STATE."""
+    from reconciler.partnercenter.auth import is_loopback
+    from reconciler.partnercenter.backend import serve
+
+    if not is_loopback(host):
+        # The fake accepts any bearer token: it must never be reachable from a network.
+        raise click.BadParameter(f"{host} is not a loopback address", param_hint="--host")
+    serve(state, host, port)
 
 
 def main(argv: list[str] | None = None) -> None:

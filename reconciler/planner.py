@@ -128,7 +128,6 @@ def plan(desired: Desired, live: Live, now: datetime) -> Plan:
     if missing:
         result.errors.append(_missing_message(missing))
     _report_unmanaged(result, desired, live)
-    _limit_removals(result)
     result.expires_at = _earliest_deadline(result, live)
     result.live_fingerprint = live_fingerprint(live, desired.customers)
     result.api_calls = live.api_calls
@@ -159,16 +158,6 @@ def _report_unmanaged(result: Plan, desired: Desired, live: Live) -> None:
         for cid, customer in live.customers.items()
         if cid not in desired.customers and customer.relationship == "reseller"
     )
-
-
-def _limit_removals(result: Plan) -> None:
-    if result.exceeds_removal_limit:
-        result.warnings.insert(
-            0,
-            f"this plan removes {result.removals} reseller relationships, more than "
-            f"max_removals_per_run ({result.max_removals}): apply will refuse it. "
-            "Offboard fewer customers per change, or raise the limit in partner.yaml",
-        )
 
 
 def _earliest_deadline(result: Plan, live: Live) -> datetime | None:

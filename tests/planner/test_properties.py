@@ -140,7 +140,7 @@ def test_guardrails_hold_for_every_action(state: tuple[Desired, Live]) -> None:
     ids = [a.id for a in result.actions]
     assert len(ids) == len(set(ids)), "an action is planned twice"
     if result.removals > 3:
-        assert result.exceeds_removal_limit and "apply will refuse" in result.warnings[0]
+        assert result.exceeds_removal_limit
 
 
 @settings(max_examples=150, deadline=None)

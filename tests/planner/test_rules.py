@@ -14,6 +14,7 @@ from reconciler.desired import (
 from reconciler.partnercenter.models import Customer, SubscriptionKind, SubscriptionStatus
 from reconciler.plan import ActionType, Plan
 from reconciler.planner import plan
+from reconciler.render import render
 from tests.planner.builders import (
     NOW,
     customer,
@@ -409,8 +410,9 @@ def test_removal_limit_is_said_prominently() -> None:
     pairs = [(customer(), detail()) for _ in range(3)]
     result = plan(*estate(*pairs, max_removals=2), NOW)
     assert result.removals == 3 and result.exceeds_removal_limit
-    assert result.warnings[0].startswith("this plan removes 3 reseller relationships")
-    assert "apply will refuse" in result.warnings[0]
+    assert result.max_removals == 2
+    text = render(result, "text")
+    assert "max_removals_per_run" in text.split("Contoso")[0], "said before the customers"
 
 
 def test_fingerprint_changes_with_the_facts_it_depends_on() -> None:

@@ -1,0 +1,263 @@
+"""Carry out a plan: each customer's actions strictly in order, customers in parallel.
+
+Every step is re-checked against live state just before it runs (a destructive
+step whose precondition no longer holds stops that customer instead of pushing
+on), journaled before and after (so a crashed run resumes without repeating
+work), and every mutation is written to the audit log. One customer failing
+never stops the others.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from reconciler.journal import AuditLog, Journal
+from reconciler.partnercenter.client import NotFound, PartnerCenterClient, PartnerCenterError
+from reconciler.partnercenter.models import (
+    EntitlementType,
+    Subscription,
+    SubscriptionKind,
+    SubscriptionStatus,
+    format_time,
+)
+from reconciler.plan import Action, ActionType, Plan
+from reconciler.planner import ENDED_STATUSES, LIVE_STATUSES
+
+
+class Outcome(StrEnum):
+    DONE = "done"  # a mutation was sent and succeeded
+    ALREADY = "already"  # live state already matched: nothing sent
+    SKIPPED = "skipped"  # not attempted: an earlier step of the customer failed
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    action: Action
+    outcome: Outcome
+    message: str = ""
+    request_id: str = ""
+
+
+@dataclass
+class ApplyReport:
+    results: list[StepResult] = field(default_factory=list)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(r.outcome is outcome for r in self.results)
+
+    @property
+    def failed(self) -> list[StepResult]:
+        return [r for r in self.results if r.outcome is Outcome.FAILED]
+
+
+class WorldMoved(Exception):
+    """A precondition that held at planning time no longer holds: stop this customer."""
+
+
+Progress = Callable[[StepResult], None]
+
+
+@dataclass
+class Executor:
+    client: PartnerCenterClient
+    journal: Journal
+    audit: AuditLog
+    now: datetime
+    expected_domains: dict[str, str] = field(default_factory=dict)
+
+    # -- the run -------------------------------------------------------------------------
+
+    def apply(
+        self, plan: Plan, *, workers: int = 8, progress: Progress | None = None
+    ) -> ApplyReport:
+        by_customer: dict[str, list[Action]] = {}
+        for action in plan.actions:
+            by_customer.setdefault(action.customer_id, []).append(action)
+        report = ApplyReport()
+        if not by_customer:
+            return report
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(by_customer)))) as pool:
+            futures = [
+                pool.submit(self.run_customer, acts, progress) for acts in by_customer.values()
+            ]
+            for future in as_completed(futures):
+                report.results += future.result()
+        order = {a.id: i for i, a in enumerate(plan.actions)}
+        report.results.sort(key=lambda r: order[r.action.id])
+        return report
+
+    def run_customer(self, actions: list[Action], progress: Progress | None) -> list[StepResult]:
+        results: list[StepResult] = []
+        for index, action in enumerate(actions):
+            result = self.run_step(action)
+            results.append(result)
+            if progress:
+                progress(result)
+            if result.outcome is Outcome.FAILED:
+                for rest in actions[index + 1 :]:
+                    skipped = StepResult(rest, Outcome.SKIPPED, f"not run: {action.type} failed")
+                    results.append(skipped)
+                    if progress:
+                        progress(skipped)
+                break
+        return results
+
+    def run_step(self, action: Action) -> StepResult:
+        if self.journal.finished(action.id):
+            return StepResult(action, Outcome.ALREADY, "finished in an earlier run (journal)")
+        in_flight = self.journal.in_flight(action.id)
+        # A retried step reuses its request id, so the service can recognise a repeat.
+        request_id = in_flight.request_id if in_flight else str(uuid.uuid4())
+        try:
+            outcome, message = STEPS[action.type](self, action, request_id)
+        except (WorldMoved, PartnerCenterError) as exc:
+            self.journal.failed(action.id, request_id, str(exc))
+            if isinstance(exc, PartnerCenterError):
+                self._audit(action, "failed", request_id)
+            return StepResult(action, Outcome.FAILED, str(exc), request_id)
+        if outcome is Outcome.ALREADY:
+            self.journal.done(action.id, request_id, "already")
+        return StepResult(action, outcome, message, request_id)
+
+    # -- mutations -----------------------------------------------------------------------
+
+    def _mutate(self, action: Action, request_id: str, send: Callable[[], object]) -> None:
+        self.journal.start(action.id, request_id)
+        send()
+        self.journal.done(action.id, request_id, "done")
+        self._audit(action, "done", request_id)
+
+    def _audit(self, action: Action, result: str, request_id: str) -> None:
+        self.audit.record(
+            customer_id=action.customer_id,
+            action=str(action.type),
+            target_id=action.target_id,
+            result=result,
+            request_id=request_id,
+        )
+
+    def _subscription(self, action: Action) -> Subscription:
+        try:
+            return self.client.get_subscription(action.customer_id, action.target_id)
+        except NotFound:
+            raise WorldMoved(f"subscription {action.target_id} no longer exists") from None
+
+    def suspend(self, action: Action, request_id: str) -> tuple[Outcome, str]:
+        sub = self._subscription(action)
+        if sub.status is SubscriptionStatus.SUSPENDED or sub.status in ENDED_STATUSES:
+            return Outcome.ALREADY, f"already {sub.status.value}"
+        self._set(action, request_id, status=SubscriptionStatus.SUSPENDED)
+        return Outcome.DONE, "suspended"
+
+    def reactivate(self, action: Action, request_id: str) -> tuple[Outcome, str]:
+        sub = self._subscription(action)
+        if sub.status is SubscriptionStatus.ACTIVE:
+            return Outcome.ALREADY, "already active"
+        if sub.status is not SubscriptionStatus.SUSPENDED:
+            raise WorldMoved(f"subscription {sub.id} is {sub.status.value}: cannot reactivate")
+        self._set(action, request_id, status=SubscriptionStatus.ACTIVE)
+        return Outcome.DONE, "reactivated"
+
+    def cancel(self, action: Action, request_id: str) -> tuple[Outcome, str]:
+        sub = self._subscription(action)
+        if sub.status in ENDED_STATUSES:
+            return Outcome.ALREADY, f"already {sub.status.value}"
+        deadline = sub.cancellation_allowed_until
+        if deadline is None or self.now > deadline:
+            closed = f"closed {format_time(deadline)}" if deadline else "is gone"
+            raise WorldMoved(f"the cancellation window of {sub.id} {closed}: plan again")
+        if sub.kind is SubscriptionKind.SOFTWARE and sub.order_id:
+            order_id = sub.order_id
+            self._mutate(
+                action,
+                request_id,
+                lambda: self.client.cancel_software_order(
+                    action.customer_id, order_id, request_id=request_id
+                ),
+            )
+        else:
+            self._set(action, request_id, status=SubscriptionStatus.DELETED)
+        return Outcome.DONE, "cancelled"
+
+    def auto_renew(self, action: Action, request_id: str) -> tuple[Outcome, str]:
+        wanted = action.type is ActionType.ENABLE_AUTO_RENEW
+        sub = self._subscription(action)
+        if sub.auto_renew is wanted:
+            return Outcome.ALREADY, f"auto-renew already {'on' if wanted else 'off'}"
+        if sub.status is not SubscriptionStatus.ACTIVE:
+            raise WorldMoved(f"subscription {sub.id} is {sub.status.value}: auto-renew is fixed")
+        self._set(action, request_id, auto_renew=wanted)
+        return Outcome.DONE, f"auto-renew {'on' if wanted else 'off'}"
+
+    def _set(
+        self,
+        action: Action,
+        request_id: str,
+        *,
+        status: SubscriptionStatus | None = None,
+        auto_renew: bool | None = None,
+    ) -> None:
+        def send() -> object:
+            return self.client.update_subscription(
+                action.customer_id,
+                action.target_id,
+                status=status,
+                auto_renew=auto_renew,
+                request_id=request_id,
+            )
+
+        self._mutate(action, request_id, send)
+
+    def remove(self, action: Action, request_id: str) -> tuple[Outcome, str]:
+        cid = action.customer_id
+        try:
+            customer = self.client.get_customer(cid)
+        except NotFound:
+            return Outcome.ALREADY, "the customer is no longer in the partner's list"
+        if customer.relationship != "reseller":
+            return Outcome.ALREADY, f"relationship already {customer.relationship}"
+        expected = self.expected_domains.get(cid)
+        if expected and customer.domain and customer.domain.lower() != expected.lower():
+            raise WorldMoved(
+                f"domain is now {customer.domain!r}, not {expected!r}: refusing to remove"
+            )
+        if blockers := self._removal_blockers(cid):
+            raise WorldMoved("removal still blocked: " + "; ".join(blockers))
+        self._mutate(
+            action, request_id, lambda: self.client.remove_relationship(cid, request_id=request_id)
+        )
+        return Outcome.DONE, "reseller relationship removed"
+
+    def _removal_blockers(self, customer_id: str) -> list[str]:
+        blockers = []
+        for sub in self.client.list_subscriptions(customer_id):
+            windowed = sub.kind in (SubscriptionKind.NCE, SubscriptionKind.SOFTWARE)
+            blocking = (
+                sub.status in LIVE_STATUSES
+                if windowed
+                else (sub.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING))
+            )
+            if blocking:
+                blockers.append(f"{sub.kind.value} subscription {sub.id} is {sub.status.value}")
+        entitlements = self.client.list_entitlements(customer_id)
+        reservations = [e for e in entitlements if e.type is EntitlementType.RESERVED_INSTANCE]
+        if reservations:
+            orders = ", ".join(a for e in reservations for a in e.artifact_ids)
+            blockers.append(f"Azure reserved instances are live ({orders})")
+        return blockers
+
+
+STEPS: dict[ActionType, Callable[[Executor, Action, str], tuple[Outcome, str]]] = {
+    ActionType.SUSPEND: Executor.suspend,
+    ActionType.REACTIVATE: Executor.reactivate,
+    ActionType.CANCEL: Executor.cancel,
+    ActionType.DISABLE_AUTO_RENEW: Executor.auto_renew,
+    ActionType.ENABLE_AUTO_RENEW: Executor.auto_renew,
+    ActionType.REMOVE_RELATIONSHIP: Executor.remove,
+}

@@ -1,0 +1,195 @@
+"""`pcr apply`: apply a saved plan, or plan and apply in one go, safely and resumably."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from reconciler import guardrails
+from reconciler import plan as plan_model
+from reconciler.apply import ApplyReport, Executor, Outcome, StepResult
+from reconciler.commands import ERROR, OK
+from reconciler.commands.backend import Backend
+from reconciler.commands.plan import load_valid
+from reconciler.desired import Desired
+from reconciler.journal import AuditLog, Journal, LockedError, apply_lock
+from reconciler.partnercenter.client import PartnerCenterClient
+from reconciler.partnercenter.models import format_time
+from reconciler.plan import Plan
+from reconciler.planner import plan as make_plan
+from reconciler.read import read_live
+from reconciler.render import render, use_color
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    desired_dir: Path
+    backend: Backend
+    now: datetime
+    plan_file: Path | None = None
+    auto_approve: bool = False
+    state_dir: Path | None = None
+    workers: int = 8
+
+    @property
+    def state(self) -> Path:
+        """Journals, audit log and lock live beside the desired state, not in it."""
+        return self.state_dir or self.desired_dir.resolve().parent / ".pcr"
+
+
+class Refused(Exception):
+    """Apply will not start; nothing was changed."""
+
+
+def read_saved_plan(path: Path) -> tuple[Plan, str]:
+    """The saved plan and a short hash of its bytes (which names its journal)."""
+    try:
+        raw = path.read_bytes()
+        plan = plan_model.from_dict(json.loads(raw))
+    except FileNotFoundError:
+        raise Refused(f"{path}: no such plan file") from None
+    except (OSError, ValueError) as exc:
+        raise Refused(f"{path}: not a pcr plan ({exc})") from None
+    return plan, hashlib.sha256(raw).hexdigest()[:16]
+
+
+def run(options: ApplyOptions) -> int:
+    desired = load_valid(options.desired_dir)
+    if desired is None:
+        return ERROR
+    try:
+        saved = read_saved_plan(options.plan_file) if options.plan_file else None
+        with apply_lock(options.state / "apply.lock", notice=_say):
+            report, plan, journal = _apply(options, desired, saved)
+    except (Refused, LockedError) as exc:
+        _say(f"pcr: apply refused, nothing was changed: {exc}")
+        return ERROR
+    except options.backend.errors as exc:
+        _say(f"pcr: {options.backend.failure_message(exc)}")
+        return ERROR
+    _summarise(report, plan, journal, options.state / "audit.jsonl")
+    return ERROR if report.failed else OK
+
+
+def _apply(
+    options: ApplyOptions, desired: Desired, saved: tuple[Plan, str] | None
+) -> tuple[ApplyReport, Plan, Journal]:
+    with options.backend.open() as client:
+        live = read_live(client, desired)
+        fresh = make_plan(desired, live, options.now)
+        if saved is not None:
+            plan, key = saved
+            journal = Journal(options.state / f"journal-{key}.jsonl")
+            if stale := guardrails.staleness(plan, fresh, journal, options.now):
+                raise Refused("the saved plan is stale: " + "; ".join(stale) + ". Plan again")
+        else:
+            plan = fresh
+            _show_and_confirm(plan, options.auto_approve)
+            key = plan.live_fingerprint.removeprefix("sha256:")[:16]
+            journal = Journal(options.state / f"journal-{key}.jsonl")
+        if refused := guardrails.refusals(plan, desired, live):
+            raise Refused("; ".join(refused))
+        report = _execute(options, client, plan, journal, desired)
+    return report, plan, journal
+
+
+def _show_and_confirm(plan: Plan, auto_approve: bool) -> None:
+    stream = sys.stdout
+    click.echo(render(plan, "text", color=use_color(stream)), nl=False)
+    if plan.errors or auto_approve or not plan.actions:
+        return
+    if not (sys.stdin.isatty() and stream.isatty()):
+        raise Refused(
+            "no saved plan and no --auto-approve, and there is no terminal to confirm on: "
+            "pass a saved plan (`pcr plan --out PLAN.json`) or --auto-approve"
+        )
+    answer = click.prompt(
+        "Apply these actions? Only 'yes' is accepted", default="", show_default=False
+    )
+    if answer.strip() != "yes":
+        raise Refused("not confirmed")
+
+
+def _execute(
+    options: ApplyOptions,
+    client: PartnerCenterClient,
+    plan: Plan,
+    journal: Journal,
+    desired: Desired,
+) -> ApplyReport:
+    executor = Executor(
+        client=client,
+        journal=journal,
+        audit=AuditLog(options.state / "audit.jsonl"),
+        now=options.now,
+        expected_domains={cid: c.domain for cid, c in desired.customers.items() if c.domain},
+    )
+    progress = _Progress(plan)
+    try:
+        return executor.apply(plan, workers=options.workers, progress=progress)
+    finally:
+        progress.close()
+
+
+class _Progress:
+    """A status line on a terminal; a plain log line per step in CI."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.total = len(plan.actions)
+        self.seen = 0
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, result: StepResult) -> None:
+        self.seen += 1
+        line = (
+            f"[{self.seen}/{self.total}] {result.outcome.value:<8} "
+            f"{self.plan.name_of(result.action.customer_id)}: {result.action.type} "
+            f"{result.action.target_name or result.action.target_id}"
+            + (f" — {result.message}" if result.message else "")
+        )
+        if not self.tty:
+            _say(line)
+        elif result.outcome is Outcome.FAILED:
+            _say(f"\r\x1b[K{line}")
+        else:
+            click.echo(f"\r\x1b[Kapplying: {self.seen}/{self.total} steps", nl=False, err=True)
+
+    def close(self) -> None:
+        if self.tty and self.seen:
+            click.echo(err=True)
+
+
+def _summarise(report: ApplyReport, plan: Plan, journal: Journal, audit: Path) -> None:
+    parts = [
+        f"{report.count(Outcome.DONE)} done",
+        f"{report.count(Outcome.ALREADY)} already in place",
+        f"{report.count(Outcome.SKIPPED)} skipped",
+        f"{report.count(Outcome.FAILED)} failed",
+        f"{len(plan.deferred)} deferred",
+        f"{len(plan.blocked)} blocked",
+    ]
+    _say("Apply: " + ", ".join(parts) + ".")
+    for result in report.failed:
+        _say(
+            f"  failed: {plan.name_of(result.action.customer_id)}: {result.action.id}: "
+            f"{result.message}"
+        )
+    for item in plan.deferred:
+        _say(
+            f"  deferred until {format_time(item.not_before)}: "
+            f"{plan.name_of(item.customer_id)}: {item.type}"
+        )
+    for blocked in plan.blocked:
+        _say(f"  blocked: {plan.name_of(blocked.customer_id)}: {blocked.reason}")
+    _say(f"Journal: {journal.path}; audit log: {audit}")
+
+
+def _say(text: str) -> None:
+    click.echo(text, err=True)

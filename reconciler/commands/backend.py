@@ -1,0 +1,73 @@
+"""The BACKEND options shared by plan, apply, drift and import: --endpoint or --fake."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import httpx
+
+from reconciler.partnercenter.auth import AuthError, InsecureEndpointError
+from reconciler.partnercenter.backend import open_client
+from reconciler.partnercenter.client import PartnerCenterClient, PartnerCenterError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Everything talking to Partner Center can raise; each becomes one line and exit 1.
+BACKEND_ERRORS: tuple[type[Exception], ...] = (
+    PartnerCenterError,
+    AuthError,
+    InsecureEndpointError,
+    httpx.HTTPError,
+    OSError,
+    ValueError,
+)
+
+
+@dataclass(frozen=True)
+class Backend:
+    endpoint: str | None = None
+    fake_state: Path | None = None
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    errors: tuple[type[Exception], ...] = BACKEND_ERRORS
+
+    @contextmanager
+    def open(self) -> Iterator[PartnerCenterClient]:
+        with open_client(endpoint=self.endpoint, fake_state=self.fake_state, env=self.env) as c:
+            yield c
+
+    @staticmethod
+    def failure_message(exc: Exception) -> str:
+        if isinstance(exc, httpx.HTTPError):
+            return f"cannot reach Partner Center: {type(exc).__name__}: {exc}"
+        return str(exc)
+
+
+def backend_options(command: F) -> F:
+    """Add --endpoint / --fake to a command (its parameters `endpoint` and `fake_state`)."""
+    command = click.option(
+        "--fake",
+        "fake_state",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Use the fake Partner Center in process, state read from and written back to FILE.",
+    )(command)
+    command = click.option(
+        "--endpoint",
+        help="Partner Center API root (default: env PCR_ENDPOINT, else the real API). "
+        "Token from PCR_TOKEN, or PCR_TENANT_ID, PCR_CLIENT_ID, PCR_CLIENT_SECRET and "
+        "PCR_REFRESH_TOKEN.",
+    )(command)
+    return command
+
+
+def make_backend(endpoint: str | None, fake_state: Path | None) -> Backend:
+    if endpoint and fake_state:
+        raise click.UsageError("choose one backend: --endpoint or --fake, not both")
+    if fake_state is not None and not fake_state.is_file():
+        raise click.BadParameter(f"{fake_state}: no such fake state file", param_hint="--fake")
+    return Backend(endpoint=endpoint, fake_state=fake_state)

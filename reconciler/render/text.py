@@ -1,0 +1,188 @@
+"""The plan for a terminal, Terraform-like: one block per customer, one line per action."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+from reconciler.partnercenter.models import format_time
+from reconciler.plan import REMOVAL_CONSEQUENCES, Action, Blocked, Deferred, Plan
+from reconciler.render import (
+    EXPIRY_REASON,
+    IRREVERSIBLE_LEAD,
+    NO_CHANGES,
+    NOT_APPLIED,
+    VERBS,
+    CustomerItems,
+    by_customer,
+    counts_by_type,
+    day,
+    plural,
+    removal_limit_message,
+    verb_of,
+)
+
+WIDTH = 100
+INDENT = " " * 7  # reasons and steps line up under the action's text
+VERB_WIDTH = max(len(v.text) for v in VERBS.values())
+UNMANAGED_SHOWN = 3
+
+RED, YELLOW, GREEN, BOLD = "\033[31m", "\033[33m", "\033[32m", "\033[1m"
+RESET = "\033[0m"
+
+
+@dataclass(frozen=True)
+class Paint:
+    """Wraps text in ANSI styles, or leaves it alone when colour is off."""
+
+    color: bool
+
+    def __call__(self, text: str, *styles: str) -> str:
+        if not self.color or not styles or not text:
+            return text
+        return "".join(styles) + text + RESET
+
+
+def render(plan: Plan, *, color: bool) -> str:
+    paint = Paint(color)
+    blocks = [_errors(plan, paint), _warnings(plan, paint), _unmanaged(plan)]
+    if plan.has_changes:
+        blocks += [_customer(plan, cid, items, paint) for cid, items in by_customer(plan).items()]
+        blocks.append(_summary(plan, paint))
+    else:
+        blocks.append([paint(NO_CHANGES, GREEN)])
+    return "\n\n".join("\n".join(block) for block in blocks if block) + "\n"
+
+
+def _wrap(text: str, indent: str = INDENT) -> list[str]:
+    # Ids must stay whole to be copied, so no breaking inside words or at hyphens.
+    return textwrap.wrap(
+        text,
+        width=WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [indent.rstrip()]
+
+
+# --- before the customers: what stops the plan, what to know --------------------------
+
+
+def _errors(plan: Plan, paint: Paint) -> list[str]:
+    messages = list(plan.errors)
+    if plan.exceeds_removal_limit:
+        messages.append(removal_limit_message(plan))
+    if not messages:
+        return []
+    lines = []
+    for message in messages:
+        first, *rest = message.splitlines() or [""]
+        lines.append(paint("Error:", RED, BOLD) + " " + paint(first, RED))
+        lines += [paint(" " * 7 + line, RED) for line in rest]
+    lines.append(paint(NOT_APPLIED, RED, BOLD))
+    return lines
+
+
+def _warnings(plan: Plan, paint: Paint) -> list[str]:
+    if not plan.warnings:
+        return []
+    lines = [paint("Warnings:", YELLOW, BOLD)]
+    for warning in plan.warnings:
+        first, *rest = _wrap(warning, "    ")
+        lines.append(paint("  - " + first.lstrip(), YELLOW))
+        lines += [paint(line, YELLOW) for line in rest]
+    return lines
+
+
+def _unmanaged(plan: Plan) -> list[str]:
+    if not plan.unmanaged:
+        return []
+    shown = ", ".join(plan.unmanaged[:UNMANAGED_SHOWN])
+    more = len(plan.unmanaged) - UNMANAGED_SHOWN
+    tail = f" and {more} more" if more > 0 else ""
+    return [
+        f"Unmanaged: {plural(len(plan.unmanaged), 'customer')} in Partner Center "
+        f"not in the desired state (left alone): {shown}{tail}."
+    ]
+
+
+# --- one block per customer ----------------------------------------------------------
+
+
+def _customer(plan: Plan, customer_id: str, items: CustomerItems, paint: Paint) -> list[str]:
+    ref = plan.customers.get(customer_id)
+    where = f"tenant {customer_id}" + (f", {ref.file}" if ref and ref.file else "")
+    lines = [paint(f"{plan.name_of(customer_id)} ({where})", BOLD)]
+    for action in items.actions:
+        lines += _action(action, paint)
+    for deferred in items.deferred:
+        lines += _deferred(deferred, paint)
+    for blocked in items.blocked:
+        lines += _blocked(blocked, paint)
+    return lines
+
+
+def _target(name: str, target_id: str) -> str:
+    if name and target_id and name != target_id:
+        return f"{name} ({target_id})"
+    return name or target_id
+
+
+def _action(action: Action, paint: Paint) -> list[str]:
+    verb = verb_of(action.type)
+    style = RED if action.destructive or action.irreversible else GREEN
+    marker = f"  {verb.symbol:<2} {verb.text:<{VERB_WIDTH}}"
+    plain = f"{marker}  {_target(action.target_name, action.target_id)}".rstrip()
+    head = paint(marker, style) + plain[len(marker) :]
+    if action.irreversible:
+        lines = [head + "  " + paint("IRREVERSIBLE", RED, BOLD), *_wrap(action.reason)]
+        lines.append(paint(INDENT + IRREVERSIBLE_LEAD, RED))
+        return lines + [paint(f"{INDENT}  - {c}", RED) for c in REMOVAL_CONSEQUENCES]
+    # Measured without escape codes, so colour never changes where the reason goes.
+    if len(plain) + 2 + len(action.reason) <= WIDTH and "\n" not in action.reason:
+        return [f"{head}: {action.reason}"]
+    return [head, *_wrap(action.reason)]
+
+
+def _deferred(item: Deferred, paint: Paint) -> list[str]:
+    what = f"{verb_of(item.type).text} {item.target_id}".rstrip()
+    head = paint(f"  {'>':<2} deferred until {day(item.not_before)}:", YELLOW)
+    return [f"{head} {what}", *_wrap(item.reason)]
+
+
+def _blocked(item: Blocked, paint: Paint) -> list[str]:
+    first, *rest = _wrap(item.reason, INDENT)
+    lines = [paint(f"  {'x':<2} blocked:", YELLOW, BOLD) + " " + first.lstrip(), *rest]
+    for number, step in enumerate(item.manual_steps, start=1):
+        lines += _numbered(number, step)
+    return lines
+
+
+def _numbered(number: int, step: str) -> list[str]:
+    label = f"{INDENT}{number}. "
+    first, *rest = _wrap(step, " " * len(label))
+    return [label + first.lstrip(), *rest]
+
+
+# --- the last word ------------------------------------------------------------------
+
+
+def _summary(plan: Plan, paint: Paint) -> list[str]:
+    head = f"Plan: {len(plan.actions)} to change"
+    counts = counts_by_type(plan.actions)
+    if counts:
+        head += " (" + ", ".join(f"{n} {verb.short}" for verb, n in counts) + ")"
+    parts = [head]
+    if plan.deferred:
+        parts.append(f"{len(plan.deferred)} deferred")
+    if plan.blocked:
+        parts.append(f"{len(plan.blocked)} blocked")
+    line = ", ".join(parts)
+    if plan.api_calls:
+        line += f"; {plural(plan.api_calls, 'API call')}"
+    lines = [paint(line + ".", BOLD)]
+    if plan.expires_at is not None:
+        expiry = f"This plan expires at {format_time(plan.expires_at)} ({EXPIRY_REASON})."
+        lines.append(paint(expiry, YELLOW))
+    return lines

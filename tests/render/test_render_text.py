@@ -1,0 +1,213 @@
+"""The terminal rendering: symbols, irreversible marks, deferred and blocked items, colour."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from reconciler.plan import REMOVAL_CONSEQUENCES, Action, ActionType, Blocked, Plan
+from reconciler.render import NO_CHANGES
+from reconciler.render.text import render
+from tests.render.plans import (
+    BLOCK_REASON,
+    CONTOSO,
+    DEFER_REASON,
+    FABRIKAM,
+    NORTHWIND,
+    NOW,
+    REMOVE_REASON,
+    STEPS,
+    TAILSPIN,
+    remove,
+    small_plan,
+)
+
+ESC = "\x1b"
+
+
+def lines_of(plan: Plan) -> list[str]:
+    return render(plan, color=False).splitlines()
+
+
+def line_with(lines: list[str], needle: str) -> str:
+    found = [line for line in lines if needle in line]
+    assert len(found) == 1, f"{needle!r} in {found}"
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    ("target", "start"),
+    [
+        ("(legacy-1)", "  ~  suspend              Office 365 E1 (legacy-1): legacy: suspend"),
+        ("(nce-2)", "  -  cancel               Microsoft 365 E5 (nce-2): inside the window"),
+        ("(nce-1)", "  ~  auto-renew off       Microsoft 365 E3 (nce-1): stop renewal"),
+        ("(sub-4)", "  +  reactivate           Visio Plan 2 (sub-4): declared active"),
+        ("(sub-5)", "  +  auto-renew on        Project Plan 3 (sub-5): declared on"),
+        ("Contoso Ltd (3f2b", f"  !! remove relationship  Contoso Ltd ({CONTOSO})  IRREVERSIBLE"),
+    ],
+)
+def test_each_action_type_has_its_symbol_target_and_reason(target: str, start: str) -> None:
+    assert line_with(lines_of(small_plan()), target) == start
+
+
+def test_irreversible_removal_is_followed_by_reason_and_all_consequences() -> None:
+    lines = lines_of(small_plan())
+    at = lines.index(line_with(lines, "IRREVERSIBLE"))
+    assert lines[at + 1] == f"       {REMOVE_REASON}"
+    assert "cannot be undone" in lines[at + 2].lower()
+    assert lines[at + 3 : at + 7] == [f"         - {c}" for c in REMOVAL_CONSEQUENCES]
+
+
+def test_reversible_actions_are_not_marked_irreversible() -> None:
+    plan = Plan(now=NOW, actions=[Action(CONTOSO, ActionType.CANCEL, "s", "why")])
+    assert "IRREVERSIBLE" not in render(plan, color=False)
+
+
+def test_customers_are_headed_by_name_tenant_and_file_in_plan_order() -> None:
+    headers = [line for line in lines_of(small_plan()) if "(tenant " in line]
+    assert headers == [
+        f"Contoso Ltd (tenant {CONTOSO}, customers/contoso.yaml)",
+        f"Fabrikam (tenant {FABRIKAM}, customers/fabrikam.yaml)",
+        f"Northwind Traders (tenant {NORTHWIND}, customers/northwind.yaml)",
+        f"Tailspin Toys (tenant {TAILSPIN}, customers/tailspin.yaml)",
+    ]
+
+
+def test_customer_without_a_ref_is_headed_by_its_id() -> None:
+    plan = Plan(now=NOW, actions=[Action("t-1", ActionType.SUSPEND, "s", "why")])
+    assert "t-1 (tenant t-1)" in lines_of(plan)
+
+
+def test_deferred_item_shows_its_date_and_reason() -> None:
+    lines = lines_of(small_plan())
+    head = line_with(lines, "deferred until")
+    assert head == f"  >  deferred until 2027-03-01: remove relationship {NORTHWIND}"
+    assert lines[lines.index(head) + 1] == f"       {DEFER_REASON}"
+
+
+def test_blocked_item_shows_reason_and_numbered_steps() -> None:
+    lines = lines_of(small_plan())
+    head = line_with(lines, "blocked:")
+    assert head == f"  x  blocked: {BLOCK_REASON}"
+    at = lines.index(head)
+    assert lines[at + 1 : at + 3] == [f"       1. {STEPS[0]}", f"       2. {STEPS[1]}"]
+
+
+def test_long_reason_goes_on_its_own_wrapped_lines() -> None:
+    reason = "word " * 40
+    plan = Plan(now=NOW, actions=[Action(CONTOSO, ActionType.SUSPEND, "sub-1", reason.strip())])
+    lines = lines_of(plan)
+    head = line_with(lines, "sub-1")
+    at = lines.index(head)
+    assert head == "  ~  suspend              sub-1"
+    wrapped = [line for line in lines[at + 1 :] if line.startswith("       word")]
+    assert len(wrapped) >= 2
+    assert all(len(line) <= 100 for line in wrapped)
+    assert " ".join(w.strip() for w in wrapped) == reason.strip()
+
+
+def test_errors_come_first_and_say_the_plan_will_not_be_applied() -> None:
+    plan = small_plan()
+    plan.errors = ["customers/contoso.yaml: protected: true, refusing remove_relationship"]
+    lines = lines_of(plan)
+    assert (
+        lines[0] == "Error: customers/contoso.yaml: protected: true, refusing remove_relationship"
+    )
+    assert lines[1].startswith("This plan will not be applied")
+
+
+def test_removal_limit_breach_is_an_error_banner() -> None:
+    plan = Plan(now=NOW, actions=[remove(f"c-{n}") for n in range(3)], max_removals=2)
+    text = render(plan, color=False)
+    assert text.startswith(
+        "Error: This plan removes 3 relationships, more than max_removals_per_run (2): "
+        "apply will refuse it.\nThis plan will not be applied"
+    )
+
+
+def test_removals_within_the_limit_have_no_banner() -> None:
+    plan = Plan(now=NOW, actions=[remove(f"c-{n}") for n in range(2)], max_removals=2)
+    text = render(plan, color=False)
+    assert "Error:" not in text
+    assert "will not be applied" not in text
+
+
+def test_warnings_are_listed_under_a_heading() -> None:
+    lines = lines_of(small_plan())
+    at = lines.index("Warnings:")
+    assert lines[at + 1] == (
+        "  - customers/fabrikam.yaml: name 'Fabrikam' differs from live 'Fabrikam Inc'"
+    )
+
+
+def test_unmanaged_customers_are_one_line_with_count_and_first_few() -> None:
+    line = line_with(lines_of(small_plan()), "Unmanaged:")
+    assert line.startswith("Unmanaged: 5 customers in Partner Center")
+    assert line.endswith(": u-1, u-2, u-3 and 2 more.")
+    assert "u-4" not in line
+
+
+def test_no_changes() -> None:
+    plan = Plan(now=NOW, api_calls=3)
+    assert render(plan, color=False) == NO_CHANGES + "\n"
+    assert NO_CHANGES == "No changes. Partner Center matches the desired state."
+
+
+def test_no_changes_still_reports_unmanaged_and_warnings() -> None:
+    plan = Plan(now=NOW, warnings=["w"], unmanaged=["u-1"])
+    lines = lines_of(plan)
+    assert lines[-1] == NO_CHANGES
+    assert "  - w" in lines
+    assert not any(line.startswith("Plan:") for line in lines)
+
+
+def test_summary_line_counts_every_part() -> None:
+    lines = lines_of(small_plan())
+    assert lines[-2] == (
+        "Plan: 6 to change (1 suspend, 1 cancel, 1 remove, 1 auto-renew off, 1 reactivate, "
+        "1 auto-renew on), 1 deferred, 1 blocked; 42 API calls."
+    )
+    assert lines[-1] == (
+        "This plan expires at 2026-11-25T23:59:00Z (an NCE cancellation window closes)."
+    )
+
+
+def test_summary_line_leaves_out_zero_parts() -> None:
+    actions = [Action(CONTOSO, ActionType.SUSPEND, f"s-{n}", "why") for n in range(2)]
+    plan = Plan(now=NOW, actions=actions, api_calls=1)
+    assert lines_of(plan)[-1] == "Plan: 2 to change (2 suspend); 1 API call."
+
+
+def test_summary_line_with_only_blocked_items() -> None:
+    plan = Plan(now=NOW, blocked=[Blocked(CONTOSO, "why", ())])
+    assert lines_of(plan)[-1] == "Plan: 0 to change, 1 blocked."
+
+
+def test_no_escape_codes_without_colour() -> None:
+    plan = small_plan()
+    plan.errors = ["e"]
+    assert ESC not in render(plan, color=False)
+
+
+def test_colours_by_meaning() -> None:
+    plan = small_plan()
+    plan.errors = ["refused"]
+    lines = render(plan, color=True).splitlines()
+    red, yellow, green = "\x1b[31m", "\x1b[33m", "\x1b[32m"
+    assert line_with(lines, "refused").startswith("\x1b[31m\x1b[1mError:")
+    assert line_with(lines, "IRREVERSIBLE").startswith(f"{red}  !! remove relationship")
+    assert line_with(lines, "(nce-2)").startswith(f"{red}  -  cancel")
+    assert line_with(lines, "(sub-4)").startswith(f"{green}  +  reactivate")
+    assert line_with(lines, "deferred until").startswith(f"{yellow}  >")
+    assert line_with(lines, "Fabrikam Inc").startswith(yellow)
+    # Every style is closed on its own line, so a pager or a cut line shows the rest plain.
+    assert all(line.count("\x1b[0m") >= 1 for line in lines if ESC in line)
+    assert all(line.rfind("\x1b[0m") > line.rfind(red) for line in lines if red in line)
+
+
+def test_colour_changes_nothing_but_escape_codes() -> None:
+    plain = render(small_plan(), color=False)
+    coloured = render(small_plan(), color=True)
+    assert coloured != plain
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == plain
