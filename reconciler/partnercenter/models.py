@@ -71,6 +71,27 @@ class Entitlement:
     order_id: str | None
     # For reserved instances: the Azure reservation order ids a support request must name.
     artifact_ids: tuple[str, ...] = ()
+    # Only present when the list was asked for with `showExpiry=true`.
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OrderLineItem:
+    number: int
+    offer_id: str
+    quantity: int
+    subscription_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Order:
+    """A purchase order; software purchases are cancelled through it, line by line."""
+
+    id: str
+    customer_id: str
+    status: str  # completed | pending | cancelled
+    line_items: tuple[OrderLineItem, ...] = ()
+    created: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -173,4 +194,23 @@ def entitlement_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Entitlem
         quantity=int(wire.get("quantity") or 0),
         order_id=(wire.get("referenceOrder") or {}).get("id"),
         artifact_ids=tuple(str(a.get("resourceId")) for a in artifacts if a.get("resourceId")),
+        expires_at=parse_time(wire.get("expiryDate")),
+    )
+
+
+def order_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Order:
+    return Order(
+        id=str(wire.get("id") or ""),
+        customer_id=customer_id,
+        status=str(wire.get("status") or "").lower(),
+        line_items=tuple(
+            OrderLineItem(
+                number=int(line.get("lineItemNumber") or 0),
+                offer_id=str(line.get("offerId") or ""),
+                quantity=int(line.get("quantity") or 0),
+                subscription_id=line.get("subscriptionId"),
+            )
+            for line in wire.get("lineItems") or []
+        ),
+        created=parse_time(wire.get("creationDate")),
     )

@@ -1,0 +1,425 @@
+"""A fake Partner Center: a stdlib WSGI app speaking the same wire format as the real API.
+
+It serves the endpoints pcr uses (customers with paging, subscriptions,
+entitlements, orders, relationship removal, polling of 202s), checks that a
+bearer token is present, echoes `MS-RequestId`/`MS-CorrelationId`, and
+applies the service's rules through `FakeState`. Fault rules and a throttle
+make it answer 429/409/5xx, go slow, or accept writes asynchronously, so the
+client's resilience can be exercised.
+
+The same app runs in-process (as an `httpx.WSGITransport`) or on a loopback
+socket (`fake_server`). One lock serialises access to the state; injected
+latency is slept outside it so parallel callers really overlap.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs
+
+from reconciler.partnercenter.fake_state import (
+    CODE_INVALID_REQUEST,
+    CODE_NOT_FOUND,
+    CODE_PENDING_OPERATION,
+    FakeApiError,
+    FakeState,
+    Origin,
+    decode_token,
+    encode_token,
+    in_partner_list,
+)
+
+__all__ = ["FakePartnerCenter", "FakeState", "RequestRecord"]
+
+API_PREFIX = "/v1"
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500  # the real maximum is not documented
+REQUEST_LOG_SIZE = 10_000
+# Guess: the body of a 401 for a missing token is not documented; the status doubles as the code.
+CODE_UNAUTHENTICATED = 401
+
+WsgiStartResponse = Callable[[str, list[tuple[str, str]]], Any]
+Handler = Callable[["FakePartnerCenter", "_Request", dict[str, str]], "_Response"]
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the fake saw it (never the token: only whether one was sent)."""
+
+    method: str
+    path: str
+    query: str
+    request_id: str | None
+    correlation_id: str | None
+    authorized: bool
+    status: int
+
+
+@dataclass
+class _Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    query_string: str
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, Any]) -> _Request:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        headers = {
+            key[5:].replace("_", "-").lower(): str(value)
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        query_string = str(environ.get("QUERY_STRING") or "")
+        return cls(
+            method=str(environ["REQUEST_METHOD"]).upper(),
+            path=str(environ.get("PATH_INFO") or "/"),
+            query=parse_qs(query_string),
+            query_string=query_string,
+            headers=headers,
+            body=environ["wsgi.input"].read(length) if length else b"",
+        )
+
+    def param(self, name: str) -> str | None:
+        for key, values in self.query.items():
+            if key.lower() == name.lower() and values:
+                return values[0]
+        return None
+
+    def json(self) -> dict[str, Any]:
+        try:
+            payload = json.loads(self.body.decode("utf-8-sig") or "null")
+        except ValueError:
+            raise FakeApiError(400, CODE_INVALID_REQUEST, "The request body is not JSON.") from None
+        if not isinstance(payload, dict):
+            raise FakeApiError(400, CODE_INVALID_REQUEST, "The request body must be a JSON object.")
+        return payload
+
+    def origin(self) -> Origin:
+        return Origin(
+            self.method,
+            self.path,
+            self.headers.get("ms-requestid"),
+            self.headers.get("ms-correlationid"),
+        )
+
+
+@dataclass
+class _Response:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+    changed: bool = False  # did this request change the state?
+
+
+class FakePartnerCenter:
+    """The WSGI callable. `on_change(state)` runs, under the lock, after any change to the state."""
+
+    def __init__(
+        self,
+        state: FakeState,
+        *,
+        on_change: Callable[[FakeState], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.state = state
+        self.on_change = on_change
+        self.lock = threading.RLock()
+        self._clock = clock
+        self._sleep = sleep
+        self._requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_SIZE)
+        self._recent: deque[float] = deque()  # arrival times, for the throttle
+
+    # -- the Python API ------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self.lock:
+            return list(self._requests)
+
+    @property
+    def mutations(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(m) for m in self.state.mutations]
+
+    def set_now(self, when: datetime | str) -> None:
+        with self.lock:
+            self.state.set_now(when)
+            self._changed()
+
+    def add_fault(self, method: str, path: str, **rule: Any) -> None:
+        with self.lock:
+            self.state.add_fault(method, path, **rule)
+            self._changed()
+
+    # -- WSGI ----------------------------------------------------------------------------
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: WsgiStartResponse
+    ) -> Iterable[bytes]:
+        request = _Request.from_environ(environ)
+        response = self.handle(request)
+        payload = b"" if response.body is None else json.dumps(response.body).encode()
+        headers = [
+            ("Content-Type", "application/json; charset=utf-8"),
+            ("Content-Length", str(len(payload))),
+            *response.headers.items(),
+        ]
+        start_response(f"{response.status} {HTTPStatus(response.status).phrase}", headers)
+        return [payload]
+
+    def handle(self, request: _Request) -> _Response:
+        try:
+            response = self._handle(request)
+        except FakeApiError as exc:
+            response = _Response(exc.status, exc.body())
+        for name in ("MS-RequestId", "MS-CorrelationId"):
+            if name.lower() in request.headers:
+                response.headers[name] = request.headers[name.lower()]
+        with self.lock:
+            self._requests.append(
+                RequestRecord(
+                    request.method,
+                    request.path,
+                    request.query_string,
+                    request.headers.get("ms-requestid"),
+                    request.headers.get("ms-correlationid"),
+                    request.headers.get("authorization", "").startswith("Bearer "),
+                    response.status,
+                )
+            )
+            if response.changed:
+                self._changed()
+        return response
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self.state)
+
+    def _handle(self, request: _Request) -> _Response:
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            raise FakeApiError(
+                401, CODE_UNAUTHENTICATED, "Authorization header with a bearer token is required."
+            )
+        throttled = self._throttle()
+        if throttled is not None:
+            return throttled
+        with self.lock:
+            rule = self.state.take_fault(request.method, request.path)
+        if rule is not None and rule["latency"]:
+            self._sleep(float(rule["latency"]))
+        if rule is not None and rule["status"] not in (None, 202):
+            return _fault_response(rule)  # changed: the rule has one use less
+        handler, params = _route(request)
+        with self.lock:
+            lifecycle_changed = self.state.apply_lifecycle()
+            response = handler(self, request, params)
+            response.changed |= lifecycle_changed or rule is not None
+            if rule is not None and rule["status"] == 202 and response.status == 200:
+                response = self._accept_later(response, rule)
+        return response
+
+    def _throttle(self) -> _Response | None:
+        """Sliding-window throttle, on real time: the service limits requests per minute."""
+        with self.lock:
+            config = self.state.data.get("throttle")
+            if not config:
+                return None
+            now, window = self._clock(), float(config["window_seconds"])
+            while self._recent and self._recent[0] <= now - window:
+                self._recent.popleft()
+            if len(self._recent) < int(config["limit"]):
+                self._recent.append(now)
+                return None
+            wait = max(1, math.ceil(self._recent[0] + window - now))
+        return _throttle_response(wait)
+
+    def _accept_later(self, done: _Response, rule: dict[str, Any]) -> _Response:
+        """Answer 202 for a change already made; the Location reports it done after `polls` polls.
+
+        The real service points Location at the resource itself; the fake
+        uses its own `/operations/{id}` so that polling can be observed.
+        """
+        operation_id = self.state.start_operation(done.body, int(rule["polls"]))
+        headers = {"Location": f"/operations/{operation_id}"}
+        if rule["retry_after"] is not None:
+            headers["Retry-After"] = _seconds(rule["retry_after"])
+        return _Response(202, None, headers, changed=True)
+
+    # -- handlers ------------------------------------------------------------------------
+
+    def _list_customers(self, request: _Request, params: dict[str, str]) -> _Response:
+        size = _page_size(request.param("size"))
+        after = None
+        if (request.param("seekOperation") or "").lower() == "next":
+            cursor = decode_token(request.headers.get("ms-continuationtoken", ""))
+            after, size = cursor.get("after"), _page_size(str(cursor.get("size", size)))
+        everyone = self.state.data["customers"]
+        start = next((i + 1 for i, c in enumerate(everyone) if c["id"] == after), 0)
+        if after is not None and start == 0:
+            raise FakeApiError(400, CODE_INVALID_REQUEST, "Invalid continuation token.")
+        # Position in the full list, so a removal mid-listing skips nobody.
+        remaining = [c for c in everyone[start:] if in_partner_list(c)]
+        page = [_listed(c) for c in remaining[:size]]
+        links: dict[str, Any] = {"self": _link(f"/v1/customers?size={size}")}
+        if len(remaining) > size:
+            continuation = encode_token({"after": page[-1]["id"], "size": size})
+            links["next"] = _link("/v1/customers?seekOperation=Next", continuation)
+        return _Response(200, _collection(page, links))
+
+    def _get_customer(self, request: _Request, params: dict[str, str]) -> _Response:
+        return _Response(200, self.state.customer(params["cid"]))
+
+    def _patch_customer(self, request: _Request, params: dict[str, str]) -> _Response:
+        body = self.state.patch_customer(params["cid"], request.json(), request.origin())
+        return _Response(200, body, changed=True)
+
+    def _list_subscriptions(self, request: _Request, params: dict[str, str]) -> _Response:
+        items = self.state.subscriptions(params["cid"])
+        return _Response(200, _collection(items, {"self": _link(request.path)}))
+
+    def _get_subscription(self, request: _Request, params: dict[str, str]) -> _Response:
+        return _Response(200, self.state.subscription(params["cid"], params["sid"]))
+
+    def _patch_subscription(self, request: _Request, params: dict[str, str]) -> _Response:
+        body = self.state.patch_subscription(
+            params["cid"], params["sid"], request.json(), request.origin()
+        )
+        return _Response(200, body, changed=True)
+
+    def _list_entitlements(self, request: _Request, params: dict[str, str]) -> _Response:
+        items = self.state.entitlements(
+            params["cid"],
+            request.param("entitlementType"),
+            show_expiry=(request.param("showExpiry") or "").lower() == "true",
+        )
+        return _Response(200, _collection(items, {"self": _link(request.path)}))
+
+    def _get_order(self, request: _Request, params: dict[str, str]) -> _Response:
+        return _Response(200, self.state.order(params["cid"], params["oid"]))
+
+    def _patch_order(self, request: _Request, params: dict[str, str]) -> _Response:
+        body = self.state.patch_order(
+            params["cid"], params["oid"], request.json(), request.origin()
+        )
+        return _Response(200, body, changed=True)
+
+    def _poll_operation(self, request: _Request, params: dict[str, str]) -> _Response:
+        result = self.state.poll_operation(params["opid"])
+        if result is None:
+            headers = {"Location": request.path.removeprefix(API_PREFIX), "Retry-After": "0"}
+            return _Response(202, None, headers, changed=True)
+        return _Response(200, result, changed=True)
+
+
+_CUSTOMER = r"/customers/(?P<cid>[^/]+)"
+_ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
+    (re.compile(r"/customers"), {"GET": FakePartnerCenter._list_customers}),
+    (
+        re.compile(_CUSTOMER),
+        {"GET": FakePartnerCenter._get_customer, "PATCH": FakePartnerCenter._patch_customer},
+    ),
+    (re.compile(_CUSTOMER + r"/subscriptions"), {"GET": FakePartnerCenter._list_subscriptions}),
+    (
+        re.compile(_CUSTOMER + r"/subscriptions/(?P<sid>[^/]+)"),
+        {
+            "GET": FakePartnerCenter._get_subscription,
+            "PATCH": FakePartnerCenter._patch_subscription,
+        },
+    ),
+    (re.compile(_CUSTOMER + r"/entitlements"), {"GET": FakePartnerCenter._list_entitlements}),
+    (
+        re.compile(_CUSTOMER + r"/orders/(?P<oid>[^/]+)"),
+        {"GET": FakePartnerCenter._get_order, "PATCH": FakePartnerCenter._patch_order},
+    ),
+    (re.compile(r"/operations/(?P<opid>[^/]+)"), {"GET": FakePartnerCenter._poll_operation}),
+]
+
+
+def _route(request: _Request) -> tuple[Handler, dict[str, str]]:
+    path = request.path.rstrip("/")
+    if path.startswith(API_PREFIX + "/"):
+        for pattern, methods in _ROUTES:
+            match = pattern.fullmatch(path.removeprefix(API_PREFIX))
+            if match is None:
+                continue
+            if request.method not in methods:
+                raise FakeApiError(
+                    405, CODE_INVALID_REQUEST, f"{request.method} is not allowed here."
+                )
+            return methods[request.method], match.groupdict()
+    raise FakeApiError(404, CODE_NOT_FOUND, f"No resource at {request.path}.")
+
+
+def _page_size(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_PAGE_SIZE
+    try:
+        size = int(raw)
+    except ValueError:
+        size = 0
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise FakeApiError(400, CODE_INVALID_REQUEST, f"size must be 1 to {MAX_PAGE_SIZE}.")
+    return size
+
+
+def _listed(customer: dict[str, Any]) -> dict[str, Any]:
+    """A customer as the list shows it: `allowDelegatedAccess` only comes with a GET by id."""
+    return {key: value for key, value in customer.items() if key != "allowDelegatedAccess"}
+
+
+def _link(uri: str, continuation: str | None = None) -> dict[str, Any]:
+    headers = (
+        [] if continuation is None else [{"key": "MS-ContinuationToken", "value": continuation}]
+    )
+    return {"uri": uri, "method": "GET", "headers": headers}
+
+
+def _collection(items: list[dict[str, Any]], links: dict[str, Any]) -> dict[str, Any]:
+    # totalCount = items in this page, as the SDK reads it.
+    return {
+        "totalCount": len(items),
+        "items": items,
+        "links": links,
+        "attributes": {"objectType": "Collection"},
+    }
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _throttle_response(wait: float) -> _Response:
+    body = {
+        "statusCode": 429,
+        "message": f"Rate limit is exceeded. Try again in {_seconds(wait)} seconds.",
+    }
+    return _Response(429, body, {"Retry-After": _seconds(wait)})
+
+
+def _fault_response(rule: dict[str, Any]) -> _Response:
+    status = int(rule["status"])
+    if status == 429:
+        response = _throttle_response(rule["retry_after"] if rule["retry_after"] is not None else 1)
+        response.changed = True
+        return response
+    default_code = CODE_PENDING_OPERATION if status == 409 else status
+    description = rule["description"] or f"Injected fault: {HTTPStatus(status).phrase}."
+    code = rule["code"] if rule["code"] is not None else default_code
+    response = _Response(status, FakeApiError(status, code, description).body(), changed=True)
+    if rule["retry_after"] is not None:
+        response.headers["Retry-After"] = _seconds(rule["retry_after"])
+    return response

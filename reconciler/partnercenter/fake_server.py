@@ -1,0 +1,131 @@
+"""The fake Partner Center on a loopback socket: `pcr fake serve`, or a test's background thread.
+
+A threaded `wsgiref` server: each request on its own thread, the app's lock
+around the state, and the state file rewritten atomically after every change,
+so another process (or a crash) always sees a complete, current file. Only
+loopback addresses are accepted: the fake takes any bearer token.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import socketserver
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+from reconciler.partnercenter.auth import InsecureEndpointError, is_loopback
+from reconciler.partnercenter.fake import FakePartnerCenter
+from reconciler.partnercenter.fake_state import FakeState
+
+log = logging.getLogger(__name__)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Request lines go to the debug log instead of stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+
+class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks up the host's FQDN, which can stall on a
+        # machine without reverse DNS; the loopback address is name enough.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+        self.setup_environ()
+
+
+class _ThreadingWSGIServer6(_ThreadingWSGIServer):
+    address_family = socket.AF_INET6
+
+
+class FakeServer:
+    """The fake, loaded from `state_path` and saved back to it after every change."""
+
+    def __init__(self, state_path: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+        if not is_loopback(host):
+            raise InsecureEndpointError(f"the fake serves on loopback only, not {host!r}")
+        self.state_path = state_path
+        self.app = FakePartnerCenter(FakeState.load(state_path), on_change=self._save)
+        server_class = _ThreadingWSGIServer6 if ":" in host else _ThreadingWSGIServer
+        self._server: WSGIServer = server_class((host.strip("[]"), port), _QuietHandler)
+        self._server.set_app(self.app)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def state(self) -> FakeState:
+        return self.app.state
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{port}"
+
+    def start(self) -> FakeServer:
+        """Serve in a daemon thread (for tests); `stop()` ends it."""
+        # A short poll interval: stop() waits for the serving loop to notice, and tests stop often.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+        with self.app.lock:
+            self._save(self.app.state)
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _save(self, state: FakeState) -> None:
+        state.save(self.state_path)
+
+
+def serve(
+    state_path: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the fake in the foreground until interrupted; `ready(url)` once it listens."""
+    server = FakeServer(state_path, host, port)
+    (ready or _announce)(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+def _announce(url: str) -> None:
+    print(f"Fake Partner Center listening on {url} (Ctrl+C to stop)", flush=True)

@@ -1,0 +1,773 @@
+"""The fake Partner Center's state, and the service rules it enforces on it.
+
+Everything lives in one JSON document; resources are kept in the wire format
+so a GET returns them verbatim:
+
+    format_version  1
+    now             the fake's clock, ISO-8601 ("2026-11-22T09:00:00Z"); it only moves when set
+    customers       [Customer]; relationshipToPartner "none" = removed (kept, but hidden)
+    subscriptions   {customerId: [Subscription]}
+    entitlements    {customerId: [Entitlement]}; optional expiryDate ends one
+    orders          {customerId: [Order]}
+    faults          [{method, path (regex), status, count, retry_after, latency, code,
+                      description, polls}]; see `FakeState.add_fault`
+    throttle        null | {limit, window_seconds}
+    operations      {operationId: {pending_polls, result}}: writes answered with 202
+    mutations       [{time, method, path, request_id, correlation_id, customer_id, target,
+                      action, changes: {field: [old, new]}, ...facts such as billing}]
+
+The HTTP layer (`fake`) is a thin shell over the methods here, which are
+usable directly from tests.
+
+Rules follow the Partner Center reference sheet; where the real service's
+error code is not documented, the choice is marked as a guess.
+
+Not thread-safe on its own: the WSGI app serialises access with a lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import re
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from reconciler.partnercenter.models import (
+    SubscriptionKind,
+    classify,
+    format_time,
+    parse_time,
+)
+
+FORMAT_VERSION = 1
+CANCELLATION_WINDOW_DAYS = 7
+
+# Documented codes (reference sheet §5, §7, §8).
+CODE_WINDOW_PASSED = 900117  # 400: the 7-day cancellation window has passed
+CODE_DELETED = 2011  # 400: a deleted subscription can't be updated
+CODE_SUSPENDED = 800091  # 400: a suspended subscription can't be updated
+CODE_NOT_SOFTWARE = 800063  # 400: not cancellable through the order; use a subscription PATCH
+CODE_NO_RELATIONSHIP = 3000  # the relationship does not exist
+CODE_PENDING_OPERATION = 900278  # 409: another operation is pending on the resource
+# Guesses: the real service's code for these cases is not documented.
+CODE_STATUS_NOT_UPDATABLE = 800096  # 400: "can't update status" (candidate named in the sheet)
+CODE_INVALID_REQUEST = 800061  # 400: malformed or unsupported request body
+CODE_NOT_FOUND = 600008  # 404: unknown customer, subscription or order
+# No code is documented for a refused relationship removal; 3001 sits next to
+# 3000 ("relationship does not exist") in the relationship range. A guess.
+CODE_RELATIONSHIP_BLOCKED = 3001
+
+MAX_DESCRIPTION = 1024  # the service caps error descriptions at this length
+
+_MONTHS_PER_TERM = {"P1M": 1, "P1Y": 12, "P3Y": 36}
+
+
+class FakeApiError(Exception):
+    """A refusal, in the classic Partner Center error body."""
+
+    def __init__(self, status: int, code: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.code = code
+        self.description = description[:MAX_DESCRIPTION]
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "description": self.description,
+            "data": [],
+            "source": "PartnerFD",
+        }
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a mutation came from, for the mutation log."""
+
+    method: str = "PYTHON"
+    path: str = ""
+    request_id: str | None = None
+    correlation_id: str | None = None
+
+
+DIRECT = Origin()
+
+
+class FakeState:
+    """The fake's whole world, as one JSON-serialisable dict."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        if data.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"fake state format_version must be {FORMAT_VERSION}")
+        for key, default in _empty_sections().items():
+            data.setdefault(key, default)
+        self.data = data
+        parse_now(data["now"])  # fail early on a bad clock
+
+    # -- persistence ---------------------------------------------------------------------
+
+    @classmethod
+    def empty(cls, now: datetime | str) -> FakeState:
+        clock = now if isinstance(now, str) else format_time(now)
+        return cls({"format_version": FORMAT_VERSION, "now": clock, **_empty_sections()})
+
+    @classmethod
+    def load(cls, path: Path) -> FakeState:
+        with path.open(encoding="utf-8") as handle:
+            return cls(json.load(handle))
+
+    def save(self, path: Path) -> None:
+        """Write atomically: a crash mid-write leaves the old file, never half a file."""
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(self.to_json())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+    def to_json(self) -> str:
+        return json.dumps(self.data, indent=2) + "\n"
+
+    # -- clock ---------------------------------------------------------------------------
+
+    @property
+    def now(self) -> datetime:
+        return parse_now(self.data["now"])
+
+    def set_now(self, when: datetime | str) -> None:
+        """Move the clock (either way); subscription terms catch up on the next read."""
+        self.data["now"] = format_time(parse_now(when) if isinstance(when, str) else when)
+
+    def advance_clock(self, by: timedelta) -> None:
+        self.set_now(self.now + by)
+
+    # -- building a world ----------------------------------------------------------------
+
+    def add_customer(
+        self, tenant_id: str, name: str, domain: str, relationship: str = "reseller"
+    ) -> dict[str, Any]:
+        customer = {
+            "id": tenant_id,
+            "commerceId": str(uuid.uuid5(uuid.NAMESPACE_URL, tenant_id)),
+            "companyProfile": {
+                "tenantId": tenant_id,
+                "domain": domain,
+                "companyName": name,
+                "attributes": {"objectType": "CustomerCompanyProfile"},
+            },
+            "relationshipToPartner": relationship,
+            "allowDelegatedAccess": True,
+            "attributes": {"objectType": "Customer"},
+        }
+        self.data["customers"].append(customer)
+        return customer
+
+    def add_subscription(self, customer_id: str, wire: dict[str, Any]) -> dict[str, Any]:
+        self.data["subscriptions"].setdefault(customer_id, []).append(wire)
+        return wire
+
+    def add_entitlement(self, customer_id: str, wire: dict[str, Any]) -> dict[str, Any]:
+        self.data["entitlements"].setdefault(customer_id, []).append(wire)
+        return wire
+
+    def add_order(self, customer_id: str, wire: dict[str, Any]) -> dict[str, Any]:
+        self.data["orders"].setdefault(customer_id, []).append(wire)
+        return wire
+
+    # -- fault injection -----------------------------------------------------------------
+
+    def add_fault(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int | None = None,
+        count: int | None = 1,
+        retry_after: float | None = None,
+        latency: float = 0.0,
+        code: int | None = None,
+        description: str | None = None,
+        polls: int = 1,
+    ) -> dict[str, Any]:
+        """Make matching requests fail (or go slow, or answer 202) `count` times (None: always).
+
+        `path` is a regular expression searched in the request path
+        (e.g. `/subscriptions/`); `method` is an HTTP method or `*`. Status
+        202 on a write applies it and answers 202 + Location, to be polled
+        `polls` times before it reports done. `status=None` only adds latency.
+        """
+        re.compile(path)
+        rule = {
+            "method": method.upper(),
+            "path": path,
+            "status": status,
+            "count": count,
+            "retry_after": retry_after,
+            "latency": latency,
+            "code": code,
+            "description": description,
+            "polls": polls,
+        }
+        self.data["faults"].append(rule)
+        return rule
+
+    def take_fault(self, method: str, path: str) -> dict[str, Any] | None:
+        """The first rule matching this request, with one use of it spent."""
+        for rule in self.data["faults"]:
+            if rule["method"] not in ("*", method.upper()) or not re.search(rule["path"], path):
+                continue
+            if rule["count"] is not None:
+                rule["count"] -= 1
+                if rule["count"] <= 0:
+                    self.data["faults"].remove(rule)
+            return dict(rule)
+        return None
+
+    def set_throttle(self, limit: int | None, window_seconds: float = 60.0) -> None:
+        """Answer 429 + Retry-After once more than `limit` requests arrive in a window."""
+        self.data["throttle"] = (
+            None if limit is None else {"limit": limit, "window_seconds": window_seconds}
+        )
+
+    # -- 202 operations ------------------------------------------------------------------
+
+    def start_operation(self, result: dict[str, Any], polls: int) -> str:
+        operation_id = uuid.uuid4().hex
+        self.data["operations"][operation_id] = {"pending_polls": max(0, polls), "result": result}
+        return operation_id
+
+    def poll_operation(self, operation_id: str) -> dict[str, Any] | None:
+        """The operation's result once done, None while it still runs."""
+        operation = self.data["operations"].get(operation_id)
+        if operation is None:
+            raise FakeApiError(404, CODE_NOT_FOUND, f"Operation {operation_id} not found.")
+        if operation["pending_polls"] > 0:
+            operation["pending_polls"] -= 1
+            return None
+        return copy.deepcopy(operation["result"])  # type: ignore[no-any-return]
+
+    # -- the mutation log ----------------------------------------------------------------
+
+    @property
+    def mutations(self) -> list[dict[str, Any]]:
+        return self.data["mutations"]  # type: ignore[no-any-return]
+
+    def _log(
+        self,
+        origin: Origin,
+        customer_id: str,
+        target: str,
+        action: str,
+        changes: dict[str, list[Any]],
+        **facts: Any,
+    ) -> None:
+        self.data["mutations"].append(
+            {
+                "time": self.data["now"],
+                "method": origin.method,
+                "path": origin.path,
+                "request_id": origin.request_id,
+                "correlation_id": origin.correlation_id,
+                "customer_id": customer_id,
+                "target": target,
+                "action": action,
+                "changes": changes,
+                **facts,
+            }
+        )
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def customers(self) -> list[dict[str, Any]]:
+        """Customers still in the partner's list, in a stable order."""
+        return [c for c in self.data["customers"] if in_partner_list(c)]
+
+    def customer(self, customer_id: str) -> dict[str, Any]:
+        """A customer in the list; a removed one is 404, as it is gone from the partner's view."""
+        for customer in self.data["customers"]:
+            if customer["id"].lower() == customer_id.lower():
+                if not in_partner_list(customer):
+                    raise FakeApiError(
+                        404, CODE_NO_RELATIONSHIP, f"No relationship with customer {customer_id}."
+                    )
+                return customer  # type: ignore[no-any-return]
+        raise FakeApiError(404, CODE_NOT_FOUND, f"Customer {customer_id} not found.")
+
+    def subscriptions(self, customer_id: str) -> list[dict[str, Any]]:
+        key = self.customer(customer_id)["id"]
+        return self.data["subscriptions"].get(key, [])  # type: ignore[no-any-return]
+
+    def subscription(self, customer_id: str, subscription_id: str) -> dict[str, Any]:
+        for subscription in self.subscriptions(customer_id):
+            if subscription["id"].lower() == subscription_id.lower():
+                return subscription
+        raise FakeApiError(404, CODE_NOT_FOUND, f"Subscription {subscription_id} not found.")
+
+    def entitlements(
+        self, customer_id: str, entitlement_type: str | None = None, *, show_expiry: bool = False
+    ) -> list[dict[str, Any]]:
+        """Entitlements still in force; `expiryDate` only when asked for, as the service does."""
+        key = self.customer(customer_id)["id"]
+        items = []
+        for item in self.data["entitlements"].get(key, []):
+            if (
+                entitlement_type
+                and item.get("entitlementType", "").lower() != entitlement_type.lower()
+            ):
+                continue
+            if not self._entitlement_live(item):
+                continue
+            shown = copy.deepcopy(item)
+            if not show_expiry:
+                shown.pop("expiryDate", None)
+            items.append(shown)
+        return items
+
+    def order(self, customer_id: str, order_id: str) -> dict[str, Any]:
+        key = self.customer(customer_id)["id"]
+        for order in self.data["orders"].get(key, []):
+            if order["id"].lower() == order_id.lower():
+                return order  # type: ignore[no-any-return]
+        raise FakeApiError(404, CODE_NOT_FOUND, f"Order {order_id} not found.")
+
+    def is_billing(self, customer_id: str, subscription_id: str) -> bool:
+        """Whether the partner is being charged for this subscription right now."""
+        return _billing(self.subscription(customer_id, subscription_id))
+
+    def relationship_blockers(self, customer_id: str) -> list[str]:
+        """What stops the relationship from being removed, one phrase per kind of blocker."""
+        active, suspended_nce = [], []
+        for sub in self.subscriptions(customer_id):
+            status = _status(sub)
+            if status == "active":
+                active.append(sub["id"])
+            elif status == "suspended" and classify(sub) is SubscriptionKind.NCE:
+                suspended_nce.append(sub["id"])
+        reservations = [
+            artifact["resourceId"]
+            for item in self.entitlements(customer_id, "reservedinstance")
+            for artifact in item.get("entitledArtifacts") or []
+            if artifact.get("resourceId")
+        ]
+        blockers = []
+        if active:
+            blockers.append(f"active subscriptions: {', '.join(active)}")
+        if suspended_nce:
+            blockers.append(
+                "suspended new-commerce subscriptions (still billed; cancel them): "
+                + ", ".join(suspended_nce)
+            )
+        if reservations:
+            blockers.append(
+                "active Azure reserved instances (cancel through Azure support), "
+                f"reservation order ids: {', '.join(reservations)}"
+            )
+        return blockers
+
+    # -- the lifecycle, applied lazily ---------------------------------------------------
+
+    def apply_lifecycle(self) -> bool:
+        """Catch subscription terms up with the clock; True if anything changed.
+
+        At the end of a term (the day after the inclusive `commitmentEndDate`)
+        an active NCE or software subscription renews if auto-renew is on and
+        expires if it is off; a suspended one becomes `disabled`. (The
+        lifecycle page says `expired` in one place and `disabled` in another
+        for a suspended one; `disabled` is taken here.)
+        """
+        changed = False
+        now = self.now
+        for subscriptions in self.data["subscriptions"].values():
+            for sub in subscriptions:
+                if classify(sub) in (SubscriptionKind.NCE, SubscriptionKind.SOFTWARE):
+                    changed |= _catch_up_term(sub, now)
+        return changed
+
+    # -- writes --------------------------------------------------------------------------
+
+    def patch_subscription(
+        self, customer_id: str, subscription_id: str, body: dict[str, Any], origin: Origin = DIRECT
+    ) -> dict[str, Any]:
+        """A full-body subscription PATCH: suspend, reactivate, cancel (`deleted`), auto-renew."""
+        customer_id = self.customer(customer_id)["id"]
+        sub = self.subscription(customer_id, subscription_id)
+        kind = classify(sub)
+        fields = _lower_keys(body)
+        current = _status(sub)
+        wanted = str(fields.get("status", current)).lower()
+        # The quirk of the real service: a body without autoRenewEnabled turns auto-renew off.
+        auto_renew = bool(fields.get("autorenewenabled", False))
+        if current == "deleted":
+            raise FakeApiError(400, CODE_DELETED, "Subscription is deleted and cannot be updated.")
+        if current in ("expired", "disabled"):
+            raise FakeApiError(
+                400, CODE_STATUS_NOT_UPDATABLE, f"Subscription is {current}; it can't be updated."
+            )
+        if wanted not in ("active", "suspended", "deleted"):
+            raise FakeApiError(400, CODE_INVALID_REQUEST, f"Unsupported status {wanted!r}.")
+        if wanted == "deleted":
+            self._check_cancellable(sub, kind)
+        unchanged_auto_renew = auto_renew == bool(sub.get("autoRenewEnabled"))
+        if current == "suspended" and wanted == "suspended" and not unchanged_auto_renew:
+            raise FakeApiError(
+                400, CODE_SUSPENDED, "Subscription is suspended and cannot be updated."
+            )
+        if wanted == "deleted" or (wanted == "suspended" and kind is SubscriptionKind.NCE):
+            auto_renew = False  # cancelling, or suspending NCE, drops auto-renew
+
+        before = {"status": current, "autoRenewEnabled": sub.get("autoRenewEnabled")}
+        sub["status"] = wanted
+        sub["autoRenewEnabled"] = auto_renew
+        if wanted != current:
+            _apply_status(sub, wanted)
+            if wanted == "deleted" and kind is SubscriptionKind.SOFTWARE:
+                self._cancel_software_line(customer_id, sub)
+        changes = {key: [old, sub[key]] for key, old in before.items() if old != sub.get(key)}
+        if changes:
+            self._log(
+                origin,
+                customer_id,
+                sub["id"],
+                _subscription_action(current, wanted),
+                changes,
+                kind=kind.value,
+                billing=_billing(sub),
+            )
+        return copy.deepcopy(sub)
+
+    def patch_order(
+        self, customer_id: str, order_id: str, body: dict[str, Any], origin: Origin = DIRECT
+    ) -> dict[str, Any]:
+        """Cancel software order lines: inside the window only; the linked subscriptions end too."""
+        customer_id = self.customer(customer_id)["id"]
+        order = self.order(customer_id, order_id)
+        fields = _lower_keys(body)
+        if str(fields.get("status", "")).lower() != "cancelled":
+            raise FakeApiError(
+                400, CODE_INVALID_REQUEST, "An order update must set status to cancelled."
+            )
+        requested = [_lower_keys(line) for line in fields.get("lineitems") or []]
+        if not requested:
+            raise FakeApiError(400, CODE_INVALID_REQUEST, "No line items to cancel.")
+        targets = [self._cancellable_line(customer_id, order, line) for line in requested]
+        lines = [line["lineItemNumber"] for line, _ in targets if line.get("quantity")]
+        if not lines:  # already cancelled: nothing changes, nothing to log
+            return copy.deepcopy(order)
+        before = order.get("status")
+        for line, sub in targets:
+            line["quantity"] = 0
+            if sub is not None and _status(sub) != "deleted":
+                sub["status"], sub["autoRenewEnabled"] = "deleted", False
+            self._drop_software_entitlements(customer_id, order["id"], line)
+        _settle_order_status(order)
+        self._log(
+            origin,
+            customer_id,
+            order["id"],
+            "cancel_order",
+            {"status": [before, order["status"]]},
+            lines=lines,
+            billing=False,
+        )
+        return copy.deepcopy(order)
+
+    def patch_customer(
+        self, customer_id: str, body: dict[str, Any], origin: Origin = DIRECT
+    ) -> dict[str, Any]:
+        """Remove the reseller relationship, unless something still blocks it."""
+        customer = self.customer(customer_id)
+        customer_id = customer["id"]
+        fields = _lower_keys(body)
+        if str(fields.get("relationshiptopartner", "")).lower() != "none":
+            raise FakeApiError(
+                400, CODE_INVALID_REQUEST, "Only relationshipToPartner: none can be set here."
+            )
+        blockers = self.relationship_blockers(customer_id)
+        if blockers:
+            raise FakeApiError(
+                400,
+                CODE_RELATIONSHIP_BLOCKED,
+                "The reseller relationship cannot be removed: " + "; ".join(blockers) + ".",
+            )
+        before = customer["relationshipToPartner"]
+        customer["relationshipToPartner"] = "none"
+        customer["allowDelegatedAccess"] = False  # removal takes delegated admin with it
+        self._log(
+            origin,
+            customer_id,
+            customer_id,
+            "remove_relationship",
+            {"relationshipToPartner": [before, "none"]},
+        )
+        # The service answers with a mostly-null Customer (reference sheet §8).
+        return {
+            "id": None,
+            "commerceId": None,
+            "companyProfile": None,
+            "billingProfile": None,
+            "relationshipToPartner": "none",
+            "allowDelegatedAccess": None,
+            "userCredentials": None,
+            "customDomains": None,
+            "attributes": {"objectType": "Customer"},
+        }
+
+    def cancel_reserved_instance(self, customer_id: str, reservation_order_id: str) -> None:
+        """What an Azure support request does: the reservation ends. There is no API for it."""
+        customer_id = self.customer(customer_id)["id"]
+        items = self.data["entitlements"].get(customer_id, [])
+        kept = [
+            item
+            for item in items
+            if reservation_order_id
+            not in [a.get("resourceId") for a in item.get("entitledArtifacts") or []]
+        ]
+        if len(kept) == len(items):
+            raise FakeApiError(
+                404, CODE_NOT_FOUND, f"Reservation order {reservation_order_id} not found."
+            )
+        self.data["entitlements"][customer_id] = kept
+        self._log(
+            Origin("SUPPORT"),
+            customer_id,
+            reservation_order_id,
+            "cancel_reserved_instance",
+            {"entitlement": ["live", "cancelled"]},
+        )
+
+    # -- rule helpers --------------------------------------------------------------------
+
+    def _check_cancellable(self, sub: dict[str, Any], kind: SubscriptionKind) -> None:
+        if kind is SubscriptionKind.LEGACY:
+            raise FakeApiError(
+                400,
+                CODE_STATUS_NOT_UPDATABLE,
+                "Legacy subscriptions can't be cancelled; suspend them instead.",
+            )
+        until = parse_time(sub.get("cancellationAllowedUntilDate"))
+        if until is not None and self.now > until:
+            raise FakeApiError(
+                400,
+                CODE_WINDOW_PASSED,
+                f"The {CANCELLATION_WINDOW_DAYS}-day cancellation window passed "
+                f"on {format_time(until)}.",
+            )
+
+    def _cancellable_line(
+        self, customer_id: str, order: dict[str, Any], requested: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The order line a cancel request names, with its subscription, if it may be cancelled."""
+        number = requested.get("lineitemnumber")
+        line = next(
+            (item for item in order.get("lineItems") or [] if item.get("lineItemNumber") == number),
+            None,
+        )
+        if line is None:
+            raise FakeApiError(400, CODE_INVALID_REQUEST, f"Order has no line item {number}.")
+        if str(requested.get("offerid", "")).lower() != str(line.get("offerId", "")).lower():
+            raise FakeApiError(400, CODE_INVALID_REQUEST, f"Line item {number}: offer id mismatch.")
+        sub = self._line_subscription(customer_id, line)
+        if sub is not None and classify(sub) is not SubscriptionKind.SOFTWARE:
+            raise FakeApiError(
+                400,
+                CODE_NOT_SOFTWARE,
+                f"Line item {number} is not a software purchase; cancel its subscription instead.",
+            )
+        if line.get("quantity", 0) and self.now > _software_deadline(order, sub):
+            raise FakeApiError(
+                400,
+                CODE_WINDOW_PASSED,
+                f"The {CANCELLATION_WINDOW_DAYS}-day cancellation window for line item {number} "
+                f"passed on {format_time(_software_deadline(order, sub))}.",
+            )
+        return line, sub
+
+    def _line_subscription(self, customer_id: str, line: dict[str, Any]) -> dict[str, Any] | None:
+        sid = line.get("subscriptionId")
+        for sub in self.data["subscriptions"].get(customer_id, []):
+            if sid and sub["id"].lower() == str(sid).lower():
+                return sub  # type: ignore[no-any-return]
+        return None
+
+    def _cancel_software_line(self, customer_id: str, sub: dict[str, Any]) -> None:
+        """A software subscription cancelled directly: its order line is cancelled with it."""
+        for order in self.data["orders"].get(customer_id, []):
+            for line in order.get("lineItems") or []:
+                if str(line.get("subscriptionId", "")).lower() == sub["id"].lower():
+                    line["quantity"] = 0
+                    self._drop_software_entitlements(customer_id, order["id"], line)
+                    _settle_order_status(order)
+
+    def _drop_software_entitlements(
+        self, customer_id: str, order_id: str, line: dict[str, Any]
+    ) -> None:
+        """A cancelled software purchase grants nothing any more."""
+
+        def granted_by_line(item: dict[str, Any]) -> bool:
+            reference = item.get("referenceOrder") or {}
+            return bool(
+                item.get("entitlementType", "").lower() == "software"
+                and reference.get("id") == order_id
+                and str(reference.get("lineItemId")) == str(line.get("lineItemNumber"))
+            )
+
+        items = self.data["entitlements"].get(customer_id, [])
+        self.data["entitlements"][customer_id] = [i for i in items if not granted_by_line(i)]
+
+    def _entitlement_live(self, item: dict[str, Any]) -> bool:
+        expiry = parse_time(item.get("expiryDate"))
+        return expiry is None or expiry > self.now
+
+
+# -- pure helpers on wire dicts ----------------------------------------------------------
+
+
+def _empty_sections() -> dict[str, Any]:
+    return {
+        "customers": [],
+        "subscriptions": {},
+        "entitlements": {},
+        "orders": {},
+        "faults": [],
+        "throttle": None,
+        "operations": {},
+        "mutations": [],
+    }
+
+
+def parse_now(value: str) -> datetime:
+    parsed = parse_time(value)
+    if parsed is None:
+        raise ValueError(f"not an ISO-8601 time: {value!r}")
+    return parsed
+
+
+def encode_token(payload: dict[str, Any]) -> str:
+    """An opaque continuation token (the client must not look inside)."""
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def decode_token(token: str) -> dict[str, Any]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except ValueError:
+        raise FakeApiError(400, CODE_INVALID_REQUEST, "Invalid continuation token.") from None
+    if not isinstance(payload, dict):
+        raise FakeApiError(400, CODE_INVALID_REQUEST, "Invalid continuation token.")
+    return payload
+
+
+def in_partner_list(customer: dict[str, Any]) -> bool:
+    """A customer whose relationship was removed is gone from the partner's view."""
+    return str(customer.get("relationshipToPartner") or "none").lower() != "none"
+
+
+def _status(sub: dict[str, Any]) -> str:
+    return str(sub.get("status") or "none").lower()
+
+
+def _lower_keys(body: Any) -> dict[str, Any]:
+    """Field names compare case-insensitively: the docs' own examples send PascalCase."""
+    if not isinstance(body, dict):
+        raise FakeApiError(400, CODE_INVALID_REQUEST, "The request body must be a JSON object.")
+    return {str(key).lower(): value for key, value in body.items()}
+
+
+def _billing(sub: dict[str, Any]) -> bool:
+    """Active subscriptions bill; a suspended NCE one still bills the partner, a legacy one not."""
+    status = _status(sub)
+    if status == "active":
+        return True
+    return status == "suspended" and classify(sub) is SubscriptionKind.NCE
+
+
+def _apply_status(sub: dict[str, Any], wanted: str) -> None:
+    if wanted == "suspended":
+        sub["suspensionReasons"] = ["ResellerInitiated"]
+        sub.pop("scheduledNextTermInstructions", None)  # suspension drops scheduled changes
+    else:
+        sub.pop("suspensionReasons", None)
+
+
+def _subscription_action(current: str, wanted: str) -> str:
+    if wanted == current:
+        return "update_auto_renew"
+    return {"suspended": "suspend", "active": "reactivate", "deleted": "cancel"}[wanted]
+
+
+def _software_deadline(order: dict[str, Any], sub: dict[str, Any] | None) -> datetime:
+    """The subscription's own window if it has one, else 7 days from the order, end of day."""
+    until = parse_time((sub or {}).get("cancellationAllowedUntilDate"))
+    if until is not None:
+        return until
+    created = parse_time(order.get("creationDate"))
+    if created is None:
+        raise FakeApiError(400, CODE_INVALID_REQUEST, "Order has no creation date.")
+    return window_end(created)
+
+
+def window_end(start: datetime) -> datetime:
+    """Purchase or renewal + 7 days, at 23:59:00 UTC: how the service states the window."""
+    day = (start.astimezone(UTC) + timedelta(days=CANCELLATION_WINDOW_DAYS)).date()
+    return datetime.combine(day, time(23, 59), tzinfo=UTC)
+
+
+def _settle_order_status(order: dict[str, Any]) -> None:
+    lines = order.get("lineItems") or []
+    order["status"] = (
+        "cancelled" if all(not line.get("quantity") for line in lines) else "completed"
+    )
+
+
+def _catch_up_term(sub: dict[str, Any], now: datetime) -> bool:
+    changed = False
+    while True:
+        end = parse_time(sub.get("commitmentEndDate"))
+        months = _MONTHS_PER_TERM.get(str(sub.get("termDuration") or "").upper())
+        if end is None:
+            return changed
+        term_end = _midnight(end) + timedelta(days=1)  # commitmentEndDate is inclusive
+        if now < term_end:
+            return changed
+        status = _status(sub)
+        if status == "active" and sub.get("autoRenewEnabled") and months:
+            _renew(sub, term_end, months)
+        elif status == "active":
+            sub["status"] = "expired"
+        elif status == "suspended":
+            sub["status"] = "disabled"
+        else:
+            return changed
+        changed = True
+
+
+def _renew(sub: dict[str, Any], start: datetime, months: int) -> None:
+    sub["effectiveStartDate"] = format_time(start)
+    sub["commitmentEndDate"] = format_time(add_months(start, months) - timedelta(days=1))
+    sub["cancellationAllowedUntilDate"] = format_time(window_end(start))
+    sub["refundOptions"] = [{"type": "Full", "expiresAt": format_time(start + timedelta(days=1))}]
+
+
+def _midnight(value: datetime) -> datetime:
+    return datetime.combine(value.astimezone(UTC).date(), time(0), tzinfo=UTC)
+
+
+def add_months(start: datetime, months: int) -> datetime:
+    """Calendar months, the day clamped to the target month's length (Jan 31 + 1 month = Feb 28)."""
+    index = start.month - 1 + months
+    year, month = start.year + index // 12, index % 12 + 1
+    next_month = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    last_day = (next_month - timedelta(days=1)).day
+    return start.replace(year=year, month=month, day=min(start.day, last_day))

@@ -1,0 +1,199 @@
+"""Retries, throttling, polling, rate and concurrency limits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from pc_support import (
+    CONTOSO,
+    FABRIKAM,
+    FABRIKAM_BASIC_NCE,
+    FAKE_TOKEN,
+    Live,
+    SleepRecorder,
+    make_client,
+)
+
+from reconciler.partnercenter.auth import StaticToken
+from reconciler.partnercenter.client import PartnerCenterClient, PartnerCenterError, RateLimiter
+from reconciler.partnercenter.fake import FakePartnerCenter
+from reconciler.partnercenter.fake_server import FakeServer
+from reconciler.partnercenter.fake_state import FakeState
+from reconciler.partnercenter.models import SubscriptionStatus
+
+SUBSCRIPTION_PATH = f"/subscriptions/{FABRIKAM_BASIC_NCE}$"
+
+
+def test_429_waits_exactly_retry_after_in_real_time(server: FakeServer) -> None:
+    server.app.add_fault("GET", f"/customers/{CONTOSO}$", status=429, retry_after=1)
+    with PartnerCenterClient(server.url, StaticToken(FAKE_TOKEN)) as client:
+        started = time.monotonic()
+        customer = client.get_customer(CONTOSO)
+        elapsed = time.monotonic() - started
+    assert customer.name == "Contoso Ltd"
+    assert 1.0 <= elapsed < 1.5
+    assert (client.request_count, client.throttled_count) == (2, 1)
+    first, retry = server.app.requests
+    assert (first.status, retry.status) == (429, 200)
+    assert first.request_id == retry.request_id  # a retry is the same logical call
+
+
+def test_each_logical_call_gets_its_own_request_id(live: Live) -> None:
+    live.client.get_customer(CONTOSO)
+    live.client.get_customer(CONTOSO)
+    ids = [r.request_id for r in live.app.requests]
+    assert len(set(ids)) == 2 and all(ids)
+    assert {r.correlation_id for r in live.app.requests} == {live.client.correlation_id}
+
+
+@pytest.mark.parametrize("status", [409, 500, 503])
+def test_409_and_5xx_retry_with_growing_backoff(live: Live, status: int) -> None:
+    live.app.add_fault("PATCH", SUBSCRIPTION_PATH, status=status, count=3)
+    result = live.client.update_subscription(
+        FABRIKAM, FABRIKAM_BASIC_NCE, auto_renew=False, request_id="r-1"
+    )
+    assert not result.auto_renew
+    patches = [r for r in live.app.requests if r.method == "PATCH"]
+    assert [r.status for r in patches] == [status, status, status, 200]
+    assert {r.request_id for r in patches} == {"r-1"}
+    assert len(live.app.mutations) == 1  # only the accepted attempt changed anything
+    first, second, third = live.sleep.calls
+    assert 0.5 <= first <= 0.75 and 1.0 <= second <= 1.5 and 2.0 <= third <= 3.0
+
+
+def test_retry_after_on_409_is_honoured(live: Live) -> None:
+    live.app.add_fault("GET", f"/customers/{CONTOSO}$", status=409, retry_after=120)
+    live.client.get_customer(CONTOSO)
+    assert live.sleep.calls == [120]
+
+
+def test_attempts_are_bounded_then_a_clear_error(live: Live) -> None:
+    live.app.add_fault("GET", f"/customers/{CONTOSO}$", status=503, count=None)
+    with pytest.raises(PartnerCenterError) as caught:
+        live.client.get_customer(CONTOSO)
+    assert caught.value.status == 503
+    assert "gave up after 6 attempts" in str(caught.value)
+    assert live.client.request_count == 6 and len(live.sleep.calls) == 5
+
+
+def test_a_client_error_is_not_retried(live: Live) -> None:
+    live.app.add_fault("GET", f"/customers/{CONTOSO}$", status=400, code=1234, description="no")
+    with pytest.raises(PartnerCenterError) as caught:
+        live.client.get_customer(CONTOSO)
+    assert (caught.value.code, caught.value.description) == ("1234", "no")
+    assert live.client.request_count == 1 and live.sleep.calls == []
+
+
+def test_a_timeout_is_retried_with_the_same_request_id(server: FakeServer) -> None:
+    server.app.add_fault("GET", f"/customers/{CONTOSO}$", latency=0.4)
+    sleep = SleepRecorder()
+    with PartnerCenterClient(
+        server.url, StaticToken(FAKE_TOKEN), timeout=0.1, sleep=sleep
+    ) as client:
+        assert client.get_customer(CONTOSO).id == CONTOSO
+    assert client.request_count == 2 and len(sleep.calls) == 1
+    # The server saw both; the slow one finished after the client gave up on it.
+    deadline = time.monotonic() + 2
+    while len(server.app.requests) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len({r.request_id for r in server.app.requests}) == 1
+
+
+def test_connection_errors_are_retried(state: FakeState) -> None:
+    inner = httpx.WSGITransport(app=FakePartnerCenter(state))
+    failures = iter([httpx.ConnectError("refused"), httpx.ReadError("reset")])
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return inner.handle_request(request)
+
+    sleep = SleepRecorder()
+    with PartnerCenterClient(
+        "https://pc.test",
+        StaticToken(FAKE_TOKEN),
+        transport=httpx.MockTransport(flaky),
+        sleep=sleep,
+    ) as client:
+        assert client.get_customer(CONTOSO).id == CONTOSO
+    assert client.request_count == 3 and len(sleep.calls) == 2
+
+
+def test_a_202_is_polled_until_done(live: Live) -> None:
+    live.app.add_fault("PATCH", SUBSCRIPTION_PATH, status=202, polls=2, retry_after=3)
+    result = live.client.update_subscription(FABRIKAM, FABRIKAM_BASIC_NCE, status="suspended")
+    assert result.status is SubscriptionStatus.SUSPENDED
+    polls = [r for r in live.app.requests if r.path.startswith("/v1/operations/")]
+    assert [r.status for r in polls] == [202, 202, 200]
+    assert live.sleep.calls == [3]  # Retry-After from the 202; the poll answers say 0
+    assert live.app.mutations[0]["action"] == "suspend"
+
+
+def test_a_202_without_retry_after_backs_off_briefly(live: Live) -> None:
+    live.app.add_fault("PATCH", SUBSCRIPTION_PATH, status=202, polls=0)
+    live.client.update_subscription(FABRIKAM, FABRIKAM_BASIC_NCE, auto_renew=False)
+    assert live.sleep.calls == [1.0]
+
+
+def test_the_fake_throttle_is_absorbed_and_counted(state: FakeState) -> None:
+    state.set_throttle(3, window_seconds=60)
+    sleep = SleepRecorder()
+    with make_client(FakePartnerCenter(state), sleep=sleep) as client:
+        for _ in range(3):
+            client.get_customer(CONTOSO)
+        with pytest.raises(PartnerCenterError) as caught:
+            client.get_customer(CONTOSO)  # the recorder does not really wait, so all 6 bounce
+    assert caught.value.status == 429 and "Rate limit is exceeded" in caught.value.description
+    assert client.throttled_count == 6
+    assert all(55 <= wait <= 60 for wait in sleep.calls)
+
+
+def test_rate_limiter_spaces_requests_in_real_time() -> None:
+    limiter = RateLimiter(2, window=0.2)
+    started = time.monotonic()
+    for _ in range(6):  # 2 now, 2 after one window, 2 after two
+        limiter.acquire()
+    assert 0.4 <= time.monotonic() - started < 0.6
+
+
+def test_client_rate_limit_waits_for_the_window(state: FakeState) -> None:
+    sleep = SleepRecorder()
+    with make_client(FakePartnerCenter(state), sleep=sleep, rate_per_minute=3) as client:
+        for _ in range(4):
+            client.get_customer(CONTOSO)
+    (wait,) = sleep.calls
+    assert 59 < wait <= 60
+
+
+def test_concurrency_is_capped_and_counters_are_thread_safe(tmp_path: Path) -> None:
+    in_flight, peak, lock = 0, 0, threading.Lock()
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.02)
+        with lock:
+            in_flight -= 1
+        return httpx.Response(200, json={"id": CONTOSO, "relationshipToPartner": "reseller"})
+
+    with (
+        PartnerCenterClient(
+            "https://pc.test",
+            StaticToken(FAKE_TOKEN),
+            transport=httpx.MockTransport(slow),
+            max_concurrency=3,
+        ) as client,
+        ThreadPoolExecutor(max_workers=12) as pool,
+    ):
+        results = list(pool.map(lambda _: client.get_customer(CONTOSO), range(36)))
+    assert len(results) == 36
+    assert peak == 3
+    assert client.request_count == 36
