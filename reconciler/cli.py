@@ -7,6 +7,7 @@ one-line message and exit 1, never a traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
@@ -179,6 +180,8 @@ def fake_serve(state: Path, host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Retries and other notices from the client go to stderr, one prefixed line each.
+    logging.basicConfig(format="pcr: %(message)s", level=logging.WARNING)
     try:
         cli.main(args=argv, prog_name="pcr", standalone_mode=False)
     except click.ClickException as exc:

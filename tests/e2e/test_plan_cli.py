@@ -1,0 +1,256 @@
+"""`pcr plan` end to end: the installed program, real files, the fake Partner Center."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from reconciler.partnercenter.fake_server import FakeServer
+from tests.conftest import EXAMPLE
+
+NOW = "2026-11-22T09:00:00Z"
+ADVENTURE = "f0539d6e-a996-4622-89f9-b3150c1e88cd"
+LITWARE = "c1260b6b-9d9b-424d-8a7b-e52c0648b082"
+
+
+@pytest.fixture
+def fake_state(tmp_path: Path) -> Path:
+    target = tmp_path / "state.json"
+    shutil.copy(EXAMPLE / "fake-state.json", target)
+    return target
+
+
+def pcr(
+    executable: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([executable, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def plan_args(desired: Path, state: Path, *extra: str) -> list[str]:
+    return ["plan", "--desired", str(desired), "--fake", str(state), "--now", NOW, *extra]
+
+
+def test_text_plan_of_the_example(
+    pcr_executable: str, example_copy: Path, fake_state: Path
+) -> None:
+    done = pcr(pcr_executable, *plan_args(example_copy, fake_state))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    flat = " ".join(out.split())
+    assert "Traceback" not in done.stderr
+    assert "IRREVERSIBLE" in out
+    assert "removes the partner from the customer's support contacts" in out
+    assert "deferred until 2027-03-01" in out  # Tailspin: NCE term ends 2027-02-28
+    assert "Azure support" in out and "5d8e2f1a-3b4c-4d6e-9f70-a1b2c3d4e5f6" in out
+    assert "does not stop billing" in flat  # Proseware's suspend policy
+    assert "\x1b[" not in out, "no colour when not on a terminal"
+    assert out.rstrip().splitlines()[-1].startswith("This plan expires at 2026-11-26")
+
+
+def test_json_plan_follows_the_contract(
+    pcr_executable: str, example_copy: Path, fake_state: Path
+) -> None:
+    done = pcr(pcr_executable, *plan_args(example_copy, fake_state, "--format", "json"))
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    assert list(plan)[:5] == ["format_version", "now", "live_fingerprint", "expires_at", "actions"]
+    assert plan["format_version"] == 1
+    assert plan["now"] == NOW
+    assert plan["live_fingerprint"].startswith("sha256:")
+    assert plan["expires_at"] == "2026-11-26T23:59:00Z"
+    for key in ("deferred", "blocked", "warnings", "summary"):
+        assert key in plan
+    summary = plan["summary"]
+    assert summary["actions"] == len(plan["actions"]) == 13
+    assert summary["deferred"] == 2 and summary["blocked"] == 1
+    # One page of customers, then deep reads for the 6 offboarding customers still
+    # present (subscriptions + entitlements) and Fabrikam's overrides (subscriptions).
+    assert summary["api_calls"] == 1 + 2 * 6 + 1
+    for action in plan["actions"]:
+        assert set(action) >= {
+            "id",
+            "customer_id",
+            "type",
+            "target_id",
+            "depends_on",
+            "reason",
+            "irreversible",
+        }
+    removes = [a for a in plan["actions"] if a["type"] == "remove_relationship"]
+    assert removes and all(a["irreversible"] for a in removes)
+    ids = [a["id"] for a in plan["actions"]]
+    for remove in removes:
+        assert all(ids.index(dep) < ids.index(remove["id"]) for dep in remove["depends_on"])
+    assert not any(a["customer_id"] == LITWARE for a in plan["actions"])
+
+
+def test_markdown_plan(pcr_executable: str, example_copy: Path, fake_state: Path) -> None:
+    done = pcr(pcr_executable, *plan_args(example_copy, fake_state, "--format", "markdown"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("### pcr plan")
+    assert "<details>" in done.stdout and "Adventure Works Cycles" in done.stdout
+    assert len(done.stdout) < 65_536
+
+
+def test_out_saves_a_plan_and_detailed_exitcode(
+    pcr_executable: str, example_copy: Path, fake_state: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "plans" / "plan.json"
+    done = pcr(
+        pcr_executable,
+        *plan_args(example_copy, fake_state, "--out", str(out), "--detailed-exitcode"),
+    )
+    assert done.returncode == 2, done.stderr
+    saved = json.loads(out.read_text())
+    assert saved["summary"]["actions"] == 13
+    assert f"pcr apply {out}" in done.stderr
+
+
+def test_plan_does_not_change_the_fake(
+    pcr_executable: str, example_copy: Path, fake_state: Path
+) -> None:
+    before = json.loads(fake_state.read_text())
+    pcr(pcr_executable, *plan_args(example_copy, fake_state))
+    after = json.loads(fake_state.read_text())
+    assert after["subscriptions"] == before["subscriptions"]
+    assert after["mutations"] == before["mutations"] == []
+
+
+def test_protected_customer_guardrail_fails_the_plan(
+    pcr_executable: str, example_copy: Path, fake_state: Path
+) -> None:
+    litware = example_copy / "customers" / "litware.yaml"
+    state = json.loads(fake_state.read_text())
+    sub_id = state["subscriptions"][LITWARE][0]["id"]
+    litware.write_text(
+        litware.read_text() + f"subscriptions:\n  - id: {sub_id}\n    status: suspended\n"
+    )
+    done = pcr(pcr_executable, *plan_args(example_copy, fake_state))
+    assert done.returncode == 1
+    assert "litware.yaml: customer is protected" in done.stdout
+    assert "refused by a guardrail" in done.stderr
+
+
+def test_indirect_reseller_cannot_plan_removals(
+    pcr_executable: str, example_copy: Path, fake_state: Path
+) -> None:
+    partner = example_copy / "partner.yaml"
+    partner.write_text(partner.read_text().replace("type: direct", "type: indirect_reseller"))
+    done = pcr(pcr_executable, *plan_args(example_copy, fake_state))
+    assert done.returncode == 1
+    assert "ask your indirect provider" in done.stdout
+
+
+def test_domain_mismatch_refuses_offboarding(
+    pcr_executable: str, example_copy: Path, fake_state: Path
+) -> None:
+    northwind = example_copy / "customers" / "northwind.yaml"
+    northwind.write_text(
+        northwind.read_text().replace("northwindtraders.onmicrosoft.com", "contoso.com")
+    )
+    done = pcr(pcr_executable, *plan_args(example_copy, fake_state, "--format", "json"))
+    assert done.returncode == 1
+    plan = json.loads(done.stdout)
+    assert any("does not match Partner Center's" in e for e in plan["errors"])
+    northwind_id = "f86270b9-6fdb-4baa-965b-bffb2f7a52ec"
+    assert not any(
+        a["customer_id"] == northwind_id and a["type"] != "disable_auto_renew"
+        for a in plan["actions"]
+    )
+
+
+def test_removal_limit_is_shown(pcr_executable: str, example_copy: Path, fake_state: Path) -> None:
+    partner = example_copy / "partner.yaml"
+    partner.write_text(
+        partner.read_text().replace("max_removals_per_run: 10", "max_removals_per_run: 1")
+    )
+    done = pcr(pcr_executable, *plan_args(example_copy, fake_state))
+    assert done.returncode == 0, "the plan is shown; apply is what refuses it"
+    head = done.stdout.split("Adventure Works")[0]
+    assert "max_removals_per_run" in head
+
+
+def test_missing_customer_is_an_error(
+    pcr_executable: str, example_copy: Path, fake_state: Path
+) -> None:
+    typo = "0badc0de-0000-4000-8000-000000000000"
+    (example_copy / "customers" / "typo.yaml").write_text(
+        f"tenant_id: {typo}\nrelationship: reseller\n"
+    )
+    done = pcr(pcr_executable, *plan_args(example_copy, fake_state))
+    assert done.returncode == 1
+    assert typo in done.stdout and "typo" in done.stdout
+
+
+def test_invalid_desired_state_stops_before_reading(
+    pcr_executable: str, example_copy: Path, fake_state: Path
+) -> None:
+    (example_copy / "customers" / "bad.yaml").write_text("tenant_id: x\n")
+    done = pcr(pcr_executable, *plan_args(example_copy, fake_state))
+    assert done.returncode == 1
+    assert "bad.yaml:1:12" in done.stderr
+    assert "run `pcr validate`" in done.stderr
+
+
+def test_bad_now_and_conflicting_backends_are_usage_errors(
+    pcr_executable: str, example_copy: Path, fake_state: Path
+) -> None:
+    bad_now = pcr(
+        pcr_executable,
+        "plan",
+        "--desired",
+        str(example_copy),
+        "--fake",
+        str(fake_state),
+        "--now",
+        "yesterday",
+    )
+    assert bad_now.returncode == 1
+    assert "not an ISO-8601 time" in bad_now.stderr
+    both = pcr(
+        pcr_executable, *plan_args(example_copy, fake_state, "--endpoint", "http://127.0.0.1:9")
+    )
+    assert both.returncode == 1
+    assert "choose one backend" in both.stderr
+    missing = pcr(pcr_executable, *plan_args(example_copy, fake_state.with_name("nope.json")))
+    assert missing.returncode == 1
+    assert "no such fake state file" in missing.stderr
+
+
+def test_plan_over_loopback_matches_in_process(
+    pcr_executable: str, example_copy: Path, fake_state: Path, tmp_path: Path
+) -> None:
+    in_process = pcr(pcr_executable, *plan_args(example_copy, fake_state, "--format", "json"))
+    loopback_state = tmp_path / "served.json"
+    shutil.copy(EXAMPLE / "fake-state.json", loopback_state)
+    with FakeServer(loopback_state) as server:
+        env = {"PATH": "/usr/bin:/bin", "PCR_TOKEN": "secret-token-value"}
+        served = pcr(
+            pcr_executable,
+            "plan",
+            "--desired",
+            str(example_copy),
+            "--endpoint",
+            server.url,
+            "--now",
+            NOW,
+            "--format",
+            "json",
+            env=env,
+        )
+    assert served.returncode == 0, served.stderr
+    assert json.loads(served.stdout)["actions"] == json.loads(in_process.stdout)["actions"]
+    assert "secret-token-value" not in served.stdout + served.stderr
+
+
+def test_missing_credentials_say_what_to_set(pcr_executable: str, example_copy: Path) -> None:
+    done = pcr(
+        pcr_executable, "plan", "--desired", str(example_copy), env={"PATH": "/usr/bin:/bin"}
+    )
+    assert done.returncode == 1
+    assert "PCR_TOKEN" in done.stderr
+    assert "Traceback" not in done.stderr
