@@ -168,7 +168,13 @@ def fake() -> None:
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="0: any free port.")
-def fake_serve(state: Path, host: str, port: int) -> None:
+@click.option(
+    "--save-interval",
+    type=click.FloatRange(0),
+    default=0.0,
+    help="Save STATE at most every N seconds (default 0: after every change).",
+)
+def fake_serve(state: Path, host: str, port: int, save_interval: float) -> None:
     """Serve the fake Partner Center API on loopback, its state kept in STATE."""
     from reconciler.partnercenter.auth import is_loopback
     from reconciler.partnercenter.backend import serve
@@ -176,7 +182,7 @@ def fake_serve(state: Path, host: str, port: int) -> None:
     if not is_loopback(host):
         # The fake accepts any bearer token: it must never be reachable from a network.
         raise click.BadParameter(f"{host} is not a loopback address", param_hint="--host")
-    serve(state, host, port)
+    serve(state, host, port, save_interval=save_interval)
 
 
 def main(argv: list[str] | None = None) -> None:

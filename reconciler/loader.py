@@ -56,6 +56,9 @@ class Sequence(list[Any]):
     item_marks: list[Mark]
 
 
+_STR = "tag:yaml.org,2002:str"
+
+
 def _mark(path: str, node: yaml.Node) -> Mark:
     return Mark(path, node.start_mark.line + 1, node.start_mark.column + 1)
 
@@ -70,13 +73,16 @@ class _Builder:
             return self._mapping(node)
         if isinstance(node, yaml.SequenceNode):
             return self._sequence(node)
-        if node.tag not in self.loader.yaml_constructors:
+        if node.tag == _STR:  # most scalars: skip the constructor machinery
+            return node.value
+        constructor = self.loader.yaml_constructors.get(node.tag)
+        if constructor is None:
             raise LoadError(
                 _mark(self.path, node),
                 f"tag {node.tag!r} is not allowed: pcr reads plain YAML only",
             )
         try:
-            return self.loader.construct_object(node, deep=True)
+            return constructor(self.loader, node)
         except yaml.constructor.ConstructorError as exc:
             raise LoadError(_mark(self.path, node), _describe(exc)) from None
 

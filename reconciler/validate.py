@@ -10,7 +10,9 @@ that contradict the relationship, ...). Only a clean directory yields a
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -56,9 +58,28 @@ def schema_path(name: str) -> Path:
     raise FileNotFoundError(f"{name}.schema.json is missing from this pcr installation")
 
 
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    """Replace local `#/$defs/...` references by their targets.
+
+    Resolving a `$ref` is the costliest step of validating a small file; the
+    schemas only use local, non-recursive references, so inlining them once
+    keeps the meaning and makes validating 100k files markedly faster.
+    """
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            target = _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+            return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline_refs(item, defs) for item in node]
+    return node
+
+
 @cache
 def _validator(name: str) -> jsonschema.protocols.Validator:
-    schema = json.loads(schema_path(name).read_text(encoding="utf-8"))
+    raw = json.loads(schema_path(name).read_text(encoding="utf-8"))
+    schema = _inline_refs(raw, raw.get("$defs", {}))
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)
 
@@ -72,7 +93,7 @@ def load_desired(directory: Path) -> LoadResult:
     problems: list[Problem] = []
     partner = _load_partner(directory, problems)
     customer_files = sorted(_customer_files(directory))
-    customers = [c for f in customer_files if (c := _load_customer(f, problems)) is not None]
+    customers = _load_customers(customer_files, problems)
     problems.extend(_stray_files(directory))
     problems.extend(_cross_file_problems(customers))
     problems.sort()
@@ -81,6 +102,35 @@ def load_desired(directory: Path) -> LoadResult:
         return LoadResult(None, problems, files)
     by_id = {c.tenant_id: c for c in customers}
     return LoadResult(d.Desired(partner, by_id), [], files)
+
+
+# Below this many files one process is quicker than starting workers.
+PARALLEL_THRESHOLD = 2000
+
+
+def _load_customer_chunk(
+    files: list[Path],
+) -> tuple[list[d.DesiredCustomer], list[Problem]]:
+    problems: list[Problem] = []
+    customers = [c for f in files if (c := _load_customer(f, problems)) is not None]
+    return customers, problems
+
+
+def _load_customers(files: list[Path], problems: list[Problem]) -> list[d.DesiredCustomer]:
+    """Parse and check every customer file; large estates use every core."""
+    workers = min(os.cpu_count() or 1, 8)
+    if len(files) < PARALLEL_THRESHOLD or workers < 2:
+        customers, found = _load_customer_chunk(files)
+        problems.extend(found)
+        return customers
+    size = -(-len(files) // (workers * 4))
+    chunks = [files[i : i + size] for i in range(0, len(files), size)]
+    customers = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for chunk_customers, found in pool.map(_load_customer_chunk, chunks):
+            customers += chunk_customers
+            problems.extend(found)
+    return customers
 
 
 def _customer_files(directory: Path) -> Iterator[Path]:

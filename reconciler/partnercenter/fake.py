@@ -14,6 +14,7 @@ latency is slept outside it so parallel callers really overlap.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -268,11 +269,15 @@ class FakePartnerCenter:
             cursor = decode_token(request.headers.get("ms-continuationtoken", ""))
             after, size = cursor.get("after"), _page_size(str(cursor.get("size", size)))
         everyone = self.state.data["customers"]
-        start = next((i + 1 for i, c in enumerate(everyone) if c["id"] == after), 0)
-        if after is not None and start == 0:
-            raise FakeApiError(400, CODE_INVALID_REQUEST, "Invalid continuation token.")
+        start = 0
+        if after is not None:
+            position = self.state.position(str(after))
+            if position is None:
+                raise FakeApiError(400, CODE_INVALID_REQUEST, "Invalid continuation token.")
+            start = position + 1
         # Position in the full list, so a removal mid-listing skips nobody.
-        remaining = [c for c in everyone[start:] if in_partner_list(c)]
+        listed = (c for c in itertools.islice(everyone, start, None) if in_partner_list(c))
+        remaining = list(itertools.islice(listed, size + 1))
         page = [_listed(c) for c in remaining[:size]]
         links: dict[str, Any] = {"self": _link(f"/v1/customers?size={size}")}
         if len(remaining) > size:

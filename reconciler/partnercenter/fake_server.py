@@ -52,11 +52,25 @@ class _ThreadingWSGIServer6(_ThreadingWSGIServer):
 class FakeServer:
     """The fake, loaded from `state_path` and saved back to it after every change."""
 
-    def __init__(self, state_path: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        state_path: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        save_interval: float = 0.0,
+    ) -> None:
         if not is_loopback(host):
             raise InsecureEndpointError(f"the fake serves on loopback only, not {host!r}")
         self.state_path = state_path
-        self.app = FakePartnerCenter(FakeState.load(state_path), on_change=self._save)
+        # 0 saves after every change; a large estate (benchmarks) saves at most
+        # once per interval instead, as rewriting a big file per change is slow.
+        self.save_interval = save_interval
+        self._dirty = threading.Event()
+        self._stopping = threading.Event()
+        self._saver: threading.Thread | None = None
+        on_change = self._save if save_interval <= 0 else self._mark_dirty
+        self.app = FakePartnerCenter(FakeState.load(state_path), on_change=on_change)
         server_class = _ThreadingWSGIServer6 if ":" in host else _ThreadingWSGIServer
         self._server: WSGIServer = server_class((host.strip("[]"), port), _QuietHandler)
         self._server.set_app(self.app)
@@ -72,6 +86,19 @@ class FakeServer:
         host = host.decode() if isinstance(host, bytes) else host
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}"
+
+    def _mark_dirty(self, state: FakeState) -> None:
+        self._dirty.set()
+        if self._saver is None:
+            self._saver = threading.Thread(target=self._save_periodically, daemon=True)
+            self._saver.start()
+
+    def _save_periodically(self) -> None:
+        while not self._stopping.wait(self.save_interval):
+            if self._dirty.is_set():
+                self._dirty.clear()
+                with self.app.lock:
+                    self._save(self.app.state)
 
     def start(self) -> FakeServer:
         """Serve in a daemon thread (for tests); `stop()` ends it."""
@@ -91,6 +118,9 @@ class FakeServer:
             self._thread.join()
             self._thread = None
         self._server.server_close()
+        self._stopping.set()
+        if self._saver is not None:
+            self._saver.join()
         with self.app.lock:
             self._save(self.app.state)
 
@@ -115,9 +145,10 @@ def serve(
     port: int = 0,
     *,
     ready: Callable[[str], None] | None = None,
+    save_interval: float = 0.0,
 ) -> None:
     """Serve the fake in the foreground until interrupted; `ready(url)` once it listens."""
-    server = FakeServer(state_path, host, port)
+    server = FakeServer(state_path, host, port, save_interval=save_interval)
     (ready or _announce)(server.url)
     try:
         server.serve_forever()

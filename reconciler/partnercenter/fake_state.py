@@ -110,6 +110,10 @@ class FakeState:
             data.setdefault(key, default)
         self.data = data
         parse_now(data["now"])  # fail early on a bad clock
+        # Caches that keep a 100k-customer fake fast; both are rebuilt when what
+        # they depend on changes (customers are only ever appended).
+        self._index: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._lifecycle_key: tuple[str, int] | None = None
 
     # -- persistence ---------------------------------------------------------------------
 
@@ -293,16 +297,28 @@ class FakeState:
         """Customers still in the partner's list, in a stable order."""
         return [c for c in self.data["customers"] if in_partner_list(c)]
 
+    def position(self, customer_id: str) -> int | None:
+        """Where a customer stands in the full list (removed ones included), by id."""
+        found = self._indexed().get(customer_id.lower())
+        return found[0] if found else None
+
+    def _indexed(self) -> dict[str, tuple[int, dict[str, Any]]]:
+        customers = self.data["customers"]
+        if len(self._index) != len(customers):
+            self._index = {c["id"].lower(): (i, c) for i, c in enumerate(customers)}
+        return self._index
+
     def customer(self, customer_id: str) -> dict[str, Any]:
         """A customer in the list; a removed one is 404, as it is gone from the partner's view."""
-        for customer in self.data["customers"]:
-            if customer["id"].lower() == customer_id.lower():
-                if not in_partner_list(customer):
-                    raise FakeApiError(
-                        404, CODE_NO_RELATIONSHIP, f"No relationship with customer {customer_id}."
-                    )
-                return customer  # type: ignore[no-any-return]
-        raise FakeApiError(404, CODE_NOT_FOUND, f"Customer {customer_id} not found.")
+        found = self._indexed().get(customer_id.lower())
+        if found is None:
+            raise FakeApiError(404, CODE_NOT_FOUND, f"Customer {customer_id} not found.")
+        customer = found[1]
+        if not in_partner_list(customer):
+            raise FakeApiError(
+                404, CODE_NO_RELATIONSHIP, f"No relationship with customer {customer_id}."
+            )
+        return customer
 
     def subscriptions(self, customer_id: str) -> list[dict[str, Any]]:
         key = self.customer(customer_id)["id"]
@@ -386,6 +402,12 @@ class FakeState:
         lifecycle page says `expired` in one place and `disabled` in another
         for a suspended one; `disabled` is taken here.)
         """
+        # Terms only move with the clock or with new subscriptions: skip the walk
+        # over every subscription when neither changed since the last one.
+        key = (self.data["now"], sum(len(v) for v in self.data["subscriptions"].values()))
+        if key == self._lifecycle_key:
+            return False
+        self._lifecycle_key = key
         changed = False
         now = self.now
         for subscriptions in self.data["subscriptions"].values():
