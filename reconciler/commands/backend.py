@@ -38,14 +38,42 @@ class Backend:
 
     @contextmanager
     def open(self) -> Iterator[PartnerCenterClient]:
-        with open_client(endpoint=self.endpoint, fake_state=self.fake_state, env=self.env) as c:
-            yield c
+        limits = client_limits(self.env)
+        with open_client(
+            endpoint=self.endpoint, fake_state=self.fake_state, env=self.env, **limits
+        ) as client:
+            yield client
 
     @staticmethod
     def failure_message(exc: Exception) -> str:
         if isinstance(exc, httpx.HTTPError):
             return f"cannot reach Partner Center: {type(exc).__name__}: {exc}"
         return str(exc)
+
+
+# Throughput knobs, from the environment so CI and scripts set them once:
+# the documented limit is 500 requests a minute per partner tenant.
+LIMIT_VARIABLES = {
+    "PCR_RATE_LIMIT": ("rate_per_minute", float),
+    "PCR_CONCURRENCY": ("max_concurrency", int),
+}
+
+
+def client_limits(env: dict[str, str]) -> dict[str, Any]:
+    """Client rate and concurrency limits set in the environment; ValueError names the bad one."""
+    limits: dict[str, Any] = {}
+    for variable, (name, kind) in LIMIT_VARIABLES.items():
+        raw = env.get(variable, "").strip()
+        if not raw:
+            continue
+        try:
+            value = kind(raw)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise ValueError(f"{variable}={raw!r}: expected a positive number")
+        limits[name] = value
+    return limits
 
 
 def backend_options(command: F) -> F:

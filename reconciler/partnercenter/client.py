@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 import logging
 import random
 import threading
@@ -118,10 +119,7 @@ _AUTH_HINTS: dict[int, tuple[type[PartnerCenterError], str]] = {
 class RateLimiter:
     """At most `limit` requests in any `window` seconds, thread-safe.
 
-    A sliding window rather than a token bucket: the documented limit is a
-    count per minute, and a window lets a small run go at full speed while a
-    big one never sends more than the limit in any minute. Each caller
-    reserves its slot under the lock and sleeps outside it.
+    Each caller reserves its slot under the lock and sleeps outside it.
     """
 
     def __init__(
@@ -140,6 +138,20 @@ class RateLimiter:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._slots: list[float] = []  # sorted send times, past and reserved
+
+    @classmethod
+    def per_minute(cls, rate: float, *, sleep: Callable[[float], None] = time.sleep) -> RateLimiter:
+        """`rate` requests a minute, paced over windows of about a second.
+
+        A whole-minute window would let a large run send its first minute's
+        worth in one burst; the service's own accounting is not documented
+        and a burst is what draws 429s, so the pace is kept even instead:
+        ceil(rate/60) requests per window of the matching length.
+        """
+        if rate <= 0:
+            raise ValueError("a rate limit needs a positive rate")
+        limit = math.ceil(rate / 60)
+        return cls(limit, window=limit * 60 / rate, sleep=sleep)
 
     def acquire(self) -> float:
         """Wait for a slot; return how long this caller waited."""
@@ -180,7 +192,7 @@ class PartnerCenterClient:
         self._max_attempts = max_attempts
         self._sleep = sleep
         self._random = random.Random()
-        self._limiter = RateLimiter(max(1, int(rate_per_minute)), 60.0, sleep=sleep)
+        self._limiter = RateLimiter.per_minute(rate_per_minute, sleep=sleep)
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._counter_lock = threading.Lock()
         self._request_count = 0

@@ -162,13 +162,21 @@ def test_rate_limiter_spaces_requests_in_real_time() -> None:
     assert 0.4 <= time.monotonic() - started < 0.6
 
 
-def test_client_rate_limit_waits_for_the_window(state: FakeState) -> None:
-    sleep = SleepRecorder()
+def test_client_rate_limit_paces_requests_evenly(state: FakeState) -> None:
+    sleep = SleepRecorder()  # records waits without passing time: each caller queues behind
     with make_client(FakePartnerCenter(state), sleep=sleep, rate_per_minute=3) as client:
         for _ in range(4):
             client.get_customer(CONTOSO)
-    (wait,) = sleep.calls
-    assert 59 < wait <= 60
+    # 3 a minute is one every 20 s, not a burst of three and then a minute's wait.
+    assert [round(w) for w in sleep.calls] == [20, 40, 60]
+
+
+def test_per_minute_limiter_never_exceeds_the_rate() -> None:
+    for rate in (1, 3, 59, 60, 61, 500, 15_000):
+        limiter = RateLimiter.per_minute(rate)
+        windows_per_minute = 60 / limiter.window
+        assert limiter.limit * windows_per_minute == pytest.approx(rate)
+        assert limiter.window <= 60
 
 
 def test_concurrency_is_capped_and_counters_are_thread_safe(tmp_path: Path) -> None:
