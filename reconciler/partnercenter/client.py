@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import bisect
 import json
-import math
 import logging
+import math
 import random
 import threading
 import time
@@ -54,7 +54,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/v1"
-DEFAULT_PAGE_SIZE = 100
+# The largest page size is not documented; a smaller cap on the service's side only
+# means shorter pages, and paging follows `links.next` either way.
+DEFAULT_PAGE_SIZE = 500
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 30.0
 POLL_BASE_SECONDS = 1.0

@@ -20,7 +20,7 @@ import math
 import re
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -142,6 +142,8 @@ class FakePartnerCenter:
         self._clock = clock
         self._sleep = sleep
         self._requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_SIZE)
+        # Counted apart from the bounded log, so long runs report every answer.
+        self.status_counts: Counter[int] = Counter()
         self._recent: deque[float] = deque()  # arrival times, for the throttle
 
     # -- the Python API ------------------------------------------------------------------
@@ -191,6 +193,7 @@ class FakePartnerCenter:
             if name.lower() in request.headers:
                 response.headers[name] = request.headers[name.lower()]
         with self.lock:
+            self.status_counts[response.status] += 1
             self._requests.append(
                 RequestRecord(
                     request.method,

@@ -156,6 +156,12 @@ def serve(
         pass
     finally:
         server.stop()
+        seen = server.app.requests
+        throttled = sum(r.status == 429 for r in seen)
+        print(
+            f"Fake Partner Center served {len(seen)} requests ({throttled} answered 429)",
+            flush=True,
+        )
 
 
 def _announce(url: str) -> None:
