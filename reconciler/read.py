@@ -10,6 +10,7 @@ concurrency and rate limits.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,7 +26,7 @@ def read_live(client: PartnerCenterClient, desired: Desired, *, workers: int = 1
     Deep reads start as soon as a customer appears in the paged list, so they
     overlap with the (necessarily sequential) paging instead of waiting for it.
     """
-    start = client.request_count
+    start, throttled, started = client.request_count, client.throttled_count, time.monotonic()
     live = Live()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending = {}
@@ -36,7 +37,18 @@ def read_live(client: PartnerCenterClient, desired: Desired, *, workers: int = 1
                 pending[wanted.tenant_id] = pool.submit(_read_detail, client, wanted)
         live.details = {cid: future.result() for cid, future in pending.items()}
     live.api_calls = client.request_count - start
+    live.throttled = client.throttled_count - throttled
+    live.read_seconds = time.monotonic() - started
     return live
+
+
+def read_summary(live: Live) -> str:
+    """One line for the log: how much reading Partner Center cost."""
+    throttled = f", {live.throttled} throttled (429)" if live.throttled else ""
+    return (
+        f"read {len(live.customers)} customers and {len(live.details)} customers' details "
+        f"with {live.api_calls} API calls in {live.read_seconds:.1f} s{throttled}"
+    )
 
 
 def _needs_deep_read(declared: DesiredCustomer, found: Customer) -> bool:

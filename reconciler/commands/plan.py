@@ -18,7 +18,7 @@ from reconciler.commands.backend import Backend
 from reconciler.desired import Desired
 from reconciler.plan import Plan
 from reconciler.planner import plan as make_plan
-from reconciler.read import read_live
+from reconciler.read import read_live, read_summary
 from reconciler.render import render, use_color
 from reconciler.validate import DesiredStateError, load_desired
 
@@ -55,6 +55,7 @@ def build_plan(desired: Desired, backend: Backend, now: datetime) -> Plan:
     """Read what the plan needs from Partner Center and plan. Raises backend errors."""
     with backend.open() as client:
         live = read_live(client, desired)
+    click.echo(f"pcr: {read_summary(live)}", err=True)
     return make_plan(desired, live, now)
 
 

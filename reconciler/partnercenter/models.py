@@ -113,6 +113,8 @@ class Live:
     customers: dict[str, Customer] = field(default_factory=dict)
     details: dict[str, CustomerDetail] = field(default_factory=dict)
     api_calls: int = 0
+    throttled: int = 0  # 429 answers received while reading
+    read_seconds: float = 0.0
 
 
 def parse_time(value: object) -> datetime | None:
