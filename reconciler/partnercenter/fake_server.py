@@ -70,7 +70,11 @@ class FakeServer:
         self._stopping = threading.Event()
         self._saver: threading.Thread | None = None
         on_change = self._save if save_interval <= 0 else self._mark_dirty
-        self.app = FakePartnerCenter(FakeState.load(state_path), on_change=on_change)
+        state = FakeState.load(state_path)
+        # Catch terms up with the clock now, not inside the first request: on a
+        # large state that walk takes seconds and would skew the first answer.
+        state.apply_lifecycle()
+        self.app = FakePartnerCenter(state, on_change=on_change)
         server_class = _ThreadingWSGIServer6 if ":" in host else _ThreadingWSGIServer
         self._server: WSGIServer = server_class((host.strip("[]"), port), _QuietHandler)
         self._server.set_app(self.app)

@@ -113,7 +113,7 @@ class FakeState:
         # Caches that keep a 100k-customer fake fast; both are rebuilt when what
         # they depend on changes (customers are only ever appended).
         self._index: dict[str, tuple[int, dict[str, Any]]] = {}
-        self._lifecycle_key: tuple[str, int] | None = None
+        self._lifecycle_key: str | None = None
 
     # -- persistence ---------------------------------------------------------------------
 
@@ -178,6 +178,7 @@ class FakeState:
         return customer
 
     def add_subscription(self, customer_id: str, wire: dict[str, Any]) -> dict[str, Any]:
+        self._lifecycle_key = None
         self.data["subscriptions"].setdefault(customer_id, []).append(wire)
         return wire
 
@@ -402,9 +403,9 @@ class FakeState:
         lifecycle page says `expired` in one place and `disabled` in another
         for a suspended one; `disabled` is taken here.)
         """
-        # Terms only move with the clock or with new subscriptions: skip the walk
-        # over every subscription when neither changed since the last one.
-        key = (self.data["now"], sum(len(v) for v in self.data["subscriptions"].values()))
+        # Terms only move with the clock or with new subscriptions (which reset
+        # the key): skip the walk over every subscription when neither changed.
+        key = self.data["now"]
         if key == self._lifecycle_key:
             return False
         self._lifecycle_key = key
