@@ -19,6 +19,8 @@ import click
 from reconciler import __version__
 from reconciler.commands import ERROR
 from reconciler.commands import apply as apply_command
+from reconciler.commands import drift as drift_command
+from reconciler.commands import import_state as import_command
 from reconciler.commands import plan as plan_command
 from reconciler.commands import validate as validate_command
 from reconciler.commands.backend import backend_options, make_backend
@@ -155,6 +157,62 @@ def apply(
         workers=parallel,
     )
     sys.exit(apply_command.run(options))
+
+
+@cli.command()
+@desired_option
+@backend_options
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there is drift.")
+@click.option(
+    "--all",
+    "read_all",
+    is_flag=True,
+    help="Also read the subscriptions of customers that are not declared (more API calls).",
+)
+@now_option
+def drift(
+    desired_dir: Path,
+    endpoint: str | None,
+    fake_state: Path | None,
+    output_format: str,
+    detailed_exitcode: bool,
+    read_all: bool,
+    now: datetime | None,
+) -> None:
+    """Report every difference between the desired state and Partner Center."""
+    options = drift_command.DriftOptions(
+        desired_dir=desired_dir,
+        backend=make_backend(endpoint, fake_state),
+        now=_now(now),
+        output_format=output_format,
+        detailed_exitcode=detailed_exitcode,
+        read_all=read_all,
+    )
+    sys.exit(drift_command.run(options))
+
+
+@cli.command("import")
+@backend_options
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="The desired-state directory to write (customers/ and partner.yaml).",
+)
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+def import_(endpoint: str | None, fake_state: Path | None, out: Path, force: bool) -> None:
+    """Write a customer file for every reseller customer in Partner Center, as it is now."""
+    options = import_command.ImportOptions(
+        backend=make_backend(endpoint, fake_state), out=out, force=force
+    )
+    sys.exit(import_command.run(options))
 
 
 @cli.group()

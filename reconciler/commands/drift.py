@@ -1,0 +1,68 @@
+"""`pcr drift`: report every difference between the desired state and Partner Center."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from reconciler.commands import CHANGES, ERROR, OK
+from reconciler.commands.backend import Backend
+from reconciler.commands.plan import load_valid
+from reconciler.desired import Desired, UnmanagedCustomers
+from reconciler.diff import DriftReport, drift
+from reconciler.partnercenter.models import Live
+from reconciler.read import read_live, read_subscriptions, read_summary
+from reconciler.render import use_color
+from reconciler.render.drift import render_drift
+
+
+@dataclass(frozen=True)
+class DriftOptions:
+    desired_dir: Path
+    backend: Backend
+    now: datetime
+    output_format: str = "text"
+    detailed_exitcode: bool = False
+    read_all: bool = False  # also read the subscriptions of undeclared customers
+
+
+def read_for_drift(desired: Desired, backend: Backend, *, read_all: bool) -> Live:
+    """What drift compares: the planner's reads, plus unmanaged customers' subscriptions."""
+    with backend.open() as client:
+        start, started = client.request_count, time.monotonic()
+        live = read_live(client, desired)
+        if read_all and desired.partner.policy.unmanaged_customers is UnmanagedCustomers.REPORT:
+            undeclared = [
+                cid
+                for cid, customer in live.customers.items()
+                if cid not in desired.customers and customer.relationship == "reseller"
+            ]
+            live.details |= read_subscriptions(client, undeclared)
+        live.api_calls = client.request_count - start
+        live.read_seconds = time.monotonic() - started
+    click.echo(f"pcr: {read_summary(live)}", err=True)
+    return live
+
+
+def build_report(options: DriftOptions, desired: Desired) -> DriftReport:
+    live = read_for_drift(desired, options.backend, read_all=options.read_all)
+    return drift(desired, live, options.now)
+
+
+def run(options: DriftOptions) -> int:
+    desired = load_valid(options.desired_dir)
+    if desired is None:
+        return ERROR
+    try:
+        report = build_report(options, desired)
+    except options.backend.errors as exc:
+        click.echo(f"pcr: {options.backend.failure_message(exc)}", err=True)
+        return ERROR
+    color = options.output_format == "text" and use_color(sys.stdout)
+    click.echo(render_drift(report, options.output_format, color=color), nl=False)
+    return CHANGES if options.detailed_exitcode and report.has_drift else OK

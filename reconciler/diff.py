@@ -1,0 +1,617 @@
+"""Drift: every difference between the desired state and Partner Center, one record each.
+
+Pure: no I/O and no clock of its own (`now` is passed in). Both sides are
+first normalized into the same small model, plain dicts of exactly the facts
+pcr manages:
+
+    {tenant_id: {"relationship": ..., "name": ..., "domain": ...,
+                 "subscriptions": {subscription_id: {"status": ..., "auto_renew": ...}}}}
+
+and deepdiff compares the two estates; each difference it reports becomes a
+`DriftRecord`. Normalizing is where the rules live, the same ones the planner
+follows, so that drift and plan agree on what is converged:
+
+- a fact is compared only when both sides can state it (a name the file does
+  not declare, or a subscription nobody overrides, is left alone);
+- a live subscription that already satisfies what is wanted shows the wanted
+  value (an expired one satisfies `suspended` and `cancelled`; a suspended
+  legacy one satisfies `cancelled`, which Partner Center completes at term end);
+- an offboarding customer (`relationship: none`) that is gone is converged;
+  one that is still there wants every subscription that blocks the removal
+  cancelled (NCE, software) or suspended (legacy, Azure), and auto-renew off
+  where the cancellation window has closed.
+
+Records then get what a person needs to act: for a subscription that cannot
+be cancelled yet, when its next cancellation window opens and closes; for an
+offboarding that has to wait, its date (from the planner itself).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
+from functools import cache
+from typing import Any
+
+from reconciler.desired import Desired, DesiredCustomer, DesiredStatus, UnmanagedCustomers
+from reconciler.partnercenter.models import (
+    Customer,
+    CustomerDetail,
+    Live,
+    Subscription,
+    SubscriptionKind,
+    SubscriptionStatus,
+    format_time,
+)
+from reconciler.plan import ActionType, CustomerRef
+from reconciler.planner import ENDED_STATUSES, WINDOWED_KINDS, plan_customer
+
+FORMAT_VERSION = 1
+# Partner Center allows cancelling an NCE or software subscription for 7 days
+# after purchase or renewal; it states the end as 23:59 UTC on the 7th day.
+CANCELLATION_WINDOW_DAYS = 7
+RESELLER = "reseller"
+NONE = "none"
+
+Value = str | bool | None
+
+
+class DriftKind(StrEnum):
+    MISSING_CUSTOMER = "missing_customer"
+    UNMANAGED_CUSTOMER = "unmanaged_customer"
+    RELATIONSHIP = "relationship"
+    NAME = "name"
+    DOMAIN = "domain"
+    SUBSCRIPTION_MISSING = "subscription_missing"
+    SUBSCRIPTION_STATUS = "subscription_status"
+    AUTO_RENEW = "auto_renew"
+
+
+# Within a customer, records are listed in this order: who, then what they have.
+KIND_ORDER = {kind: index for index, kind in enumerate(DriftKind)}
+
+
+@dataclass(frozen=True)
+class DriftRecord:
+    customer_id: str
+    kind: DriftKind
+    target_id: str
+    desired: Value
+    live: Value
+    message: str  # what the difference means and what happens next, for people
+    target_name: str = ""
+    detail: Mapping[str, Any] = field(default_factory=dict)  # dates and facts, for machines
+
+
+@dataclass
+class DriftReport:
+    now: datetime
+    records: list[DriftRecord] = field(default_factory=list)
+    customers: dict[str, CustomerRef] = field(default_factory=dict)
+    checked: int = 0  # declared customers compared with Partner Center
+    api_calls: int = 0
+
+    @property
+    def has_drift(self) -> bool:
+        return bool(self.records)
+
+    @property
+    def drifted(self) -> int:
+        """Declared customers with at least one difference."""
+        return len(
+            {r.customer_id for r in self.records if r.kind is not DriftKind.UNMANAGED_CUSTOMER}
+        )
+
+    @property
+    def unmanaged(self) -> int:
+        return sum(r.kind is DriftKind.UNMANAGED_CUSTOMER for r in self.records)
+
+    def name_of(self, customer_id: str) -> str:
+        ref = self.customers.get(customer_id)
+        return ref.name if ref and ref.name else customer_id
+
+
+# --- the normalized models ----------------------------------------------------------------
+
+
+def _satisfies(wanted: DesiredStatus, sub: Subscription) -> bool:
+    """Whether the live subscription already is what `wanted` asks for (the planner's rules)."""
+    if wanted is DesiredStatus.ACTIVE:
+        return sub.status is SubscriptionStatus.ACTIVE
+    if sub.status in ENDED_STATUSES:
+        return True
+    if wanted is DesiredStatus.SUSPENDED:
+        return sub.status is SubscriptionStatus.SUSPENDED
+    # Cancelling a legacy or Azure subscription is suspending it; Partner Center
+    # deletes it at the end of its term.
+    return sub.kind not in WINDOWED_KINDS and sub.status is SubscriptionStatus.SUSPENDED
+
+
+def _observed(wanted: DesiredStatus, sub: Subscription) -> str:
+    return str(wanted) if _satisfies(wanted, sub) else str(sub.status)
+
+
+def _offboarding_wants(sub: Subscription) -> DesiredStatus | None:
+    """What removing the relationship needs of this subscription, if anything."""
+    if sub.status in ENDED_STATUSES:
+        return None
+    if sub.kind in WINDOWED_KINDS:
+        return DesiredStatus.CANCELLED  # suspended NCE keeps billing and blocks removal
+    return DesiredStatus.SUSPENDED
+
+
+def _in_window(sub: Subscription, now: datetime) -> bool:
+    return sub.cancellation_allowed_until is not None and now <= sub.cancellation_allowed_until
+
+
+@dataclass
+class _Views:
+    """The two normalized estates, filled side by side so they always hold the same keys."""
+
+    desired: dict[str, dict[str, Any]] = field(default_factory=dict)
+    live: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def pair(self, customer_id: str, key: str, desired: Value, live: Value) -> None:
+        self.desired.setdefault(customer_id, {})[key] = desired
+        self.live.setdefault(customer_id, {})[key] = live
+
+    def pair_subscription(
+        self, customer_id: str, sub_id: str, key: str, desired: Value, live: Value
+    ) -> None:
+        self.desired[customer_id].setdefault("subscriptions", {}).setdefault(sub_id, {})[key] = (
+            desired
+        )
+        self.live[customer_id].setdefault("subscriptions", {}).setdefault(sub_id, {})[key] = live
+
+
+def _relationship(live: Customer | None) -> str:
+    if live is None:
+        return NONE
+    return RESELLER if live.relationship == RESELLER else (live.relationship or NONE)
+
+
+def _add_customer(views: _Views, customer: DesiredCustomer, live: Live, now: datetime) -> None:
+    cid = customer.tenant_id
+    found = live.customers.get(cid)
+    if customer.offboarding and (found is None or found.relationship != RESELLER):
+        return  # offboarded already: converged
+    if found is None:
+        views.desired[cid] = {"relationship": RESELLER}  # absent on the live side: missing
+        return
+    views.pair(cid, "relationship", str(customer.relationship), _relationship(found))
+    if customer.name and found.name:
+        views.pair(cid, "name", customer.name.strip(), found.name.strip())
+    if customer.domain and found.domain:
+        views.pair(cid, "domain", customer.domain.lower(), found.domain.lower())
+    detail = live.details.get(cid)
+    if detail is None or found.relationship != RESELLER:
+        return
+    views.desired[cid]["subscriptions"] = {}
+    views.live[cid]["subscriptions"] = {}
+    if customer.offboarding:
+        _add_offboarding_subscriptions(views, cid, detail, now)
+    else:
+        _add_overrides(views, customer, detail)
+
+
+def _add_overrides(views: _Views, customer: DesiredCustomer, detail: CustomerDetail) -> None:
+    cid = customer.tenant_id
+    by_id = {s.id.lower(): s for s in detail.subscriptions}
+    for override in customer.subscriptions:
+        sub = by_id.get(override.id)
+        if sub is None:
+            declared = str(override.status) if override.status else "present"
+            views.desired[cid]["subscriptions"][override.id] = {"status": declared}
+            continue  # absent on the live side: subscription_missing
+        if override.status is not None:
+            views.pair_subscription(
+                cid, override.id, "status", str(override.status), _observed(override.status, sub)
+            )
+        # Auto-renew can only be changed on an active subscription that is meant to stay.
+        compare_renewal = (
+            override.auto_renew is not None
+            and override.status in (None, DesiredStatus.ACTIVE)
+            and sub.status is SubscriptionStatus.ACTIVE
+        )
+        if compare_renewal:
+            views.pair_subscription(
+                cid, override.id, "auto_renew", override.auto_renew, sub.auto_renew
+            )
+
+
+def _add_offboarding_subscriptions(
+    views: _Views, cid: str, detail: CustomerDetail, now: datetime
+) -> None:
+    for sub in detail.subscriptions:
+        wanted = _offboarding_wants(sub)
+        if wanted is None:
+            continue
+        sid = sub.id.lower()
+        views.pair_subscription(cid, sid, "status", str(wanted), _observed(wanted, sub))
+        # Past its window the subscription can only be left to end: it must not renew.
+        if (
+            sub.kind in WINDOWED_KINDS
+            and sub.status is SubscriptionStatus.ACTIVE
+            and not _in_window(sub, now)
+        ):
+            views.pair_subscription(cid, sid, "auto_renew", False, sub.auto_renew)
+
+
+def _unmanaged_ids(desired: Desired, live: Live) -> list[str]:
+    if desired.partner.policy.unmanaged_customers is UnmanagedCustomers.IGNORE:
+        return []
+    return [
+        cid
+        for cid, customer in live.customers.items()
+        if cid not in desired.customers and customer.relationship == RESELLER
+    ]
+
+
+def normalized(
+    desired: Desired, live: Live, now: datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The desired and the live estate in the one model that deepdiff compares."""
+    views = _Views()
+    for customer in desired.customers.values():
+        _add_customer(views, customer, live, now)
+    for cid in _unmanaged_ids(desired, live):
+        views.live[cid] = {"relationship": RESELLER}  # absent on the desired side: unmanaged
+    return views.desired, views.live
+
+
+# --- comparing ---------------------------------------------------------------------------
+
+Difference = tuple[list[str], Value, Value]
+_REPORTS = ("values_changed", "type_changes", "dictionary_item_added", "dictionary_item_removed")
+
+
+@cache
+def _deepdiff_options() -> dict[str, Any]:
+    """From deepdiff 8.1 on, two dicts that share few keys are reported as one changed value
+    (`threshold_to_diff_deeper`); drift needs a record per key, as older versions give."""
+    from deepdiff import DeepDiff
+
+    if "threshold_to_diff_deeper" in inspect.signature(DeepDiff.__init__).parameters:
+        return {"threshold_to_diff_deeper": 0}
+    return {}
+
+
+def _plain(value: Any) -> Value:
+    """deepdiff's "not present" marker, and whole entries, become None/their status."""
+    if isinstance(value, dict):
+        status = value.get("status", value.get("relationship"))
+        return status if isinstance(status, str) else None
+    return value if isinstance(value, str | bool) else None
+
+
+def differences(desired_view: dict[str, Any], live_view: dict[str, Any]) -> Iterator[Difference]:
+    """(path, desired, live) for every difference between the normalized estates."""
+    # Imported here: deepdiff takes a tenth of a second to import, and only drift needs it.
+    from deepdiff import DeepDiff
+
+    # Plain equality first: in a large estate most customers are converged, and
+    # deepdiff costs far more per customer than `==` does.
+    changed = {
+        cid
+        for cid in desired_view.keys() | live_view.keys()
+        if desired_view.get(cid) != live_view.get(cid)
+    }
+    tree = DeepDiff(
+        {cid: model for cid, model in desired_view.items() if cid in changed},
+        {cid: model for cid, model in live_view.items() if cid in changed},
+        view="tree",
+        **_deepdiff_options(),
+    )
+    for report in _REPORTS:
+        for level in tree.get(report, ()):
+            yield (
+                [str(step) for step in level.path(output_format="list")],
+                _plain(level.t1),
+                _plain(level.t2),
+            )
+
+
+def _kind_of(path: list[str], desired: Value) -> DriftKind:
+    match path:
+        case [_]:
+            return (
+                DriftKind.MISSING_CUSTOMER if desired is not None else DriftKind.UNMANAGED_CUSTOMER
+            )
+        case [_, "relationship"]:
+            return DriftKind.RELATIONSHIP
+        case [_, "name"]:
+            return DriftKind.NAME
+        case [_, "domain"]:
+            return DriftKind.DOMAIN
+        case [_, "subscriptions", _]:
+            return DriftKind.SUBSCRIPTION_MISSING
+        case [_, "subscriptions", _, "status"]:
+            return DriftKind.SUBSCRIPTION_STATUS
+        case [_, "subscriptions", _, "auto_renew"]:
+            return DriftKind.AUTO_RENEW
+    raise ValueError(f"drift at an unexpected place in the model: {path}")
+
+
+# --- the report --------------------------------------------------------------------------
+
+
+def drift(desired: Desired, live: Live, now: datetime) -> DriftReport:
+    """Every difference between `desired` and `live`, explained, in a stable order."""
+    report = DriftReport(now=now, checked=len(desired.customers), api_calls=live.api_calls)
+    for customer in desired.customers.values():
+        found = live.customers.get(customer.tenant_id)
+        report.customers[customer.tenant_id] = CustomerRef(
+            customer.name or (found.name if found else ""), customer.path
+        )
+    for cid in _unmanaged_ids(desired, live):
+        report.customers[cid] = CustomerRef(live.customers[cid].name, "")
+    explain = _Explainer(desired, live, now)
+    records = [
+        explain(path, want, have)
+        for path, want, have in differences(*normalized(desired, live, now))
+    ]
+    report.records = sorted(records, key=lambda r: _order(report, r))
+    return report
+
+
+def _order(report: DriftReport, record: DriftRecord) -> tuple[bool, str, int, str]:
+    ref = report.customers.get(record.customer_id)
+    where = (ref.file if ref and ref.file else "") or report.name_of(record.customer_id).lower()
+    unmanaged = record.kind is DriftKind.UNMANAGED_CUSTOMER
+    return unmanaged, where, KIND_ORDER[record.kind], record.target_id
+
+
+def _label(sub: Subscription) -> str:
+    return f"{sub.offer_name or sub.offer_id} ({sub.kind.value})"
+
+
+def _day(moment: datetime) -> str:
+    return format_time(moment)[:10]
+
+
+def renewal_date(sub: Subscription) -> datetime | None:
+    """When the term is over: the day after the inclusive `commitmentEndDate`."""
+    if sub.commitment_end is None:
+        return None
+    end = sub.commitment_end.astimezone(UTC).date()
+    return datetime.combine(end, time(0), tzinfo=UTC) + timedelta(days=1)
+
+
+def window_after(start: datetime) -> datetime:
+    """The end of the cancellation window that opens at `start` (purchase or renewal)."""
+    last_day = (start.astimezone(UTC) + timedelta(days=CANCELLATION_WINDOW_DAYS)).date()
+    return datetime.combine(last_day, time(23, 59), tzinfo=UTC)
+
+
+def cancellation_outlook(sub: Subscription, now: datetime) -> tuple[str, dict[str, str]]:
+    """When this NCE or software subscription can be cancelled: now, at renewal, or never."""
+    window = sub.cancellation_allowed_until
+    if _in_window(sub, now) and window is not None:
+        return (
+            f"its cancellation window is open until {format_time(window)}: `pcr apply` cancels it",
+            {"cancellable_until": format_time(window)},
+        )
+    closed = (
+        f"its cancellation window closed {_day(window)}"
+        if window
+        else "it has no cancellation window"
+    )
+    renews = renewal_date(sub)
+    if renews is None:
+        return f"it cannot be cancelled: {closed}, and Partner Center reports no term end", {}
+    if not sub.auto_renew or sub.status is not SubscriptionStatus.ACTIVE:
+        return (
+            f"it cannot be cancelled now ({closed}); with auto-renew off it ends on {_day(renews)}",
+            {"term_ends": format_time(renews)},
+        )
+    closes = window_after(renews)
+    return (
+        f"it cannot be cancelled now ({closed}); it renews on {_day(renews)}, and the next "
+        f"cancellation window opens then and closes {format_time(closes)}: cancel inside it, "
+        "or turn auto-renew off so that it ends on that date",
+        {"next_window_opens": format_time(renews), "next_window_closes": format_time(closes)},
+    )
+
+
+@dataclass(frozen=True)
+class _Explainer:
+    """Turns a (path, desired, live) difference into a record a person can act on."""
+
+    desired: Desired
+    live: Live
+    now: datetime
+
+    def __call__(self, path: list[str], want: Value, have: Value) -> DriftRecord:
+        kind, cid = _kind_of(path, want), path[0]
+        if kind is DriftKind.UNMANAGED_CUSTOMER:
+            return self._unmanaged(cid)
+        customer = self.desired.customers[cid]
+        if kind in (
+            DriftKind.SUBSCRIPTION_STATUS,
+            DriftKind.AUTO_RENEW,
+            DriftKind.SUBSCRIPTION_MISSING,
+        ):
+            return self._subscription(kind, customer, path[2], want, have)
+        message, detail = self._customer_note(kind, customer, have)
+        found = self._found(cid)
+        name = customer.name or (found.name if found else "")
+        return DriftRecord(cid, kind, cid, want, have, message, name, detail)
+
+    def _found(self, cid: str) -> Customer | None:
+        return self.live.customers.get(cid)
+
+    def _detail(self, cid: str) -> CustomerDetail:
+        return self.live.details.get(cid, CustomerDetail())
+
+    def _unmanaged(self, cid: str) -> DriftRecord:
+        found = self.live.customers[cid]
+        detail: dict[str, Any] = {"name": found.name, "domain": found.domain}
+        if cid in self.live.details:
+            detail["subscriptions"] = [
+                _subscription_facts(s) for s in self._detail(cid).subscriptions
+            ]
+        message = (
+            "a reseller customer in Partner Center with no file in the desired state: declare it "
+            "(`pcr import` writes one), or set the policy unmanaged_customers: ignore"
+        )
+        return DriftRecord(
+            cid, DriftKind.UNMANAGED_CUSTOMER, cid, None, RESELLER, message, found.name, detail
+        )
+
+    def _customer_note(
+        self, kind: DriftKind, customer: DesiredCustomer, have: Value
+    ) -> tuple[str, dict[str, Any]]:
+        if kind is DriftKind.MISSING_CUSTOMER:
+            return (
+                "not one of this partner's customers in Partner Center: check the tenant_id for a "
+                "typo; if the relationship was removed outside pcr, only the customer can accept a "
+                "new one",
+                {},
+            )
+        if kind is DriftKind.NAME:
+            return "a different name is only a warning: update the file, or check the tenant_id", {}
+        if kind is DriftKind.DOMAIN:
+            return (
+                "the domain is pcr's second key: nothing destructive is done to this customer "
+                "until the tenant_id or the domain in the file is fixed",
+                {},
+            )
+        if customer.offboarding:
+            return self._removal_outlook(customer)
+        return (
+            f"declared reseller, but Partner Center has no reseller relationship ({have}): only "
+            "the customer can accept a new one (Customers > Request a reseller relationship)",
+            {},
+        )
+
+    def _removal_outlook(self, customer: DesiredCustomer) -> tuple[str, dict[str, Any]]:
+        """When the relationship can go, as the planner sees it."""
+        cid = customer.tenant_id
+        planned = plan_customer(customer, self._found(cid), self._detail(cid), self.now)
+        if any(a.type is ActionType.REMOVE_RELATIONSHIP for a in planned.actions):
+            steps = len(planned.actions) - 1
+            before = (
+                f", after {steps} step{'s' * (steps != 1)} on its subscriptions" if steps else ""
+            )
+            return f"offboarding: `pcr apply` removes the relationship now{before}", {
+                "removal": "now"
+            }
+        for item in planned.deferred:
+            if item.type is ActionType.REMOVE_RELATIONSHIP:
+                return (
+                    f"offboarding: removal deferred until {_day(item.not_before)} ({item.reason})",
+                    {"removal": "deferred", "not_before": format_time(item.not_before)},
+                )
+        reasons = [b.reason for b in planned.blocked]
+        if reasons:
+            return (
+                "offboarding blocked, a person must act: " + "; ".join(reasons),
+                {"removal": "blocked", "blocked": reasons},
+            )
+        return "offboarding: see `pcr plan`", {}
+
+    def _subscription(
+        self, kind: DriftKind, customer: DesiredCustomer, sub_id: str, want: Value, have: Value
+    ) -> DriftRecord:
+        cid = customer.tenant_id
+        sub = next((s for s in self._detail(cid).subscriptions if s.id.lower() == sub_id), None)
+        if sub is None:
+            message = "not one of this customer's subscriptions in Partner Center: check the id"
+            return DriftRecord(cid, kind, sub_id, want, None, message)
+        if kind is DriftKind.AUTO_RENEW:
+            message, detail = self._renewal_note(customer, sub, bool(want))
+        else:
+            message, detail = self._status_note(customer, sub, DesiredStatus(str(want)))
+        return DriftRecord(cid, kind, sub_id, want, have, message, _label(sub), detail)
+
+    def _renewal_note(
+        self, customer: DesiredCustomer, sub: Subscription, want: bool
+    ) -> tuple[str, dict[str, Any]]:
+        renews = renewal_date(sub)
+        detail = {"renews_on": format_time(renews)} if renews else {}
+        if customer.offboarding:
+            when = f" on {_day(renews)}" if renews else ""
+            return (
+                f"offboarding, past its cancellation window: it renews{when} unless "
+                "`pcr apply` turns auto-renew off",
+                detail,
+            )
+        return f"`pcr apply` turns auto-renew {'on' if want else 'off'}", detail
+
+    def _status_note(
+        self, customer: DesiredCustomer, sub: Subscription, want: DesiredStatus
+    ) -> tuple[str, dict[str, Any]]:
+        if sub.status is SubscriptionStatus.PENDING:
+            return "still pending in Partner Center: plan again once it is provisioned", {}
+        if want is DesiredStatus.ACTIVE:
+            if sub.status in ENDED_STATUSES:
+                return (
+                    f"{sub.status.value} subscriptions cannot be reactivated: buy a new one and "
+                    "declare its id instead",
+                    {},
+                )
+            return "`pcr apply` reactivates it", {}
+        if want is DesiredStatus.CANCELLED and sub.kind in WINDOWED_KINDS:
+            return cancellation_outlook(sub, self.now)
+        if want is DesiredStatus.CANCELLED:
+            return (
+                "a legacy subscription is cancelled by suspending it (`pcr apply`); Partner "
+                "Center deletes it at the end of its term",
+                {},
+            )
+        if sub.kind is SubscriptionKind.NCE:
+            return (
+                "`pcr apply` suspends it; a suspended NCE subscription is still billed until "
+                "its term ends",
+                {},
+            )
+        return "`pcr apply` suspends it", {}
+
+
+def _subscription_facts(sub: Subscription) -> dict[str, Any]:
+    renews = renewal_date(sub)
+    return {
+        "id": sub.id,
+        "offer": sub.offer_name or sub.offer_id,
+        "kind": sub.kind.value,
+        "status": sub.status.value,
+        "auto_renew": sub.auto_renew,
+        "term_ends": format_time(renews) if renews else None,
+    }
+
+
+# --- JSON contract -----------------------------------------------------------------------
+
+
+def to_dict(report: DriftReport) -> dict[str, Any]:
+    """The drift-JSON contract (DESIGN.md), key order stable."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "now": format_time(report.now),
+        "drift": [
+            {
+                "customer_id": r.customer_id,
+                "kind": str(r.kind),
+                "target_id": r.target_id,
+                "target_name": r.target_name,
+                "desired": r.desired,
+                "live": r.live,
+                "message": r.message,
+                "detail": dict(r.detail),
+            }
+            for r in report.records
+        ],
+        "customers": {
+            cid: {"name": ref.name, "file": ref.file} for cid, ref in report.customers.items()
+        },
+        "summary": {
+            "customers_checked": report.checked,
+            "drifted": report.drifted,
+            "unmanaged": report.unmanaged,
+            "differences": len(report.records),
+            "api_calls": report.api_calls,
+        },
+    }
