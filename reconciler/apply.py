@@ -112,26 +112,59 @@ class Executor:
         if self.journal.finished(action.id):
             return StepResult(action, Outcome.ALREADY, "finished in an earlier run (journal)")
         in_flight = self.journal.in_flight(action.id)
-        # A retried step reuses its request id, so the service can recognise a repeat.
+        # A step the last run started and never saw answered reuses its request id,
+        # so the service can recognise a repeat; it is re-read below before anything
+        # is sent again.
         request_id = in_flight.request_id if in_flight else str(uuid.uuid4())
         try:
             outcome, message = STEPS[action.type](self, action, request_id)
-        except (WorldMoved, PartnerCenterError) as exc:
-            self.journal.failed(action.id, request_id, str(exc))
-            if isinstance(exc, PartnerCenterError):
-                self._audit(action, "failed", request_id)
-            return StepResult(action, Outcome.FAILED, str(exc), request_id)
+        except Exception as exc:  # one customer's failure must not stop the others
+            text = str(exc) if isinstance(exc, WorldMoved | PartnerCenterError) else repr(exc)
+            self.journal.failed(action.id, request_id, text)
+            return StepResult(action, Outcome.FAILED, text, request_id)
         if outcome is Outcome.ALREADY:
+            if in_flight and not self.audit.has(request_id):
+                # The last run died after sending this step, and live state shows it took
+                # effect: it is a mutation, so it belongs in the audit log.
+                self._audit(action, "verified", request_id)
+                message += " (sent by an interrupted run)"
             self.journal.done(action.id, request_id, "already")
         return StepResult(action, outcome, message, request_id)
 
     # -- mutations -----------------------------------------------------------------------
 
-    def _mutate(self, action: Action, request_id: str, send: Callable[[], object]) -> None:
+    def _mutate(
+        self,
+        action: Action,
+        request_id: str,
+        send: Callable[[], object],
+        landed: Callable[[], bool],
+    ) -> None:
+        """Send one change: journaled before (in flight) and after, audited once either way.
+
+        `landed` reads live state and says whether the change is in place. It is
+        asked when the call fails: an attempt whose answer was lost (a timeout)
+        may have taken effect, and the client's retry of it is then refused
+        (cancelling a cancelled subscription, removing a removed customer).
+        """
         self.journal.start(action.id, request_id)
-        send()
-        self.journal.done(action.id, request_id, "done")
+        try:
+            send()
+        except Exception:
+            if not self._verified(landed):
+                self._audit(action, "failed", request_id)
+                raise
+        # Audit before `done`: a crash in between leaves the step in flight, and the
+        # re-run sees this request id in the audit log and does not log it twice.
         self._audit(action, "done", request_id)
+        self.journal.done(action.id, request_id, "done")
+
+    @staticmethod
+    def _verified(landed: Callable[[], bool]) -> bool:
+        try:
+            return landed()
+        except Exception:  # unreadable now: the original failure stands
+            return False
 
     def _audit(self, action: Action, result: str, request_id: str) -> None:
         self.audit.record(
@@ -152,7 +185,12 @@ class Executor:
         sub = self._subscription(action)
         if sub.status is SubscriptionStatus.SUSPENDED or sub.status in ENDED_STATUSES:
             return Outcome.ALREADY, f"already {sub.status.value}"
-        self._set(action, request_id, status=SubscriptionStatus.SUSPENDED)
+        self._set(
+            action,
+            request_id,
+            lambda s: s.status is SubscriptionStatus.SUSPENDED or s.status in ENDED_STATUSES,
+            status=SubscriptionStatus.SUSPENDED,
+        )
         return Outcome.DONE, "suspended"
 
     def reactivate(self, action: Action, request_id: str) -> tuple[Outcome, str]:
@@ -161,7 +199,12 @@ class Executor:
             return Outcome.ALREADY, "already active"
         if sub.status is not SubscriptionStatus.SUSPENDED:
             raise WorldMoved(f"subscription {sub.id} is {sub.status.value}: cannot reactivate")
-        self._set(action, request_id, status=SubscriptionStatus.ACTIVE)
+        self._set(
+            action,
+            request_id,
+            lambda s: s.status is SubscriptionStatus.ACTIVE,
+            status=SubscriptionStatus.ACTIVE,
+        )
         return Outcome.DONE, "reactivated"
 
     def cancel(self, action: Action, request_id: str) -> tuple[Outcome, str]:
@@ -172,6 +215,10 @@ class Executor:
         if deadline is None or self.now > deadline:
             closed = f"closed {format_time(deadline)}" if deadline else "is gone"
             raise WorldMoved(f"the cancellation window of {sub.id} {closed}: plan again")
+
+        def ended(s: Subscription) -> bool:
+            return s.status in ENDED_STATUSES
+
         if sub.kind is SubscriptionKind.SOFTWARE and sub.order_id:
             order_id = sub.order_id
             self._mutate(
@@ -180,9 +227,10 @@ class Executor:
                 lambda: self.client.cancel_software_order(
                     action.customer_id, order_id, request_id=request_id
                 ),
+                lambda: ended(self._subscription(action)),
             )
         else:
-            self._set(action, request_id, status=SubscriptionStatus.DELETED)
+            self._set(action, request_id, ended, status=SubscriptionStatus.DELETED)
         return Outcome.DONE, "cancelled"
 
     def auto_renew(self, action: Action, request_id: str) -> tuple[Outcome, str]:
@@ -192,13 +240,14 @@ class Executor:
             return Outcome.ALREADY, f"auto-renew already {'on' if wanted else 'off'}"
         if sub.status is not SubscriptionStatus.ACTIVE:
             raise WorldMoved(f"subscription {sub.id} is {sub.status.value}: auto-renew is fixed")
-        self._set(action, request_id, auto_renew=wanted)
+        self._set(action, request_id, lambda s: s.auto_renew is wanted, auto_renew=wanted)
         return Outcome.DONE, f"auto-renew {'on' if wanted else 'off'}"
 
     def _set(
         self,
         action: Action,
         request_id: str,
+        landed: Callable[[Subscription], bool],
         *,
         status: SubscriptionStatus | None = None,
         auto_renew: bool | None = None,
@@ -212,7 +261,7 @@ class Executor:
                 request_id=request_id,
             )
 
-        self._mutate(action, request_id, send)
+        self._mutate(action, request_id, send, lambda: landed(self._subscription(action)))
 
     def remove(self, action: Action, request_id: str) -> tuple[Outcome, str]:
         cid = action.customer_id
@@ -230,9 +279,18 @@ class Executor:
         if blockers := self._removal_blockers(cid):
             raise WorldMoved("removal still blocked: " + "; ".join(blockers))
         self._mutate(
-            action, request_id, lambda: self.client.remove_relationship(cid, request_id=request_id)
+            action,
+            request_id,
+            lambda: self.client.remove_relationship(cid, request_id=request_id),
+            lambda: self._relationship_gone(cid),
         )
         return Outcome.DONE, "reseller relationship removed"
+
+    def _relationship_gone(self, customer_id: str) -> bool:
+        try:
+            return self.client.get_customer(customer_id).relationship != "reseller"
+        except NotFound:
+            return True
 
     def _removal_blockers(self, customer_id: str) -> list[str]:
         blockers = []

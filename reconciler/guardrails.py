@@ -60,22 +60,24 @@ def staleness(saved: Plan, fresh: Plan, journal: Journal, now: datetime) -> list
 
     A run that was interrupted part-way resumes the same plan: live state has
     then moved by the plan's own steps, so instead of the fingerprint it checks
-    that what is left to do is still a part of the saved plan.
+    that what is left to do is still a part of the saved plan. The plan's
+    deadline holds either way.
     """
-    saved_ids = [a.id for a in saved.actions]
-    if any(journal.steps.get(i) for i in saved_ids):
-        extra = [a.id for a in fresh.actions if a.id not in set(saved_ids)]
-        if extra:
-            return [f"live or desired state changed while resuming (new: {', '.join(extra)})"]
-        return []
     reasons = []
-    if saved.live_fingerprint != fresh.live_fingerprint:
-        reasons.append("live state in Partner Center changed since the plan was made")
     if saved.expires_at is not None and now > saved.expires_at:
         reasons.append(
             f"the plan relied on a cancellation window that closed at "
             f"{format_time(saved.expires_at)}"
         )
+    saved_ids = [a.id for a in saved.actions]
+    if any(journal.steps.get(i) for i in saved_ids):
+        extra = [a.id for a in fresh.actions if a.id not in set(saved_ids)]
+        if extra:
+            changed = ", ".join(extra)
+            reasons.append(f"live or desired state changed while resuming (new: {changed})")
+        return reasons
+    if saved.live_fingerprint != fresh.live_fingerprint:
+        reasons.append("live state in Partner Center changed since the plan was made")
     if saved_ids != [a.id for a in fresh.actions]:
         reasons.append("the desired state no longer yields the same actions")
     return reasons

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -86,23 +87,30 @@ def _apply(
         if saved is not None:
             plan, key = saved
             journal = Journal(options.state / f"journal-{key}.jsonl")
+            # Guardrails first: a hand-edited plan is refused for what it would do,
+            # not only because it differs from a fresh plan.
+            reasons = guardrails.refusals(plan, desired, live)
             if stale := guardrails.staleness(plan, fresh, journal, options.now):
-                raise Refused("the saved plan is stale: " + "; ".join(stale) + ". Plan again")
+                reasons.append("the saved plan is stale: " + "; ".join(stale) + ". Plan again")
+            if reasons:
+                raise Refused("; ".join(reasons))
         else:
             plan = fresh
-            _show_and_confirm(plan, options.auto_approve)
+            refused = guardrails.refusals(plan, desired, live)
+            # A plan a guardrail refuses is shown, but never asked about.
+            _show_and_confirm(plan, ask=not (options.auto_approve or refused))
+            if refused:
+                raise Refused("; ".join(refused))
             key = plan.live_fingerprint.removeprefix("sha256:")[:16]
             journal = Journal(options.state / f"journal-{key}.jsonl")
-        if refused := guardrails.refusals(plan, desired, live):
-            raise Refused("; ".join(refused))
         report = _execute(options, client, plan, journal, desired)
     return report, plan, journal
 
 
-def _show_and_confirm(plan: Plan, auto_approve: bool) -> None:
+def _show_and_confirm(plan: Plan, *, ask: bool) -> None:
     stream = sys.stdout
     click.echo(render(plan, "text", color=use_color(stream)), nl=False)
-    if plan.errors or auto_approve or not plan.actions:
+    if not ask or plan.errors or not plan.actions:
         return
     if not (sys.stdin.isatty() and stream.isatty()):
         raise Refused(
@@ -145,8 +153,13 @@ class _Progress:
         self.total = len(plan.actions)
         self.seen = 0
         self.tty = sys.stderr.isatty()
+        self._lock = threading.Lock()  # called from every customer's worker thread
 
     def __call__(self, result: StepResult) -> None:
+        with self._lock:
+            self._show(result)
+
+    def _show(self, result: StepResult) -> None:
         self.seen += 1
         line = (
             f"[{self.seen}/{self.total}] {result.outcome.value:<8} "
@@ -176,11 +189,12 @@ def _summarise(report: ApplyReport, plan: Plan, journal: Journal, audit: Path) -
         f"{len(plan.blocked)} blocked",
     ]
     _say("Apply: " + ", ".join(parts) + ".")
-    for result in report.failed:
-        _say(
-            f"  failed: {plan.name_of(result.action.customer_id)}: {result.action.id}: "
-            f"{result.message}"
-        )
+    for result in report.results:
+        if result.outcome in (Outcome.FAILED, Outcome.SKIPPED):
+            _say(
+                f"  {result.outcome.value}: {plan.name_of(result.action.customer_id)}: "
+                f"{result.action.id}: {result.message}"
+            )
     for item in plan.deferred:
         _say(
             f"  deferred until {format_time(item.not_before)}: "

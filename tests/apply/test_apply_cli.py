@@ -1,0 +1,271 @@
+"""`pcr apply` end to end, as a subprocess of the installed `pcr`: convergence on the example
+estate (in process and over loopback), the journal and audit log it leaves, and confirmation."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.apply.support import (
+    EXAMPLE_ACTIONS,
+    NOW,
+    TOKEN,
+    WAITING_FILES,
+    WIDE_WORLD_ORDER,
+    WIDE_WORLD_SOFTWARE,
+    Estate,
+    assert_each_mutation_once,
+    make_estate,
+    pcr_env,
+    read_jsonl,
+    run_apply,
+    run_pcr,
+    save_plan,
+)
+
+AUDIT_FIELDS = {"time", "customer_id", "action", "target_id", "result", "request_id"}
+# A software subscription is cancelled through its order: the fake logs the order as target.
+VIA_ORDER = {WIDE_WORLD_SOFTWARE: WIDE_WORLD_ORDER}
+# What the fake's mutation log calls each plan action.
+FAKE_ACTION = {
+    "suspend_subscription": "suspend",
+    "reactivate_subscription": "reactivate",
+    "cancel_subscription": "cancel",
+    "disable_auto_renew": "update_auto_renew",
+    "enable_auto_renew": "update_auto_renew",
+    "remove_relationship": "remove_relationship",
+}
+
+
+def fresh_plan(pcr: str, estate: Estate) -> tuple[int, dict[str, object]]:
+    """`pcr plan --format json --detailed-exitcode` against the fake state file."""
+    result = run_pcr(
+        pcr,
+        *("plan", "--desired", "desired-state", "--fake", "live.json", "--now", NOW),
+        *("--format", "json", "--detailed-exitcode"),
+        cwd=estate.root,
+    )
+    assert result.returncode in (0, 2), result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def assert_converged(pcr: str, estate: Estate) -> None:
+    """Nothing left to do now; exit 2 only because deferred and blocked items remain."""
+    code, plan = fresh_plan(pcr, estate)
+    assert plan["actions"] == []
+    summary = plan["summary"]
+    assert isinstance(summary, dict)
+    assert (summary["deferred"], summary["blocked"]) == (2, 1)
+    assert code == 2
+
+
+def assert_records_match(estate: Estate, plan: dict[str, object]) -> None:
+    """Journal, audit log and the fake's mutation log tell the same story, request id by id."""
+    actions = plan["actions"]
+    assert isinstance(actions, list)
+    sent = {m["request_id"]: m for m in estate.mutations()}
+    journal = read_jsonl(estate.journal())
+    audit = {r["request_id"]: r for r in read_jsonl(estate.audit)}
+    for action in actions:
+        events = [(r["event"], r["request_id"]) for r in journal if r["action"] == action["id"]]
+        request_id = events[0][1]
+        assert events == [("start", request_id), ("done", request_id)]
+        mutation = sent[request_id]
+        target = action["target_id"]
+        assert (mutation["target"], mutation["action"]) == (
+            VIA_ORDER.get(target, target),
+            "cancel_order" if target in VIA_ORDER else FAKE_ACTION[action["type"]],
+        )
+        entry = audit[request_id]
+        assert set(entry) == AUDIT_FIELDS
+        assert (entry["customer_id"], entry["action"], entry["target_id"], entry["result"]) == (
+            action["customer_id"],
+            action["type"],
+            target,
+            "done",
+        )
+    assert len(audit) == len(sent) == len(actions)
+
+
+def test_saved_plan_converges_in_process(planned: Estate, pcr_executable: str) -> None:
+    plan = json.loads(planned.plan.read_text())
+    assert len(plan["actions"]) == EXAMPLE_ACTIONS
+
+    applied = run_apply(pcr_executable, planned)
+
+    assert applied.returncode == 0, applied.stderr
+    assert (
+        "Apply: 13 done, 0 already in place, 0 skipped, 0 failed, 2 deferred, 1 blocked."
+        in applied.stderr
+    )
+    # No terminal: one plain log line per step, no status-line escapes.
+    steps = [line for line in applied.stderr.splitlines() if re.match(r"\[\d+/13\] ", line)]
+    assert len(steps) == EXAMPLE_ACTIONS and all(" done " in line for line in steps)
+    assert "\x1b" not in applied.stderr
+    mutations = planned.mutations()
+    assert len(mutations) == EXAMPLE_ACTIONS
+    assert_each_mutation_once(mutations)
+    assert_records_match(planned, plan)
+    assert_converged(pcr_executable, planned)
+
+    # The same saved plan again: every step is finished in the journal, nothing is sent.
+    again = run_apply(pcr_executable, planned)
+    assert again.returncode == 0, again.stderr
+    assert "Apply: 0 done, 13 already in place" in again.stderr
+    assert len(planned.mutations()) == EXAMPLE_ACTIONS
+
+
+@contextmanager
+def fake_serve(pcr: str, state: Path) -> Iterator[str]:
+    """`pcr fake serve` on a free loopback port; yields its URL, stops it with Ctrl+C."""
+    server = subprocess.Popen(
+        [pcr, "fake", "serve", "--state", str(state), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=pcr_env(),
+    )
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:\d+", banner)
+        assert found, banner + (server.stderr.read() if server.stderr else "")
+        yield found.group(0)
+    finally:
+        server.send_signal(signal.SIGINT)  # the server saves its state and exits
+        server.communicate(timeout=10)
+
+
+def test_saved_plan_converges_over_loopback(tmp_path: Path, pcr_executable: str) -> None:
+    estate = make_estate(tmp_path)
+    with fake_serve(pcr_executable, estate.live) as url:
+        plan = save_plan(pcr_executable, estate, "--endpoint", url)
+        applied = run_apply(pcr_executable, estate, "--endpoint", url)
+
+    assert applied.returncode == 0, applied.stderr
+    assert "13 done" in applied.stderr
+    assert_each_mutation_once(estate.mutations())
+    assert_records_match(estate, plan)
+    assert_converged(pcr_executable, estate)
+    # The bearer token went to the server, and nowhere else.
+    logs = (estate.audit.read_text(), estate.journal().read_text())
+    for text in (applied.stdout, applied.stderr, *logs):
+        assert TOKEN not in text and "Bearer" not in text
+
+
+AUTO = ("apply", "--desired", "desired-state", "--fake", "live.json", "--now", NOW)
+
+
+def test_nothing_waiting_then_detailed_exitcode_is_zero(
+    tmp_path: Path, pcr_executable: str
+) -> None:
+    estate = make_estate(tmp_path)
+    for name in WAITING_FILES:  # the customers that end up deferred or blocked
+        (estate.desired / "customers" / name).unlink()
+
+    applied = run_pcr(pcr_executable, *AUTO, "--auto-approve", cwd=tmp_path)
+
+    assert applied.returncode == 0, applied.stderr
+    assert "Apply: 9 done, 0 already in place, 0 skipped, 0 failed, 0 deferred, 0 blocked." in (
+        applied.stderr
+    )
+    assert "Plan: 9 to change" in applied.stdout  # the plan it applied was shown first
+    code, plan = fresh_plan(pcr_executable, estate)
+    assert (code, plan["actions"], plan["deferred"], plan["blocked"]) == (0, [], [], [])
+
+    again = run_pcr(pcr_executable, *AUTO, "--auto-approve", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "Apply: 0 done" in again.stderr
+    assert len(estate.mutations()) == 9
+
+
+def test_without_terminal_or_auto_approve_or_saved_plan_it_refuses(
+    tmp_path: Path, pcr_executable: str
+) -> None:
+    estate = make_estate(tmp_path)
+    refused = run_pcr(pcr_executable, *AUTO, cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "apply refused, nothing was changed" in refused.stderr
+    assert "no terminal to confirm on" in refused.stderr and "--auto-approve" in refused.stderr
+    assert "Plan: 13 to change" in refused.stdout  # shown, so the log says what was refused
+    assert estate.mutations() == []
+
+
+# --- on a terminal -------------------------------------------------------------------------------
+
+
+def run_on_terminal(command: list[str], cwd: Path, answer: str) -> tuple[int, str]:
+    """Run with stdin, stdout and stderr on a pseudo-terminal; answer the prompt when it shows."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        command, cwd=cwd, env=pcr_env(NO_COLOR="1"), stdin=terminal, stdout=terminal,
+        stderr=terminal, close_fds=True,
+    )  # fmt: skip
+    os.close(terminal)
+    seen, answered = b"", False
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(controller, 4096)
+                except OSError:  # the terminal closed: the process has exited
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if not answered and b"Only 'yes' is accepted" in seen:
+                os.write(controller, answer.encode() + b"\n")
+                answered = True
+        return process.wait(timeout=10), seen.decode(errors="replace")
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+
+
+def test_on_a_terminal_it_asks_and_applies_on_yes(tmp_path: Path, pcr_executable: str) -> None:
+    estate = make_estate(tmp_path)
+    command = [
+        pcr_executable,
+        "apply",
+        "--desired",
+        str(estate.desired),
+        "--fake",
+        str(estate.live),
+    ]
+    code, output = run_on_terminal([*command, "--now", NOW], tmp_path, "yes")
+
+    assert code == 0, output
+    assert "Apply these actions?" in output
+    assert "\r\x1b[Kapplying: 13/13 steps" in output  # a status line, not a log line per step
+    assert not re.search(r"^\[\d+/13\]", output, re.MULTILINE)
+    assert "13 done" in output
+    assert len(estate.mutations()) == EXAMPLE_ACTIONS
+
+
+def test_on_a_terminal_anything_but_yes_refuses(tmp_path: Path, pcr_executable: str) -> None:
+    estate = make_estate(tmp_path)
+    command = [
+        pcr_executable,
+        "apply",
+        "--desired",
+        str(estate.desired),
+        "--fake",
+        str(estate.live),
+    ]
+    code, output = run_on_terminal([*command, "--now", NOW], tmp_path, "y")
+
+    assert code == 1, output
+    assert "apply refused, nothing was changed: not confirmed" in output
+    assert estate.mutations() == []

@@ -1,0 +1,114 @@
+"""Apply under a misbehaving Partner Center: throttling and 409/5xx storms still converge and
+honour Retry-After; a customer whose calls always fail leaves the others done."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import defaultdict
+
+from reconciler.partnercenter.fake_server import FakeServer
+from tests.apply.support import (
+    ADVENTURE_WORKS,
+    EXAMPLE_ACTIONS,
+    FABRIKAM,
+    NORTHWIND,
+    WIDE_WORLD,
+    Estate,
+    assert_each_mutation_once,
+    run_apply,
+)
+
+
+def test_429_409_and_5xx_storms_converge_honouring_retry_after(
+    planned: Estate, pcr_executable: str
+) -> None:
+    estate = planned
+    with FakeServer(estate.live) as server:
+        # Every change of these customers is answered twice with an error before it goes through.
+        server.app.add_fault(
+            "PATCH", f"/customers/{NORTHWIND}/", status=429, count=2, retry_after=1
+        )
+        server.app.add_fault("PATCH", f"/customers/{FABRIKAM}/", status=409, count=2, retry_after=1)
+        server.app.add_fault(
+            "PATCH", f"/customers/{ADVENTURE_WORKS}/", status=503, count=2, retry_after=1
+        )
+        server.app.add_fault("GET", f"/customers/{WIDE_WORLD}/orders/", status=500, count=2)
+        started = time.monotonic()
+        applied = run_apply(pcr_executable, estate, "--endpoint", server.url)
+        elapsed = time.monotonic() - started
+        requests = server.app.requests
+
+    assert applied.returncode == 0, applied.stderr
+    assert "13 done" in applied.stderr and "0 failed" in applied.stderr
+    assert_each_mutation_once(estate.mutations())
+    # Two Retry-After: 1 waits in a row on one call: at least 2 s, and not much more
+    # (customers wait in parallel, and nobody backed off longer than told).
+    assert 2.0 <= elapsed < 7.0, elapsed
+    by_call: dict[str, list[int]] = defaultdict(list)
+    for request in requests:
+        if request.method == "PATCH":
+            by_call[str(request.request_id)].append(request.status)
+    retried = sorted(statuses for statuses in by_call.values() if len(statuses) > 1)
+    # Each faulted change was retried under one request id until it was accepted.
+    assert retried == [[409, 409, 200], [429, 429, 200], [503, 503, 200]]
+    assert all(statuses[-1] == 200 for statuses in by_call.values())
+
+
+def test_a_throttled_run_converges(planned: Estate, pcr_executable: str) -> None:
+    """The fake's own rate limit (30 requests a second) answers a burst with 429 + Retry-After."""
+    estate = planned
+    with FakeServer(estate.live) as server:
+        server.app.state.set_throttle(30, window_seconds=1.0)
+        applied = run_apply(pcr_executable, estate, "--endpoint", server.url)
+        throttled = [r for r in server.app.requests if r.status == 429]
+
+    assert applied.returncode == 0, applied.stderr
+    assert throttled, "the run never hit the throttle: the test proves nothing"
+    assert "13 done" in applied.stderr
+    assert_each_mutation_once(estate.mutations())
+
+
+def test_one_failing_customer_leaves_the_others_done(planned: Estate, pcr_executable: str) -> None:
+    estate = planned
+    plan = json.loads(estate.plan.read_text())
+    northwind = [a["id"] for a in plan["actions"] if a["customer_id"] == NORTHWIND]
+    assert len(northwind) == 3
+    # Every change to Northwind fails with a 500 (retried at once: Retry-After 0).
+    estate.add_faults(
+        {"method": "PATCH", "path": f"/customers/{NORTHWIND}", "status": 500, "count": None,
+         "retry_after": 0}
+    )  # fmt: skip
+
+    failed = run_apply(pcr_executable, estate)
+
+    assert failed.returncode == 1
+    assert (
+        "Apply: 10 done, 0 already in place, 2 skipped, 1 failed, 2 deferred, 1 blocked."
+        in failed.stderr
+    )
+    assert re.search(
+        rf"  failed: Northwind Traders: {re.escape(northwind[0])}: Partner Center 500 .*"
+        "gave up after 6 attempts",
+        failed.stderr,
+    )
+    for skipped in northwind[1:]:
+        assert (
+            f"  skipped: Northwind Traders: {skipped}: not run: suspend_subscription failed"
+            in failed.stderr
+        )
+    mutations = estate.mutations()
+    assert len(mutations) == EXAMPLE_ACTIONS - 3
+    assert not [m for m in mutations if m["customer_id"] == NORTHWIND]
+
+    # Partner Center recovers: the same saved plan finishes Northwind and repeats nothing.
+    data = estate.live_data()
+    data["faults"] = []
+    estate.live.write_text(json.dumps(data))
+    resumed = run_apply(pcr_executable, estate)
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Apply: 3 done, 10 already in place, 0 skipped, 0 failed" in resumed.stderr
+    assert_each_mutation_once(estate.mutations())
+    assert len(estate.mutations()) == EXAMPLE_ACTIONS

@@ -1,0 +1,203 @@
+"""Saved plans that must not be applied: stale ones, expired ones, and ones a guardrail refuses,
+even when the plan file was edited by hand. Each is refused with exit 1 and nothing changed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import guardrails
+from reconciler import plan as plan_model
+from reconciler.journal import Journal
+from reconciler.partnercenter.fake_state import FakeState
+from reconciler.plan import REMOVAL_CONSEQUENCES
+from tests.apply.support import (
+    CONTOSO,
+    LITWARE,
+    NORTHWIND,
+    NORTHWIND_E1,
+    NOW,
+    Estate,
+    make_estate,
+    run_apply,
+    save_plan,
+)
+
+
+def apply_saved(pcr: str, estate: Estate, now: str = NOW) -> tuple[int, str]:
+    result = run_apply(pcr, estate, now=now)
+    return result.returncode, result.stderr
+
+
+def assert_nothing_changed(estate: Estate, mutations_before: list[dict[str, Any]]) -> None:
+    assert estate.mutations() == mutations_before
+    # Not even a journal or an audit log: apply stopped before the first step.
+    assert not list(estate.state_dir.glob("journal-*")) and not estate.audit.exists()
+    assert not (estate.state_dir / "apply.lock").exists()
+
+
+def test_a_plan_made_before_live_state_changed_is_refused(
+    planned: Estate, pcr_executable: str
+) -> None:
+    estate = planned
+    # Someone suspends a Northwind subscription in Partner Center after the plan was reviewed.
+    state = FakeState.load(estate.live)
+    state.patch_subscription(NORTHWIND, NORTHWIND_E1, {"status": "suspended"})
+    state.save(estate.live)
+    before = estate.mutations()
+    assert len(before) == 1
+
+    code, stderr = apply_saved(pcr_executable, estate)
+
+    assert code == 1
+    assert "apply refused, nothing was changed" in stderr
+    assert "live state in Partner Center changed since the plan was made" in stderr
+    assert "Plan again" in stderr
+    assert_nothing_changed(estate, before)
+
+
+def test_a_plan_past_its_cancellation_deadline_is_refused(
+    planned: Estate, pcr_executable: str
+) -> None:
+    estate = planned
+    plan = json.loads(estate.plan.read_text())
+    assert plan["expires_at"] == "2026-11-26T23:59:00Z"
+
+    code, stderr = apply_saved(pcr_executable, estate, now="2026-11-27T00:00:00Z")
+
+    assert code == 1
+    assert "cancellation window that closed at 2026-11-26T23:59:00Z" in stderr
+    assert "Plan again" in stderr
+    assert_nothing_changed(estate, [])
+
+
+def test_a_plan_just_inside_its_deadline_is_applied(planned: Estate, pcr_executable: str) -> None:
+    code, stderr = apply_saved(pcr_executable, planned, now="2026-11-26T23:59:00Z")
+    assert code == 0, stderr
+    assert "13 done" in stderr
+
+
+# --- guardrails, on plans edited after `pcr plan` or desired state changed since ------------------
+
+
+def removal(customer: str, name: str) -> dict[str, Any]:
+    return {
+        "id": f"{customer}/remove_relationship/{customer}",
+        "customer_id": customer,
+        "type": "remove_relationship",
+        "target_id": customer,
+        "target_name": name,
+        "depends_on": [],
+        "reason": "edited in by hand",
+        "irreversible": True,
+        "consequences": list(REMOVAL_CONSEQUENCES),
+    }
+
+
+def edit_plan(estate: Estate, change: Callable[[dict[str, Any]], None]) -> None:
+    plan = json.loads(estate.plan.read_text())
+    change(plan)
+    estate.plan.write_text(json.dumps(plan, indent=2))
+
+
+def remove_protected(estate: Estate) -> None:
+    edit_plan(estate, lambda plan: plan["actions"].append(removal(LITWARE, "Litware Inc")))
+
+
+def exceed_removals(estate: Estate) -> None:
+    """The policy allows the plan's three removals; a fourth is edited in."""
+    policy = estate.desired / "partner.yaml"
+    policy.write_text(
+        policy.read_text().replace("max_removals_per_run: 10", "max_removals_per_run: 3")
+    )
+    edit_plan(estate, lambda plan: plan["actions"].append(removal(CONTOSO, "Contoso Ltd")))
+
+
+def change_domain(estate: Estate) -> None:
+    """The declared domain of a customer being removed no longer matches Partner Center's."""
+    path = estate.desired / "customers" / "northwind.yaml"
+    path.write_text(path.read_text().replace("northwindtraders.", "northwind-traders."))
+
+
+def become_indirect_reseller(estate: Estate) -> None:
+    policy = estate.desired / "partner.yaml"
+    policy.write_text(policy.read_text().replace("type: direct", "type: indirect_reseller"))
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (remove_protected, "desired-state/customers/litware.yaml is protected (protected: true)"),
+        (
+            exceed_removals,
+            "the plan removes 4 reseller relationships, more than max_removals_per_run (3)",
+        ),
+        (change_domain, "says domain 'northwind-traders.onmicrosoft.com', Partner Center says"),
+        (become_indirect_reseller, "indirect resellers cannot remove a reseller relationship"),
+    ],
+    ids=["protected", "max-removals", "two-key-domain", "indirect-reseller"],
+)
+def test_guardrails_hold_at_apply(
+    planned: Estate, pcr_executable: str, edit: Callable[[Estate], None], reason: str
+) -> None:
+    estate = planned
+    edit(estate)
+
+    code, stderr = apply_saved(pcr_executable, estate)
+
+    assert code == 1
+    assert "apply refused, nothing was changed" in stderr
+    assert reason in stderr
+    assert_nothing_changed(estate, [])
+
+
+def test_a_plan_over_the_removal_limit_is_saved_but_never_applied(
+    tmp_path: Path, pcr_executable: str
+) -> None:
+    estate = make_estate(tmp_path)
+    policy = estate.desired / "partner.yaml"
+    policy.write_text(
+        policy.read_text().replace("max_removals_per_run: 10", "max_removals_per_run: 2")
+    )
+    plan = save_plan(pcr_executable, estate)
+    assert plan["policy"]["exceeded"] is True
+
+    code, stderr = apply_saved(pcr_executable, estate)
+
+    assert code == 1
+    assert "more than max_removals_per_run (2)" in stderr
+    assert_nothing_changed(estate, [])
+
+
+def test_a_plan_that_is_not_a_plan_is_refused(planned: Estate, pcr_executable: str) -> None:
+    estate = planned
+    edit_plan(estate, lambda plan: plan["actions"][0].update(target_id="someone-else"))
+
+    code, stderr = apply_saved(pcr_executable, estate)
+
+    assert code == 1
+    assert "not a pcr plan" in stderr and "does not match its content" in stderr
+    assert_nothing_changed(estate, [])
+
+
+def test_a_resumed_plan_still_honours_its_deadline(
+    planned_template: Estate, tmp_path: Path
+) -> None:
+    """Resuming skips the fingerprint check (the plan's own steps moved live state), never the
+    deadline: a cancellation planned inside a window must not be sent after it closed."""
+    saved = plan_model.from_dict(json.loads(planned_template.plan.read_text()))
+    assert saved.expires_at is not None
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.start(saved.actions[0].id, "req-1")  # an earlier run got this far
+    fresh = replace(saved, live_fingerprint="sha256:moved-by-the-first-run")
+
+    assert guardrails.staleness(saved, fresh, journal, saved.expires_at) == []
+    late = saved.expires_at + timedelta(minutes=1)
+    (reason,) = guardrails.staleness(saved, fresh, journal, late)
+    assert "cancellation window that closed at 2026-11-26T23:59:00Z" in reason
