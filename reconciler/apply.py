@@ -56,6 +56,18 @@ class ApplyReport:
         return [r for r in self.results if r.outcome is Outcome.FAILED]
 
 
+class _AlreadyDone(Exception):
+    """Live state already is what the step wants: nothing to send."""
+
+
+class _ThroughOrder(Exception):
+    """The subscription is a software purchase: cancel it through its order."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(order_id)
+        self.order_id = order_id
+
+
 class WorldMoved(Exception):
     """A precondition that held at planning time no longer holds: stop this customer."""
 
@@ -139,6 +151,8 @@ class Executor:
         request_id: str,
         send: Callable[[], object],
         landed: Callable[[], bool],
+        *,
+        started: bool = False,
     ) -> None:
         """Send one change: journaled before (in flight) and after, audited once either way.
 
@@ -147,9 +161,12 @@ class Executor:
         may have taken effect, and the client's retry of it is then refused
         (cancelling a cancelled subscription, removing a removed customer).
         """
-        self.journal.start(action.id, request_id)
+        if not started:
+            self.journal.start(action.id, request_id)
         try:
             send()
+        except (_AlreadyDone, _ThroughOrder, WorldMoved):
+            raise  # decided on a fresh read before anything was sent
         except Exception:
             if not self._verified(landed):
                 self._audit(action, "failed", request_id)
@@ -182,45 +199,56 @@ class Executor:
             raise WorldMoved(f"subscription {action.target_id} no longer exists") from None
 
     def suspend(self, action: Action, request_id: str) -> tuple[Outcome, str]:
-        sub = self._subscription(action)
-        if sub.status is SubscriptionStatus.SUSPENDED or sub.status in ENDED_STATUSES:
-            return Outcome.ALREADY, f"already {sub.status.value}"
-        self._set(
+        def check(sub: Subscription) -> None:
+            if sub.status is SubscriptionStatus.SUSPENDED or sub.status in ENDED_STATUSES:
+                raise _AlreadyDone(f"already {sub.status.value}")
+
+        return self._set(
             action,
             request_id,
+            check,
             lambda s: s.status is SubscriptionStatus.SUSPENDED or s.status in ENDED_STATUSES,
+            "suspended",
             status=SubscriptionStatus.SUSPENDED,
         )
-        return Outcome.DONE, "suspended"
 
     def reactivate(self, action: Action, request_id: str) -> tuple[Outcome, str]:
-        sub = self._subscription(action)
-        if sub.status is SubscriptionStatus.ACTIVE:
-            return Outcome.ALREADY, "already active"
-        if sub.status is not SubscriptionStatus.SUSPENDED:
-            raise WorldMoved(f"subscription {sub.id} is {sub.status.value}: cannot reactivate")
-        self._set(
+        def check(sub: Subscription) -> None:
+            if sub.status is SubscriptionStatus.ACTIVE:
+                raise _AlreadyDone("already active")
+            if sub.status is not SubscriptionStatus.SUSPENDED:
+                raise WorldMoved(f"subscription {sub.id} is {sub.status.value}: cannot reactivate")
+
+        return self._set(
             action,
             request_id,
+            check,
             lambda s: s.status is SubscriptionStatus.ACTIVE,
+            "reactivated",
             status=SubscriptionStatus.ACTIVE,
         )
-        return Outcome.DONE, "reactivated"
 
     def cancel(self, action: Action, request_id: str) -> tuple[Outcome, str]:
-        sub = self._subscription(action)
-        if sub.status in ENDED_STATUSES:
-            return Outcome.ALREADY, f"already {sub.status.value}"
-        deadline = sub.cancellation_allowed_until
-        if deadline is None or self.now > deadline:
-            closed = f"closed {format_time(deadline)}" if deadline else "is gone"
-            raise WorldMoved(f"the cancellation window of {sub.id} {closed}: plan again")
+        def check(sub: Subscription) -> None:
+            if sub.status in ENDED_STATUSES:
+                raise _AlreadyDone(f"already {sub.status.value}")
+            deadline = sub.cancellation_allowed_until
+            if deadline is None or self.now > deadline:
+                closed = f"closed {format_time(deadline)}" if deadline else "is gone"
+                raise WorldMoved(f"the cancellation window of {sub.id} {closed}: plan again")
+            if sub.kind is SubscriptionKind.SOFTWARE and sub.order_id:
+                raise _ThroughOrder(sub.order_id)
 
         def ended(s: Subscription) -> bool:
             return s.status in ENDED_STATUSES
 
-        if sub.kind is SubscriptionKind.SOFTWARE and sub.order_id:
-            order_id = sub.order_id
+        try:
+            return self._set(
+                action, request_id, check, ended, "cancelled", status=SubscriptionStatus.DELETED
+            )
+        except _ThroughOrder as through:
+            # Software purchases are cancelled through their order (reference sheet §7).
+            order_id = through.order_id
             self._mutate(
                 action,
                 request_id,
@@ -228,40 +256,66 @@ class Executor:
                     action.customer_id, order_id, request_id=request_id
                 ),
                 lambda: ended(self._subscription(action)),
+                started=True,  # by the subscription read that led here
             )
-        else:
-            self._set(action, request_id, ended, status=SubscriptionStatus.DELETED)
-        return Outcome.DONE, "cancelled"
+            return Outcome.DONE, "cancelled"
 
     def auto_renew(self, action: Action, request_id: str) -> tuple[Outcome, str]:
         wanted = action.type is ActionType.ENABLE_AUTO_RENEW
-        sub = self._subscription(action)
-        if sub.auto_renew is wanted:
-            return Outcome.ALREADY, f"auto-renew already {'on' if wanted else 'off'}"
-        if sub.status is not SubscriptionStatus.ACTIVE:
-            raise WorldMoved(f"subscription {sub.id} is {sub.status.value}: auto-renew is fixed")
-        self._set(action, request_id, lambda s: s.auto_renew is wanted, auto_renew=wanted)
-        return Outcome.DONE, f"auto-renew {'on' if wanted else 'off'}"
+        state = "on" if wanted else "off"
+
+        def check(sub: Subscription) -> None:
+            if sub.auto_renew is wanted:
+                raise _AlreadyDone(f"auto-renew already {state}")
+            if sub.status is not SubscriptionStatus.ACTIVE:
+                raise WorldMoved(
+                    f"subscription {sub.id} is {sub.status.value}: auto-renew is fixed"
+                )
+
+        return self._set(
+            action,
+            request_id,
+            check,
+            lambda s: s.auto_renew is wanted,
+            f"auto-renew {state}",
+            auto_renew=wanted,
+        )
 
     def _set(
         self,
         action: Action,
         request_id: str,
+        check: Callable[[Subscription], None],
         landed: Callable[[Subscription], bool],
+        done: str,
         *,
         status: SubscriptionStatus | None = None,
         auto_renew: bool | None = None,
-    ) -> None:
-        def send() -> object:
-            return self.client.update_subscription(
-                action.customer_id,
-                action.target_id,
-                status=status,
-                auto_renew=auto_renew,
-                request_id=request_id,
-            )
+    ) -> tuple[Outcome, str]:
+        """Change a subscription in one read and one write.
 
-        self._mutate(action, request_id, send, lambda: landed(self._subscription(action)))
+        The read that the full-body PATCH needs anyway is the re-check: `check`
+        sees the resource as it is right before the write and stops it by raising.
+        """
+
+        def send() -> object:
+            try:
+                return self.client.update_subscription(
+                    action.customer_id,
+                    action.target_id,
+                    status=status,
+                    auto_renew=auto_renew,
+                    request_id=request_id,
+                    precondition=check,
+                )
+            except NotFound:
+                raise WorldMoved(f"subscription {action.target_id} no longer exists") from None
+
+        try:
+            self._mutate(action, request_id, send, lambda: landed(self._subscription(action)))
+        except _AlreadyDone as already:
+            return Outcome.ALREADY, str(already)
+        return Outcome.DONE, done
 
     def remove(self, action: Action, request_id: str) -> tuple[Outcome, str]:
         cid = action.customer_id

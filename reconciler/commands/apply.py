@@ -6,6 +6,7 @@ import hashlib
 import json
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.models import format_time
 from reconciler.plan import Plan
 from reconciler.planner import plan as make_plan
-from reconciler.read import read_live
+from reconciler.read import read_live, read_summary
 from reconciler.render import render, use_color
 
 
@@ -83,6 +84,7 @@ def _apply(
 ) -> tuple[ApplyReport, Plan, Journal]:
     with options.backend.open() as client:
         live = read_live(client, desired)
+        _say(f"pcr: {read_summary(live)}")
         fresh = make_plan(desired, live, options.now)
         if saved is not None:
             plan, key = saved
@@ -139,10 +141,17 @@ def _execute(
         expected_domains={cid: c.domain for cid, c in desired.customers.items() if c.domain},
     )
     progress = _Progress(plan)
+    calls, throttled, started = client.request_count, client.throttled_count, time.monotonic()
     try:
         return executor.apply(plan, workers=options.workers, progress=progress)
     finally:
         progress.close()
+        calls, throttled = client.request_count - calls, client.throttled_count - throttled
+        limited = f", {throttled} throttled (429)" if throttled else ""
+        _say(
+            f"pcr: applied {len(plan.actions)} steps with {calls} API calls in "
+            f"{time.monotonic() - started:.1f} s{limited}"
+        )
 
 
 class _Progress:

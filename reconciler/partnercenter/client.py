@@ -274,18 +274,22 @@ class PartnerCenterClient:
         status: SubscriptionStatus | str | None = None,
         auto_renew: bool | None = None,
         request_id: str | None = None,
+        precondition: Callable[[Subscription], None] | None = None,
     ) -> Subscription:
         """Suspend (`suspended`), reactivate (`active`), cancel (`deleted`), or set auto-renew.
 
         The body is the full resource as just read: a minimal body makes the
         service silently turn auto-renew off. Nothing is sent when the
-        subscription already is as asked.
+        subscription already is as asked. `precondition` sees the resource as
+        read, before anything is sent, and stops the change by raising.
         """
         new_status = None if status is None else str(status).lower()
         if new_status is not None and new_status not in WRITABLE_STATUSES:
             raise ValueError(f"cannot set a subscription to {status!r}")
         path = _subscription_path(customer_id, subscription_id)
         body = self._get_json(path)
+        if precondition is not None:  # may raise: the caller's check of the fresh resource
+            precondition(subscription_from_wire(customer_id, body))
         changes: dict[str, Any] = {}
         if new_status is not None and str(body.get("status", "")).lower() != new_status:
             changes["status"] = new_status

@@ -1,0 +1,227 @@
+"""A synthetic Partner Center estate for benchmarks: fake state, desired files, live snapshot.
+
+Deterministic for a seed. Customers have about ten subscriptions each (mixed
+NCE, legacy, software and Azure plans), a few hold Azure reserved instances;
+most are steady, about 1% are offboarding and about 1% carry subscription
+overrides — the shape of a real large CSP estate.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from reconciler.partnercenter.models import (
+    CustomerDetail,
+    Live,
+    customer_from_wire,
+    entitlement_from_wire,
+    format_time,
+    subscription_from_wire,
+)
+
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+OFFBOARDING_SHARE = 0.01
+OVERRIDE_SHARE = 0.01
+RESERVED_INSTANCE_SHARE = 0.05
+
+
+@dataclass
+class Estate:
+    customers: list[dict[str, Any]] = field(default_factory=list)
+    subscriptions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    entitlements: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    orders: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    offboarding: set[str] = field(default_factory=set)
+    overrides: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def deep_reads(self) -> int:
+        """Calls a frugal plan needs beyond paging: 2 per offboarding, 1 per override customer."""
+        return 2 * len(self.offboarding) + len(self.overrides)
+
+
+def _guid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _subscription(rng: random.Random, kind: str, bought: datetime) -> dict[str, Any]:
+    term_end = bought + timedelta(days=365) - timedelta(days=1)
+    wire: dict[str, Any] = {
+        "id": _guid(rng),
+        "quantity": rng.randint(1, 300),
+        "unitType": "Licenses",
+        "status": rng.choices(["active", "suspended"], [0.93, 0.07])[0],
+        "autoRenewEnabled": rng.random() < 0.8,
+        "billingCycle": "monthly",
+        "creationDate": format_time(bought),
+        "commitmentEndDate": format_time(term_end.replace(hour=0, minute=0, second=0)),
+        "orderId": _guid(rng).replace("-", "")[:12],
+        "attributes": {"objectType": "Subscription"},
+    }
+    if kind == "legacy":
+        wire |= {"offerId": _guid(rng).upper(), "offerName": "Office 365 E3", "etag": "W/1"}
+        return wire
+    product = {"nce": "OnlineServicesNCE", "software": "Software", "azure": "Azure"}[kind]
+    wire |= {
+        "offerId": "CFQ7TTC0LH18:0001:CFQ7TTC0K971",
+        "offerName": {
+            "nce": "Microsoft 365 Business Basic",
+            "software": "SQL Server Standard",
+            "azure": "Azure plan",
+        }[kind],
+        "productType": {"id": product, "displayName": product},
+        "termDuration": "P1Y",
+    }
+    if kind in ("nce", "software"):
+        window = bought.replace(hour=23, minute=59, second=0) + timedelta(days=7)
+        wire["cancellationAllowedUntilDate"] = format_time(window)
+    return wire
+
+
+def generate(count: int, seed: int = 7) -> Estate:
+    rng = random.Random(seed)
+    estate = Estate()
+    for index in range(count):
+        tenant = _guid(rng)
+        estate.customers.append(
+            {
+                "id": tenant,
+                "companyProfile": {
+                    "tenantId": tenant,
+                    "domain": f"customer{index}.onmicrosoft.com",
+                    "companyName": f"Customer {index} Ltd",
+                    "attributes": {"objectType": "CustomerCompanyProfile"},
+                },
+                "relationshipToPartner": "reseller",
+                "attributes": {"objectType": "Customer"},
+            }
+        )
+        subs = []
+        for _ in range(rng.randint(7, 13)):
+            kind = rng.choices(["nce", "legacy", "software", "azure"], [0.55, 0.3, 0.05, 0.1])[0]
+            bought = NOW - timedelta(days=rng.choice([2, 5, 40, 200, 330]))
+            subs.append(_subscription(rng, kind, bought))
+            if kind == "software":
+                estate.orders.setdefault(tenant, []).append(_order(subs[-1], bought))
+        estate.subscriptions[tenant] = subs
+        if rng.random() < RESERVED_INSTANCE_SHARE:
+            estate.entitlements[tenant] = [_reserved_instance(rng)]
+        roll = rng.random()
+        if roll < OFFBOARDING_SHARE:
+            estate.offboarding.add(tenant)
+        elif roll < OFFBOARDING_SHARE + OVERRIDE_SHARE:
+            chosen = rng.sample(subs, 2)
+            estate.overrides[tenant] = [
+                {"id": chosen[0]["id"], "status": "suspended"},
+                {"id": chosen[1]["id"], "auto_renew": False},
+            ]
+    return estate
+
+
+def _order(subscription: dict[str, Any], bought: datetime) -> dict[str, Any]:
+    """The purchase order of a software subscription: cancelling goes through it."""
+    line = {
+        "lineItemNumber": 0,
+        "offerId": subscription["offerId"],
+        "subscriptionId": subscription["id"],
+        "quantity": subscription["quantity"],
+    }
+    return {
+        "id": subscription["orderId"],
+        "lineItems": [line],
+        "creationDate": format_time(bought),
+        "status": "completed",
+        "attributes": {"objectType": "Order"},
+    }
+
+
+def _reserved_instance(rng: random.Random) -> dict[str, Any]:
+    return {
+        "entitlementType": "reservedinstance",
+        "productId": "DZH318Z0BQ3Q",
+        "skuId": "0001",
+        "quantity": 1,
+        "referenceOrder": {"id": _guid(rng), "lineItemId": 0},
+        "entitledArtifacts": [{"artifactType": "reservedinstance", "resourceId": _guid(rng)}],
+    }
+
+
+def write_desired(estate: Estate, directory: Path) -> None:
+    """One customer file per customer, as a partner would keep them in git."""
+    customers = directory / "customers"
+    customers.mkdir(parents=True, exist_ok=True)
+    (directory / "partner.yaml").write_text(
+        "partner:\n  type: direct\npolicy:\n  max_removals_per_run: 100000\n"
+    )
+    for wire in estate.customers:
+        tenant, profile = wire["id"], wire["companyProfile"]
+        lines = [
+            "# yaml-language-server: $schema=../../schemas/customer.schema.json",
+            f"tenant_id: {tenant}",
+            f"name: {profile['companyName']}",
+            f"domain: {profile['domain']}",
+            f"relationship: {'none' if tenant in estate.offboarding else 'reseller'}",
+        ]
+        if tenant in estate.overrides:
+            lines.append("subscriptions:")
+            for item in estate.overrides[tenant]:
+                lines.append(f"  - id: {item['id']}")
+                lines += [f"    {k}: {str(v).lower()}" for k, v in item.items() if k != "id"]
+        (customers / f"{tenant}.yaml").write_text("\n".join(lines) + "\n")
+
+
+def write_fake_state(estate: Estate, path: Path) -> None:
+    state = {
+        "format_version": 1,
+        "now": format_time(NOW),
+        "customers": estate.customers,
+        "subscriptions": estate.subscriptions,
+        "entitlements": estate.entitlements,
+        "orders": estate.orders,
+        "faults": [],
+        "throttle": None,
+        "operations": {},
+        "mutations": [],
+    }
+    path.write_text(json.dumps(state))
+
+
+def live_snapshot(estate: Estate, needs_detail: set[str]) -> Live:
+    """What a frugal read returns: every customer, details only where the plan needs them."""
+    live = Live(customers={c["id"]: customer_from_wire(c) for c in estate.customers})
+    for tenant in needs_detail:
+        subs = tuple(subscription_from_wire(tenant, w) for w in estate.subscriptions[tenant])
+        ents = tuple(entitlement_from_wire(tenant, w) for w in estate.entitlements.get(tenant, []))
+        live.details[tenant] = CustomerDetail(subs, ents)
+    return live
+
+
+def write_all(count: int, work: Path) -> dict[str, int]:
+    """Desired files, fake state and live snapshot for `count` customers; a few counts."""
+    import pickle
+
+    estate = generate(count)
+    write_desired(estate, work / "desired-state")
+    write_fake_state(estate, work / "fake-state.json")
+    deep = estate.offboarding | set(estate.overrides)
+    with (work / "snapshot.pickle").open("wb") as handle:
+        pickle.dump(live_snapshot(estate, deep), handle)
+    return {
+        "customers": count,
+        "deep_read_customers": len(deep),
+        "deep_reads": estate.deep_reads,
+    }
+
+
+if __name__ == "__main__":  # run apart, so the benchmark's own process stays small
+    import sys
+
+    work = Path(sys.argv[2])
+    work.mkdir(parents=True, exist_ok=True)
+    print(json.dumps(write_all(int(sys.argv[1]), work)))
