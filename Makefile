@@ -33,5 +33,9 @@ lint: $(VENV)/.installed-test
 test: lint
 	$(VENV)/bin/pytest -q
 
+# Scale benchmarks (not part of `make test`): writes BENCHMARKS.md and bench.json.
+bench: $(VENV)/.installed-test
+	$(PYTHON) -m tests.bench.run
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .bench

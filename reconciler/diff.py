@@ -47,7 +47,15 @@ from reconciler.partnercenter.models import (
     format_time,
 )
 from reconciler.plan import ActionType, CustomerRef
-from reconciler.planner import ENDED_STATUSES, WINDOWED_KINDS, plan_customer
+from reconciler.planner import (
+    ENDED_STATUSES,
+    WINDOWED_KINDS,
+    day,
+    in_window,
+    label,
+    plan_customer,
+    term_over,
+)
 
 FORMAT_VERSION = 1
 # Partner Center allows cancelling an NCE or software subscription for 7 days
@@ -143,10 +151,6 @@ def _offboarding_wants(sub: Subscription) -> DesiredStatus | None:
     return DesiredStatus.SUSPENDED
 
 
-def _in_window(sub: Subscription, now: datetime) -> bool:
-    return sub.cancellation_allowed_until is not None and now <= sub.cancellation_allowed_until
-
-
 @dataclass
 class _Views:
     """The two normalized estates, filled side by side so they always hold the same keys."""
@@ -235,7 +239,7 @@ def _add_offboarding_subscriptions(
         if (
             sub.kind in WINDOWED_KINDS
             and sub.status is SubscriptionStatus.ACTIVE
-            and not _in_window(sub, now)
+            and not in_window(sub, now)
         ):
             views.pair_subscription(cid, sid, "auto_renew", False, sub.auto_renew)
 
@@ -364,20 +368,8 @@ def _order(report: DriftReport, record: DriftRecord) -> tuple[bool, str, int, st
     return unmanaged, where, KIND_ORDER[record.kind], record.target_id
 
 
-def _label(sub: Subscription) -> str:
-    return f"{sub.offer_name or sub.offer_id} ({sub.kind.value})"
-
-
-def _day(moment: datetime) -> str:
-    return format_time(moment)[:10]
-
-
-def renewal_date(sub: Subscription) -> datetime | None:
-    """When the term is over: the day after the inclusive `commitmentEndDate`."""
-    if sub.commitment_end is None:
-        return None
-    end = sub.commitment_end.astimezone(UTC).date()
-    return datetime.combine(end, time(0), tzinfo=UTC) + timedelta(days=1)
+# The next term starts when the current one is over.
+renewal_date = term_over
 
 
 def window_after(start: datetime) -> datetime:
@@ -389,13 +381,13 @@ def window_after(start: datetime) -> datetime:
 def cancellation_outlook(sub: Subscription, now: datetime) -> tuple[str, dict[str, str]]:
     """When this NCE or software subscription can be cancelled: now, at renewal, or never."""
     window = sub.cancellation_allowed_until
-    if _in_window(sub, now) and window is not None:
+    if in_window(sub, now) and window is not None:
         return (
             f"its cancellation window is open until {format_time(window)}: `pcr apply` cancels it",
             {"cancellable_until": format_time(window)},
         )
     closed = (
-        f"its cancellation window closed {_day(window)}"
+        f"its cancellation window closed {day(window)}"
         if window
         else "it has no cancellation window"
     )
@@ -404,12 +396,12 @@ def cancellation_outlook(sub: Subscription, now: datetime) -> tuple[str, dict[st
         return f"it cannot be cancelled: {closed}, and Partner Center reports no term end", {}
     if not sub.auto_renew or sub.status is not SubscriptionStatus.ACTIVE:
         return (
-            f"it cannot be cancelled now ({closed}); with auto-renew off it ends on {_day(renews)}",
+            f"it cannot be cancelled now ({closed}); with auto-renew off it ends on {day(renews)}",
             {"term_ends": format_time(renews)},
         )
     closes = window_after(renews)
     return (
-        f"it cannot be cancelled now ({closed}); it renews on {_day(renews)}, and the next "
+        f"it cannot be cancelled now ({closed}); it renews on {day(renews)}, and the next "
         f"cancellation window opens then and closes {format_time(closes)}: cancel inside it, "
         "or turn auto-renew off so that it ends on that date",
         {"next_window_opens": format_time(renews), "next_window_closes": format_time(closes)},
@@ -502,7 +494,7 @@ class _Explainer:
         for item in planned.deferred:
             if item.type is ActionType.REMOVE_RELATIONSHIP:
                 return (
-                    f"offboarding: removal deferred until {_day(item.not_before)} ({item.reason})",
+                    f"offboarding: removal deferred until {day(item.not_before)} ({item.reason})",
                     {"removal": "deferred", "not_before": format_time(item.not_before)},
                 )
         reasons = [b.reason for b in planned.blocked]
@@ -525,7 +517,7 @@ class _Explainer:
             message, detail = self._renewal_note(customer, sub, bool(want))
         else:
             message, detail = self._status_note(customer, sub, DesiredStatus(str(want)))
-        return DriftRecord(cid, kind, sub_id, want, have, message, _label(sub), detail)
+        return DriftRecord(cid, kind, sub_id, want, have, message, label(sub), detail)
 
     def _renewal_note(
         self, customer: DesiredCustomer, sub: Subscription, want: bool
@@ -533,7 +525,7 @@ class _Explainer:
         renews = renewal_date(sub)
         detail = {"renews_on": format_time(renews)} if renews else {}
         if customer.offboarding:
-            when = f" on {_day(renews)}" if renews else ""
+            when = f" on {day(renews)}" if renews else ""
             return (
                 f"offboarding, past its cancellation window: it renews{when} unless "
                 "`pcr apply` turns auto-renew off",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from reconciler.desired import (
     Desired,
@@ -84,27 +84,31 @@ class CustomerPlan:
         return self.customer.tenant_id
 
     def act(self, kind: ActionType, sub: Subscription, reason: str) -> None:
-        self.actions.append(Action(self.id, kind, sub.id, reason, target_name=_label(sub)))
+        self.actions.append(Action(self.id, kind, sub.id, reason, target_name=label(sub)))
 
     def block(self, reason: str, *steps: str) -> None:
         self.blocked.append(Blocked(self.id, reason, steps))
 
 
-def _label(sub: Subscription) -> str:
+def label(sub: Subscription) -> str:
     return f"{sub.offer_name or sub.offer_id} ({sub.kind.value})"
 
 
-def _day(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d")
+def day(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d")
 
 
-def _in_window(sub: Subscription, now: datetime) -> bool:
+def in_window(sub: Subscription, now: datetime) -> bool:
+    """Whether the subscription may still be cancelled (the window's end is inclusive)."""
     return sub.cancellation_allowed_until is not None and now <= sub.cancellation_allowed_until
 
 
-def _term_over(sub: Subscription) -> datetime | None:
-    """When the term is over: `commitmentEndDate` is inclusive, so the day after it."""
-    return sub.commitment_end + timedelta(days=1) if sub.commitment_end else None
+def term_over(sub: Subscription) -> datetime | None:
+    """When the term is over: `commitmentEndDate` is inclusive, so the start of the next day."""
+    if sub.commitment_end is None:
+        return None
+    end = sub.commitment_end.astimezone(UTC).date()
+    return datetime.combine(end, time(0), tzinfo=UTC) + timedelta(days=1)
 
 
 # --- the whole plan ---------------------------------------------------------------------
@@ -249,7 +253,7 @@ def _offboard(result: CustomerPlan, detail: CustomerDetail, now: datetime) -> No
         if sub.status is SubscriptionStatus.PENDING:
             removal.blocked = True
             result.block(
-                f"{_label(sub)} {sub.id} is still pending in Partner Center",
+                f"{label(sub)} {sub.id} is still pending in Partner Center",
                 "Wait until Partner Center finishes provisioning it, then plan again",
             )
         elif sub.kind in WINDOWED_KINDS and sub.status in LIVE_STATUSES:
@@ -266,28 +270,28 @@ def _offboard_windowed(
     result: CustomerPlan, removal: _Removal, sub: Subscription, now: datetime, *, held: bool
 ) -> None:
     window = sub.cancellation_allowed_until
-    if _in_window(sub, now) and window is not None:
+    if in_window(sub, now) and window is not None:
         if held:
             _disable_auto_renew(result, sub, "preparatory: safe while the customer is blocked")
             removal.held_back.append(
-                f"cancel {_label(sub)} {sub.id} (its cancellation window closes "
-                f"{_day(window)}: act before then for a refund)"
+                f"cancel {label(sub)} {sub.id} (its cancellation window closes "
+                f"{day(window)}: act before then for a refund)"
             )
             return
         result.act(
             ActionType.CANCEL,
             sub,
-            f"inside the cancellation window (until {_day(window)}): cancel for a refund",
+            f"inside the cancellation window (until {day(window)}): cancel for a refund",
         )
         return
-    closed = f"cancellation window closed {_day(window)}" if window else "no cancellation window"
+    closed = f"cancellation window closed {day(window)}" if window else "no cancellation window"
     _disable_auto_renew(result, sub, f"{closed}: stop the term from renewing")
-    term_over = _term_over(sub)
-    if sub.kind is SubscriptionKind.SOFTWARE or term_over is None:
+    ends = term_over(sub)
+    if sub.kind is SubscriptionKind.SOFTWARE or ends is None:
         removal.blocked = True
-        until = f" until its term ends {_day(term_over)}" if term_over else ""
+        until = f" until its term ends {day(ends)}" if ends else ""
         result.block(
-            f"{_label(sub)} {sub.id} can no longer be cancelled ({closed}) and blocks "
+            f"{label(sub)} {sub.id} can no longer be cancelled ({closed}) and blocks "
             f"removing the relationship{until}",
             "Plan again after the term has ended, or ask Microsoft support about an exception",
         )
@@ -298,17 +302,17 @@ def _offboard_windowed(
     if wants_suspend and sub.status is SubscriptionStatus.ACTIVE:
         result.act(ActionType.SUSPEND, sub, f"{closed}; users lose access now")
         result.warnings.append(
-            f"{result.customer.path}: suspending {_label(sub)} {sub.id} does not stop billing: "
-            f"the partner pays for it until its term ends {_day(term_over)}"
+            f"{result.customer.path}: suspending {label(sub)} {sub.id} does not stop billing: "
+            f"the partner pays for it until its term ends {day(ends)}"
         )
-    removal.wait(term_over, f"{_label(sub)} runs until {_day(term_over)}")
+    removal.wait(ends, f"{label(sub)} runs until {day(ends)}")
 
 
 def _offboard_legacy(
     result: CustomerPlan, removal: _Removal, sub: Subscription, *, held: bool
 ) -> None:
     if held:
-        removal.held_back.append(f"suspend {_label(sub)} {sub.id}")
+        removal.held_back.append(f"suspend {label(sub)} {sub.id}")
         return
     reason = "a suspended legacy subscription is not billed"
     if sub.kind is SubscriptionKind.AZURE:
@@ -401,7 +405,7 @@ def _override_status(
         result.act(ActionType.REACTIVATE, sub, "declared active")
     elif wanted is DesiredStatus.ACTIVE and status in ENDED_STATUSES:
         result.block(
-            f"{override.mark}: {_label(sub)} {sub.id} is {status.value} and cannot be reactivated",
+            f"{override.mark}: {label(sub)} {sub.id} is {status.value} and cannot be reactivated",
             "Buy a new subscription for the customer, then declare its id instead",
         )
     elif wanted is DesiredStatus.CANCELLED and status in LIVE_STATUSES:
@@ -419,19 +423,19 @@ def _override_cancel(result: CustomerPlan, sub: Subscription, now: datetime) -> 
             )
         return
     window = sub.cancellation_allowed_until
-    if _in_window(sub, now) and window is not None:
-        result.act(ActionType.CANCEL, sub, f"declared cancelled; window open until {_day(window)}")
+    if in_window(sub, now) and window is not None:
+        result.act(ActionType.CANCEL, sub, f"declared cancelled; window open until {day(window)}")
         return
     _disable_auto_renew(result, sub, "declared cancelled, but its cancellation window has closed")
-    term_over = _term_over(sub)
-    if term_over is not None:
+    ends = term_over(sub)
+    if ends is not None:
         result.deferred.append(
             Deferred(
                 result.id,
                 ActionType.CANCEL,
-                term_over,
-                f"{_label(sub)} cannot be cancelled any more; with auto-renew off it ends "
-                f"on {_day(term_over)}",
+                ends,
+                f"{label(sub)} cannot be cancelled any more; with auto-renew off it ends "
+                f"on {day(ends)}",
                 target_id=sub.id,
             )
         )

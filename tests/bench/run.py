@@ -190,6 +190,7 @@ def bench_size(count: int, setting: Setting, work: Path, sequential_limit: int) 
         str(setting.concurrency),
     ]
     apply = run_service(apply_args, state, setting)
+    (work / "apply.log").write_text(apply["stderr"])
     result["apply"] = _rates(apply, setting)
     return result
 
@@ -243,6 +244,7 @@ def main() -> None:
     )
     parser.add_argument("--work", type=Path, default=REPO / ".bench")
     parser.add_argument("--out", type=Path, default=REPO)
+    parser.add_argument("--keep", action="store_true", help="keep the generated estates")
     options = parser.parse_args()
     setting = Setting()
     report: dict[str, Any] = {
@@ -257,7 +259,8 @@ def main() -> None:
         report["sizes"].append(
             bench_size(count, setting, options.work / str(count), options.sequential_limit)
         )
-        shutil.rmtree(options.work / str(count), ignore_errors=True)
+        if not options.keep:
+            shutil.rmtree(options.work / str(count), ignore_errors=True)
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     from tests.bench.report import write_markdown

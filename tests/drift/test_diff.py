@@ -322,7 +322,8 @@ def test_offboarding_customer_still_there_and_what_blocks_it() -> None:
     relationship = by_kind[DriftKind.RELATIONSHIP, c.tenant_id]
     assert (relationship.desired, relationship.live) == ("none", "reseller")
     # The planner's own date: the NCE term that cannot be cancelled must run out first.
-    term_over = (NOW + timedelta(days=41)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # The term is over at the start of the day after the inclusive commitment end.
+    term_over = (NOW + timedelta(days=41)).strftime("%Y-%m-%dT00:00:00Z")
     assert relationship.detail == {"removal": "deferred", "not_before": term_over}
     assert by_kind[DriftKind.SUBSCRIPTION_STATUS, nce_open.id].desired == "cancelled"
     assert by_kind[DriftKind.SUBSCRIPTION_STATUS, legacy.id].desired == "suspended"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from reconciler.desired import (
     DesiredStatus,
@@ -13,7 +13,7 @@ from reconciler.desired import (
 )
 from reconciler.partnercenter.models import Customer, SubscriptionKind, SubscriptionStatus
 from reconciler.plan import ActionType, Plan
-from reconciler.planner import plan
+from reconciler.planner import plan, term_over
 from reconciler.render import render
 from tests.planner.builders import (
     NOW,
@@ -98,8 +98,10 @@ def test_nce_outside_window_waits_for_term_end() -> None:
     [deferred] = result.deferred
     assert deferred.type is ActionType.REMOVE_RELATIONSHIP
     assert s.commitment_end is not None
-    # commitmentEndDate is inclusive: the relationship can go the day after.
-    assert deferred.not_before == s.commitment_end + timedelta(days=1)
+    # commitmentEndDate is an inclusive date: the relationship can go the next day.
+    assert deferred.not_before == datetime.combine(
+        s.commitment_end.date() + timedelta(days=1), time(0), tzinfo=UTC
+    )
     assert result.expires_at is None
     assert not result.warnings
 
@@ -109,7 +111,8 @@ def test_deferred_removal_waits_for_the_latest_term() -> None:
     early, late = sub(NCE, term_end_days=10), sub(NCE, term_end_days=200)
     result = plan(*estate((c, detail(early, late))), NOW)
     assert late.commitment_end is not None
-    assert result.deferred[0].not_before == late.commitment_end + timedelta(days=1)
+    assert result.deferred[0].not_before == term_over(late)
+    assert term_over(late) > term_over(early)  # type: ignore[operator]
 
 
 def test_nce_outside_window_with_auto_renew_already_off_plans_nothing_now() -> None:
