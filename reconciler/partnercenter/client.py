@@ -122,6 +122,10 @@ class RateLimiter:
     """At most `limit` requests in any `window` seconds, thread-safe.
 
     Each caller reserves its slot under the lock and sleeps outside it.
+    Priority callers — the sequential chain of a paged listing, which every
+    other read waits on — get a share of each window of their own (`headroom`),
+    so they never queue behind a backlog of parallel reads. Ordinary callers
+    leave that share free only while priority traffic is flowing.
     """
 
     def __init__(
@@ -136,10 +140,12 @@ class RateLimiter:
             raise ValueError("a rate limit needs limit >= 1 and window > 0")
         self.limit = limit
         self.window = window
+        self.headroom = max(1, limit // 10) if limit > 1 else 0
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._slots: list[float] = []  # sorted send times, past and reserved
+        self._slots: list[float] = []  # ordinary send times, past and reserved, sorted
+        self._priority_slots: list[float] = []
 
     @classmethod
     def per_minute(cls, rate: float, *, sleep: Callable[[float], None] = time.sleep) -> RateLimiter:
@@ -155,14 +161,26 @@ class RateLimiter:
         limit = math.ceil(rate / 60)
         return cls(limit, window=limit * 60 / rate, sleep=sleep)
 
-    def acquire(self) -> float:
+    def acquire(self, *, priority: bool = False) -> float:
         """Wait for a slot; return how long this caller waited."""
         with self._lock:
             now = self._clock()
-            while self._slots and self._slots[0] <= now - self.window:
-                self._slots.pop(0)
-            slot = now if len(self._slots) < self.limit else self._slots.pop(0) + self.window
-            bisect.insort(self._slots, slot)
+            for slots in (self._slots, self._priority_slots):
+                while slots and slots[0] <= now - self.window:
+                    slots.pop(0)
+            if priority and self.headroom:
+                slots, share = self._priority_slots, self.headroom
+            else:
+                slots = self._slots
+                share = self.limit - (self.headroom if self._priority_slots else 0)
+            slot = now if len(slots) < share else max(now, slots[-share] + self.window)
+            if priority and self.headroom and len(self._priority_slots) == 0:
+                # Priority traffic starting: ordinary callers may have filled whole
+                # windows ahead, so this first slot respects the overall limit too.
+                everything = self._slots
+                if len(everything) >= self.limit:
+                    slot = max(slot, everything[-self.limit] + self.window)
+            bisect.insort(slots, slot)
         wait = slot - now
         if wait > 0:
             self._sleep(wait)
@@ -238,7 +256,8 @@ class PartnerCenterClient:
     # -- reads ---------------------------------------------------------------------------
 
     def iter_customers(self, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[Customer]:
-        for wire in self._iter_collection("/customers", params={"size": page_size}):
+        # Pages are the critical path: every deep read waits for the page that names it.
+        for wire in self._iter_collection("/customers", {"size": page_size}, priority=True):
             yield customer_from_wire(wire)
 
     def list_customers(self, page_size: int = DEFAULT_PAGE_SIZE) -> list[Customer]:
@@ -337,10 +356,10 @@ class PartnerCenterClient:
         return _json_body(self._request("GET", path, params=params))
 
     def _iter_collection(
-        self, path: str, params: Mapping[str, Any] | None = None
+        self, path: str, params: Mapping[str, Any] | None = None, *, priority: bool = False
     ) -> Iterator[dict[str, Any]]:
         """Yield the items of a collection, following `links.next` and its continuation token."""
-        page = self._get_json(path, params)
+        page = _json_body(self._request("GET", path, params=params, priority=priority))
         seen_tokens: set[str] = set()
         for _ in range(MAX_PAGES):
             yield from page.get("items") or []
@@ -352,9 +371,8 @@ class PartnerCenterClient:
             if token in seen_tokens:  # a service bug must not become an endless loop
                 raise PartnerCenterError(None, None, f"paging of {path} repeats itself", None)
             seen_tokens.add(token)
-            page = _json_body(
-                self._request("GET", self._resolve(str(link.get("uri", ""))), headers=headers)
-            )
+            next_page = self._resolve(str(link.get("uri", "")))
+            page = _json_body(self._request("GET", next_page, headers=headers, priority=priority))
         raise PartnerCenterError(None, None, f"paging of {path} exceeded {MAX_PAGES} pages", None)
 
     def _write(
@@ -411,6 +429,7 @@ class PartnerCenterClient:
         json_body: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         request_id: str | None = None,
+        priority: bool = False,
     ) -> httpx.Response:
         """One logical call: a fixed MS-RequestId across all its attempts."""
         request_id = request_id or str(uuid.uuid4())
@@ -422,7 +441,9 @@ class PartnerCenterClient:
         for attempt in range(1, self._max_attempts + 1):
             token = self._token_provider()
             try:
-                response = self._send(method, url, token, request_id, params, json_body, headers)
+                response = self._send(
+                    method, url, token, request_id, params, json_body, headers, priority
+                )
             except _RETRYABLE_TRANSPORT_ERRORS as exc:
                 error = PartnerCenterError(None, None, f"{type(exc).__name__}: {exc}", request_id)
                 wait: float | None = self._backoff(attempt)
@@ -453,6 +474,7 @@ class PartnerCenterClient:
         params: Mapping[str, Any] | None,
         json_body: Mapping[str, Any] | None,
         extra_headers: Mapping[str, str] | None,
+        priority: bool = False,
     ) -> httpx.Response:
         headers = {
             **(extra_headers or {}),
@@ -463,7 +485,7 @@ class PartnerCenterClient:
             "MS-CorrelationId": self.correlation_id,
         }
         with self._slots:
-            self._limiter.acquire()
+            self._limiter.acquire(priority=priority)
             with self._counter_lock:
                 self._request_count += 1
             response = self._http.request(

@@ -56,7 +56,7 @@ class FakeService:
 
     def __init__(self, state: Path) -> None:
         self.process = subprocess.Popen(
-            [PCR, "fake", "serve", "--state", str(state), "--save-interval", "60"],
+            [PCR, "fake", "serve", "--state", str(state), "--save-interval", "86400"],
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -205,3 +206,42 @@ def test_concurrency_is_capped_and_counters_are_thread_safe(tmp_path: Path) -> N
     assert len(results) == 36
     assert peak == 3
     assert client.request_count == 36
+
+
+class _FrozenClock:
+    """Time that moves only when told, so reservations can be inspected exactly."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_priority_callers_skip_the_queue_of_ordinary_ones() -> None:
+    clock = _FrozenClock()
+    limiter = RateLimiter(20, window=1.0, clock=clock, sleep=lambda _: None)
+    assert limiter.headroom == 2
+    assert limiter.acquire(priority=True) == 0  # the first page
+    backlog = [limiter.acquire() for _ in range(60)]  # the deep reads it names, queued
+    assert max(backlog) >= 2.0
+    clock.now += 0.05
+    assert limiter.acquire(priority=True) == 0  # the next page goes now, not in 2 s
+
+
+def test_mixed_traffic_never_exceeds_the_limit_in_any_window() -> None:
+    import random
+
+    clock = _FrozenClock()
+    limiter = RateLimiter(10, window=1.0, clock=clock, sleep=lambda _: None)
+    rng = random.Random(3)
+    sent: list[float] = []
+    for _ in range(2000):
+        clock.now += rng.choice([0.0, 0.0, 0.01, 0.05, 0.3])
+        wait = limiter.acquire(priority=rng.random() < 0.2)
+        sent.append(clock.now + wait)
+    sent.sort()
+    busiest = max(
+        bisect.bisect_right(sent, t + 1.0 - 1e-9) - bisect.bisect_left(sent, t) for t in sent
+    )
+    assert busiest <= 10
