@@ -375,6 +375,8 @@ def _remove_or_defer(result: CustomerPlan, removal: _Removal) -> None:
 
 
 def _apply_overrides(result: CustomerPlan, detail: CustomerDetail, now: datetime) -> None:
+    if not result.customer.subscriptions:  # most customers: nothing declared, nothing to do
+        return
     by_id = {s.id.lower(): s for s in detail.subscriptions}
     for override in result.customer.subscriptions:
         sub = by_id.get(override.id)

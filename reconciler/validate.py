@@ -9,6 +9,7 @@ that contradict the relationship, ...). Only a clean directory yields a
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -93,7 +94,15 @@ def load_desired(directory: Path) -> LoadResult:
     problems: list[Problem] = []
     partner = _load_partner(directory, problems)
     customer_files = sorted(_customer_files(directory))
-    customers = _load_customers(customer_files, problems)
+    # Loading builds many small objects and no reference cycles: the cyclic
+    # collector only costs time here (about a third at 100k files).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        customers = _load_customers(customer_files, problems)
+    finally:
+        if collecting:
+            gc.enable()
     problems.extend(_stray_files(directory))
     problems.extend(_cross_file_problems(customers))
     problems.sort()

@@ -160,12 +160,9 @@ def serve(
         pass
     finally:
         server.stop()
-        seen = server.app.requests
-        throttled = sum(r.status == 429 for r in seen)
-        print(
-            f"Fake Partner Center served {len(seen)} requests ({throttled} answered 429)",
-            flush=True,
-        )
+        counts = server.app.status_counts
+        total, throttled = sum(counts.values()), counts[429]
+        print(f"Fake Partner Center served {total} requests ({throttled} answered 429)", flush=True)
 
 
 def _announce(url: str) -> None:
