@@ -44,13 +44,13 @@ from reconciler.partnercenter.models import (
     Subscription,
     SubscriptionKind,
     SubscriptionStatus,
+    day,
     format_time,
 )
 from reconciler.plan import ActionType, CustomerRef
 from reconciler.planner import (
     ENDED_STATUSES,
     WINDOWED_KINDS,
-    day,
     in_window,
     label,
     plan_customer,

@@ -30,6 +30,7 @@ from reconciler.partnercenter.models import (
     Subscription,
     SubscriptionKind,
     SubscriptionStatus,
+    day,
 )
 from reconciler.plan import (
     Action,
@@ -92,10 +93,6 @@ class CustomerPlan:
 
 def label(sub: Subscription) -> str:
     return f"{sub.offer_name or sub.offer_id} ({sub.kind.value})"
-
-
-def day(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d")
 
 
 def in_window(sub: Subscription, now: datetime) -> bool:

@@ -129,6 +129,11 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def day(value: datetime) -> str:
+    """The UTC date, which is what Partner Center's term and window dates mean."""
+    return format_time(value)[:10]
+
+
 def classify(wire: Mapping[str, Any]) -> SubscriptionKind:
     """NCE vs legacy has no explicit flag: `productType.id` decides, else the offer id shape.
 

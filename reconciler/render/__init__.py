@@ -11,10 +11,8 @@ import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
 
-from reconciler.partnercenter.models import format_time
 from reconciler.plan import Action, ActionType, Blocked, Deferred, Plan
 
 FORMATS = ("text", "json", "markdown")
@@ -76,11 +74,6 @@ def counts_by_type(actions: Iterable[Action]) -> list[tuple[Verb, int]]:
     counts = Counter(a.type for a in actions)
     order = [*VERBS, *sorted(t for t in counts if t not in VERBS)]
     return [(verb_of(t), counts[t]) for t in order if counts[t]]
-
-
-def day(value: datetime) -> str:
-    """The UTC date, which is what Partner Center's term and window dates mean."""
-    return format_time(value)[:10]
 
 
 def plural(count: int, noun: str) -> str:

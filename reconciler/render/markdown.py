@@ -12,7 +12,7 @@ import html
 import re
 from collections import Counter
 
-from reconciler.partnercenter.models import format_time
+from reconciler.partnercenter.models import day, format_time
 from reconciler.plan import REMOVAL_CONSEQUENCES, Action, Blocked, Deferred, Plan
 from reconciler.render import (
     EXPIRY_REASON,
@@ -22,7 +22,6 @@ from reconciler.render import (
     CustomerItems,
     by_customer,
     counts_by_type,
-    day,
     plural,
     removal_limit_message,
     verb_of,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
-from reconciler.partnercenter.models import format_time
+from reconciler.partnercenter.models import day, format_time
 from reconciler.plan import REMOVAL_CONSEQUENCES, Action, Blocked, Deferred, Plan
 from reconciler.render import (
     EXPIRY_REASON,
@@ -16,7 +16,6 @@ from reconciler.render import (
     CustomerItems,
     by_customer,
     counts_by_type,
-    day,
     plural,
     removal_limit_message,
     verb_of,
