@@ -26,7 +26,7 @@ from reconciler.partnercenter.models import (
     format_time,
 )
 from reconciler.plan import Action, ActionType, Plan
-from reconciler.planner import ENDED_STATUSES, LIVE_STATUSES
+from reconciler.planner import ENDED_STATUSES, blocks_removal
 
 
 class Outcome(StrEnum):
@@ -349,13 +349,7 @@ class Executor:
     def _removal_blockers(self, customer_id: str) -> list[str]:
         blockers = []
         for sub in self.client.list_subscriptions(customer_id):
-            windowed = sub.kind in (SubscriptionKind.NCE, SubscriptionKind.SOFTWARE)
-            blocking = (
-                sub.status in LIVE_STATUSES
-                if windowed
-                else (sub.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING))
-            )
-            if blocking:
+            if blocks_removal(sub):
                 blockers.append(f"{sub.kind.value} subscription {sub.id} is {sub.status.value}")
         entitlements = self.client.list_entitlements(customer_id)
         reservations = [e for e in entitlements if e.type is EntitlementType.RESERVED_INSTANCE]

@@ -59,6 +59,18 @@ KIND_ORDER = {
 UNMANAGED_LISTED = 20
 
 
+def blocks_removal(sub: Subscription) -> bool:
+    """Whether this subscription, as it is, stops the reseller relationship from being removed.
+
+    A suspended NCE or software subscription still bills and still blocks: only
+    a cancelled (or ended) one is out of the way. Other kinds block while active
+    or still being provisioned.
+    """
+    if sub.kind in WINDOWED_KINDS:
+        return sub.status in LIVE_STATUSES
+    return sub.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)
+
+
 def needs_detail(customer: DesiredCustomer) -> bool:
     """Whether planning this customer needs its subscriptions (a deep read)."""
     return customer.offboarding or bool(customer.subscriptions)
