@@ -125,6 +125,8 @@ def test_serve_announces_its_url_and_saves_on_ctrl_c(state_file: Path) -> None:
             client.update_subscription(FABRIKAM, FABRIKAM_E3_LEGACY, status="suspended")
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=5) == 0
+        # One GET for the full resource, one PATCH: the shutdown line counts both.
+        assert "served 2 requests (0 answered 429)" in process.stdout.read()
     finally:
         process.kill()
     assert [m["action"] for m in mutations_in(state_file)] == ["suspend"]
