@@ -1,10 +1,14 @@
 # Everything a fresh machine needs (python3, pip, make, git) is installed from here.
-VENV     := .venv
-PYTHON   := $(VENV)/bin/python
-PCR      := $(VENV)/bin/pcr
-DEMO_NOW := 2026-11-22T09:00:00Z
+VENV       := .venv
+PYTHON     := $(VENV)/bin/python
+PCR        := $(VENV)/bin/pcr
+DEMO_NOW   := 2026-11-22T09:00:00Z
+# What the GitHub Action installs: pcr's dependencies pinned with their hashes.
+LOCK       := requirements.lock
+# The locked wheels, downloaded once, so that the tests install pcr without a network.
+WHEELHOUSE := $(VENV)/wheelhouse
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench lock clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -16,6 +20,12 @@ $(VENV)/.installed: pyproject.toml | $(PYTHON)
 
 $(VENV)/.installed-test: pyproject.toml | $(PYTHON)
 	$(PYTHON) -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(WHEELHOUSE)/.complete: $(LOCK) | $(PYTHON)
+	rm -rf $(WHEELHOUSE)
+	$(PYTHON) -m pip download --quiet --require-hashes --only-binary :all: \
+		-r $(LOCK) -d $(WHEELHOUSE)
 	touch $@
 
 # The demo plans the example estate against a copy of the bundled fake Partner
@@ -30,12 +40,21 @@ lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff format --check reconciler tests
 	$(VENV)/bin/mypy
 
-test: lint
-	$(VENV)/bin/pytest -q
+# The end-to-end tests build the wheel and the sdist and run the `pcr` installed
+# from them in a fresh virtual environment (tests/artifact.py), offline.
+test: lint $(WHEELHOUSE)/.complete
+	PCR_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(VENV)/bin/pytest -q
+
+# Re-pin what the GitHub Action installs (needs the package index).
+lock: | $(PYTHON)
+	$(PYTHON) -m pip install --quiet 'uv>=0.9'
+	printf 'setuptools>=77\n' | $(VENV)/bin/uv pip compile pyproject.toml - \
+		--generate-hashes --universal --python-version 3.11 \
+		--custom-compile-command 'make lock' --quiet -o $(LOCK)
 
 # Scale benchmarks (not part of `make test`): writes BENCHMARKS.md and bench.json.
 bench: $(VENV)/.installed-test
 	$(PYTHON) -m tests.bench.run
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .bench
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .bench

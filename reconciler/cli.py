@@ -17,15 +17,14 @@ from pathlib import Path
 import click
 
 from reconciler import __version__
-from reconciler.commands import ERROR
+from reconciler.commands import DEFAULT_DESIRED, ERROR
 from reconciler.commands import apply as apply_command
 from reconciler.commands import drift as drift_command
 from reconciler.commands import import_state as import_command
 from reconciler.commands import plan as plan_command
+from reconciler.commands import show as show_command
 from reconciler.commands import validate as validate_command
 from reconciler.commands.backend import backend_options, make_backend
-
-DEFAULT_DESIRED = Path("desired-state")
 
 _directory = click.Path(path_type=Path, file_okay=True, dir_okay=True)
 
@@ -119,8 +118,28 @@ def plan(
 
 
 @cli.command()
+@click.argument("plan_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+def show(plan_file: Path, output_format: str) -> None:
+    """Print PLAN_FILE (from `pcr plan --out`) as `pcr plan` would."""
+    sys.exit(show_command.run(plan_file, output_format))
+
+
+@cli.command()
 @click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
-@desired_option
+@click.option(
+    "--desired",
+    "desired_dir",
+    type=_directory,
+    help="The desired-state directory (default: the one PLAN_FILE was made from, "
+    "else ./desired-state).",
+)
 @backend_options
 @click.option("--auto-approve", is_flag=True, help="Apply a fresh plan without asking.")
 @click.option(
@@ -138,7 +157,7 @@ def plan(
 @now_option
 def apply(
     plan_file: Path | None,
-    desired_dir: Path,
+    desired_dir: Path | None,
     endpoint: str | None,
     fake_state: Path | None,
     auto_approve: bool,

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from reconciler.partnercenter.models import Live, format_time, parse_time
@@ -99,6 +102,11 @@ class Plan:
     expires_at: datetime | None = None
     max_removals: int | None = None
     api_calls: int = 0
+    # What the plan was made from, so that `pcr apply PLAN.json` needs nothing else:
+    # the desired-state folder as given to `pcr plan`, and the customers a scoped plan
+    # covered (None: every customer).
+    desired_dir: str = ""
+    scope: list[str] | None = None
 
     @property
     def removals(self) -> int:
@@ -219,6 +227,8 @@ def to_dict(plan: Plan) -> dict[str, Any]:
             "blocked": len(plan.blocked),
             "api_calls": plan.api_calls,
         },
+        "desired_dir": plan.desired_dir or None,
+        "scope": None if plan.scope is None else list(plan.scope),
     }
 
 
@@ -257,8 +267,10 @@ def from_dict(data: Mapping[str, Any]) -> Plan:
             expires_at=parse_time(data.get("expires_at")),
             max_removals=policy.get("max_removals_per_run"),
             api_calls=int((data.get("summary") or {}).get("api_calls", 0)),
+            desired_dir=str(data.get("desired_dir") or ""),
+            scope=None if data.get("scope") is None else [str(c) for c in data["scope"]],
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, PlanFormatError):
             raise
         raise PlanFormatError(f"plan file is malformed ({type(exc).__name__}: {exc})") from None
@@ -290,3 +302,43 @@ def _deferred(data: Mapping[str, Any]) -> Deferred:
         data["reason"],
         data.get("target_id", ""),
     )
+
+
+# --- plan files -------------------------------------------------------------------------
+
+
+def save(plan: Plan, path: Path) -> None:
+    """Write the plan file atomically: a reader never sees half a plan."""
+    text = json.dumps(to_dict(plan), indent=2, ensure_ascii=False) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
+    ) as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(handle.name, path)
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    plan: Plan
+    key: str  # a short hash of the file's bytes, which names its journal
+
+
+def load(path: Path) -> SavedPlan:
+    """A saved plan file; raises PlanFormatError saying what is wrong with it."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise PlanFormatError(f"{path}: no such plan file") from None
+    except OSError as exc:
+        raise PlanFormatError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise PlanFormatError("not a JSON object")
+        plan = from_dict(data)
+    except ValueError as exc:  # JSON, UTF-8 and format errors alike
+        raise PlanFormatError(f"{path}: not a pcr plan ({exc})") from None
+    return SavedPlan(plan, hashlib.sha256(raw).hexdigest()[:16])

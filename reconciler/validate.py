@@ -48,15 +48,18 @@ class LoadResult:
     files: int
 
 
+# The JSON Schemas ship inside the package; the repository's top-level `schemas/`
+# (what editors point at) is a link to this folder, so there is one copy of each.
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+SCHEMA_NAMES = ("customer", "partner")
+
+
 def schema_path(name: str) -> Path:
-    """The JSON Schema file for `name`: inside an installed wheel, or in the source tree."""
-    here = Path(__file__).resolve().parent
-    # A wheel ships `schemas/` as the `reconciler.schemas` package (see pyproject.toml);
-    # a source checkout or editable install finds it at the top of the repository.
-    for folder in (here / "schemas", here.parent / "schemas"):
-        if (candidate := folder / f"{name}.schema.json").is_file():
-            return candidate
-    raise FileNotFoundError(f"{name}.schema.json is missing from this pcr installation")
+    """The JSON Schema file for `name` (customer or partner) in this installation."""
+    path = SCHEMA_DIR / f"{name}.schema.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path.name} is missing from this pcr installation")
+    return path
 
 
 def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.artifact import ArtifactError, Installed, build_and_install
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "desired-state"
 
@@ -45,9 +47,15 @@ def write(desired_dir: Path) -> WriteFile:
 
 
 @pytest.fixture(scope="session")
-def pcr_executable() -> str:
-    found = shutil.which("pcr", path=str(Path(__file__).resolve().parent.parent / ".venv/bin"))
-    found = found or shutil.which("pcr")
-    if found is None:
-        pytest.fail("the `pcr` console script is not installed: run `make test`")
-    return found
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """pcr built into a wheel (from its sdist) and installed in a fresh virtual environment."""
+    try:
+        return build_and_install(tmp_path_factory.mktemp("artifact"))
+    except ArtifactError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def pcr_executable(installed: Installed) -> str:
+    """The installed `pcr`, never the editable one: end-to-end tests run what users run."""
+    return str(installed.pcr)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import click
 from reconciler import guardrails
 from reconciler import plan as plan_model
 from reconciler.apply import ApplyReport, Executor, Outcome, StepResult
-from reconciler.commands import ERROR, OK
+from reconciler.commands import DEFAULT_DESIRED, ERROR, OK
 from reconciler.commands.backend import Backend
 from reconciler.commands.plan import load_valid
 from reconciler.desired import Desired
@@ -31,7 +29,7 @@ from reconciler.render import render, use_color
 
 @dataclass(frozen=True)
 class ApplyOptions:
-    desired_dir: Path
+    desired_dir: Path | None  # None: the folder the saved plan records, else the default
     backend: Backend
     now: datetime
     plan_file: Path | None = None
@@ -42,31 +40,50 @@ class ApplyOptions:
     @property
     def state(self) -> Path:
         """Journals, audit log and lock live beside the desired state, not in it."""
-        return self.state_dir or self.desired_dir.resolve().parent / ".pcr"
+        return self.state_dir or self.desired.resolve().parent / ".pcr"
+
+    @property
+    def desired(self) -> Path:
+        return self.desired_dir or DEFAULT_DESIRED
 
 
 class Refused(Exception):
     """Apply will not start; nothing was changed."""
 
 
-def read_saved_plan(path: Path) -> tuple[Plan, str]:
-    """The saved plan and a short hash of its bytes (which names its journal)."""
+def saved_plan(options: ApplyOptions) -> tuple[ApplyOptions, plan_model.SavedPlan | None]:
+    """The saved plan, and the options completed from what it records.
+
+    A plan file says which desired-state folder it was made from, so `pcr apply
+    PLAN.json` needs nothing else; a --desired that names another folder is refused.
+    """
+    if options.plan_file is None:
+        return options, None
     try:
-        raw = path.read_bytes()
-        plan = plan_model.from_dict(json.loads(raw))
-    except FileNotFoundError:
-        raise Refused(f"{path}: no such plan file") from None
-    except (OSError, ValueError) as exc:
-        raise Refused(f"{path}: not a pcr plan ({exc})") from None
-    return plan, hashlib.sha256(raw).hexdigest()[:16]
+        saved = plan_model.load(options.plan_file)
+    except plan_model.PlanFormatError as exc:
+        raise Refused(str(exc)) from None
+    recorded = Path(saved.plan.desired_dir) if saved.plan.desired_dir else None
+    given = options.desired_dir
+    if given is not None and recorded is not None and given.resolve() != recorded.resolve():
+        raise Refused(
+            f"{options.plan_file} was made from {recorded}, not {given}: "
+            "drop --desired, or plan again from that folder"
+        )
+    chosen = given or recorded or DEFAULT_DESIRED
+    return replace(options, desired_dir=chosen), saved
 
 
 def run(options: ApplyOptions) -> int:
-    desired = load_valid(options.desired_dir)
+    try:
+        options, saved = saved_plan(options)
+    except Refused as exc:
+        _say(f"pcr: apply refused, nothing was changed: {exc}")
+        return ERROR
+    desired = load_valid(options.desired)
     if desired is None:
         return ERROR
     try:
-        saved = read_saved_plan(options.plan_file) if options.plan_file else None
         with apply_lock(options.state / "apply.lock", notice=_say):
             report, plan, journal = _apply(options, desired, saved)
     except (Refused, LockedError) as exc:
@@ -80,14 +97,14 @@ def run(options: ApplyOptions) -> int:
 
 
 def _apply(
-    options: ApplyOptions, desired: Desired, saved: tuple[Plan, str] | None
+    options: ApplyOptions, desired: Desired, saved: plan_model.SavedPlan | None
 ) -> tuple[ApplyReport, Plan, Journal]:
     with options.backend.open() as client:
         live = read_live(client, desired)
         _say(f"pcr: {read_summary(live)}")
         fresh = make_plan(desired, live, options.now)
         if saved is not None:
-            plan, key = saved
+            plan, key = saved.plan, saved.key
             journal = Journal(options.state / f"journal-{key}.jsonl")
             # Guardrails first: a hand-edited plan is refused for what it would do,
             # not only because it differs from a fresh plan.

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -59,19 +56,6 @@ def build_plan(desired: Desired, backend: Backend, now: datetime) -> Plan:
     return make_plan(desired, live, now)
 
 
-def save_plan(result: Plan, path: Path) -> None:
-    """Write the plan atomically: a reader never sees half a plan file."""
-    text = json.dumps(plan_model.to_dict(result), indent=2, ensure_ascii=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
-    ) as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(handle.name, path)
-
-
 def run(options: PlanOptions) -> int:
     desired = load_valid(options.desired_dir)
     if desired is None:
@@ -79,6 +63,7 @@ def run(options: PlanOptions) -> int:
     failure = options.backend.failure_message
     try:
         result = build_plan(desired, options.backend, options.now)
+        result.desired_dir = str(options.desired_dir)
     except options.backend.errors as exc:
         click.echo(f"pcr: {failure(exc)}", err=True)
         return ERROR
@@ -89,7 +74,7 @@ def run(options: PlanOptions) -> int:
         click.echo("pcr: the plan is refused by a guardrail (see the errors above)", err=True)
         return ERROR
     if options.out is not None:
-        save_plan(result, options.out)
+        plan_model.save(result, options.out)
         click.echo(
             f"pcr: plan saved to {options.out}; apply it with `pcr apply {options.out}`", err=True
         )

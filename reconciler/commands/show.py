@@ -1,0 +1,23 @@
+"""`pcr show`: render a saved plan, as `pcr plan` printed it, in any format."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler import plan as plan_model
+from reconciler.commands import ERROR, OK
+from reconciler.render import render, use_color
+
+
+def run(plan_file: Path, output_format: str) -> int:
+    try:
+        saved = plan_model.load(plan_file)
+    except plan_model.PlanFormatError as exc:
+        click.echo(f"pcr: {exc}", err=True)
+        return ERROR
+    color = output_format == "text" and use_color(sys.stdout)
+    click.echo(render(saved.plan, output_format, color=color), nl=False)
+    return OK
