@@ -74,6 +74,8 @@ class WorldMoved(Exception):
 
 Progress = Callable[[StepResult], None]
 
+GONE = "the customer is no longer in the partner's list"
+
 
 @dataclass
 class Executor:
@@ -196,7 +198,18 @@ class Executor:
         try:
             return self.client.get_subscription(action.customer_id, action.target_id)
         except NotFound:
-            raise WorldMoved(f"subscription {action.target_id} no longer exists") from None
+            raise self._not_found(action, f"subscription {action.target_id}") from None
+
+    def _not_found(self, action: Action, what: str) -> WorldMoved:
+        """A 404 under a customer: the resource is gone, or the whole customer is."""
+        try:
+            customer_gone = self._relationship_gone(action.customer_id)
+        except PartnerCenterError:  # unreadable now: report the 404 that is known
+            customer_gone = False
+        if customer_gone:
+            # Removed meanwhile (someone in the portal): nothing can be done for it now.
+            return WorldMoved(f"{GONE} (its reseller relationship was removed): plan again")
+        return WorldMoved(f"{what} no longer exists")
 
     def suspend(self, action: Action, request_id: str) -> tuple[Outcome, str]:
         def check(sub: Subscription) -> None:
@@ -249,12 +262,19 @@ class Executor:
         except _ThroughOrder as through:
             # Software purchases are cancelled through their order (reference sheet §7).
             order_id = through.order_id
+
+            def send() -> object:
+                try:
+                    return self.client.cancel_software_order(
+                        action.customer_id, order_id, request_id=request_id
+                    )
+                except NotFound:
+                    raise self._not_found(action, f"order {order_id}") from None
+
             self._mutate(
                 action,
                 request_id,
-                lambda: self.client.cancel_software_order(
-                    action.customer_id, order_id, request_id=request_id
-                ),
+                send,
                 lambda: ended(self._subscription(action)),
                 started=True,  # by the subscription read that led here
             )
@@ -309,7 +329,7 @@ class Executor:
                     precondition=check,
                 )
             except NotFound:
-                raise WorldMoved(f"subscription {action.target_id} no longer exists") from None
+                raise self._not_found(action, f"subscription {action.target_id}") from None
 
         try:
             self._mutate(action, request_id, send, lambda: landed(self._subscription(action)))
@@ -322,7 +342,7 @@ class Executor:
         try:
             customer = self.client.get_customer(cid)
         except NotFound:
-            return Outcome.ALREADY, "the customer is no longer in the partner's list"
+            return Outcome.ALREADY, GONE
         if customer.relationship != "reseller":
             return Outcome.ALREADY, f"relationship already {customer.relationship}"
         expected = self.expected_domains.get(cid)
@@ -330,7 +350,15 @@ class Executor:
             raise WorldMoved(
                 f"domain is now {customer.domain!r}, not {expected!r}: refusing to remove"
             )
-        if blockers := self._removal_blockers(cid):
+        try:
+            blockers = self._removal_blockers(cid)
+        except NotFound:
+            if not self._relationship_gone(cid):
+                raise
+            # Removed between the read above and this one (someone in the portal): what
+            # this step wants is done, and nothing was sent.
+            return Outcome.ALREADY, GONE
+        if blockers:
             raise WorldMoved("removal still blocked: " + "; ".join(blockers))
         self._mutate(
             action,

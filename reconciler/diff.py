@@ -16,7 +16,9 @@ follows, so that drift and plan agree on what is converged:
 - a live subscription that already satisfies what is wanted shows the wanted
   value (an expired one satisfies `suspended` and `cancelled`; a suspended
   legacy one satisfies `cancelled`, which Partner Center completes at term end);
-- an offboarding customer (`relationship: none`) that is gone is converged;
+- an offboarding customer (`relationship: none`) that is gone is converged,
+  also one that vanished while pcr read it (`Live.vanished`: no longer in the
+  partner's list); a customer that should stay and vanished is missing;
   one that is still there wants every subscription that blocks the removal
   cancelled (NCE, software) or suspended (legacy, Azure), and auto-renew off
   where the cancellation window has closed.
@@ -457,6 +459,13 @@ class _Explainer:
         self, kind: DriftKind, customer: DesiredCustomer, have: Value
     ) -> tuple[str, dict[str, Any]]:
         if kind is DriftKind.MISSING_CUSTOMER:
+            if (vanished := self.live.vanished.get(customer.tenant_id)) is not None:
+                return (
+                    "vanished from Partner Center's list while pcr read it: check in Partner "
+                    "Center whether the relationship was removed; only the customer can accept "
+                    "a new one",
+                    {"vanished": vanished},
+                )
             return (
                 "not one of this partner's customers in Partner Center: check the tenant_id for a "
                 "typo; if the relationship was removed outside pcr, only the customer can accept a "

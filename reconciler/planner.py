@@ -131,6 +131,9 @@ def plan(desired: Desired, live: Live, now: datetime) -> Plan:
         result.customers[customer.tenant_id] = CustomerRef(
             customer.name or (live_customer.name if live_customer else ""), customer.path
         )
+        if (vanished := live.vanished.get(customer.tenant_id)) is not None:
+            _merge(result, plan_vanished(customer, vanished))
+            continue
         if live_customer is None and not customer.offboarding:
             missing.append(customer)
             continue
@@ -187,6 +190,31 @@ def _earliest_deadline(result: Plan, live: Live) -> datetime | None:
 
 
 # --- one customer -----------------------------------------------------------------------
+
+
+def plan_vanished(customer: DesiredCustomer, what: str) -> CustomerPlan:
+    """A customer listed, then gone (404) while pcr read it: its relationship was removed.
+
+    Nothing can be done for it any more from the partner's side. For an
+    offboarding customer that is the goal; for one that should stay, a person
+    has to find out what happened.
+    """
+    result = CustomerPlan(customer)
+    if customer.offboarding:
+        result.warnings.append(
+            f"{customer.path}: its reseller relationship was removed while pcr was reading it, "
+            f"so its offboarding is done ({what})"
+        )
+        return result
+    result.block(
+        f"{customer.path} declares a reseller relationship, but the customer vanished from "
+        f"Partner Center's list while pcr read it ({what})",
+        "In Partner Center, check whether the reseller relationship with this customer was removed",
+        "If it was and the customer should stay, re-establish it: Customers > Request a "
+        "reseller relationship, and a Global admin of the customer's tenant accepts it",
+        "Then plan again",
+    )
+    return result
 
 
 def plan_customer(

@@ -5,17 +5,19 @@ large run, so the customer list is read once, page by page, and a customer's
 subscriptions and entitlements only when its declared state needs them
 (offboarding, or subscription overrides) — never for every live customer.
 Deep reads of different customers run in parallel under the client's own
-concurrency and rate limits.
+concurrency and rate limits. The only other reads: one GET by id for each
+declared reseller customer that the list left out, before it counts as missing.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from reconciler.desired import Desired, DesiredCustomer
-from reconciler.partnercenter.client import PartnerCenterClient
+from reconciler.partnercenter.client import NotFound, PartnerCenterClient
 from reconciler.partnercenter.models import Customer, CustomerDetail, Live
 from reconciler.planner import needs_detail, needs_entitlements
 
@@ -25,17 +27,20 @@ def read_live(client: PartnerCenterClient, desired: Desired, *, workers: int = 1
 
     Deep reads start as soon as a customer appears in the paged list, so they
     overlap with the (necessarily sequential) paging instead of waiting for it.
+    A customer that vanishes between the list and its deep read is recorded in
+    `Live.vanished` and never stops the read of the others.
     """
     start, throttled, started = client.request_count, client.throttled_count, time.monotonic()
     live = Live()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending = {}
+        deep = _DeepReads(pool, client, desired)
         for customer in client.iter_customers():
             live.customers[customer.id.lower()] = customer
-            wanted = desired.customers.get(customer.id.lower())
-            if wanted is not None and _needs_deep_read(wanted, customer):
-                pending[wanted.tenant_id] = pool.submit(_read_detail, client, wanted)
-        live.details = {cid: future.result() for cid, future in pending.items()}
+            deep.start(customer.id.lower(), customer)
+        for customer_id, customer in _confirm_unlisted(pool, client, desired, live):
+            live.customers[customer_id] = customer
+            deep.start(customer_id, customer)
+        deep.collect(live)
     live.api_calls = client.request_count - start
     live.throttled = client.throttled_count - throttled
     live.read_seconds = time.monotonic() - started
@@ -45,14 +50,67 @@ def read_live(client: PartnerCenterClient, desired: Desired, *, workers: int = 1
 def read_summary(live: Live) -> str:
     """One line for the log: how much reading Partner Center cost."""
     throttled = f", {live.throttled} throttled (429)" if live.throttled else ""
+    vanished = f"; {len(live.vanished)} vanished while being read" if live.vanished else ""
     return (
         f"read {len(live.customers)} customers and {len(live.details)} customers' details "
-        f"with {live.api_calls} API calls in {live.read_seconds:.1f} s{throttled}"
+        f"with {live.api_calls} API calls in {live.read_seconds:.1f} s{throttled}{vanished}"
     )
 
 
 def _needs_deep_read(declared: DesiredCustomer, found: Customer) -> bool:
     return needs_detail(declared) and found.relationship == "reseller"
+
+
+@dataclass
+class _DeepReads:
+    """The deep reads in flight, by customer id; a 404 on one is that customer's alone."""
+
+    pool: ThreadPoolExecutor
+    client: PartnerCenterClient
+    desired: Desired
+    pending: dict[str, Future[CustomerDetail]] = field(default_factory=dict)
+
+    def start(self, customer_id: str, found: Customer) -> None:
+        wanted = self.desired.customers.get(customer_id)
+        if wanted is not None and _needs_deep_read(wanted, found):
+            self.pending[customer_id] = self.pool.submit(_read_detail, self.client, wanted)
+
+    def collect(self, live: Live) -> None:
+        for customer_id, future in self.pending.items():
+            try:
+                live.details[customer_id] = future.result()
+            except NotFound as gone:
+                # Listed a moment ago, 404 now: its relationship was removed meanwhile,
+                # so it is no longer in the partner's list. Other errors still abort.
+                del live.customers[customer_id]
+                live.vanished[customer_id] = f"listed, then its deep read got {gone}"
+
+
+def _confirm_unlisted(
+    pool: ThreadPoolExecutor, client: PartnerCenterClient, desired: Desired, live: Live
+) -> Iterator[tuple[str, Customer]]:
+    """Declared resellers that the paged list left out, but a direct read finds.
+
+    Paging is no snapshot: a list that shifts under it can skip a customer, so
+    each absent reseller is looked up once by id before it counts as missing.
+    Offboarding customers are not: for them absence means the removal is done.
+    """
+    unlisted = [
+        c.tenant_id
+        for c in desired.customers.values()
+        if not c.offboarding and c.tenant_id not in live.customers
+    ]
+    lookups = {cid: pool.submit(_get_customer, client, cid) for cid in unlisted}
+    for customer_id, lookup in lookups.items():
+        if (found := lookup.result()) is not None:
+            yield customer_id, found
+
+
+def _get_customer(client: PartnerCenterClient, customer_id: str) -> Customer | None:
+    try:
+        return client.get_customer(customer_id)
+    except NotFound:
+        return None
 
 
 def _read_detail(client: PartnerCenterClient, customer: DesiredCustomer) -> CustomerDetail:
@@ -66,13 +124,19 @@ def _read_detail(client: PartnerCenterClient, customer: DesiredCustomer) -> Cust
 def read_subscriptions(
     client: PartnerCenterClient, customer_ids: Iterable[str], *, workers: int = 8
 ) -> dict[str, CustomerDetail]:
-    """Only the subscriptions of the given customers (`pcr drift --all`, `pcr import`)."""
+    """Only the subscriptions of the given customers (`pcr drift --all`, `pcr import`).
+
+    A customer whose relationship was removed while pcr read (404) is left out.
+    """
     ids = list(customer_ids)
 
-    def read_one(customer_id: str) -> tuple[str, CustomerDetail]:
-        return customer_id, CustomerDetail(tuple(client.list_subscriptions(customer_id)))
+    def read_one(customer_id: str) -> tuple[str, CustomerDetail | None]:
+        try:
+            return customer_id, CustomerDetail(tuple(client.list_subscriptions(customer_id)))
+        except NotFound:
+            return customer_id, None
 
     if not ids:
         return {}
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(ids)))) as pool:
-        return dict(pool.map(read_one, ids))
+        return {cid: detail for cid, detail in pool.map(read_one, ids) if detail is not None}

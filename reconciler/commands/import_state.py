@@ -276,6 +276,13 @@ def run(options: ImportOptions) -> int:
         with options.backend.open() as client:
             customers, notes = importable(client.iter_customers())
             details = read_subscriptions(client, [c.id.lower() for c in customers])
+        # A customer removed between the list and its read is not written as if it stayed.
+        notes += [
+            f"{c.id} ({c.name}): removed from the partner's list while pcr read it"
+            for c in customers
+            if c.id.lower() not in details
+        ]
+        customers = [c for c in customers if c.id.lower() in details]
     except options.backend.errors as exc:
         click.echo(f"pcr: {options.backend.failure_message(exc)}", err=True)
         return ERROR

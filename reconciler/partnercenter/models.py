@@ -112,6 +112,10 @@ class Live:
 
     customers: dict[str, Customer] = field(default_factory=dict)
     details: dict[str, CustomerDetail] = field(default_factory=dict)
+    # Customers listed, then answering 404 to their deep read: the relationship was
+    # removed while pcr read (someone in the portal). They are left out of `customers`,
+    # as they are no longer in the partner's list; id -> what happened, one line.
+    vanished: dict[str, str] = field(default_factory=dict)
     api_calls: int = 0
     throttled: int = 0  # 429 answers received while reading
     read_seconds: float = 0.0

@@ -1,0 +1,191 @@
+"""A customer whose relationship is removed while pcr reads: recorded for that customer
+alone, planned and drift-reported sensibly, never aborting the read of everyone else.
+
+The fake runs behind `Vanishing`, which really removes the relationship between the
+customer-list page and the deep reads it starts, in process and over loopback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from reconciler.desired import Desired, DesiredCustomer, Relationship
+from reconciler.diff import DriftKind, drift
+from reconciler.loader import Mark
+from reconciler.partnercenter.client import Forbidden
+from reconciler.partnercenter.models import Live
+from reconciler.plan import Plan, to_dict
+from reconciler.planner import plan
+from reconciler.read import read_live, read_subscriptions, read_summary
+from tests.apply.support import CONTOSO, FABRIKAM, NORTHWIND
+from tests.vanishing import (
+    NOW,
+    Vanishing,
+    client_for,
+    example_desired,
+    example_fake,
+    in_process_client,
+)
+
+TYPO = "0badc0de-0000-4000-8000-000000000000"
+
+
+@pytest.fixture(params=["in-process", "loopback"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def read(vanishing: Vanishing, mode: str = "in-process", desired: Desired | None = None) -> Live:
+    with client_for(vanishing, mode) as client:
+        return read_live(client, desired or example_desired())
+
+
+def baseline() -> tuple[Live, Plan]:
+    """The example estate read and planned with nobody vanishing."""
+    live = read(Vanishing(example_fake()))
+    return live, plan(example_desired(), live, NOW)
+
+
+def action_ids(result: Plan, *, without: set[str]) -> list[str]:
+    return [a.id for a in result.actions if a.customer_id not in without]
+
+
+def test_offboarding_customer_removed_mid_read_is_a_warning_and_the_rest_is_planned(
+    mode: str,
+) -> None:
+    vanishing = Vanishing(example_fake(), removed={NORTHWIND})
+    live = read(vanishing, mode)
+    result = plan(example_desired(), live, NOW)
+
+    assert "No relationship with customer" in live.vanished[NORTHWIND]
+    assert NORTHWIND not in live.customers and NORTHWIND not in live.details
+    gone = [r for r in vanishing.app.requests if r.path.startswith(f"/v1/customers/{NORTHWIND}/")]
+    assert gone and all(r.status == 404 for r in gone)
+    # Every other customer is planned exactly as without the removal.
+    _, expected = baseline()
+    assert action_ids(result, without=set()) == action_ids(expected, without={NORTHWIND})
+    assert action_ids(expected, without=set()) != action_ids(expected, without={NORTHWIND})
+    assert (result.deferred, result.blocked) == (expected.deferred, expected.blocked)
+    assert not result.errors
+    (warning,) = [w for w in result.warnings if "northwind.yaml" in w]
+    assert "relationship was removed while pcr was reading it" in warning
+    assert "offboarding is done" in warning
+    assert "vanished while being read" in read_summary(live)
+
+
+def test_reseller_customer_removed_mid_read_is_blocked_alone(mode: str) -> None:
+    live = read(Vanishing(example_fake(), removed={FABRIKAM}), mode)
+    result = plan(example_desired(), live, NOW)
+
+    (blocked,) = [b for b in result.blocked if b.customer_id == FABRIKAM]
+    assert "fabrikam.yaml" in blocked.reason
+    assert "vanished from Partner Center's list while pcr read it" in blocked.reason
+    steps = " ".join(blocked.manual_steps)
+    assert "check whether the reseller relationship" in steps
+    assert "Request a reseller relationship" in steps and "plan again" in steps
+    assert not result.errors, "not the whole-plan error for customers never listed"
+    _, expected = baseline()
+    assert action_ids(result, without=set()) == action_ids(expected, without={FABRIKAM})
+    assert result.blocked == [blocked, *expected.blocked]  # in file order: fabrikam, woodgrove
+    assert FABRIKAM in json.dumps(to_dict(result)["blocked"])
+
+
+def test_drift_reports_vanished_customers_like_absent_ones(mode: str) -> None:
+    desired = example_desired()
+    live = read(Vanishing(example_fake(), removed={NORTHWIND, FABRIKAM}), mode)
+
+    report = drift(desired, live, NOW)
+
+    (missing,) = [r for r in report.records if r.customer_id == FABRIKAM]
+    assert missing.kind is DriftKind.MISSING_CUSTOMER
+    assert "vanished from Partner Center's list while pcr read it" in missing.message
+    assert "No relationship with customer" in missing.detail["vanished"]
+    assert not [r for r in report.records if r.customer_id == NORTHWIND], "offboarding done"
+    expected = drift(desired, baseline()[0], NOW)
+    vanished = {NORTHWIND, FABRIKAM}
+    assert [r for r in report.records if r.customer_id not in vanished] == [
+        r for r in expected.records if r.customer_id not in vanished
+    ]
+
+
+def test_the_fingerprint_of_a_read_with_a_vanished_customer_is_deterministic() -> None:
+    desired = example_desired()
+    first = plan(desired, read(Vanishing(example_fake(), removed={NORTHWIND})), NOW)
+    second = plan(desired, read(Vanishing(example_fake(), removed={NORTHWIND})), NOW)
+
+    assert first.live_fingerprint == second.live_fingerprint
+    assert first.live_fingerprint != baseline()[1].live_fingerprint
+
+
+def test_other_errors_of_a_deep_read_still_abort_the_read() -> None:
+    app = example_fake()
+    app.add_fault("GET", f"/customers/{FABRIKAM}/subscriptions$", status=403)
+
+    with in_process_client(app) as client, pytest.raises(Forbidden):
+        read_live(client, example_desired())
+
+
+def test_a_reseller_the_list_left_out_is_confirmed_by_one_direct_read(mode: str) -> None:
+    # Fabrikam's file needs a deep read, Contoso's does not.
+    vanishing = Vanishing(example_fake(), hidden={FABRIKAM, CONTOSO})
+    live = read(vanishing, mode)
+    result = plan(example_desired(), live, NOW)
+
+    by_id = [
+        r.path
+        for r in vanishing.app.requests
+        if r.path in (f"/v1/customers/{FABRIKAM}", f"/v1/customers/{CONTOSO}")
+    ]
+    assert sorted(by_id) == sorted([f"/v1/customers/{FABRIKAM}", f"/v1/customers/{CONTOSO}"])
+    assert {FABRIKAM, CONTOSO} <= live.customers.keys() and FABRIKAM in live.details
+    expected_live, expected = baseline()
+    assert live.api_calls == expected_live.api_calls + 2
+    assert action_ids(result, without=set()) == action_ids(expected, without=set())
+    assert not result.errors and result.live_fingerprint == expected.live_fingerprint
+
+
+def test_a_reseller_confirmed_missing_stays_a_whole_plan_error() -> None:
+    example = example_desired()
+    typo = DesiredCustomer(TYPO, Relationship.RESELLER, Mark("customers/typo.yaml", 1, 1))
+    desired = dataclasses.replace(example, customers={**example.customers, TYPO: typo})
+    vanishing = Vanishing(example_fake())
+
+    live = read(vanishing, desired=desired)
+    result = plan(desired, live, NOW)
+
+    looked_up = [r for r in vanishing.app.requests if TYPO in r.path]
+    assert [(r.method, r.path, r.status) for r in looked_up] == [
+        ("GET", f"/v1/customers/{TYPO}", 404)
+    ]
+    assert live.api_calls == baseline()[0].api_calls + 1
+    assert TYPO not in live.customers and TYPO not in live.vanished
+    (error,) = result.errors
+    assert "declared customers not found in Partner Center" in error and TYPO in error
+
+
+def test_an_offboarding_customer_absent_from_the_list_is_not_looked_up() -> None:
+    vanishing = Vanishing(example_fake())
+    vanishing.state.customer(NORTHWIND)["relationshipToPartner"] = "none"  # removed before
+
+    live = read(vanishing)
+    result = plan(example_desired(), live, NOW)
+
+    assert not [r for r in vanishing.app.requests if NORTHWIND in r.path]
+    assert live.api_calls == baseline()[0].api_calls - 2  # no subscriptions, no entitlements
+    assert not live.vanished and not [a for a in result.actions if a.customer_id == NORTHWIND]
+    assert not [w for w in result.warnings if "northwind.yaml" in w] and not result.errors
+
+
+def test_subscriptions_read_for_import_leave_out_a_vanished_customer(mode: str) -> None:
+    # `pcr import` and `pcr drift --all` read subscriptions after the list: a customer
+    # removed in between is left out instead of failing the whole read.
+    vanishing = Vanishing(example_fake(), removed={CONTOSO})
+    with client_for(vanishing, mode) as client:
+        listed = [c.id.lower() for c in client.iter_customers()]
+        details = read_subscriptions(client, listed)
+    assert CONTOSO in listed
+    assert set(details) == set(listed) - {CONTOSO}
+    assert details[FABRIKAM].subscriptions
