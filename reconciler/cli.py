@@ -16,11 +16,12 @@ from pathlib import Path
 
 import click
 
-from reconciler import __version__
+from reconciler import __version__, scaffold
 from reconciler.commands import DEFAULT_DESIRED, ERROR
 from reconciler.commands import apply as apply_command
 from reconciler.commands import drift as drift_command
 from reconciler.commands import import_state as import_command
+from reconciler.commands import init as init_command
 from reconciler.commands import plan as plan_command
 from reconciler.commands import show as show_command
 from reconciler.commands import validate as validate_command
@@ -232,6 +233,31 @@ def import_(endpoint: str | None, fake_state: Path | None, out: Path, force: boo
         backend=make_backend(endpoint, fake_state), out=out, force=force
     )
     sys.exit(import_command.run(options))
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--repository",
+    default=scaffold.REPOSITORY,
+    show_default=True,
+    metavar="OWNER/NAME",
+    help="The GitHub repository the workflows take the pcr Action and pre-commit hook from.",
+)
+@click.option(
+    "--ref",
+    default=scaffold.Source().ref,
+    show_default=True,
+    help="The tag (or commit) of that repository: the pcr version the workflows install.",
+)
+@click.option("--force", is_flag=True, help="Replace files that exist (never partner.yaml).")
+def init(directory: Path, repository: str, ref: str, force: bool) -> None:
+    """Write a ready desired-state repository in DIRECTORY: settings, an example customer,
+    the JSON Schemas, GitHub workflows and a pre-commit config."""
+    if repository.count("/") != 1 or not all(repository.split("/")):
+        raise click.BadParameter(f"{repository!r} is not OWNER/NAME", param_hint="--repository")
+    source = scaffold.Source(repository, ref)
+    sys.exit(init_command.run(init_command.InitOptions(directory, source, force)))
 
 
 @cli.group()

@@ -30,6 +30,7 @@ from reconciler.commands import ERROR, OK
 from reconciler.commands.backend import Backend
 from reconciler.partnercenter.models import Customer, CustomerDetail, Subscription
 from reconciler.read import read_subscriptions
+from reconciler.scaffold import write_file, write_schema_files
 from reconciler.validate import CUSTOMERS_DIR, PARTNER_FILE, schema_path
 
 CUSTOMER_MODELINE = "# yaml-language-server: $schema=../../schemas/customer.schema.json"
@@ -248,27 +249,20 @@ def write_files(out: Path, files: Iterable[CustomerFile], *, force: bool) -> Imp
         if elsewhere is not None and elsewhere != item.name:
             result.skipped.append(f"{path}: tenant {item.tenant_id} is already in {elsewhere}")
             continue
-        if _write(path, item.text, force=force):
+        if write_file(path, item.text, replace=force):
             result.written.append(path)
         else:
             result.skipped.append(f"{path}: exists (--force overwrites it)")
     partner = out / PARTNER_FILE
-    if _write(partner, PARTNER_YAML, force=False):  # the partner's own settings: never replaced
+    if write_file(partner, PARTNER_YAML, replace=False):  # the partner's own: never replaced
         result.written.append(partner)
     else:
         result.skipped.append(f"{partner}: exists (kept, also with --force)")
+    # The files' modelines point at ../schemas beside the desired-state folder.
+    schemas = write_schema_files(out.resolve().parent)
+    result.written += schemas.written
+    result.skipped += schemas.kept
     return result
-
-
-def _write(path: Path, text: str, *, force: bool) -> bool:
-    """Write `text` to `path`; False when it exists and may not be replaced."""
-    try:
-        # "x" creates or fails, so a file that appears meanwhile is not overwritten either.
-        with path.open("w" if force else "x", encoding="utf-8") as handle:
-            handle.write(text)
-    except FileExistsError:
-        return False
-    return True
 
 
 def run(options: ImportOptions) -> int:

@@ -1,19 +1,18 @@
-"""The GitHub workflows: linted by actionlint, and their `pcr` steps run against the fake.
+"""The workflows `pcr init` writes, and this repository's own, run step by step.
 
-Every `run:` script that calls `pcr` is executed as GitHub would run it (`shell:
-bash` is `bash --noprofile --norc -eo pipefail`), in a temporary copy of the
-repository's desired state, with `PCR_ENDPOINT` pointing at the fake Partner
-Center on loopback and the runner's files (`GITHUB_STEP_SUMMARY`,
-`GITHUB_OUTPUT`, `RUNNER_TEMP`) in temporary places. A changed command line,
-a renamed option or a lost exit code fails here rather than in CI.
+A scratch git repository laid out as a partner's (made by the installed `pcr init`,
+with the example estate's customers in it) runs each workflow's job from its first
+step to its last: checkout, the pcr Action's install step (a fresh virtual
+environment, the locked dependencies hash-checked, pcr built from this
+repository's source), the pcr command, the job summary, the pull-request comment
+and the artifact, against the fake Partner Center on loopback. `tests/workflows/
+runner.py` is the runner; pip installs only from the locked wheelhouse.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -28,40 +27,126 @@ import yaml
 
 from reconciler.partnercenter.fake_server import FakeServer
 from reconciler.partnercenter.fake_state import FakeState
-from tests.conftest import EXAMPLE, REPO
+from reconciler.scaffold import REPOSITORY, WORKFLOWS
+from tests.artifact import REPO, Installed, snapshot
+from tests.conftest import EXAMPLE
+from tests.workflows.runner import PINNED, JobRun, Runner, every_step, load_workflow
 
-WORKFLOWS = REPO / ".github" / "workflows"
-NAMES = ("pcr-plan.yml", "pcr-apply.yml", "pcr-drift.yml")
-SECRETS = ("PCR_TENANT_ID", "PCR_CLIENT_ID", "PCR_CLIENT_SECRET", "PCR_REFRESH_TOKEN")
-PCR_COMMAND = re.compile(r"(^|[\s;&|(])pcr\s", re.MULTILINE)
 MARKER = "<!-- pcr-plan -->"
+SECRET = "cs-WORKFLOW-SECRET-5d1f-never-in-install"
+SECRETS = {
+    "PCR_TENANT_ID": "11111111-2222-4333-8444-555555555555",
+    "PCR_CLIENT_ID": "66666666-7777-4888-9999-000000000000",
+    "PCR_CLIENT_SECRET": SECRET,
+    "PCR_REFRESH_TOKEN": "rt-WORKFLOW-REFRESH-9a7c",
+}
+# The fake needs no pacing: the runner machine lets pcr call it as fast as it answers.
+NO_PACING = {"PCR_RATE_LIMIT": "60000"}
+GIT = {"GIT_AUTHOR_NAME": "pcr tests", "GIT_AUTHOR_EMAIL": "tests@pcr.invalid"}
 
 
-def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
-    return data
+def git(repo: Path, *args: str) -> str:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(repo.parent)} | GIT
+    env |= {
+        "GIT_COMMITTER_NAME": GIT["GIT_AUTHOR_NAME"],
+        "GIT_COMMITTER_EMAIL": "tests@pcr.invalid",
+    }
+    done = subprocess.run(
+        ["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout
 
 
-def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
-    # YAML 1.1 reads the key `on` as the boolean true.
-    found: dict[str, Any] = workflow["on"] if "on" in workflow else workflow[True]
-    return found
+# --- the scratch repositories -------------------------------------------------------------
 
 
-def steps(workflow: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for job in workflow["jobs"].values():
-        yield from job["steps"]
+@pytest.fixture(scope="session")
+def action_checkout(installed: Installed) -> Path:
+    """This repository at the tag a partner's workflow names: the source the Action installs."""
+    return installed.source
 
 
-def pcr_steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for s in steps(workflow) if "run" in s and PCR_COMMAND.search(s["run"])]
+def init_repository(pcr: Path, target: Path) -> Path:
+    done = subprocess.run(
+        [str(pcr), "init", str(target)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return target
 
 
-def step_named(workflow: dict[str, Any], name: str) -> dict[str, Any]:
-    return next(s for s in steps(workflow) if s.get("name") == name)
+@pytest.fixture
+def partner_repo(tmp_path: Path, installed: Installed) -> Path:
+    """`pcr init`, the example estate's customers added, committed: a partner's repository."""
+    repo = init_repository(installed.pcr, tmp_path / "estate")
+    shutil.copytree(EXAMPLE / "customers", repo / "desired-state" / "customers", dirs_exist_ok=True)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Our customers")
+    return repo
 
 
-# --- actionlint ---------------------------------------------------------------------------
+@pytest.fixture
+def fake(tmp_path: Path) -> Iterator[FakeServer]:
+    state = FakeState.load(EXAMPLE / "fake-state.json")
+    state.set_now(datetime.now(UTC))  # the workflows plan at the real time
+    path = tmp_path / "fake-state.json"
+    state.save(path)
+    with FakeServer(path) as server:
+        yield server
+
+
+@dataclass
+class Estate:
+    repo: Path
+    runner: Runner
+    fake: FakeServer
+
+    def run(self, name: str) -> JobRun:
+        return self.runner.run_workflow(load_workflow(self.repo / ".github/workflows" / name))
+
+    def customer(self, name: str) -> Path:
+        return self.repo / "desired-state" / "customers" / name
+
+
+def make_runner(workspace: Path, action: Path, fake: FakeServer, **event: Any) -> Runner:
+    home = workspace.parent / f"runner-{workspace.name}"
+    return Runner(
+        workspace=workspace,
+        home=home,
+        action_path=action,
+        action_repository=REPOSITORY,
+        secrets=dict(SECRETS),
+        # The runner's own environment: where Partner Center is (the fake) and its token.
+        env={"PCR_ENDPOINT": fake.url, "PCR_TOKEN": "dummy"} | NO_PACING,
+        **event,
+    )
+
+
+def pull_request(number: int = 7, sha: str = "abcdef1234567") -> dict[str, Any]:
+    return {
+        "event_name": "pull_request",
+        "event": {
+            "pull_request": {
+                "number": number,
+                "head": {"sha": sha, "repo": {"full_name": "contoso-partner/estate"}},
+            }
+        },
+    }
+
+
+@pytest.fixture
+def estate(partner_repo: Path, action_checkout: Path, fake: FakeServer) -> Estate:
+    return Estate(partner_repo, make_runner(partner_repo, action_checkout, fake), fake)
+
+
+@pytest.fixture
+def pr_estate(partner_repo: Path, action_checkout: Path, fake: FakeServer) -> Estate:
+    return Estate(
+        partner_repo, make_runner(partner_repo, action_checkout, fake, **pull_request()), fake
+    )
+
+
+# --- actionlint and pinning ---------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -73,316 +158,211 @@ def actionlint() -> str:
     return found
 
 
-def test_actionlint_finds_nothing_in_the_workflows(actionlint: str) -> None:
-    files = sorted(WORKFLOWS.glob("*.y*ml"))
-    assert set(NAMES) <= {f.name for f in files}
-    result = subprocess.run(
-        [actionlint, "-no-color", *map(str, files)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
+def lint(actionlint: str, repo: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [actionlint, "-no-color"], cwd=repo, capture_output=True, text=True, check=False
     )
+
+
+def test_the_initialised_workflows_lint_clean(actionlint: str, partner_repo: Path) -> None:
+    assert sorted(p.name for p in (partner_repo / ".github/workflows").iterdir()) == sorted(
+        WORKFLOWS
+    )
+    result = lint(actionlint, partner_repo)
     assert (result.returncode, result.stdout) == (0, ""), result.stdout + result.stderr
 
 
-def test_actionlint_does_catch_a_broken_workflow(actionlint: str, tmp_path: Path) -> None:
-    broken = tmp_path / ".github" / "workflows" / "broken.yml"
-    broken.parent.mkdir(parents=True)
-    text = (WORKFLOWS / "pcr-drift.yml").read_text().replace("runs-on:", "runs_on:")
-    broken.write_text(text)
-    result = subprocess.run(
-        [actionlint, "-no-color", str(broken)], cwd=tmp_path, capture_output=True, text=True
-    )
+def test_this_repositorys_workflows_lint_clean(actionlint: str) -> None:
+    # actionlint also checks each `uses: ./` step's inputs against action.yml.
+    result = lint(actionlint, REPO)
+    assert (result.returncode, result.stdout) == (0, ""), result.stdout + result.stderr
+
+
+def test_actionlint_does_catch_a_wrong_action_input(actionlint: str, tmp_path: Path) -> None:
+    repo = snapshot(tmp_path / "repo")
+    workflow = repo / ".github/workflows/action.yml"
+    workflow.write_text(workflow.read_text().replace("command: drift", "comand: drift"))
+    git(repo, "init", "-q")
+    result = lint(actionlint, repo)
     assert result.returncode == 1
-    assert "runs_on" in result.stdout
+    assert 'input "comand" is not defined in action "pcr"' in result.stdout
 
 
-# --- what each workflow promises --------------------------------------------------------------
+def uses_everywhere(partner_repo: Path) -> Iterator[tuple[str, str]]:
+    files = [*sorted((partner_repo / ".github/workflows").glob("*.yml"))]
+    files += sorted((REPO / ".github/workflows").glob("*.yml"))
+    for path in files:
+        for step in every_step(load_workflow(path)):
+            if "uses" in step:
+                yield path.name, step["uses"]
+    action = yaml.safe_load((REPO / "action.yml").read_text())
+    for step in action["runs"]["steps"]:
+        if "uses" in step:
+            yield "action.yml", step["uses"]
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_common_shape(name: str) -> None:
-    workflow = load(name)
-    # `shell: bash` is bash -eo pipefail; the default shell has no pipefail.
-    assert workflow["defaults"]["run"]["shell"] == "bash"
-    for job in workflow["jobs"].values():
-        assert {key: job["env"][key] for key in SECRETS} == {
-            key: f"${{{{ secrets.{key} }}}}" for key in SECRETS
-        }
-        assert "timeout-minutes" in job
-    for step in steps(workflow):
-        # Expressions expanded into a script are a script-injection risk: use env instead.
-        assert "${{" not in step.get("run", ""), step
-    assert pcr_steps(workflow), f"{name} runs no pcr command"
+def test_every_marketplace_action_is_pinned_to_a_commit(partner_repo: Path) -> None:
+    ours = f"{REPOSITORY}@v"
+    found = list(uses_everywhere(partner_repo))
+    assert any(uses.startswith(ours) for _, uses in found)
+    unpinned = [
+        (where, uses)
+        for where, uses in found
+        if not (uses == "./" or uses.startswith(ours) or PINNED.match(uses))
+    ]
+    assert unpinned == []
 
 
-def test_plan_workflow_triggers_and_permissions() -> None:
-    workflow = load("pcr-plan.yml")
-    assert triggers(workflow) == {"pull_request": {"paths": ["desired-state/**"]}}
-    assert workflow["permissions"] == {"contents": "read", "pull-requests": "write"}
-    comment = step_named(workflow, "Comment the plan on the pull request")
-    assert comment["uses"].startswith("actions/github-script@")
-    assert comment["if"] == "always() && steps.plan.outputs.exitcode != ''"
+def test_the_lock_pins_every_dependency_with_hashes() -> None:
+    lock = (REPO / "requirements.lock").read_text()
+    pins = dict(re.findall(r"^([a-z0-9-]+)==(\S+)", lock, re.M))
+    project = (REPO / "pyproject.toml").read_text()
+    core = re.search(r"^dependencies = \[(.*?)\]", project, re.S | re.M)
+    assert core is not None
+    for requirement in re.findall(r'"([A-Za-z0-9-]+)', core.group(1)):
+        assert requirement.lower() in pins, requirement
+    assert "setuptools" in pins  # the Action builds pcr without build isolation
+    for block in re.split(r"\n(?=[a-z0-9-]+==)", lock.split("\n", 2)[2]):
+        assert "--hash=sha256:" in block, block
 
 
-def test_apply_workflow_is_serialized_and_keeps_its_records() -> None:
-    workflow = load("pcr-apply.yml")
-    assert triggers(workflow)["push"] == {"branches": ["main"], "paths": ["desired-state/**"]}
-    assert workflow["permissions"] == {"contents": "read"}
-    assert workflow["concurrency"] == {"group": "pcr-apply", "cancel-in-progress": False}
-    assert workflow["jobs"]["apply"]["environment"] == "partner-center"
-    upload = step_named(workflow, "Keep the plan, journal and audit log")
-    assert upload["uses"].startswith("actions/upload-artifact@")
-    assert upload["if"] == "always()"
-    assert upload["with"]["path"] == ".pcr/"
-    assert upload["with"]["include-hidden-files"] is True
-    apply_run = step_named(workflow, "Apply")["run"]
-    assert "--auto-approve" in apply_run
+# --- running them ------------------------------------------------------------------------
 
 
-def test_drift_workflow_runs_on_a_schedule_and_on_demand() -> None:
-    workflow = load("pcr-drift.yml")
-    on = triggers(workflow)
-    assert set(on) == {"schedule", "workflow_dispatch"}
-    assert len(on["schedule"][0]["cron"].split()) == 5
-    assert workflow["permissions"] == {"contents": "read"}
+def install_step(job: JobRun) -> Any:
+    return job.step("Install pcr")
 
 
-# --- running the pcr steps against the fake ---------------------------------------------------
+def test_plan_workflow_comments_the_plan_and_updates_it_in_place(pr_estate: Estate) -> None:
+    job = pr_estate.run("pcr-plan.yml")
+    assert job.succeeded, job.log
+    assert install_step(job).outcome == "success"
+    plan = job.step("Plan")
+    assert plan.outputs["exitcode"] == "2"  # changes: what a pull request is for
+    summary = pr_estate.runner.summary.read_text()
+    assert summary.startswith("### pcr plan\n")
+    (comment,) = pr_estate.runner.github_api.comments
+    assert comment["body"].startswith(f"{MARKER}\n### pcr plan\n")
+    assert (
+        "Merging this pull request applies the plan above. Planned at abcdef1" in (comment["body"])
+    )
+    assert pr_estate.fake.state.mutations == []  # planning never writes
+
+    # The next push: the same comment is updated, no second one appears.
+    pr_estate.runner.event = pull_request(sha="1234567fedcba")["event"]
+    again = pr_estate.run("pcr-plan.yml")
+    assert again.succeeded, again.log
+    (updated,) = pr_estate.runner.github_api.comments
+    assert updated["id"] == comment["id"]
+    assert "Planned at 1234567" in updated["body"]
+    assert [call[0] for call in pr_estate.runner.github_api.calls] == [
+        "list",
+        "create",
+        "list",
+        "update",
+    ]
 
 
-@dataclass
-class Runner:
-    """A runner's view of one job: a workspace, the runner files, the fake on loopback."""
-
-    workspace: Path
-    temp: Path
-    summary: Path
-    output: Path
-    server: FakeServer
-
-    def env(self) -> dict[str, str]:
-        return {
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            "HOME": os.environ.get("HOME", str(self.temp)),
-            "PCR_ENDPOINT": self.server.url,
-            "PCR_TOKEN": "dummy",
-            "GITHUB_STEP_SUMMARY": str(self.summary),
-            "GITHUB_OUTPUT": str(self.output),
-            "RUNNER_TEMP": str(self.temp),
-            "NO_COLOR": "1",
-        }
-
-    def run(self, step: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-        script = self.temp / "step.sh"
-        script.write_text(step["run"], encoding="utf-8")
-        return subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-            cwd=self.workspace,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-
-    def outputs(self) -> dict[str, str]:
-        lines = self.output.read_text().splitlines() if self.output.exists() else []
-        return dict(line.split("=", 1) for line in lines)
-
-    def mutations(self) -> list[dict[str, Any]]:
-        return self.server.state.mutations
+def test_a_failed_validation_replaces_the_plan_comment(pr_estate: Estate) -> None:
+    assert pr_estate.run("pcr-plan.yml").succeeded
+    pr_estate.customer("contoso.yaml").write_text("tenant_id: nope\nrelationship: reseller\n")
+    job = pr_estate.run("pcr-plan.yml")
+    assert not job.succeeded
+    run = job.step("Run pcr plan")
+    assert "::error file=desired-state/customers/contoso.yaml,line=1" in run.stdout
+    (comment,) = pr_estate.runner.github_api.comments
+    assert "### pcr validate" in comment["body"]
+    assert "did not plan" in comment["body"]
+    assert "Merging this pull request" not in comment["body"]
+    assert "cannot be applied as it is" in comment["body"]
 
 
-@pytest.fixture
-def runner(tmp_path: Path, pcr_executable: str) -> Iterator[Runner]:
-    workspace = tmp_path / "workspace"
-    shutil.copytree(EXAMPLE, workspace / "desired-state")
-    temp = tmp_path / "runner-temp"
-    temp.mkdir()
-    state = FakeState.load(EXAMPLE / "fake-state.json")
-    # pcr plans at the real time: the fake's clock must agree with it.
-    state.set_now(datetime.now(UTC))
-    state_file = tmp_path / "fake-state.json"
-    state.save(state_file)
-    with FakeServer(state_file) as server:
-        yield Runner(workspace, temp, tmp_path / "summary.md", tmp_path / "output.txt", server)
-
-
-def run_all(runner: Runner, workflow: dict[str, Any]) -> list[subprocess.CompletedProcess[str]]:
-    """Each pcr step in order, stopping at the first that fails (as a job does)."""
-    results = []
-    for step in pcr_steps(workflow):
-        result = runner.run(step)
-        results.append(result)
-        if result.returncode != 0:
-            break
-    return results
-
-
-def test_plan_workflow_against_the_fake(runner: Runner) -> None:
-    workflow = load("pcr-plan.yml")
-    validate, plan = run_all(runner, workflow)
-    assert validate.returncode == 0, validate.stderr
-    assert plan.returncode == 0, plan.stderr
-    assert runner.outputs() == {"exitcode": "2"}  # changes, which a pull request is for
-    assert runner.summary.read_text().startswith("### pcr plan\n")
-    assert (runner.temp / "plan.md").read_text() == runner.summary.read_text()
-    assert runner.mutations() == []  # planning never writes
-
-
-def test_a_refused_plan_fails_the_check_but_still_reports(runner: Runner) -> None:
-    litware = runner.workspace / "desired-state" / "customers" / "litware.yaml"
+def test_a_refused_plan_fails_the_check_and_says_so(pr_estate: Estate) -> None:
+    litware = pr_estate.customer("litware.yaml")
     # A protected customer with an override that cancels: the guardrail refuses the plan.
     litware.write_text(
         litware.read_text()
         + "subscriptions:\n  - id: e1f3b5c7-0d2f-4be2-9d04-8f9a0b1c2d34\n    status: cancelled\n"
     )
-    validate, plan = run_all(runner, load("pcr-plan.yml"))
-    assert validate.returncode == 0, validate.stderr
-    assert plan.returncode == 1
-    assert runner.outputs() == {"exitcode": "1"}  # so the comment step still reports it
-    assert "customer is protected" in runner.summary.read_text()
+    job = pr_estate.run("pcr-plan.yml")
+    assert not job.succeeded
+    assert job.step("Run pcr plan").outputs["exitcode"] == "1"
+    (comment,) = pr_estate.runner.github_api.comments
+    assert "customer is protected" in comment["body"]
+    assert "cannot be applied as it is" in comment["body"]
 
 
-def test_validate_annotations_fail_the_plan_workflow(runner: Runner) -> None:
-    broken = runner.workspace / "desired-state" / "customers" / "contoso.yaml"
-    broken.write_text("tenant_id: nope\nrelationship: reseller\n")
-    (validate,) = run_all(runner, load("pcr-plan.yml"))
-    assert validate.returncode == 1
-    assert validate.stdout.startswith("::error file=desired-state/customers/contoso.yaml,line=1")
+def test_a_pull_request_from_a_fork_is_not_planned(
+    partner_repo: Path, action_checkout: Path, fake: FakeServer
+) -> None:
+    event = pull_request()
+    event["event"]["pull_request"]["head"]["repo"]["full_name"] = "someone/fork"
+    runner = make_runner(partner_repo, action_checkout, fake, **event)
+    job = runner.run_workflow(load_workflow(partner_repo / ".github/workflows/pcr-plan.yml"))
+    assert [s.outcome for s in job.steps] == ["skipped"]
 
 
-def test_apply_workflow_against_the_fake(runner: Runner) -> None:
-    validate, plan, apply = run_all(runner, load("pcr-apply.yml"))
-    assert (validate.returncode, plan.returncode) == (0, 0), plan.stderr
-    assert apply.returncode == 0, apply.stderr
-    assert runner.summary.read_text().startswith("### pcr plan\n")
-    assert runner.mutations(), "apply changed nothing in the fake"
-    records = sorted(p.name for p in (runner.workspace / ".pcr").iterdir())
-    assert "plan.json" in records
-    assert any(name.startswith("journal-") for name in records), records
+def assert_secrets_reach_only_pcr(job: JobRun) -> None:
+    """The install step (pip and the build tools it runs) never sees a secret."""
+    install = install_step(job)
+    assert SECRET not in install.env.values()
+    assert set(SECRETS).isdisjoint(install.env)
+    runs = [s for s in job.all_steps() if s.name.startswith("Run pcr")]
+    assert runs and all(s.env.get("INPUT_CLIENT_SECRET") == SECRET for s in runs)
+    for step in job.all_steps():
+        assert SECRET not in step.stdout + step.stderr, step.name
 
 
-def test_drift_workflow_fails_on_drift(runner: Runner) -> None:
-    (report,) = run_all(runner, load("pcr-drift.yml"))
-    assert report.returncode == 2
-    assert "::error title=pcr drift::" in report.stdout
-    assert runner.summary.read_text().startswith("### pcr drift\n")
+def test_apply_workflow_plans_applies_and_keeps_its_records(estate: Estate) -> None:
+    job = estate.run("pcr-apply.yml")
+    assert job.succeeded, job.log
+    assert_secrets_reach_only_pcr(job)
+    assert job.step("Plan").outputs["exitcode"] == "2"
+    assert job.step("Apply").outputs["exitcode"] == "0"
+    assert estate.fake.state.mutations, "apply changed nothing in the fake"
+    kept = estate.runner.github_api.artifacts["pcr-apply-1001-1"]
+    names = sorted(p.name for p in kept.iterdir())
+    assert "plan.json" in names and "audit.jsonl" in names
+    assert any(name.startswith("journal-") for name in names), names
 
 
-def test_drift_workflow_passes_without_drift(runner: Runner, pcr_executable: str) -> None:
-    desired = runner.workspace / "desired-state"
-    shutil.rmtree(desired)
+def test_drift_workflow_fails_on_drift(estate: Estate) -> None:
+    job = estate.run("pcr-drift.yml")
+    assert not job.succeeded
+    assert job.step("Drift report").outputs["exitcode"] == "2"
+    assert "::error title=pcr drift::Partner Center differs" in job.step("Fail on errors").stdout
+    assert estate.runner.summary.read_text().startswith("### pcr drift\n")
+
+
+def test_drift_workflow_passes_after_an_import(estate: Estate, installed: Installed) -> None:
+    desired = estate.repo / "desired-state"
+    shutil.rmtree(desired / "customers")
     imported = subprocess.run(
-        [pcr_executable, "import", "--out", str(desired)],
-        env=runner.env(),
+        [str(installed.pcr), "import", "--out", str(desired)],
+        env=estate.runner.base_env(),
         capture_output=True,
         text=True,
         check=False,
     )
     assert imported.returncode == 0, imported.stderr
-    (report,) = run_all(runner, load("pcr-drift.yml"))
-    assert report.returncode == 0, report.stdout + report.stderr
-    assert "No drift." in runner.summary.read_text()
+    job = estate.run("pcr-drift.yml")
+    assert job.succeeded, job.log
+    assert "No drift." in estate.runner.summary.read_text()
 
 
-# --- the pull-request comment script ----------------------------------------------------------
-
-COMMENT_HARNESS = """
-const calls = [];
-const existing = JSON.parse(process.env.EXISTING);
-const github = {
-  paginate: async (method, params) => { calls.push(['list', method, params]); return existing; },
-  rest: { issues: {
-    listComments: 'listComments',
-    updateComment: async (params) => { calls.push(['update', params]); },
-    createComment: async (params) => { calls.push(['create', params]); },
-  } },
-};
-const context = {
-  repo: { owner: 'octo', repo: 'estate' }, issue: { number: 7 }, runId: 42,
-  serverUrl: 'https://github.example', payload: { pull_request: { head: { sha: 'abcdef123456' } } },
-};
-const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
-const script = new AsyncFunction('github', 'context', 'core', 'require', process.env.SCRIPT);
-script(github, context, {}, require).then(() => console.log(JSON.stringify(calls)));
-"""
-
-
-def run_comment_script(tmp_path: Path, existing: list[dict[str, Any]]) -> list[Any]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed: the comment script runs on GitHub's runner")
-    plan = tmp_path / "plan.md"
-    plan.write_text("### pcr plan\n\nNo changes.\n")
-    step = step_named(load("pcr-plan.yml"), "Comment the plan on the pull request")
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "EXISTING": json.dumps(existing),
-        "SCRIPT": step["with"]["script"],
-        "PLAN_FILE": str(plan),
-        "PLAN_EXITCODE": "0",
-    }
-    result = subprocess.run(
-        [node, "-e", COMMENT_HARNESS], env=env, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    calls: list[Any] = json.loads(result.stdout)
-    return calls
-
-
-def test_the_plan_comment_is_updated_in_place(tmp_path: Path) -> None:
-    calls = run_comment_script(
-        tmp_path,
-        [
-            {"id": 1, "user": {"type": "User"}, "body": f"{MARKER} a person quoting it"},
-            {"id": 5, "user": {"type": "Bot"}, "body": f"{MARKER}\nthe old plan"},
-        ],
-    )
-    assert calls[0] == [
-        "list",
-        "listComments",
-        {"owner": "octo", "repo": "estate", "issue_number": 7, "per_page": 100},
-    ]
-    kind, params = calls[1]
-    assert (kind, params["comment_id"], len(calls)) == ("update", 5, 2)
-    assert params["body"].startswith(f"{MARKER}\n### pcr plan\n\nNo changes.\n")
-    assert "No changes: Partner Center already matches. Planned at abcdef1" in params["body"]
-
-
-def test_the_first_plan_comment_is_created(tmp_path: Path) -> None:
-    calls = run_comment_script(tmp_path, [])
-    kind, params = calls[1]
-    assert (kind, params["issue_number"]) == ("create", 7)
-    assert params["body"].startswith(MARKER)
-
-
-# --- the pre-commit hook ------------------------------------------------------------------------
-
-
-def test_pre_commit_hook_validates_the_desired_state(runner: Runner) -> None:
-    (hook,) = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
-    assert {key: hook[key] for key in ("id", "language", "pass_filenames", "files")} == {
-        "id": "pcr-validate",
-        "language": "python",
-        "pass_filenames": False,
-        "files": "^desired-state/",
-    }
-    assert re.search(hook["files"], "desired-state/customers/contoso.yaml")
-    assert not re.search(hook["files"], "README.md")
-
-    def entry() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            shlex.split(hook["entry"]),
-            cwd=runner.workspace,
-            env=runner.env(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-
-    assert entry().returncode == 0
-    (runner.workspace / "desired-state" / "customers" / "contoso.yaml").write_text("[]\n")
-    assert entry().returncode == 1
+def test_this_repositorys_action_workflow(
+    tmp_path: Path, action_checkout: Path, fake: FakeServer
+) -> None:
+    """`.github/workflows/action.yml`: this repository checked out, the Action used as `./`,
+    its own fake Partner Center served by the installed pcr."""
+    workspace = snapshot(tmp_path / "pcr")
+    runner = make_runner(workspace, workspace, fake)
+    runner.env = dict(NO_PACING)  # the workflow serves its own fake and points pcr at it
+    job = runner.run_workflow(load_workflow(workspace / ".github/workflows/action.yml"))
+    assert job.succeeded, job.log
+    outcomes = {s.name: s.outcome for s in job.steps}
+    assert outcomes == dict.fromkeys(outcomes, "success")
+    installs = [s.stdout for s in job.all_steps() if s.name == "Install pcr"]
+    assert len(installs) == 4  # validate, plan, apply, drift
+    assert all("already installed" in out for out in installs[1:]), installs
+    assert json.loads((workspace / ".pcr" / "plan.json").read_text())["actions"]

@@ -1,0 +1,561 @@
+"""A small GitHub Actions runner for the workflows pcr ships: every step, in order.
+
+It runs a workflow's job the way GitHub's runner does for the parts pcr's
+workflows use: `run:` steps under `bash --noprofile --norc -eo pipefail`, the
+runner files (`GITHUB_OUTPUT`, `GITHUB_ENV`, `GITHUB_PATH`, `GITHUB_STEP_SUMMARY`),
+`if:` conditions, expressions, job and step `env`, and composite actions (this
+repository's `action.yml`, as `uses: ./` or `uses: OWNER/NAME@REF`) step by step
+with their own `inputs` and `steps`. The Marketplace actions the workflows pin are
+stood in for: checkout (the workspace is already the checkout), setup-python (a
+Python 3.11 on PATH), github-script (the script itself, run by Node.js against a
+recording stand-in for the GitHub API) and upload-artifact (a copy). Anything else
+fails the test: a step this runner cannot run is a step nobody tested.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.artifact import base_python, offline_env
+
+PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$")
+EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.S)
+STEP_TIMEOUT = 600  # a safety net only: every step ends by itself
+
+
+class UnsupportedStep(Exception):
+    """The workflow uses something this runner does not know how to run."""
+
+
+# --- expressions ------------------------------------------------------------------------
+
+TOKEN = re.compile(
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<op>==|!=|&&|\|\||!|\(|\))"
+    r"|(?P<call>(?:always|success|failure|cancelled)\(\))"
+    r"|(?P<bool>true|false)\b|(?P<name>[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*))"
+)
+
+
+def tokens(expression: str) -> list[tuple[str, str]]:
+    found, position = [], 0
+    expression = expression.strip()
+    while position < len(expression):
+        match = TOKEN.match(expression, position)
+        if match is None or match.end() == position:
+            raise UnsupportedStep(f"cannot read expression {expression!r} at {position}")
+        kind = match.lastgroup or ""
+        found.append((kind, match.group(kind)))
+        position = match.end()
+    return found
+
+
+@dataclass
+class Evaluator:
+    """GitHub's expression language, the part pcr's workflows use."""
+
+    contexts: dict[str, Any]
+    status: dict[str, bool]  # "failure": an earlier step failed
+
+    def value(self, expression: str) -> Any:
+        self._tokens, self._at = tokens(expression), 0
+        result = self._or()
+        if self._at != len(self._tokens):
+            raise UnsupportedStep(f"cannot read expression {expression!r}")
+        return result
+
+    def _peek(self) -> str:
+        return self._tokens[self._at][1] if self._at < len(self._tokens) else ""
+
+    def _or(self) -> Any:
+        left = self._and()
+        while self._peek() == "||":
+            self._at += 1
+            right = self._and()
+            left = left or right
+        return left
+
+    def _and(self) -> Any:
+        left = self._compare()
+        while self._peek() == "&&":
+            self._at += 1
+            right = self._compare()
+            left = left and right
+        return left
+
+    def _compare(self) -> Any:
+        left = self._unary()
+        if self._peek() in ("==", "!="):
+            operator = self._peek()
+            self._at += 1
+            right = self._unary()
+            same = str(left if left is not None else "") == str(right if right is not None else "")
+            return same if operator == "==" else not same
+        return left
+
+    def _unary(self) -> Any:
+        kind, text = self._tokens[self._at]
+        self._at += 1
+        if text == "!":
+            return not self._unary()
+        if text == "(":
+            inner = self._or()
+            self._at += 1  # ")"
+            return inner
+        if kind == "str":
+            return text[1:-1].replace("''", "'")
+        if kind == "bool":
+            return text == "true"
+        if kind == "call":
+            return {
+                "always()": True,
+                "success()": not self.status["failure"],
+                "failure()": self.status["failure"],
+                "cancelled()": False,
+            }[text]
+        return self._lookup(text)
+
+    def _lookup(self, dotted: str) -> Any:
+        head, *rest = dotted.split(".")
+        if head not in self.contexts:
+            raise UnsupportedStep(f"unknown context {head!r} in {dotted!r}")
+        node = self.contexts[head]
+        for part in rest:
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+    def expand(self, text: Any) -> Any:
+        """`${{ … }}` replaced in a string; other values as they are."""
+        if not isinstance(text, str):
+            return text
+        whole = EXPRESSION.fullmatch(text.strip())
+        if whole and text.strip() == text:
+            found = self.value(whole.group(1))
+            return "" if found is None else found
+
+        def one(match: re.Match[str]) -> str:
+            found = self.value(match.group(1))
+            if isinstance(found, bool):
+                return str(found).lower()
+            return "" if found is None else str(found)
+
+        return EXPRESSION.sub(one, text)
+
+    def condition(self, raw: Any) -> bool:
+        if raw is None:
+            return not self.status["failure"]  # success()
+        text = str(raw).strip()
+        if (whole := EXPRESSION.fullmatch(text)) is not None:
+            text = whole.group(1)
+        uses_status = re.search(r"\b(always|failure|success|cancelled)\(\)", text)
+        result = bool(self.value(text))
+        # An `if:` without a status function means `success() && (...)`.
+        return result if uses_status else result and not self.status["failure"]
+
+
+# --- the runner -------------------------------------------------------------------------
+
+
+@dataclass
+class GitHub:
+    """What the stand-in GitHub API holds: the pull request's comments, the artifacts."""
+
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[list[Any]] = field(default_factory=list)
+    artifacts: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass
+class StepRun:
+    name: str
+    outcome: str  # success | failure | skipped
+    stdout: str = ""
+    stderr: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # what a `run:` step's process saw
+    inner: list[StepRun] = field(default_factory=list)  # a composite action's own steps
+
+
+@dataclass
+class JobRun:
+    steps: list[StepRun]
+
+    @property
+    def succeeded(self) -> bool:
+        return all(step.outcome != "failure" for step in self.steps)
+
+    def step(self, name: str) -> StepRun:
+        return next(s for s in self.all_steps() if s.name == name)
+
+    def all_steps(self) -> Iterator[StepRun]:
+        """Every step, a composite action's own steps right after the step that used it."""
+        for step in self.steps:
+            yield step
+            yield from step.inner
+
+    @property
+    def log(self) -> str:
+        return "\n".join(f"--- {s.name}: {s.outcome}\n{s.stdout}{s.stderr}" for s in self.steps)
+
+
+@dataclass
+class Runner:
+    """One job's runner: a workspace (the checked-out repository) and the runner's files."""
+
+    workspace: Path
+    home: Path  # RUNNER_TEMP and the runner files live here
+    action_path: Path  # where `uses: ./` or `uses: OWNER/NAME@REF` finds action.yml
+    action_repository: str  # the OWNER/NAME that `uses:` names for this action
+    event_name: str = "push"
+    event: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # the runner machine's environment
+    github_api: GitHub = field(default_factory=GitHub)
+    run_id: int = 1001
+    _path: list[str] = field(default_factory=list)
+    _sessions: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        (self.home / "temp").mkdir(parents=True, exist_ok=True)
+        self.summary.touch()
+        # The machine's tools, but no pcr: the workflow must install the one it runs.
+        self._path = [
+            d for d in os.environ.get("PATH", "").split(os.pathsep) if d and not _has_pcr(d)
+        ]
+
+    @property
+    def temp(self) -> Path:
+        return self.home / "temp"
+
+    @property
+    def summary(self) -> Path:
+        return self.home / "step-summary.md"
+
+    # -- a workflow ------------------------------------------------------------------------
+
+    def run_workflow(self, workflow: dict[str, Any], job: str | None = None) -> JobRun:
+        jobs = workflow["jobs"]
+        name = job or next(iter(jobs))
+        # Each job starts with an empty RUNNER_TEMP, as on GitHub's runners.
+        shutil.rmtree(self.temp)
+        self.temp.mkdir()
+        spec = jobs[name]
+        contexts = self._contexts(inputs={})
+        evaluator = Evaluator(contexts, {"failure": False})
+        if "if" in spec and not evaluator.condition(spec["if"]):
+            return JobRun([StepRun(name, "skipped")])
+        job_env = {k: str(evaluator.expand(v)) for k, v in (spec.get("env") or {}).items()}
+        shell = ((workflow.get("defaults") or {}).get("run") or {}).get("shell", "bash")
+        try:
+            steps = self._steps(spec["steps"], contexts, evaluator, job_env, shell=shell)
+        finally:
+            self.stop_background()
+        return JobRun(steps)
+
+    def stop_background(self) -> None:
+        """What steps left running (a served fake) ends with the job, as on GitHub."""
+        for session in self._sessions:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(session, signal.SIGTERM)
+        self._sessions.clear()
+
+    def _contexts(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "github": {
+                "event_name": self.event_name,
+                "event": self.event,
+                "repository": "contoso-partner/estate",
+                "run_id": str(self.run_id),
+                "run_attempt": "1",
+                "token": "ghs_stand-in-token",
+                "workspace": str(self.workspace),
+                "action_path": str(self.action_path),
+            },
+            "secrets": self.secrets,
+            "vars": {},
+            "runner": {"temp": str(self.temp), "os": "Linux"},
+            "inputs": inputs,
+            "steps": {},
+            "env": {},
+        }
+
+    def _steps(
+        self,
+        steps: list[dict[str, Any]],
+        contexts: dict[str, Any],
+        evaluator: Evaluator,
+        env: dict[str, str],
+        *,
+        shell: str,
+    ) -> list[StepRun]:
+        done: list[StepRun] = []
+        for index, step in enumerate(steps):
+            name = str(evaluator.expand(step.get("name") or step.get("uses") or f"step {index}"))
+            if not evaluator.condition(step.get("if")):
+                done.append(StepRun(name, "skipped"))
+                continue
+            result = self._step(step, name, contexts, evaluator, env, shell)
+            done.append(result)
+            if "id" in step:
+                contexts["steps"][step["id"]] = {
+                    "outputs": result.outputs,
+                    "outcome": result.outcome,
+                }
+            if result.outcome == "failure" and not step.get("continue-on-error"):
+                evaluator.status["failure"] = True
+        return done
+
+    def _step(
+        self,
+        step: dict[str, Any],
+        name: str,
+        contexts: dict[str, Any],
+        evaluator: Evaluator,
+        env: dict[str, str],
+        shell: str,
+    ) -> StepRun:
+        step_env = {k: str(evaluator.expand(v)) for k, v in (step.get("env") or {}).items()}
+        if "run" in step:
+            if step.get("shell", shell) != "bash":
+                raise UnsupportedStep(f"{name}: shell {step.get('shell')!r}: pcr's steps use bash")
+            return self._run(name, str(evaluator.expand(step["run"])), env | step_env)
+        uses = str(step["uses"])
+        with_ = {k: evaluator.expand(v) for k, v in (step.get("with") or {}).items()}
+        if uses == "./" or uses.startswith(f"{self.action_repository}@"):
+            return self._composite(name, with_, env | step_env)
+        if not PINNED.match(uses):
+            raise UnsupportedStep(f"{name}: {uses} is not pinned to a commit")
+        action = uses.split("@", 1)[0]
+        stand_in = STAND_INS.get(action)
+        if stand_in is None:
+            raise UnsupportedStep(f"{name}: no stand-in for {action}")
+        return stand_in(self, name, with_, env | step_env)
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def base_env(self) -> dict[str, str]:
+        """The runner machine's environment: offline pip, the runner files, no PCR_*."""
+        env = offline_env()
+        env = {k: v for k, v in env.items() if not k.startswith("GITHUB_")}
+        return (
+            env
+            | self.env
+            | {
+                "PATH": os.pathsep.join(self._path),
+                "HOME": str(self.home),
+                "CI": "true",
+                "GITHUB_ACTIONS": "true",
+                "GITHUB_WORKSPACE": str(self.workspace),
+                "GITHUB_EVENT_NAME": self.event_name,
+                "GITHUB_RUN_ID": str(self.run_id),
+                "GITHUB_RUN_ATTEMPT": "1",
+                "GITHUB_STEP_SUMMARY": str(self.summary),
+                "RUNNER_TEMP": str(self.temp),
+                "NO_COLOR": "1",
+            }
+        )
+
+    def _run(self, name: str, script: str, env: dict[str, str]) -> StepRun:
+        files = {key: self.home / f"{key.lower()}-{len(self._sessions)}" for key in _RUNNER_FILES}
+        for path in files.values():
+            path.write_text("")
+        script_file = self.temp / "step.sh"
+        script_file.write_text(script, encoding="utf-8")
+        process_env = self.base_env() | env | {k: str(p) for k, p in files.items()}
+        process = subprocess.Popen(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_file)],
+            cwd=self.workspace,
+            env=process_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # so what it leaves running can be stopped with the job
+        )
+        self._sessions.append(process.pid)
+        stdout, stderr = process.communicate(timeout=STEP_TIMEOUT)
+        self.env |= _pairs(files["GITHUB_ENV"].read_text())
+        for directory in reversed(files["GITHUB_PATH"].read_text().splitlines()):
+            self._path.insert(0, directory)
+        outcome = "success" if process.returncode == 0 else "failure"
+        outputs = _pairs(files["GITHUB_OUTPUT"].read_text())
+        return StepRun(name, outcome, stdout, stderr, outputs, process_env)
+
+    def _composite(self, name: str, with_: dict[str, Any], env: dict[str, str]) -> StepRun:
+        action = yaml.safe_load((self.action_path / "action.yml").read_text(encoding="utf-8"))
+        if action["runs"]["using"] != "composite":
+            raise UnsupportedStep(f"{name}: only composite actions run here")
+        inputs: dict[str, Any] = {}
+        outer = Evaluator(self._contexts(inputs={}), {"failure": False})
+        for key, spec in (action.get("inputs") or {}).items():
+            if key in with_:
+                inputs[key] = with_[key]
+            elif spec.get("required"):
+                raise UnsupportedStep(f"{name}: required input {key!r} is missing")
+            else:
+                inputs[key] = outer.expand(spec.get("default", ""))
+        unknown = set(with_) - set(action.get("inputs") or {})
+        if unknown:
+            raise UnsupportedStep(f"{name}: inputs {sorted(unknown)} are not the action's")
+        contexts = self._contexts(inputs)
+        evaluator = Evaluator(contexts, {"failure": False})
+        inner_env = env | {"GITHUB_ACTION_PATH": str(self.action_path)}
+        steps = self._steps(action["runs"]["steps"], contexts, evaluator, inner_env, shell="bash")
+        outputs = {
+            key: str(evaluator.expand(spec["value"]))
+            for key, spec in (action.get("outputs") or {}).items()
+        }
+        failed = any(s.outcome == "failure" for s in steps)
+        return StepRun(
+            name,
+            "failure" if failed else "success",
+            "".join(f"--- {s.name}: {s.outcome}\n{s.stdout}" for s in steps),
+            "".join(s.stderr for s in steps),
+            outputs,
+            inner=steps,
+        )
+
+
+_RUNNER_FILES = ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH")
+
+
+def _pairs(text: str) -> dict[str, str]:
+    """NAME=value lines of a runner file (pcr's steps never write multi-line values)."""
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def _has_pcr(directory: str) -> bool:
+    return (Path(directory) / "pcr").exists()
+
+
+# --- stand-ins for the pinned Marketplace actions -----------------------------------------
+
+
+def _checkout(runner: Runner, name: str, with_: dict[str, Any], env: dict[str, str]) -> StepRun:
+    # The workspace is the checkout; a token left in .git/config would reach every step.
+    if with_.get("persist-credentials") not in (False, "false"):
+        return StepRun(name, "failure", stderr="checkout must not persist credentials")
+    return StepRun(name, "success")
+
+
+def _setup_python(runner: Runner, name: str, with_: dict[str, Any], env: dict[str, str]) -> StepRun:
+    version = str(with_.get("python-version", ""))
+    if version != "3.11":
+        raise UnsupportedStep(f"{name}: this machine has Python 3.11, not {version!r}")
+    shim = runner.home / "python-3.11" / "bin"
+    shim.mkdir(parents=True, exist_ok=True)
+    for command in ("python", "python3"):
+        if not (shim / command).exists():
+            (shim / command).symlink_to(base_python())
+    runner._path.insert(0, str(shim))
+    return StepRun(name, "success")
+
+
+def _upload_artifact(
+    runner: Runner, name: str, with_: dict[str, Any], env: dict[str, str]
+) -> StepRun:
+    source = runner.workspace / str(with_["path"])
+    if not source.exists():
+        return StepRun(name, "success", stderr=f"no files at {source}")
+    target = runner.home / "artifacts" / str(with_["name"])
+    shutil.copytree(source, target)
+    runner.github_api.artifacts[str(with_["name"])] = target
+    return StepRun(name, "success")
+
+
+GITHUB_SCRIPT = """
+const state = JSON.parse(require('fs').readFileSync(process.env.STAND_IN_STATE, 'utf8'));
+let nextId = Math.max(0, ...state.comments.map((c) => c.id)) + 1;
+const record = (call) => { state.calls.push(call); };
+const github = {
+  paginate: async (method, params) => { record(['list', params]); return state.comments; },
+  rest: { issues: {
+    listComments: 'listComments',
+    updateComment: async (params) => {
+      record(['update', params]);
+      state.comments.find((c) => c.id === params.comment_id).body = params.body;
+    },
+    createComment: async (params) => {
+      record(['create', params]);
+      state.comments.push({ id: nextId++, user: { type: 'Bot' }, body: params.body });
+    },
+  } },
+};
+const event = JSON.parse(process.env.STAND_IN_EVENT);
+const context = {
+  repo: { owner: 'contoso-partner', repo: 'estate' },
+  issue: { number: (event.pull_request || {}).number },
+  runId: Number(process.env.GITHUB_RUN_ID), serverUrl: 'https://github.example',
+  payload: event,
+};
+const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+const script = new AsyncFunction('github', 'context', 'core', 'require', process.env.SCRIPT);
+script(github, context, {}, require).then(() => {
+  require('fs').writeFileSync(process.env.STAND_IN_STATE, JSON.stringify(state));
+});
+"""
+
+
+def _github_script(
+    runner: Runner, name: str, with_: dict[str, Any], env: dict[str, str]
+) -> StepRun:
+    node = shutil.which("node")
+    if node is None:
+        raise UnsupportedStep("Node.js is needed to run github-script steps")
+    if not with_.get("github-token"):
+        return StepRun(name, "failure", stderr="github-script needs a token")
+    state_file = runner.home / "github-api.json"
+    api = runner.github_api
+    state_file.write_text(json.dumps({"comments": api.comments, "calls": []}))
+    done = subprocess.run(
+        [node, "-e", GITHUB_SCRIPT],
+        cwd=runner.workspace,
+        env=runner.base_env()
+        | env
+        | {
+            "SCRIPT": str(with_["script"]),
+            "STAND_IN_STATE": str(state_file),
+            "STAND_IN_EVENT": json.dumps(runner.event),
+        },
+        capture_output=True,
+        text=True,
+        timeout=STEP_TIMEOUT,
+        check=False,
+    )
+    if done.returncode == 0:
+        state = json.loads(state_file.read_text())
+        api.comments, api.calls = state["comments"], api.calls + state["calls"]
+    outcome = "success" if done.returncode == 0 else "failure"
+    return StepRun(name, outcome, done.stdout, done.stderr)
+
+
+StandIn = Callable[[Runner, str, dict[str, Any], dict[str, str]], StepRun]
+STAND_INS: dict[str, StandIn] = {
+    "actions/checkout": _checkout,
+    "actions/setup-python": _setup_python,
+    "actions/upload-artifact": _upload_artifact,
+    "actions/github-script": _github_script,
+}
+
+
+def load_workflow(path: Path) -> dict[str, Any]:
+    data: dict[Any, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if True in data:  # YAML 1.1 reads the key `on` as the boolean true
+        data["on"] = data.pop(True)
+    return data
+
+
+def every_step(workflow: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for job in workflow["jobs"].values():
+        yield from job["steps"]
