@@ -14,12 +14,17 @@ $(PYTHON):
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(PYTHON)
-	$(PYTHON) -m pip install --quiet -e .
+# Strict editable installs link each file of the package (no warning that a folder
+# may shadow it); a new file needs a new install, hence every source file below.
+SOURCES    := $(shell find reconciler -type f -not -path '*/__pycache__/*')
+EDITABLE   := --config-settings editable_mode=strict
+
+$(VENV)/.installed: pyproject.toml $(SOURCES) | $(PYTHON)
+	$(PYTHON) -m pip install --quiet $(EDITABLE) -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(PYTHON)
-	$(PYTHON) -m pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml $(SOURCES) | $(PYTHON)
+	$(PYTHON) -m pip install --quiet $(EDITABLE) -e '.[test]'
 	touch $@
 
 $(WHEELHOUSE)/.complete: $(LOCK) | $(PYTHON)
