@@ -14,17 +14,17 @@ $(PYTHON):
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 
-# Strict editable installs link each file of the package (no warning that a folder
-# may shadow it); a new file needs a new install, hence every source file below.
+# pcr is installed as users install it, not editable (setuptools warns on every
+# editable install); it is installed again whenever a source file changes. The tests
+# import the source tree itself, and run the wheel they build (tests/artifact.py).
 SOURCES    := $(shell find reconciler -type f -not -path '*/__pycache__/*')
-EDITABLE   := --config-settings editable_mode=strict
 
 $(VENV)/.installed: pyproject.toml $(SOURCES) | $(PYTHON)
-	$(PYTHON) -m pip install --quiet $(EDITABLE) -e .
+	$(PYTHON) -m pip install --quiet .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(SOURCES) | $(PYTHON)
-	$(PYTHON) -m pip install --quiet $(EDITABLE) -e '.[test]'
+	$(PYTHON) -m pip install --quiet '.[test]'
 	touch $@
 
 $(WHEELHOUSE)/.complete: $(LOCK) | $(PYTHON)
