@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from reconciler.guardrails import domains_differ
 from reconciler.journal import AuditLog, Journal
+from reconciler.lifecycle import ENDED_STATUSES, blocks_removal
 from reconciler.partnercenter.client import NotFound, PartnerCenterClient, PartnerCenterError
 from reconciler.partnercenter.models import (
     EntitlementType,
@@ -26,7 +28,6 @@ from reconciler.partnercenter.models import (
     format_time,
 )
 from reconciler.plan import Action, ActionType, Plan
-from reconciler.planner import ENDED_STATUSES, blocks_removal
 
 
 class Outcome(StrEnum):
@@ -346,7 +347,7 @@ class Executor:
         if customer.relationship != "reseller":
             return Outcome.ALREADY, f"relationship already {customer.relationship}"
         expected = self.expected_domains.get(cid)
-        if expected and customer.domain and customer.domain.lower() != expected.lower():
+        if domains_differ(expected, customer.domain):
             raise WorldMoved(
                 f"domain is now {customer.domain!r}, not {expected!r}: refusing to remove"
             )

@@ -33,12 +33,24 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from reconciler.desired import Desired, DesiredCustomer, DesiredStatus, UnmanagedCustomers
+from reconciler.desired import Desired, DesiredCustomer, DesiredStatus
+from reconciler.lifecycle import (
+    ENDED_STATUSES,
+    RESELLER,
+    WINDOWED_KINDS,
+    in_window,
+    label,
+    offboarding_wants,
+    renewal_date,
+    satisfies,
+    unmanaged_ids,
+    window_after,
+)
 from reconciler.partnercenter.models import (
     Customer,
     CustomerDetail,
@@ -50,20 +62,9 @@ from reconciler.partnercenter.models import (
     format_time,
 )
 from reconciler.plan import ActionType, CustomerRef
-from reconciler.planner import (
-    ENDED_STATUSES,
-    WINDOWED_KINDS,
-    in_window,
-    label,
-    plan_customer,
-    term_over,
-)
+from reconciler.planner import plan_customer
 
 FORMAT_VERSION = 1
-# Partner Center allows cancelling an NCE or software subscription for 7 days
-# after purchase or renewal; it states the end as 23:59 UTC on the 7th day.
-CANCELLATION_WINDOW_DAYS = 7
-RESELLER = "reseller"
 NONE = "none"
 
 Value = str | bool | None
@@ -127,30 +128,8 @@ class DriftReport:
 # --- the normalized models ----------------------------------------------------------------
 
 
-def _satisfies(wanted: DesiredStatus, sub: Subscription) -> bool:
-    """Whether the live subscription already is what `wanted` asks for (the planner's rules)."""
-    if wanted is DesiredStatus.ACTIVE:
-        return sub.status is SubscriptionStatus.ACTIVE
-    if sub.status in ENDED_STATUSES:
-        return True
-    if wanted is DesiredStatus.SUSPENDED:
-        return sub.status is SubscriptionStatus.SUSPENDED
-    # Cancelling a legacy or Azure subscription is suspending it; Partner Center
-    # deletes it at the end of its term.
-    return sub.kind not in WINDOWED_KINDS and sub.status is SubscriptionStatus.SUSPENDED
-
-
 def _observed(wanted: DesiredStatus, sub: Subscription) -> str:
-    return str(wanted) if _satisfies(wanted, sub) else str(sub.status)
-
-
-def _offboarding_wants(sub: Subscription) -> DesiredStatus | None:
-    """What removing the relationship needs of this subscription, if anything."""
-    if sub.status in ENDED_STATUSES:
-        return None
-    if sub.kind in WINDOWED_KINDS:
-        return DesiredStatus.CANCELLED  # suspended NCE keeps billing and blocks removal
-    return DesiredStatus.SUSPENDED
+    return str(wanted) if satisfies(wanted, sub) else str(sub.status)
 
 
 @dataclass
@@ -232,7 +211,7 @@ def _add_offboarding_subscriptions(
     views: _Views, cid: str, detail: CustomerDetail, now: datetime
 ) -> None:
     for sub in detail.subscriptions:
-        wanted = _offboarding_wants(sub)
+        wanted = offboarding_wants(sub)
         if wanted is None:
             continue
         sid = sub.id.lower()
@@ -246,16 +225,6 @@ def _add_offboarding_subscriptions(
             views.pair_subscription(cid, sid, "auto_renew", False, sub.auto_renew)
 
 
-def _unmanaged_ids(desired: Desired, live: Live) -> list[str]:
-    if desired.partner.policy.unmanaged_customers is UnmanagedCustomers.IGNORE:
-        return []
-    return [
-        cid
-        for cid, customer in live.customers.items()
-        if cid not in desired.customers and customer.relationship == RESELLER
-    ]
-
-
 def normalized(
     desired: Desired, live: Live, now: datetime
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -263,7 +232,7 @@ def normalized(
     views = _Views()
     for customer in desired.customers.values():
         _add_customer(views, customer, live, now)
-    for cid in _unmanaged_ids(desired, live):
+    for cid in unmanaged_ids(desired, live):
         views.live[cid] = {"relationship": RESELLER}  # absent on the desired side: unmanaged
     return views.desired, views.live
 
@@ -352,7 +321,7 @@ def drift(desired: Desired, live: Live, now: datetime) -> DriftReport:
         report.customers[customer.tenant_id] = CustomerRef(
             customer.name or (found.name if found else ""), customer.path
         )
-    for cid in _unmanaged_ids(desired, live):
+    for cid in unmanaged_ids(desired, live):
         report.customers[cid] = CustomerRef(live.customers[cid].name, "")
     explain = _Explainer(desired, live, now)
     records = [
@@ -368,16 +337,6 @@ def _order(report: DriftReport, record: DriftRecord) -> tuple[bool, str, int, st
     where = (ref.file if ref and ref.file else "") or report.name_of(record.customer_id).lower()
     unmanaged = record.kind is DriftKind.UNMANAGED_CUSTOMER
     return unmanaged, where, KIND_ORDER[record.kind], record.target_id
-
-
-# The next term starts when the current one is over.
-renewal_date = term_over
-
-
-def window_after(start: datetime) -> datetime:
-    """The end of the cancellation window that opens at `start` (purchase or renewal)."""
-    last_day = (start.astimezone(UTC) + timedelta(days=CANCELLATION_WINDOW_DAYS)).date()
-    return datetime.combine(last_day, time(23, 59), tzinfo=UTC)
 
 
 def cancellation_outlook(sub: Subscription, now: datetime) -> tuple[str, dict[str, str]]:

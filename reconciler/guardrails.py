@@ -1,18 +1,50 @@
-"""Guardrails apply enforces on any plan, wherever it came from (saved, fresh or hand-edited).
+"""The guardrails: each rule once, as a predicate the planner and apply both call.
 
-The planner already refuses these cases; apply checks them again against the
-current desired state and live state, because a plan file is only JSON.
+The planner refuses what a rule forbids while it plans (and says so in the plan);
+apply checks any plan again, wherever it came from (saved, fresh or hand-edited),
+against the current desired and live state, because a plan file is only JSON; its
+executor asks the domain rule once more on the fresh read right before a removal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from reconciler.desired import Desired, PartnerType, Relationship
-from reconciler.journal import Journal
+from reconciler.desired import Desired, DesiredCustomer, PartnerSettings, PartnerType, Relationship
 from reconciler.partnercenter.models import Live, format_time
-from reconciler.plan import ActionType, Plan
+from reconciler.plan import DESTRUCTIVE, ActionType, Plan
+
+if TYPE_CHECKING:  # the rules stay pure: only apply hands a journal to `staleness`
+    from reconciler.journal import Journal
+
+# --- the rules ------------------------------------------------------------------------------
+
+
+def domains_differ(declared: str | None, live: str | None) -> bool:
+    """Two-key identity: a declared domain that Partner Center contradicts.
+
+    Only a contradiction counts: a domain missing on either side is no evidence
+    that the tenant id points at someone else.
+    """
+    return bool(declared and live) and str(declared).lower() != str(live).lower()
+
+
+def protected_refuses(customer: DesiredCustomer, action_type: ActionType) -> bool:
+    """A protected customer never loses anything: no suspension, cancellation or removal."""
+    return customer.protected and action_type in DESTRUCTIVE
+
+
+def partner_cannot_remove(partner: PartnerSettings, action_type: ActionType) -> bool:
+    """Indirect resellers cannot remove a reseller relationship: their provider must."""
+    return (
+        partner.type is PartnerType.INDIRECT_RESELLER
+        and action_type is ActionType.REMOVE_RELATIONSHIP
+    )
+
+
+# --- a whole plan, before apply ---------------------------------------------------------------
 
 
 def refusals(plan: Plan, desired: Desired, live: Live) -> list[str]:
@@ -34,21 +66,18 @@ def _action_refusals(plan: Plan, desired: Desired, live: Live) -> Iterator[str]:
         if customer is None:
             yield f"{action.id}: customer {action.customer_id} has no file in the desired state"
             continue
-        if action.destructive and customer.protected:
+        if protected_refuses(customer, action.type):
             yield f"{action.id}: {customer.path} is protected (protected: true)"
         is_removal = action.type is ActionType.REMOVE_RELATIONSHIP
         if is_removal and customer.relationship is not Relationship.NONE:
             yield f"{action.id}: {customer.path} declares relationship: reseller"
-        if is_removal and desired.partner.type is PartnerType.INDIRECT_RESELLER:
+        if partner_cannot_remove(desired.partner, action.type):
             yield (
                 f"{action.id}: indirect resellers cannot remove a reseller relationship; "
                 "ask your indirect provider"
             )
         found = live.customers.get(action.customer_id)
-        mismatch = bool(customer.domain and found and found.domain) and (
-            str(customer.domain).lower() != (found.domain.lower() if found else "")
-        )
-        if action.destructive and mismatch and found:
+        if action.destructive and found and domains_differ(customer.domain, found.domain):
             yield (
                 f"{action.id}: {customer.path} says domain {customer.domain!r}, Partner "
                 f"Center says {found.domain!r}: check the tenant_id"

@@ -12,16 +12,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 
 from reconciler.desired import (
     Desired,
     DesiredCustomer,
     DesiredStatus,
     NceOutsideWindow,
-    PartnerType,
     SubscriptionOverride,
-    UnmanagedCustomers,
+)
+from reconciler.guardrails import domains_differ, partner_cannot_remove, protected_refuses
+from reconciler.lifecycle import (
+    ENDED_STATUSES,
+    KIND_ORDER,
+    LIVE_STATUSES,
+    WINDOWED_KINDS,
+    in_window,
+    label,
+    term_over,
+    unmanaged_ids,
 )
 from reconciler.partnercenter.models import (
     Customer,
@@ -33,6 +42,7 @@ from reconciler.partnercenter.models import (
     day,
 )
 from reconciler.plan import (
+    DESTRUCTIVE,
     Action,
     ActionType,
     Blocked,
@@ -42,43 +52,7 @@ from reconciler.plan import (
     live_fingerprint,
 )
 
-# Statuses in which a subscription still counts against removing the relationship.
-LIVE_STATUSES = frozenset({SubscriptionStatus.ACTIVE, SubscriptionStatus.SUSPENDED})
-ENDED_STATUSES = frozenset(
-    {SubscriptionStatus.EXPIRED, SubscriptionStatus.DISABLED, SubscriptionStatus.DELETED}
-)
-# Subscriptions that can be cancelled in a window after purchase or renewal.
-WINDOWED_KINDS = frozenset({SubscriptionKind.NCE, SubscriptionKind.SOFTWARE})
-# Plan order within a customer: NCE first, then software, then legacy and Azure plans.
-KIND_ORDER = {
-    SubscriptionKind.NCE: 0,
-    SubscriptionKind.SOFTWARE: 1,
-    SubscriptionKind.LEGACY: 2,
-    SubscriptionKind.AZURE: 3,
-}
 UNMANAGED_LISTED = 20
-
-
-def blocks_removal(sub: Subscription) -> bool:
-    """Whether this subscription, as it is, stops the reseller relationship from being removed.
-
-    A suspended NCE or software subscription still bills and still blocks: only
-    a cancelled (or ended) one is out of the way. Other kinds block while active
-    or still being provisioned.
-    """
-    if sub.kind in WINDOWED_KINDS:
-        return sub.status in LIVE_STATUSES
-    return sub.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)
-
-
-def needs_detail(customer: DesiredCustomer) -> bool:
-    """Whether planning this customer needs its subscriptions (a deep read)."""
-    return customer.offboarding or bool(customer.subscriptions)
-
-
-def needs_entitlements(customer: DesiredCustomer) -> bool:
-    """Entitlements (reserved instances, software) only matter when offboarding."""
-    return customer.offboarding
 
 
 @dataclass
@@ -101,23 +75,6 @@ class CustomerPlan:
 
     def block(self, reason: str, *steps: str) -> None:
         self.blocked.append(Blocked(self.id, reason, steps))
-
-
-def label(sub: Subscription) -> str:
-    return f"{sub.offer_name or sub.offer_id} ({sub.kind.value})"
-
-
-def in_window(sub: Subscription, now: datetime) -> bool:
-    """Whether the subscription may still be cancelled (the window's end is inclusive)."""
-    return sub.cancellation_allowed_until is not None and now <= sub.cancellation_allowed_until
-
-
-def term_over(sub: Subscription) -> datetime | None:
-    """When the term is over: `commitmentEndDate` is inclusive, so the start of the next day."""
-    if sub.commitment_end is None:
-        return None
-    end = sub.commitment_end.astimezone(UTC).date()
-    return datetime.combine(end, time(0), tzinfo=UTC) + timedelta(days=1)
 
 
 # --- the whole plan ---------------------------------------------------------------------
@@ -167,13 +124,7 @@ def _missing_message(missing: Iterable[DesiredCustomer]) -> str:
 
 
 def _report_unmanaged(result: Plan, desired: Desired, live: Live) -> None:
-    if desired.partner.policy.unmanaged_customers is UnmanagedCustomers.IGNORE:
-        return
-    result.unmanaged = sorted(
-        cid
-        for cid, customer in live.customers.items()
-        if cid not in desired.customers and customer.relationship == "reseller"
-    )
+    result.unmanaged = unmanaged_ids(desired, live)
 
 
 def _earliest_deadline(result: Plan, live: Live) -> datetime | None:
@@ -252,9 +203,7 @@ def _check_identity(result: CustomerPlan, live: Customer) -> None:
 
 
 def _domain_mismatch(customer: DesiredCustomer, live: Customer | None) -> str | None:
-    if live is None or not customer.domain or not live.domain:
-        return None
-    if customer.domain.lower() == live.domain.lower():
+    if live is None or not domains_differ(customer.domain, live.domain):
         return None
     return (
         f"{customer.path}: domain {customer.domain!r} does not match Partner Center's "
@@ -499,7 +448,7 @@ def _override_auto_renew(
 def _guard_customer(result: CustomerPlan, desired: Desired, live: Customer | None) -> None:
     """Refuse what must not happen for this customer; a refusal fails the plan."""
     customer = result.customer
-    if customer.protected:
+    if any(protected_refuses(customer, t) for t in DESTRUCTIVE):
         _refuse_destructive(
             result,
             f"{customer.path}: customer is protected (protected: true)",
@@ -514,7 +463,7 @@ def _guard_customer(result: CustomerPlan, desired: Desired, live: Customer | Non
         )
         if not refused:
             result.warnings.append(mismatch)
-    if desired.partner.type is PartnerType.INDIRECT_RESELLER:
+    if partner_cannot_remove(desired.partner, ActionType.REMOVE_RELATIONSHIP):
         _refuse_removal_by_reseller(result, desired)
 
 

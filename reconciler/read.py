@@ -17,9 +17,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from reconciler.desired import Desired, DesiredCustomer
+from reconciler.lifecycle import needs_detail, needs_entitlements
 from reconciler.partnercenter.client import NotFound, PartnerCenterClient
 from reconciler.partnercenter.models import Customer, CustomerDetail, Live
-from reconciler.planner import needs_detail, needs_entitlements
 
 
 def read_live(client: PartnerCenterClient, desired: Desired, *, workers: int = 16) -> Live:

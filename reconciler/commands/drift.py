@@ -13,8 +13,9 @@ import click
 from reconciler.commands import CHANGES, ERROR, OK
 from reconciler.commands.backend import Backend
 from reconciler.commands.plan import load_valid
-from reconciler.desired import Desired, UnmanagedCustomers
+from reconciler.desired import Desired
 from reconciler.diff import DriftReport, drift
+from reconciler.lifecycle import unmanaged_ids
 from reconciler.partnercenter.models import Live
 from reconciler.read import read_live, read_subscriptions, read_summary
 from reconciler.render import use_color
@@ -36,13 +37,8 @@ def read_for_drift(desired: Desired, backend: Backend, *, read_all: bool) -> Liv
     with backend.open() as client:
         start, started = client.request_count, time.monotonic()
         live = read_live(client, desired)
-        if read_all and desired.partner.policy.unmanaged_customers is UnmanagedCustomers.REPORT:
-            undeclared = [
-                cid
-                for cid, customer in live.customers.items()
-                if cid not in desired.customers and customer.relationship == "reseller"
-            ]
-            live.details |= read_subscriptions(client, undeclared)
+        if read_all:
+            live.details |= read_subscriptions(client, unmanaged_ids(desired, live))
         live.api_calls = client.request_count - start
         live.read_seconds = time.monotonic() - started
     click.echo(f"pcr: {read_summary(live)}", err=True)

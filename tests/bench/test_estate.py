@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from reconciler.lifecycle import needs_detail
 from reconciler.plan import ActionType
-from reconciler.planner import needs_detail, plan
+from reconciler.planner import plan
 from reconciler.validate import load_desired
 from tests.bench.estate import NOW, generate, live_snapshot, write_desired, write_fake_state
 from tests.bench.report import write_markdown

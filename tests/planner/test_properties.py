@@ -18,6 +18,7 @@ from reconciler.desired import (
     Relationship,
     SubscriptionOverride,
 )
+from reconciler.lifecycle import LIVE_STATUSES
 from reconciler.partnercenter.models import (
     CustomerDetail,
     Live,
@@ -25,7 +26,7 @@ from reconciler.partnercenter.models import (
     SubscriptionStatus,
 )
 from reconciler.plan import ActionType, Plan
-from reconciler.planner import LIVE_STATUSES, plan
+from reconciler.planner import plan
 from tests.planner.builders import NOW, customer, detail, guid, live_customer, override, sub
 
 subscriptions = st.builds(

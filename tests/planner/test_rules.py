@@ -11,9 +11,10 @@ from reconciler.desired import (
     Relationship,
     UnmanagedCustomers,
 )
+from reconciler.lifecycle import term_over
 from reconciler.partnercenter.models import Customer, SubscriptionKind, SubscriptionStatus
 from reconciler.plan import ActionType, Plan
-from reconciler.planner import plan, term_over
+from reconciler.planner import plan
 from reconciler.render import render
 from tests.planner.builders import (
     NOW,
