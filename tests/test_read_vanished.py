@@ -13,7 +13,8 @@ import json
 import pytest
 
 from reconciler.desired import Desired, DesiredCustomer, Relationship
-from reconciler.diff import DriftKind, drift
+from reconciler.diff import drift
+from reconciler.drift import DriftKind
 from reconciler.loader import Mark
 from reconciler.partnercenter.client import Forbidden
 from reconciler.partnercenter.models import Live

@@ -14,7 +14,8 @@ from reconciler.commands import CHANGES, ERROR, OK
 from reconciler.commands.backend import Backend
 from reconciler.commands.plan import load_valid
 from reconciler.desired import Desired
-from reconciler.diff import DriftReport, drift
+from reconciler.diff import drift
+from reconciler.drift import DriftReport
 from reconciler.lifecycle import unmanaged_ids
 from reconciler.partnercenter.models import Live
 from reconciler.read import read_live, read_subscriptions, read_summary

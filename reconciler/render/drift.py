@@ -3,7 +3,7 @@
 Same conventions as the plan renderers: the text groups differences by
 customer under a Terraform-like marker, the Markdown escapes everything
 Partner Center or a file supplies and stays under a size limit, the JSON is
-exactly the drift-JSON contract that `reconciler.diff.to_dict` builds.
+exactly the drift-JSON contract that `reconciler.drift.to_dict` builds.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import textwrap
 from collections.abc import Iterable
 
-from reconciler.diff import DriftKind, DriftRecord, DriftReport, Value, to_dict
+from reconciler.drift import DriftKind, DriftRecord, DriftReport, Value, to_dict
 from reconciler.render import plural
 from reconciler.render.markdown import code, md
 from reconciler.render.text import BOLD, GREEN, RED, YELLOW, Paint

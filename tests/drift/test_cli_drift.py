@@ -11,7 +11,8 @@ from click.testing import CliRunner, Result
 
 from reconciler.cli import cli, main
 from reconciler.desired import Relationship
-from reconciler.diff import DriftReport, drift
+from reconciler.diff import drift
+from reconciler.drift import DriftReport
 from reconciler.render.drift import markdown, render_drift
 from tests.conftest import EXAMPLE
 from tests.planner.builders import NOW as PLANNER_NOW

@@ -15,16 +15,9 @@ from reconciler.desired import (
     Relationship,
     UnmanagedCustomers,
 )
-from reconciler.diff import (
-    DriftKind,
-    DriftRecord,
-    DriftReport,
-    cancellation_outlook,
-    drift,
-    renewal_date,
-    to_dict,
-    window_after,
-)
+from reconciler.diff import cancellation_outlook, drift
+from reconciler.drift import DriftKind, DriftRecord, DriftReport, to_dict
+from reconciler.lifecycle import renewal_date, window_after
 from reconciler.partnercenter.models import (
     Customer,
     CustomerDetail,

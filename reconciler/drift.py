@@ -1,0 +1,109 @@
+"""Drift: the report model and the drift-JSON contract (DESIGN.md).
+
+`diff` computes a `DriftReport` from the desired and live state; `render` turns
+one into text, JSON or Markdown; `to_dict` is the only code that knows the
+drift-JSON layout, as `plan.to_dict` is for plans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from reconciler.partnercenter.models import format_time
+from reconciler.plan import CustomerRef
+
+FORMAT_VERSION = 1
+Value = str | bool | None
+
+
+class DriftKind(StrEnum):
+    MISSING_CUSTOMER = "missing_customer"
+    UNMANAGED_CUSTOMER = "unmanaged_customer"
+    RELATIONSHIP = "relationship"
+    NAME = "name"
+    DOMAIN = "domain"
+    SUBSCRIPTION_MISSING = "subscription_missing"
+    SUBSCRIPTION_STATUS = "subscription_status"
+    AUTO_RENEW = "auto_renew"
+
+
+# Within a customer, records are listed in this order: who, then what they have.
+KIND_ORDER = {kind: index for index, kind in enumerate(DriftKind)}
+
+
+@dataclass(frozen=True)
+class DriftRecord:
+    customer_id: str
+    kind: DriftKind
+    target_id: str
+    desired: Value
+    live: Value
+    message: str  # what the difference means and what happens next, for people
+    target_name: str = ""
+    detail: Mapping[str, Any] = field(default_factory=dict)  # dates and facts, for machines
+
+
+@dataclass
+class DriftReport:
+    now: datetime
+    records: list[DriftRecord] = field(default_factory=list)
+    customers: dict[str, CustomerRef] = field(default_factory=dict)
+    checked: int = 0  # declared customers compared with Partner Center
+    api_calls: int = 0
+
+    @property
+    def has_drift(self) -> bool:
+        return bool(self.records)
+
+    @property
+    def drifted(self) -> int:
+        """Declared customers with at least one difference."""
+        return len(
+            {r.customer_id for r in self.records if r.kind is not DriftKind.UNMANAGED_CUSTOMER}
+        )
+
+    @property
+    def unmanaged(self) -> int:
+        return sum(r.kind is DriftKind.UNMANAGED_CUSTOMER for r in self.records)
+
+    def name_of(self, customer_id: str) -> str:
+        ref = self.customers.get(customer_id)
+        return ref.name if ref and ref.name else customer_id
+
+
+# --- JSON contract -----------------------------------------------------------------------
+
+
+def to_dict(report: DriftReport) -> dict[str, Any]:
+    """The drift-JSON contract (DESIGN.md), key order stable."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "now": format_time(report.now),
+        "drift": [
+            {
+                "customer_id": r.customer_id,
+                "kind": str(r.kind),
+                "target_id": r.target_id,
+                "target_name": r.target_name,
+                "desired": r.desired,
+                "live": r.live,
+                "message": r.message,
+                "detail": dict(r.detail),
+            }
+            for r in report.records
+        ],
+        "customers": {
+            cid: {"name": ref.name, "file": ref.file} for cid, ref in report.customers.items()
+        },
+        "summary": {
+            "customers_checked": report.checked,
+            "drifted": report.drifted,
+            "unmanaged": report.unmanaged,
+            "differences": len(report.records),
+            "api_calls": report.api_calls,
+        },
+    }
