@@ -5,7 +5,9 @@ entitlements, orders, relationship removal, polling of 202s), checks that a
 bearer token is present, echoes `MS-RequestId`/`MS-CorrelationId`, and
 applies the service's rules through `FakeState`. Fault rules and a throttle
 make it answer 429/409/5xx, go slow, or accept writes asynchronously, so the
-client's resilience can be exercised.
+client's resilience can be exercised. A hold (`FakePartnerCenter.hold`) keeps
+matching requests waiting at the door until a test releases them, so a test
+orders what the client and the service do by events instead of by sleeping.
 
 The same app runs in-process (as an `httpx.WSGITransport`) or on a loopback
 socket (`fake_server`). One lock serialises access to the state; injected
@@ -40,7 +42,7 @@ from reconciler.partnercenter.fake_state import (
     in_partner_list,
 )
 
-__all__ = ["FakePartnerCenter", "FakeState", "RequestRecord"]
+__all__ = ["FakePartnerCenter", "FakeState", "Hold", "RequestRecord"]
 
 API_PREFIX = "/v1"
 DEFAULT_PAGE_SIZE = 100
@@ -48,6 +50,9 @@ MAX_PAGE_SIZE = 500  # the real maximum is not documented
 REQUEST_LOG_SIZE = 10_000
 # Guess: the body of a 401 for a missing token is not documented; the status doubles as the code.
 CODE_UNAUTHENTICATED = 401
+# How long a held request waits for its release at most: only a safety net, so that a test
+# that fails before it releases a hold cannot leave a request (and its client) hanging.
+HOLD_TIMEOUT_SECONDS = 120.0
 
 WsgiStartResponse = Callable[[str, list[tuple[str, str]]], Any]
 Handler = Callable[["FakePartnerCenter", "_Request", dict[str, str]], "_Response"]
@@ -125,6 +130,79 @@ class _Response:
     changed: bool = False  # did this request change the state?
 
 
+class Hold:
+    """Requests matching `method` and `path` (a regular expression searched in the path) wait
+    at the fake's door, before they are authenticated, throttled or acted on, until released.
+
+    The first `skip` matching requests pass; the next `count` (None: all) are held. `arrived`
+    is set when a request is caught, `answered` once a held request has been acted on (any
+    change it made is in the state, its answer is ready to send). Either event may be one the
+    caller owns, so that one wait covers several happenings; `until` (default: `release()`)
+    is what held requests wait for. Made by `FakePartnerCenter.hold`; used as a context
+    manager, it is released and removed from the fake at the end of the block.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        *,
+        skip: int = 0,
+        count: int | None = 1,
+        until: threading.Event | None = None,
+        arrived: threading.Event | None = None,
+        answered: threading.Event | None = None,
+        timeout: float = HOLD_TIMEOUT_SECONDS,
+    ) -> None:
+        self.method = method.upper()
+        self.path = re.compile(path)
+        self.skip = skip
+        self.count = count
+        self.until = until if until is not None else threading.Event()
+        self.arrived = arrived if arrived is not None else threading.Event()
+        self.answered = answered if answered is not None else threading.Event()
+        self.timeout = timeout
+        self.request_ids: list[str | None] = []  # of the requests held, in order of arrival
+        self._owner: FakePartnerCenter | None = None
+
+    @property
+    def caught(self) -> int:
+        """How many requests this hold has caught so far."""
+        return len(self.request_ids)
+
+    def release(self) -> None:
+        """Let the held requests (and any the hold catches from now on) through."""
+        self.until.set()
+
+    def close(self) -> None:
+        """Release, and catch no more requests."""
+        if self._owner is not None:
+            self._owner._drop_hold(self)
+        self.release()
+
+    def _takes(self, request: _Request) -> bool:
+        """Whether this hold catches `request` (called under the fake's lock)."""
+        if self.method not in ("*", request.method) or not self.path.search(request.path):
+            return False
+        if self.skip > 0:
+            self.skip -= 1
+            return False
+        if self.count is not None and self.caught >= self.count:
+            return False
+        self.request_ids.append(request.headers.get("ms-requestid"))
+        return True
+
+    def _wait(self) -> None:
+        self.arrived.set()
+        self.until.wait(self.timeout)
+
+    def __enter__(self) -> Hold:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 class FakePartnerCenter:
     """The WSGI callable. `on_change(state)` runs, under the lock, after any change to the state."""
 
@@ -145,6 +223,7 @@ class FakePartnerCenter:
         # Counted apart from the bounded log, so long runs report every answer.
         self.status_counts: Counter[int] = Counter()
         self._recent: deque[float] = deque()  # arrival times, for the throttle
+        self._holds: list[Hold] = []
 
     # -- the Python API ------------------------------------------------------------------
 
@@ -168,6 +247,27 @@ class FakePartnerCenter:
             self.state.add_fault(method, path, **rule)
             self._changed()
 
+    def hold(self, method: str, path: str, **options: Any) -> Hold:
+        """Hold matching requests until released (see `Hold`); holds are tried in the order
+        they were added, and a request is caught by one hold at most."""
+        hold = Hold(method, path, **options)
+        hold._owner = self
+        with self.lock:
+            self._holds.append(hold)
+        return hold
+
+    def _drop_hold(self, hold: Hold) -> None:
+        with self.lock:
+            if hold in self._holds:
+                self._holds.remove(hold)
+
+    def release_holds(self) -> None:
+        """Release every hold and forget them (a stopping server leaves nobody waiting)."""
+        with self.lock:
+            holds, self._holds = self._holds, []
+        for hold in holds:
+            hold.release()
+
     # -- WSGI ----------------------------------------------------------------------------
 
     def __call__(
@@ -185,6 +285,10 @@ class FakePartnerCenter:
         return [payload]
 
     def handle(self, request: _Request) -> _Response:
+        with self.lock:
+            hold = next((h for h in self._holds if h._takes(request)), None)
+        if hold is not None:
+            hold._wait()  # outside the lock: everything else goes on meanwhile
         try:
             response = self._handle(request)
         except FakeApiError as exc:
@@ -207,6 +311,8 @@ class FakePartnerCenter:
             )
             if response.changed:
                 self._changed()
+        if hold is not None:
+            hold.answered.set()
         return response
 
     def _changed(self) -> None:

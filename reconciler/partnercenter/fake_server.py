@@ -9,10 +9,12 @@ loopback addresses are accepted: the fake takes any bearer token.
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import socketserver
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -117,6 +119,7 @@ class FakeServer:
         self._server.serve_forever()
 
     def stop(self) -> None:
+        self.app.release_holds()  # a request a test still holds must not outlive the server
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join()
@@ -151,18 +154,43 @@ def serve(
     ready: Callable[[str], None] | None = None,
     save_interval: float = 0.0,
 ) -> None:
-    """Serve the fake in the foreground until interrupted; `ready(url)` once it listens."""
+    """Serve the fake in the foreground until interrupted; `ready(url)` once it listens.
+
+    `ready` is called only once Ctrl+C (SIGINT) is sure to stop the server, so whoever
+    waits for it may interrupt the server straight away.
+    """
     server = FakeServer(state_path, host, port, save_interval=save_interval)
-    (ready or _announce)(server.url)
+    with _interrupted_by_sigint():
+        try:
+            # Inside the try: an interrupt that comes as soon as the announcement is out
+            # still saves the state and reports.
+            (ready or _announce)(server.url)
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()
+            counts = server.app.status_counts
+            total, throttled = sum(counts.values()), counts[429]
+            print(
+                f"Fake Partner Center served {total} requests ({throttled} answered 429)",
+                flush=True,
+            )
+
+
+@contextmanager
+def _interrupted_by_sigint() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt meanwhile, even in a process that was started with
+    SIGINT ignored: a shell without job control starts background commands so (`pcr fake
+    serve &` in a script or a CI step), and Python then never installs its own handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread; the caller handles interrupts
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        yield
     finally:
-        server.stop()
-        counts = server.app.status_counts
-        total, throttled = sum(counts.values()), counts[429]
-        print(f"Fake Partner Center served {total} requests ({throttled} answered 429)", flush=True)
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
 def _announce(url: str) -> None:

@@ -44,6 +44,8 @@ FAKE_ACTION = {
     "enable_auto_renew": "update_auto_renew",
     "remove_relationship": "remove_relationship",
 }
+# Only a safety net: the waits below end on events (a line read, a terminal closed, an exit).
+SAFETY_SECONDS = 120
 
 
 def fresh_plan(pcr: str, estate: Estate) -> tuple[int, dict[str, object]]:
@@ -126,7 +128,10 @@ def test_saved_plan_converges_in_process(planned: Estate, pcr_executable: str) -
 
 @contextmanager
 def fake_serve(pcr: str, state: Path) -> Iterator[str]:
-    """`pcr fake serve` on a free loopback port; yields its URL, stops it with Ctrl+C."""
+    """`pcr fake serve` on a free loopback port; yields its URL, stops it with Ctrl+C.
+
+    Its banner (read from its stdout, so an event, not a guess) says it is listening.
+    """
     server = subprocess.Popen(
         [pcr, "fake", "serve", "--state", str(state), "--port", "0"],
         stdout=subprocess.PIPE,
@@ -142,7 +147,7 @@ def fake_serve(pcr: str, state: Path) -> Iterator[str]:
         yield found.group(0)
     finally:
         server.send_signal(signal.SIGINT)  # the server saves its state and exits
-        server.communicate(timeout=10)
+        server.communicate(timeout=SAFETY_SECONDS)
 
 
 def test_saved_plan_converges_over_loopback(tmp_path: Path, pcr_executable: str) -> None:
@@ -212,22 +217,25 @@ def run_on_terminal(command: list[str], cwd: Path, answer: str) -> tuple[int, st
     )  # fmt: skip
     os.close(terminal)
     seen, answered = b"", False
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + SAFETY_SECONDS
     try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([controller], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(controller, 4096)
-                except OSError:  # the terminal closed: the process has exited
-                    break
-                if not chunk:
-                    break
-                seen += chunk
+        # Each wait ends when the process writes (or closes the terminal): the deadline is
+        # only a safety net.
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([controller], [], [], left)
+            if not ready:
+                break
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed: the process has exited
+                break
+            if not chunk:
+                break
+            seen += chunk
             if not answered and b"Only 'yes' is accepted" in seen:
                 os.write(controller, answer.encode() + b"\n")
                 answered = True
-        return process.wait(timeout=10), seen.decode(errors="replace")
+        return process.wait(timeout=SAFETY_SECONDS), seen.decode(errors="replace")
     finally:
         os.close(controller)
         if process.poll() is None:

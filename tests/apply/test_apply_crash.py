@@ -1,12 +1,18 @@
 """`pcr apply` killed with SIGKILL at random points and run again with the same saved plan:
-it converges, and no change ever reaches Partner Center twice."""
+it converges, and no change ever reaches Partner Center twice.
+
+Every kill point is an event, never a timer: a request reaching the fake (held there
+until the killed client is dead), a request the fake has just answered, or a line the run
+writes once a step is done. So a loaded machine moves nothing but the clock."""
 
 from __future__ import annotations
 
 import random
+import re
 import signal
 import subprocess
-import time
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +31,10 @@ from tests.apply.support import (
 )
 
 SEED = 20261122
+# Only a safety net: every wait below normally ends on an event within a second or two.
+SAFETY_SECONDS = 120
+# The line a run without a terminal writes once a step has sent its change and seen it done.
+STEP_DONE = re.compile(r"^\[\d+/\d+\] done ")
 
 
 @dataclass
@@ -34,40 +44,76 @@ class Tally:
     stderr: list[str] = field(default_factory=list)
 
 
-def journal_size(estate: Estate) -> int:
-    return sum(path.stat().st_size for path in estate.state_dir.glob("journal-*.jsonl"))
+class Run:
+    """`command` in the estate, its stderr read on a thread. `ended` is set when the run closes
+    its stderr (it is exiting); `stop` then too, or before on the `nth` line `wake_on` matches
+    (or whenever the caller's own event for it is set: a kill point)."""
 
+    def __init__(
+        self,
+        command: list[str],
+        estate: Estate,
+        stop: threading.Event,
+        wake_on: Callable[[str], object] = lambda line: False,
+        nth: int = 1,
+    ) -> None:
+        self.estate, self.stop = estate, stop
+        self.ended = threading.Event()
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            command,
+            cwd=estate.root,
+            env=pcr_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, args=(wake_on, nth), daemon=True)
+        self._reader.start()
 
-def run_and_kill(command: list[str], estate: Estate, delay: float, tally: Tally) -> int | None:
-    """Run `command` in the estate and SIGKILL it `delay` seconds after it starts to change
-    things (its journal grows). Its exit code if it finished first, else None."""
-    before = journal_size(estate)
-    process = subprocess.Popen(
-        command,
-        cwd=estate.root,
-        env=pcr_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while process.poll() is None and journal_size(estate) == before:
-        if time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError("apply made no progress in 30 s")
-        time.sleep(0.01)
-    try:
-        _, stderr = process.communicate(timeout=delay)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGKILL)
-        _, stderr = process.communicate()  # reaps it: its pid is then really dead
-        tally.stderr.append(stderr)
+    def _read(self, wake_on: Callable[[str], object], nth: int) -> None:
+        assert self.process.stderr is not None
+        seen = 0
+        for line in self.process.stderr:
+            self.lines.append(line)
+            if wake_on(line):
+                seen += 1
+                if seen == nth:
+                    self.stop.set()
+        self.ended.set()
+        self.stop.set()
+
+    def wait_for_stop(self) -> None:
+        if not self.stop.wait(SAFETY_SECONDS):
+            self.process.kill()
+            self.finish()
+            raise AssertionError(f"the run neither ended nor reached its kill point: {self.lines}")
+
+    def finish(self) -> str:
+        """Reap the process (its pid is then really dead); everything it wrote."""
+        self.process.wait(SAFETY_SECONDS)
+        self._reader.join(SAFETY_SECONDS)
+        return "".join(self.lines)
+
+    def kill_or_exit_code(self, tally: Tally) -> int | None:
+        """SIGKILL the run unless it is ending on its own; its exit code if so, else None."""
+        if not self.ended.is_set():
+            self.process.send_signal(signal.SIGKILL)
+        tally.stderr.append(self.finish())
+        if self.process.returncode != -signal.SIGKILL:  # it ended on its own first
+            return self.process.returncode
         tally.kills += 1
-        (journal,) = estate.state_dir.glob("journal-*.jsonl")
+        (journal,) = self.estate.state_dir.glob("journal-*.jsonl")
         tally.in_flight += any(step.event == "start" for step in Journal(journal).steps.values())
         return None
-    tally.stderr.append(stderr)
-    return process.returncode
+
+
+def run_to_the_end(command: list[str], estate: Estate, tally: Tally) -> int:
+    run = Run(command, estate, threading.Event())
+    run.wait_for_stop()
+    tally.stderr.append(run.finish())
+    return run.process.returncode
 
 
 def assert_converged_once(pcr: str, estate: Estate) -> None:
@@ -100,30 +146,45 @@ def test_sigkill_at_random_points_over_loopback(
     def new_round() -> tuple[Estate, FakeServer]:
         estate = copy_estate(planned_template, tmp_path / f"round-{len(rounds)}")
         rounds.append(estate)
-        server = FakeServer(estate.live).start()
-        # Slow changes, so that kills often land while one is on the wire; the server
-        # sleeps before it acts, so a change sent by a killed run lands after it died.
-        server.app.add_fault("PATCH", ".", latency=0.3, count=None)
-        server.app.add_fault("GET", ".", latency=0.01, count=None)
-        return estate, server
+        return estate, FakeServer(estate.live).start()
+
+    def kill_once(estate: Estate, server: FakeServer) -> int | None:
+        """One run, killed when the fake gets (or has answered) one of its first changes."""
+        nth, on_the_wire = rng.randint(1, 3), rng.random() < 0.5
+        stop = threading.Event()
+        if on_the_wire:
+            # The change waits at the fake's door while its client is killed, and lands
+            # only after the client is dead.
+            hold = server.app.hold("PATCH", ".", skip=nth - 1, arrived=stop)
+        else:
+            # The change landed and its answer is on the way back when the client dies.
+            passing = threading.Event()
+            passing.set()
+            hold = server.app.hold("PATCH", ".", skip=nth - 1, until=passing, answered=stop)
+        with hold:
+            run = Run(apply_command(pcr_executable, "--endpoint", server.url), estate, stop)
+            run.wait_for_stop()
+            code = run.kill_or_exit_code(tally)
+        if code is None and hold.caught:
+            assert hold.answered.wait(SAFETY_SECONDS), "the held change never landed"
+        return code
 
     estate, server = new_round()
     try:
         for _ in range(10):  # kill points; a run that finishes first starts a new round
-            command = apply_command(pcr_executable, "--endpoint", server.url)
-            code = run_and_kill(command, estate, rng.uniform(0.0, 0.7), tally)
+            code = kill_once(estate, server)
             if code is not None:
                 assert code == 0, tally.stderr[-1]
                 server.stop()
                 assert_converged_once(pcr_executable, estate)
                 estate, server = new_round()
         command = apply_command(pcr_executable, "--endpoint", server.url)
-        assert run_and_kill(command, estate, 60, tally) == 0, tally.stderr[-1]
+        assert run_to_the_end(command, estate, tally) == 0, tally.stderr[-1]
     finally:
         server.stop()
     assert_converged_once(pcr_executable, estate)
 
-    assert tally.kills >= 5, tally  # most random points hit a running apply
+    assert tally.kills >= 5, tally  # most kill points hit a running apply
     assert tally.in_flight >= 1, tally  # and some of them a change on the wire
     assert any("removing a stale lock" in text for text in tally.stderr)
 
@@ -131,14 +192,18 @@ def test_sigkill_at_random_points_over_loopback(
 def test_sigkill_at_random_points_in_process(planned: Estate, pcr_executable: str) -> None:
     """The fake inside the killed process: a change cut off mid-call never landed, and the
     next run sends it again under the same request id."""
+    # Slow changes, so that while one step reports done, others are still on their way.
     planned.add_faults({"method": "PATCH", "path": ".", "latency": 0.25, "count": None})
     rng = random.Random(SEED + 1)
     tally = Tally()
     command = apply_command(pcr_executable)
     for _ in range(4):
-        if run_and_kill(command, planned, rng.uniform(0.0, 0.3), tally) is not None:
+        # Killed as it reports its nth step done in this run.
+        run = Run(command, planned, threading.Event(), STEP_DONE.match, rng.randint(1, 3))
+        run.wait_for_stop()
+        if run.kill_or_exit_code(tally) is not None:
             break
-    assert run_and_kill(command, planned, 60, tally) == 0, tally.stderr[-1]
+    assert run_to_the_end(command, planned, tally) == 0, tally.stderr[-1]
 
     assert_converged_once(pcr_executable, planned)
     assert tally.kills >= 2 and tally.in_flight >= 1, tally

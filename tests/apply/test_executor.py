@@ -8,6 +8,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,8 +44,11 @@ from tests.apply.support import (
     read_jsonl,
 )
 from tests.conftest import EXAMPLE
+from tests.timeouts import FirstAttemptTimesOut
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+# Only a safety net for waits that end on events.
+SAFETY_SECONDS = 60
 
 
 def example_desired() -> Desired:
@@ -302,7 +306,14 @@ def test_something_already_done_by_someone_else_is_not_sent(rig: Rig) -> None:
 
 
 class Watch:
-    """WSGI middleware: slows every PATCH and records how many overlap, overall and per customer."""
+    """WSGI middleware: records how many PATCHes overlap, overall and per customer.
+
+    The first PATCH waits until another customer's PATCH is in flight too (an event; the
+    timeout is only a safety net), so an overlap is certain whenever the executor really
+    runs customers in parallel. While it waits, a second step of its own customer sent
+    out of turn would show as an overlap of that customer. The short sleep of every PATCH
+    only widens the window in which a wrong overlap would show; no passing run depends on it.
+    """
 
     def __init__(self, app: FakePartnerCenter, delay: float) -> None:
         self.app, self.delay = app, delay
@@ -310,6 +321,8 @@ class Watch:
         self.running: dict[str, int] = defaultdict(int)
         self.peak_total = 0
         self.peak_customer: dict[str, int] = defaultdict(int)
+        self.overlapped = threading.Event()
+        self.first: str | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if environ["REQUEST_METHOD"] != "PATCH":
@@ -319,7 +332,12 @@ class Watch:
             self.running[customer] += 1
             self.peak_total = max(self.peak_total, sum(self.running.values()))
             self.peak_customer[customer] = max(self.peak_customer[customer], self.running[customer])
+            first, self.first = self.first is None, self.first or customer
+            if any(n for c, n in self.running.items() if c != self.first):
+                self.overlapped.set()
         try:
+            if first:
+                self.overlapped.wait(SAFETY_SECONDS)
             time.sleep(self.delay)
             return self.app(environ, start_response)
         finally:
@@ -356,11 +374,23 @@ def test_a_change_that_landed_before_a_timeout_is_not_a_failure(tmp_path: Path) 
     """The first PATCH outlives the client's timeout but lands; the retry is then refused."""
     state_file = tmp_path / "live.json"
     example_state().save(state_file)
-    with FakeServer(state_file) as server:
-        for path in (f"/subscriptions/{ADVENTURE_WORKS_NCE}$", f"/customers/{NORTHWIND}$"):
-            server.app.add_fault("PATCH", path, latency=0.5, count=1)
+    targets = (f"/subscriptions/{ADVENTURE_WORKS_NCE}$", f"/customers/{NORTHWIND}$")
+    with FakeServer(state_file) as server, ExitStack() as holds:
+        for path in targets:
+            # The first attempt waits at the fake until the client has given up on it and
+            # sent the retry; the retry waits until the first has landed. Events, so the
+            # timeout is certain and the retry always comes after the change.
+            gave_up = threading.Event()
+            first = holds.enter_context(server.app.hold("PATCH", path, until=gave_up))
+            holds.enter_context(
+                server.app.hold("PATCH", path, until=first.answered, arrived=gave_up)
+            )
         with PartnerCenterClient(
-            server.url, StaticToken(TOKEN), timeout=0.2, rate_per_minute=100_000
+            server.url,
+            StaticToken(TOKEN),
+            # Only these first attempts time out; every other request has the default timeout.
+            transport=FirstAttemptTimesOut("PATCH", "|".join(targets), read=0.2),
+            rate_per_minute=100_000,
         ) as client:
             rig = Rig(server.app, client, example_desired(), tmp_path)
             report = rig.apply(rig.plan())

@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,9 @@ from tests.apply.support import (
     pcr_env,
     run_pcr,
 )
+
+# Only a safety net: the waits below end on events (a change reaching the fake, an exit).
+SAFETY_SECONDS = 120
 
 
 def dead_pid() -> int:
@@ -71,8 +73,11 @@ def test_two_concurrent_applies_one_refuses_nothing_doubled(
     planned: Estate, pcr_executable: str
 ) -> None:
     estate = planned
+    lock = estate.state_dir / "apply.lock"
     with FakeServer(estate.live) as server:
-        server.app.add_fault("PATCH", ".", latency=0.5, count=None)  # the first apply takes a while
+        # The first apply's changes wait at the fake until the second apply is over: it
+        # holds the lock all that time, however slowly either process runs.
+        changes = server.app.hold("PATCH", ".", count=None)
         command = apply_command(pcr_executable, "--endpoint", server.url)
         first = subprocess.Popen(
             command,
@@ -82,14 +87,22 @@ def test_two_concurrent_applies_one_refuses_nothing_doubled(
             stderr=subprocess.PIPE,
             text=True,
         )
-        lock = estate.state_dir / "apply.lock"
-        deadline = time.monotonic() + 10
-        while not lock.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        second = subprocess.run(
-            command, cwd=estate.root, env=pcr_env(), capture_output=True, text=True, timeout=60
-        )
-        _, first_err = first.communicate(timeout=60)
+        try:
+            # Its first change reached the fake: it is applying, under the lock.
+            arrived = changes.arrived.wait(SAFETY_SECONDS)
+            assert arrived, "the first apply never sent a change"
+            assert lock.exists()
+            second = subprocess.run(
+                command,
+                cwd=estate.root,
+                env=pcr_env(),
+                capture_output=True,
+                text=True,
+                timeout=SAFETY_SECONDS,
+            )
+        finally:
+            changes.close()
+            _, first_err = first.communicate(timeout=SAFETY_SECONDS)
         mutations = server.app.mutations
 
     assert second.returncode == 1

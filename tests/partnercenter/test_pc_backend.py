@@ -25,6 +25,9 @@ from reconciler.partnercenter.backend import open_client
 from reconciler.partnercenter.fake_server import FakeServer
 from reconciler.partnercenter.fake_state import FakeState
 
+# Only a safety net: the waits below end on events (a line read, an exit).
+SAFETY_SECONDS = 120
+
 
 def mutations_in(path: Path) -> list[dict[str, object]]:
     return json.loads(path.read_text())["mutations"]  # type: ignore[no-any-return]
@@ -117,20 +120,54 @@ def test_serve_announces_its_url_and_saves_on_ctrl_c(state_file: Path) -> None:
     )
     try:
         assert process.stdout is not None
-        line = process.stdout.readline()
+        line = process.stdout.readline()  # the announcement: it listens, and Ctrl+C stops it
         url = line.split(" listening on ")[1].split()[0]
         assert url.startswith("http://127.0.0.1:")
         env = {"PCR_TOKEN": FAKE_TOKEN}
         with open_client(endpoint=url, fake_state=None, env=env) as client:
             client.update_subscription(FABRIKAM, FABRIKAM_E3_LEGACY, status="suspended")
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=5) == 0
+        # Its exit is the event; the timeout is only a safety net.
+        rest, errors = process.communicate(timeout=SAFETY_SECONDS)
+        assert process.returncode == 0, errors
         # One GET for the full resource, one PATCH: the shutdown line counts both.
-        assert "served 2 requests (0 answered 429)" in process.stdout.read()
+        assert "served 2 requests (0 answered 429)" in rest
     finally:
         process.kill()
     assert [m["action"] for m in mutations_in(state_file)] == ["suspend"]
     assert FAKE_TOKEN not in state_file.read_text()
+
+
+def test_serve_stops_on_ctrl_c_even_when_started_with_sigint_ignored(state_file: Path) -> None:
+    """A shell without job control starts `pcr fake serve &` with SIGINT ignored, and Python
+    then installs no handler of its own; Ctrl+C must stop the fake (and save) all the same."""
+    program = (
+        "import sys; from pathlib import Path\n"
+        "from reconciler.partnercenter.backend import serve\n"
+        "serve(Path(sys.argv[1]))\n"
+    )
+    # What the shell does: ignore SIGINT, then exec the command (an ignored signal stays so).
+    ignoring = (
+        "import os, signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", ignoring, "-c", program, str(state_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert " listening on " in process.stdout.readline()
+        process.send_signal(signal.SIGINT)  # at once: the announcement says Ctrl+C works now
+        rest, errors = process.communicate(timeout=SAFETY_SECONDS)
+        assert process.returncode == 0, errors
+        assert "served 0 requests" in rest
+    finally:
+        process.kill()
+    assert json.loads(state_file.read_text()) == json.loads(EXAMPLE_STATE.read_text())
 
 
 def test_state_round_trips_and_is_rejected_with_a_wrong_version(tmp_path: Path) -> None:

@@ -26,8 +26,11 @@ from reconciler.partnercenter.fake import FakePartnerCenter
 from reconciler.partnercenter.fake_server import FakeServer
 from reconciler.partnercenter.fake_state import FakeState
 from reconciler.partnercenter.models import SubscriptionStatus
+from tests.timeouts import FirstAttemptTimesOut
 
 SUBSCRIPTION_PATH = f"/subscriptions/{FABRIKAM_BASIC_NCE}$"
+# Only a safety net for waits that end on events.
+SAFETY_SECONDS = 60
 
 
 def test_429_waits_exactly_retry_after_in_real_time(server: FakeServer) -> None:
@@ -91,17 +94,30 @@ def test_a_client_error_is_not_retried(live: Live) -> None:
 
 
 def test_a_timeout_is_retried_with_the_same_request_id(server: FakeServer) -> None:
-    server.app.add_fault("GET", f"/customers/{CONTOSO}$", latency=0.4)
+    path = f"/customers/{CONTOSO}$"
+    gave_up = threading.Event()
+    # The first attempt waits at the fake until the client has given up on it and sent the
+    # retry; the retry waits until the first is answered. So the timeout is certain, and the
+    # slow one finishes after the client gave up on it, however loaded the machine.
+    first = server.app.hold("GET", path, until=gave_up)
+    retry = server.app.hold("GET", path, until=first.answered, arrived=gave_up)
     sleep = SleepRecorder()
-    with PartnerCenterClient(
-        server.url, StaticToken(FAKE_TOKEN), timeout=0.1, sleep=sleep
-    ) as client:
+    with (
+        first,
+        retry,
+        PartnerCenterClient(
+            server.url,
+            StaticToken(FAKE_TOKEN),
+            transport=FirstAttemptTimesOut("GET", path, read=0.1),
+            sleep=sleep,
+        ) as client,
+    ):
         assert client.get_customer(CONTOSO).id == CONTOSO
     assert client.request_count == 2 and len(sleep.calls) == 1
-    # The server saw both; the slow one finished after the client gave up on it.
-    deadline = time.monotonic() + 2
-    while len(server.app.requests) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    # The server saw both, the slow one first, under one request id.
+    assert (first.caught, retry.caught) == (1, 1)
+    assert first.request_ids == retry.request_ids
+    assert len(server.app.requests) == 2
     assert len({r.request_id for r in server.app.requests}) == 1
 
 
@@ -182,12 +198,19 @@ def test_per_minute_limiter_never_exceeds_the_rate() -> None:
 
 def test_concurrency_is_capped_and_counters_are_thread_safe(tmp_path: Path) -> None:
     in_flight, peak, lock = 0, 0, threading.Lock()
+    full = threading.Event()
 
     def slow(request: httpx.Request) -> httpx.Response:
         nonlocal in_flight, peak
         with lock:
             in_flight += 1
             peak = max(peak, in_flight)
+            if in_flight == 3:
+                full.set()
+        # The first callers wait here until the cap is reached: an event, so `peak == 3` never
+        # depends on how threads happen to be scheduled. The short sleep only gives a caller
+        # past a broken cap time to show itself; a passing run does not depend on it.
+        full.wait(SAFETY_SECONDS)
         time.sleep(0.02)
         with lock:
             in_flight -= 1
