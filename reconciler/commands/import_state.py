@@ -1,52 +1,24 @@
-"""`pcr import`: write the desired state as Partner Center has it now.
+"""`pcr import`: write a customer file for every reseller customer, as Partner Center has it.
 
-One customer file per reseller customer, each declaring the customer and its
-subscriptions exactly as they are, so that right after an import `pcr
-validate` is clean and `pcr plan` has nothing to do: a starting point that
-people then edit. Values are written by PyYAML's emitter, so any company name
-(quotes, colons, `#`, non-ASCII) reads back as it was; what the schema cannot
-hold (a pending subscription, an id that is no GUID) becomes a comment.
-
-The file contents are built by pure functions; only `run` touches Partner
-Center and the disk.
+The files are built by `reconciler.importing`; this reads Partner Center, writes
+them without replacing what exists, and reports each file.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import textwrap
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
-from typing import Any
 
 import click
 import yaml
 
 from reconciler.commands import ERROR, OK
 from reconciler.commands.backend import Backend
-from reconciler.partnercenter.models import Customer, CustomerDetail, Subscription
+from reconciler.importing import PARTNER_YAML, CustomerFile, customer_files, importable
 from reconciler.read import read_subscriptions
 from reconciler.scaffold import write_file, write_schema_files
-from reconciler.validate import CUSTOMERS_DIR, PARTNER_FILE, schema_path
-
-CUSTOMER_MODELINE = "# yaml-language-server: $schema=../../schemas/customer.schema.json"
-PARTNER_MODELINE = "# yaml-language-server: $schema=../schemas/partner.schema.json"
-# Partner Center statuses a file can declare, by the name the schema gives them.
-DECLARABLE = {"active": "active", "suspended": "suspended", "deleted": "cancelled"}
-MAX_STEM = 60
-
-PARTNER_YAML = f"""{PARTNER_MODELINE}
-# Partner-wide settings for pcr, written by `pcr import` with the defaults: check partner.type.
-partner:
-  type: direct                  # direct | indirect_provider | indirect_reseller
-policy:
-  max_removals_per_run: 10      # apply refuses a plan that removes more relationships
-  unmanaged_customers: report   # live customers with no file here are reported, never changed
-"""
+from reconciler.validate import CUSTOMERS_DIR, PARTNER_FILE
 
 
 @dataclass(frozen=True)
@@ -56,168 +28,10 @@ class ImportOptions:
     force: bool = False
 
 
-@dataclass(frozen=True)
-class CustomerFile:
-    tenant_id: str
-    name: str  # the file name under customers/
-    text: str
-
-
 @dataclass
 class ImportResult:
     written: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "path: why", one per file not written
-
-
-# --- what the schema accepts ----------------------------------------------------------------
-
-
-@cache
-def _customer_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(schema_path("customer").read_text(encoding="utf-8"))
-    return schema
-
-
-def _matches(pattern_owner: dict[str, Any], text: str) -> bool:
-    return re.search(pattern_owner["pattern"], text) is not None
-
-
-def is_guid(text: str) -> bool:
-    return _matches(_customer_schema()["$defs"]["guid"], text)
-
-
-def is_domain(text: str) -> bool:
-    return _matches(_customer_schema()["properties"]["domain"], text)
-
-
-# --- file names -----------------------------------------------------------------------------
-
-
-def file_stem(company: str, tenant_id: str) -> str:
-    """A safe file name from a company name: lowercase ASCII letters, digits and hyphens."""
-    ascii_name = unicodedata.normalize("NFKD", company).encode("ascii", "ignore").decode()
-    stem = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:MAX_STEM].rstrip("-")
-    return stem or f"customer-{tenant_id[:8].lower()}"
-
-
-def file_names(customers: Iterable[Customer]) -> dict[str, str]:
-    """A unique `<stem>.yaml` per tenant id; on a clash the later tenant ids get -2, -3, ..."""
-    taken: set[str] = set()
-    names: dict[str, str] = {}
-    # Sorted so that the same estate always gets the same names.
-    for customer in sorted(customers, key=lambda c: (file_stem(c.name, c.id), c.id.lower())):
-        stem = candidate = file_stem(customer.name, customer.id)
-        number = 1
-        while candidate in taken:
-            number += 1
-            candidate = f"{stem}-{number}"
-        taken.add(candidate)
-        names[customer.id.lower()] = f"{candidate}.yaml"
-    return names
-
-
-# --- file contents --------------------------------------------------------------------------
-
-
-def _one_line(text: str) -> str:
-    """Text from Partner Center, safe inside a YAML comment."""
-    return " ".join(text.split())
-
-
-def _dump(data: Any) -> str:
-    # A very wide line: a long company name stays one scalar on one line.
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1_000_000)
-
-
-def _subscription_comment(sub: Subscription) -> str:
-    facts = [f"{sub.offer_name or sub.offer_id} ({sub.kind.value})"]
-    if sub.quantity:
-        facts.append(f"quantity {sub.quantity}")
-    if sub.commitment_end is not None:
-        facts.append(f"term ends {sub.commitment_end.date().isoformat()}")
-    return "# " + _one_line(", ".join(facts))
-
-
-def _subscription_entry(sub: Subscription) -> dict[str, Any] | None:
-    """The override that keeps this subscription as it is, or None if none can be written."""
-    status = DECLARABLE.get(sub.status.value)
-    if status is None or not is_guid(sub.id):
-        return None
-    entry: dict[str, Any] = {"id": sub.id.lower(), "status": status}
-    if status != "cancelled":  # a cancelled subscription does not renew (the schema's rule)
-        entry["auto_renew"] = sub.auto_renew
-    return entry
-
-
-def _subscriptions_block(subscriptions: Iterable[Subscription]) -> list[str]:
-    declared: list[str] = []
-    left_out: list[str] = []
-    for sub in sorted(subscriptions, key=lambda s: (s.offer_name, s.id)):
-        entry = _subscription_entry(sub)
-        if entry is None:
-            why = f"status {sub.status.value}" if is_guid(sub.id) else "its id is not a GUID"
-            what = _one_line(f"{sub.id} {sub.offer_name or sub.offer_id}")
-            left_out.append(f"#   {what}: not declared ({why})")
-            continue
-        declared += [
-            "  " + _subscription_comment(sub),
-            textwrap.indent(_dump([entry]), "  ").rstrip("\n"),
-        ]
-    lines = []
-    if left_out:
-        lines += ["# Subscriptions a file cannot declare, left alone by pcr:", *left_out]
-    if declared:
-        lines += ["subscriptions:", *declared]
-    return lines
-
-
-def customer_yaml(customer: Customer, detail: CustomerDetail) -> str:
-    """The customer file that declares this customer exactly as Partner Center has it."""
-    lines = [
-        CUSTOMER_MODELINE,
-        "# Imported from Partner Center by `pcr import`. Every subscription listed is kept as it",
-        "# is now: remove the entries pcr should leave alone; change one to change it.",
-        _dump({"tenant_id": customer.id.lower()}).rstrip("\n"),
-    ]
-    if customer.name:
-        lines.append(_dump({"name": customer.name}).rstrip("\n"))
-    if customer.domain and is_domain(customer.domain):
-        lines.append(_dump({"domain": customer.domain}).rstrip("\n"))
-    elif customer.domain:
-        lines.append(
-            f"# domain in Partner Center, not a valid domain name: {_one_line(customer.domain)}"
-        )
-    lines.append("relationship: reseller")
-    lines += _subscriptions_block(detail.subscriptions)
-    return "\n".join(lines) + "\n"
-
-
-def customer_files(
-    customers: Iterable[Customer], details: dict[str, CustomerDetail]
-) -> list[CustomerFile]:
-    chosen = list(customers)
-    names = file_names(chosen)
-    return [
-        CustomerFile(
-            c.id.lower(),
-            names[c.id.lower()],
-            customer_yaml(c, details.get(c.id.lower(), CustomerDetail())),
-        )
-        for c in sorted(chosen, key=lambda c: names[c.id.lower()])
-    ]
-
-
-def importable(customers: Iterable[Customer]) -> tuple[list[Customer], list[str]]:
-    """Reseller customers a file can declare, and a note for every other one."""
-    chosen, notes = [], []
-    for customer in customers:
-        if customer.relationship != "reseller":
-            notes.append(f"{customer.id} ({customer.name}): relationship {customer.relationship}")
-        elif not is_guid(customer.id):
-            notes.append(f"{customer.id} ({customer.name}): the customer id is not a GUID")
-        else:
-            chosen.append(customer)
-    return chosen, notes
 
 
 # --- writing ----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from reconciler.cli import cli, main
-from reconciler.commands.import_state import (
+from reconciler.importing import (
     CUSTOMER_MODELINE,
     customer_yaml,
     file_names,
