@@ -19,7 +19,8 @@ from enum import StrEnum
 from reconciler.guardrails import domains_differ
 from reconciler.journal import AuditLog, Journal
 from reconciler.lifecycle import ENDED_STATUSES, blocks_removal
-from reconciler.partnercenter.client import NotFound, PartnerCenterClient, PartnerCenterError
+from reconciler.partnercenter.client import PartnerCenterClient
+from reconciler.partnercenter.errors import NotFound, PartnerCenterError
 from reconciler.partnercenter.models import (
     EntitlementType,
     Subscription,

@@ -16,7 +16,7 @@ from reconciler.desired import Desired, DesiredCustomer, Relationship
 from reconciler.diff import drift
 from reconciler.drift import DriftKind
 from reconciler.loader import Mark
-from reconciler.partnercenter.client import Forbidden
+from reconciler.partnercenter.errors import Forbidden
 from reconciler.partnercenter.models import Live
 from reconciler.plan import Plan, to_dict
 from reconciler.planner import plan

@@ -92,6 +92,9 @@ def run(options: ApplyOptions) -> int:
     except options.backend.errors as exc:
         _say(f"pcr: {options.backend.failure_message(exc)}")
         return ERROR
+    except OSError as exc:  # the journal, the audit log or the lock could not be written
+        _say(f"pcr: apply stopped: cannot write its records under {options.state}: {exc}")
+        return ERROR
     _summarise(report, plan, journal, options.state / "audit.jsonl")
     return ERROR if report.failed else OK
 

@@ -12,21 +12,15 @@ from typing import Any, TypeVar
 import click
 import httpx
 
-from reconciler.partnercenter.auth import AuthError, InsecureEndpointError
 from reconciler.partnercenter.backend import open_client
-from reconciler.partnercenter.client import PartnerCenterClient, PartnerCenterError
+from reconciler.partnercenter.client import PartnerCenterClient
+from reconciler.partnercenter.errors import BackendError, ConfigurationError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Everything talking to Partner Center can raise; each becomes one line and exit 1.
-BACKEND_ERRORS: tuple[type[Exception], ...] = (
-    PartnerCenterError,
-    AuthError,
-    InsecureEndpointError,
-    httpx.HTTPError,
-    OSError,
-    ValueError,
-)
+# What talking to Partner Center can raise; each becomes one line and exit 1. Nothing
+# broader: any other exception is a bug and is reported as an internal error.
+BACKEND_ERRORS: tuple[type[Exception], ...] = (BackendError, httpx.HTTPError)
 
 
 @dataclass(frozen=True)
@@ -63,7 +57,7 @@ LIMIT_VARIABLES = {
 
 
 def client_limits(env: dict[str, str]) -> dict[str, Any]:
-    """Client rate and concurrency limits set in the environment; ValueError names the bad one."""
+    """Client rate and concurrency limits set in the environment; the error names a bad one."""
     limits: dict[str, Any] = {}
     for variable, (name, kind) in LIMIT_VARIABLES.items():
         raw = env.get(variable, "").strip()
@@ -74,7 +68,7 @@ def client_limits(env: dict[str, str]) -> dict[str, Any]:
         except ValueError:
             value = 0
         if value <= 0:
-            raise ValueError(f"{variable}={raw!r}: expected a positive number")
+            raise ConfigurationError(f"{variable}={raw!r}: expected a positive number")
         limits[name] = value
     return limits
 

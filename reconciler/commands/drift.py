@@ -15,7 +15,6 @@ from reconciler.commands.backend import Backend
 from reconciler.commands.plan import load_valid
 from reconciler.desired import Desired
 from reconciler.diff import drift
-from reconciler.drift import DriftReport
 from reconciler.lifecycle import unmanaged_ids
 from reconciler.partnercenter.models import Live
 from reconciler.read import read_live, read_subscriptions, read_summary
@@ -46,20 +45,17 @@ def read_for_drift(desired: Desired, backend: Backend, *, read_all: bool) -> Liv
     return live
 
 
-def build_report(options: DriftOptions, desired: Desired) -> DriftReport:
-    live = read_for_drift(desired, options.backend, read_all=options.read_all)
-    return drift(desired, live, options.now)
-
-
 def run(options: DriftOptions) -> int:
     desired = load_valid(options.desired_dir)
     if desired is None:
         return ERROR
     try:
-        report = build_report(options, desired)
+        live = read_for_drift(desired, options.backend, read_all=options.read_all)
     except options.backend.errors as exc:
         click.echo(f"pcr: {options.backend.failure_message(exc)}", err=True)
         return ERROR
+    # Pure from here on: a failure below is a bug, and is reported as one.
+    report = drift(desired, live, options.now)
     color = options.output_format == "text" and use_color(sys.stdout)
     click.echo(render_drift(report, options.output_format, color=color), nl=False)
     return CHANGES if options.detailed_exitcode and report.has_drift else OK

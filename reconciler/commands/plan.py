@@ -13,7 +13,7 @@ from reconciler import plan as plan_model
 from reconciler.commands import CHANGES, ERROR, OK
 from reconciler.commands.backend import Backend
 from reconciler.desired import Desired
-from reconciler.plan import Plan
+from reconciler.partnercenter.models import Live
 from reconciler.planner import plan as make_plan
 from reconciler.read import read_live, read_summary
 from reconciler.render import render, use_color
@@ -48,33 +48,37 @@ def load_valid(directory: Path) -> Desired | None:
     return result.desired
 
 
-def build_plan(desired: Desired, backend: Backend, now: datetime) -> Plan:
-    """Read what the plan needs from Partner Center and plan. Raises backend errors."""
+def read_for_plan(desired: Desired, backend: Backend) -> Live:
+    """What the plan needs from Partner Center. Raises backend errors."""
     with backend.open() as client:
         live = read_live(client, desired)
     click.echo(f"pcr: {read_summary(live)}", err=True)
-    return make_plan(desired, live, now)
+    return live
 
 
 def run(options: PlanOptions) -> int:
     desired = load_valid(options.desired_dir)
     if desired is None:
         return ERROR
-    failure = options.backend.failure_message
     try:
-        result = build_plan(desired, options.backend, options.now)
-        result.desired_dir = str(options.desired_dir)
+        live = read_for_plan(desired, options.backend)
     except options.backend.errors as exc:
-        click.echo(f"pcr: {failure(exc)}", err=True)
+        click.echo(f"pcr: {options.backend.failure_message(exc)}", err=True)
         return ERROR
-    stdout = sys.stdout
-    color = options.output_format == "text" and use_color(stdout)
+    # Pure from here on: a failure below is a bug, and is reported as one.
+    result = make_plan(desired, live, options.now)
+    result.desired_dir = str(options.desired_dir)
+    color = options.output_format == "text" and use_color(sys.stdout)
     click.echo(render(result, options.output_format, color=color), nl=False)
     if result.errors:
         click.echo("pcr: the plan is refused by a guardrail (see the errors above)", err=True)
         return ERROR
     if options.out is not None:
-        plan_model.save(result, options.out)
+        try:
+            plan_model.save(result, options.out)
+        except OSError as exc:
+            click.echo(f"pcr: cannot save the plan to {options.out}: {exc}", err=True)
+            return ERROR
         click.echo(
             f"pcr: plan saved to {options.out}; apply it with `pcr apply {options.out}`", err=True
         )

@@ -19,6 +19,8 @@ from typing import Protocol
 
 import httpx
 
+from reconciler.partnercenter.errors import AuthError, InsecureEndpointError
+
 PARTNER_CENTER_RESOURCE = "https://api.partnercenter.microsoft.com"
 DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
 
@@ -33,14 +35,6 @@ class TokenProvider(Protocol):
     """Anything that returns a current bearer token when called."""
 
     def __call__(self) -> str: ...
-
-
-class AuthError(Exception):
-    """Credentials are missing, or the token endpoint refused them."""
-
-
-class InsecureEndpointError(ValueError):
-    """A plain-http URL that is not on this machine: a bearer token must not travel over it."""
 
 
 def is_loopback(host: str) -> bool:

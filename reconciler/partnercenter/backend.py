@@ -16,6 +16,7 @@ import httpx
 
 from reconciler.partnercenter.auth import StaticToken, token_provider_from_env
 from reconciler.partnercenter.client import PartnerCenterClient
+from reconciler.partnercenter.errors import ConfigurationError, FakeStateError
 from reconciler.partnercenter.fake import FakePartnerCenter
 from reconciler.partnercenter.fake_server import FakeServer, serve
 from reconciler.partnercenter.fake_state import FakeState
@@ -43,7 +44,7 @@ def open_client(
     it ends with an exception, so work done is never lost.
     """
     if endpoint and fake_state is not None:
-        raise ValueError("choose one backend: an endpoint or a fake state file, not both")
+        raise ConfigurationError("choose one backend: an endpoint or a fake state file, not both")
     if fake_state is not None:
         with _fake_client(fake_state, client_kwargs) as client:
             yield client
@@ -61,7 +62,10 @@ def open_client(
 
 @contextmanager
 def _fake_client(path: Path, client_kwargs: dict[str, Any]) -> Iterator[PartnerCenterClient]:
-    state = FakeState.load(path)
+    try:
+        state = FakeState.load(path)
+    except (OSError, ValueError) as exc:  # unreadable, or not the fake's JSON
+        raise FakeStateError(f"{path}: cannot read the fake's state ({exc})") from None
     app = FakePartnerCenter(state, on_change=lambda changed: changed.save(path))
     transport = httpx.WSGITransport(app=app)
     try:
@@ -71,4 +75,7 @@ def _fake_client(path: Path, client_kwargs: dict[str, Any]) -> Iterator[PartnerC
             yield client
     finally:
         with app.lock:
-            state.save(path)
+            try:
+                state.save(path)
+            except OSError as exc:
+                raise FakeStateError(f"{path}: cannot save the fake's state ({exc})") from None

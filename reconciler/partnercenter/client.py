@@ -14,10 +14,8 @@ not kept in any error, and scrubbed from error bodies the service echoes.
 
 from __future__ import annotations
 
-import bisect
 import json
 import logging
-import math
 import random
 import threading
 import time
@@ -30,7 +28,13 @@ from urllib.parse import quote
 
 import httpx
 
-from reconciler.partnercenter.auth import InsecureEndpointError, TokenProvider, check_endpoint_url
+from reconciler.partnercenter.auth import TokenProvider, check_endpoint_url
+from reconciler.partnercenter.errors import (
+    AUTH_HINTS,
+    InsecureEndpointError,
+    NotFound,
+    PartnerCenterError,
+)
 from reconciler.partnercenter.models import (
     Customer,
     Entitlement,
@@ -42,6 +46,7 @@ from reconciler.partnercenter.models import (
     order_from_wire,
     subscription_from_wire,
 )
+from reconciler.partnercenter.ratelimit import RateLimiter
 
 __all__ = [
     "InsecureEndpointError",
@@ -72,119 +77,6 @@ _RETRYABLE_TRANSPORT_ERRORS = (
     httpx.NetworkError,
     httpx.RemoteProtocolError,
 )
-
-
-class PartnerCenterError(Exception):
-    """A call the service refused, or that kept failing until the attempts ran out."""
-
-    def __init__(
-        self, status: int | None, code: str | None, description: str, request_id: str | None
-    ) -> None:
-        self.status = status
-        self.code = code
-        self.description = " ".join(description.split())  # always one line
-        self.request_id = request_id
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = f"Partner Center {self.status}" if self.status else "Partner Center (no response)"
-        code = f" (code {self.code})" if self.code else ""
-        request = f" [request {self.request_id}]" if self.request_id else ""
-        return f"{where}{code}: {self.description}{request}"
-
-
-class NotFound(PartnerCenterError):
-    """404: the customer, subscription or order does not exist (or is no longer ours)."""
-
-
-class Unauthorized(PartnerCenterError):
-    """401: the token is missing, expired, or not App+User."""
-
-
-class Forbidden(PartnerCenterError):
-    """403: the signed-in user lacks the role for this call."""
-
-
-_AUTH_HINTS: dict[int, tuple[type[PartnerCenterError], str]] = {
-    401: (
-        Unauthorized,
-        "App+User credentials are needed (Secure Application Model): set PCR_TOKEN, or "
-        "PCR_TENANT_ID, PCR_CLIENT_ID, PCR_CLIENT_SECRET and PCR_REFRESH_TOKEN.",
-    ),
-    403: (
-        Forbidden,
-        "the signed-in user needs the Admin agent or Sales agent role in Partner Center.",
-    ),
-}
-
-
-class RateLimiter:
-    """At most `limit` requests in any `window` seconds, thread-safe.
-
-    Each caller reserves its slot under the lock and sleeps outside it.
-    Priority callers — the sequential chain of a paged listing, which every
-    other read waits on — get a share of each window of their own (`headroom`),
-    so they never queue behind a backlog of parallel reads. Ordinary callers
-    leave that share free only while priority traffic is flowing.
-    """
-
-    def __init__(
-        self,
-        limit: int,
-        window: float = 60.0,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if limit < 1 or window <= 0:
-            raise ValueError("a rate limit needs limit >= 1 and window > 0")
-        self.limit = limit
-        self.window = window
-        self.headroom = max(1, limit // 10) if limit > 1 else 0
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._slots: list[float] = []  # ordinary send times, past and reserved, sorted
-        self._priority_slots: list[float] = []
-
-    @classmethod
-    def per_minute(cls, rate: float, *, sleep: Callable[[float], None] = time.sleep) -> RateLimiter:
-        """`rate` requests a minute, paced over windows of about a second.
-
-        A whole-minute window would let a large run send its first minute's
-        worth in one burst; the service's own accounting is not documented
-        and a burst is what draws 429s, so the pace is kept even instead:
-        ceil(rate/60) requests per window of the matching length.
-        """
-        if rate <= 0:
-            raise ValueError("a rate limit needs a positive rate")
-        limit = math.ceil(rate / 60)
-        return cls(limit, window=limit * 60 / rate, sleep=sleep)
-
-    def acquire(self, *, priority: bool = False) -> float:
-        """Wait for a slot; return how long this caller waited."""
-        with self._lock:
-            now = self._clock()
-            for slots in (self._slots, self._priority_slots):
-                while slots and slots[0] <= now - self.window:
-                    slots.pop(0)
-            if priority and self.headroom:
-                slots, share = self._priority_slots, self.headroom
-            else:
-                slots = self._slots
-                share = self.limit - (self.headroom if self._priority_slots else 0)
-            slot = now if len(slots) < share else max(now, slots[-share] + self.window)
-            if priority and self.headroom and len(self._priority_slots) == 0:
-                # Priority traffic starting: ordinary callers may have filled whole
-                # windows ahead, so this first slot respects the overall limit too.
-                everything = self._slots
-                if len(everything) >= self.limit:
-                    slot = max(slot, everything[-self.limit] + self.window)
-            bisect.insort(slots, slot)
-        wait = slot - now
-        if wait > 0:
-            self._sleep(wait)
-        return max(wait, 0.0)
 
 
 class PartnerCenterClient:
@@ -603,8 +495,8 @@ def _error_from_response(
     error_class: type[PartnerCenterError] = (
         NotFound if response.status_code == 404 else PartnerCenterError
     )
-    if response.status_code in _AUTH_HINTS:
-        error_class, hint = _AUTH_HINTS[response.status_code]
+    if response.status_code in AUTH_HINTS:
+        error_class, hint = AUTH_HINTS[response.status_code]
         description = f"{description} — {hint}"
     if token:
         description = description.replace(token, "<hidden>")  # in case the service echoes it

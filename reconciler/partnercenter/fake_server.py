@@ -20,7 +20,8 @@ from types import TracebackType
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from reconciler.partnercenter.auth import InsecureEndpointError, is_loopback
+from reconciler.partnercenter.auth import is_loopback
+from reconciler.partnercenter.errors import InsecureEndpointError
 from reconciler.partnercenter.fake import FakePartnerCenter
 from reconciler.partnercenter.fake_state import FakeState
 

@@ -7,11 +7,17 @@ frozen dataclasses.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
+
+from reconciler.partnercenter.errors import MalformedAnswer
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class SubscriptionKind(StrEnum):
@@ -163,6 +169,23 @@ def _status(value: object) -> SubscriptionStatus:
         return SubscriptionStatus.NONE
 
 
+def _from_wire(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A parser of `what`: a value it cannot read is the service's answer's fault, said so."""
+
+    def decorate(parse: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(parse)
+        def parsed(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return parse(*args, **kwargs)
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                raise MalformedAnswer(what, f"{type(exc).__name__}: {exc}") from None
+
+        return parsed
+
+    return decorate
+
+
+@_from_wire("customer")
 def customer_from_wire(wire: Mapping[str, Any]) -> Customer:
     profile = wire.get("companyProfile") or {}
     return Customer(
@@ -173,6 +196,7 @@ def customer_from_wire(wire: Mapping[str, Any]) -> Customer:
     )
 
 
+@_from_wire("subscription")
 def subscription_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Subscription:
     return Subscription(
         id=str(wire["id"]),
@@ -190,6 +214,7 @@ def subscription_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Subscri
     )
 
 
+@_from_wire("entitlement")
 def entitlement_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Entitlement:
     raw_type = str(wire.get("entitlementType") or "").lower()
     try:
@@ -209,6 +234,7 @@ def entitlement_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Entitlem
     )
 
 
+@_from_wire("order")
 def order_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Order:
     return Order(
         id=str(wire.get("id") or ""),

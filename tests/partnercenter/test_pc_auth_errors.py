@@ -13,16 +13,16 @@ import pytest
 from pc_support import CONTOSO, FAKE_TOKEN, Live, example_state, make_client, serve_wsgi
 
 from reconciler.partnercenter.auth import (
-    AuthError,
-    InsecureEndpointError,
     RefreshTokenProvider,
     StaticToken,
     token_provider_from_env,
 )
-from reconciler.partnercenter.client import (
+from reconciler.partnercenter.client import PartnerCenterClient
+from reconciler.partnercenter.errors import (
+    AuthError,
     Forbidden,
+    InsecureEndpointError,
     NotFound,
-    PartnerCenterClient,
     PartnerCenterError,
     Unauthorized,
 )

@@ -20,8 +20,8 @@ from pc_support import (
     FAKE_TOKEN,
 )
 
-from reconciler.partnercenter.auth import AuthError, InsecureEndpointError
 from reconciler.partnercenter.backend import open_client
+from reconciler.partnercenter.errors import AuthError, InsecureEndpointError
 from reconciler.partnercenter.fake_server import FakeServer
 from reconciler.partnercenter.fake_state import FakeState
 

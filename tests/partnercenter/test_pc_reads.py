@@ -21,7 +21,7 @@ from pc_support import (
     make_client,
 )
 
-from reconciler.partnercenter.client import NotFound
+from reconciler.partnercenter.errors import NotFound
 from reconciler.partnercenter.fake import FakePartnerCenter
 from reconciler.partnercenter.fake_state import FakeState
 from reconciler.partnercenter.models import (

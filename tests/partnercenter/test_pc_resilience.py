@@ -21,11 +21,13 @@ from pc_support import (
 )
 
 from reconciler.partnercenter.auth import StaticToken
-from reconciler.partnercenter.client import PartnerCenterClient, PartnerCenterError, RateLimiter
+from reconciler.partnercenter.client import PartnerCenterClient
+from reconciler.partnercenter.errors import PartnerCenterError
 from reconciler.partnercenter.fake import FakePartnerCenter
 from reconciler.partnercenter.fake_server import FakeServer
 from reconciler.partnercenter.fake_state import FakeState
 from reconciler.partnercenter.models import SubscriptionStatus
+from reconciler.partnercenter.ratelimit import RateLimiter
 from tests.timeouts import FirstAttemptTimesOut
 
 SUBSCRIPTION_PATH = f"/subscriptions/{FABRIKAM_BASIC_NCE}$"

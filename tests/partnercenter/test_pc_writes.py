@@ -29,7 +29,7 @@ from pc_support import (
     make_client,
 )
 
-from reconciler.partnercenter.client import NotFound, PartnerCenterError
+from reconciler.partnercenter.errors import NotFound, PartnerCenterError
 from reconciler.partnercenter.fake import FakePartnerCenter
 from reconciler.partnercenter.fake_state import FakeApiError, FakeState
 from reconciler.partnercenter.models import SubscriptionStatus

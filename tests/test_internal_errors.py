@@ -1,0 +1,83 @@
+"""A bug in a pure stage (planner, diff) is an internal error, never a backend failure:
+the backend's `try` catches only what talking to Partner Center raises."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import cli
+from reconciler.commands import apply as apply_command
+from reconciler.commands import drift as drift_command
+from reconciler.commands import plan as plan_command
+from tests.conftest import EXAMPLE
+
+NOW = "2026-11-22T09:00:00Z"
+
+
+def broken(*args: Any, **kwargs: Any) -> Any:
+    # ValueError and OSError on purpose: both used to pass for backend failures.
+    raise ValueError("a bug in a pure stage")
+
+
+@pytest.fixture
+def estate(tmp_path: Path) -> Path:
+    shutil.copytree(EXAMPLE, tmp_path / "desired-state")
+    shutil.copy(EXAMPLE / "fake-state.json", tmp_path / "state.json")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "command"),
+    [
+        (plan_command, "make_plan", ["plan"]),
+        (drift_command, "drift", ["drift"]),
+        (apply_command, "make_plan", ["apply", "--auto-approve"]),
+    ],
+)
+def test_a_bug_in_a_pure_stage_is_an_internal_error(
+    estate: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    module: Any,
+    name: str,
+    command: list[str],
+) -> None:
+    monkeypatch.setattr(module, name, broken)
+    monkeypatch.chdir(estate)
+    args = [*command, "--desired", "desired-state", "--fake", "state.json", "--now", NOW]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(args)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "pcr: internal error: ValueError: a bug in a pure stage" in err
+    assert "Traceback" not in err
+
+
+def test_a_bad_setting_is_still_a_one_line_error(
+    estate: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(estate)
+    monkeypatch.setenv("PCR_RATE_LIMIT", "fast")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["plan", "--fake", "state.json", "--now", NOW])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "pcr: PCR_RATE_LIMIT='fast': expected a positive number" in err
+    assert "internal error" not in err
+
+
+def test_an_unreadable_fake_state_is_a_one_line_error(
+    estate: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(estate)
+    (estate / "state.json").write_text("{not json")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["plan", "--fake", "state.json", "--now", NOW])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "state.json: cannot read the fake's state" in err
+    assert "internal error" not in err
