@@ -31,6 +31,9 @@ $(WHEELHOUSE)/.complete: $(LOCK) | $(PYTHON)
 	rm -rf $(WHEELHOUSE)
 	$(PYTHON) -m pip download --quiet --require-hashes --only-binary :all: \
 		-r $(LOCK) -d $(WHEELHOUSE)
+	# pipx seeds its shared environment with a recent pip; the tests install with pipx.
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary :all: \
+		"pip==$$($(PYTHON) -m pip --version | cut -d' ' -f2)" -d $(WHEELHOUSE)
 	touch $@
 
 # The demo plans the example estate against a copy of the bundled fake Partner
