@@ -80,7 +80,7 @@ class CustomerPlan:
 # --- the whole plan ---------------------------------------------------------------------
 
 
-def plan(desired: Desired, live: Live, now: datetime) -> Plan:
+def make_plan(desired: Desired, live: Live, now: datetime) -> Plan:
     result = Plan(now=now, max_removals=desired.partner.policy.max_removals_per_run)
     missing: list[DesiredCustomer] = []
     for customer in sorted(desired.customers.values(), key=lambda c: c.path):

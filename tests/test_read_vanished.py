@@ -19,7 +19,7 @@ from reconciler.loader import Mark
 from reconciler.partnercenter.errors import Forbidden
 from reconciler.partnercenter.models import Live
 from reconciler.plan import Plan, to_dict
-from reconciler.planner import plan
+from reconciler.planner import make_plan
 from reconciler.read import read_live, read_subscriptions, read_summary
 from tests.apply.support import CONTOSO, FABRIKAM, NORTHWIND
 from tests.vanishing import (
@@ -47,7 +47,7 @@ def read(vanishing: Vanishing, mode: str = "in-process", desired: Desired | None
 def baseline() -> tuple[Live, Plan]:
     """The example estate read and planned with nobody vanishing."""
     live = read(Vanishing(example_fake()))
-    return live, plan(example_desired(), live, NOW)
+    return live, make_plan(example_desired(), live, NOW)
 
 
 def action_ids(result: Plan, *, without: set[str]) -> list[str]:
@@ -59,7 +59,7 @@ def test_offboarding_customer_removed_mid_read_is_a_warning_and_the_rest_is_plan
 ) -> None:
     vanishing = Vanishing(example_fake(), removed={NORTHWIND})
     live = read(vanishing, mode)
-    result = plan(example_desired(), live, NOW)
+    result = make_plan(example_desired(), live, NOW)
 
     assert "No relationship with customer" in live.vanished[NORTHWIND]
     assert NORTHWIND not in live.customers and NORTHWIND not in live.details
@@ -79,7 +79,7 @@ def test_offboarding_customer_removed_mid_read_is_a_warning_and_the_rest_is_plan
 
 def test_reseller_customer_removed_mid_read_is_blocked_alone(mode: str) -> None:
     live = read(Vanishing(example_fake(), removed={FABRIKAM}), mode)
-    result = plan(example_desired(), live, NOW)
+    result = make_plan(example_desired(), live, NOW)
 
     (blocked,) = [b for b in result.blocked if b.customer_id == FABRIKAM]
     assert "fabrikam.yaml" in blocked.reason
@@ -114,8 +114,8 @@ def test_drift_reports_vanished_customers_like_absent_ones(mode: str) -> None:
 
 def test_the_fingerprint_of_a_read_with_a_vanished_customer_is_deterministic() -> None:
     desired = example_desired()
-    first = plan(desired, read(Vanishing(example_fake(), removed={NORTHWIND})), NOW)
-    second = plan(desired, read(Vanishing(example_fake(), removed={NORTHWIND})), NOW)
+    first = make_plan(desired, read(Vanishing(example_fake(), removed={NORTHWIND})), NOW)
+    second = make_plan(desired, read(Vanishing(example_fake(), removed={NORTHWIND})), NOW)
 
     assert first.live_fingerprint == second.live_fingerprint
     assert first.live_fingerprint != baseline()[1].live_fingerprint
@@ -133,7 +133,7 @@ def test_a_reseller_the_list_left_out_is_confirmed_by_one_direct_read(mode: str)
     # Fabrikam's file needs a deep read, Contoso's does not.
     vanishing = Vanishing(example_fake(), hidden={FABRIKAM, CONTOSO})
     live = read(vanishing, mode)
-    result = plan(example_desired(), live, NOW)
+    result = make_plan(example_desired(), live, NOW)
 
     by_id = [
         r.path
@@ -155,7 +155,7 @@ def test_a_reseller_confirmed_missing_stays_a_whole_plan_error() -> None:
     vanishing = Vanishing(example_fake())
 
     live = read(vanishing, desired=desired)
-    result = plan(desired, live, NOW)
+    result = make_plan(desired, live, NOW)
 
     looked_up = [r for r in vanishing.app.requests if TYPO in r.path]
     assert [(r.method, r.path, r.status) for r in looked_up] == [
@@ -172,7 +172,7 @@ def test_an_offboarding_customer_absent_from_the_list_is_not_looked_up() -> None
     vanishing.state.customer(NORTHWIND)["relationshipToPartner"] = "none"  # removed before
 
     live = read(vanishing)
-    result = plan(example_desired(), live, NOW)
+    result = make_plan(example_desired(), live, NOW)
 
     assert not [r for r in vanishing.app.requests if NORTHWIND in r.path]
     assert live.api_calls == baseline()[0].api_calls - 2  # no subscriptions, no entitlements

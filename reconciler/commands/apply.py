@@ -22,7 +22,7 @@ from reconciler.journal import AuditLog, Journal, LockedError, apply_lock
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.models import format_time
 from reconciler.plan import Plan
-from reconciler.planner import plan as make_plan
+from reconciler.planner import make_plan
 from reconciler.read import read_live, read_summary
 from reconciler.render import render, use_color
 

@@ -14,7 +14,7 @@ from reconciler.commands import CHANGES, ERROR, OK
 from reconciler.commands.backend import Backend
 from reconciler.desired import Desired
 from reconciler.partnercenter.models import Live
-from reconciler.planner import plan as make_plan
+from reconciler.planner import make_plan
 from reconciler.read import read_live, read_summary
 from reconciler.render import render, use_color
 from reconciler.validate import DesiredStateError, load_desired

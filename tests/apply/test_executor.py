@@ -26,7 +26,7 @@ from reconciler.partnercenter.fake import FakePartnerCenter
 from reconciler.partnercenter.fake_server import FakeServer
 from reconciler.partnercenter.fake_state import FakeState
 from reconciler.plan import Action, ActionType, Plan
-from reconciler.planner import plan as make_plan
+from reconciler.planner import make_plan
 from reconciler.read import read_live
 from reconciler.validate import load_desired
 from tests.apply.support import (

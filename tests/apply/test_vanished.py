@@ -15,7 +15,7 @@ from reconciler.desired import Desired
 from reconciler.journal import AuditLog, Journal
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.plan import Plan
-from reconciler.planner import plan as make_plan
+from reconciler.planner import make_plan
 from reconciler.read import read_live
 from tests.apply.support import EXAMPLE_ACTIONS, NORTHWIND, read_jsonl
 from tests.vanishing import (

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from reconciler.planner import plan
+from reconciler.planner import make_plan
 from reconciler.validate import load_desired
 from tests.bench.estate import NOW
 
@@ -39,7 +39,7 @@ def main(desired_dir: str, snapshot: str) -> None:
     with open(snapshot, "rb") as handle:
         live = pickle.load(handle)
     unpickled = time.perf_counter()
-    made = plan(result.desired, live, NOW)
+    made = make_plan(result.desired, live, NOW)
     planned = time.perf_counter()
     print(
         json.dumps(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from reconciler.lifecycle import needs_detail
 from reconciler.plan import ActionType
-from reconciler.planner import plan
+from reconciler.planner import make_plan
 from reconciler.validate import load_desired
 from tests.bench.estate import NOW, generate, live_snapshot, write_desired, write_fake_state
 from tests.bench.report import write_markdown
@@ -27,7 +27,7 @@ def test_generated_estate_validates_and_plans_only_what_it_declares(tmp_path: Pa
     assert deep == estate.offboarding | set(estate.overrides)
     assert estate.deep_reads == 2 * len(estate.offboarding) + len(estate.overrides)
 
-    made = plan(result.desired, live_snapshot(estate, deep), NOW)
+    made = make_plan(result.desired, live_snapshot(estate, deep), NOW)
     assert made.errors == []
     acted_on = {a.customer_id for a in made.actions}
     assert acted_on <= deep

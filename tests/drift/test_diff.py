@@ -25,7 +25,7 @@ from reconciler.partnercenter.models import (
     SubscriptionKind,
     SubscriptionStatus,
 )
-from reconciler.planner import plan
+from reconciler.planner import make_plan
 from tests.planner.builders import (
     NOW,
     customer,
@@ -419,7 +419,7 @@ def test_no_drift_exactly_when_the_plan_has_nothing_to_do(
     case: tuple[DesiredCustomer, CustomerDetail],
 ) -> None:
     desired, live = estate(case)
-    planned = plan(desired, live, NOW)
+    planned = make_plan(desired, live, NOW)
     report = drift(desired, live, NOW)
     nothing_to_do = not (planned.has_changes or planned.errors)
     assert nothing_to_do == (not report.has_drift), (planned, report.records)

@@ -26,7 +26,7 @@ from reconciler.partnercenter.models import (
     SubscriptionStatus,
 )
 from reconciler.plan import ActionType, Plan
-from reconciler.planner import plan
+from reconciler.planner import make_plan
 from tests.planner.builders import NOW, customer, detail, guid, live_customer, override, sub
 
 subscriptions = st.builds(
@@ -91,7 +91,7 @@ def test_removal_is_last_and_only_when_nothing_blocks(
     state: tuple[Desired, Live], shift: timedelta
 ) -> None:
     desired, live = state
-    result = plan(desired, live, NOW + shift)
+    result = make_plan(desired, live, NOW + shift)
     now = NOW + shift
     for index in removals(result):
         remove = result.actions[index]
@@ -128,7 +128,7 @@ def test_removal_is_last_and_only_when_nothing_blocks(
 @given(estates())
 def test_guardrails_hold_for_every_action(state: tuple[Desired, Live]) -> None:
     desired, live = state
-    result = plan(desired, live, NOW)
+    result = make_plan(desired, live, NOW)
     for action in result.actions:
         c = desired.customers[action.customer_id]
         if action.destructive:
@@ -148,7 +148,7 @@ def test_guardrails_hold_for_every_action(state: tuple[Desired, Live]) -> None:
 @given(estates())
 def test_cancellations_only_inside_their_window(state: tuple[Desired, Live]) -> None:
     desired, live = state
-    result = plan(desired, live, NOW)
+    result = make_plan(desired, live, NOW)
     subs = {s.id: s for d in live.details.values() for s in d.subscriptions}
     for action in result.actions:
         if action.type is ActionType.CANCEL:

@@ -14,7 +14,7 @@ from reconciler.desired import (
 from reconciler.lifecycle import term_over
 from reconciler.partnercenter.models import Customer, SubscriptionKind, SubscriptionStatus
 from reconciler.plan import ActionType, Plan
-from reconciler.planner import plan
+from reconciler.planner import make_plan
 from reconciler.render import render
 from tests.planner.builders import (
     NOW,
@@ -47,7 +47,7 @@ def test_legacy_subscriptions_are_suspended_then_relationship_removed() -> None:
     c = customer()
     a, b = sub(LEGACY), sub(LEGACY)
     done = sub(LEGACY, SUSPENDED)
-    result = plan(*estate((c, detail(a, b, done))), NOW)
+    result = make_plan(*estate((c, detail(a, b, done))), NOW)
     assert types(result)[:2] == sorted(
         [(ActionType.SUSPEND, a.id), (ActionType.SUSPEND, b.id)], key=lambda t: t[1]
     )
@@ -61,7 +61,7 @@ def test_legacy_subscriptions_are_suspended_then_relationship_removed() -> None:
 
 def test_nothing_left_means_just_the_removal() -> None:
     c = customer()
-    result = plan(*estate((c, detail(sub(LEGACY, SubscriptionStatus.DELETED)))), NOW)
+    result = make_plan(*estate((c, detail(sub(LEGACY, SubscriptionStatus.DELETED)))), NOW)
     assert types(result) == [(ActionType.REMOVE_RELATIONSHIP, c.tenant_id)]
     assert result.actions[0].depends_on == ()
 
@@ -69,7 +69,7 @@ def test_nothing_left_means_just_the_removal() -> None:
 def test_nce_inside_window_is_cancelled() -> None:
     c = customer()
     s = sub(NCE, window_days=3)
-    result = plan(*estate((c, detail(s))), NOW)
+    result = make_plan(*estate((c, detail(s))), NOW)
     assert types(result) == [
         (ActionType.CANCEL, s.id),
         (ActionType.REMOVE_RELATIONSHIP, c.tenant_id),
@@ -80,21 +80,21 @@ def test_nce_inside_window_is_cancelled() -> None:
 def test_window_boundary_is_inclusive() -> None:
     c = customer()
     s = sub(NCE, window_days=0)  # closes exactly now
-    assert types(plan(*estate((c, detail(s))), NOW))[0] == (ActionType.CANCEL, s.id)
-    later = plan(*estate((c, detail(s))), NOW + timedelta(seconds=1))
+    assert types(make_plan(*estate((c, detail(s))), NOW))[0] == (ActionType.CANCEL, s.id)
+    later = make_plan(*estate((c, detail(s))), NOW + timedelta(seconds=1))
     assert (ActionType.CANCEL, s.id) not in types(later)
 
 
 def test_suspended_nce_inside_window_is_cancelled_too() -> None:
     c = customer()
     s = sub(NCE, SUSPENDED, auto_renew=False, window_days=2)
-    assert types(plan(*estate((c, detail(s))), NOW))[0] == (ActionType.CANCEL, s.id)
+    assert types(make_plan(*estate((c, detail(s))), NOW))[0] == (ActionType.CANCEL, s.id)
 
 
 def test_nce_outside_window_waits_for_term_end() -> None:
     c = customer()
     s = sub(NCE, window_days=-10, term_end_days=40)
-    result = plan(*estate((c, detail(s))), NOW)
+    result = make_plan(*estate((c, detail(s))), NOW)
     assert types(result) == [(ActionType.DISABLE_AUTO_RENEW, s.id)]
     [deferred] = result.deferred
     assert deferred.type is ActionType.REMOVE_RELATIONSHIP
@@ -110,7 +110,7 @@ def test_nce_outside_window_waits_for_term_end() -> None:
 def test_deferred_removal_waits_for_the_latest_term() -> None:
     c = customer()
     early, late = sub(NCE, term_end_days=10), sub(NCE, term_end_days=200)
-    result = plan(*estate((c, detail(early, late))), NOW)
+    result = make_plan(*estate((c, detail(early, late))), NOW)
     assert late.commitment_end is not None
     assert result.deferred[0].not_before == term_over(late)
     assert term_over(late) > term_over(early)  # type: ignore[operator]
@@ -119,7 +119,7 @@ def test_deferred_removal_waits_for_the_latest_term() -> None:
 def test_nce_outside_window_with_auto_renew_already_off_plans_nothing_now() -> None:
     c = customer()
     s = sub(NCE, auto_renew=False)
-    result = plan(*estate((c, detail(s))), NOW)
+    result = make_plan(*estate((c, detail(s))), NOW)
     assert result.actions == []
     assert len(result.deferred) == 1
 
@@ -127,7 +127,7 @@ def test_nce_outside_window_with_auto_renew_already_off_plans_nothing_now() -> N
 def test_suspend_policy_suspends_and_warns_about_billing() -> None:
     c = customer(nce_outside_window=NceOutsideWindow.SUSPEND)
     s = sub(NCE)
-    result = plan(*estate((c, detail(s))), NOW)
+    result = make_plan(*estate((c, detail(s))), NOW)
     assert types(result) == [(ActionType.DISABLE_AUTO_RENEW, s.id), (ActionType.SUSPEND, s.id)]
     assert any("does not stop billing" in w for w in result.warnings)
     assert result.deferred[0].type is ActionType.REMOVE_RELATIONSHIP
@@ -136,7 +136,7 @@ def test_suspend_policy_suspends_and_warns_about_billing() -> None:
 def test_nce_window_mix_cancels_some_and_defers_removal() -> None:
     c = customer()
     fresh, old, legacy = sub(NCE, window_days=5), sub(NCE), sub(LEGACY)
-    result = plan(*estate((c, detail(legacy, old, fresh))), NOW)
+    result = make_plan(*estate((c, detail(legacy, old, fresh))), NOW)
     kinds = [a.type for a in result.actions]
     assert ActionType.CANCEL in kinds and ActionType.SUSPEND in kinds
     assert ActionType.REMOVE_RELATIONSHIP not in kinds
@@ -146,7 +146,7 @@ def test_nce_window_mix_cancels_some_and_defers_removal() -> None:
 def test_order_is_nce_then_software_then_legacy() -> None:
     c = customer()
     legacy, software, nce = sub(LEGACY), sub(SOFTWARE, window_days=2), sub(NCE, window_days=2)
-    result = plan(*estate((c, detail(legacy, software, nce))), NOW)
+    result = make_plan(*estate((c, detail(legacy, software, nce))), NOW)
     assert [t for t, _ in types(result)] == [
         ActionType.CANCEL,
         ActionType.CANCEL,
@@ -159,7 +159,7 @@ def test_order_is_nce_then_software_then_legacy() -> None:
 def test_software_inside_window_is_cancelled() -> None:
     c = customer()
     s = sub(SOFTWARE, window_days=4)
-    result = plan(*estate((c, detail(s))), NOW)
+    result = make_plan(*estate((c, detail(s))), NOW)
     assert types(result) == [
         (ActionType.CANCEL, s.id),
         (ActionType.REMOVE_RELATIONSHIP, c.tenant_id),
@@ -169,7 +169,7 @@ def test_software_inside_window_is_cancelled() -> None:
 def test_software_outside_window_blocks() -> None:
     c = customer()
     s = sub(SOFTWARE, window_days=-3)
-    result = plan(*estate((c, detail(s))), NOW)
+    result = make_plan(*estate((c, detail(s))), NOW)
     assert ActionType.REMOVE_RELATIONSHIP not in [a.type for a in result.actions]
     assert not result.deferred
     [blocked] = result.blocked
@@ -180,7 +180,7 @@ def test_software_outside_window_blocks() -> None:
 def test_azure_plan_is_suspended() -> None:
     c = customer()
     s = sub(AZURE)
-    result = plan(*estate((c, detail(s))), NOW)
+    result = make_plan(*estate((c, detail(s))), NOW)
     assert types(result)[0] == (ActionType.SUSPEND, s.id)
     assert "Azure plan" in result.actions[0].reason
 
@@ -188,7 +188,7 @@ def test_azure_plan_is_suspended() -> None:
 def test_reserved_instance_blocks_with_order_ids_and_nothing_irreversible() -> None:
     c = customer()
     fresh, old, legacy = sub(NCE, window_days=5), sub(NCE), sub(LEGACY)
-    result = plan(*estate((c, detail(fresh, old, legacy, ris=2))), NOW)
+    result = make_plan(*estate((c, detail(fresh, old, legacy, ris=2))), NOW)
     assert {a.type for a in result.actions} == {ActionType.DISABLE_AUTO_RENEW}
     assert all("preparatory" in a.reason or "renewing" in a.reason for a in result.actions)
     assert not result.deferred
@@ -202,7 +202,7 @@ def test_reserved_instance_blocks_with_order_ids_and_nothing_irreversible() -> N
 
 def test_pending_subscription_blocks_removal() -> None:
     c = customer()
-    result = plan(*estate((c, detail(sub(LEGACY, SubscriptionStatus.PENDING)))), NOW)
+    result = make_plan(*estate((c, detail(sub(LEGACY, SubscriptionStatus.PENDING)))), NOW)
     assert result.actions == []
     assert "pending" in result.blocked[0].reason
 
@@ -211,7 +211,7 @@ def test_already_removed_customer_is_converged() -> None:
     c = customer()
     desired, live = estate((c, None))
     del live.customers[c.tenant_id]
-    result = plan(desired, live, NOW)
+    result = make_plan(desired, live, NOW)
     assert not result.has_changes and not result.errors
 
 
@@ -220,7 +220,7 @@ def test_already_removed_customer_is_converged() -> None:
 
 def test_steady_customer_has_no_changes() -> None:
     c = customer(relationship=Relationship.RESELLER)
-    result = plan(*estate((c, None)), NOW)
+    result = make_plan(*estate((c, None)), NOW)
     assert not result.has_changes
     assert result.customer_ids() == []
 
@@ -242,7 +242,9 @@ def test_overrides_suspend_reactivate_and_auto_renew() -> None:
             override(renew_on.id, auto_renew=True),
         ),
     )
-    result = plan(*estate((c, detail(to_suspend, to_wake, renew_off, renew_on, untouched))), NOW)
+    result = make_plan(
+        *estate((c, detail(to_suspend, to_wake, renew_off, renew_on, untouched))), NOW
+    )
     assert types(result) == [
         (ActionType.SUSPEND, to_suspend.id),
         (ActionType.REACTIVATE, to_wake.id),
@@ -256,7 +258,7 @@ def test_override_already_converged_plans_nothing() -> None:
     c = customer(
         relationship=Relationship.RESELLER, overrides=(override(s.id, DesiredStatus.SUSPENDED),)
     )
-    assert not plan(*estate((c, detail(s))), NOW).has_changes
+    assert not make_plan(*estate((c, detail(s))), NOW).has_changes
 
 
 def test_suspending_nce_override_warns_about_billing() -> None:
@@ -264,7 +266,7 @@ def test_suspending_nce_override_warns_about_billing() -> None:
     c = customer(
         relationship=Relationship.RESELLER, overrides=(override(s.id, DesiredStatus.SUSPENDED),)
     )
-    result = plan(*estate((c, detail(s))), NOW)
+    result = make_plan(*estate((c, detail(s))), NOW)
     assert types(result) == [(ActionType.SUSPEND, s.id)]
     assert "still billed" in result.warnings[0]
 
@@ -275,7 +277,7 @@ def test_cancel_override_follows_window_rules() -> None:
         relationship=Relationship.RESELLER,
         overrides=tuple(override(s.id, DesiredStatus.CANCELLED) for s in (inside, outside, legacy)),
     )
-    result = plan(*estate((c, detail(inside, outside, legacy))), NOW)
+    result = make_plan(*estate((c, detail(inside, outside, legacy))), NOW)
     assert types(result) == [
         (ActionType.CANCEL, inside.id),
         (ActionType.DISABLE_AUTO_RENEW, outside.id),
@@ -291,7 +293,7 @@ def test_reactivating_a_deleted_subscription_is_blocked() -> None:
     c = customer(
         relationship=Relationship.RESELLER, overrides=(override(s.id, DesiredStatus.ACTIVE),)
     )
-    result = plan(*estate((c, detail(s))), NOW)
+    result = make_plan(*estate((c, detail(s))), NOW)
     assert result.actions == []
     assert "cannot be reactivated" in result.blocked[0].reason
 
@@ -300,7 +302,7 @@ def test_unknown_subscription_override_is_an_error() -> None:
     c = customer(
         relationship=Relationship.RESELLER, overrides=(override(guid(), DesiredStatus.SUSPENDED),)
     )
-    result = plan(*estate((c, detail(sub(LEGACY)))), NOW)
+    result = make_plan(*estate((c, detail(sub(LEGACY)))), NOW)
     assert "is not one of this customer's subscriptions" in result.errors[0]
     assert result.errors[0].startswith("customers/x.yaml:7:5")
 
@@ -309,7 +311,7 @@ def test_reseller_declared_but_relationship_gone_is_blocked() -> None:
     c = customer(relationship=Relationship.RESELLER)
     desired, live = estate((c, None))
     live.customers[c.tenant_id] = live_customer(c, relationship="none")
-    result = plan(desired, live, NOW)
+    result = make_plan(desired, live, NOW)
     [blocked] = result.blocked
     assert "only the customer can accept" in blocked.reason
     assert any("Request a reseller relationship" in s for s in blocked.manual_steps)
@@ -322,7 +324,7 @@ def test_declared_customers_missing_from_live_are_one_error() -> None:
     )
     desired, live = estate((a, None), (b, None))
     live.customers.clear()
-    result = plan(desired, live, NOW)
+    result = make_plan(desired, live, NOW)
     [error] = result.errors
     assert a.tenant_id in error and b.tenant_id in error and "typo" in error
 
@@ -331,14 +333,14 @@ def test_unmanaged_customers_are_reported_never_changed() -> None:
     stranger = Customer(guid(), "Alpine Ski House", "alpine.onmicrosoft.com", "reseller")
     c = customer(relationship=Relationship.RESELLER)
     desired, live = estate((c, None), extra_live=(stranger,))
-    result = plan(desired, live, NOW)
+    result = make_plan(desired, live, NOW)
     assert result.unmanaged == [stranger.id]
     assert stranger.id not in result.customer_ids()
     ignoring = desired.partner.__class__(
         desired.partner.type,
         desired.partner.policy.__class__(unmanaged_customers=UnmanagedCustomers.IGNORE),
     )
-    quiet = plan(desired.__class__(ignoring, desired.customers), live, NOW)
+    quiet = make_plan(desired.__class__(ignoring, desired.customers), live, NOW)
     assert quiet.unmanaged == []
 
 
@@ -349,7 +351,7 @@ def test_name_mismatch_is_a_warning() -> None:
     c = customer(relationship=Relationship.RESELLER, name="Contoso Ltd")
     desired, live = estate((c, None))
     live.customers[c.tenant_id] = Customer(c.tenant_id, "Contoso GmbH", c.domain or "", "reseller")
-    result = plan(desired, live, NOW)
+    result = make_plan(desired, live, NOW)
     assert "differs from Partner Center's 'Contoso GmbH'" in result.warnings[0]
     assert not result.errors
 
@@ -358,7 +360,7 @@ def test_domain_mismatch_refuses_destructive_actions() -> None:
     c = customer(domain="contoso.onmicrosoft.com")
     desired, live = estate((c, detail(sub(LEGACY), sub(NCE))))
     live.customers[c.tenant_id] = live_customer(c, domain="fabrikam.onmicrosoft.com")
-    result = plan(desired, live, NOW)
+    result = make_plan(desired, live, NOW)
     assert all(not a.destructive for a in result.actions)
     assert not result.deferred
     assert "does not match Partner Center's 'fabrikam.onmicrosoft.com'" in result.errors[0]
@@ -369,7 +371,7 @@ def test_domain_mismatch_without_destructive_work_is_a_warning() -> None:
     c = customer(relationship=Relationship.RESELLER)
     desired, live = estate((c, None))
     live.customers[c.tenant_id] = live_customer(c, domain="other.onmicrosoft.com")
-    result = plan(desired, live, NOW)
+    result = make_plan(desired, live, NOW)
     assert not result.errors
     assert "does not match" in result.warnings[0]
 
@@ -378,7 +380,7 @@ def test_domain_compare_ignores_case() -> None:
     c = customer(domain="Contoso.OnMicrosoft.com")
     desired, live = estate((c, detail()))
     live.customers[c.tenant_id] = live_customer(c, domain="contoso.onmicrosoft.com")
-    assert not plan(desired, live, NOW).errors
+    assert not make_plan(desired, live, NOW).errors
 
 
 def test_protected_customer_refuses_destructive_overrides() -> None:
@@ -388,7 +390,7 @@ def test_protected_customer_refuses_destructive_overrides() -> None:
         protected=True,
         overrides=(override(s.id, DesiredStatus.CANCELLED), override(renew.id, auto_renew=False)),
     )
-    result = plan(*estate((c, detail(s, renew))), NOW)
+    result = make_plan(*estate((c, detail(s, renew))), NOW)
     assert types(result) == [(ActionType.DISABLE_AUTO_RENEW, renew.id)]
     assert "protected" in result.errors[0] and c.path in result.errors[0]
     assert "cancel_subscription" in result.errors[0]
@@ -396,7 +398,7 @@ def test_protected_customer_refuses_destructive_overrides() -> None:
 
 def test_indirect_reseller_cannot_remove() -> None:
     c = customer()
-    result = plan(
+    result = make_plan(
         *estate((c, detail(sub(LEGACY))), partner_type=PartnerType.INDIRECT_RESELLER), NOW
     )
     assert ActionType.REMOVE_RELATIONSHIP not in [a.type for a in result.actions]
@@ -405,14 +407,16 @@ def test_indirect_reseller_cannot_remove() -> None:
 
 def test_indirect_reseller_deferred_removal_is_refused_too() -> None:
     c = customer()
-    result = plan(*estate((c, detail(sub(NCE))), partner_type=PartnerType.INDIRECT_RESELLER), NOW)
+    result = make_plan(
+        *estate((c, detail(sub(NCE))), partner_type=PartnerType.INDIRECT_RESELLER), NOW
+    )
     assert not result.deferred
     assert result.errors
 
 
 def test_removal_limit_is_said_prominently() -> None:
     pairs = [(customer(), detail()) for _ in range(3)]
-    result = plan(*estate(*pairs, max_removals=2), NOW)
+    result = make_plan(*estate(*pairs, max_removals=2), NOW)
     assert result.removals == 3 and result.exceeds_removal_limit
     assert result.max_removals == 2
     text = render(result, "text")
@@ -423,21 +427,21 @@ def test_fingerprint_changes_with_the_facts_it_depends_on() -> None:
     c = customer()
     s = sub(LEGACY)
     desired, live = estate((c, detail(s)))
-    first = plan(desired, live, NOW).live_fingerprint
-    assert first == plan(desired, live, NOW + timedelta(hours=1)).live_fingerprint
+    first = make_plan(desired, live, NOW).live_fingerprint
+    assert first == make_plan(desired, live, NOW + timedelta(hours=1)).live_fingerprint
     live.details[c.tenant_id] = detail(sub(LEGACY, SUSPENDED, id=s.id))
-    assert plan(desired, live, NOW).live_fingerprint != first
+    assert make_plan(desired, live, NOW).live_fingerprint != first
 
 
 def test_fingerprint_ignores_unmanaged_customers() -> None:
     c = customer()
     desired, live = estate((c, detail()))
-    first = plan(desired, live, NOW).live_fingerprint
+    first = make_plan(desired, live, NOW).live_fingerprint
     live.customers[guid()] = Customer(guid(), "New", "new.onmicrosoft.com", "reseller")
-    assert plan(desired, live, NOW).live_fingerprint == first
+    assert make_plan(desired, live, NOW).live_fingerprint == first
 
 
 def test_api_calls_are_carried_into_the_plan() -> None:
     desired, live = estate((customer(), detail()))
     live.api_calls = 7
-    assert plan(desired, live, NOW).api_calls == 7
+    assert make_plan(desired, live, NOW).api_calls == 7
