@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 from reconciler.desired import Desired, DesiredCustomer
 from reconciler.lifecycle import needs_detail, needs_entitlements
-from reconciler.partnercenter.client import NotFound, PartnerCenterClient
+from reconciler.partnercenter.client import PartnerCenterClient
+from reconciler.partnercenter.errors import NotFound
 from reconciler.partnercenter.models import Customer, CustomerDetail, Live
 
 
