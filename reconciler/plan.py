@@ -31,9 +31,53 @@ class ActionType(StrEnum):
     REMOVE_RELATIONSHIP = "remove_relationship"
 
 
-# Actions that take something away from the customer: refused for protected
-# customers and for customers whose domain does not match (two-key identity).
-DESTRUCTIVE = frozenset({ActionType.SUSPEND, ActionType.CANCEL, ActionType.REMOVE_RELATIONSHIP})
+@dataclass(frozen=True)
+class ActionSpec:
+    """Everything pcr knows about one action type, in one place.
+
+    The executor's step for it is `apply.STEPS`; a test checks that every table
+    of action types (this one, the executor's steps, the fake's routes) agrees.
+    """
+
+    verb: str  # what the action does, on its own line of a plan
+    short: str  # its name in a plan's summary counts
+    symbol: str  # the Terraform-like marker in the terminal
+    # Takes something away from the customer: refused for protected customers and for
+    # customers whose domain does not match (two-key identity).
+    destructive: bool
+    irreversible: bool  # cannot be undone from the partner's side
+    routes: tuple[str, ...]  # the Partner Center calls that carry it out
+
+
+_SUBSCRIPTION = "PATCH /v1/customers/{customer}/subscriptions/{subscription}"
+
+# In the order a plan's summary counts them: what takes something away first.
+ACTION_TYPES: dict[ActionType, ActionSpec] = {
+    ActionType.SUSPEND: ActionSpec("suspend", "suspend", "~", True, False, (_SUBSCRIPTION,)),
+    ActionType.CANCEL: ActionSpec(
+        "cancel",
+        "cancel",
+        "-",
+        True,
+        False,
+        # Software purchases are cancelled through their order.
+        (_SUBSCRIPTION, "PATCH /v1/customers/{customer}/orders/{order}"),
+    ),
+    ActionType.REMOVE_RELATIONSHIP: ActionSpec(
+        "remove relationship", "remove", "!!", True, True, ("PATCH /v1/customers/{customer}",)
+    ),
+    ActionType.DISABLE_AUTO_RENEW: ActionSpec(
+        "auto-renew off", "auto-renew off", "~", False, False, (_SUBSCRIPTION,)
+    ),
+    ActionType.REACTIVATE: ActionSpec(
+        "reactivate", "reactivate", "+", False, False, (_SUBSCRIPTION,)
+    ),
+    ActionType.ENABLE_AUTO_RENEW: ActionSpec(
+        "auto-renew on", "auto-renew on", "+", False, False, (_SUBSCRIPTION,)
+    ),
+}
+
+DESTRUCTIVE = frozenset(t for t, spec in ACTION_TYPES.items() if spec.destructive)
 
 # What removing a reseller relationship does (Partner Center documentation).
 REMOVAL_CONSEQUENCES = (

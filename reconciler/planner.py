@@ -42,6 +42,7 @@ from reconciler.partnercenter.models import (
     day,
 )
 from reconciler.plan import (
+    ACTION_TYPES,
     DESTRUCTIVE,
     Action,
     ActionType,
@@ -71,7 +72,10 @@ class CustomerPlan:
         return self.customer.tenant_id
 
     def act(self, kind: ActionType, sub: Subscription, reason: str) -> None:
-        self.actions.append(Action(self.id, kind, sub.id, reason, target_name=label(sub)))
+        irreversible = ACTION_TYPES[kind].irreversible
+        self.actions.append(
+            Action(self.id, kind, sub.id, reason, target_name=label(sub), irreversible=irreversible)
+        )
 
     def block(self, reason: str, *steps: str) -> None:
         self.blocked.append(Blocked(self.id, reason, steps))
@@ -352,7 +356,7 @@ def _remove_or_defer(result: CustomerPlan, removal: _Removal) -> None:
             "relationship: none, and nothing left blocks the removal",
             target_name=customer.name or customer.tenant_id,
             depends_on=tuple(a.id for a in result.actions),
-            irreversible=True,
+            irreversible=ACTION_TYPES[ActionType.REMOVE_RELATIONSHIP].irreversible,
         )
     )
 

@@ -463,6 +463,15 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
 ]
 
 
+def serves(method: str, path: str) -> bool:
+    """Whether the fake has a handler for `method path` (ids filled in)."""
+    path = path.rstrip("/")
+    return path.startswith(API_PREFIX + "/") and any(
+        pattern.fullmatch(path.removeprefix(API_PREFIX)) and method in methods
+        for pattern, methods in _ROUTES
+    )
+
+
 def _route(request: _Request) -> tuple[Handler, dict[str, str]]:
     path = request.path.rstrip("/")
     if path.startswith(API_PREFIX + "/"):

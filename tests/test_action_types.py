@@ -1,0 +1,44 @@
+"""Every table that lists action types agrees: the description in the plan model, the
+executor's steps, the renderers' verbs, and the fake's routes for each type's calls."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.apply import STEPS, Executor
+from reconciler.partnercenter.fake import serves
+from reconciler.plan import ACTION_TYPES, DESTRUCTIVE, ActionType
+from reconciler.render import verb_of
+
+IDS = {"customer": "c-1", "subscription": "s-1", "order": "o-1"}
+
+
+def test_every_action_type_is_described_once() -> None:
+    assert list(ACTION_TYPES) and set(ACTION_TYPES) == set(ActionType)
+    assert DESTRUCTIVE == {t for t, spec in ACTION_TYPES.items() if spec.destructive}
+
+
+def test_every_action_type_has_an_executor_step() -> None:
+    assert set(STEPS) == set(ActionType)
+    for step in STEPS.values():
+        assert getattr(Executor, step.__name__) is step
+
+
+@pytest.mark.parametrize("action_type", list(ActionType))
+def test_every_action_type_renders_under_its_own_verb(action_type: ActionType) -> None:
+    spec, verb = ACTION_TYPES[action_type], verb_of(action_type)
+    assert (verb.text, verb.short, verb.symbol) == (spec.verb, spec.short, spec.symbol)
+
+
+@pytest.mark.parametrize("action_type", list(ActionType))
+def test_the_fake_serves_every_call_an_action_type_makes(action_type: ActionType) -> None:
+    routes = ACTION_TYPES[action_type].routes
+    assert routes
+    for route in routes:
+        method, path = route.split(" ", 1)
+        assert serves(method, path.format(**IDS)), route
+
+
+def test_the_route_check_can_fail() -> None:
+    assert not serves("DELETE", "/v1/customers/c-1")
+    assert not serves("PATCH", "/v1/customers/c-1/azureEntitlements/e-1")
