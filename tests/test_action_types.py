@@ -15,7 +15,7 @@ IDS = {"customer": "c-1", "subscription": "s-1", "order": "o-1"}
 
 def test_every_action_type_is_described_once() -> None:
     assert list(ACTION_TYPES) and set(ACTION_TYPES) == set(ActionType)
-    assert DESTRUCTIVE == {t for t, spec in ACTION_TYPES.items() if spec.destructive}
+    assert {t for t, spec in ACTION_TYPES.items() if spec.destructive} == DESTRUCTIVE
 
 
 def test_every_action_type_has_an_executor_step() -> None:

@@ -19,7 +19,7 @@ from reconciler.desired import Desired
 from reconciler.partnercenter.auth import StaticToken
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.fake import FakePartnerCenter
-from reconciler.partnercenter.fake_state import FakeState
+from reconciler.partnercenter.fake.state import FakeState
 from reconciler.validate import load_desired
 from tests.conftest import EXAMPLE
 

@@ -17,9 +17,9 @@ import httpx
 from reconciler.partnercenter.auth import StaticToken, token_provider_from_env
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.errors import ConfigurationError, FakeStateError
-from reconciler.partnercenter.fake import FakePartnerCenter
-from reconciler.partnercenter.fake_server import FakeServer, serve
-from reconciler.partnercenter.fake_state import FakeState
+from reconciler.partnercenter.fake.app import FakePartnerCenter
+from reconciler.partnercenter.fake.server import FakeServer, serve
+from reconciler.partnercenter.fake.state import FakeState
 
 __all__ = ["DEFAULT_ENDPOINT", "FakeServer", "open_client", "serve"]
 

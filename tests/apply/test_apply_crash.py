@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.journal import Journal
-from reconciler.partnercenter.fake_server import FakeServer
+from reconciler.partnercenter.fake.server import FakeServer
 from tests.apply.support import (
     EXAMPLE_ACTIONS,
     NOW,

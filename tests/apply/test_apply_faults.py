@@ -8,7 +8,7 @@ import re
 import time
 from collections import defaultdict
 
-from reconciler.partnercenter.fake_server import FakeServer
+from reconciler.partnercenter.fake.server import FakeServer
 from tests.apply.support import (
     ADVENTURE_WORKS,
     EXAMPLE_ACTIONS,

@@ -15,7 +15,7 @@ import pytest
 from reconciler import guardrails
 from reconciler import plan as plan_model
 from reconciler.journal import Journal
-from reconciler.partnercenter.fake_state import FakeState
+from reconciler.partnercenter.fake.state import FakeState
 from reconciler.plan import REMOVAL_CONSEQUENCES
 from tests.apply.support import (
     CONTOSO,

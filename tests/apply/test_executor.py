@@ -23,8 +23,8 @@ from reconciler.journal import AuditLog, Journal
 from reconciler.partnercenter.auth import StaticToken
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.fake import FakePartnerCenter
-from reconciler.partnercenter.fake_server import FakeServer
-from reconciler.partnercenter.fake_state import FakeState
+from reconciler.partnercenter.fake.server import FakeServer
+from reconciler.partnercenter.fake.state import FakeState
 from reconciler.plan import Action, ActionType, Plan
 from reconciler.planner import make_plan
 from reconciler.read import read_live

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.journal import LockedError, apply_lock
-from reconciler.partnercenter.fake_server import FakeServer
+from reconciler.partnercenter.fake.server import FakeServer
 from tests.apply.support import (
     EXAMPLE_ACTIONS,
     NOW,

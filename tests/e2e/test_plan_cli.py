@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.partnercenter.fake_server import FakeServer
+from reconciler.partnercenter.fake.server import FakeServer
 from tests.conftest import EXAMPLE
 
 NOW = "2026-11-22T09:00:00Z"

@@ -20,7 +20,7 @@ from reconciler.importing import (
     file_names,
     file_stem,
 )
-from reconciler.partnercenter.fake_state import FakeState
+from reconciler.partnercenter.fake.state import FakeState
 from reconciler.partnercenter.models import Customer, CustomerDetail, Subscription
 from reconciler.validate import load_desired
 from tests.conftest import EXAMPLE

@@ -18,8 +18,8 @@ from pc_support import (
 from reconciler.partnercenter.auth import StaticToken
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.fake import FakePartnerCenter
-from reconciler.partnercenter.fake_server import FakeServer
-from reconciler.partnercenter.fake_state import FakeState
+from reconciler.partnercenter.fake.server import FakeServer
+from reconciler.partnercenter.fake.state import FakeState
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import httpx
 from reconciler.partnercenter.auth import StaticToken
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.fake import FakePartnerCenter
-from reconciler.partnercenter.fake_state import FakeState
+from reconciler.partnercenter.fake.state import FakeState
 
 EXAMPLE_STATE = Path(__file__).resolve().parents[2] / "desired-state" / "fake-state.json"
 # Recognisable, so a test can prove it never shows up anywhere.

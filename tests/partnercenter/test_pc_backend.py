@@ -22,8 +22,8 @@ from pc_support import (
 
 from reconciler.partnercenter.backend import open_client
 from reconciler.partnercenter.errors import AuthError, InsecureEndpointError
-from reconciler.partnercenter.fake_server import FakeServer
-from reconciler.partnercenter.fake_state import FakeState
+from reconciler.partnercenter.fake.server import FakeServer
+from reconciler.partnercenter.fake.state import FakeState
 
 # Only a safety net: the waits below end on events (a line read, an exit).
 SAFETY_SECONDS = 120

@@ -23,7 +23,7 @@ from pc_support import (
 
 from reconciler.partnercenter.errors import NotFound
 from reconciler.partnercenter.fake import FakePartnerCenter
-from reconciler.partnercenter.fake_state import FakeState
+from reconciler.partnercenter.fake.state import FakeState
 from reconciler.partnercenter.models import (
     EntitlementType,
     SubscriptionKind,

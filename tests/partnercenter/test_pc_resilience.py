@@ -24,8 +24,8 @@ from reconciler.partnercenter.auth import StaticToken
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.errors import PartnerCenterError
 from reconciler.partnercenter.fake import FakePartnerCenter
-from reconciler.partnercenter.fake_server import FakeServer
-from reconciler.partnercenter.fake_state import FakeState
+from reconciler.partnercenter.fake.server import FakeServer
+from reconciler.partnercenter.fake.state import FakeState
 from reconciler.partnercenter.models import SubscriptionStatus
 from reconciler.partnercenter.ratelimit import RateLimiter
 from tests.timeouts import FirstAttemptTimesOut

@@ -31,7 +31,7 @@ from pc_support import (
 
 from reconciler.partnercenter.errors import NotFound, PartnerCenterError
 from reconciler.partnercenter.fake import FakePartnerCenter
-from reconciler.partnercenter.fake_state import FakeApiError, FakeState
+from reconciler.partnercenter.fake.state import FakeApiError, FakeState
 from reconciler.partnercenter.models import SubscriptionStatus
 
 

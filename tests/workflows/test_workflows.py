@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.partnercenter.fake_server import FakeServer
-from reconciler.partnercenter.fake_state import FakeState
+from reconciler.partnercenter.fake.server import FakeServer
+from reconciler.partnercenter.fake.state import FakeState
 from reconciler.scaffold import REPOSITORY, WORKFLOWS
 from tests.artifact import REPO, Installed, snapshot
 from tests.conftest import EXAMPLE

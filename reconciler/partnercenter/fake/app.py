@@ -10,7 +10,7 @@ matching requests waiting at the door until a test releases them, so a test
 orders what the client and the service do by events instead of by sleeping.
 
 The same app runs in-process (as an `httpx.WSGITransport`) or on a loopback
-socket (`fake_server`). One lock serialises access to the state; injected
+socket (`fake.server`). One lock serialises access to the state; injected
 latency is slept outside it so parallel callers really overlap.
 """
 
@@ -30,7 +30,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
-from reconciler.partnercenter.fake_state import (
+from reconciler.partnercenter.fake.state import (
     CODE_INVALID_REQUEST,
     CODE_NOT_FOUND,
     CODE_PENDING_OPERATION,

@@ -22,8 +22,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from reconciler.partnercenter.auth import is_loopback
 from reconciler.partnercenter.errors import InsecureEndpointError
-from reconciler.partnercenter.fake import FakePartnerCenter
-from reconciler.partnercenter.fake_state import FakeState
+from reconciler.partnercenter.fake.app import FakePartnerCenter
+from reconciler.partnercenter.fake.state import FakeState
 
 log = logging.getLogger(__name__)
 
