@@ -254,8 +254,6 @@ def import_(endpoint: str | None, fake_state: Path | None, out: Path, force: boo
 def init(directory: Path, repository: str, ref: str, force: bool) -> None:
     """Write a ready desired-state repository in DIRECTORY: settings, an example customer,
     the JSON Schemas, GitHub workflows and a pre-commit config."""
-    if repository.count("/") != 1 or not all(repository.split("/")):
-        raise click.BadParameter(f"{repository!r} is not OWNER/NAME", param_hint="--repository")
     source = scaffold.Source(repository, ref)
     sys.exit(init_command.run(init_command.InitOptions(directory, source, force)))
 
@@ -279,13 +277,9 @@ def fake() -> None:
 )
 def fake_serve(state: Path, host: str, port: int, save_interval: float) -> None:
     """Serve the fake Partner Center API on loopback, its state kept in STATE."""
-    from reconciler.partnercenter.auth import is_loopback
-    from reconciler.partnercenter.backend import serve
+    from reconciler.commands import fake as fake_command  # the fake is not needed elsewhere
 
-    if not is_loopback(host):
-        # The fake accepts any bearer token: it must never be reachable from a network.
-        raise click.BadParameter(f"{host} is not a loopback address", param_hint="--host")
-    serve(state, host, port, save_interval=save_interval)
+    sys.exit(fake_command.run(state, host, port, save_interval))
 
 
 def main(argv: list[str] | None = None) -> None:

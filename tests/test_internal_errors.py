@@ -81,3 +81,13 @@ def test_an_unreadable_fake_state_is_a_one_line_error(
     err = capsys.readouterr().err
     assert "state.json: cannot read the fake's state" in err
     assert "internal error" not in err
+
+
+def test_the_fake_refuses_to_serve_beyond_this_machine(
+    estate: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It takes any bearer token: on a network address anyone could change its state.
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["fake", "serve", "--state", str(estate / "state.json"), "--host", "0.0.0.0"])
+    assert exit_info.value.code == 1
+    assert "--host 0.0.0.0 is not a loopback address" in capsys.readouterr().err

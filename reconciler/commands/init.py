@@ -19,6 +19,10 @@ class InitOptions:
 
 
 def run(options: InitOptions) -> int:
+    repository = options.source.repository
+    if repository.count("/") != 1 or not all(repository.split("/")):
+        click.echo(f"pcr: --repository {repository!r} is not OWNER/NAME", err=True)
+        return ERROR
     files = scaffold.repository_files(options.source)
     try:
         result = scaffold.write_files(options.directory, files, force=options.force)

@@ -2,7 +2,7 @@
 
 `open_client` is the one place the CLI turns `--endpoint URL` / `--fake FILE`
 into a ready client, so every command runs the same client code against
-either. `serve` puts the fake on a loopback port for `pcr fake serve`.
+either (`fake.server` puts the fake on a loopback port for `pcr fake serve`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from reconciler.partnercenter.auth import StaticToken, token_provider_from_env
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.errors import ConfigurationError, FakeStateError
 from reconciler.partnercenter.fake.app import FakePartnerCenter
-from reconciler.partnercenter.fake.server import FakeServer, serve
 from reconciler.partnercenter.fake.state import FakeState
 
-__all__ = ["DEFAULT_ENDPOINT", "FakeServer", "open_client", "serve"]
+__all__ = ["DEFAULT_ENDPOINT", "open_client"]
 
 DEFAULT_ENDPOINT = "https://api.partnercenter.microsoft.com"
 # The in-process fake is reached through the transport, never the network; this

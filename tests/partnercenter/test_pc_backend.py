@@ -109,7 +109,7 @@ def test_the_server_serves_loopback_only(state_file: Path) -> None:
 def test_serve_announces_its_url_and_saves_on_ctrl_c(state_file: Path) -> None:
     program = (
         "import sys; from pathlib import Path\n"
-        "from reconciler.partnercenter.backend import serve\n"
+        "from reconciler.partnercenter.fake import serve\n"
         "serve(Path(sys.argv[1]))\n"
     )
     process = subprocess.Popen(
@@ -143,7 +143,7 @@ def test_serve_stops_on_ctrl_c_even_when_started_with_sigint_ignored(state_file:
     then installs no handler of its own; Ctrl+C must stop the fake (and save) all the same."""
     program = (
         "import sys; from pathlib import Path\n"
-        "from reconciler.partnercenter.backend import serve\n"
+        "from reconciler.partnercenter.fake import serve\n"
         "serve(Path(sys.argv[1]))\n"
     )
     # What the shell does: ignore SIGINT, then exec the command (an ignored signal stays so).

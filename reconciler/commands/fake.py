@@ -1,0 +1,24 @@
+"""`pcr fake serve`: the fake Partner Center on a loopback port, for demos and tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler.commands import ERROR, OK
+from reconciler.partnercenter.auth import is_loopback
+from reconciler.partnercenter.fake import serve
+
+
+def run(state: Path, host: str, port: int, save_interval: float) -> int:
+    if not is_loopback(host):
+        # The fake accepts any bearer token: it must never be reachable from a network.
+        click.echo(
+            f"pcr: --host {host} is not a loopback address: the fake serves only this "
+            "machine (127.0.0.1, ::1 or localhost)",
+            err=True,
+        )
+        return ERROR
+    serve(state, host, port, save_interval=save_interval)
+    return OK
