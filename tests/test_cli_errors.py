@@ -1,5 +1,6 @@
-"""A bug in a pure stage (planner, diff) is an internal error, never a backend failure:
-the backend's `try` catches only what talking to Partner Center raises."""
+"""Errors reach the user as one line: a bug in a pure stage (planner, diff) as an internal
+error, never as a backend failure (the backend's `try` catches only what talking to
+Partner Center raises); a bad setting or argument as what to fix."""
 
 from __future__ import annotations
 
