@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from reconciler.desired import DesiredStatus
 from reconciler.guardrails import domains_differ
 from reconciler.journal import AuditLog, Journal
-from reconciler.lifecycle import ENDED_STATUSES, blocks_removal
+from reconciler.lifecycle import blocks_removal, satisfies
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.errors import NotFound, PartnerCenterError
 from reconciler.partnercenter.models import (
@@ -215,21 +216,21 @@ class Executor:
 
     def suspend(self, action: Action, request_id: str) -> tuple[Outcome, str]:
         def check(sub: Subscription) -> None:
-            if sub.status is SubscriptionStatus.SUSPENDED or sub.status in ENDED_STATUSES:
+            if satisfies(DesiredStatus.SUSPENDED, sub):
                 raise _AlreadyDone(f"already {sub.status.value}")
 
         return self._set(
             action,
             request_id,
             check,
-            lambda s: s.status is SubscriptionStatus.SUSPENDED or s.status in ENDED_STATUSES,
+            lambda s: satisfies(DesiredStatus.SUSPENDED, s),
             "suspended",
             status=SubscriptionStatus.SUSPENDED,
         )
 
     def reactivate(self, action: Action, request_id: str) -> tuple[Outcome, str]:
         def check(sub: Subscription) -> None:
-            if sub.status is SubscriptionStatus.ACTIVE:
+            if satisfies(DesiredStatus.ACTIVE, sub):
                 raise _AlreadyDone("already active")
             if sub.status is not SubscriptionStatus.SUSPENDED:
                 raise WorldMoved(f"subscription {sub.id} is {sub.status.value}: cannot reactivate")
@@ -238,14 +239,17 @@ class Executor:
             action,
             request_id,
             check,
-            lambda s: s.status is SubscriptionStatus.ACTIVE,
+            lambda s: satisfies(DesiredStatus.ACTIVE, s),
             "reactivated",
             status=SubscriptionStatus.ACTIVE,
         )
 
     def cancel(self, action: Action, request_id: str) -> tuple[Outcome, str]:
+        def ended(s: Subscription) -> bool:
+            return satisfies(DesiredStatus.CANCELLED, s)
+
         def check(sub: Subscription) -> None:
-            if sub.status in ENDED_STATUSES:
+            if ended(sub):
                 raise _AlreadyDone(f"already {sub.status.value}")
             deadline = sub.cancellation_allowed_until
             if deadline is None or self.now > deadline:
@@ -253,9 +257,6 @@ class Executor:
                 raise WorldMoved(f"the cancellation window of {sub.id} {closed}: plan again")
             if sub.kind is SubscriptionKind.SOFTWARE and sub.order_id:
                 raise _ThroughOrder(sub.order_id)
-
-        def ended(s: Subscription) -> bool:
-            return s.status in ENDED_STATUSES
 
         try:
             return self._set(

@@ -29,6 +29,7 @@ from reconciler.lifecycle import (
     WINDOWED_KINDS,
     in_window,
     label,
+    satisfies,
     term_over,
     unmanaged_ids,
 )
@@ -384,7 +385,7 @@ def _override_status(
     result: CustomerPlan, override: SubscriptionOverride, sub: Subscription, now: datetime
 ) -> None:
     wanted, status = override.status, sub.status
-    if wanted is None or (status in ENDED_STATUSES and wanted is not DesiredStatus.ACTIVE):
+    if wanted is None or satisfies(wanted, sub):
         return
     if wanted is DesiredStatus.SUSPENDED and status is SubscriptionStatus.ACTIVE:
         result.act(ActionType.SUSPEND, sub, "declared suspended")
