@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from reconciler import __version__, scaffold
+from reconciler import __version__, render, scaffold
 from reconciler.commands import DEFAULT_DESIRED, ERROR
 from reconciler.commands import apply as apply_command
 from reconciler.commands import drift as drift_command
@@ -91,7 +91,7 @@ now_option = click.option(
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json", "markdown"]),
+    type=click.Choice(list(render.FORMATS)),
     default="text",
     show_default=True,
 )
@@ -123,7 +123,7 @@ def plan(
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json", "markdown"]),
+    type=click.Choice(list(render.FORMATS)),
     default="text",
     show_default=True,
 )
@@ -185,7 +185,7 @@ def apply(
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json", "markdown"]),
+    type=click.Choice(list(render.FORMATS)),
     default="text",
     show_default=True,
 )

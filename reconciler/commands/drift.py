@@ -18,8 +18,7 @@ from reconciler.diff import drift
 from reconciler.lifecycle import unmanaged_ids
 from reconciler.partnercenter.models import Live
 from reconciler.read import read_live, read_subscriptions, read_summary
-from reconciler.render import use_color
-from reconciler.render.drift import render_drift
+from reconciler.render import render_drift, use_color
 
 
 @dataclass(frozen=True)

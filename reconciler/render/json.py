@@ -1,12 +1,25 @@
-"""The plan as JSON: exactly the plan-JSON contract (DESIGN.md) that `to_dict` builds."""
+"""Plans and drift as JSON: exactly the contracts (DESIGN.md) that the `to_dict`s build."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from reconciler import drift
+from reconciler.drift import DriftReport
 from reconciler.plan import Plan, to_dict
 
 
-def render(plan: Plan) -> str:
+def render(plan: Plan, *, color: bool = False) -> str:
+    """The plan-JSON document; `color` is for the `Renderer` protocol and has no effect."""
+    return _dump(to_dict(plan))
+
+
+def render_drift(report: DriftReport, *, color: bool = False) -> str:
+    """The drift-JSON document; `color` is for the `Renderer` protocol and has no effect."""
+    return _dump(drift.to_dict(report))
+
+
+def _dump(document: dict[str, Any]) -> str:
     # Non-ASCII customer names stay readable; JSON is UTF-8 either way.
-    return json.dumps(to_dict(plan), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

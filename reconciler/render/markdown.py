@@ -1,68 +1,49 @@
-"""The plan as Markdown for a pull-request comment or a CI job summary (GitHub-flavoured).
+"""Plans and drift as Markdown for a pull-request comment or a CI job summary (GitHub-flavoured).
 
 Everything a customer, a planner message or Partner Center supplies is
 escaped, so that a name with `|`, `<` or `*` can neither break a table nor
-inject HTML. The document stays under a size limit (GitHub refuses comments
+inject HTML. Each document stays under a size limit (GitHub refuses comments
 over 65,536 characters) by leaving out whole customer sections, and says so.
 """
 
 from __future__ import annotations
 
-import html
-import re
 from collections import Counter
 
+from reconciler.drift import DriftRecord, DriftReport
 from reconciler.partnercenter.models import day, format_time
 from reconciler.plan import REMOVAL_CONSEQUENCES, Action, Blocked, Deferred, Plan
-from reconciler.render import (
+from reconciler.render.common import (
     EXPIRY_REASON,
     IRREVERSIBLE_LEAD,
     NO_CHANGES,
+    NO_DRIFT,
     NOT_APPLIED,
+    UNMANAGED_SHOWN,
+    Chunk,
     CustomerItems,
     by_customer,
+    code,
     counts_by_type,
+    finish,
+    keep_what_fits,
+    md,
     plural,
+    raw_html,
+    records_by_customer,
     removal_limit_message,
+    value,
     verb_of,
 )
 
 DEFAULT_LIMIT = 65_000
 HEADING = "### pcr plan\n\n"
-UNMANAGED_SHOWN = 3
-
-# A piece of the document, and the kind of item it is when it may be left out for
-# space ("error", "warning", "customer"); None for what must always be there.
-Chunk = tuple[str | None, str]
-
-# Backslash-escape what Markdown reads as syntax anywhere in a line (`[` and `]`
-# cover links and images); `<`, `>`, `&` become entities so that no HTML gets in.
-_MD_ESCAPES = str.maketrans(
-    {char: "\\" + char for char in "\\`*_[]|~$"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
-)
-# What Markdown reads as syntax only at the start of a line: a list marker or a heading.
-_LINE_START = re.compile(r"^(?:[-+#=]|\d+[.)])")
+DRIFT_HEADING = "### pcr drift\n\n"
+DRIFT_NOTE_ROOM = 300  # for the note that says how many customers were left out
 
 
-def md(text: str) -> str:
-    """User text, safe inside a Markdown line or table cell."""
-    # One line: a newline would end a table row or a list item early.
-    escaped = " ".join(text.split()).translate(_MD_ESCAPES)
-    # User text can follow a list marker ("- "), where it could open a nested block.
-    return _LINE_START.sub(lambda m: m[0][:-1] + "\\" + m[0][-1], escaped)
-
-
-def raw_html(text: str) -> str:
-    """User text, safe inside raw HTML (GitHub does not read Markdown in <summary>)."""
-    return html.escape(" ".join(text.split()), quote=False)
-
-
-def code(text: str) -> str:
-    # <code> rather than backticks: a backtick in the text cannot close it early.
-    return f"<code>{md(text)}</code>"
-
-
-def render(plan: Plan, *, limit: int = DEFAULT_LIMIT) -> str:
+def render(plan: Plan, *, color: bool = False, limit: int = DEFAULT_LIMIT) -> str:
+    """The plan as Markdown; `color` is for the `Renderer` protocol and has no effect."""
     return _fit(_document(plan), limit)
 
 
@@ -70,34 +51,18 @@ def render(plan: Plan, *, limit: int = DEFAULT_LIMIT) -> str:
 
 
 def _fit(chunks: list[Chunk], limit: int) -> str:
-    """The whole document if it fits, else the fixed parts plus as many items as fit.
-
-    Items are kept in order, and a kind stops at its first item that does not
-    fit, so that "the first N customers" is what a reader sees.
-    """
-    full = _finish("".join(text for _, text in chunks))
+    """The whole document if it fits, else the fixed parts plus as many items as fit."""
+    full = finish("".join(text for _, text in chunks))
     if len(full) <= limit:
         return full
     totals = Counter(kind for kind, _ in chunks if kind is not None)
     # The note with every item left out is the longest it can be: reserve that.
     budget = limit - len(_note(totals, totals, limit))
     budget -= sum(len(text) for kind, text in chunks if kind is None)
-    kept: list[str] = []
-    left_out: Counter[str] = Counter()
-    for kind, text in chunks:
-        if kind is not None:
-            if left_out[kind] or len(text) > budget:
-                left_out[kind] += 1
-                continue
-            budget -= len(text)
-        kept.append(text)
-    document = _finish("".join(kept) + _note(left_out, totals, limit))
+    kept, left_out = keep_what_fits(chunks, budget)
+    document = finish("".join(kept) + _note(left_out, totals, limit))
     # Only a limit too small for the summary itself gets here; the limit still holds.
     return document if len(document) <= limit else document[:limit]
-
-
-def _finish(document: str) -> str:
-    return document.rstrip("\n") + "\n"
 
 
 def _note(left_out: Counter[str], totals: Counter[str], limit: int) -> str:
@@ -246,3 +211,76 @@ def _deferred(item: Deferred) -> str:
 def _blocked(item: Blocked) -> list[str]:
     steps = [f"  {n}. {md(step)}" for n, step in enumerate(item.manual_steps, start=1)]
     return [f"- {md(item.reason)}", *steps]
+
+
+# --- drift: an overview, then a table per customer ---------------------------------------
+
+
+def render_drift(report: DriftReport, *, color: bool = False, limit: int = DEFAULT_LIMIT) -> str:
+    """The drift report as Markdown; whole customers are left out past `limit`.
+
+    `color` is for the `Renderer` protocol and has no effect.
+    """
+    head = DRIFT_HEADING + _drift_overview(report)
+    if not report.has_drift:
+        return head + NO_DRIFT + "\n"
+    sections: list[Chunk] = [
+        ("customer", _drift_section(report, cid, records))
+        for cid, records in records_by_customer(report.records).items()
+    ]
+    kept, left_out = keep_what_fits(sections, limit - len(head) - DRIFT_NOTE_ROOM)
+    document = head + "".join(kept)
+    if left_out["customer"]:
+        document += (
+            f"> [!NOTE]\n> {left_out['customer']} of {plural(len(sections), 'customer')} not "
+            f"shown, to stay within {limit} characters: `pcr drift --format json` lists every "
+            "difference.\n"
+        )
+    return finish(document)
+
+
+def _drift_overview(report: DriftReport) -> str:
+    rows = [
+        ("Customers checked", report.checked),
+        ("Drifted", report.drifted),
+        ("Unmanaged", report.unmanaged),
+        ("Differences", len(report.records)),
+        ("API calls", report.api_calls),
+    ]
+    lines = ["| Drift | |", "| --- | --- |", *(f"| {label} | {n} |" for label, n in rows)]
+    return "\n".join(lines) + "\n\n"
+
+
+def _drift_section(report: DriftReport, customer_id: str, records: list[DriftRecord]) -> str:
+    ref = report.customers.get(customer_id)
+    where = f"file {code(ref.file)}" if ref and ref.file else "not declared"
+    lines = [
+        f"**{md(report.name_of(customer_id))}** · tenant {code(customer_id)} · {where}",
+        "",
+        "| Difference | Target | Desired | Live | Note |",
+        "| --- | --- | --- | --- | --- |",
+        *(_drift_row(record) for record in records),
+    ]
+    return "\n".join(lines) + "\n\n"
+
+
+def _drift_row(record: DriftRecord) -> str:
+    target = ""
+    if record.target_id != record.customer_id:
+        target = code(record.target_id)
+        target = f"{md(record.target_name)} {target}" if record.target_name else target
+    note = md(record.message)
+    subscriptions = record.detail.get("subscriptions", ())
+    if subscriptions:
+        note += "<br>" + "<br>".join(
+            f"{md(s['offer'])} ({md(s['kind'])}) {code(s['id'])}: {md(s['status'])}"
+            for s in subscriptions
+        )
+    cells = [
+        code(record.kind.value),
+        target,
+        md(value(record.desired)),
+        md(value(record.live)),
+        note,
+    ]
+    return "| " + " | ".join(cells) + " |"

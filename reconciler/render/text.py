@@ -1,30 +1,47 @@
-"""The plan for a terminal, Terraform-like: one block per customer, one line per action."""
+"""Plans and drift for a terminal, Terraform-like: one block per customer, one line per item.
+
+Both share the markers, the colours and the wrapping, so that `pcr plan` and
+`pcr drift` look alike.
+"""
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass
 
+from reconciler.drift import DriftKind, DriftRecord, DriftReport
 from reconciler.partnercenter.models import day, format_time
 from reconciler.plan import REMOVAL_CONSEQUENCES, Action, Blocked, Deferred, Plan
-from reconciler.render import (
+from reconciler.render.common import (
     EXPIRY_REASON,
+    INDENT,
     IRREVERSIBLE_LEAD,
     NO_CHANGES,
+    NO_DRIFT,
     NOT_APPLIED,
+    UNMANAGED_SHOWN,
     VERBS,
+    WIDTH,
     CustomerItems,
     by_customer,
     counts_by_type,
     plural,
+    records_by_customer,
     removal_limit_message,
+    value,
     verb_of,
+    wrap,
 )
 
-WIDTH = 100
-INDENT = " " * 7  # reasons and steps line up under the action's text
 VERB_WIDTH = max(len(v.text) for v in VERBS.values())
-UNMANAGED_SHOWN = 3
+KIND_WIDTH = max(len(kind.value) for kind in DriftKind)
+
+# The drift marker per kind: "-" missing, "?" not declared, "!" the relationship, "~" a value.
+DRIFT_SYMBOLS = {
+    DriftKind.MISSING_CUSTOMER: "-",
+    DriftKind.UNMANAGED_CUSTOMER: "?",
+    DriftKind.RELATIONSHIP: "!",
+    DriftKind.SUBSCRIPTION_MISSING: "-",
+}
 
 RED, YELLOW, GREEN, BOLD = "\033[31m", "\033[33m", "\033[32m", "\033[1m"
 RESET = "\033[0m"
@@ -43,6 +60,7 @@ class Paint:
 
 
 def render(plan: Plan, *, color: bool) -> str:
+    """The plan for a terminal; `color` adds ANSI styles."""
     paint = Paint(color)
     blocks = [_errors(plan, paint), _warnings(plan, paint), _unmanaged(plan)]
     if plan.has_changes:
@@ -51,18 +69,6 @@ def render(plan: Plan, *, color: bool) -> str:
     else:
         blocks.append([paint(NO_CHANGES, GREEN)])
     return "\n\n".join("\n".join(block) for block in blocks if block) + "\n"
-
-
-def _wrap(text: str, indent: str = INDENT) -> list[str]:
-    # Ids must stay whole to be copied, so no breaking inside words or at hyphens.
-    return textwrap.wrap(
-        text,
-        width=WIDTH,
-        initial_indent=indent,
-        subsequent_indent=indent,
-        break_long_words=False,
-        break_on_hyphens=False,
-    ) or [indent.rstrip()]
 
 
 # --- before the customers: what stops the plan, what to know --------------------------
@@ -88,7 +94,7 @@ def _warnings(plan: Plan, paint: Paint) -> list[str]:
         return []
     lines = [paint("Warnings:", YELLOW, BOLD)]
     for warning in plan.warnings:
-        first, *rest = _wrap(warning, "    ")
+        first, *rest = wrap(warning, "    ")
         lines.append(paint("  - " + first.lstrip(), YELLOW))
         lines += [paint(line, YELLOW) for line in rest]
     return lines
@@ -135,23 +141,23 @@ def _action(action: Action, paint: Paint) -> list[str]:
     plain = f"{marker}  {_target(action.target_name, action.target_id)}".rstrip()
     head = paint(marker, style) + plain[len(marker) :]
     if action.irreversible:
-        lines = [head + "  " + paint("IRREVERSIBLE", RED, BOLD), *_wrap(action.reason)]
+        lines = [head + "  " + paint("IRREVERSIBLE", RED, BOLD), *wrap(action.reason)]
         lines.append(paint(INDENT + IRREVERSIBLE_LEAD, RED))
         return lines + [paint(f"{INDENT}  - {c}", RED) for c in REMOVAL_CONSEQUENCES]
     # Measured without escape codes, so colour never changes where the reason goes.
     if len(plain) + 2 + len(action.reason) <= WIDTH and "\n" not in action.reason:
         return [f"{head}: {action.reason}"]
-    return [head, *_wrap(action.reason)]
+    return [head, *wrap(action.reason)]
 
 
 def _deferred(item: Deferred, paint: Paint) -> list[str]:
     what = f"{verb_of(item.type).text} {item.target_id}".rstrip()
     head = paint(f"  {'>':<2} deferred until {day(item.not_before)}:", YELLOW)
-    return [f"{head} {what}", *_wrap(item.reason)]
+    return [f"{head} {what}", *wrap(item.reason)]
 
 
 def _blocked(item: Blocked, paint: Paint) -> list[str]:
-    first, *rest = _wrap(item.reason, INDENT)
+    first, *rest = wrap(item.reason, INDENT)
     lines = [paint(f"  {'x':<2} blocked:", YELLOW, BOLD) + " " + first.lstrip(), *rest]
     for number, step in enumerate(item.manual_steps, start=1):
         lines += _numbered(number, step)
@@ -160,7 +166,7 @@ def _blocked(item: Blocked, paint: Paint) -> list[str]:
 
 def _numbered(number: int, step: str) -> list[str]:
     label = f"{INDENT}{number}. "
-    first, *rest = _wrap(step, " " * len(label))
+    first, *rest = wrap(step, " " * len(label))
     return [label + first.lstrip(), *rest]
 
 
@@ -184,4 +190,64 @@ def _summary(plan: Plan, paint: Paint) -> list[str]:
     if plan.expires_at is not None:
         expiry = f"This plan expires at {format_time(plan.expires_at)} ({EXPIRY_REASON})."
         lines.append(paint(expiry, YELLOW))
+    return lines
+
+
+# --- drift -----------------------------------------------------------------------------
+
+
+def render_drift(report: DriftReport, *, color: bool) -> str:
+    """The drift report for a terminal; `color` adds ANSI styles."""
+    paint = Paint(color)
+    if not report.has_drift:
+        return paint(drift_summary(report), GREEN) + "\n"
+    blocks = [
+        _drift_customer(report, cid, records, paint)
+        for cid, records in records_by_customer(report.records).items()
+    ]
+    blocks.append([paint(drift_summary(report), BOLD)])
+    return "\n\n".join("\n".join(block) for block in blocks) + "\n"
+
+
+def drift_summary(report: DriftReport) -> str:
+    if not report.has_drift:
+        return f"{NO_DRIFT} {plural(report.checked, 'customer')} checked."
+    declared = len(report.records) - report.unmanaged
+    parts = [
+        f"Drift: {plural(declared, 'difference')} in {report.drifted} of "
+        f"{plural(report.checked, 'declared customer')}",
+    ]
+    if report.unmanaged:
+        parts.append(f"{plural(report.unmanaged, 'unmanaged customer')}")
+    line = "; ".join(parts)
+    if report.api_calls:
+        line += f"; {plural(report.api_calls, 'API call')}"
+    return line + "."
+
+
+def _drift_customer(
+    report: DriftReport, customer_id: str, records: list[DriftRecord], paint: Paint
+) -> list[str]:
+    ref = report.customers.get(customer_id)
+    where = f"tenant {customer_id}, " + (ref.file if ref and ref.file else "not declared")
+    lines = [paint(f"{report.name_of(customer_id)} ({where})", BOLD)]
+    for record in records:
+        lines += _drift_record(record, paint)
+    return lines
+
+
+def _drift_record(record: DriftRecord, paint: Paint) -> list[str]:
+    symbol = DRIFT_SYMBOLS.get(record.kind, "~")
+    style = RED if symbol in ("-", "!") else YELLOW
+    head = paint(f"  {symbol:<2} {record.kind.value:<{KIND_WIDTH}}", style)
+    if record.target_id != record.customer_id:
+        name = record.target_name
+        head += f"  {name} ({record.target_id})" if name else f"  {record.target_id}"
+    values = f"desired {value(record.desired)}, live {value(record.live)}"
+    lines = [head.rstrip(), *wrap(f"{values}: {record.message}")]
+    for sub in record.detail.get("subscriptions", ()):
+        renew = "auto-renew on" if sub["auto_renew"] else "auto-renew off"
+        lines.append(
+            f"{INDENT}- {sub['offer']} ({sub['kind']}) {sub['id']}: {sub['status']}, {renew}"
+        )
     return lines

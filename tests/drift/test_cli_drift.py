@@ -13,7 +13,8 @@ from reconciler.cli import cli, main
 from reconciler.desired import Relationship
 from reconciler.diff import drift
 from reconciler.drift import DriftReport
-from reconciler.render.drift import markdown, render_drift
+from reconciler.render import render_drift
+from reconciler.render.markdown import render_drift as markdown
 from tests.conftest import EXAMPLE
 from tests.planner.builders import NOW as PLANNER_NOW
 from tests.planner.builders import customer, estate

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from reconciler.plan import REMOVAL_CONSEQUENCES, Action, ActionType, CustomerRef, Plan
-from reconciler.render import NO_CHANGES
-from reconciler.render.markdown import DEFAULT_LIMIT, md, render
+from reconciler.render.common import NO_CHANGES, md
+from reconciler.render.markdown import DEFAULT_LIMIT, render
 from tests.render.plans import CONTOSO, NOW, STEPS, large_plan, remove, small_plan
 
 HOSTILE = "Evil | Corp <script>alert(1)</script> *x* `y` [l](http://e) </details>\n- injected"

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from reconciler.plan import REMOVAL_CONSEQUENCES, Action, ActionType, Blocked, Plan
-from reconciler.render import NO_CHANGES
+from reconciler.render.common import NO_CHANGES
 from reconciler.render.text import render
 from tests.render.plans import (
     BLOCK_REASON,

@@ -1,0 +1,177 @@
+"""What every renderer shares, so that plans and drift read the same in each format.
+
+The words (what each action type is called, its terminal symbol, the order the
+summary counts them in), the grouping by customer, the terminal line width, the
+Markdown escaping and the loop that keeps a size-limited document under its
+limit live here once; the renderers import them, and `render/__init__` imports
+the renderers.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import textwrap
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from reconciler.drift import DriftRecord, Value
+from reconciler.plan import ACTION_TYPES, Action, ActionType, Blocked, Deferred, Plan
+
+NO_CHANGES = "No changes. Partner Center matches the desired state."
+NO_DRIFT = "No drift. Partner Center matches the desired state."
+NOT_APPLIED = "This plan will not be applied: apply refuses it until these errors are fixed."
+IRREVERSIBLE_LEAD = "Cannot be undone from the partner's side. Removing the relationship:"
+EXPIRY_REASON = "an NCE cancellation window closes"
+UNMANAGED_SHOWN = 3
+
+WIDTH = 100
+INDENT = " " * 7  # reasons and steps line up under the action's text
+
+
+@dataclass(frozen=True)
+class Verb:
+    """How people read one action type."""
+
+    symbol: str  # the Terraform-like marker in the terminal
+    text: str  # what the action does, on its own line
+    short: str  # its name in the summary counts
+
+
+# From the one description of each action type, in its order: the summary counts
+# what takes something away first.
+VERBS: dict[ActionType, Verb] = {
+    kind: Verb(spec.symbol, spec.verb, spec.short) for kind, spec in ACTION_TYPES.items()
+}
+
+
+def verb_of(action_type: ActionType) -> Verb:
+    # A type added to the plan later still renders, under its own name.
+    return VERBS.get(action_type) or Verb("*", str(action_type), str(action_type))
+
+
+@dataclass
+class CustomerItems:
+    """Everything a plan has for one customer, each list in plan order."""
+
+    actions: list[Action] = field(default_factory=list)
+    deferred: list[Deferred] = field(default_factory=list)
+    blocked: list[Blocked] = field(default_factory=list)
+
+
+def by_customer(plan: Plan) -> dict[str, CustomerItems]:
+    """The plan's items grouped by customer, customers in `plan.customer_ids()` order."""
+    groups = {cid: CustomerItems() for cid in plan.customer_ids()}
+    for action in plan.actions:
+        groups[action.customer_id].actions.append(action)
+    for item in plan.deferred:
+        groups[item.customer_id].deferred.append(item)
+    for blocked in plan.blocked:
+        groups[blocked.customer_id].blocked.append(blocked)
+    return groups
+
+
+def records_by_customer(records: Iterable[DriftRecord]) -> dict[str, list[DriftRecord]]:
+    """Drift records grouped by customer, customers in report order."""
+    groups: dict[str, list[DriftRecord]] = {}
+    for record in records:
+        groups.setdefault(record.customer_id, []).append(record)
+    return groups
+
+
+def counts_by_type(actions: Iterable[Action]) -> list[tuple[Verb, int]]:
+    """Non-zero counts per action type, in `VERBS` order (unknown types last)."""
+    counts = Counter(a.type for a in actions)
+    order = [*VERBS, *sorted(t for t in counts if t not in VERBS)]
+    return [(verb_of(t), counts[t]) for t in order if counts[t]]
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def removal_limit_message(plan: Plan) -> str:
+    return (
+        f"This plan removes {plan.removals} relationships, more than "
+        f"max_removals_per_run ({plan.max_removals}): apply will refuse it."
+    )
+
+
+def value(item: Value) -> str:
+    """A desired or live value for people: booleans as in YAML, absence as a dash."""
+    if item is None:
+        return "-"
+    if isinstance(item, bool):
+        return "true" if item else "false"
+    return item
+
+
+def wrap(text: str, indent: str = INDENT) -> list[str]:
+    """`text` wrapped to WIDTH under `indent`; at least one line, even when empty."""
+    # Ids must stay whole to be copied, so no breaking inside words or at hyphens.
+    return textwrap.wrap(
+        text,
+        width=WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [indent.rstrip()]
+
+
+# --- Markdown: escaping, and staying under a size limit ---------------------------------
+
+# Backslash-escape what Markdown reads as syntax anywhere in a line (`[` and `]`
+# cover links and images); `<`, `>`, `&` become entities so that no HTML gets in.
+_MD_ESCAPES = str.maketrans(
+    {char: "\\" + char for char in "\\`*_[]|~$"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+)
+# What Markdown reads as syntax only at the start of a line: a list marker or a heading.
+_LINE_START = re.compile(r"^(?:[-+#=]|\d+[.)])")
+
+# A piece of a document, and the kind of item it is when it may be left out for
+# space ("error", "warning", "customer"); None for what must always be there.
+Chunk = tuple[str | None, str]
+
+
+def md(text: str) -> str:
+    """User text, safe inside a Markdown line or table cell."""
+    # One line: a newline would end a table row or a list item early.
+    escaped = " ".join(text.split()).translate(_MD_ESCAPES)
+    # User text can follow a list marker ("- "), where it could open a nested block.
+    return _LINE_START.sub(lambda m: m[0][:-1] + "\\" + m[0][-1], escaped)
+
+
+def raw_html(text: str) -> str:
+    """User text, safe inside raw HTML (GitHub does not read Markdown in <summary>)."""
+    return html.escape(" ".join(text.split()), quote=False)
+
+
+def code(text: str) -> str:
+    # <code> rather than backticks: a backtick in the text cannot close it early.
+    return f"<code>{md(text)}</code>"
+
+
+def keep_what_fits(chunks: Iterable[Chunk], budget: int) -> tuple[list[str], Counter[str]]:
+    """The chunks kept within `budget`, in order, and how many of each kind were left out.
+
+    A chunk of kind None is always kept and not charged (the caller reserves
+    room for it). A kind stops at its first item that does not fit, so that
+    "the first N customers" is what a reader sees.
+    """
+    kept: list[str] = []
+    left_out: Counter[str] = Counter()
+    for kind, text in chunks:
+        if kind is not None:
+            if left_out[kind] or len(text) > budget:
+                left_out[kind] += 1
+                continue
+            budget -= len(text)
+        kept.append(text)
+    return kept, left_out
+
+
+def finish(document: str) -> str:
+    """The document ending in exactly one newline."""
+    return document.rstrip("\n") + "\n"
