@@ -29,7 +29,7 @@ from reconciler.partnercenter.models import (
     SubscriptionStatus,
     format_time,
 )
-from reconciler.plan import Action, ActionType, Plan
+from reconciler.plan import ACTION_TYPES, Action, ActionType, Plan
 
 
 class Outcome(StrEnum):
@@ -390,11 +390,8 @@ class Executor:
         return blockers
 
 
-STEPS: dict[ActionType, Callable[[Executor, Action, str], tuple[Outcome, str]]] = {
-    ActionType.SUSPEND: Executor.suspend,
-    ActionType.REACTIVATE: Executor.reactivate,
-    ActionType.CANCEL: Executor.cancel,
-    ActionType.DISABLE_AUTO_RENEW: Executor.auto_renew,
-    ActionType.ENABLE_AUTO_RENEW: Executor.auto_renew,
-    ActionType.REMOVE_RELATIONSHIP: Executor.remove,
+Step = Callable[[Executor, Action, str], tuple[Outcome, str]]
+# Each action type's step, as its one description names it (`plan.ACTION_TYPES`).
+STEPS: dict[ActionType, Step] = {
+    kind: getattr(Executor, spec.step) for kind, spec in ACTION_TYPES.items()
 }

@@ -35,8 +35,8 @@ class ActionType(StrEnum):
 class ActionSpec:
     """Everything pcr knows about one action type, in one place.
 
-    The executor's step for it is `apply.STEPS`; a test checks that every table
-    of action types (this one, the executor's steps, the fake's routes) agrees.
+    `step` names the executor's method that carries it out (`apply.Executor`); a
+    test checks that every action type has one, and that the fake serves its routes.
     """
 
     verb: str  # what the action does, on its own line of a plan
@@ -46,6 +46,7 @@ class ActionSpec:
     # customers whose domain does not match (two-key identity).
     destructive: bool
     irreversible: bool  # cannot be undone from the partner's side
+    step: str  # the executor's method for it
     routes: tuple[str, ...]  # the Partner Center calls that carry it out
 
 
@@ -53,27 +54,36 @@ _SUBSCRIPTION = "PATCH /v1/customers/{customer}/subscriptions/{subscription}"
 
 # In the order a plan's summary counts them: what takes something away first.
 ACTION_TYPES: dict[ActionType, ActionSpec] = {
-    ActionType.SUSPEND: ActionSpec("suspend", "suspend", "~", True, False, (_SUBSCRIPTION,)),
+    ActionType.SUSPEND: ActionSpec(
+        "suspend", "suspend", "~", True, False, "suspend", (_SUBSCRIPTION,)
+    ),
     ActionType.CANCEL: ActionSpec(
         "cancel",
         "cancel",
         "-",
         True,
         False,
+        "cancel",
         # Software purchases are cancelled through their order.
         (_SUBSCRIPTION, "PATCH /v1/customers/{customer}/orders/{order}"),
     ),
     ActionType.REMOVE_RELATIONSHIP: ActionSpec(
-        "remove relationship", "remove", "!!", True, True, ("PATCH /v1/customers/{customer}",)
+        "remove relationship",
+        "remove",
+        "!!",
+        True,
+        True,
+        "remove",
+        ("PATCH /v1/customers/{customer}",),
     ),
     ActionType.DISABLE_AUTO_RENEW: ActionSpec(
-        "auto-renew off", "auto-renew off", "~", False, False, (_SUBSCRIPTION,)
+        "auto-renew off", "auto-renew off", "~", False, False, "auto_renew", (_SUBSCRIPTION,)
     ),
     ActionType.REACTIVATE: ActionSpec(
-        "reactivate", "reactivate", "+", False, False, (_SUBSCRIPTION,)
+        "reactivate", "reactivate", "+", False, False, "reactivate", (_SUBSCRIPTION,)
     ),
     ActionType.ENABLE_AUTO_RENEW: ActionSpec(
-        "auto-renew on", "auto-renew on", "+", False, False, (_SUBSCRIPTION,)
+        "auto-renew on", "auto-renew on", "+", False, False, "auto_renew", (_SUBSCRIPTION,)
     ),
 }
 
