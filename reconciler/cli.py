@@ -76,6 +76,13 @@ desired_option = click.option(
     show_default=True,
     help="The desired-state directory.",
 )
+format_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(list(render.FORMATS)),
+    default="text",
+    show_default=True,
+)
 now_option = click.option(
     "--now",
     metavar="ISO-8601",
@@ -88,13 +95,7 @@ now_option = click.option(
 @desired_option
 @backend_options
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan here.")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(list(render.FORMATS)),
-    default="text",
-    show_default=True,
-)
+@format_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @now_option
 def plan(
@@ -120,13 +121,7 @@ def plan(
 
 @cli.command()
 @click.argument("plan_file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(list(render.FORMATS)),
-    default="text",
-    show_default=True,
-)
+@format_option
 def show(plan_file: Path, output_format: str) -> None:
     """Print PLAN_FILE (from `pcr plan --out`) as `pcr plan` would."""
     sys.exit(show_command.run(plan_file, output_format))
@@ -182,13 +177,7 @@ def apply(
 @cli.command()
 @desired_option
 @backend_options
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(list(render.FORMATS)),
-    default="text",
-    show_default=True,
-)
+@format_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there is drift.")
 @click.option(
     "--all",

@@ -82,6 +82,21 @@ def run(command: list[str | Path], *, cwd: Path | None = None, env: dict[str, st
     return output
 
 
+def run_pcr(
+    executable: Path | str, *args: str | Path, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """An installed `pcr`, offline, its output captured, whatever its exit code."""
+    return subprocess.run(
+        [str(executable), *map(str, args)],
+        cwd=cwd,
+        env=offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def snapshot(target: Path) -> Path:
     """A copy of the files git would commit now: tracked and new, not ignored, not deleted."""
     listed = subprocess.run(

@@ -14,22 +14,11 @@ import pytest
 
 import reconciler
 from tests.artifact import REPO, Installed, make_venv, offline_env, run
+from tests.artifact import run_pcr as pcr
 from tests.conftest import EXAMPLE
 
 SCHEMAS = ("reconciler/schemas/customer.schema.json", "reconciler/schemas/partner.schema.json")
 NOW = "2026-11-22T09:00:00Z"
-
-
-def pcr(executable: Path | str, *args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(executable), *map(str, args)],
-        cwd=cwd,
-        env=offline_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def demo_plan(executable: Path | str, tmp_path: Path) -> subprocess.CompletedProcess[str]:

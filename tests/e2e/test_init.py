@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.artifact import REPO, Installed, offline_env
+from tests.artifact import REPO, Installed, run_pcr
 from tests.conftest import EXAMPLE
 
 NOW = "2026-11-22T09:00:00Z"
@@ -29,15 +29,7 @@ EXPECTED = {
 
 
 def pcr(installed: Installed, *args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(installed.pcr), *map(str, args)],
-        cwd=cwd,
-        env=offline_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_pcr(installed.pcr, *args, cwd=cwd)
 
 
 @pytest.fixture
