@@ -65,10 +65,23 @@ def saved_plan(options: ApplyOptions) -> tuple[ApplyOptions, plan_model.SavedPla
         raise Refused(str(exc)) from None
     recorded = Path(saved.plan.desired_dir) if saved.plan.desired_dir else None
     given = options.desired_dir
-    if given is not None and recorded is not None and given.resolve() != recorded.resolve():
+    # The recorded folder is relative to where `pcr plan` ran; from elsewhere it cannot
+    # be compared, and the saved plan's own checks (same actions, same live facts) hold.
+    here = recorded is not None and recorded.is_dir()
+    if (
+        given is not None
+        and recorded is not None
+        and here
+        and given.resolve() != recorded.resolve()
+    ):
         raise Refused(
             f"{options.plan_file} was made from {recorded}, not {given}: "
             "drop --desired, or plan again from that folder"
+        )
+    if given is None and recorded is not None and not here:
+        raise Refused(
+            f"{options.plan_file} was made from {recorded}, which is not a folder here: run "
+            "`pcr apply` where `pcr plan` ran, or pass --desired"
         )
     chosen = given or recorded or DEFAULT_DESIRED
     return replace(options, desired_dir=chosen), saved

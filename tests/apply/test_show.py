@@ -91,3 +91,17 @@ def test_apply_accepts_the_same_folder_spelled_differently(
     args = ("apply", "plan.json", "--desired", same, "--fake", "live.json", "--now", NOW)
     applied = run_pcr(pcr_executable, *args, cwd=planned.root)
     assert applied.returncode == 0, applied.stderr
+
+
+def test_apply_elsewhere_says_where_the_plan_was_made(pcr_executable: str, planned: Estate) -> None:
+    elsewhere = planned.root / "elsewhere"
+    elsewhere.mkdir()
+    args = ("apply", "../plan.json", "--fake", "../live.json", "--now", NOW)
+    applied = run_pcr(pcr_executable, *args, cwd=elsewhere)
+    assert applied.returncode == 1
+    assert "was made from desired-state, which is not a folder here" in applied.stderr
+    assert planned.mutations() == []
+    # Pointed at the folder, it applies: the plan's own checks still hold.
+    applied = run_pcr(pcr_executable, *args, "--desired", "../desired-state", cwd=elsewhere)
+    assert applied.returncode == 0, applied.stderr
+    assert planned.mutations()
