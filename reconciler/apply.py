@@ -19,7 +19,7 @@ from enum import StrEnum
 from reconciler.desired import DesiredStatus
 from reconciler.guardrails import domains_differ
 from reconciler.journal import AuditLog, Journal
-from reconciler.lifecycle import blocks_removal, satisfies
+from reconciler.lifecycle import blocks_removal, satisfies, unknown_state
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.errors import NotFound, PartnerCenterError
 from reconciler.partnercenter.models import (
@@ -321,6 +321,12 @@ class Executor:
         sees the resource as it is right before the write and stops it by raising.
         """
 
+        def checked(sub: Subscription) -> None:
+            # The planner's fail-closed rule, again on the read right before the write.
+            if action.destructive and (why := unknown_state(sub)) is not None:
+                raise WorldMoved(f"subscription {sub.id} has {why}, which pcr does not know")
+            check(sub)
+
         def send() -> object:
             try:
                 return self.client.update_subscription(
@@ -329,7 +335,7 @@ class Executor:
                     status=status,
                     auto_renew=auto_renew,
                     request_id=request_id,
-                    precondition=check,
+                    precondition=checked,
                 )
             except NotFound:
                 raise self._not_found(action, f"subscription {action.target_id}") from None
@@ -381,7 +387,8 @@ class Executor:
         blockers = []
         for sub in self.client.list_subscriptions(customer_id):
             if blocks_removal(sub):
-                blockers.append(f"{sub.kind.value} subscription {sub.id} is {sub.status.value}")
+                status = sub.status_text or sub.status.value
+                blockers.append(f"{sub.kind.value} subscription {sub.id} is {status}")
         entitlements = self.client.list_entitlements(customer_id)
         reservations = [e for e in entitlements if e.type is EntitlementType.RESERVED_INSTANCE]
         if reservations:

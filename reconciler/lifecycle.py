@@ -20,6 +20,9 @@ LIVE_STATUSES = frozenset({SubscriptionStatus.ACTIVE, SubscriptionStatus.SUSPEND
 ENDED_STATUSES = frozenset(
     {SubscriptionStatus.EXPIRED, SubscriptionStatus.DISABLED, SubscriptionStatus.DELETED}
 )
+# What pcr does not know, it never acts on (fail closed): `none` is the API's
+# initializer, and a value outside the documented list may be a state added since.
+UNKNOWN_STATUSES = frozenset({SubscriptionStatus.NONE, SubscriptionStatus.UNKNOWN})
 # Subscriptions that can be cancelled in a window after purchase or renewal.
 WINDOWED_KINDS = frozenset({SubscriptionKind.NCE, SubscriptionKind.SOFTWARE})
 # The seed documents' window; the API states each subscription's own end
@@ -31,6 +34,7 @@ KIND_ORDER = {
     SubscriptionKind.SOFTWARE: 1,
     SubscriptionKind.LEGACY: 2,
     SubscriptionKind.AZURE: 3,
+    SubscriptionKind.UNKNOWN: 4,
 }
 
 
@@ -64,6 +68,15 @@ def window_after(start: datetime) -> datetime:
     return datetime.combine(last_day, time(23, 59), tzinfo=UTC)
 
 
+def unknown_state(sub: Subscription) -> str | None:
+    """What about this subscription pcr does not know, or None when it knows it all."""
+    if sub.kind is SubscriptionKind.UNKNOWN:
+        return f"product type {sub.product_type or sub.kind.value!r}"
+    if sub.status in UNKNOWN_STATUSES:
+        return f"status {sub.status_text or sub.status.value!r}"
+    return None
+
+
 # --- removing a relationship ---------------------------------------------------------------
 
 
@@ -72,8 +85,10 @@ def blocks_removal(sub: Subscription) -> bool:
 
     A suspended NCE or software subscription still bills and still blocks: only
     a cancelled (or ended) one is out of the way. Other kinds block while active
-    or still being provisioned.
+    or still being provisioned. A state pcr does not know blocks (fail closed).
     """
+    if unknown_state(sub) is not None:
+        return True
     if sub.kind in WINDOWED_KINDS:
         return sub.status in LIVE_STATUSES
     return sub.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)

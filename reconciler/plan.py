@@ -126,11 +126,22 @@ class Deferred:
     target_id: str = ""
 
 
+class BlockedKind(StrEnum):
+    """Why a person must act (`blocked[].kind` in the plan JSON)."""
+
+    UNKNOWN_STATE = "unknown_state"  # something pcr does not know: it does nothing destructive
+    RESERVED_INSTANCE = "reserved_instance"
+    PENDING = "pending"
+    MISSING_CUSTOMER = "missing_customer"
+    OTHER = "other"
+
+
 @dataclass(frozen=True)
 class Blocked:
     customer_id: str
     reason: str
     manual_steps: tuple[str, ...] = ()
+    kind: BlockedKind = BlockedKind.OTHER
 
 
 @dataclass(frozen=True)
@@ -260,7 +271,12 @@ def to_dict(plan: Plan) -> dict[str, Any]:
             for d in plan.deferred
         ],
         "blocked": [
-            {"customer_id": b.customer_id, "reason": b.reason, "manual_steps": list(b.manual_steps)}
+            {
+                "customer_id": b.customer_id,
+                "reason": b.reason,
+                "manual_steps": list(b.manual_steps),
+                "kind": str(b.kind),
+            }
             for b in plan.blocked
         ],
         "warnings": list(plan.warnings),
@@ -307,7 +323,12 @@ def from_dict(data: Mapping[str, Any]) -> Plan:
             actions=[_action(a) for a in data["actions"]],
             deferred=[_deferred(d) for d in data["deferred"]],
             blocked=[
-                Blocked(b["customer_id"], b["reason"], tuple(b.get("manual_steps", ())))
+                Blocked(
+                    b["customer_id"],
+                    b["reason"],
+                    tuple(b.get("manual_steps", ())),
+                    _blocked_kind(b.get("kind")),
+                )
                 for b in data["blocked"]
             ],
             warnings=list(data.get("warnings", [])),
@@ -328,6 +349,14 @@ def from_dict(data: Mapping[str, Any]) -> Plan:
         if isinstance(exc, PlanFormatError):
             raise
         raise PlanFormatError(f"plan file is malformed ({type(exc).__name__}: {exc})") from None
+
+
+def _blocked_kind(value: object) -> BlockedKind:
+    # A kind a later pcr added is still a reason to stop: read it as "other".
+    try:
+        return BlockedKind(str(value))
+    except ValueError:
+        return BlockedKind.OTHER
 
 
 def _action(data: Mapping[str, Any]) -> Action:

@@ -31,6 +31,7 @@ from reconciler.lifecycle import (
     label,
     satisfies,
     term_over,
+    unknown_state,
     unmanaged_ids,
 )
 from reconciler.partnercenter.models import (
@@ -48,6 +49,7 @@ from reconciler.plan import (
     Action,
     ActionType,
     Blocked,
+    BlockedKind,
     CustomerRef,
     Deferred,
     Plan,
@@ -78,8 +80,8 @@ class CustomerPlan:
             Action(self.id, kind, sub.id, reason, target_name=label(sub), irreversible=irreversible)
         )
 
-    def block(self, reason: str, *steps: str) -> None:
-        self.blocked.append(Blocked(self.id, reason, steps))
+    def block(self, reason: str, *steps: str, kind: BlockedKind = BlockedKind.OTHER) -> None:
+        self.blocked.append(Blocked(self.id, reason, steps, kind))
 
 
 # --- the whole plan ---------------------------------------------------------------------
@@ -169,6 +171,7 @@ def plan_vanished(customer: DesiredCustomer, what: str) -> CustomerPlan:
         "If it was and the customer should stay, re-establish it: Customers > Request a "
         "reseller relationship, and a Global admin of the customer's tenant accepts it",
         "Then plan again",
+        kind=BlockedKind.MISSING_CUSTOMER,
     )
     return result
 
@@ -192,10 +195,52 @@ def plan_customer(
             "the invitation link to the customer",
             "A Global admin of the customer's tenant accepts it in the Microsoft 365 admin "
             "center; then plan again",
+            kind=BlockedKind.MISSING_CUSTOMER,
         )
     else:
         _apply_overrides(result, detail, now)
+    if has_relationship:
+        _fail_closed(result, detail)
     return result
+
+
+def _fail_closed(result: CustomerPlan, detail: CustomerDetail) -> None:
+    """A subscription in a state pcr does not know: nothing destructive for this customer.
+
+    What pcr does not understand may be exactly what makes a removal or a
+    cancellation wrong (a subscription being transferred, a state added since),
+    so every destructive step of the customer becomes a blocked item instead.
+    """
+    unknown = [(sub, why) for sub in detail.subscriptions if (why := unknown_state(sub))]
+    held = [f"{a.type} {a.target_name or a.target_id}" for a in result.actions if a.destructive]
+    held += [f"{d.type} (deferred)" for d in result.deferred]
+    # Worth a person's look when it stops something, or when the file asks for a status
+    # that the subscription does not have yet.
+    wanted = {o.id: o.status for o in result.customer.subscriptions if o.status is not None}
+    unknown = [
+        (sub, why)
+        for sub, why in unknown
+        if result.customer.offboarding
+        or held
+        or ((want := wanted.get(sub.id.lower())) is not None and not satisfies(want, sub))
+    ]
+    if not unknown:
+        return
+    result.actions = [a for a in result.actions if not a.destructive]
+    result.deferred = []
+    for sub, why in unknown:
+        steps = [
+            f"Check {label(sub)} {sub.id} in Partner Center: it has {why}, which pcr does not know",
+            "Plan again once it is active, suspended or cancelled",
+        ]
+        if held:
+            steps.append("Held back until then: " + "; ".join(held))
+        result.block(
+            f"{label(sub)} {sub.id} has {why}, which pcr does not know: nothing destructive "
+            "is done to this customer",
+            *steps,
+            kind=BlockedKind.UNKNOWN_STATE,
+        )
 
 
 def _check_identity(result: CustomerPlan, live: Customer) -> None:
@@ -246,6 +291,7 @@ def _offboard(result: CustomerPlan, detail: CustomerDetail, now: datetime) -> No
             result.block(
                 f"{label(sub)} {sub.id} is still pending in Partner Center",
                 "Wait until Partner Center finishes provisioning it, then plan again",
+                kind=BlockedKind.PENDING,
             )
         elif sub.kind in WINDOWED_KINDS and sub.status in LIVE_STATUSES:
             _offboard_windowed(result, removal, sub, now, held=held)
@@ -332,6 +378,7 @@ def _block_for_reservations(
         f"{len(detail.reserved_instances)} Azure reserved instance(s) must be cancelled through "
         "Azure support before the relationship can be removed",
         *steps,
+        kind=BlockedKind.RESERVED_INSTANCE,
     )
 
 

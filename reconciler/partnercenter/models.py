@@ -25,6 +25,8 @@ class SubscriptionKind(StrEnum):
     LEGACY = "legacy"
     SOFTWARE = "software"
     AZURE = "azure"
+    # A `productType` pcr does not know (SaaS, perpetual software, …): never acted on.
+    UNKNOWN = "unknown"
 
 
 class SubscriptionStatus(StrEnum):
@@ -35,6 +37,9 @@ class SubscriptionStatus(StrEnum):
     EXPIRED = "expired"
     DISABLED = "disabled"
     DELETED = "deleted"
+    # Not Partner Center's: a value outside its documented list (§18), kept as it came
+    # in `Subscription.status_text`. pcr never acts on what it does not know.
+    UNKNOWN = "unknown"
 
 
 class EntitlementType(StrEnum):
@@ -65,6 +70,8 @@ class Subscription:
     commitment_end: datetime | None = None
     cancellation_allowed_until: datetime | None = None
     order_id: str | None = None
+    status_text: str = ""  # the status as Partner Center sent it
+    product_type: str = ""  # `productType.id` as Partner Center sent it
 
 
 @dataclass(frozen=True)
@@ -150,23 +157,30 @@ def classify(wire: Mapping[str, Any]) -> SubscriptionKind:
     NCE offer ids look like `PRODUCT:SKU:AVAILABILITY`; legacy ones are GUIDs
     with no `productType` at all.
     """
-    product_type = str((wire.get("productType") or {}).get("id") or "").lower()
+    product_type = _product_type(wire).lower()
     if product_type == "onlineservicesnce":
         return SubscriptionKind.NCE
     if product_type == "software":
         return SubscriptionKind.SOFTWARE
     if product_type == "azure":
         return SubscriptionKind.AZURE
+    if product_type:
+        return SubscriptionKind.UNKNOWN  # fail closed: its rules are not pcr's to guess
     if str(wire.get("offerId") or "").count(":") == 2:
         return SubscriptionKind.NCE
     return SubscriptionKind.LEGACY
 
 
+def _product_type(wire: Mapping[str, Any]) -> str:
+    return str((wire.get("productType") or {}).get("id") or "")
+
+
 def _status(value: object) -> SubscriptionStatus:
     try:
-        return SubscriptionStatus(str(value).lower())
+        status = SubscriptionStatus(str(value).lower())
     except ValueError:
-        return SubscriptionStatus.NONE
+        return SubscriptionStatus.UNKNOWN
+    return SubscriptionStatus.UNKNOWN if status is SubscriptionStatus.UNKNOWN else status
 
 
 def _from_wire(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -205,6 +219,8 @@ def subscription_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Subscri
         offer_name=str(wire.get("offerName") or wire.get("friendlyName") or ""),
         kind=classify(wire),
         status=_status(wire.get("status")),
+        status_text=str(wire.get("status") or ""),
+        product_type=_product_type(wire),
         auto_renew=bool(wire.get("autoRenewEnabled", False)),
         quantity=int(wire.get("quantity") or 0),
         term_duration=wire.get("termDuration"),

@@ -48,6 +48,8 @@ from reconciler.partnercenter.models import (
 
 FORMAT_VERSION = 1
 CANCELLATION_WINDOW_DAYS = 7
+# Statuses in which a subscription no longer stands in the way of anything.
+FINISHED_STATUSES = ("expired", "disabled", "deleted")
 
 # Documented codes (reference sheet §5, §7, §8).
 CODE_WINDOW_PASSED = 900117  # 400: the 7-day cancellation window has passed
@@ -364,13 +366,17 @@ class FakeState:
 
     def relationship_blockers(self, customer_id: str) -> list[str]:
         """What stops the relationship from being removed, one phrase per kind of blocker."""
-        active, suspended_nce = [], []
+        active, suspended_nce, unsettled = [], [], []
         for sub in self.subscriptions(customer_id):
             status = _status(sub)
             if status == "active":
                 active.append(sub["id"])
             elif status == "suspended" and classify(sub) is SubscriptionKind.NCE:
                 suspended_nce.append(sub["id"])
+            elif status not in ("suspended", *FINISHED_STATUSES):
+                # Unconfirmed: the service's answer for a subscription in any other state
+                # (pending, or one pcr has never seen) is assumed to be a refusal.
+                unsettled.append(f"{sub['id']} ({status})")
         reservations = [
             artifact["resourceId"]
             for item in self.entitlements(customer_id, "reservedinstance")
@@ -378,6 +384,8 @@ class FakeState:
             if artifact.get("resourceId")
         ]
         blockers = []
+        if unsettled:
+            blockers.append(f"subscriptions not yet settled: {', '.join(unsettled)}")
         if active:
             blockers.append(f"active subscriptions: {', '.join(active)}")
         if suspended_nce:

@@ -1,0 +1,92 @@
+"""Apply fails closed too: a plan made before a subscription entered a state pcr does not
+know (or a hand-edited one) never removes the relationship or changes that subscription;
+the fake, like Partner Center, refuses such a removal as well."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.apply import Executor, Outcome
+from reconciler.journal import AuditLog, Journal
+from reconciler.partnercenter.client import PartnerCenterClient
+from reconciler.partnercenter.fake import FakePartnerCenter
+from reconciler.plan import ActionType
+from reconciler.planner import make_plan
+from reconciler.read import read_live
+from tests.apply.support import NORTHWIND, NORTHWIND_E1, NORTHWIND_EXCHANGE
+from tests.vanishing import NOW, example_desired, example_fake, in_process_client
+
+
+@pytest.fixture
+def fake() -> FakePartnerCenter:
+    return example_fake()
+
+
+@pytest.fixture
+def client(fake: FakePartnerCenter) -> Iterator[PartnerCenterClient]:
+    with in_process_client(fake) as opened:
+        yield opened
+
+
+def set_status(fake: FakePartnerCenter, subscription_id: str, status: str) -> None:
+    with fake.lock:
+        for sub in fake.state.data["subscriptions"][NORTHWIND]:
+            if sub["id"] == subscription_id:
+                sub["status"] = status
+
+
+def test_a_plan_made_before_an_unknown_state_removes_nothing(
+    fake: FakePartnerCenter, client: PartnerCenterClient, tmp_path: Path
+) -> None:
+    desired = example_desired()
+    plan = make_plan(desired, read_live(client, desired), NOW)
+    northwind = [a for a in plan.actions if a.customer_id == NORTHWIND]
+    assert [a.type for a in northwind][-1] is ActionType.REMOVE_RELATIONSHIP
+    # Meanwhile, in Partner Center: one subscription is in a state pcr has never seen.
+    set_status(fake, NORTHWIND_EXCHANGE, "transferring")
+    executor = Executor(client, Journal(tmp_path / "j.jsonl"), AuditLog(tmp_path / "a.jsonl"), NOW)
+    report = executor.apply(plan)
+    outcomes = {
+        r.action.type: (r.outcome, r.message)
+        for r in report.results
+        if r.action.customer_id == NORTHWIND
+    }
+    suspend = next(r for r in report.results if r.action.target_id == NORTHWIND_EXCHANGE)
+    assert suspend.outcome is Outcome.FAILED
+    assert "has status 'transferring', which pcr does not know" in suspend.message
+    assert outcomes[ActionType.REMOVE_RELATIONSHIP][0] is not Outcome.DONE
+    targets = {(m["target"], m["action"]) for m in fake.state.mutations}
+    assert not any(target.endswith(NORTHWIND) for target, _ in targets), targets
+    assert not any(NORTHWIND_EXCHANGE in target for target, _ in targets)
+
+
+def test_the_removal_re_check_refuses_an_unknown_state(
+    fake: FakePartnerCenter, client: PartnerCenterClient, tmp_path: Path
+) -> None:
+    desired = example_desired()
+    plan = make_plan(desired, read_live(client, desired), NOW)
+    removal = next(
+        a
+        for a in plan.actions
+        if a.customer_id == NORTHWIND and a.type is ActionType.REMOVE_RELATIONSHIP
+    )
+    # A hand-edited plan with only the removal, and a subscription pcr cannot place.
+    set_status(fake, NORTHWIND_E1, "none")
+    set_status(fake, NORTHWIND_EXCHANGE, "suspended")
+    executor = Executor(client, Journal(tmp_path / "j.jsonl"), AuditLog(tmp_path / "a.jsonl"), NOW)
+    result = executor.run_step(removal)
+    assert result.outcome is Outcome.FAILED
+    assert f"subscription {NORTHWIND_E1} is none" in result.message
+    assert fake.state.mutations == []
+
+
+def test_the_fake_refuses_to_remove_past_an_unsettled_subscription(
+    fake: FakePartnerCenter,
+) -> None:
+    set_status(fake, NORTHWIND_EXCHANGE, "suspended")
+    set_status(fake, NORTHWIND_E1, "transferring")
+    blockers = fake.state.relationship_blockers(NORTHWIND)
+    assert any("not yet settled" in b and NORTHWIND_E1 in b for b in blockers), blockers
