@@ -44,18 +44,25 @@ def partner_cannot_remove(partner: PartnerSettings, action_type: ActionType) -> 
     )
 
 
+def removal_limit_refusal(removals: int, limit: int) -> str | None:
+    """Too many removals in one run: a mistake in bulk must not offboard half the estate."""
+    if removals <= limit:
+        return None
+    return (
+        f"the plan removes {removals} reseller relationships, more than "
+        f"max_removals_per_run ({limit}): offboard fewer customers per change"
+    )
+
+
 # --- a whole plan, before apply ---------------------------------------------------------------
 
 
 def refusals(plan: Plan, desired: Desired, live: Live) -> list[str]:
     """Why this plan must not be applied now; empty when it may."""
-    found = [f"the plan has errors: {e}" for e in plan.errors]
-    limit = desired.partner.policy.max_removals_per_run
-    if plan.removals > limit:
-        found.append(
-            f"the plan removes {plan.removals} reseller relationships, more than "
-            f"max_removals_per_run ({limit}): offboard fewer customers per change"
-        )
+    limit = removal_limit_refusal(plan.removals, desired.partner.policy.max_removals_per_run)
+    found = [f"the plan has errors: {e}" for e in plan.errors if e != limit]
+    # Checked again whatever the plan file says: a hand-edited plan may add removals.
+    found += [limit] if limit else []
     found += _action_refusals(plan, desired, live)
     return found
 

@@ -21,7 +21,12 @@ from reconciler.desired import (
     NceOutsideWindow,
     SubscriptionOverride,
 )
-from reconciler.guardrails import domains_differ, partner_cannot_remove, protected_refuses
+from reconciler.guardrails import (
+    domains_differ,
+    partner_cannot_remove,
+    protected_refuses,
+    removal_limit_refusal,
+)
 from reconciler.lifecycle import (
     ENDED_STATUSES,
     KIND_ORDER,
@@ -107,6 +112,9 @@ def make_plan(desired: Desired, live: Live, now: datetime) -> Plan:
         _merge(result, customer_plan)
     if missing:
         result.errors.append(_missing_message(missing))
+    limit = desired.partner.policy.max_removals_per_run
+    if (too_many := removal_limit_refusal(result.removals, limit)) is not None:
+        result.errors.append(too_many)  # refused at plan time, so the pull request shows it
     _report_unmanaged(result, desired, live)
     result.expires_at = _earliest_deadline(result, live)
     result.live_fingerprint = live_fingerprint(live, desired.customers)

@@ -26,7 +26,7 @@ from tests.apply.support import (
     Estate,
     make_estate,
     run_apply,
-    save_plan,
+    run_pcr,
 )
 
 
@@ -157,7 +157,7 @@ def test_guardrails_hold_at_apply(
     assert_nothing_changed(estate, [])
 
 
-def test_a_plan_over_the_removal_limit_is_saved_but_never_applied(
+def test_a_plan_over_the_removal_limit_is_refused_at_plan_and_at_apply(
     tmp_path: Path, pcr_executable: str
 ) -> None:
     estate = make_estate(tmp_path)
@@ -165,13 +165,15 @@ def test_a_plan_over_the_removal_limit_is_saved_but_never_applied(
     policy.write_text(
         policy.read_text().replace("max_removals_per_run: 10", "max_removals_per_run: 2")
     )
-    plan = save_plan(pcr_executable, estate)
-    assert plan["policy"]["exceeded"] is True
+    args = ("--desired", "desired-state", "--fake", "live.json", "--now", NOW)
+    planned = run_pcr(pcr_executable, "plan", *args, "--out", "plan.json", cwd=estate.root)
+    assert planned.returncode == 1
+    assert "more than max_removals_per_run (2)" in planned.stdout
+    assert not estate.plan.exists(), "a refused plan is never saved"
 
-    code, stderr = apply_saved(pcr_executable, estate)
-
-    assert code == 1
-    assert "more than max_removals_per_run (2)" in stderr
+    applied = run_pcr(pcr_executable, "apply", *args, "--auto-approve", cwd=estate.root)
+    assert applied.returncode == 1
+    assert "more than max_removals_per_run (2)" in applied.stderr
     assert_nothing_changed(estate, [])
 
 

@@ -445,3 +445,14 @@ def test_api_calls_are_carried_into_the_plan() -> None:
     desired, live = estate((customer(), detail()))
     live.api_calls = 7
     assert make_plan(desired, live, NOW).api_calls == 7
+
+
+def test_removal_limit_refuses_the_plan_itself() -> None:
+    pairs = [(customer(), detail()) for _ in range(3)]
+    result = make_plan(*estate(*pairs, max_removals=2), NOW)
+    assert result.errors == [
+        "the plan removes 3 reseller relationships, more than max_removals_per_run (2): "
+        "offboard fewer customers per change"
+    ]
+    within = make_plan(*estate(*pairs, max_removals=3), NOW)
+    assert within.errors == []
