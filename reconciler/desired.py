@@ -43,6 +43,9 @@ class UnmanagedCustomers(StrEnum):
 class Policy:
     max_removals_per_run: int = 10
     unmanaged_customers: UnmanagedCustomers = UnmanagedCustomers.REPORT
+    # A removal needs `domain` declared (and matching live): two keys for what cannot
+    # be undone.
+    require_domain_for_removal: bool = True
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ that contradict the relationship, ...). Only a clean directory yields a
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -102,7 +103,9 @@ def load_desired(directory: Path) -> LoadResult:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        customers = _load_customers(customer_files, problems)
+        customers = _load_customers(
+            customer_files, problems, partner.policy.require_domain_for_removal
+        )
     finally:
         if collecting:
             gc.enable()
@@ -121,25 +124,28 @@ PARALLEL_THRESHOLD = 2000
 
 
 def _load_customer_chunk(
-    files: list[Path],
+    files: list[Path], require_domain: bool = True
 ) -> tuple[list[d.DesiredCustomer], list[Problem]]:
     problems: list[Problem] = []
-    customers = [c for f in files if (c := _load_customer(f, problems)) is not None]
+    customers = [c for f in files if (c := _load_customer(f, problems, require_domain)) is not None]
     return customers, problems
 
 
-def _load_customers(files: list[Path], problems: list[Problem]) -> list[d.DesiredCustomer]:
+def _load_customers(
+    files: list[Path], problems: list[Problem], require_domain: bool
+) -> list[d.DesiredCustomer]:
     """Parse and check every customer file; large estates use every core."""
     workers = min(os.cpu_count() or 1, 8)
     if len(files) < PARALLEL_THRESHOLD or workers < 2:
-        customers, found = _load_customer_chunk(files)
+        customers, found = _load_customer_chunk(files, require_domain)
         problems.extend(found)
         return customers
     size = -(-len(files) // (workers * 4))
     chunks = [files[i : i + size] for i in range(0, len(files), size)]
     customers = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for chunk_customers, found in pool.map(_load_customer_chunk, chunks):
+        load = functools.partial(_load_customer_chunk, require_domain=require_domain)
+        for chunk_customers, found in pool.map(load, chunks):
             customers += chunk_customers
             problems.extend(found)
     return customers
@@ -204,12 +210,15 @@ def _load_partner(directory: Path, problems: list[Problem]) -> d.PartnerSettings
             unmanaged_customers=d.UnmanagedCustomers(
                 policy.get("unmanaged_customers", d.UnmanagedCustomers.REPORT)
             ),
+            require_domain_for_removal=policy.get("require_domain_for_removal", True),
         ),
         source=str(path),
     )
 
 
-def _load_customer(path: Path, problems: list[Problem]) -> d.DesiredCustomer | None:
+def _load_customer(
+    path: Path, problems: list[Problem], require_domain: bool = True
+) -> d.DesiredCustomer | None:
     data = _read_mapping(path, problems)
     if data is None:
         return None
@@ -217,7 +226,7 @@ def _load_customer(path: Path, problems: list[Problem]) -> d.DesiredCustomer | N
         problems.extend(found)
         return None
     customer = _build_customer(data)
-    problems.extend(_customer_problems(customer, data))
+    problems.extend(_customer_problems(customer, data, require_domain))
     return customer
 
 
@@ -246,7 +255,18 @@ def _build_customer(data: Mapping) -> d.DesiredCustomer:
     )
 
 
-def _customer_problems(customer: d.DesiredCustomer, data: Mapping) -> Iterator[Problem]:
+def _customer_problems(
+    customer: d.DesiredCustomer, data: Mapping, require_domain: bool
+) -> Iterator[Problem]:
+    if require_domain and customer.offboarding and not customer.domain:
+        # Two keys for the one step that cannot be undone: a tenant id with a typo in it
+        # must not offboard someone else's customer.
+        yield Problem(
+            data.value_marks["relationship"],
+            "offboarding needs 'domain:' as a second key (the customer's domain in Partner "
+            "Center, e.g. contoso.onmicrosoft.com), so that a wrong tenant_id cannot remove "
+            "someone else; or set policy.require_domain_for_removal: false in partner.yaml",
+        )
     if customer.protected and customer.offboarding:
         yield Problem(
             data.value_marks["relationship"],

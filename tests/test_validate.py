@@ -12,6 +12,8 @@ from reconciler.desired import DesiredStatus, NceOutsideWindow, PartnerType, Rel
 from reconciler.validate import DesiredStateError, load_desired
 from tests.conftest import EXAMPLE, WriteFile
 
+# An offboarding declares its domain as a second key (policy.require_domain_for_removal).
+DOMAIN = "domain: contoso.onmicrosoft.com\n"
 TENANT = "3f2b7a4e-1c0d-4e8f-9a61-5b7c2d9e0f13"
 SUB_A = "9a1c0d2e-3f4a-4b5c-8d6e-7f8091a2b3c4"
 SUB_B = "0b1c2d3e-4f5a-4b6c-9d7e-8f90a1b2c3d4"
@@ -173,7 +175,7 @@ def test_every_problem_in_a_file_is_reported(desired_dir: Path, write: WriteFile
 
 def test_duplicate_tenant_names_both_files(desired_dir: Path, write: WriteFile) -> None:
     write("customers/a.yaml", f"tenant_id: {TENANT}\nrelationship: reseller\n")
-    write("customers/b.yaml", f"tenant_id: {TENANT.upper()}\nrelationship: none\n")
+    write("customers/b.yaml", f"tenant_id: {TENANT.upper()}\nrelationship: none\n{DOMAIN}")
     found = problems(desired_dir)
     assert [(name, line) for name, line, _ in found] == [("a.yaml", 1), ("b.yaml", 1)]
     assert "declared twice: also in" in found[0][2] and found[0][2].endswith("b.yaml")
@@ -212,7 +214,7 @@ def test_active_override_contradicts_offboarding(desired_dir: Path, write: Write
     write(
         "customers/c.yaml",
         f"tenant_id: {TENANT}\nrelationship: none\nsubscriptions:\n"
-        f"  - id: {SUB_A}\n    status: active\n",
+        f"  - id: {SUB_A}\n    status: active\n{DOMAIN}",
     )
     name, line, message = only_problem(desired_dir)
     assert line == 4
@@ -223,7 +225,7 @@ def test_auto_renew_contradicts_offboarding(desired_dir: Path, write: WriteFile)
     write(
         "customers/c.yaml",
         f"tenant_id: {TENANT}\nrelationship: none\nsubscriptions:\n"
-        f"  - id: {SUB_A}\n    auto_renew: true\n",
+        f"  - id: {SUB_A}\n    auto_renew: true\n{DOMAIN}",
     )
     name, line, message = only_problem(desired_dir)
     assert line == 4
@@ -250,7 +252,7 @@ def test_override_that_declares_nothing(desired_dir: Path, write: WriteFile) -> 
 
 
 def test_protected_offboarding_says_which_to_change(desired_dir: Path, write: WriteFile) -> None:
-    write("customers/c.yaml", f"tenant_id: {TENANT}\nprotected: true\nrelationship: none\n")
+    write("customers/c.yaml", f"tenant_id: {TENANT}\nprotected: true\nrelationship: none\n{DOMAIN}")
     name, line, message = only_problem(desired_dir)
     assert line == 3
     assert "protected customer cannot be offboarded" in message
@@ -366,3 +368,22 @@ def test_any_text_gives_problems_never_an_exception(desired_dir: Path, text: str
     for problem in result.problems:
         assert problem.mark.line >= 1 and problem.mark.col >= 1
         assert problem.message
+
+
+def test_offboarding_without_domain_says_what_to_add(desired_dir: Path, write: WriteFile) -> None:
+    write("customers/c.yaml", f"tenant_id: {TENANT}\nrelationship: none\n")
+    name, line, message = only_problem(desired_dir)
+    assert (name, line) == ("c.yaml", 2)
+    assert "offboarding needs 'domain:' as a second key" in message
+    assert "policy.require_domain_for_removal: false" in message
+
+
+def test_the_policy_can_let_an_offboarding_go_without_domain(
+    desired_dir: Path, write: WriteFile
+) -> None:
+    write("partner.yaml", "policy:\n  require_domain_for_removal: false\n")
+    write("customers/c.yaml", f"tenant_id: {TENANT}\nrelationship: none\n")
+    result = load_desired(desired_dir)
+    assert result.problems == []
+    assert result.desired is not None
+    assert result.desired.partner.policy.require_domain_for_removal is False
