@@ -10,7 +10,6 @@ the removal limit) to the whole plan.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -94,7 +93,6 @@ class CustomerPlan:
 
 def make_plan(desired: Desired, live: Live, now: datetime) -> Plan:
     result = Plan(now=now, max_removals=desired.partner.policy.max_removals_per_run)
-    missing: list[DesiredCustomer] = []
     for customer in sorted(desired.customers.values(), key=lambda c: c.path):
         live_customer = live.customers.get(customer.tenant_id)
         result.customers[customer.tenant_id] = CustomerRef(
@@ -103,15 +101,12 @@ def make_plan(desired: Desired, live: Live, now: datetime) -> Plan:
         if (vanished := live.vanished.get(customer.tenant_id)) is not None:
             _merge(result, plan_vanished(customer, vanished))
             continue
-        if live_customer is None and not customer.offboarding:
-            missing.append(customer)
-            continue
         detail = live.details.get(customer.tenant_id, CustomerDetail())
-        customer_plan = plan_customer(customer, live_customer, detail, now)
+        customer_plan = plan_customer(
+            customer, live_customer, detail, now, request_url=live.relationship_request_url
+        )
         _guard_customer(customer_plan, desired, live_customer)
         _merge(result, customer_plan)
-    if missing:
-        result.errors.append(_missing_message(missing))
     limit = desired.partner.policy.max_removals_per_run
     if (too_many := removal_limit_refusal(result.removals, limit)) is not None:
         result.errors.append(too_many)  # refused at plan time, so the pull request shows it
@@ -128,14 +123,6 @@ def _merge(result: Plan, customer_plan: CustomerPlan) -> None:
     result.blocked += customer_plan.blocked
     result.warnings += customer_plan.warnings
     result.errors += customer_plan.errors
-
-
-def _missing_message(missing: Iterable[DesiredCustomer]) -> str:
-    listed = "; ".join(f"{c.tenant_id} ({c.path})" for c in missing)
-    return (
-        f"declared customers not found in Partner Center: {listed}. "
-        "Check the tenant_id for a typo, and that these are this partner's customers"
-    )
 
 
 def _report_unmanaged(result: Plan, desired: Desired, live: Live) -> None:
@@ -185,7 +172,12 @@ def plan_vanished(customer: DesiredCustomer, what: str) -> CustomerPlan:
 
 
 def plan_customer(
-    customer: DesiredCustomer, live: Customer | None, detail: CustomerDetail, now: datetime
+    customer: DesiredCustomer,
+    live: Customer | None,
+    detail: CustomerDetail,
+    now: datetime,
+    *,
+    request_url: str | None = None,
 ) -> CustomerPlan:
     """The actions one customer needs, before partner-wide guardrails."""
     result = CustomerPlan(customer)
@@ -196,20 +188,42 @@ def plan_customer(
         if has_relationship:
             _offboard(result, detail, now)
     elif not has_relationship:
-        result.block(
-            f"{customer.path} declares a reseller relationship, but Partner Center has none "
-            "for this customer: only the customer can accept a new one",
-            "In Partner Center, open Customers > Request a reseller relationship, and send "
-            "the invitation link to the customer",
-            "A Global admin of the customer's tenant accepts it in the Microsoft 365 admin "
-            "center; then plan again",
-            kind=BlockedKind.MISSING_CUSTOMER,
-        )
+        _block_missing(result, live, request_url)
     else:
         _apply_overrides(result, detail, now)
     if has_relationship:
         _fail_closed(result, detail)
     return result
+
+
+def _block_missing(result: CustomerPlan, live: Customer | None, request_url: str | None) -> None:
+    """A customer that should stay has no reseller relationship: this customer's blocked
+    item, never the whole plan's failure (a typo, or a customer yet to accept)."""
+    customer = result.customer
+    if live is None:
+        why = (
+            f"{customer.path} declares a reseller relationship, but tenant "
+            f"{customer.tenant_id} is not one of this partner's customers in Partner Center: "
+            "check the tenant_id for a typo; if it is right, only the customer can accept one"
+        )
+    else:
+        why = (
+            f"{customer.path} declares a reseller relationship, but Partner Center has none "
+            "for this customer: only the customer can accept a new one"
+        )
+    invite = (
+        f"Send the customer this invitation to a reseller relationship: {request_url}"
+        if request_url
+        else "In Partner Center, open Customers > Request a reseller relationship, and send "
+        "the invitation link to the customer"
+    )
+    result.block(
+        why,
+        invite,
+        "A Global admin of the customer's tenant accepts it in the Microsoft 365 admin "
+        "center; then plan again",
+        kind=BlockedKind.MISSING_CUSTOMER,
+    )
 
 
 def _fail_closed(result: CustomerPlan, detail: CustomerDetail) -> None:

@@ -17,9 +17,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from reconciler.desired import Desired, DesiredCustomer
-from reconciler.lifecycle import needs_detail, needs_entitlements
+from reconciler.lifecycle import RESELLER, needs_detail, needs_entitlements
 from reconciler.partnercenter.client import PartnerCenterClient
-from reconciler.partnercenter.errors import NotFound
+from reconciler.partnercenter.errors import NotFound, PartnerCenterError
 from reconciler.partnercenter.models import Customer, CustomerDetail, Live
 
 
@@ -42,6 +42,8 @@ def read_live(client: PartnerCenterClient, desired: Desired, *, workers: int = 1
             live.customers[customer_id] = customer
             deep.start(customer_id, customer)
         deep.collect(live)
+    if _needs_request_link(desired, live):
+        live.relationship_request_url = _request_link(client)
     live.api_calls = client.request_count - start
     live.throttled = client.throttled_count - throttled
     live.read_seconds = time.monotonic() - started
@@ -105,6 +107,23 @@ def _confirm_unlisted(
     for customer_id, lookup in lookups.items():
         if (found := lookup.result()) is not None:
             yield customer_id, found
+
+
+def _needs_request_link(desired: Desired, live: Live) -> bool:
+    """A declared reseller customer without a reseller relationship: only the customer can
+    accept a new one, through the partner's invitation link."""
+    return any(
+        (found := live.customers.get(c.tenant_id)) is None or found.relationship != RESELLER
+        for c in desired.customers.values()
+        if not c.offboarding and c.tenant_id not in live.vanished
+    )
+
+
+def _request_link(client: PartnerCenterClient) -> str | None:
+    try:
+        return client.relationship_request_url()
+    except PartnerCenterError:  # a nicety for the blocked item: never worth failing the plan
+        return None
 
 
 def _get_customer(client: PartnerCenterClient, customer_id: str) -> Customer | None:

@@ -18,7 +18,7 @@ from reconciler.drift import DriftKind
 from reconciler.loader import Mark
 from reconciler.partnercenter.errors import Forbidden
 from reconciler.partnercenter.models import Live
-from reconciler.plan import Plan, to_dict
+from reconciler.plan import BlockedKind, Plan, to_dict
 from reconciler.planner import make_plan
 from reconciler.read import read_live, read_subscriptions, read_summary
 from tests.apply.support import CONTOSO, FABRIKAM, NORTHWIND
@@ -148,7 +148,7 @@ def test_a_reseller_the_list_left_out_is_confirmed_by_one_direct_read(mode: str)
     assert not result.errors and result.live_fingerprint == expected.live_fingerprint
 
 
-def test_a_reseller_confirmed_missing_stays_a_whole_plan_error() -> None:
+def test_a_reseller_confirmed_missing_is_its_own_blocked_item_with_the_link() -> None:
     example = example_desired()
     typo = DesiredCustomer(TYPO, Relationship.RESELLER, Mark("customers/typo.yaml", 1, 1))
     desired = dataclasses.replace(example, customers={**example.customers, TYPO: typo})
@@ -161,10 +161,17 @@ def test_a_reseller_confirmed_missing_stays_a_whole_plan_error() -> None:
     assert [(r.method, r.path, r.status) for r in looked_up] == [
         ("GET", f"/v1/customers/{TYPO}", 404)
     ]
-    assert live.api_calls == baseline()[0].api_calls + 1
+    # One GET by id, then the invitation link for its blocked item.
+    assert live.api_calls == baseline()[0].api_calls + 2
+    assert live.relationship_request_url is not None
     assert TYPO not in live.customers and TYPO not in live.vanished
-    (error,) = result.errors
-    assert "declared customers not found in Partner Center" in error and TYPO in error
+    assert result.errors == []
+    (blocked,) = [b for b in result.blocked if b.customer_id == TYPO]
+    assert blocked.kind is BlockedKind.MISSING_CUSTOMER
+    assert "typo" in blocked.reason
+    assert any(live.relationship_request_url in step for step in blocked.manual_steps)
+    # Everyone else is planned as before.
+    assert action_ids(result, without=set()) == action_ids(baseline()[1], without=set())
 
 
 def test_an_offboarding_customer_absent_from_the_list_is_not_looked_up() -> None:

@@ -44,6 +44,7 @@ from reconciler.partnercenter.models import (
     customer_from_wire,
     entitlement_from_wire,
     order_from_wire,
+    relationship_request_from_wire,
     subscription_from_wire,
 )
 from reconciler.partnercenter.ratelimit import RateLimiter
@@ -157,6 +158,13 @@ class PartnerCenterClient:
 
     def get_customer(self, customer_id: str) -> Customer:
         return customer_from_wire(self._get_json(_customer_path(customer_id)))
+
+    def relationship_request_url(self) -> str:
+        """The link a customer's admin opens to accept a reseller relationship (App+User).
+
+        It names only the partner, so one link serves every customer (unconfirmed).
+        """
+        return relationship_request_from_wire(self._get_json("/customers/relationshiprequests"))
 
     def list_subscriptions(self, customer_id: str) -> list[Subscription]:
         path = f"{_customer_path(customer_id)}/subscriptions"

@@ -129,6 +129,9 @@ class Live:
     # removed while pcr read (someone in the portal). They are left out of `customers`,
     # as they are no longer in the partner's list; id -> what happened, one line.
     vanished: dict[str, str] = field(default_factory=dict)
+    # The link to send a customer whose reseller relationship is missing; read only when
+    # a declared customer needs it, None when Partner Center would not give it.
+    relationship_request_url: str | None = None
     api_calls: int = 0
     throttled: int = 0  # 429 answers received while reading
     read_seconds: float = 0.0
@@ -228,6 +231,14 @@ def subscription_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Subscri
         cancellation_allowed_until=parse_time(wire.get("cancellationAllowedUntilDate")),
         order_id=wire.get("orderId"),
     )
+
+
+@_from_wire("relationship request")
+def relationship_request_from_wire(wire: Mapping[str, Any]) -> str:
+    url = wire["url"]
+    if not isinstance(url, str) or not url.startswith("https://"):
+        raise ValueError(f"not an https link: {url!r}")
+    return url
 
 
 @_from_wire("entitlement")

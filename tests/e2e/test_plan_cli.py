@@ -176,16 +176,22 @@ def test_removal_limit_is_shown(pcr_executable: str, example_copy: Path, fake_st
     assert "max_removals_per_run" in head
 
 
-def test_missing_customer_is_an_error(
+def test_a_missing_customer_is_its_own_blocked_item(
     pcr_executable: str, example_copy: Path, fake_state: Path
 ) -> None:
     typo = "0badc0de-0000-4000-8000-000000000000"
     (example_copy / "customers" / "typo.yaml").write_text(
         f"tenant_id: {typo}\nrelationship: reseller\n"
     )
-    done = pcr(pcr_executable, *plan_args(example_copy, fake_state))
-    assert done.returncode == 1
-    assert typo in done.stdout and "typo" in done.stdout
+    done = pcr(pcr_executable, *plan_args(example_copy, fake_state, "--format", "json"))
+    assert done.returncode == 0, done.stderr  # everyone else's plan goes ahead
+    plan = json.loads(done.stdout)
+    assert plan["errors"] == []
+    assert len(plan["actions"]) == 13  # the example's actions, all still planned
+    (blocked,) = [b for b in plan["blocked"] if b["customer_id"] == typo]
+    assert blocked["kind"] == "missing_customer"
+    assert "typo" in blocked["reason"]
+    assert "invType=ResellerRelationship" in blocked["manual_steps"][0]
 
 
 def test_invalid_desired_state_stops_before_reading(

@@ -13,7 +13,7 @@ from reconciler.desired import (
 )
 from reconciler.lifecycle import term_over
 from reconciler.partnercenter.models import Customer, SubscriptionKind, SubscriptionStatus
-from reconciler.plan import ActionType, Plan
+from reconciler.plan import ActionType, BlockedKind, Plan
 from reconciler.planner import make_plan
 from reconciler.render import render
 from tests.planner.builders import (
@@ -317,16 +317,22 @@ def test_reseller_declared_but_relationship_gone_is_blocked() -> None:
     assert any("Request a reseller relationship" in s for s in blocked.manual_steps)
 
 
-def test_declared_customers_missing_from_live_are_one_error() -> None:
+def test_declared_customers_missing_from_live_are_each_a_blocked_item() -> None:
     a, b = (
         customer(relationship=Relationship.RESELLER),
         customer(relationship=Relationship.RESELLER),
     )
     desired, live = estate((a, None), (b, None))
     live.customers.clear()
+    live.relationship_request_url = "https://admin.microsoft.com/invite"
     result = make_plan(desired, live, NOW)
-    [error] = result.errors
-    assert a.tenant_id in error and b.tenant_id in error and "typo" in error
+    assert result.errors == []  # one customer's typo never fails everyone's plan
+    assert [(x.customer_id, x.kind) for x in result.blocked] == [
+        (c.tenant_id, BlockedKind.MISSING_CUSTOMER) for c in sorted((a, b), key=lambda c: c.path)
+    ]
+    for item in result.blocked:
+        assert "typo" in item.reason
+        assert "https://admin.microsoft.com/invite" in item.manual_steps[0]
 
 
 def test_unmanaged_customers_are_reported_never_changed() -> None:

@@ -394,6 +394,9 @@ class FakePartnerCenter:
             links["next"] = _link("/v1/customers?seekOperation=Next", continuation)
         return _Response(200, _collection(page, links))
 
+    def _relationship_request(self, request: _Request, params: dict[str, str]) -> _Response:
+        return _Response(200, self.state.relationship_request())
+
     def _get_customer(self, request: _Request, params: dict[str, str]) -> _Response:
         return _Response(200, self.state.customer(params["cid"]))
 
@@ -442,6 +445,11 @@ class FakePartnerCenter:
 _CUSTOMER = r"/customers/(?P<cid>[^/]+)"
 _ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
     (re.compile(r"/customers"), {"GET": FakePartnerCenter._list_customers}),
+    # Before the customer route, which would take "relationshiprequests" for an id.
+    (
+        re.compile(r"/customers/relationshiprequests"),
+        {"GET": FakePartnerCenter._relationship_request},
+    ),
     (
         re.compile(_CUSTOMER),
         {"GET": FakePartnerCenter._get_customer, "PATCH": FakePartnerCenter._patch_customer},

@@ -323,6 +323,15 @@ class FakeState:
             )
         return customer
 
+    def relationship_request(self) -> dict[str, Any]:
+        """The reseller relationship invitation: one link, naming only the partner."""
+        partner = self.data.get("partner_id") or "3b33e682-00c3-41ee-9dd2-a548adf56438"
+        return {
+            "url": "https://admin.microsoft.com/Adminportal/Home?invType=ResellerRelationship"
+            f"&partnerId={partner}&msppId=0&DAP=false#/BillingAccounts/partner-invitation",
+            "attributes": {"objectType": "RelationshipRequest"},
+        }
+
     def subscriptions(self, customer_id: str) -> list[dict[str, Any]]:
         key = self.customer(customer_id)["id"]
         return self.data["subscriptions"].get(key, [])  # type: ignore[no-any-return]
