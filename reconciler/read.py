@@ -6,7 +6,8 @@ subscriptions and entitlements only when its declared state needs them
 (offboarding, or subscription overrides) — never for every live customer.
 Deep reads of different customers run in parallel under the client's own
 concurrency and rate limits. The only other reads: one GET by id for each
-declared reseller customer that the list left out, before it counts as missing.
+declared reseller customer that the list left out, before it counts as missing,
+and the partner's reseller invitation link once when such a customer needs it.
 """
 
 from __future__ import annotations
