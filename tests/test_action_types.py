@@ -3,12 +3,15 @@ executor's steps, the renderers' verbs, and the fake's routes for each type's ca
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from reconciler.apply import STEPS, Executor
 from reconciler.partnercenter.fake import serves
-from reconciler.plan import ACTION_TYPES, DESTRUCTIVE, ActionType
-from reconciler.render import verb_of
+from reconciler.plan import ACTION_TYPES, DESTRUCTIVE, Action, ActionType, Plan
+from reconciler.render import render
+from tests.planner.builders import NOW
 
 IDS = {"customer": "c-1", "subscription": "s-1", "order": "o-1"}
 
@@ -25,9 +28,13 @@ def test_every_action_type_has_an_executor_step() -> None:
 
 
 @pytest.mark.parametrize("action_type", list(ActionType))
-def test_every_action_type_renders_under_its_own_verb(action_type: ActionType) -> None:
-    spec, verb = ACTION_TYPES[action_type], verb_of(action_type)
-    assert (verb.text, verb.short, verb.symbol) == (spec.verb, spec.short, spec.symbol)
+def test_every_action_type_renders_under_its_own_words(action_type: ActionType) -> None:
+    spec = ACTION_TYPES[action_type]
+    action = Action("c-1", action_type, "s-1", "a reason", target_name="Offer (nce)")
+    shown = render(Plan(now=NOW, actions=[action]), "text")
+    assert re.search(rf"{re.escape(spec.symbol)}\s+{re.escape(spec.verb)}\s", shown), shown
+    assert f"1 to change (1 {spec.short})" in shown
+    assert spec.verb in render(Plan(now=NOW, actions=[action]), "markdown")
 
 
 @pytest.mark.parametrize("action_type", list(ActionType))

@@ -47,8 +47,8 @@ VERBS: dict[ActionType, Verb] = {
 
 
 def verb_of(action_type: ActionType) -> Verb:
-    # A type added to the plan later still renders, under its own name.
-    return VERBS.get(action_type) or Verb("*", str(action_type), str(action_type))
+    # Every action type has its words: VERBS is built from the one description of them.
+    return VERBS[action_type]
 
 
 @dataclass
@@ -81,10 +81,9 @@ def records_by_customer(records: Iterable[DriftRecord]) -> dict[str, list[DriftR
 
 
 def counts_by_type(actions: Iterable[Action]) -> list[tuple[Verb, int]]:
-    """Non-zero counts per action type, in `VERBS` order (unknown types last)."""
+    """Non-zero counts per action type, in `VERBS` order."""
     counts = Counter(a.type for a in actions)
-    order = [*VERBS, *sorted(t for t in counts if t not in VERBS)]
-    return [(verb_of(t), counts[t]) for t in order if counts[t]]
+    return [(verb, counts[t]) for t, verb in VERBS.items() if counts[t]]
 
 
 def plural(count: int, noun: str) -> str:
