@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -23,7 +24,8 @@ NOW = "2026-11-22T09:00:00Z"
 
 def demo_plan(executable: Path | str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """`pcr plan --fake <copy of the fake state>` on the example estate, run from a bare folder."""
-    state = tmp_path / f"state-{len(list(tmp_path.iterdir()))}.json"
+    # A fresh copy each time: a plan may write the fake's state back.
+    state = Path(tempfile.mkdtemp(dir=tmp_path)) / "state.json"
     shutil.copy(EXAMPLE / "fake-state.json", state)
     args = ("plan", "--desired", EXAMPLE, "--fake", state, "--now", NOW)
     return pcr(executable, *args, cwd=tmp_path)
