@@ -19,10 +19,18 @@ from enum import StrEnum
 from reconciler.desired import DesiredStatus
 from reconciler.guardrails import domains_differ
 from reconciler.journal import AuditLog, Journal
-from reconciler.lifecycle import blocks_removal, satisfies, unknown_state
+from reconciler.lifecycle import (
+    blocks_removal,
+    cancel_deadline,
+    in_window,
+    satisfies,
+    unknown_state,
+)
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.errors import NotFound, PartnerCenterError
 from reconciler.partnercenter.models import (
+    AzureEntitlement,
+    AzureEntitlementStatus,
     EntitlementType,
     Subscription,
     SubscriptionKind,
@@ -77,7 +85,14 @@ class WorldMoved(Exception):
 
 Progress = Callable[[StepResult], None]
 
+# Software purchases are cancelled through their order (reference §7).
+SOFTWARE_PURCHASES = frozenset({SubscriptionKind.SOFTWARE, SubscriptionKind.PERPETUAL_SOFTWARE})
+
 GONE = "the customer is no longer in the partner's list"
+# How long a suspension of an Azure plan waits for the Azure subscriptions this plan
+# cancelled to turn inactive (Partner Center: about ten minutes), polling ever slower.
+AZURE_CANCEL_WAIT_SECONDS = 20 * 60
+AZURE_POLL_CAP_SECONDS = 60.0
 
 
 @dataclass
@@ -218,6 +233,8 @@ class Executor:
         def check(sub: Subscription) -> None:
             if satisfies(DesiredStatus.SUSPENDED, sub):
                 raise _AlreadyDone(f"already {sub.status.value}")
+            if sub.kind is SubscriptionKind.AZURE:
+                self._await_azure_cancellations(action)
 
         return self._set(
             action,
@@ -251,11 +268,11 @@ class Executor:
         def check(sub: Subscription) -> None:
             if ended(sub):
                 raise _AlreadyDone(f"already {sub.status.value}")
-            deadline = sub.cancellation_allowed_until
-            if deadline is None or self.now > deadline:
+            if not in_window(sub, self.now):
+                deadline = cancel_deadline(sub)
                 closed = f"closed {format_time(deadline)}" if deadline else "is gone"
                 raise WorldMoved(f"the cancellation window of {sub.id} {closed}: plan again")
-            if sub.kind is SubscriptionKind.SOFTWARE and sub.order_id:
+            if sub.kind in SOFTWARE_PURCHASES and sub.order_id:
                 raise _ThroughOrder(sub.order_id)
 
         try:
@@ -345,6 +362,71 @@ class Executor:
         except _AlreadyDone as already:
             return Outcome.ALREADY, str(already)
         return Outcome.DONE, done
+
+    def cancel_azure_entitlement(self, action: Action, request_id: str) -> tuple[Outcome, str]:
+        current = self._azure_entitlement(action)
+        if current.status is AzureEntitlementStatus.INACTIVE:
+            return Outcome.ALREADY, "already cancelled (inactive)"
+        if current.status is not AzureEntitlementStatus.ACTIVE:
+            raise WorldMoved(
+                f"Azure subscription {current.id} has status {current.status_text!r}, "
+                "which pcr does not know"
+            )
+
+        def send() -> None:
+            self.client.cancel_azure_entitlement(
+                action.customer_id, action.parent_id, action.target_id, request_id=request_id
+            )
+
+        def landed() -> bool:
+            return self._azure_entitlement(action).status is AzureEntitlementStatus.INACTIVE
+
+        self._mutate(action, request_id, send, landed)
+        return Outcome.DONE, "cancelled (Partner Center shows it inactive within minutes)"
+
+    def _azure_entitlement(self, action: Action) -> AzureEntitlement:
+        try:
+            return self.client.get_azure_entitlement(
+                action.customer_id, action.parent_id, action.target_id
+            )
+        except NotFound:
+            raise self._not_found(action, f"Azure subscription {action.target_id}") from None
+
+    def _await_azure_cancellations(self, plan: Action) -> None:
+        """Before an Azure plan is suspended, every Azure subscription under it is inactive.
+
+        Those this plan cancelled are waited for (a cancellation takes minutes to
+        show); an active one the plan did not cancel (created since) stops the step.
+        """
+        cancelled_here = {
+            dep.rsplit("/", 1)[-1]
+            for dep in plan.depends_on
+            if f"/{ActionType.CANCEL_AZURE_ENTITLEMENT}/" in dep
+        }
+        waited, pause = 0.0, 1.0
+        while True:
+            active = [
+                e
+                for e in self.client.list_azure_entitlements(plan.customer_id, plan.target_id)
+                if e.status is not AzureEntitlementStatus.INACTIVE
+            ]
+            stray = [e.id for e in active if e.id not in cancelled_here]
+            if stray:
+                raise WorldMoved(
+                    f"Azure subscriptions under the plan are active and not in this plan "
+                    f"({', '.join(stray)}): plan again"
+                )
+            if not active:
+                return
+            if waited >= AZURE_CANCEL_WAIT_SECONDS:
+                raise WorldMoved(
+                    f"Azure subscriptions under the plan are still active after "
+                    f"{waited / 60:.0f} minutes ({', '.join(e.id for e in active)}): "
+                    "apply again later"
+                )
+            self.client.wait(pause)
+            waited += pause
+            pause = min(pause * 2, AZURE_POLL_CAP_SECONDS)
 
     def remove(self, action: Action, request_id: str) -> tuple[Outcome, str]:
         cid = action.customer_id

@@ -43,11 +43,13 @@ from reconciler.lifecycle import (
     ENDED_STATUSES,
     RESELLER,
     WINDOWED_KINDS,
+    cancel_deadline,
     in_window,
     label,
     offboarding_wants,
     renewal_date,
     satisfies,
+    term_end_day,
     unmanaged_ids,
     window_after,
 )
@@ -60,6 +62,7 @@ from reconciler.partnercenter.models import (
     SubscriptionStatus,
     day,
     format_time,
+    moment,
 )
 from reconciler.plan import ActionType, CustomerRef
 from reconciler.planner import plan_customer
@@ -282,31 +285,33 @@ def _order(report: DriftReport, record: DriftRecord) -> tuple[bool, str, int, st
 
 
 def cancellation_outlook(sub: Subscription, now: datetime) -> tuple[str, dict[str, str]]:
-    """When this NCE or software subscription can be cancelled: now, at renewal, or never."""
-    window = sub.cancellation_allowed_until
-    if in_window(sub, now) and window is not None:
+    """When this subscription can be cancelled: now, at renewal, or never."""
+    window = cancel_deadline(sub)
+    if in_window(sub, now):
+        until = f"until {moment(window)}" if window and not sub.is_trial else "at any time"
         return (
-            f"its cancellation window is open until {format_time(window)}: `pcr apply` cancels it",
-            {"cancellable_until": format_time(window)},
+            f"it can be cancelled {until}: `pcr apply` cancels it",
+            {"cancellable_until": format_time(window)} if window else {},
         )
     closed = (
-        f"its cancellation window closed {day(window)}"
+        f"its cancellation window closed {moment(window)}"
         if window
         else "it has no cancellation window"
     )
-    renews = renewal_date(sub)
-    if renews is None:
+    renews, last_day = renewal_date(sub), term_end_day(sub)
+    if renews is None or last_day is None:
         return f"it cannot be cancelled: {closed}, and Partner Center reports no term end", {}
     if not sub.auto_renew or sub.status is not SubscriptionStatus.ACTIVE:
         return (
-            f"it cannot be cancelled now ({closed}); with auto-renew off it ends on {day(renews)}",
-            {"term_ends": format_time(renews)},
+            f"it cannot be cancelled now ({closed}); with auto-renew off its term ends {last_day}",
+            {"term_ends": last_day.isoformat()},
         )
     closes = window_after(renews)
     return (
-        f"it cannot be cancelled now ({closed}); it renews on {day(renews)}, and the next "
-        f"cancellation window opens then and closes {format_time(closes)}: cancel inside it, "
-        "or turn auto-renew off so that it ends on that date",
+        f"it cannot be cancelled now ({closed}); its term ends {last_day}: it renews on "
+        f"{day(renews)}, and the next cancellation window opens then and closes "
+        f"{moment(closes)}: cancel inside it, or turn auto-renew off so that this term is "
+        "its last",
         {"next_window_opens": format_time(renews), "next_window_closes": format_time(closes)},
     )
 
@@ -404,7 +409,8 @@ class _Explainer:
         for item in planned.deferred:
             if item.type is ActionType.REMOVE_RELATIONSHIP:
                 return (
-                    f"offboarding: removal deferred until {day(item.not_before)} ({item.reason})",
+                    f"offboarding: removal deferred until {moment(item.not_before)} "
+                    f"({item.reason})",
                     {"removal": "deferred", "not_before": format_time(item.not_before)},
                 )
         reasons = [b.reason for b in planned.blocked]
@@ -474,12 +480,12 @@ class _Explainer:
 
 
 def _subscription_facts(sub: Subscription) -> dict[str, Any]:
-    renews = renewal_date(sub)
+    last_day = term_end_day(sub)
     return {
         "id": sub.id,
         "offer": sub.offer_name or sub.offer_id,
         "kind": sub.kind.value,
         "status": sub.status.value,
         "auto_renew": sub.auto_renew,
-        "term_ends": format_time(renews) if renews else None,
+        "term_ends": last_day.isoformat() if last_day else None,
     }

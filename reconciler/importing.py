@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from reconciler.lifecycle import term_end_day
 from reconciler.partnercenter.models import Customer, CustomerDetail, Subscription
 from reconciler.validate import schema_path
 
@@ -114,8 +115,8 @@ def _subscription_comment(sub: Subscription) -> str:
     facts = [f"{sub.offer_name or sub.offer_id} ({sub.kind.value})"]
     if sub.quantity:
         facts.append(f"quantity {sub.quantity}")
-    if sub.commitment_end is not None:
-        facts.append(f"term ends {sub.commitment_end.date().isoformat()}")
+    if (last_day := term_end_day(sub)) is not None:
+        facts.append(f"term ends {last_day.isoformat()}")
     return "# " + _one_line(", ".join(facts))
 
 
@@ -162,15 +163,30 @@ def customer_yaml(customer: Customer, detail: CustomerDetail) -> str:
     ]
     if customer.name:
         lines.append(_dump({"name": customer.name}).rstrip("\n"))
-    if customer.domain and is_domain(customer.domain):
-        lines.append(_dump({"domain": customer.domain}).rstrip("\n"))
-    elif customer.domain:
-        lines.append(
-            f"# domain in Partner Center, not a valid domain name: {_one_line(customer.domain)}"
-        )
+    lines += _domain_lines(customer.domain)
     lines.append("relationship: reseller")
     lines += _subscriptions_block(detail.subscriptions)
     return "\n".join(lines) + "\n"
+
+
+def _domain_lines(domain: str) -> list[str]:
+    """`domain`, the second key that offboarding needs (policy.require_domain_for_removal).
+
+    Written whenever Partner Center gives one a file can hold (case and a final dot
+    do not matter to DNS); otherwise a comment says what to add before offboarding.
+    """
+    normal = domain.strip().rstrip(".").lower()
+    if is_domain(normal):
+        return [_dump({"domain": normal}).rstrip("\n")]
+    what = (
+        f"not a valid domain name: {_one_line(domain)}"
+        if domain.strip()
+        else "Partner Center reports none"
+    )
+    return [
+        f"# domain: {what}. Declare the customer's domain here before offboarding it",
+        "# (relationship: none needs it, as a second key beside tenant_id).",
+    ]
 
 
 def customer_files(

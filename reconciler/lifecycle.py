@@ -9,10 +9,21 @@ and the desired model; no I/O.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 from reconciler.desired import Desired, DesiredCustomer, DesiredStatus, UnmanagedCustomers
-from reconciler.partnercenter.models import Live, Subscription, SubscriptionKind, SubscriptionStatus
+from reconciler.partnercenter.models import (
+    AzureEntitlement,
+    AzureEntitlementStatus,
+    CustomerDetail,
+    Live,
+    Subscription,
+    SubscriptionKind,
+    SubscriptionStatus,
+)
+from reconciler.plan import ActionType, Billing, Refund
 
 RESELLER = "reseller"
 # Statuses in which a subscription still counts against removing the relationship.
@@ -23,17 +34,47 @@ ENDED_STATUSES = frozenset(
 # What pcr does not know, it never acts on (fail closed): `none` is the API's
 # initializer, and a value outside the documented list may be a state added since.
 UNKNOWN_STATUSES = frozenset({SubscriptionStatus.NONE, SubscriptionStatus.UNKNOWN})
-# Subscriptions that can be cancelled in a window after purchase or renewal.
-WINDOWED_KINDS = frozenset({SubscriptionKind.NCE, SubscriptionKind.SOFTWARE})
+# Subscriptions that end by cancellation (`deleted`) in a window after purchase or
+# renewal; on the way out they are cancelled, never merely suspended.
+WINDOWED_KINDS = frozenset(
+    {
+        SubscriptionKind.NCE,
+        SubscriptionKind.SOFTWARE,
+        SubscriptionKind.PERPETUAL_SOFTWARE,
+        SubscriptionKind.SAAS,
+    }
+)
+# Purchases that are final: nothing pcr can send ends them early (reference §16).
+FINAL_KINDS = frozenset({SubscriptionKind.SAVINGS_PLAN})
+# What Partner Center lets a partner suspend. SaaS, perpetual software and savings
+# plans have no suspended state; trials cannot change status except by cancelling.
+SUSPENDABLE_KINDS = frozenset(
+    {
+        SubscriptionKind.NCE,
+        SubscriptionKind.SOFTWARE,
+        SubscriptionKind.LEGACY,
+        SubscriptionKind.AZURE,
+    }
+)
+# A suspended subscription of these kinds still bills the partner until its term ends.
+BILLED_WHILE_SUSPENDED = frozenset({SubscriptionKind.NCE, SubscriptionKind.SOFTWARE})
 # The seed documents' window; the API states each subscription's own end
 # (`cancellationAllowedUntilDate`), which wins wherever it is known.
 CANCELLATION_WINDOW_DAYS = 7
-# Plan order within a customer: NCE first, then software, then legacy and Azure plans.
+# Where a subscription states no window of its own (reference §16): marketplace SaaS
+# is refunded in full for 72 hours, perpetual software for 30 days.
+SAAS_WINDOW = timedelta(hours=72)
+PERPETUAL_SOFTWARE_WINDOW_DAYS = 30
+# Plan order within a customer: NCE first, then software and SaaS, then legacy and the
+# Azure plan; add-ons always go right before their base (`safe_order`).
 KIND_ORDER = {
     SubscriptionKind.NCE: 0,
     SubscriptionKind.SOFTWARE: 1,
+    SubscriptionKind.PERPETUAL_SOFTWARE: 1,
+    SubscriptionKind.SAAS: 1,
     SubscriptionKind.LEGACY: 2,
     SubscriptionKind.AZURE: 3,
+    SubscriptionKind.SAVINGS_PLAN: 3,
     SubscriptionKind.UNKNOWN: 4,
 }
 
@@ -42,12 +83,45 @@ KIND_ORDER = {
 
 
 def label(sub: Subscription) -> str:
-    return f"{sub.offer_name or sub.offer_id} ({sub.kind.value})"
+    trial = ", trial" if sub.is_trial else ""
+    return f"{sub.offer_name or sub.offer_id} ({sub.kind.value}{trial})"
+
+
+def cancel_deadline(sub: Subscription) -> datetime | None:
+    """The end of the subscription's cancellation window, or None when it has none.
+
+    The subscription's own `cancellationAllowedUntilDate` wins; SaaS and perpetual
+    software that state none get their documented window from the start of the term.
+    """
+    if sub.cancellation_allowed_until is not None:
+        return sub.cancellation_allowed_until
+    start = sub.effective_start or sub.creation
+    if start is None:
+        return None
+    if sub.kind is SubscriptionKind.SAAS:
+        return start + SAAS_WINDOW
+    if sub.kind is SubscriptionKind.PERPETUAL_SOFTWARE:
+        return window_after(start, PERPETUAL_SOFTWARE_WINDOW_DAYS)
+    return None
 
 
 def in_window(sub: Subscription, now: datetime) -> bool:
-    """Whether the subscription may still be cancelled (the window's end is inclusive)."""
-    return sub.cancellation_allowed_until is not None and now <= sub.cancellation_allowed_until
+    """Whether the subscription may be cancelled now (the window's end is inclusive).
+
+    A trial may be cancelled at any time (reference §16; that the API takes
+    `deleted` on a trial is unconfirmed, and the fake assumes it does).
+    """
+    if sub.is_trial:
+        return True
+    deadline = cancel_deadline(sub)
+    return deadline is not None and now <= deadline
+
+
+def term_end_day(sub: Subscription) -> date | None:
+    """The last day of the term: `commitmentEndDate` is inclusive, and billed."""
+    if sub.commitment_end is None:
+        return None
+    return sub.commitment_end.astimezone(UTC).date()
 
 
 def term_over(sub: Subscription) -> datetime | None:
@@ -62,19 +136,130 @@ def term_over(sub: Subscription) -> datetime | None:
 renewal_date = term_over
 
 
-def window_after(start: datetime) -> datetime:
+def window_after(start: datetime, days: int = CANCELLATION_WINDOW_DAYS) -> datetime:
     """The end of the cancellation window that opens at `start` (purchase or renewal)."""
-    last_day = (start.astimezone(UTC) + timedelta(days=CANCELLATION_WINDOW_DAYS)).date()
+    last_day = (start.astimezone(UTC) + timedelta(days=days)).date()
     return datetime.combine(last_day, time(23, 59), tzinfo=UTC)
 
 
 def unknown_state(sub: Subscription) -> str | None:
     """What about this subscription pcr does not know, or None when it knows it all."""
-    if sub.kind is SubscriptionKind.UNKNOWN:
-        return f"product type {sub.product_type or sub.kind.value!r}"
+    unknowns = []
     if sub.status in UNKNOWN_STATUSES:
-        return f"status {sub.status_text or sub.status.value!r}"
-    return None
+        unknowns.append(f"status {sub.status_text or sub.status.value!r}")
+    if sub.kind is SubscriptionKind.UNKNOWN and sub.product_type:
+        unknowns.append(f"product type {sub.product_type!r}")
+    elif sub.kind is SubscriptionKind.UNKNOWN:
+        unknowns.append(f"offer id {sub.offer_id!r} without a product type")
+    unknowns += sub.unknowns
+    return ", ".join(unknowns) or None
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """One thing in a customer's live state that pcr does not know."""
+
+    what: str  # the resource, for people
+    why: str  # the field and its value
+    subscription: Subscription | None = None
+
+
+def unknown_facts(detail: CustomerDetail) -> list[Unknown]:
+    """Everything in a customer's deep read that pcr does not know.
+
+    Entitlements are only read for an offboarding customer, so for any other
+    customer only its subscriptions can appear here.
+    """
+    facts = [
+        Unknown(f"{label(s)} {s.id}", why, s)
+        for s in detail.subscriptions
+        if (why := unknown_state(s))
+    ]
+    facts += [
+        Unknown(f"entitlement {e.product_id or e.type_text or '?'}", ", ".join(e.unknowns))
+        for e in detail.entitlements
+        if e.unknowns
+    ]
+    facts += [
+        Unknown(f"Azure subscription {e.name} {e.id}", f"status {e.status_text!r}")
+        for e in detail.azure_entitlements
+        if e.status is AzureEntitlementStatus.UNKNOWN
+    ]
+    return facts
+
+
+def safe_order(subscriptions: Iterable[Subscription]) -> list[Subscription]:
+    """The order to handle subscriptions in: add-ons right before their base (§15).
+
+    Bases follow KIND_ORDER, then name. Cancelling a base first could leave its
+    add-ons behind, and for legacy ones the base's suspension would take them
+    along unplanned, so every add-on is handled (and re-checked) on its own first.
+    """
+    ordered = sorted(subscriptions, key=lambda s: (KIND_ORDER[s.kind], s.offer_name, s.id))
+    ids = {s.id.lower() for s in ordered}
+    addons: dict[str, list[Subscription]] = {}
+    for sub in ordered:
+        if sub.parent_id in ids and sub.parent_id != sub.id.lower():
+            addons.setdefault(str(sub.parent_id), []).append(sub)
+    result: list[Subscription] = []
+    seen: set[str] = set()
+
+    def visit(sub: Subscription) -> None:
+        if sub.id.lower() in seen:
+            return
+        seen.add(sub.id.lower())
+        for addon in addons.get(sub.id.lower(), []):
+            visit(addon)
+        result.append(sub)
+
+    for sub in ordered:
+        if sub.parent_id not in ids:
+            visit(sub)
+    for sub in ordered:  # add-ons whose parents form a loop: still planned, once
+        visit(sub)
+    return result
+
+
+def addons_of(base: Subscription, detail: CustomerDetail) -> list[Subscription]:
+    return [s for s in detail.subscriptions if s.parent_id == base.id.lower() and s is not base]
+
+
+def active_entitlements(plan: Subscription, detail: CustomerDetail) -> list[AzureEntitlement]:
+    """The Azure subscriptions under an Azure plan that stop it from being suspended."""
+    return [e for e in detail.under(plan) if e.status is AzureEntitlementStatus.ACTIVE]
+
+
+# --- what a step does to the partner's bill --------------------------------------------
+
+
+def billing(step: ActionType, sub: Subscription | None, now: datetime) -> Billing:
+    """What one planned step does to the partner's bill (reference §17).
+
+    Cancelling inside the window stops billing with a refund (in full during its
+    first part, prorated after); suspending an NCE subscription, or turning
+    auto-renew off, leaves the partner paying to the end of the term.
+    """
+    if sub is None or step is ActionType.REMOVE_RELATIONSHIP:
+        return Billing(stops_billing=False)  # nothing billed is left by then
+    if step is ActionType.CANCEL_AZURE_ENTITLEMENT:
+        return Billing(stops_billing=True)  # usage up to the cancellation is billed
+    if step is ActionType.CANCEL:
+        return Billing(stops_billing=True, refund=_refund(sub, now))
+    if step is ActionType.SUSPEND and sub.kind not in BILLED_WHILE_SUSPENDED:
+        return Billing(stops_billing=True)
+    if step in (ActionType.SUSPEND, ActionType.DISABLE_AUTO_RENEW):
+        return Billing(stops_billing=False, billed_until=term_end_day(sub))
+    return Billing(stops_billing=False)  # reactivating or renewing: billing goes on
+
+
+def _refund(sub: Subscription, now: datetime) -> Refund:
+    if sub.is_trial:
+        return Refund.NONE  # nothing was charged
+    if sub.kind in (SubscriptionKind.SAAS, SubscriptionKind.PERPETUAL_SOFTWARE):
+        return Refund.FULL
+    if sub.full_refund_until is not None and now <= sub.full_refund_until:
+        return Refund.FULL
+    return Refund.PRORATED
 
 
 # --- removing a relationship ---------------------------------------------------------------
@@ -95,8 +280,11 @@ def blocks_removal(sub: Subscription) -> bool:
 
 
 def offboarding_wants(sub: Subscription) -> DesiredStatus | None:
-    """What removing the relationship needs of this subscription, if anything."""
-    if sub.status in ENDED_STATUSES:
+    """What removing the relationship needs of this subscription, if anything.
+
+    A final purchase (a savings plan) can only run out: nothing is asked of it.
+    """
+    if sub.status in ENDED_STATUSES or sub.kind in FINAL_KINDS:
         return None
     if sub.kind in WINDOWED_KINDS:
         return DesiredStatus.CANCELLED  # suspended NCE keeps billing and blocks removal
@@ -127,6 +315,11 @@ def needs_detail(customer: DesiredCustomer) -> bool:
 def needs_entitlements(customer: DesiredCustomer) -> bool:
     """Entitlements (reserved instances, software) only matter when offboarding."""
     return customer.offboarding
+
+
+def needs_azure_entitlements(sub: Subscription) -> bool:
+    """An Azure plan that is not over yet: its Azure subscriptions must be cancelled first."""
+    return sub.kind is SubscriptionKind.AZURE and sub.status not in ENDED_STATUSES
 
 
 def unmanaged_ids(desired: Desired, live: Live) -> list[str]:

@@ -12,7 +12,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ class ActionType(StrEnum):
     CANCEL = "cancel_subscription"
     DISABLE_AUTO_RENEW = "disable_auto_renew"
     ENABLE_AUTO_RENEW = "enable_auto_renew"
+    CANCEL_AZURE_ENTITLEMENT = "cancel_azure_entitlement"
     REMOVE_RELATIONSHIP = "remove_relationship"
 
 
@@ -48,9 +49,32 @@ class ActionSpec:
     irreversible: bool  # cannot be undone from the partner's side
     step: str  # the executor's method for it
     routes: tuple[str, ...]  # the Partner Center calls that carry it out
+    consequences: tuple[str, ...] = ()  # what an irreversible step takes away, for reviewers
+    noun: str = ""  # one such step, as the headline counts it ("2 removals")
 
 
 _SUBSCRIPTION = "PATCH /v1/customers/{customer}/subscriptions/{subscription}"
+_AZURE_ENTITLEMENT = (
+    "POST /v1/customers/{customer}/subscriptions/{subscription}/azureEntitlements/{entitlement}"
+    "/cancel"
+)
+
+# What removing a reseller relationship does (Partner Center documentation).
+REMOVAL_CONSEQUENCES = (
+    "removes the customer from the partner's customer list in Partner Center",
+    "removes the partner from the customer's support contacts",
+    "ends the partner's delegated admin privileges for the customer",
+    "prevents any future purchases by the partner for the customer",
+)
+# Cancelling is final (reference §17): `deleted` cannot be reactivated.
+CANCEL_CONSEQUENCES = (
+    "the customer's users lose access at once; the subscription cannot be restored",
+    "admins have 7 days to back up data",
+)
+AZURE_CANCEL_CONSEQUENCES = (
+    "billing for the Azure subscription stops and its resources are disabled",
+    "data is kept for 30 to 90 days, then the Azure subscription is deleted",
+)
 
 # In the order a plan's summary counts them: what takes something away first.
 ACTION_TYPES: dict[ActionType, ActionSpec] = {
@@ -62,10 +86,23 @@ ACTION_TYPES: dict[ActionType, ActionSpec] = {
         "cancel",
         "-",
         True,
-        False,
+        True,
         "cancel",
         # Software purchases are cancelled through their order.
         (_SUBSCRIPTION, "PATCH /v1/customers/{customer}/orders/{order}"),
+        CANCEL_CONSEQUENCES,
+        "cancellation",
+    ),
+    ActionType.CANCEL_AZURE_ENTITLEMENT: ActionSpec(
+        "cancel Azure subscription",
+        "cancel Azure subscription",
+        "-",
+        True,
+        True,
+        "cancel_azure_entitlement",
+        (_AZURE_ENTITLEMENT,),
+        AZURE_CANCEL_CONSEQUENCES,
+        "Azure subscription cancellation",
     ),
     ActionType.REMOVE_RELATIONSHIP: ActionSpec(
         "remove relationship",
@@ -75,6 +112,8 @@ ACTION_TYPES: dict[ActionType, ActionSpec] = {
         True,
         "remove",
         ("PATCH /v1/customers/{customer}",),
+        REMOVAL_CONSEQUENCES,
+        "removal",
     ),
     ActionType.DISABLE_AUTO_RENEW: ActionSpec(
         "auto-renew off", "auto-renew off", "~", False, False, "auto_renew", (_SUBSCRIPTION,)
@@ -89,13 +128,22 @@ ACTION_TYPES: dict[ActionType, ActionSpec] = {
 
 DESTRUCTIVE = frozenset(t for t, spec in ACTION_TYPES.items() if spec.destructive)
 
-# What removing a reseller relationship does (Partner Center documentation).
-REMOVAL_CONSEQUENCES = (
-    "removes the customer from the partner's customer list in Partner Center",
-    "removes the partner from the customer's support contacts",
-    "ends the partner's delegated admin privileges for the customer",
-    "prevents any future purchases by the partner for the customer",
-)
+
+class Refund(StrEnum):
+    FULL = "full"
+    PRORATED = "prorated"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Billing:
+    """What a step does to the partner's bill (`actions[].billing`)."""
+
+    stops_billing: bool
+    # The last day the partner pays for, inclusive like `commitmentEndDate`; None when
+    # billing stops now, or goes on with no end in sight.
+    billed_until: date | None = None
+    refund: Refund = Refund.NONE
 
 
 @dataclass(frozen=True)
@@ -107,6 +155,9 @@ class Action:
     target_name: str = ""
     depends_on: tuple[str, ...] = ()
     irreversible: bool = False
+    billing: Billing | None = None
+    # The subscription the target sits under: an Azure subscription's Azure plan.
+    parent_id: str = ""
 
     @property
     def id(self) -> str:
@@ -115,6 +166,10 @@ class Action:
     @property
     def destructive(self) -> bool:
         return self.type in DESTRUCTIVE
+
+    @property
+    def consequences(self) -> tuple[str, ...]:
+        return ACTION_TYPES[self.type].consequences if self.irreversible else ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +186,7 @@ class BlockedKind(StrEnum):
 
     UNKNOWN_STATE = "unknown_state"  # something pcr does not know: it does nothing destructive
     RESERVED_INSTANCE = "reserved_instance"
+    SAVINGS_PLAN = "savings_plan"  # final: it cannot be cancelled, only run out
     PENDING = "pending"
     MISSING_CUSTOMER = "missing_customer"
     OTHER = "other"
@@ -178,6 +234,14 @@ class Plan:
         return sum(a.type is ActionType.REMOVE_RELATIONSHIP for a in self.actions)
 
     @property
+    def irreversible(self) -> dict[ActionType, int]:
+        """The irreversible steps, counted by type in ACTION_TYPES order."""
+        counts = {
+            t: sum(a.irreversible and a.type is t for a in self.actions) for t in ACTION_TYPES
+        }
+        return {t: n for t, n in counts.items() if n}
+
+    @property
     def exceeds_removal_limit(self) -> bool:
         return self.max_removals is not None and self.removals > self.max_removals
 
@@ -217,15 +281,22 @@ def live_fingerprint(live: Live, customer_ids: Iterable[str]) -> str:
                 [
                     s.id,
                     s.kind,
-                    s.status,
+                    s.status_text or s.status,
                     s.auto_renew,
                     s.commitment_end and format_time(s.commitment_end),
                     s.cancellation_allowed_until and format_time(s.cancellation_allowed_until),
+                    s.is_trial,
+                    s.parent_id,
+                    list(s.unknowns),
                 ]
                 for s in detail.subscriptions
             )
             entry["entitlements"] = sorted(
-                [e.type, e.order_id or "", *e.artifact_ids] for e in detail.entitlements
+                [e.type_text or e.type, e.order_id or "", *e.artifact_ids]
+                for e in detail.entitlements
+            )
+            entry["azure_entitlements"] = sorted(
+                [e.plan_id, e.id, e.status_text] for e in detail.azure_entitlements
             )
         facts.append(entry)
     digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
@@ -256,7 +327,9 @@ def to_dict(plan: Plan) -> dict[str, Any]:
                 "depends_on": list(a.depends_on),
                 "reason": a.reason,
                 "irreversible": a.irreversible,
-                **({"consequences": list(REMOVAL_CONSEQUENCES)} if a.irreversible else {}),
+                **({"consequences": list(a.consequences)} if a.consequences else {}),
+                "billing": _billing_dict(a.billing),
+                **({"parent_id": a.parent_id} if a.parent_id else {}),
             }
             for a in plan.actions
         ],
@@ -295,11 +368,33 @@ def to_dict(plan: Plan) -> dict[str, Any]:
             "actions": len(plan.actions),
             "deferred": len(plan.deferred),
             "blocked": len(plan.blocked),
+            "irreversible": sum(plan.irreversible.values()),
             "api_calls": plan.api_calls,
         },
         "desired_dir": plan.desired_dir or None,
         "scope": None if plan.scope is None else list(plan.scope),
     }
+
+
+def _billing_dict(billing: Billing | None) -> dict[str, Any] | None:
+    if billing is None:
+        return None
+    return {
+        "stops_billing": billing.stops_billing,
+        "billed_until": billing.billed_until.isoformat() if billing.billed_until else None,
+        "refund": str(billing.refund),
+    }
+
+
+def _billing(data: object) -> Billing | None:
+    if not isinstance(data, Mapping):
+        return None
+    until = data.get("billed_until")
+    return Billing(
+        stops_billing=bool(data.get("stops_billing")),
+        billed_until=date.fromisoformat(until) if until else None,
+        refund=Refund(str(data.get("refund") or "none")),
+    )
 
 
 class PlanFormatError(ValueError):
@@ -368,6 +463,8 @@ def _action(data: Mapping[str, Any]) -> Action:
         target_name=data.get("target_name", ""),
         depends_on=tuple(data.get("depends_on", ())),
         irreversible=bool(data.get("irreversible", False)),
+        billing=_billing(data.get("billing")),
+        parent_id=str(data.get("parent_id") or ""),
     )
     if action.id != data["id"]:
         raise PlanFormatError(f"action id {data['id']!r} does not match its content")

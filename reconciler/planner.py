@@ -10,6 +10,7 @@ the removal limit) to the whole plan.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,25 +28,36 @@ from reconciler.guardrails import (
     removal_limit_refusal,
 )
 from reconciler.lifecycle import (
+    BILLED_WHILE_SUSPENDED,
     ENDED_STATUSES,
-    KIND_ORDER,
+    FINAL_KINDS,
     LIVE_STATUSES,
+    SUSPENDABLE_KINDS,
     WINDOWED_KINDS,
+    Unknown,
+    active_entitlements,
+    addons_of,
+    billing,
+    cancel_deadline,
     in_window,
     label,
+    safe_order,
     satisfies,
+    term_end_day,
     term_over,
+    unknown_facts,
     unknown_state,
     unmanaged_ids,
 )
 from reconciler.partnercenter.models import (
+    AzureEntitlement,
     Customer,
     CustomerDetail,
     Live,
     Subscription,
     SubscriptionKind,
     SubscriptionStatus,
-    day,
+    moment,
 )
 from reconciler.plan import (
     ACTION_TYPES,
@@ -68,6 +80,7 @@ class CustomerPlan:
     """What one customer needs; merged into the Plan once guardrails have run."""
 
     customer: DesiredCustomer
+    now: datetime
     actions: list[Action] = field(default_factory=list)
     deferred: list[Deferred] = field(default_factory=list)
     blocked: list[Blocked] = field(default_factory=list)
@@ -78,11 +91,42 @@ class CustomerPlan:
     def id(self) -> str:
         return self.customer.tenant_id
 
-    def act(self, kind: ActionType, sub: Subscription, reason: str) -> None:
-        irreversible = ACTION_TYPES[kind].irreversible
-        self.actions.append(
-            Action(self.id, kind, sub.id, reason, target_name=label(sub), irreversible=irreversible)
+    def act(
+        self, kind: ActionType, sub: Subscription, reason: str, *, after: Sequence[Action] = ()
+    ) -> Action:
+        action = Action(
+            self.id,
+            kind,
+            sub.id,
+            reason,
+            target_name=label(sub),
+            depends_on=tuple(a.id for a in after),
+            irreversible=ACTION_TYPES[kind].irreversible,
+            billing=billing(kind, sub, self.now),
         )
+        self.actions.append(action)
+        return action
+
+    def act_on_entitlement(self, entitlement: AzureEntitlement, plan: Subscription) -> Action:
+        kind = ActionType.CANCEL_AZURE_ENTITLEMENT
+        action = Action(
+            self.id,
+            kind,
+            entitlement.id,
+            f"an Azure subscription under {label(plan)}: Partner Center suspends the plan "
+            "only once none is active",
+            target_name=f"{entitlement.name or 'Azure subscription'} {entitlement.id}",
+            irreversible=ACTION_TYPES[kind].irreversible,
+            billing=billing(kind, plan, self.now),
+            parent_id=plan.id,
+        )
+        self.actions.append(action)
+        return action
+
+    def after(self, subs: list[Subscription]) -> list[Action]:
+        """The actions already planned for these subscriptions (a base waits for its add-ons)."""
+        ids = {s.id for s in subs}
+        return [a for a in self.actions if a.target_id in ids]
 
     def block(self, reason: str, *steps: str, kind: BlockedKind = BlockedKind.OTHER) -> None:
         self.blocked.append(Blocked(self.id, reason, steps, kind))
@@ -99,7 +143,7 @@ def make_plan(desired: Desired, live: Live, now: datetime) -> Plan:
             customer.name or (live_customer.name if live_customer else ""), customer.path
         )
         if (vanished := live.vanished.get(customer.tenant_id)) is not None:
-            _merge(result, plan_vanished(customer, vanished))
+            _merge(result, plan_vanished(customer, vanished, now))
             continue
         detail = live.details.get(customer.tenant_id, CustomerDetail())
         customer_plan = plan_customer(
@@ -145,14 +189,14 @@ def _earliest_deadline(result: Plan, live: Live) -> datetime | None:
 # --- one customer -----------------------------------------------------------------------
 
 
-def plan_vanished(customer: DesiredCustomer, what: str) -> CustomerPlan:
+def plan_vanished(customer: DesiredCustomer, what: str, now: datetime) -> CustomerPlan:
     """A customer listed, then gone (404) while pcr read it: its relationship was removed.
 
     Nothing can be done for it any more from the partner's side. For an
     offboarding customer that is the goal; for one that should stay, a person
     has to find out what happened.
     """
-    result = CustomerPlan(customer)
+    result = CustomerPlan(customer, now)
     if customer.offboarding:
         result.warnings.append(
             f"{customer.path}: its reseller relationship was removed while pcr was reading it, "
@@ -180,7 +224,7 @@ def plan_customer(
     request_url: str | None = None,
 ) -> CustomerPlan:
     """The actions one customer needs, before partner-wide guardrails."""
-    result = CustomerPlan(customer)
+    result = CustomerPlan(customer, now)
     if live is not None:
         _check_identity(result, live)
     has_relationship = live is not None and live.relationship == "reseller"
@@ -227,42 +271,45 @@ def _block_missing(result: CustomerPlan, live: Customer | None, request_url: str
 
 
 def _fail_closed(result: CustomerPlan, detail: CustomerDetail) -> None:
-    """A subscription in a state pcr does not know: nothing destructive for this customer.
+    """Something in the customer's live state pcr does not know: nothing destructive for it.
 
     What pcr does not understand may be exactly what makes a removal or a
     cancellation wrong (a subscription being transferred, a state added since),
     so every destructive step of the customer becomes a blocked item instead.
     """
-    unknown = [(sub, why) for sub in detail.subscriptions if (why := unknown_state(sub))]
     held = [f"{a.type} {a.target_name or a.target_id}" for a in result.actions if a.destructive]
     held += [f"{d.type} (deferred)" for d in result.deferred]
-    # Worth a person's look when it stops something, or when the file asks for a status
-    # that the subscription does not have yet.
-    wanted = {o.id: o.status for o in result.customer.subscriptions if o.status is not None}
-    unknown = [
-        (sub, why)
-        for sub, why in unknown
-        if result.customer.offboarding
-        or held
-        or ((want := wanted.get(sub.id.lower())) is not None and not satisfies(want, sub))
-    ]
+    unknown = [fact for fact in unknown_facts(detail) if _matters(result, fact, held)]
     if not unknown:
         return
     result.actions = [a for a in result.actions if not a.destructive]
     result.deferred = []
-    for sub, why in unknown:
+    for fact in unknown:
+        what, why = fact.what, fact.why
         steps = [
-            f"Check {label(sub)} {sub.id} in Partner Center: it has {why}, which pcr does not know",
-            "Plan again once it is active, suspended or cancelled",
+            f"Check {what} in Partner Center: it has {why}, which pcr does not know",
+            "Plan again once it is in a state pcr knows (active, suspended or cancelled)",
         ]
         if held:
             steps.append("Held back until then: " + "; ".join(held))
         result.block(
-            f"{label(sub)} {sub.id} has {why}, which pcr does not know: nothing destructive "
-            "is done to this customer",
+            f"{what} has {why}, which pcr does not know: nothing destructive is done to "
+            "this customer",
             *steps,
             kind=BlockedKind.UNKNOWN_STATE,
         )
+
+
+def _matters(result: CustomerPlan, fact: Unknown, held: list[str]) -> bool:
+    """An unknown is worth a person's look when it stops something, when the customer is
+    offboarding, or when the file asks for a status the subscription does not have yet."""
+    if result.customer.offboarding or held:
+        return True
+    sub = fact.subscription
+    return sub is not None and any(
+        o.id == sub.id.lower() and o.status is not None and not satisfies(o.status, sub)
+        for o in result.customer.subscriptions
+    )
 
 
 def _check_identity(result: CustomerPlan, live: Customer) -> None:
@@ -290,7 +337,7 @@ def _domain_mismatch(customer: DesiredCustomer, live: Customer | None) -> str | 
 class _Removal:
     """What stands between an offboarding customer and removing the relationship."""
 
-    wait_until: datetime | None = None  # NCE terms that must run out
+    wait_until: datetime | None = None  # terms that must run out
     waiting_for: list[str] = field(default_factory=list)
     blocked: bool = False
     held_back: list[str] = field(default_factory=list)  # steps not taken while blocked
@@ -302,12 +349,15 @@ class _Removal:
 
 def _offboard(result: CustomerPlan, detail: CustomerDetail, now: datetime) -> None:
     removal = _Removal()
-    # A live reserved instance needs a person (Azure support): nothing irreversible
-    # happens until it is gone, so cancellation windows are not spent on a customer
-    # that may stay. Turning auto-renew off is still safe: it is reversible and
-    # only stops a new term from starting.
-    held = bool(detail.reserved_instances)
-    for sub in sorted(detail.subscriptions, key=lambda s: (KIND_ORDER[s.kind], s.offer_name, s.id)):
+    # A live reserved instance or savings plan needs a person (Azure support, or its
+    # term): nothing irreversible happens until it is gone, so cancellation windows
+    # are not spent on a customer that may stay. Turning auto-renew off is still
+    # safe: it is reversible and only stops a new term from starting.
+    final = [s for s in detail.subscriptions if s.kind in FINAL_KINDS and _live(s)]
+    held = bool(detail.reserved_instances or final)
+    for sub in safe_order(detail.subscriptions):
+        if unknown_state(sub) is not None:
+            continue  # never acted on: `_fail_closed` makes it this customer's blocked item
         if sub.status is SubscriptionStatus.PENDING:
             removal.blocked = True
             result.block(
@@ -315,40 +365,54 @@ def _offboard(result: CustomerPlan, detail: CustomerDetail, now: datetime) -> No
                 "Wait until Partner Center finishes provisioning it, then plan again",
                 kind=BlockedKind.PENDING,
             )
+        elif sub.kind in FINAL_KINDS:
+            continue  # a blocked item of its own, below
         elif sub.kind in WINDOWED_KINDS and sub.status in LIVE_STATUSES:
-            _offboard_windowed(result, removal, sub, now, held=held)
+            _offboard_windowed(result, removal, sub, detail, held=held)
+        elif sub.kind is SubscriptionKind.AZURE and sub.status is SubscriptionStatus.ACTIVE:
+            _offboard_azure_plan(result, removal, sub, detail, held=held)
         elif sub.status is SubscriptionStatus.ACTIVE:
-            _offboard_legacy(result, removal, sub, held=held)
+            _offboard_legacy(result, removal, sub, detail, held=held)
     if held:
         _block_for_reservations(result, detail, removal)
+        _block_for_final(result, final, removal)
     elif not removal.blocked:
         _remove_or_defer(result, removal)
 
 
+def _live(sub: Subscription) -> bool:
+    return sub.status in LIVE_STATUSES or sub.status is SubscriptionStatus.PENDING
+
+
 def _offboard_windowed(
-    result: CustomerPlan, removal: _Removal, sub: Subscription, now: datetime, *, held: bool
+    result: CustomerPlan,
+    removal: _Removal,
+    sub: Subscription,
+    detail: CustomerDetail,
+    *,
+    held: bool,
 ) -> None:
-    window = sub.cancellation_allowed_until
-    if in_window(sub, now) and window is not None:
+    deadline = cancel_deadline(sub)
+    kept = [a for a in addons_of(sub, detail) if _outlives_plan(result, a)]
+    if in_window(sub, result.now) and (held or not kept):
+        when = "a trial can be cancelled at any time"
+        if deadline is not None and not sub.is_trial:
+            when = f"inside the cancellation window (closes {moment(deadline)})"
         if held:
             _disable_auto_renew(result, sub, "preparatory: safe while the customer is blocked")
+            refund = "" if sub.is_trial else " for a refund"
             removal.held_back.append(
-                f"cancel {label(sub)} {sub.id} (its cancellation window closes "
-                f"{day(window)}: act before then for a refund)"
+                f"cancel {label(sub)} {sub.id} ({when}: act before then{refund})"
             )
             return
-        result.act(
-            ActionType.CANCEL,
-            sub,
-            f"inside the cancellation window (until {day(window)}): cancel for a refund",
-        )
+        result.act(ActionType.CANCEL, sub, when, after=result.after(addons_of(sub, detail)))
         return
-    closed = f"cancellation window closed {day(window)}" if window else "no cancellation window"
+    closed = _closed(sub, deadline, kept)
     _disable_auto_renew(result, sub, f"{closed}: stop the term from renewing")
-    ends = term_over(sub)
-    if sub.kind is SubscriptionKind.SOFTWARE or ends is None:
+    ends, last_day = term_over(sub), term_end_day(sub)
+    if sub.kind not in (SubscriptionKind.NCE, SubscriptionKind.SAAS) or ends is None:
         removal.blocked = True
-        until = f" until its term ends {day(ends)}" if ends else ""
+        until = f" until its term ends {last_day}" if last_day else ""
         result.block(
             f"{label(sub)} {sub.id} can no longer be cancelled ({closed}) and blocks "
             f"removing the relationship{until}",
@@ -358,25 +422,90 @@ def _offboard_windowed(
     if held:
         return
     wants_suspend = result.customer.nce_outside_window is NceOutsideWindow.SUSPEND
-    if wants_suspend and sub.status is SubscriptionStatus.ACTIVE:
+    if wants_suspend and sub.status is SubscriptionStatus.ACTIVE and _suspendable(sub):
         result.act(ActionType.SUSPEND, sub, f"{closed}; users lose access now")
-        result.warnings.append(
-            f"{result.customer.path}: suspending {label(sub)} {sub.id} does not stop billing: "
-            f"the partner pays for it until its term ends {day(ends)}"
+        if sub.kind in BILLED_WHILE_SUSPENDED:
+            result.warnings.append(
+                f"{result.customer.path}: suspending {label(sub)} {sub.id} does not stop "
+                f"billing: the partner pays for it until its term ends {last_day}"
+            )
+    removal.wait(ends, f"{label(sub)}: its term ends {last_day}")
+
+
+def _closed(sub: Subscription, deadline: datetime | None, kept: list[Subscription]) -> str:
+    if kept:
+        names = ", ".join(f"{label(a)} {a.id}" for a in kept)
+        return (
+            f"its add-ons stay until their terms end ({names}), and a base is not cancelled "
+            "under live add-ons"
         )
-    removal.wait(ends, f"{label(sub)} runs until {day(ends)}")
+    if deadline is None:
+        return "no cancellation window"
+    return f"cancellation window closed {moment(deadline)}"
+
+
+def _outlives_plan(result: CustomerPlan, addon: Subscription) -> bool:
+    """An add-on that this plan leaves live (it cannot be cancelled or suspended now)."""
+    if not _live(addon) or addon.kind not in WINDOWED_KINDS:
+        return False
+    return not any(
+        a.target_id == addon.id and a.type in (ActionType.CANCEL, ActionType.SUSPEND)
+        for a in result.actions
+    )
+
+
+def _suspendable(sub: Subscription) -> bool:
+    return sub.kind in SUSPENDABLE_KINDS and not sub.is_trial
+
+
+def _offboard_azure_plan(
+    result: CustomerPlan,
+    removal: _Removal,
+    plan: Subscription,
+    detail: CustomerDetail,
+    *,
+    held: bool,
+) -> None:
+    """Cancel each active Azure subscription under the plan, then suspend the plan (§14).
+
+    Partner Center refuses to suspend a plan with an active Azure subscription
+    under it (900115), and the removal stays blocked until the plan is suspended.
+    """
+    active = active_entitlements(plan, detail)
+    if held:
+        removal.held_back += [f"cancel Azure subscription {e.name} {e.id}" for e in active]
+        removal.held_back.append(f"suspend {label(plan)} {plan.id}")
+        return
+    cancels = [result.act_on_entitlement(e, plan) for e in active]
+    cancels += result.after(addons_of(plan, detail))
+    reason = "suspending an Azure plan stops new usage charges"
+    if cancels:
+        reason += ", once the Azure subscriptions under it are cancelled"
+    result.act(ActionType.SUSPEND, plan, reason, after=cancels)
 
 
 def _offboard_legacy(
-    result: CustomerPlan, removal: _Removal, sub: Subscription, *, held: bool
+    result: CustomerPlan,
+    removal: _Removal,
+    sub: Subscription,
+    detail: CustomerDetail,
+    *,
+    held: bool,
 ) -> None:
     if held:
         removal.held_back.append(f"suspend {label(sub)} {sub.id}")
         return
+    if not _suspendable(sub):
+        removal.blocked = True
+        result.block(
+            f"{label(sub)} {sub.id} is active and can be neither suspended nor cancelled by pcr",
+            "Turn auto-renew off or end it in Partner Center, then plan again",
+        )
+        return
     reason = "a suspended legacy subscription is not billed"
-    if sub.kind is SubscriptionKind.AZURE:
-        reason = "suspending an Azure plan stops new usage charges"
-    result.act(ActionType.SUSPEND, sub, reason)
+    if sub.parent_id:
+        reason += "; an add-on, handled before its base"
+    result.act(ActionType.SUSPEND, sub, reason, after=result.after(addons_of(sub, detail)))
 
 
 def _disable_auto_renew(result: CustomerPlan, sub: Subscription, reason: str) -> None:
@@ -387,21 +516,41 @@ def _disable_auto_renew(result: CustomerPlan, sub: Subscription, reason: str) ->
 def _block_for_reservations(
     result: CustomerPlan, detail: CustomerDetail, removal: _Removal
 ) -> None:
+    if not detail.reserved_instances:
+        return
     orders = sorted({a for ri in detail.reserved_instances for a in ri.artifact_ids})
     listed = ", ".join(orders) or "(no reservation order id reported)"
-    steps = [
-        "Open an Azure support request to cancel (refund or exchange) the reserved "
-        f"instances; reservation orders: {listed}",
-        "When Partner Center no longer lists them, plan again",
-    ]
-    if removal.held_back:
-        steps.append("Held back until then: " + "; ".join(removal.held_back))
     result.block(
         f"{len(detail.reserved_instances)} Azure reserved instance(s) must be cancelled through "
         "Azure support before the relationship can be removed",
-        *steps,
+        "Open an Azure support request to cancel (refund or exchange) the reserved "
+        f"instances; reservation orders: {listed}",
+        "When Partner Center no longer lists them, plan again",
+        *_held_back(removal),
         kind=BlockedKind.RESERVED_INSTANCE,
     )
+
+
+def _block_for_final(result: CustomerPlan, final: list[Subscription], removal: _Removal) -> None:
+    """A savings plan cannot be cancelled or exchanged: it blocks until its term ends."""
+    for sub in final:
+        ends = term_end_day(sub)
+        until = f" until its term ends {ends}" if ends else ""
+        renew = (
+            " Turn its auto-renew off in the Azure portal, or it renews." if sub.auto_renew else ""
+        )
+        result.block(
+            f"{label(sub)} {sub.id} cannot be cancelled (savings plan purchases are final) "
+            f"and blocks removing the relationship{until}",
+            f"Let it run out: it is billed to the end of its term.{renew}",
+            "Plan again after its term has ended",
+            *_held_back(removal),
+            kind=BlockedKind.SAVINGS_PLAN,
+        )
+
+
+def _held_back(removal: _Removal) -> tuple[str, ...]:
+    return ("Held back until then: " + "; ".join(removal.held_back),) if removal.held_back else ()
 
 
 def _remove_or_defer(result: CustomerPlan, removal: _Removal) -> None:
@@ -418,15 +567,17 @@ def _remove_or_defer(result: CustomerPlan, removal: _Removal) -> None:
             )
         )
         return
+    kind = ActionType.REMOVE_RELATIONSHIP
     result.actions.append(
         Action(
             customer.tenant_id,
-            ActionType.REMOVE_RELATIONSHIP,
+            kind,
             customer.tenant_id,
             "relationship: none, and nothing left blocks the removal",
             target_name=customer.name or customer.tenant_id,
             depends_on=tuple(a.id for a in result.actions),
-            irreversible=ACTION_TYPES[ActionType.REMOVE_RELATIONSHIP].irreversible,
+            irreversible=ACTION_TYPES[kind].irreversible,
+            billing=billing(kind, None, result.now),
         )
     )
 
@@ -457,12 +608,7 @@ def _override_status(
     if wanted is None or satisfies(wanted, sub):
         return
     if wanted is DesiredStatus.SUSPENDED and status is SubscriptionStatus.ACTIVE:
-        result.act(ActionType.SUSPEND, sub, "declared suspended")
-        if sub.kind is SubscriptionKind.NCE:
-            result.warnings.append(
-                f"{override.mark}: a suspended NCE subscription is still billed until its term "
-                "ends; cancel it inside its window to stop paying"
-            )
+        _override_suspend(result, override, sub)
     elif wanted is DesiredStatus.ACTIVE and status is SubscriptionStatus.SUSPENDED:
         result.act(ActionType.REACTIVATE, sub, "declared active")
     elif wanted is DesiredStatus.ACTIVE and status in ENDED_STATUSES:
@@ -471,10 +617,48 @@ def _override_status(
             "Buy a new subscription for the customer, then declare its id instead",
         )
     elif wanted is DesiredStatus.CANCELLED and status in LIVE_STATUSES:
-        _override_cancel(result, sub, now)
+        _override_cancel(result, override, sub, now)
 
 
-def _override_cancel(result: CustomerPlan, sub: Subscription, now: datetime) -> None:
+def _override_suspend(
+    result: CustomerPlan, override: SubscriptionOverride, sub: Subscription
+) -> None:
+    if not _suspendable(sub) or sub.kind is SubscriptionKind.AZURE:
+        _refuse_override(result, override, sub, "suspended")
+        return
+    result.act(ActionType.SUSPEND, sub, "declared suspended")
+    if sub.kind in BILLED_WHILE_SUSPENDED:
+        result.warnings.append(
+            f"{override.mark}: a suspended {sub.kind.value} subscription is still billed until "
+            f"its term ends {term_end_day(sub)}; cancel it inside its window to stop paying"
+        )
+
+
+def _refuse_override(
+    result: CustomerPlan, override: SubscriptionOverride, sub: Subscription, wanted: str
+) -> None:
+    """A status this kind cannot be put in by a partner, or not by pcr for a staying customer."""
+    if sub.kind is SubscriptionKind.AZURE:
+        why = (
+            "an Azure plan is suspended only after every Azure subscription under it is "
+            "cancelled, which pcr does only when offboarding the customer"
+        )
+    elif sub.kind in FINAL_KINDS:
+        why = "a savings plan purchase is final: it cannot be suspended or cancelled"
+    else:
+        why = f"Partner Center does not let a partner suspend a {label(sub)} subscription"
+    result.block(
+        f"{override.mark}: {label(sub)} {sub.id} is declared {wanted}, but {why}",
+        "Change the declared status, or handle it in Partner Center or the Azure portal",
+    )
+
+
+def _override_cancel(
+    result: CustomerPlan, override: SubscriptionOverride, sub: Subscription, now: datetime
+) -> None:
+    if sub.kind is SubscriptionKind.AZURE or sub.kind in FINAL_KINDS:
+        _refuse_override(result, override, sub, "cancelled")
+        return
     if sub.kind not in WINDOWED_KINDS:
         if sub.status is SubscriptionStatus.ACTIVE:
             result.act(
@@ -484,9 +668,12 @@ def _override_cancel(result: CustomerPlan, sub: Subscription, now: datetime) -> 
                 "Partner Center deletes it at the end of its term",
             )
         return
-    window = sub.cancellation_allowed_until
-    if in_window(sub, now) and window is not None:
-        result.act(ActionType.CANCEL, sub, f"declared cancelled; window open until {day(window)}")
+    deadline = cancel_deadline(sub)
+    if in_window(sub, now):
+        when = "a trial, cancelled at any time"
+        if deadline is not None and not sub.is_trial:
+            when = f"window open until {moment(deadline)}"
+        result.act(ActionType.CANCEL, sub, f"declared cancelled; {when}")
         return
     _disable_auto_renew(result, sub, "declared cancelled, but its cancellation window has closed")
     ends = term_over(sub)
@@ -496,8 +683,8 @@ def _override_cancel(result: CustomerPlan, sub: Subscription, now: datetime) -> 
                 result.id,
                 ActionType.CANCEL,
                 ends,
-                f"{label(sub)} cannot be cancelled any more; with auto-renew off it ends "
-                f"on {day(ends)}",
+                f"{label(sub)} cannot be cancelled any more; with auto-renew off its term "
+                f"ends {term_end_day(sub)}",
                 target_id=sub.id,
             )
         )

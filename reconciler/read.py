@@ -18,7 +18,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from reconciler.desired import Desired, DesiredCustomer
-from reconciler.lifecycle import RESELLER, needs_detail, needs_entitlements
+from reconciler.lifecycle import (
+    RESELLER,
+    needs_azure_entitlements,
+    needs_detail,
+    needs_entitlements,
+)
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.errors import NotFound, PartnerCenterError
 from reconciler.partnercenter.models import Customer, CustomerDetail, Live
@@ -136,10 +141,16 @@ def _get_customer(client: PartnerCenterClient, customer_id: str) -> Customer | N
 
 def _read_detail(client: PartnerCenterClient, customer: DesiredCustomer) -> CustomerDetail:
     subscriptions = tuple(client.list_subscriptions(customer.tenant_id))
-    entitlements = (
-        tuple(client.list_entitlements(customer.tenant_id)) if needs_entitlements(customer) else ()
+    if not needs_entitlements(customer):
+        return CustomerDetail(subscriptions)
+    entitlements = tuple(client.list_entitlements(customer.tenant_id))
+    azure = tuple(
+        entitlement
+        for plan in subscriptions
+        if needs_azure_entitlements(plan)
+        for entitlement in client.list_azure_entitlements(customer.tenant_id, plan.id)
     )
-    return CustomerDetail(subscriptions, entitlements)
+    return CustomerDetail(subscriptions, entitlements, azure)
 
 
 def read_subscriptions(

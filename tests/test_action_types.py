@@ -13,7 +13,7 @@ from reconciler.plan import ACTION_TYPES, DESTRUCTIVE, Action, ActionType, Plan
 from reconciler.render import render
 from tests.planner.builders import NOW
 
-IDS = {"customer": "c-1", "subscription": "s-1", "order": "o-1"}
+IDS = {"customer": "c-1", "subscription": "s-1", "order": "o-1", "entitlement": "e-1"}
 
 
 def test_every_action_type_is_described_once() -> None:

@@ -8,6 +8,7 @@ frozen dataclasses.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,11 +22,16 @@ R = TypeVar("R")
 
 
 class SubscriptionKind(StrEnum):
+    """What a subscription is, which decides every rule pcr applies to it (reference §16)."""
+
     NCE = "nce"
     LEGACY = "legacy"
-    SOFTWARE = "software"
-    AZURE = "azure"
-    # A `productType` pcr does not know (SaaS, perpetual software, …): never acted on.
+    SOFTWARE = "software"  # a software subscription, with a term
+    PERPETUAL_SOFTWARE = "perpetual_software"  # a one-time software purchase, no term
+    SAAS = "saas"  # a marketplace SaaS subscription
+    AZURE = "azure"  # the Azure plan; the Azure subscriptions under it are entitlements
+    SAVINGS_PLAN = "savings_plan"  # an Azure savings plan: final, it cannot be cancelled
+    # A `productType` (or Azure sub-type) pcr does not know: never acted on.
     UNKNOWN = "unknown"
 
 
@@ -45,7 +51,13 @@ class SubscriptionStatus(StrEnum):
 class EntitlementType(StrEnum):
     RESERVED_INSTANCE = "reservedinstance"
     SOFTWARE = "software"
-    OTHER = "other"
+    OTHER = "other"  # a type pcr does not know: what it stands for is not pcr's to guess
+
+
+class AzureEntitlementStatus(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"  # cancelled: billing stopped, resources disabled
+    UNKNOWN = "unknown"  # anything else, kept as it came in `status_text`
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,15 @@ class Subscription:
     order_id: str | None = None
     status_text: str = ""  # the status as Partner Center sent it
     product_type: str = ""  # `productType.id` as Partner Center sent it
+    is_trial: bool = False
+    parent_id: str | None = None  # the base subscription of an add-on (lower case)
+    billing_cycle: str = ""
+    creation: datetime | None = None
+    effective_start: datetime | None = None  # the start of the current term
+    full_refund_until: datetime | None = None  # `refundOptions` of type Full
+    # Fields pcr read but could not parse or does not know, each as "field 'value'":
+    # every one of them makes the subscription a state pcr never acts on.
+    unknowns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +107,20 @@ class Entitlement:
     artifact_ids: tuple[str, ...] = ()
     # Only present when the list was asked for with `showExpiry=true`.
     expires_at: datetime | None = None
+    type_text: str = ""  # `entitlementType` as Partner Center sent it
+    unknowns: tuple[str, ...] = ()  # as for subscriptions
+
+
+@dataclass(frozen=True)
+class AzureEntitlement:
+    """An Azure subscription under an Azure plan (reference §14)."""
+
+    id: str  # the Azure subscription id
+    customer_id: str
+    plan_id: str  # the Azure plan's Partner Center subscription id (lower case)
+    name: str
+    status: AzureEntitlementStatus
+    status_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,10 +148,16 @@ class CustomerDetail:
 
     subscriptions: tuple[Subscription, ...] = ()
     entitlements: tuple[Entitlement, ...] = ()
+    # The Azure subscriptions under each live Azure plan; read only when offboarding.
+    azure_entitlements: tuple[AzureEntitlement, ...] = ()
 
     @property
     def reserved_instances(self) -> tuple[Entitlement, ...]:
         return tuple(e for e in self.entitlements if e.type is EntitlementType.RESERVED_INSTANCE)
+
+    def under(self, plan: Subscription) -> tuple[AzureEntitlement, ...]:
+        """The Azure subscriptions under an Azure plan."""
+        return tuple(e for e in self.azure_entitlements if e.plan_id == plan.id.lower())
 
 
 @dataclass
@@ -154,28 +195,94 @@ def day(value: datetime) -> str:
     return format_time(value)[:10]
 
 
-def classify(wire: Mapping[str, Any]) -> SubscriptionKind:
-    """NCE vs legacy has no explicit flag: `productType.id` decides, else the offer id shape.
+def moment(value: datetime) -> str:
+    """A deadline as people read it: date, time and zone ("2026-12-03 23:59 UTC")."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
-    NCE offer ids look like `PRODUCT:SKU:AVAILABILITY`; legacy ones are GUIDs
-    with no `productType` at all.
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+# `productType.id` (lower case) -> kind; "software" and "azure" look further (see classify).
+_PRODUCT_KINDS = {
+    "onlineservicesnce": SubscriptionKind.NCE,
+    "software": SubscriptionKind.SOFTWARE,
+    "saas": SubscriptionKind.SAAS,
+    "azure": SubscriptionKind.AZURE,
+}
+_AZURE_SUBTYPES = {"": SubscriptionKind.AZURE, "azure": SubscriptionKind.AZURE}
+_AZURE_SUBTYPES["savingsplan"] = SubscriptionKind.SAVINGS_PLAN
+# The documented values (reference §4); anything else is a field pcr does not know.
+BILLING_CYCLES = frozenset({"", "none", "monthly", "annual", "triennial", "one_time"})
+
+
+def classify(wire: Mapping[str, Any]) -> SubscriptionKind:
+    """What a subscription is: `productType` decides, else the shape of the offer id.
+
+    There is no explicit NCE flag. NCE offer ids look like `PRODUCT:SKU:AVAILABILITY`;
+    legacy ones are GUIDs (or `MS-AZR-…` for legacy Azure) with no `productType`.
+    Software without a term is a perpetual purchase. Anything else is unknown.
     """
     product_type = _product_type(wire).lower()
-    if product_type == "onlineservicesnce":
-        return SubscriptionKind.NCE
-    if product_type == "software":
-        return SubscriptionKind.SOFTWARE
-    if product_type == "azure":
-        return SubscriptionKind.AZURE
+    kind = _PRODUCT_KINDS.get(product_type)
+    if kind is SubscriptionKind.SOFTWARE and not wire.get("termDuration"):
+        return SubscriptionKind.PERPETUAL_SOFTWARE
+    if kind is SubscriptionKind.AZURE:
+        subtype = str(((wire.get("productType") or {}).get("subType") or {}).get("id") or "")
+        return _AZURE_SUBTYPES.get(subtype.lower(), SubscriptionKind.UNKNOWN)
+    if kind is not None:
+        return kind
     if product_type:
         return SubscriptionKind.UNKNOWN  # fail closed: its rules are not pcr's to guess
-    if str(wire.get("offerId") or "").count(":") == 2:
+    offer_id = str(wire.get("offerId") or "")
+    if offer_id.count(":") == 2:
         return SubscriptionKind.NCE
-    return SubscriptionKind.LEGACY
+    if _GUID.fullmatch(offer_id) or offer_id.upper().startswith("MS-AZR-"):
+        return SubscriptionKind.LEGACY
+    return SubscriptionKind.UNKNOWN
 
 
 def _product_type(wire: Mapping[str, Any]) -> str:
     return str((wire.get("productType") or {}).get("id") or "")
+
+
+class _Reader:
+    """Reads the fields of one resource; what it cannot parse becomes an unknown, not a crash.
+
+    A subscription with a date pcr cannot read is still a subscription: the
+    planner must see it (and refuse to act on it), not lose it in a parse error.
+    """
+
+    def __init__(self, wire: Mapping[str, Any]) -> None:
+        self.wire = wire
+        self.unknowns: list[str] = []
+
+    def unknown(self, name: str) -> None:
+        self.unknowns.append(f"{name} {self.wire.get(name)!r}")
+
+    def time(self, name: str) -> datetime | None:
+        value = self.wire.get(name)
+        if value is None or value == "":
+            return None
+        try:
+            if isinstance(value, str):
+                return parse_time(value)
+        except ValueError:
+            pass
+        self.unknown(name)
+        return None
+
+    def flag(self, name: str) -> bool:
+        value = self.wire.get(name, False)
+        if value is None or isinstance(value, bool):
+            return bool(value)
+        self.unknown(name)
+        return False
+
+    def choice(self, name: str, known: frozenset[str]) -> str:
+        value = self.wire.get(name)
+        text = str(value or "").lower()
+        if not isinstance(value, str | None) or text not in known:
+            self.unknown(name)
+        return text
 
 
 def _status(value: object) -> SubscriptionStatus:
@@ -215,6 +322,8 @@ def customer_from_wire(wire: Mapping[str, Any]) -> Customer:
 
 @_from_wire("subscription")
 def subscription_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Subscription:
+    read = _Reader(wire)
+    parent = wire.get("parentSubscriptionId")
     return Subscription(
         id=str(wire["id"]),
         customer_id=customer_id,
@@ -224,12 +333,53 @@ def subscription_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Subscri
         status=_status(wire.get("status")),
         status_text=str(wire.get("status") or ""),
         product_type=_product_type(wire),
-        auto_renew=bool(wire.get("autoRenewEnabled", False)),
+        auto_renew=read.flag("autoRenewEnabled"),
         quantity=int(wire.get("quantity") or 0),
         term_duration=wire.get("termDuration"),
-        commitment_end=parse_time(wire.get("commitmentEndDate")),
-        cancellation_allowed_until=parse_time(wire.get("cancellationAllowedUntilDate")),
+        commitment_end=read.time("commitmentEndDate"),
+        cancellation_allowed_until=read.time("cancellationAllowedUntilDate"),
         order_id=wire.get("orderId"),
+        is_trial=read.flag("isTrial"),
+        parent_id=str(parent).lower() if parent else None,
+        billing_cycle=read.choice("billingCycle", BILLING_CYCLES),
+        creation=read.time("creationDate"),
+        effective_start=read.time("effectiveStartDate"),
+        full_refund_until=_full_refund_until(wire.get("refundOptions"), read),
+        unknowns=tuple(read.unknowns),
+    )
+
+
+def _full_refund_until(options: object, read: _Reader) -> datetime | None:
+    if not options:
+        return None
+    if not isinstance(options, list):
+        read.unknown("refundOptions")
+        return None
+    until = None
+    for option in options:
+        if not isinstance(option, dict):
+            read.unknown("refundOptions")
+        elif str(option.get("type") or "").lower() == "full":
+            until = _Reader(option).time("expiresAt") or until
+    return until
+
+
+@_from_wire("Azure entitlement")
+def azure_entitlement_from_wire(
+    customer_id: str, plan_id: str, wire: Mapping[str, Any]
+) -> AzureEntitlement:
+    text = str(wire.get("status") or "")
+    try:
+        status = AzureEntitlementStatus(text.lower())
+    except ValueError:
+        status = AzureEntitlementStatus.UNKNOWN
+    return AzureEntitlement(
+        id=str(wire["id"]).lower(),
+        customer_id=customer_id,
+        plan_id=str(wire.get("subscriptionId") or plan_id).lower(),
+        name=str(wire.get("friendlyName") or ""),
+        status=status,
+        status_text=text,
     )
 
 
@@ -248,6 +398,9 @@ def entitlement_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Entitlem
         kind = EntitlementType(raw_type)
     except ValueError:
         kind = EntitlementType.OTHER
+    read = _Reader(wire)
+    if kind is EntitlementType.OTHER:
+        read.unknown("entitlementType")
     artifacts = wire.get("entitledArtifacts") or []
     return Entitlement(
         customer_id=customer_id,
@@ -257,7 +410,9 @@ def entitlement_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Entitlem
         quantity=int(wire.get("quantity") or 0),
         order_id=(wire.get("referenceOrder") or {}).get("id"),
         artifact_ids=tuple(str(a.get("resourceId")) for a in artifacts if a.get("resourceId")),
-        expires_at=parse_time(wire.get("expiryDate")),
+        expires_at=read.time("expiryDate"),
+        type_text=str(wire.get("entitlementType") or ""),
+        unknowns=tuple(read.unknowns),
     )
 
 

@@ -273,7 +273,7 @@ def test_cancelled_outside_the_window_says_when_the_next_window_opens_and_closes
         "next_window_closes": "2027-03-08T23:59:00Z",
     }
     assert "renews on 2027-03-01" in record.message
-    assert "closes 2027-03-08T23:59:00Z" in record.message
+    assert "closes 2027-03-08 23:59 UTC" in record.message
 
 
 def test_without_auto_renew_it_just_ends() -> None:
@@ -282,8 +282,9 @@ def test_without_auto_renew_it_just_ends() -> None:
         commitment_end=datetime(2027, 11, 18, tzinfo=UTC),
     )
     message, facts = cancellation_outlook(s, NOW)
-    assert facts == {"term_ends": "2027-11-19T00:00:00Z"}
-    assert "ends on 2027-11-19" in message
+    # commitmentEndDate is inclusive: the term's last day is the date Partner Center gives.
+    assert facts == {"term_ends": "2027-11-18"}
+    assert "its term ends 2027-11-18" in message
 
 
 def test_inside_the_window_it_can_be_cancelled_now() -> None:

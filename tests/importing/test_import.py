@@ -8,6 +8,7 @@ nothing to do, however odd the company names are.
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,16 @@ from reconciler.importing import (
     file_stem,
 )
 from reconciler.partnercenter.fake.state import FakeState
-from reconciler.partnercenter.models import Customer, CustomerDetail, Subscription
+from reconciler.partnercenter.models import (
+    Customer,
+    CustomerDetail,
+    Subscription,
+    SubscriptionKind,
+)
+from reconciler.planner import make_plan
 from reconciler.validate import load_desired
 from tests.conftest import EXAMPLE
-from tests.planner.builders import NOW, guid, sub
+from tests.planner.builders import NOW, customer, detail, estate, guid, sub
 
 # Names that break naive YAML writing: quotes, a colon-space, a comment mark, YAML
 # keywords, a leading dash, surrounding spaces, backslashes, non-ASCII, a newline.
@@ -154,11 +161,38 @@ def test_customer_file_shape() -> None:
     )
 
 
-def test_an_invalid_domain_becomes_a_comment() -> None:
+def test_an_invalid_domain_becomes_a_comment_that_says_what_to_add() -> None:
     customer = Customer(guid(5), "X", "not a domain", "reseller")
     text = customer_yaml(customer, CustomerDetail())
     assert "\ndomain:" not in text
-    assert "# domain in Partner Center, not a valid domain name: not a domain" in text
+    assert "# domain: not a valid domain name: not a domain." in text
+    assert "before offboarding" in text
+
+
+def test_the_domain_is_written_as_dns_reads_it() -> None:
+    customer = Customer(guid(5), "X", " Contoso.OnMicrosoft.com. ", "reseller")
+    assert "\ndomain: contoso.onmicrosoft.com\n" in customer_yaml(customer, CustomerDetail())
+
+
+def test_a_customer_without_a_domain_gets_a_comment_for_the_second_key() -> None:
+    text = customer_yaml(Customer(guid(5), "X", "", "reseller"), CustomerDetail())
+    assert "\ndomain:" not in text
+    assert "# domain: Partner Center reports none." in text
+
+
+def test_import_and_plan_agree_on_the_last_day_of_a_term() -> None:
+    """`commitmentEndDate` is inclusive: the day import names is the plan's last day."""
+    leaving = sub(SubscriptionKind.NCE, term_end_days=100, window_days=-30)
+    text = customer_yaml(
+        Customer(guid(5), "X", "x.example", "reseller"), CustomerDetail((leaving,))
+    )
+    last_day = (NOW + timedelta(days=100)).date().isoformat()
+    assert f"term ends {last_day}" in text
+    desired = customer(guid(5))
+    plan = make_plan(*estate((desired, detail(leaving))), NOW)
+    (deferred,) = plan.deferred
+    assert f"its term ends {last_day}" in deferred.reason
+    assert deferred.not_before.date() > (NOW + timedelta(days=100)).date()
 
 
 # --- the command and the round trip ----------------------------------------------------------

@@ -25,7 +25,9 @@ def unknown(status: str, kind: SubscriptionKind = SubscriptionKind.LEGACY) -> ob
     """A subscription as the client parses it from Partner Center's answer."""
     wire = {
         "id": "9a1c0d2e-3f4a-4b5c-8d6e-7f8091a2b3c4",
-        "offerId": "CFQ7TTC0LH18:0001:P1M" if kind is SubscriptionKind.NCE else "a1b2",
+        "offerId": "CFQ7TTC0LH18:0001:P1M"
+        if kind is SubscriptionKind.NCE
+        else "91FD106F-4B2C-4938-95AC-F54F74E9A239",
         "offerName": "Transferring offer",
         "status": status,
         "autoRenewEnabled": True,
@@ -112,15 +114,25 @@ def test_no_removal_is_ever_planned_past_a_status_pcr_does_not_know(
 def test_a_product_type_pcr_does_not_know_is_not_taken_for_legacy() -> None:
     wire = {
         "id": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
-        "offerId": "saas-offer-contoso-crm",  # neither a GUID nor PRODUCT:SKU:AVAILABILITY
-        "offerName": "Contoso CRM (SaaS)",
-        "productType": {"id": "SaaS", "displayName": "SaaS"},
+        "offerId": "hw-offer-contoso-kit",  # neither a GUID nor PRODUCT:SKU:AVAILABILITY
+        "offerName": "Contoso devices",
+        "productType": {"id": "Hardware", "displayName": "Hardware"},
         "status": "active",
     }
-    saas = subscription_from_wire("", wire)
-    assert saas.kind is SubscriptionKind.UNKNOWN
-    plan = make_plan(*estate((customer(), detail(saas))), NOW)
+    odd = subscription_from_wire("", wire)
+    assert odd.kind is SubscriptionKind.UNKNOWN
+    plan = make_plan(*estate((customer(), detail(odd))), NOW)
     assert plan.actions == [] and not removes(plan)  # not suspended "as legacy"
     (blocked,) = plan.blocked
     assert blocked.kind is BlockedKind.UNKNOWN_STATE
-    assert "product type 'SaaS'" in blocked.reason
+    assert "product type 'Hardware'" in blocked.reason
+
+
+def test_an_offer_id_of_no_known_shape_without_a_product_type_is_unknown() -> None:
+    wire = {"id": "5e6f7a8b", "offerId": "saas-offer-contoso-crm", "status": "active"}
+    odd = subscription_from_wire("", wire)
+    assert odd.kind is SubscriptionKind.UNKNOWN
+    plan = make_plan(*estate((customer(), detail(odd))), NOW)
+    assert plan.actions == [] and not removes(plan)
+    (blocked,) = plan.blocked
+    assert "offer id 'saas-offer-contoso-crm' without a product type" in blocked.reason

@@ -1,7 +1,8 @@
 """A fake Partner Center: a stdlib WSGI app speaking the same wire format as the real API.
 
 It serves the endpoints pcr uses (customers with paging, subscriptions,
-entitlements, orders, relationship removal, polling of 202s), checks that a
+entitlements, orders, the Azure subscriptions under an Azure plan with their
+cancel and reactivate, relationship removal, polling of 202s), checks that a
 bearer token is present, echoes `MS-RequestId`/`MS-CorrelationId`, and
 applies the service's rules through `FakeState`. Fault rules and a throttle
 make it answer 429/409/5xx, go slow, or accept writes asynchronously, so the
@@ -112,6 +113,10 @@ class _Request:
         if not isinstance(payload, dict):
             raise FakeApiError(400, CODE_INVALID_REQUEST, "The request body must be a JSON object.")
         return payload
+
+    def optional_json(self) -> dict[str, Any] | None:
+        """The body, or None without one: where a missing body is an error of its own."""
+        return self.json() if self.body.strip() else None
 
     def origin(self) -> Origin:
         return Origin(
@@ -434,6 +439,35 @@ class FakePartnerCenter:
         )
         return _Response(200, body, changed=True)
 
+    # A read of Azure entitlements counts towards settling a pending cancellation, so it
+    # may change the state.
+    def _list_azure_entitlements(self, request: _Request, params: dict[str, str]) -> _Response:
+        items = self.state.azure_entitlements(params["cid"], params["sid"])
+        # The documented answer carries no links.
+        body = {
+            "totalCount": len(items),
+            "items": items,
+            "attributes": {"objectType": "Collection"},
+        }
+        return _Response(200, body, changed=True)
+
+    def _get_azure_entitlement(self, request: _Request, params: dict[str, str]) -> _Response:
+        item = self.state.azure_entitlement(params["cid"], params["sid"], params["eid"])
+        return _Response(200, item, changed=True)
+
+    def _cancel_azure_entitlement(self, request: _Request, params: dict[str, str]) -> _Response:
+        # 200 + the entitlement, as the dev doc says (the REST reference says 202).
+        item = self.state.cancel_azure_entitlement(
+            params["cid"], params["sid"], params["eid"], request.optional_json(), request.origin()
+        )
+        return _Response(200, item, changed=True)
+
+    def _reactivate_azure_entitlement(self, request: _Request, params: dict[str, str]) -> _Response:
+        self.state.reactivate_azure_entitlement(
+            params["cid"], params["sid"], params["eid"], request.origin()
+        )
+        return _Response(202, None, changed=True)  # 202 without a Location: nothing to poll
+
     def _poll_operation(self, request: _Request, params: dict[str, str]) -> _Response:
         result = self.state.poll_operation(params["opid"])
         if result is None:
@@ -443,6 +477,7 @@ class FakePartnerCenter:
 
 
 _CUSTOMER = r"/customers/(?P<cid>[^/]+)"
+_AZURE_ENTITLEMENTS = _CUSTOMER + r"/subscriptions/(?P<sid>[^/]+)/azureEntitlements"
 _ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
     (re.compile(r"/customers"), {"GET": FakePartnerCenter._list_customers}),
     # Before the customer route, which would take "relationshiprequests" for an id.
@@ -461,6 +496,19 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
             "GET": FakePartnerCenter._get_subscription,
             "PATCH": FakePartnerCenter._patch_subscription,
         },
+    ),
+    (re.compile(_AZURE_ENTITLEMENTS), {"GET": FakePartnerCenter._list_azure_entitlements}),
+    (
+        re.compile(_AZURE_ENTITLEMENTS + r"/(?P<eid>[^/]+)"),
+        {"GET": FakePartnerCenter._get_azure_entitlement},
+    ),
+    (
+        re.compile(_AZURE_ENTITLEMENTS + r"/(?P<eid>[^/]+)/cancel"),
+        {"POST": FakePartnerCenter._cancel_azure_entitlement},
+    ),
+    (
+        re.compile(_AZURE_ENTITLEMENTS + r"/(?P<eid>[^/]+)/reactivate"),
+        {"POST": FakePartnerCenter._reactivate_azure_entitlement},
     ),
     (re.compile(_CUSTOMER + r"/entitlements"), {"GET": FakePartnerCenter._list_entitlements}),
     (

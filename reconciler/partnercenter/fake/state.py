@@ -9,6 +9,11 @@ so a GET returns them verbatim:
     subscriptions   {customerId: [Subscription]}
     entitlements    {customerId: [Entitlement]}; optional expiryDate ends one
     orders          {customerId: [Order]}
+    azureEntitlements {customerId: [{id, friendlyName, status active|inactive, subscriptionId}]}:
+                    the Azure subscriptions under an Azure plan (subscriptionId = the plan)
+    azureCancellations {entitlementId (lower case): {reads_left, cancelled_at}}: cancellations
+                    not yet settled; kept apart because the real GET shows none of it
+    azureCancelReads how many later reads of a cancelled Azure entitlement turn it inactive
     faults          [{method, path (regex), status, count, retry_after, latency, code,
                       description, polls}]; see `FakeState.add_fault`
     throttle        null | {limit, window_seconds}
@@ -48,6 +53,11 @@ from reconciler.partnercenter.models import (
 
 FORMAT_VERSION = 1
 CANCELLATION_WINDOW_DAYS = 7
+PERPETUAL_WINDOW_DAYS = 30  # perpetual software: 30 days from purchase (reference sheet §7)
+SAAS_WINDOW_HOURS = 72  # marketplace SaaS: full refund within 72 h (reference sheet §16)
+# The real Azure entitlement cancel takes about 10 minutes to show `inactive` (§14).
+AZURE_CANCEL_SETTLES_AFTER = timedelta(minutes=10)
+DEFAULT_AZURE_CANCEL_READS = 1
 # Statuses in which a subscription no longer stands in the way of anything.
 FINISHED_STATUSES = ("expired", "disabled", "deleted")
 
@@ -58,6 +68,14 @@ CODE_SUSPENDED = 800091  # 400: a suspended subscription can't be updated
 CODE_NOT_SOFTWARE = 800063  # 400: not cancellable through the order; use a subscription PATCH
 CODE_NO_RELATIONSHIP = 3000  # the relationship does not exist
 CODE_PENDING_OPERATION = 900278  # 409: another operation is pending on the resource
+# Documented codes for Azure plans, savings plans and SaaS (reference sheet §6, §14, §16).
+CODE_MISSING_BODY = 800002  # 400: the request id or body is missing
+CODE_BAD_CANCEL_REASON = 900307  # 400: not a valid cancellationReason
+CODE_AZURE_ENTITLEMENT_NOT_FOUND = 800111  # 404
+CODE_CANNOT_REACTIVATE = 900337  # 400: the Azure entitlement can't be reactivated
+CODE_USAGE_ASSETS_ACTIVE = 900115  # 403: the Azure plan still has active usage assets
+CODE_SAVINGS_PLAN_FINAL = 900321  # 400: savings plans are managed in the Azure portal
+CODE_SAAS_WINDOW_PASSED = 900213  # 400: the hour-based SaaS cancellation window has passed
 # Guesses: the real service's code for these cases is not documented.
 CODE_STATUS_NOT_UPDATABLE = 800096  # 400: "can't update status" (candidate named in the sheet)
 CODE_INVALID_REQUEST = 800061  # 400: malformed or unsupported request body
@@ -65,10 +83,22 @@ CODE_NOT_FOUND = 600008  # 404: unknown customer, subscription or order
 # No code is documented for a refused relationship removal; 3001 sits next to
 # 3000 ("relationship does not exist") in the relationship range. A guess.
 CODE_RELATIONSHIP_BLOCKED = 3001
+# No code is documented for cancelling or suspending a base with live add-ons (whether the
+# service refuses it at all is unconfirmed). 900219/900221 mean "migration blocked by
+# add-ons" and 800029 "add-on not related to parent"; 900220 sits between the first two.
+# A guess.
+CODE_ADDONS_LIVE = 900220
 
 MAX_DESCRIPTION = 1024  # the service caps error descriptions at this length
 
 _MONTHS_PER_TERM = {"P1M": 1, "P1Y": 12, "P3Y": 36}
+# State sections that older state files lack (see `to_json`).
+_LATER_SECTIONS = ("azureEntitlements", "azureCancellations", "azureCancelReads")
+_SOFTWARE_KINDS = (SubscriptionKind.SOFTWARE, SubscriptionKind.PERPETUAL_SOFTWARE)
+# Kinds whose terms renew or expire with the clock.
+_TERM_KINDS = (SubscriptionKind.NCE, SubscriptionKind.SOFTWARE, SubscriptionKind.SAAS)
+# What a full-body PATCH drops when the body leaves it out (reference sheet §5, §17).
+_INSTRUCTIONS = ("scheduledNextTermInstructions", "nextChargeInstructions")
 
 
 class FakeApiError(Exception):
@@ -143,7 +173,15 @@ class FakeState:
             raise
 
     def to_json(self) -> str:
-        return json.dumps(self.data, indent=2) + "\n"
+        # Sections added after the first state files are left out while unused, so that
+        # loading and saving such a file changes nothing in it.
+        empty = _empty_sections()
+        saved = {
+            key: value
+            for key, value in self.data.items()
+            if key not in _LATER_SECTIONS or value != empty[key]
+        }
+        return json.dumps(saved, indent=2) + "\n"
 
     # -- clock ---------------------------------------------------------------------------
 
@@ -191,6 +229,21 @@ class FakeState:
     def add_order(self, customer_id: str, wire: dict[str, Any]) -> dict[str, Any]:
         self.data["orders"].setdefault(customer_id, []).append(wire)
         return wire
+
+    def add_azure_entitlement(
+        self, customer_id: str, plan_subscription_id: str, wire: dict[str, Any]
+    ) -> dict[str, Any]:
+        """An Azure subscription under the Azure plan `plan_subscription_id`."""
+        wire["subscriptionId"] = plan_subscription_id
+        self.data["azureEntitlements"].setdefault(customer_id, []).append(wire)
+        return wire
+
+    def set_azure_cancel_reads(self, reads: int) -> None:
+        """The `reads`-th later read of a cancelled Azure entitlement is the first to show it
+        inactive; 0 makes the cancel itself answer inactive. (The clock settles it too.)"""
+        if reads < 0:
+            raise ValueError("reads must be 0 or more")
+        self.data["azureCancelReads"] = reads
 
     # -- fault injection -----------------------------------------------------------------
 
@@ -392,6 +445,7 @@ class FakeState:
             for artifact in item.get("entitledArtifacts") or []
             if artifact.get("resourceId")
         ]
+        azure = [item["id"] for item in self._live_azure_entitlements(customer_id)]
         blockers = []
         if unsettled:
             blockers.append(f"subscriptions not yet settled: {', '.join(unsettled)}")
@@ -407,6 +461,11 @@ class FakeState:
                 "active Azure reserved instances (cancel through Azure support), "
                 f"reservation order ids: {', '.join(reservations)}"
             )
+        if azure:
+            blockers.append(
+                "active Azure subscriptions under an Azure plan (cancel them, then suspend "
+                f"the plan): {', '.join(azure)}"
+            )
         return blockers
 
     # -- the lifecycle, applied lazily ---------------------------------------------------
@@ -415,7 +474,7 @@ class FakeState:
         """Catch subscription terms up with the clock; True if anything changed.
 
         At the end of a term (the day after the inclusive `commitmentEndDate`)
-        an active NCE or software subscription renews if auto-renew is on and
+        an active NCE, software or SaaS subscription renews if auto-renew is on and
         expires if it is off; a suspended one becomes `disabled`. (The
         lifecycle page says `expired` in one place and `disabled` in another
         for a suspended one; `disabled` is taken here.)
@@ -430,7 +489,7 @@ class FakeState:
         now = self.now
         for subscriptions in self.data["subscriptions"].values():
             for sub in subscriptions:
-                if classify(sub) in (SubscriptionKind.NCE, SubscriptionKind.SOFTWARE):
+                if classify(sub) in _TERM_KINDS:
                     changed |= _catch_up_term(sub, now)
         return changed
 
@@ -448,16 +507,11 @@ class FakeState:
         wanted = str(fields.get("status", current)).lower()
         # The quirk of the real service: a body without autoRenewEnabled turns auto-renew off.
         auto_renew = bool(fields.get("autorenewenabled", False))
-        if current == "deleted":
-            raise FakeApiError(400, CODE_DELETED, "Subscription is deleted and cannot be updated.")
-        if current in ("expired", "disabled"):
-            raise FakeApiError(
-                400, CODE_STATUS_NOT_UPDATABLE, f"Subscription is {current}; it can't be updated."
-            )
-        if wanted not in ("active", "suspended", "deleted"):
-            raise FakeApiError(400, CODE_INVALID_REQUEST, f"Unsupported status {wanted!r}.")
-        if wanted == "deleted":
-            self._check_cancellable(sub, kind)
+        _check_updatable(current, wanted)
+        if kind is SubscriptionKind.SAVINGS_PLAN:
+            _check_savings_plan(sub, wanted, auto_renew)
+        if wanted != current:
+            self._check_status_change(customer_id, sub, kind, wanted)
         unchanged_auto_renew = auto_renew == bool(sub.get("autoRenewEnabled"))
         if current == "suspended" and wanted == "suspended" and not unchanged_auto_renew:
             raise FakeApiError(
@@ -466,24 +520,27 @@ class FakeState:
         if wanted == "deleted" or (wanted == "suspended" and kind is SubscriptionKind.NCE):
             auto_renew = False  # cancelling, or suspending NCE, drops auto-renew
 
-        before = {"status": current, "autoRenewEnabled": sub.get("autoRenewEnabled")}
+        before = {key: sub.get(key) for key in ("status", "autoRenewEnabled", *_INSTRUCTIONS)}
         sub["status"] = wanted
         sub["autoRenewEnabled"] = auto_renew
+        _write_instructions(sub, fields)
         if wanted != current:
             _apply_status(sub, wanted)
-            if wanted == "deleted" and kind is SubscriptionKind.SOFTWARE:
+            if wanted == "deleted" and kind in _SOFTWARE_KINDS:
                 self._cancel_software_line(customer_id, sub)
-        changes = {key: [old, sub[key]] for key, old in before.items() if old != sub.get(key)}
+        changes = {key: [old, sub.get(key)] for key, old in before.items() if old != sub.get(key)}
         if changes:
             self._log(
                 origin,
                 customer_id,
                 sub["id"],
-                _subscription_action(current, wanted),
+                _subscription_action(current, wanted, changes),
                 changes,
                 kind=kind.value,
                 billing=_billing(sub),
             )
+        if wanted == "suspended" and current != "suspended" and kind is SubscriptionKind.LEGACY:
+            self._suspend_addons(customer_id, sub, origin)
         return copy.deepcopy(sub)
 
     def patch_order(
@@ -586,23 +643,259 @@ class FakeState:
             {"entitlement": ["live", "cancelled"]},
         )
 
+    # -- Azure entitlements: the Azure subscriptions under an Azure plan (§14) ------------
+
+    def azure_entitlements(self, customer_id: str, plan_id: str) -> list[dict[str, Any]]:
+        """The plan's Azure subscriptions; the list counts as a read of each one."""
+        customer_id, plan = self._azure_plan(customer_id, plan_id)
+        items = self._plan_entitlements(customer_id, plan["id"])
+        for item in items:
+            self._count_read(item)
+        return copy.deepcopy(items)
+
+    def azure_entitlement(
+        self, customer_id: str, plan_id: str, entitlement_id: str
+    ) -> dict[str, Any]:
+        item = self._find_azure_entitlement(customer_id, plan_id, entitlement_id)
+        self._count_read(item)
+        return copy.deepcopy(item)
+
+    def cancel_azure_entitlement(
+        self,
+        customer_id: str,
+        plan_id: str,
+        entitlement_id: str,
+        body: dict[str, Any] | None,
+        origin: Origin = DIRECT,
+    ) -> dict[str, Any]:
+        """Start cancelling: the answer still says `active`; later reads (or 10 minutes on
+        the clock) turn it `inactive`, as the real one takes about 10 minutes."""
+        customer_id = self.customer(customer_id)["id"]
+        item = self._find_azure_entitlement(customer_id, plan_id, entitlement_id)
+        _check_cancellation_reason(body)
+        key = item["id"].lower()
+        cancellations = self.data["azureCancellations"]
+        if _status(item) != "active" or key in cancellations:
+            return copy.deepcopy(item)  # Unconfirmed: a repeated cancel taken as a no-op.
+        reads = int(self.data["azureCancelReads"])
+        cancellations[key] = {"reads_left": reads, "cancelled_at": self.data["now"]}
+        self._log(
+            origin,
+            customer_id,
+            item["id"],
+            "cancel_azure_entitlement",
+            {"status": ["active", "cancelling"]},
+            plan=item.get("subscriptionId"),
+            billing=False,
+        )
+        if reads == 0:
+            self._settle(item)
+        return copy.deepcopy(item)
+
+    def reactivate_azure_entitlement(
+        self, customer_id: str, plan_id: str, entitlement_id: str, origin: Origin = DIRECT
+    ) -> dict[str, Any]:
+        """Active again, a pending cancellation withdrawn; only under an active plan."""
+        customer_id, plan = self._azure_plan(customer_id, plan_id)
+        item = self._find_azure_entitlement(customer_id, plan_id, entitlement_id)
+        if _status(plan) != "active":
+            raise FakeApiError(
+                400,
+                CODE_CANNOT_REACTIVATE,
+                f"Azure plan {plan['id']} is {_status(plan)}; its Azure subscriptions "
+                "can't be reactivated.",
+            )
+        pending = self.data["azureCancellations"].pop(item["id"].lower(), None)
+        before = "cancelling" if pending is not None else _status(item)
+        if before == "active":
+            return copy.deepcopy(item)
+        item["status"] = "active"
+        self._log(
+            origin,
+            customer_id,
+            item["id"],
+            "reactivate_azure_entitlement",
+            {"status": [before, "active"]},
+            plan=item.get("subscriptionId"),
+            billing=True,
+        )
+        return copy.deepcopy(item)
+
+    def _azure_plan(self, customer_id: str, plan_id: str) -> tuple[str, dict[str, Any]]:
+        """The customer's canonical id and its Azure plan `plan_id` (404 for anything else)."""
+        customer_id = self.customer(customer_id)["id"]
+        plan = self.subscription(customer_id, plan_id)
+        if classify(plan) is not SubscriptionKind.AZURE:
+            raise FakeApiError(404, CODE_NOT_FOUND, f"Subscription {plan_id} is not an Azure plan.")
+        return customer_id, plan
+
+    def _plan_entitlements(self, customer_id: str, plan_id: str) -> list[dict[str, Any]]:
+        items = [
+            item
+            for item in self.data["azureEntitlements"].get(customer_id, [])
+            if str(item.get("subscriptionId") or "").lower() == plan_id.lower()
+        ]
+        self._settle_by_clock(items)
+        return items
+
+    def _find_azure_entitlement(
+        self, customer_id: str, plan_id: str, entitlement_id: str
+    ) -> dict[str, Any]:
+        customer_id, plan = self._azure_plan(customer_id, plan_id)
+        for item in self._plan_entitlements(customer_id, plan["id"]):
+            if item["id"].lower() == entitlement_id.lower():
+                return item
+        raise FakeApiError(
+            404, CODE_AZURE_ENTITLEMENT_NOT_FOUND, f"Azure entitlement {entitlement_id} not found."
+        )
+
+    def _live_azure_entitlements(
+        self, customer_id: str, plan_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Active Azure subscriptions (an unsettled cancellation still is one), of one plan
+        or of all the customer's plans."""
+        if plan_id is None:
+            items = list(self.data["azureEntitlements"].get(customer_id, []))
+            self._settle_by_clock(items)
+        else:
+            items = self._plan_entitlements(customer_id, plan_id)
+        return [item for item in items if _status(item) == "active"]
+
+    def _count_read(self, item: dict[str, Any]) -> None:
+        pending = self.data["azureCancellations"].get(item["id"].lower())
+        if pending is None:
+            return
+        pending["reads_left"] -= 1
+        if pending["reads_left"] <= 0:
+            self._settle(item)
+
+    def _settle_by_clock(self, items: list[dict[str, Any]]) -> None:
+        """However few reads there were, the real cancellation is done after 10 minutes."""
+        cancellations = self.data["azureCancellations"]
+        for item in items:
+            pending = cancellations.get(item["id"].lower())
+            if pending is None:
+                continue
+            if self.now >= parse_now(pending["cancelled_at"]) + AZURE_CANCEL_SETTLES_AFTER:
+                self._settle(item)
+
+    def _settle(self, item: dict[str, Any]) -> None:
+        """The cancellation is done: billing stopped, the Azure subscription disabled."""
+        self.data["azureCancellations"].pop(item["id"].lower(), None)
+        item["status"] = "inactive"
+
     # -- rule helpers --------------------------------------------------------------------
 
-    def _check_cancellable(self, sub: dict[str, Any], kind: SubscriptionKind) -> None:
+    def _check_status_change(
+        self, customer_id: str, sub: dict[str, Any], kind: SubscriptionKind, wanted: str
+    ) -> None:
+        """The rules for moving a subscription to `wanted`, by what kind of thing it is."""
+        if wanted == "deleted":
+            self._check_cancellable(customer_id, sub, kind)
+        elif wanted == "suspended":
+            self._check_suspendable(customer_id, sub, kind)
+        if wanted in ("deleted", "suspended") and kind is not SubscriptionKind.LEGACY:
+            # Legacy add-ons follow their base (see `_suspend_addons`); anything else
+            # would leave add-ons outliving their base, which Microsoft warns against.
+            live = [a["id"] for a in self._addons(customer_id, sub) if _status(a) == "active"]
+            if live:
+                raise FakeApiError(
+                    400,
+                    CODE_ADDONS_LIVE,
+                    f"Subscription {sub['id']} has active add-ons: {', '.join(live)}. "
+                    "Cancel or suspend the add-ons first.",
+                )
+
+    def _check_cancellable(
+        self, customer_id: str, sub: dict[str, Any], kind: SubscriptionKind
+    ) -> None:
         if kind is SubscriptionKind.LEGACY:
             raise FakeApiError(
                 400,
                 CODE_STATUS_NOT_UPDATABLE,
                 "Legacy subscriptions can't be cancelled; suspend them instead.",
             )
-        until = parse_time(sub.get("cancellationAllowedUntilDate"))
+        if sub.get("isTrial") is True:
+            return  # Unconfirmed: a trial is taken to be cancellable at any time.
+        code, window, until = self._cancel_deadline(customer_id, sub, kind)
         if until is not None and self.now > until:
             raise FakeApiError(
-                400,
-                CODE_WINDOW_PASSED,
-                f"The {CANCELLATION_WINDOW_DAYS}-day cancellation window passed "
-                f"on {format_time(until)}.",
+                400, code, f"The {window} cancellation window passed on {format_time(until)}."
             )
+
+    def _cancel_deadline(
+        self, customer_id: str, sub: dict[str, Any], kind: SubscriptionKind
+    ) -> tuple[int, str, datetime | None]:
+        """The refusal code once the window has passed, the window's name, and its end."""
+        if kind is SubscriptionKind.SAAS:
+            return CODE_SAAS_WINDOW_PASSED, f"{SAAS_WINDOW_HOURS}-hour", _saas_deadline(sub)
+        window = f"{_window_days(sub)}-day"
+        if kind is SubscriptionKind.PERPETUAL_SOFTWARE:
+            order = self._sub_order(customer_id, sub)
+            return CODE_WINDOW_PASSED, window, _software_deadline(sub, sub, order)
+        return CODE_WINDOW_PASSED, window, parse_time(sub.get("cancellationAllowedUntilDate"))
+
+    def _check_suspendable(
+        self, customer_id: str, sub: dict[str, Any], kind: SubscriptionKind
+    ) -> None:
+        if sub.get("isTrial") is True:
+            raise FakeApiError(
+                400,
+                CODE_STATUS_NOT_UPDATABLE,
+                "A trial's status can't be changed; cancel it or turn auto-renew off.",
+            )
+        if kind is SubscriptionKind.SAAS:  # the code is a guess, as CODE_STATUS_NOT_UPDATABLE
+            raise FakeApiError(
+                400,
+                CODE_STATUS_NOT_UPDATABLE,
+                "SaaS subscriptions can't be suspended; cancel them or turn auto-renew off.",
+            )
+        if kind is SubscriptionKind.AZURE:
+            live = [i["id"] for i in self._live_azure_entitlements(customer_id, sub["id"])]
+            if live:
+                raise FakeApiError(
+                    403,
+                    CODE_USAGE_ASSETS_ACTIVE,
+                    "The Azure plan can't be suspended while it has active usage assets; "
+                    f"cancel these Azure subscriptions first: {', '.join(live)}.",
+                )
+
+    def _addons(self, customer_id: str, base: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            sub
+            for sub in self.data["subscriptions"].get(customer_id, [])
+            if str(sub.get("parentSubscriptionId") or "").lower() == base["id"].lower()
+        ]
+
+    def _suspend_addons(self, customer_id: str, base: dict[str, Any], origin: Origin) -> None:
+        """Suspending a legacy base suspends its active add-ons too (reference sheet §15)."""
+        for addon in self._addons(customer_id, base):
+            if _status(addon) != "active":
+                continue
+            kind = classify(addon)
+            before = {key: addon.get(key) for key in ("status", "autoRenewEnabled")}
+            addon["status"] = "suspended"
+            if kind is SubscriptionKind.NCE:
+                addon["autoRenewEnabled"] = False
+            _apply_status(addon, "suspended")
+            changes = {k: [old, addon.get(k)] for k, old in before.items() if old != addon.get(k)}
+            self._log(
+                origin,
+                customer_id,
+                addon["id"],
+                "suspend",
+                changes,
+                kind=kind.value,
+                billing=_billing(addon),
+                parent=base["id"],
+            )
+
+    def _sub_order(self, customer_id: str, sub: dict[str, Any]) -> dict[str, Any] | None:
+        order_id = str(sub.get("orderId") or "").lower()
+        for order in self.data["orders"].get(customer_id, []):
+            if order_id and order["id"].lower() == order_id:
+                return order  # type: ignore[no-any-return]
+        return None
 
     def _cancellable_line(
         self, customer_id: str, order: dict[str, Any], requested: dict[str, Any]
@@ -618,18 +911,21 @@ class FakeState:
         if str(requested.get("offerid", "")).lower() != str(line.get("offerId", "")).lower():
             raise FakeApiError(400, CODE_INVALID_REQUEST, f"Line item {number}: offer id mismatch.")
         sub = self._line_subscription(customer_id, line)
-        if sub is not None and classify(sub) is not SubscriptionKind.SOFTWARE:
+        if sub is not None and classify(sub) not in _SOFTWARE_KINDS:
             raise FakeApiError(
                 400,
                 CODE_NOT_SOFTWARE,
                 f"Line item {number} is not a software purchase; cancel its subscription instead.",
             )
-        if line.get("quantity", 0) and self.now > _software_deadline(order, sub):
+        if not line.get("quantity", 0):
+            return line, sub  # already cancelled: no window to check
+        deadline = _software_deadline(sub, order, sub)
+        if self.now > deadline:
             raise FakeApiError(
                 400,
                 CODE_WINDOW_PASSED,
-                f"The {CANCELLATION_WINDOW_DAYS}-day cancellation window for line item {number} "
-                f"passed on {format_time(_software_deadline(order, sub))}.",
+                f"The {_window_days(sub)}-day cancellation window for line item {number} "
+                f"passed on {format_time(deadline)}.",
             )
         return line, sub
 
@@ -679,6 +975,9 @@ def _empty_sections() -> dict[str, Any]:
         "subscriptions": {},
         "entitlements": {},
         "orders": {},
+        "azureEntitlements": {},
+        "azureCancellations": {},
+        "azureCancelReads": DEFAULT_AZURE_CANCEL_READS,
         "faults": [],
         "throttle": None,
         "operations": {},
@@ -725,6 +1024,18 @@ def _lower_keys(body: Any) -> dict[str, Any]:
     return {str(key).lower(): value for key, value in body.items()}
 
 
+def _check_cancellation_reason(body: dict[str, Any] | None) -> None:
+    fields = _lower_keys(body) if body is not None else {}
+    reason = fields.get("cancellationreason")
+    if not reason:
+        raise FakeApiError(
+            400, CODE_MISSING_BODY, "The request body with a cancellationReason is required."
+        )
+    # "compromise" is the only documented reason; whether others exist is unconfirmed.
+    if str(reason).lower() != "compromise":
+        raise FakeApiError(400, CODE_BAD_CANCEL_REASON, f"Invalid cancellationReason {reason!r}.")
+
+
 def _billing(sub: dict[str, Any]) -> bool:
     """Active subscriptions bill; a suspended NCE one still bills the partner, a legacy one not."""
     status = _status(sub)
@@ -741,26 +1052,78 @@ def _apply_status(sub: dict[str, Any], wanted: str) -> None:
         sub.pop("suspensionReasons", None)
 
 
-def _subscription_action(current: str, wanted: str) -> str:
-    if wanted == current:
-        return "update_auto_renew"
-    return {"suspended": "suspend", "active": "reactivate", "deleted": "cancel"}[wanted]
+def _subscription_action(current: str, wanted: str, changes: dict[str, list[Any]]) -> str:
+    if wanted != current:
+        return {"suspended": "suspend", "active": "reactivate", "deleted": "cancel"}[wanted]
+    # Only instructions dropped by the full-body quirk: not an auto-renew update.
+    return "update_auto_renew" if "autoRenewEnabled" in changes else "update"
 
 
-def _software_deadline(order: dict[str, Any], sub: dict[str, Any] | None) -> datetime:
-    """The subscription's own window if it has one, else 7 days from the order, end of day."""
+def _check_updatable(current: str, wanted: str) -> None:
+    if current == "deleted":
+        raise FakeApiError(400, CODE_DELETED, "Subscription is deleted and cannot be updated.")
+    if current in ("expired", "disabled"):
+        raise FakeApiError(
+            400, CODE_STATUS_NOT_UPDATABLE, f"Subscription is {current}; it can't be updated."
+        )
+    if wanted not in ("active", "suspended", "deleted"):
+        raise FakeApiError(400, CODE_INVALID_REQUEST, f"Unsupported status {wanted!r}.")
+
+
+def _check_savings_plan(sub: dict[str, Any], wanted: str, auto_renew: bool) -> None:
+    """Savings plan purchases are final: neither status nor auto-renew change here."""
+    if wanted != _status(sub) or auto_renew != bool(sub.get("autoRenewEnabled")):
+        raise FakeApiError(
+            400,
+            CODE_SAVINGS_PLAN_FINAL,
+            "Savings plan purchases are final; manage it in the Azure portal.",
+        )
+
+
+def _write_instructions(sub: dict[str, Any], fields: dict[str, Any]) -> None:
+    """The full-body quirk: instructions the body leaves out are dropped, the rest written."""
+    for name in _INSTRUCTIONS:
+        value = fields.get(name.lower())
+        if value is None:
+            sub.pop(name, None)
+        else:
+            sub[name] = copy.deepcopy(value)
+
+
+def _software_deadline(sub: dict[str, Any] | None, *dated: dict[str, Any] | None) -> datetime:
+    """The subscription's own window if it has one, else the window's days from the purchase
+    (the `creationDate` of the first of `dated` that has one), end of day."""
     until = parse_time((sub or {}).get("cancellationAllowedUntilDate"))
     if until is not None:
         return until
-    created = parse_time(order.get("creationDate"))
+    created = next(
+        (when for item in dated if (when := parse_time((item or {}).get("creationDate")))),
+        None,
+    )
     if created is None:
-        raise FakeApiError(400, CODE_INVALID_REQUEST, "Order has no creation date.")
-    return window_end(created)
+        raise FakeApiError(400, CODE_INVALID_REQUEST, "The purchase has no creation date.")
+    return window_end(created, _window_days(sub))
 
 
-def window_end(start: datetime) -> datetime:
-    """Purchase or renewal + 7 days, at 23:59:00 UTC: how the service states the window."""
-    day = (start.astimezone(UTC) + timedelta(days=CANCELLATION_WINDOW_DAYS)).date()
+def _window_days(sub: dict[str, Any] | None) -> int:
+    perpetual = sub is not None and classify(sub) is SubscriptionKind.PERPETUAL_SOFTWARE
+    return PERPETUAL_WINDOW_DAYS if perpetual else CANCELLATION_WINDOW_DAYS
+
+
+def _saas_deadline(sub: dict[str, Any]) -> datetime:
+    """The subscription's own window if it has one, else 72 hours from the term's start."""
+    until = parse_time(sub.get("cancellationAllowedUntilDate"))
+    if until is not None:
+        return until
+    start = parse_time(sub.get("effectiveStartDate")) or parse_time(sub.get("creationDate"))
+    if start is None:
+        raise FakeApiError(400, CODE_INVALID_REQUEST, "The subscription has no start date.")
+    return start + timedelta(hours=SAAS_WINDOW_HOURS)
+
+
+def window_end(start: datetime, days: int = CANCELLATION_WINDOW_DAYS) -> datetime:
+    """Purchase or renewal + `days`, at 23:59:00 UTC: how the service states the window."""
+    day = (start.astimezone(UTC) + timedelta(days=days)).date()
     return datetime.combine(day, time(23, 59), tzinfo=UTC)
 
 
@@ -796,6 +1159,11 @@ def _catch_up_term(sub: dict[str, Any], now: datetime) -> bool:
 def _renew(sub: dict[str, Any], start: datetime, months: int) -> None:
     sub["effectiveStartDate"] = format_time(start)
     sub["commitmentEndDate"] = format_time(add_months(start, months) - timedelta(days=1))
+    if classify(sub) is SubscriptionKind.SAAS:  # SaaS: one 72-hour full-refund window
+        until = start + timedelta(hours=SAAS_WINDOW_HOURS)
+        sub["cancellationAllowedUntilDate"] = format_time(until)
+        sub["refundOptions"] = [{"type": "Full", "expiresAt": format_time(until)}]
+        return
     sub["cancellationAllowedUntilDate"] = format_time(window_end(start))
     sub["refundOptions"] = [{"type": "Full", "expiresAt": format_time(start + timedelta(days=1))}]
 
