@@ -279,7 +279,7 @@ class _Reader:
 
     def choice(self, name: str, known: frozenset[str]) -> str:
         value = self.wire.get(name)
-        text = str(value or "").lower()
+        text = "" if value is None else str(value).lower()
         if not isinstance(value, str | None) or text not in known:
             self.unknown(name)
         return text
@@ -350,7 +350,7 @@ def subscription_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Subscri
 
 
 def _full_refund_until(options: object, read: _Reader) -> datetime | None:
-    if not options:
+    if options is None or options == []:
         return None
     if not isinstance(options, list):
         read.unknown("refundOptions")

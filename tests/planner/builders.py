@@ -16,8 +16,11 @@ from reconciler.desired import (
     Relationship,
     SubscriptionOverride,
 )
+from reconciler.lifecycle import WINDOWED_KINDS
 from reconciler.loader import Mark
 from reconciler.partnercenter.models import (
+    AzureEntitlement,
+    AzureEntitlementStatus,
     Customer,
     CustomerDetail,
     Entitlement,
@@ -45,11 +48,13 @@ def sub(
     window_days: float | None = None,
     term_end_days: float = 100,
     customer_id: str = "",
+    is_trial: bool = False,
+    parent_id: str | None = None,
 ) -> Subscription:
     """A subscription; `window_days` > 0 means its cancellation window is still open."""
+    windowed = kind in WINDOWED_KINDS
     if window_days is None:
-        window_days = -30 if kind in (SubscriptionKind.NCE, SubscriptionKind.SOFTWARE) else 0
-    windowed = kind in (SubscriptionKind.NCE, SubscriptionKind.SOFTWARE)
+        window_days = -30 if windowed else 0
     return Subscription(
         id=id or guid(),
         customer_id=customer_id,
@@ -61,6 +66,8 @@ def sub(
         quantity=5,
         commitment_end=NOW + timedelta(days=term_end_days),
         cancellation_allowed_until=NOW + timedelta(days=window_days) if windowed else None,
+        is_trial=is_trial,
+        parent_id=parent_id.lower() if parent_id else None,
     )
 
 
@@ -137,5 +144,16 @@ def estate(
     return desired, live
 
 
-def detail(*subs: Subscription, ris: int = 0) -> CustomerDetail:
-    return CustomerDetail(tuple(subs), tuple(reserved_instance(f"ro-{i}") for i in range(ris)))
+def detail(
+    *subs: Subscription, ris: int = 0, azure: tuple[AzureEntitlement, ...] = ()
+) -> CustomerDetail:
+    return CustomerDetail(
+        tuple(subs), tuple(reserved_instance(f"ro-{i}") for i in range(ris)), azure
+    )
+
+
+def azure_subscription(
+    plan: Subscription, status: AzureEntitlementStatus = AzureEntitlementStatus.ACTIVE
+) -> AzureEntitlement:
+    """An Azure subscription under an Azure plan."""
+    return AzureEntitlement(guid(), "", plan.id.lower(), "Microsoft Azure", status, status.value)
