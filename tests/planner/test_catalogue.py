@@ -11,7 +11,7 @@ from reconciler.partnercenter.models import (
     AzureEntitlementStatus,
     SubscriptionKind,
 )
-from reconciler.plan import Action, ActionType, BlockedKind, Billing, Plan, Refund, to_dict
+from reconciler.plan import Action, ActionType, Billing, BlockedKind, Plan, Refund, to_dict
 from reconciler.planner import make_plan
 from tests.planner.builders import NOW, azure_subscription, customer, detail, estate, sub
 

@@ -18,7 +18,7 @@ from reconciler.desired import (
     Relationship,
     SubscriptionOverride,
 )
-from reconciler.lifecycle import LIVE_STATUSES
+from reconciler.lifecycle import FINAL_KINDS, LIVE_STATUSES, WINDOWED_KINDS, in_window
 from reconciler.partnercenter.models import (
     CustomerDetail,
     Live,
@@ -111,10 +111,13 @@ def test_removal_is_last_and_only_when_nothing_blocks(
         suspended = {a.target_id for a in own if a.type is ActionType.SUSPEND}
         for s in d.subscriptions:
             assert s.status is not SubscriptionStatus.PENDING
-            if s.kind in (SubscriptionKind.NCE, SubscriptionKind.SOFTWARE):
+            assert s.kind is not SubscriptionKind.UNKNOWN
+            if s.kind in FINAL_KINDS:
+                assert s.status not in LIVE_STATUSES  # a live savings plan always blocks
+            elif s.kind in WINDOWED_KINDS:
                 if s.status in LIVE_STATUSES:
                     assert s.id in cancelled
-                    assert s.cancellation_allowed_until and now <= s.cancellation_allowed_until
+                    assert in_window(s, now)
             elif s.status is SubscriptionStatus.ACTIVE:
                 assert s.id in suspended
         # Never for protected or domain-mismatched customers, never for indirect resellers.
