@@ -181,9 +181,9 @@ def _earliest_deadline(result: Plan, live: Live) -> datetime | None:
             continue
         detail = live.details.get(action.customer_id, CustomerDetail())
         for sub in detail.subscriptions:
-            if sub.id == action.target_id and sub.cancellation_allowed_until:
-                deadlines.append(sub.cancellation_allowed_until)
-    return min(deadlines, default=None)
+            if sub.id == action.target_id and not sub.is_trial:  # a trial has no window
+                deadlines.append(cancel_deadline(sub))
+    return min((d for d in deadlines if d is not None), default=None)
 
 
 # --- one customer -----------------------------------------------------------------------

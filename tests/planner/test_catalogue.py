@@ -1,5 +1,5 @@
 """The product catalogue in the plan: each kind gets its own rules, in the documented order,
-with what it does to the partner's bill on the row (reference sheet §14–§17)."""
+with what it does to the partner's bill on the row (reference sheet §14 to §17)."""
 
 from __future__ import annotations
 
