@@ -25,6 +25,7 @@ from reconciler.plan import Plan
 from reconciler.planner import make_plan
 from reconciler.read import read_live, read_summary
 from reconciler.render import render, use_color
+from reconciler.render.common import irreversible_headline
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,8 @@ def _apply(
 
 def _show_and_confirm(plan: Plan, *, ask: bool) -> None:
     stream = sys.stdout
-    click.echo(render(plan, "text", color=use_color(stream)), nl=False)
+    color = use_color(stream)
+    click.echo(render(plan, "text", color=color), nl=False)
     if not ask or plan.errors or not plan.actions:
         return
     if not (sys.stdin.isatty() and stream.isatty()):
@@ -152,6 +154,10 @@ def _show_and_confirm(plan: Plan, *, ask: bool) -> None:
             "no saved plan and no --auto-approve, and there is no terminal to confirm on: "
             "pass a saved plan (`pcr plan --out PLAN.json`) or --auto-approve"
         )
+    # Right above the prompt, where a long plan's summary may have scrolled away from.
+    if headline := irreversible_headline(plan):
+        warning = f"{headline}. Cannot be undone from the partner's side."
+        click.secho(warning, fg="red", bold=True, color=color)
     answer = click.prompt(
         "Apply these actions? Only 'yes' is accepted", default="", show_default=False
     )

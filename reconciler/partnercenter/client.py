@@ -31,6 +31,7 @@ import httpx
 from reconciler.partnercenter.auth import TokenProvider, check_endpoint_url
 from reconciler.partnercenter.errors import (
     AUTH_HINTS,
+    RULE_REFUSALS,
     InsecureEndpointError,
     NotFound,
     PartnerCenterError,
@@ -542,7 +543,7 @@ def _error_from_response(
     error_class: type[PartnerCenterError] = (
         NotFound if response.status_code == 404 else PartnerCenterError
     )
-    if response.status_code in AUTH_HINTS:
+    if response.status_code in AUTH_HINTS and str(code) not in RULE_REFUSALS:
         error_class, hint = AUTH_HINTS[response.status_code]
         description = f"{description} — {hint}"
     if token:

@@ -60,6 +60,18 @@ class Forbidden(PartnerCenterError):
     """403: the signed-in user lacks the role for this call."""
 
 
+# 403s that are service rules, not missing roles (reference §10, §14, §16): the role
+# hint would send a person to the wrong fix.
+RULE_REFUSALS = frozenset(
+    {
+        "900115",  # an Azure plan with active usage assets cannot be suspended
+        "800019",  # outside the sandbox only software can be cancelled here
+        "800077",  # seat-based SaaS is cancelled with a subscription PATCH
+        "20002",  # no commerce relationship
+        "900159",  # no commerce relationship (Azure entitlements)
+    }
+)
+
 AUTH_HINTS: dict[int, tuple[type[PartnerCenterError], str]] = {
     401: (
         Unauthorized,

@@ -17,12 +17,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from reconciler.drift import DriftRecord, Value
-from reconciler.plan import ACTION_TYPES, Action, ActionType, Blocked, Deferred, Plan
+from reconciler.plan import (
+    ACTION_TYPES,
+    Action,
+    ActionType,
+    Billing,
+    Blocked,
+    Deferred,
+    Plan,
+    Refund,
+)
 
 NO_CHANGES = "No changes. Partner Center matches the desired state."
 NO_DRIFT = "No drift. Partner Center matches the desired state."
 NOT_APPLIED = "This plan will not be applied: apply refuses it until these errors are fixed."
-IRREVERSIBLE_LEAD = "Cannot be undone from the partner's side. Removing the relationship:"
+# Followed by the action's own consequences, whichever irreversible type it is.
+IRREVERSIBLE_LEAD = "Cannot be undone from the partner's side:"
 EXPIRY_REASON = "an NCE cancellation window closes"
 UNMANAGED_SHOWN = 3
 
@@ -88,6 +98,48 @@ def counts_by_type(actions: Iterable[Action]) -> list[tuple[Verb, int]]:
 
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+REFUNDS = {
+    Refund.FULL: "full refund",
+    Refund.PRORATED: "prorated refund",
+    Refund.NONE: "no refund",
+}
+
+
+def billing_words(billing: Billing | None) -> str:
+    """What a step does to the partner's bill, in the words every format shows."""
+    if billing is None:
+        # A plan file from before billing was recorded: say so rather than guess.
+        return "billing not stated in this plan"
+    if billing.stops_billing:
+        return f"billing stops now; {REFUNDS[billing.refund]}"
+    if billing.billed_until is not None:
+        # Inclusive, like Partner Center's commitmentEndDate: the partner pays for that day.
+        return (
+            f"still billed: the partner pays through {billing.billed_until.isoformat()}, "
+            "the last day of its term"
+        )
+    return "billing unchanged"
+
+
+def irreversible_headline(plan: Plan) -> str | None:
+    """The irreversible steps counted by kind ("3 irreversible: 2 removals, 1 cancellation").
+
+    None when there are none. The summary, the overview and the apply prompt all
+    show it, so that whoever approves a plan sees what cannot be taken back.
+    """
+    counts = plan.irreversible
+    if not counts:
+        return None
+    kinds = ", ".join(plural(n, _step_noun(t)) for t, n in counts.items())
+    return f"{sum(counts.values())} irreversible: {kinds}"
+
+
+def _step_noun(action_type: ActionType) -> str:
+    spec = ACTION_TYPES[action_type]
+    # A hand-edited plan can mark any step irreversible; only those types lack a noun.
+    return spec.noun or f"{spec.short} step"
 
 
 def removal_limit_message(plan: Plan) -> str:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import Counter
 
 from reconciler.drift import DriftRecord, DriftReport
-from reconciler.partnercenter.models import day, format_time
-from reconciler.plan import REMOVAL_CONSEQUENCES, Action, Blocked, Deferred, Plan
+from reconciler.partnercenter.models import moment
+from reconciler.plan import Action, ActionType, Blocked, Deferred, Plan
 from reconciler.render.common import (
     EXPIRY_REASON,
     IRREVERSIBLE_LEAD,
@@ -22,10 +22,12 @@ from reconciler.render.common import (
     UNMANAGED_SHOWN,
     Chunk,
     CustomerItems,
+    billing_words,
     by_customer,
     code,
     counts_by_type,
     finish,
+    irreversible_headline,
     keep_what_fits,
     md,
     plural,
@@ -111,13 +113,15 @@ def _overview(plan: Plan) -> str:
         if verb.short == "remove" and plan.max_removals is not None:
             value += f" (at most {plan.max_removals} per run)"
         rows.append((f"· {verb.text}", value))
+    headline = irreversible_headline(plan)
+    rows.append(("Irreversible", f"**{headline}**" if headline else "none"))
     rows += [
         ("Deferred", str(len(plan.deferred))),
         ("Blocked", str(len(plan.blocked))),
         ("API calls", str(plan.api_calls)),
     ]
     if plan.expires_at is not None:
-        rows.append(("Expires at", f"{format_time(plan.expires_at)} ({EXPIRY_REASON})"))
+        rows.append(("Expires at", f"{moment(plan.expires_at)} ({EXPIRY_REASON})"))
     lines = ["| Plan | |", "| --- | --- |", *(f"| {label} | {value} |" for label, value in rows)]
     return "\n".join(lines) + "\n\n"
 
@@ -175,8 +179,11 @@ def _summary(plan: Plan, customer_id: str, items: CustomerItems) -> str:
         f"<code>{raw_html(customer_id)}</code>",
         ", ".join(c for c in counts if c),
     ]
-    if any(a.irreversible for a in items.actions):
-        parts.append("<b>removes the relationship (irreversible)</b>")
+    if irreversible := sum(a.irreversible for a in items.actions):
+        parts.append(f"<b>{plural(irreversible, 'irreversible step')}</b>")
+    # The step that ends the partnership is named even in a collapsed section.
+    if any(a.type is ActionType.REMOVE_RELATIONSHIP for a in items.actions):
+        parts.append("<b>removes the relationship</b>")
     return " · ".join(parts)
 
 
@@ -191,21 +198,25 @@ def _actions_table(actions: list[Action]) -> list[str]:
     for action in actions:
         verb = verb_of(action.type).text
         label = f"**{verb} (IRREVERSIBLE)**" if action.irreversible else verb
-        rows.append(
-            f"| {label} | {_target(action.target_name, action.target_id)} | {md(action.reason)} |"
-        )
-    return ["| Action | Target | Reason |", "| --- | --- | --- |", *rows]
+        cells = [
+            label,
+            _target(action.target_name, action.target_id),
+            md(action.reason),
+            md(billing_words(action.billing)),
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    return ["| Action | Target | Reason | Billing |", "| --- | --- | --- | --- |", *rows]
 
 
 def _consequences(action: Action) -> list[str]:
-    target = _target(action.target_name, action.target_id)
-    lines = [f"**IRREVERSIBLE: remove relationship with {target}.** {IRREVERSIBLE_LEAD}", ""]
-    return lines + [f"- {consequence}" for consequence in REMOVAL_CONSEQUENCES]
+    what = f"{verb_of(action.type).text} {_target(action.target_name, action.target_id)}"
+    lines = [f"**IRREVERSIBLE: {what}.** {IRREVERSIBLE_LEAD}", ""]
+    return lines + [f"- {md(consequence)}" for consequence in action.consequences]
 
 
 def _deferred(item: Deferred) -> str:
     what = f"{verb_of(item.type).text} {code(item.target_id) if item.target_id else ''}"
-    return f"- **until {day(item.not_before)}:** {what.rstrip()}: {md(item.reason)}"
+    return f"- **until {moment(item.not_before)}:** {what.rstrip()}: {md(item.reason)}"
 
 
 def _blocked(item: Blocked) -> list[str]:

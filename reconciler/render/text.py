@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reconciler.drift import DriftKind, DriftRecord, DriftReport
-from reconciler.partnercenter.models import day, format_time
-from reconciler.plan import REMOVAL_CONSEQUENCES, Action, Blocked, Deferred, Plan
+from reconciler.partnercenter.models import moment
+from reconciler.plan import Action, Blocked, Deferred, Plan
 from reconciler.render.common import (
     EXPIRY_REASON,
     INDENT,
@@ -19,11 +19,12 @@ from reconciler.render.common import (
     NO_DRIFT,
     NOT_APPLIED,
     UNMANAGED_SHOWN,
-    VERBS,
     WIDTH,
     CustomerItems,
+    billing_words,
     by_customer,
     counts_by_type,
+    irreversible_headline,
     plural,
     records_by_customer,
     removal_limit_message,
@@ -32,7 +33,6 @@ from reconciler.render.common import (
     wrap,
 )
 
-VERB_WIDTH = max(len(v.text) for v in VERBS.values())
 KIND_WIDTH = max(len(kind.value) for kind in DriftKind)
 
 # The drift marker per kind: "-" missing, "?" not declared, "!" the relationship, "~" a value.
@@ -64,7 +64,10 @@ def render(plan: Plan, *, color: bool) -> str:
     paint = Paint(color)
     blocks = [_errors(plan, paint), _warnings(plan, paint), _unmanaged(plan)]
     if plan.has_changes:
-        blocks += [_customer(plan, cid, items, paint) for cid, items in by_customer(plan).items()]
+        width = _verb_width(plan)
+        blocks += [
+            _customer(plan, cid, items, width, paint) for cid, items in by_customer(plan).items()
+        ]
         blocks.append(_summary(plan, paint))
     else:
         blocks.append([paint(NO_CHANGES, GREEN)])
@@ -115,12 +118,14 @@ def _unmanaged(plan: Plan) -> list[str]:
 # --- one block per customer ----------------------------------------------------------
 
 
-def _customer(plan: Plan, customer_id: str, items: CustomerItems, paint: Paint) -> list[str]:
+def _customer(
+    plan: Plan, customer_id: str, items: CustomerItems, width: int, paint: Paint
+) -> list[str]:
     ref = plan.customers.get(customer_id)
     where = f"tenant {customer_id}" + (f", {ref.file}" if ref and ref.file else "")
     lines = [paint(f"{plan.name_of(customer_id)} ({where})", BOLD)]
     for action in items.actions:
-        lines += _action(action, paint)
+        lines += _action(action, width, paint)
     for deferred in items.deferred:
         lines += _deferred(deferred, paint)
     for blocked in items.blocked:
@@ -134,16 +139,29 @@ def _target(name: str, target_id: str) -> str:
     return name or target_id
 
 
-def _action(action: Action, paint: Paint) -> list[str]:
+def _verb_width(plan: Plan) -> int:
+    # The plan's own longest verb: one rare long verb ("cancel Azure subscription")
+    # widens only the plans that hold it, and every block of a plan still lines up.
+    return max((len(verb_of(a.type).text) for a in plan.actions), default=0)
+
+
+def _action(action: Action, width: int, paint: Paint) -> list[str]:
+    """The action's line and reason, what it does to the bill, and what it cannot undo."""
+    lines = _head_and_reason(action, width, paint) + wrap(billing_words(action.billing))
+    if action.irreversible:
+        lines.append(paint(INDENT + IRREVERSIBLE_LEAD, RED))
+        lines += [paint(f"{INDENT}  - {c}", RED) for c in action.consequences]
+    return lines
+
+
+def _head_and_reason(action: Action, width: int, paint: Paint) -> list[str]:
     verb = verb_of(action.type)
     style = RED if action.destructive or action.irreversible else GREEN
-    marker = f"  {verb.symbol:<2} {verb.text:<{VERB_WIDTH}}"
+    marker = f"  {verb.symbol:<2} {verb.text:<{width}}"
     plain = f"{marker}  {_target(action.target_name, action.target_id)}".rstrip()
     head = paint(marker, style) + plain[len(marker) :]
     if action.irreversible:
-        lines = [head + "  " + paint("IRREVERSIBLE", RED, BOLD), *wrap(action.reason)]
-        lines.append(paint(INDENT + IRREVERSIBLE_LEAD, RED))
-        return lines + [paint(f"{INDENT}  - {c}", RED) for c in REMOVAL_CONSEQUENCES]
+        return [head + "  " + paint("IRREVERSIBLE", RED, BOLD), *wrap(action.reason)]
     # Measured without escape codes, so colour never changes where the reason goes.
     if len(plain) + 2 + len(action.reason) <= WIDTH and "\n" not in action.reason:
         return [f"{head}: {action.reason}"]
@@ -152,7 +170,7 @@ def _action(action: Action, paint: Paint) -> list[str]:
 
 def _deferred(item: Deferred, paint: Paint) -> list[str]:
     what = f"{verb_of(item.type).text} {item.target_id}".rstrip()
-    head = paint(f"  {'>':<2} deferred until {day(item.not_before)}:", YELLOW)
+    head = paint(f"  {'>':<2} deferred until {moment(item.not_before)}:", YELLOW)
     return [f"{head} {what}", *wrap(item.reason)]
 
 
@@ -184,11 +202,13 @@ def _summary(plan: Plan, paint: Paint) -> list[str]:
     if plan.blocked:
         parts.append(f"{len(plan.blocked)} blocked")
     line = ", ".join(parts)
+    if headline := irreversible_headline(plan):
+        line += f"; {headline}"
     if plan.api_calls:
         line += f"; {plural(plan.api_calls, 'API call')}"
     lines = [paint(line + ".", BOLD)]
     if plan.expires_at is not None:
-        expiry = f"This plan expires at {format_time(plan.expires_at)} ({EXPIRY_REASON})."
+        expiry = f"This plan expires at {moment(plan.expires_at)} ({EXPIRY_REASON})."
         lines.append(paint(expiry, YELLOW))
     return lines
 

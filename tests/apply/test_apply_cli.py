@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from reconciler.plan import from_dict
+from reconciler.render.common import irreversible_headline
 from tests.apply.support import (
     EXAMPLE_ACTIONS,
     NOW,
@@ -276,4 +278,31 @@ def test_on_a_terminal_anything_but_yes_refuses(tmp_path: Path, pcr_executable: 
 
     assert code == 1, output
     assert "apply refused, nothing was changed: not confirmed" in output
+    assert estate.mutations() == []
+
+
+def test_on_a_terminal_the_irreversible_steps_are_counted_right_above_the_prompt(
+    tmp_path: Path, pcr_executable: str
+) -> None:
+    estate = make_estate(tmp_path)
+    _, planned = fresh_plan(pcr_executable, estate)
+    headline = irreversible_headline(from_dict(planned))
+    assert headline is not None, "the example estate has irreversible steps"
+    summary = planned["summary"]
+    assert isinstance(summary, dict) and headline.startswith(f"{summary['irreversible']} ")
+    command = [
+        pcr_executable,
+        "apply",
+        "--desired",
+        str(estate.desired),
+        "--fake",
+        str(estate.live),
+    ]
+
+    code, output = run_on_terminal([*command, "--now", NOW], tmp_path, "no")
+
+    assert code == 1, output
+    lines = output.replace("\r\n", "\n").splitlines()
+    at = next(n for n, line in enumerate(lines) if line.startswith("Apply these actions?"))
+    assert lines[at - 1] == f"{headline}. Cannot be undone from the partner's side."
     assert estate.mutations() == []

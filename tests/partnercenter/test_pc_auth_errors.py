@@ -54,11 +54,20 @@ def test_401_says_app_plus_user_credentials_are_needed(live: Live) -> None:
 
 
 def test_403_names_the_roles(live: Live) -> None:
-    live.app.add_fault("PATCH", "/customers/", status=403, code=20002, description="Denied.")
+    live.app.add_fault("PATCH", "/customers/", status=403, code=600001, description="Denied.")
     with pytest.raises(Forbidden) as caught:
         live.client.remove_relationship(CONTOSO)
     assert "Admin agent or Sales agent" in str(caught.value)
-    assert caught.value.code == "20002"
+    assert caught.value.code == "600001"
+
+
+def test_a_403_that_is_a_service_rule_gets_no_role_hint(live: Live) -> None:
+    description = "No commerce relationship with this customer."
+    live.app.add_fault("PATCH", "/customers/", status=403, code=20002, description=description)
+    with pytest.raises(PartnerCenterError) as caught:
+        live.client.remove_relationship(CONTOSO)
+    assert not isinstance(caught.value, Forbidden)
+    assert "Admin agent" not in str(caught.value) and description in str(caught.value)
 
 
 def test_404_is_not_found(live: Live) -> None:

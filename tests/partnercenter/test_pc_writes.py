@@ -122,6 +122,39 @@ def test_the_client_always_sends_the_full_resource(state: FakeState) -> None:
     assert sent["commitmentEndDate"] == "2027-04-14T00:00:00Z"
 
 
+def test_a_write_keeps_scheduled_changes_and_fields_pcr_does_not_manage(live: Live) -> None:
+    """§17: a body without `scheduledNextTermInstructions` or `nextChargeInstructions`
+    deletes them, and the fake does as the service does; pcr sends back what it read."""
+    scheduled = {
+        "product": {"productId": "CFQ7TTC0LH18", "skuId": "0002", "termDuration": "P1Y"},
+        "quantity": 30,
+    }
+    charge = {"billingCycle": "annual"}
+    with live.app.lock:
+        stored = live.state.subscription(FABRIKAM, FABRIKAM_BASIC_NCE)
+        stored["autoRenewEnabled"] = False
+        stored |= {
+            "scheduledNextTermInstructions": scheduled,
+            "nextChargeInstructions": charge,
+            "partnerNotes": {"ticket": "CSP-4711"},  # a field pcr has never heard of
+        }
+    live.client.update_subscription(FABRIKAM, FABRIKAM_BASIC_NCE, auto_renew=True)
+    after = live.state.subscription(FABRIKAM, FABRIKAM_BASIC_NCE)
+    assert after["autoRenewEnabled"] is True
+    assert after["scheduledNextTermInstructions"] == scheduled
+    assert after["nextChargeInstructions"] == charge
+    assert after["partnerNotes"] == {"ticket": "CSP-4711"}
+
+
+def test_a_minimal_body_drops_the_scheduled_changes(state: FakeState) -> None:
+    """The other half: the fake really drops them, so the test above can fail."""
+    app = FakePartnerCenter(state)
+    state.subscription(FABRIKAM, FABRIKAM_BASIC_NCE)["scheduledNextTermInstructions"] = {"q": 1}
+    path = f"/v1/customers/{FABRIKAM}/subscriptions/{FABRIKAM_BASIC_NCE}"
+    raw_patch(app, path, {"status": "active", "autoRenewEnabled": True})
+    assert "scheduledNextTermInstructions" not in state.subscription(FABRIKAM, FABRIKAM_BASIC_NCE)
+
+
 def test_cancel_nce_inside_the_window(live: Live) -> None:
     result = live.client.update_subscription(ADVENTURE_WORKS, ADVENTURE_WORKS_NCE, status="deleted")
     assert result.status is SubscriptionStatus.DELETED
@@ -318,6 +351,11 @@ def test_removal_is_refused_while_software_is_active(live: Live) -> None:
 
 
 def test_removal_is_refused_while_a_reserved_instance_is_live(live: Live) -> None:
+    plan = next(s for s in live.client.list_subscriptions(WOODGROVE) if s.kind.value == "azure")
+    with live.app.lock:
+        live.state.set_azure_cancel_reads(0)  # settled at once: this test is about the RI
+    for azure in live.client.list_azure_entitlements(WOODGROVE, plan.id):
+        live.client.cancel_azure_entitlement(WOODGROVE, plan.id, azure.id)
     for sub in live.client.list_subscriptions(WOODGROVE):
         live.client.update_subscription(WOODGROVE, sub.id, status="suspended")
     description = blocked(live, WOODGROVE).description
@@ -325,6 +363,14 @@ def test_removal_is_refused_while_a_reserved_instance_is_live(live: Live) -> Non
     with live.app.lock:
         live.state.cancel_reserved_instance(WOODGROVE, WOODGROVE_RESERVATION)
     assert live.client.remove_relationship(WOODGROVE).relationship == "none"
+
+
+def test_an_azure_plan_with_active_azure_subscriptions_is_not_suspended(live: Live) -> None:
+    plan = next(s for s in live.client.list_subscriptions(WOODGROVE) if s.kind.value == "azure")
+    with pytest.raises(PartnerCenterError) as refused:
+        live.client.update_subscription(WOODGROVE, plan.id, status="suspended")
+    assert (refused.value.status, refused.value.code) == (403, "900115")
+    assert "Admin agent" not in str(refused.value)  # a service rule, not a missing role
 
 
 def test_a_removed_customer_leaves_the_list(live: Live) -> None:

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from reconciler.plan import Action, ActionType, Blocked, CustomerRef, Deferred, Plan
+from reconciler.plan import (
+    Action,
+    ActionType,
+    Billing,
+    Blocked,
+    CustomerRef,
+    Deferred,
+    Plan,
+    Refund,
+)
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 CONTOSO = "3f2b7a4e-1c0d-4e8f-9a61-5b7c2d9e0f13"
 FABRIKAM = "7c1d0e2a-9b3f-4a5e-8d6c-1f2e3d4c5b6a"
 NORTHWIND = "b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e"
 TAILSPIN = "e5f6a7b8-c9d0-4e1f-a2b3-c4d5e6f7a8b9"
+AZURE_PLAN = "azure-plan-1"
+
+# What lifecycle.billing gives each kind of step (reference §17).
+STOPS_PRORATED = Billing(stops_billing=True, refund=Refund.PRORATED)  # NCE, after 72 hours
+STOPS = Billing(stops_billing=True)  # a legacy suspension, an Azure subscription's usage
+TERM_END = date(2027, 1, 13)
+TO_TERM_END = Billing(stops_billing=False, billed_until=TERM_END)  # auto-renew off
+UNCHANGED = Billing(stops_billing=False)  # removing, reactivating, renewing
 
 REMOVE_REASON = "offboarding: relationship is none in customers/contoso.yaml"
 DEFER_REASON = "NCE subscription nce-3 is outside its cancellation window; auto-renew is off"
@@ -29,18 +46,74 @@ def remove(customer_id: str, name: str = "") -> Action:
         REMOVE_REASON,
         target_name=name,
         irreversible=True,
+        billing=UNCHANGED,
+    )
+
+
+def cancel(customer_id: str, target_id: str, name: str = "") -> Action:
+    """An NCE cancellation inside its window: final, billing stops with a prorated refund."""
+    return Action(
+        customer_id,
+        ActionType.CANCEL,
+        target_id,
+        "inside the window",
+        name,
+        irreversible=True,
+        billing=STOPS_PRORATED,
+    )
+
+
+def cancel_azure(customer_id: str, target_id: str, name: str = "") -> Action:
+    return Action(
+        customer_id,
+        ActionType.CANCEL_AZURE_ENTITLEMENT,
+        target_id,
+        "declared cancelled",
+        name,
+        irreversible=True,
+        billing=STOPS,
+        parent_id=AZURE_PLAN,
     )
 
 
 def small_plan() -> Plan:
     """Every action type, a deferred and a blocked item, warnings and unmanaged customers."""
     actions = [
-        Action(CONTOSO, ActionType.DISABLE_AUTO_RENEW, "nce-1", "stop renewal", "Microsoft 365 E3"),
-        Action(CONTOSO, ActionType.CANCEL, "nce-2", "inside the window", "Microsoft 365 E5"),
-        Action(CONTOSO, ActionType.SUSPEND, "legacy-1", "legacy: suspend", "Office 365 E1"),
+        Action(
+            CONTOSO,
+            ActionType.DISABLE_AUTO_RENEW,
+            "nce-1",
+            "stop renewal",
+            "Microsoft 365 E3",
+            billing=TO_TERM_END,
+        ),
+        cancel(CONTOSO, "nce-2", "Microsoft 365 E5"),
+        Action(
+            CONTOSO,
+            ActionType.SUSPEND,
+            "legacy-1",
+            "legacy: suspend",
+            "Office 365 E1",
+            billing=STOPS,
+        ),
         remove(CONTOSO, "Contoso Ltd"),
-        Action(FABRIKAM, ActionType.REACTIVATE, "sub-4", "declared active", "Visio Plan 2"),
-        Action(FABRIKAM, ActionType.ENABLE_AUTO_RENEW, "sub-5", "declared on", "Project Plan 3"),
+        Action(
+            FABRIKAM,
+            ActionType.REACTIVATE,
+            "sub-4",
+            "declared active",
+            "Visio Plan 2",
+            billing=UNCHANGED,
+        ),
+        Action(
+            FABRIKAM,
+            ActionType.ENABLE_AUTO_RENEW,
+            "sub-5",
+            "declared on",
+            "Project Plan 3",
+            billing=UNCHANGED,
+        ),
+        cancel_azure(FABRIKAM, "az-1", "Dev/Test"),
     ]
     return Plan(
         now=NOW,
@@ -76,6 +149,6 @@ def large_plan(customers: int) -> Plan:
     for n in range(customers):
         cid = f"00000000-0000-4000-8000-{n:012d}"
         plan.customers[cid] = CustomerRef(f"Customer {n}", f"customers/c{n}.yaml")
-        plan.actions.append(Action(cid, ActionType.CANCEL, f"sub-{n}", "inside the window"))
+        plan.actions.append(cancel(cid, f"sub-{n}"))
         plan.actions.append(remove(cid, f"Customer {n}"))
     return plan

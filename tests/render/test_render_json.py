@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import json
 
-from reconciler.plan import CustomerRef, from_dict, to_dict
+import pytest
+
+from reconciler.plan import (
+    AZURE_CANCEL_CONSEQUENCES,
+    CANCEL_CONSEQUENCES,
+    REMOVAL_CONSEQUENCES,
+    CustomerRef,
+    from_dict,
+    to_dict,
+)
 from reconciler.render.json import render
 from tests.render.plans import CONTOSO, small_plan
 
@@ -43,3 +52,39 @@ def test_non_ascii_names_stay_readable() -> None:
     text = render(plan)
     assert '"name": "Müller & Söhne GmbH"' in text
     assert "\\u00fc" not in text
+
+
+@pytest.mark.parametrize(
+    ("target_id", "consequences"),
+    [
+        ("nce-2", CANCEL_CONSEQUENCES),
+        ("az-1", AZURE_CANCEL_CONSEQUENCES),
+        (CONTOSO, REMOVAL_CONSEQUENCES),
+    ],
+)
+def test_irreversible_steps_are_marked_with_their_own_consequences(
+    target_id: str, consequences: tuple[str, ...]
+) -> None:
+    actions = json.loads(render(small_plan()))["actions"]
+    action = next(a for a in actions if a["target_id"] == target_id)
+    assert action["irreversible"] is True
+    assert action["consequences"] == list(consequences)
+
+
+def test_reversible_steps_are_marked_and_carry_no_consequences() -> None:
+    document = json.loads(render(small_plan()))
+    reversible = [a for a in document["actions"] if not a["irreversible"]]
+    assert len(reversible) == 4
+    assert all("consequences" not in a for a in reversible)
+    assert document["summary"]["irreversible"] == 3
+
+
+def test_every_action_carries_its_billing() -> None:
+    by_target = {a["target_id"]: a["billing"] for a in json.loads(render(small_plan()))["actions"]}
+    assert by_target["nce-1"] == {
+        "stops_billing": False,
+        "billed_until": "2027-01-13",
+        "refund": "none",
+    }
+    assert by_target["nce-2"] == {"stops_billing": True, "billed_until": None, "refund": "prorated"}
+    assert all(billing is not None for billing in by_target.values())

@@ -6,10 +6,29 @@ import re
 
 import pytest
 
-from reconciler.plan import REMOVAL_CONSEQUENCES, Action, ActionType, CustomerRef, Plan
-from reconciler.render.common import NO_CHANGES, md
+from reconciler.plan import (
+    AZURE_CANCEL_CONSEQUENCES,
+    CANCEL_CONSEQUENCES,
+    REMOVAL_CONSEQUENCES,
+    Action,
+    ActionType,
+    CustomerRef,
+    Plan,
+)
+from reconciler.render.common import NO_CHANGES, billing_words, md
 from reconciler.render.markdown import DEFAULT_LIMIT, render
-from tests.render.plans import CONTOSO, NOW, STEPS, large_plan, remove, small_plan
+from tests.render.plans import (
+    CONTOSO,
+    FABRIKAM,
+    NOW,
+    STEPS,
+    STOPS,
+    cancel,
+    cancel_azure,
+    large_plan,
+    remove,
+    small_plan,
+)
 
 HOSTILE = "Evil | Corp <script>alert(1)</script> *x* `y` [l](http://e) </details>\n- injected"
 UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
@@ -28,17 +47,20 @@ def test_heading_table_and_sections() -> None:
         "| Plan | |",
         "| --- | --- |",
         "| Customers | 4 |",
-        "| Actions | 6 |",
+        "| Actions | 7 |",
         "| · suspend | 1 |",
         "| · cancel | 1 |",
+        "| · cancel Azure subscription | 1 |",
         "| · remove relationship | 1 (at most 10 per run) |",
         "| · auto-renew off | 1 |",
         "| · reactivate | 1 |",
         "| · auto-renew on | 1 |",
+        "| Irreversible | **3 irreversible: 1 cancellation, 1 Azure subscription cancellation, "
+        "1 removal** |",
         "| Deferred | 1 |",
         "| Blocked | 1 |",
         "| API calls | 42 |",
-        "| Expires at | 2026-11-25T23:59:00Z (an NCE cancellation window closes) |",
+        "| Expires at | 2026-11-25 23:59 UTC (an NCE cancellation window closes) |",
     ]
     assert document.count("<details><summary>") == document.count("</details>") == 4
     assert "[!CAUTION]" not in document
@@ -68,27 +90,102 @@ def test_warnings_and_unmanaged() -> None:
     )
 
 
-def test_irreversible_action_is_bold_with_consequences_in_its_section() -> None:
-    section = section_of(render(small_plan()), "Contoso Ltd")
-    assert "<b>removes the relationship (irreversible)</b></summary>" in section
-    row = next(line for line in section.splitlines() if "IRREVERSIBLE)**" in line)
-    assert row.startswith(f"| **remove relationship (IRREVERSIBLE)** | Contoso Ltd <code>{CONTOSO}")
-    assert "\n".join(f"- {c}" for c in REMOVAL_CONSEQUENCES) in section
-    assert "| cancel | Microsoft 365 E5 <code>nce-2</code> | inside the window |" in section
+def test_overview_without_irreversible_steps_says_none() -> None:
+    plan = Plan(now=NOW, actions=[Action(CONTOSO, ActionType.SUSPEND, "s", "why", billing=STOPS)])
+    assert "| Irreversible | none |" in render(plan)
+
+
+def test_overview_counts_irreversible_steps_apart_and_in_the_plural() -> None:
+    plan = Plan(now=NOW, actions=[remove("c-1"), remove("c-2"), cancel("c-1", "s-1")])
+    expected = "| Irreversible | **3 irreversible: 1 cancellation, 2 removals** |"
+    assert expected in render(plan)
+
+
+def test_summary_counts_irreversible_steps_and_names_a_removal() -> None:
+    document = render(small_plan())
+    contoso = section_of(document, "Contoso Ltd")
+    assert (
+        " · 4 actions · <b>2 irreversible steps</b> · <b>removes the relationship</b></summary>"
+        in contoso
+    )
+    fabrikam = section_of(document, "Fabrikam")
+    assert " · 3 actions · <b>1 irreversible step</b></summary>" in fabrikam
+    northwind = section_of(document, "Northwind Traders")
+    assert "irreversible" not in northwind.lower()
+
+
+@pytest.mark.parametrize(
+    ("name", "row", "heading", "consequences"),
+    [
+        (
+            "Contoso Ltd",
+            "| **cancel (IRREVERSIBLE)** | Microsoft 365 E5 <code>nce-2</code> | inside the window "
+            "| billing stops now; prorated refund |",
+            "**IRREVERSIBLE: cancel Microsoft 365 E5 <code>nce-2</code>.**",
+            CANCEL_CONSEQUENCES,
+        ),
+        (
+            "Fabrikam",
+            "| **cancel Azure subscription (IRREVERSIBLE)** | Dev/Test <code>az-1</code> "
+            "| declared cancelled | billing stops now; no refund |",
+            "**IRREVERSIBLE: cancel Azure subscription Dev/Test <code>az-1</code>.**",
+            AZURE_CANCEL_CONSEQUENCES,
+        ),
+        (
+            "Contoso Ltd",
+            f"| **remove relationship (IRREVERSIBLE)** | Contoso Ltd <code>{CONTOSO}</code> "
+            "| offboarding: relationship is none in customers/contoso.yaml | billing unchanged |",
+            f"**IRREVERSIBLE: remove relationship Contoso Ltd <code>{CONTOSO}</code>.**",
+            REMOVAL_CONSEQUENCES,
+        ),
+    ],
+)
+def test_irreversible_action_is_bold_with_its_own_consequences_in_its_section(
+    name: str, row: str, heading: str, consequences: tuple[str, ...]
+) -> None:
+    section = section_of(render(small_plan()), name)
+    assert row in section.splitlines()
+    block = f"{heading} Cannot be undone from the partner's side:\n\n" + "\n".join(
+        f"- {c}" for c in consequences
+    )
+    assert block + "\n\n" in section
+
+
+def test_every_action_row_has_a_billing_cell() -> None:
+    plan = small_plan()
+    document = render(plan)
+    rows = [line for line in document.splitlines() if line.startswith("| ") and "<code>" in line]
+    assert len(rows) == len(plan.actions)
+    for action, row in zip(plan.actions, rows, strict=True):
+        assert f"<code>{action.target_id}</code>" in row
+        assert row.endswith(f" | {billing_words(action.billing)} |"), row
+    assert (
+        "| auto-renew off | Microsoft 365 E3 <code>nce-1</code> | stop renewal | still billed: "
+        "the partner pays through 2027-01-13, the last day of its term |"
+    ) in document.splitlines()
+
+
+def test_reversible_actions_have_no_consequences_block() -> None:
+    section = section_of(render(small_plan()), "Fabrikam")
+    assert "| reactivate | Visio Plan 2 <code>sub-4</code> | declared active | billing " in section
+    assert section.count("**IRREVERSIBLE:") == 1
+    plan = Plan(now=NOW, actions=[Action(FABRIKAM, ActionType.SUSPEND, "s", "why")])
+    assert "IRREVERSIBLE" not in render(plan)
 
 
 def test_deferred_and_blocked_items() -> None:
     document = render(small_plan())
     deferred = section_of(document, "Northwind Traders")
     assert "1 deferred</summary>" in deferred
-    assert "- **until 2027-03-01:** remove relationship <code>" in deferred
+    assert "- **until 2027-03-01 00:00 UTC:** remove relationship <code>" in deferred
     blocked = section_of(document, "Tailspin Toys")
     assert f"  1. {STEPS[0]}\n  2. {STEPS[1]}" in blocked
 
 
 def test_hostile_customer_name_cannot_break_the_table_or_inject_html() -> None:
     plan = Plan(now=NOW, actions=[remove(CONTOSO, HOSTILE)])
-    plan.actions.append(Action(CONTOSO, ActionType.CANCEL, "s|1", HOSTILE, HOSTILE))
+    plan.actions.append(cancel_azure(CONTOSO, "s|1", HOSTILE))
+    plan.actions.append(Action(CONTOSO, ActionType.SUSPEND, "s|2", HOSTILE, HOSTILE))
     plan.customers[CONTOSO] = CustomerRef(HOSTILE, "customers/<evil>.yaml")
     plan.warnings = [HOSTILE]
     document = render(plan)
@@ -98,9 +195,10 @@ def test_hostile_customer_name_cannot_break_the_table_or_inject_html() -> None:
     assert "\n- injected" not in document
     assert "<summary><b>Evil | Corp &lt;script&gt;alert(1)&lt;/script&gt;" in document
     rows = [line for line in document.splitlines() if line.startswith("| ")]
-    section_rows = rows[rows.index("| Action | Target | Reason |") :]
-    assert len(section_rows) == 4
-    assert all(len(UNESCAPED_PIPE.findall(row)) == 4 for row in section_rows)
+    section_rows = rows[rows.index("| Action | Target | Reason | Billing |") :]
+    assert len(section_rows) == 5
+    assert all(len(UNESCAPED_PIPE.findall(row)) == 5 for row in section_rows)
+    assert "**IRREVERSIBLE: cancel Azure subscription Evil \\| Corp &lt;script&gt;" in document
     assert r"\*x\* \`y\` \[l\](http://e)" in document
 
 

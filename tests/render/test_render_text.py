@@ -6,8 +6,16 @@ import re
 
 import pytest
 
-from reconciler.plan import REMOVAL_CONSEQUENCES, Action, ActionType, Blocked, Plan
-from reconciler.render.common import NO_CHANGES
+from reconciler.plan import (
+    AZURE_CANCEL_CONSEQUENCES,
+    CANCEL_CONSEQUENCES,
+    REMOVAL_CONSEQUENCES,
+    Action,
+    ActionType,
+    Blocked,
+    Plan,
+)
+from reconciler.render.common import NO_CHANGES, billing_words
 from reconciler.render.text import render
 from tests.render.plans import (
     BLOCK_REASON,
@@ -18,7 +26,10 @@ from tests.render.plans import (
     NOW,
     REMOVE_REASON,
     STEPS,
+    STOPS,
     TAILSPIN,
+    cancel,
+    cancel_azure,
     remove,
     small_plan,
 )
@@ -36,32 +47,110 @@ def line_with(lines: list[str], needle: str) -> str:
     return found[0]
 
 
+# Every row's billing line, under its reason; the plan holds the longest verb, so the
+# targets line up after "cancel Azure subscription".
 @pytest.mark.parametrize(
-    ("target", "start"),
+    ("target", "start", "billing"),
     [
-        ("(legacy-1)", "  ~  suspend              Office 365 E1 (legacy-1): legacy: suspend"),
-        ("(nce-2)", "  -  cancel               Microsoft 365 E5 (nce-2): inside the window"),
-        ("(nce-1)", "  ~  auto-renew off       Microsoft 365 E3 (nce-1): stop renewal"),
-        ("(sub-4)", "  +  reactivate           Visio Plan 2 (sub-4): declared active"),
-        ("(sub-5)", "  +  auto-renew on        Project Plan 3 (sub-5): declared on"),
-        ("Contoso Ltd (3f2b", f"  !! remove relationship  Contoso Ltd ({CONTOSO})  IRREVERSIBLE"),
+        (
+            "(legacy-1)",
+            "  ~  suspend                    Office 365 E1 (legacy-1): legacy: suspend",
+            "billing stops now; no refund",
+        ),
+        (
+            "(nce-1)",
+            "  ~  auto-renew off             Microsoft 365 E3 (nce-1): stop renewal",
+            "still billed: the partner pays through 2027-01-13, the last day of its term",
+        ),
+        (
+            "(sub-4)",
+            "  +  reactivate                 Visio Plan 2 (sub-4): declared active",
+            "billing unchanged",
+        ),
+        (
+            "(sub-5)",
+            "  +  auto-renew on              Project Plan 3 (sub-5): declared on",
+            "billing unchanged",
+        ),
     ],
 )
-def test_each_action_type_has_its_symbol_target_and_reason(target: str, start: str) -> None:
-    assert line_with(lines_of(small_plan()), target) == start
-
-
-def test_irreversible_removal_is_followed_by_reason_and_all_consequences() -> None:
+def test_each_reversible_row_has_its_symbol_target_reason_and_billing(
+    target: str, start: str, billing: str
+) -> None:
     lines = lines_of(small_plan())
-    at = lines.index(line_with(lines, "IRREVERSIBLE"))
-    assert lines[at + 1] == f"       {REMOVE_REASON}"
-    assert "cannot be undone" in lines[at + 2].lower()
-    assert lines[at + 3 : at + 7] == [f"         - {c}" for c in REMOVAL_CONSEQUENCES]
+    at = lines.index(line_with(lines, target))
+    assert lines[at : at + 2] == [start, f"       {billing}"]
+
+
+@pytest.mark.parametrize(
+    ("target", "head", "reason", "billing", "consequences"),
+    [
+        (
+            "(nce-2)",
+            "  -  cancel                     Microsoft 365 E5 (nce-2)  IRREVERSIBLE",
+            "inside the window",
+            "billing stops now; prorated refund",
+            CANCEL_CONSEQUENCES,
+        ),
+        (
+            "(az-1)",
+            "  -  cancel Azure subscription  Dev/Test (az-1)  IRREVERSIBLE",
+            "declared cancelled",
+            "billing stops now; no refund",
+            AZURE_CANCEL_CONSEQUENCES,
+        ),
+        (
+            "Contoso Ltd (3f2b",
+            f"  !! remove relationship        Contoso Ltd ({CONTOSO})  IRREVERSIBLE",
+            REMOVE_REASON,
+            "billing unchanged",
+            REMOVAL_CONSEQUENCES,
+        ),
+    ],
+)
+def test_each_irreversible_row_is_marked_with_its_billing_and_own_consequences(
+    target: str, head: str, reason: str, billing: str, consequences: tuple[str, ...]
+) -> None:
+    lines = lines_of(small_plan())
+    at = lines.index(line_with(lines, target))
+    assert lines[at : at + 4] == [
+        head,
+        f"       {reason}",
+        f"       {billing}",
+        "       Cannot be undone from the partner's side:",
+    ]
+    end = at + 4 + len(consequences)
+    assert lines[at + 4 : end] == [f"         - {c}" for c in consequences]
+    assert not lines[end].startswith("         - ")  # no other type's consequences
+
+
+def test_every_action_row_shows_its_billing() -> None:
+    plan = small_plan()
+    # One piece per row: the row's line and the indented lines under it.
+    rows = re.split(r"\n(?=  \S)", render(plan, color=False))
+    for action in plan.actions:
+        row = next(r for r in rows if f"({action.target_id})" in r.splitlines()[0])
+        assert f"       {billing_words(action.billing)}" in row.splitlines()[1:], row
+
+
+def test_a_plan_without_billing_says_so_rather_than_guess() -> None:
+    plan = Plan(now=NOW, actions=[Action(CONTOSO, ActionType.SUSPEND, "s", "why")])
+    assert lines_of(plan)[1:3] == ["  ~  suspend  s: why", "       billing not stated in this plan"]
 
 
 def test_reversible_actions_are_not_marked_irreversible() -> None:
-    plan = Plan(now=NOW, actions=[Action(CONTOSO, ActionType.CANCEL, "s", "why")])
-    assert "IRREVERSIBLE" not in render(plan, color=False)
+    plan = Plan(now=NOW, actions=[Action(CONTOSO, ActionType.SUSPEND, "s", "why", billing=STOPS)])
+    text = render(plan, color=False)
+    assert "IRREVERSIBLE" not in text
+    assert "irreversible" not in text
+    assert "Cannot be undone" not in text
+
+
+def test_columns_are_as_wide_as_the_plans_longest_verb() -> None:
+    plan = Plan(now=NOW, actions=[cancel(CONTOSO, "nce-2"), remove(FABRIKAM)])
+    lines = lines_of(plan)
+    assert line_with(lines, "nce-2") == "  -  cancel               nce-2  IRREVERSIBLE"
+    assert line_with(lines, "!!") == f"  !! remove relationship  {FABRIKAM}  IRREVERSIBLE"
 
 
 def test_customers_are_headed_by_name_tenant_and_file_in_plan_order() -> None:
@@ -82,7 +171,7 @@ def test_customer_without_a_ref_is_headed_by_its_id() -> None:
 def test_deferred_item_shows_its_date_and_reason() -> None:
     lines = lines_of(small_plan())
     head = line_with(lines, "deferred until")
-    assert head == f"  >  deferred until 2027-03-01: remove relationship {NORTHWIND}"
+    assert head == f"  >  deferred until 2027-03-01 00:00 UTC: remove relationship {NORTHWIND}"
     assert lines[lines.index(head) + 1] == f"       {DEFER_REASON}"
 
 
@@ -100,11 +189,12 @@ def test_long_reason_goes_on_its_own_wrapped_lines() -> None:
     lines = lines_of(plan)
     head = line_with(lines, "sub-1")
     at = lines.index(head)
-    assert head == "  ~  suspend              sub-1"
+    assert head == "  ~  suspend  sub-1"
     wrapped = [line for line in lines[at + 1 :] if line.startswith("       word")]
     assert len(wrapped) >= 2
     assert all(len(line) <= 100 for line in wrapped)
     assert " ".join(w.strip() for w in wrapped) == reason.strip()
+    assert lines[at + 1 + len(wrapped)] == "       billing not stated in this plan"
 
 
 def test_errors_come_first_and_say_the_plan_will_not_be_applied() -> None:
@@ -165,11 +255,23 @@ def test_no_changes_still_reports_unmanaged_and_warnings() -> None:
 def test_summary_line_counts_every_part() -> None:
     lines = lines_of(small_plan())
     assert lines[-2] == (
-        "Plan: 6 to change (1 suspend, 1 cancel, 1 remove, 1 auto-renew off, 1 reactivate, "
-        "1 auto-renew on), 1 deferred, 1 blocked; 42 API calls."
+        "Plan: 7 to change (1 suspend, 1 cancel, 1 cancel Azure subscription, 1 remove, "
+        "1 auto-renew off, 1 reactivate, 1 auto-renew on), 1 deferred, 1 blocked; "
+        "3 irreversible: 1 cancellation, 1 Azure subscription cancellation, 1 removal; "
+        "42 API calls."
     )
     assert lines[-1] == (
-        "This plan expires at 2026-11-25T23:59:00Z (an NCE cancellation window closes)."
+        "This plan expires at 2026-11-25 23:59 UTC (an NCE cancellation window closes)."
+    )
+
+
+def test_summary_line_counts_irreversible_steps_apart_and_in_the_plural() -> None:
+    actions = [remove("c-1"), remove("c-2"), cancel("c-1", "s-1")]
+    actions += [cancel_azure("c-1", f"az-{n}") for n in range(2)]
+    plan = Plan(now=NOW, actions=actions)
+    assert lines_of(plan)[-1] == (
+        "Plan: 5 to change (1 cancel, 2 cancel Azure subscription, 2 remove); "
+        "5 irreversible: 1 cancellation, 2 Azure subscription cancellations, 2 removals."
     )
 
 
@@ -196,8 +298,10 @@ def test_colours_by_meaning() -> None:
     lines = render(plan, color=True).splitlines()
     red, yellow, green = "\x1b[31m", "\x1b[33m", "\x1b[32m"
     assert line_with(lines, "refused").startswith("\x1b[31m\x1b[1mError:")
-    assert line_with(lines, "IRREVERSIBLE").startswith(f"{red}  !! remove relationship")
+    assert line_with(lines, "Contoso Ltd (3f2b").startswith(f"{red}  !! remove relationship")
     assert line_with(lines, "(nce-2)").startswith(f"{red}  -  cancel")
+    assert line_with(lines, "(az-1)").startswith(f"{red}  -  cancel Azure subscription")
+    assert line_with(lines, "(nce-2)").endswith("\x1b[31m\x1b[1mIRREVERSIBLE\x1b[0m")
     assert line_with(lines, "(sub-4)").startswith(f"{green}  +  reactivate")
     assert line_with(lines, "deferred until").startswith(f"{yellow}  >")
     assert line_with(lines, "Fabrikam Inc").startswith(yellow)
