@@ -20,7 +20,7 @@ from reconciler.commands.plan import load_valid
 from reconciler.desired import Desired
 from reconciler.journal import AuditLog, Journal, LockedError, apply_lock
 from reconciler.partnercenter.client import PartnerCenterClient
-from reconciler.partnercenter.models import format_time
+from reconciler.partnercenter.models import moment
 from reconciler.plan import Plan
 from reconciler.planner import make_plan
 from reconciler.read import read_live, read_summary
@@ -245,7 +245,7 @@ def _summarise(report: ApplyReport, plan: Plan, journal: Journal, audit: Path) -
             )
     for item in plan.deferred:
         _say(
-            f"  deferred until {format_time(item.not_before)}: "
+            f"  deferred until {moment(item.not_before)}: "
             f"{plan.name_of(item.customer_id)}: {item.type}"
         )
     for blocked in plan.blocked:

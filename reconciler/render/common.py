@@ -107,7 +107,14 @@ REFUNDS = {
 }
 
 
-def billing_words(billing: Billing | None) -> str:
+# What steps that neither stop billing nor end it do to the bill.
+GOES_ON = {
+    ActionType.REACTIVATE: "billing resumes",
+    ActionType.ENABLE_AUTO_RENEW: "billing goes on: the term renews",
+}
+
+
+def billing_words(billing: Billing | None, step: ActionType | None = None) -> str:
     """What a step does to the partner's bill, in the words every format shows."""
     if billing is None:
         # A plan file from before billing was recorded: say so rather than guess.
@@ -120,7 +127,7 @@ def billing_words(billing: Billing | None) -> str:
             f"still billed: the partner pays through {billing.billed_until.isoformat()}, "
             "the last day of its term"
         )
-    return "billing unchanged"
+    return GOES_ON.get(step, "billing unchanged") if step else "billing unchanged"
 
 
 def irreversible_headline(plan: Plan) -> str | None:

@@ -202,7 +202,7 @@ def _actions_table(actions: list[Action]) -> list[str]:
             label,
             _target(action.target_name, action.target_id),
             md(action.reason),
-            md(billing_words(action.billing)),
+            md(billing_words(action.billing, action.type)),
         ]
         rows.append("| " + " | ".join(cells) + " |")
     return ["| Action | Target | Reason | Billing |", "| --- | --- | --- | --- |", *rows]

@@ -147,7 +147,9 @@ def _verb_width(plan: Plan) -> int:
 
 def _action(action: Action, width: int, paint: Paint) -> list[str]:
     """The action's line and reason, what it does to the bill, and what it cannot undo."""
-    lines = _head_and_reason(action, width, paint) + wrap(billing_words(action.billing))
+    lines = _head_and_reason(action, width, paint) + wrap(
+        billing_words(action.billing, action.type)
+    )
     if action.irreversible:
         lines.append(paint(INDENT + IRREVERSIBLE_LEAD, RED))
         lines += [paint(f"{INDENT}  - {c}", RED) for c in action.consequences]

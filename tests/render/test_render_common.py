@@ -29,6 +29,12 @@ def test_billing_words(billing: Billing | None, words: str) -> None:
     assert billing_words(billing) == words
 
 
+def test_a_reactivation_says_billing_resumes() -> None:
+    assert billing_words(Billing(False), ActionType.REACTIVATE) == "billing resumes"
+    assert billing_words(Billing(False), ActionType.ENABLE_AUTO_RENEW).startswith("billing goes on")
+    assert billing_words(Billing(False), ActionType.REMOVE_RELATIONSHIP) == "billing unchanged"
+
+
 def test_headline_counts_each_kind_in_action_type_order_and_in_the_plural() -> None:
     actions = [remove("c-1"), cancel("c-1", "s-1"), remove("c-2"), cancel_azure("c-1", "a-1")]
     plan = Plan(now=NOW, actions=actions)

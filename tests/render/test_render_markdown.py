@@ -158,7 +158,7 @@ def test_every_action_row_has_a_billing_cell() -> None:
     assert len(rows) == len(plan.actions)
     for action, row in zip(plan.actions, rows, strict=True):
         assert f"<code>{action.target_id}</code>" in row
-        assert row.endswith(f" | {billing_words(action.billing)} |"), row
+        assert row.endswith(f" | {billing_words(action.billing, action.type)} |"), row
     assert (
         "| auto-renew off | Microsoft 365 E3 <code>nce-1</code> | stop renewal | still billed: "
         "the partner pays through 2027-01-13, the last day of its term |"

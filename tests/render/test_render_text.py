@@ -65,12 +65,12 @@ def line_with(lines: list[str], needle: str) -> str:
         (
             "(sub-4)",
             "  +  reactivate                 Visio Plan 2 (sub-4): declared active",
-            "billing unchanged",
+            "billing resumes",
         ),
         (
             "(sub-5)",
             "  +  auto-renew on              Project Plan 3 (sub-5): declared on",
-            "billing unchanged",
+            "billing goes on: the term renews",
         ),
     ],
 )
@@ -130,7 +130,7 @@ def test_every_action_row_shows_its_billing() -> None:
     rows = re.split(r"\n(?=  \S)", render(plan, color=False))
     for action in plan.actions:
         row = next(r for r in rows if f"({action.target_id})" in r.splitlines()[0])
-        assert f"       {billing_words(action.billing)}" in row.splitlines()[1:], row
+        assert f"       {billing_words(action.billing, action.type)}" in row.splitlines()[1:], row
 
 
 def test_a_plan_without_billing_says_so_rather_than_guess() -> None:
