@@ -476,6 +476,13 @@ class Executor:
         if reservations:
             orders = ", ".join(a for e in reservations for a in e.artifact_ids)
             blockers.append(f"Azure reserved instances are live ({orders})")
+        # The planner's fail-closed rule for entitlements, on this fresh read.
+        blockers += [
+            f"entitlement {e.product_id or '?'} has {', '.join(e.unknowns)}, which pcr does "
+            "not know"
+            for e in entitlements
+            if e.unknowns
+        ]
         return blockers
 
 

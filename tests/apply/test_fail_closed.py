@@ -4,6 +4,7 @@ the fake, like Partner Center, refuses such a removal as well."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,14 @@ from reconciler.partnercenter.fake import FakePartnerCenter
 from reconciler.plan import ActionType
 from reconciler.planner import make_plan
 from reconciler.read import read_live
-from tests.apply.support import NORTHWIND, NORTHWIND_E1, NORTHWIND_EXCHANGE
+from tests.apply.support import (
+    NORTHWIND,
+    NORTHWIND_E1,
+    NORTHWIND_EXCHANGE,
+    make_estate,
+    run_apply,
+    save_plan,
+)
 from tests.vanishing import NOW, example_desired, example_fake, in_process_client
 
 
@@ -90,3 +98,70 @@ def test_the_fake_refuses_to_remove_past_an_unsettled_subscription(
     set_status(fake, NORTHWIND_E1, "transferring")
     blockers = fake.state.relationship_blockers(NORTHWIND)
     assert any("not yet settled" in b and NORTHWIND_E1 in b for b in blockers), blockers
+
+
+def test_apply_refuses_a_hand_edited_removal_past_an_unknown_state(
+    tmp_path: Path, pcr_executable: str
+) -> None:
+    """The planner blocked Northwind; someone edits the plan file to remove it anyway."""
+    estate = make_estate(tmp_path)
+    live = estate.live_data()
+    for sub in live["subscriptions"][NORTHWIND]:
+        if sub["id"] == NORTHWIND_E1:
+            sub["status"] = "transferring"
+    estate.live.write_text(json.dumps(live))
+    plan = save_plan(pcr_executable, estate)
+    assert not [a for a in plan["actions"] if a["customer_id"] == NORTHWIND]
+    (blocked,) = [b for b in plan["blocked"] if b["customer_id"] == NORTHWIND]
+    assert blocked["kind"] == "unknown_state" and "'transferring'" in blocked["reason"]
+
+    plan["blocked"].remove(blocked)
+    for kind, target in (
+        ("suspend_subscription", NORTHWIND_E1),
+        ("remove_relationship", NORTHWIND),
+    ):
+        plan["actions"].append(
+            {
+                "id": f"{NORTHWIND}/{kind}/{target}",
+                "customer_id": NORTHWIND,
+                "type": kind,
+                "target_id": target,
+                "reason": "edited by hand",
+                "irreversible": kind == "remove_relationship",
+            }
+        )
+    estate.plan.write_text(json.dumps(plan))
+    applied = run_apply(pcr_executable, estate)
+
+    # Apply plans again before it runs a saved plan: a plan that asks for more than the
+    # live state allows is refused whole. (The per-step re-check behind it is the test
+    # above, which hands the executor the removal directly.)
+    assert applied.returncode == 1, applied.stderr
+    assert "apply refused, nothing was changed" in applied.stderr
+    assert "no longer yields the same actions" in applied.stderr
+    touched = [m for m in estate.mutations() if NORTHWIND in m["target"]]
+    assert touched == [], touched
+    assert estate.live_data()["customers"]  # the fake state is intact and readable
+    northwind = next(c for c in estate.live_data()["customers"] if c["id"] == NORTHWIND)
+    assert northwind["relationshipToPartner"] == "reseller"
+
+
+def test_the_removal_re_check_refuses_an_entitlement_pcr_does_not_know(
+    fake: FakePartnerCenter, client: PartnerCenterClient, tmp_path: Path
+) -> None:
+    desired = example_desired()
+    plan = make_plan(desired, read_live(client, desired), NOW)
+    northwind = [a for a in plan.actions if a.customer_id == NORTHWIND]
+    # Between plan and apply, Partner Center starts listing a kind of entitlement pcr
+    # has never seen for this customer.
+    with fake.lock:
+        fake.state.add_entitlement(
+            NORTHWIND, {"entitlementType": "hardwareLease", "productId": "HW-1", "quantity": 1}
+        )
+    executor = Executor(client, Journal(tmp_path / "j.jsonl"), AuditLog(tmp_path / "a.jsonl"), NOW)
+    results = executor.run_customer(northwind, None)
+    removal = results[-1]
+    assert removal.action.type is ActionType.REMOVE_RELATIONSHIP
+    assert removal.outcome is Outcome.FAILED
+    assert "entitlementType 'hardwareLease'" in removal.message
+    assert not any(m["action"] == "remove_relationship" for m in fake.state.mutations)
