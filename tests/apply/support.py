@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,3 +172,31 @@ def assert_each_mutation_once(mutations: list[dict[str, Any]]) -> None:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# A safety net for a hung server, not a measure of speed.
+SERVER_STOP_SECONDS = 120
+
+
+@contextmanager
+def fake_serve(pcr: str, state: Path) -> Iterator[str]:
+    """`pcr fake serve` on a free loopback port; yields its URL, stops it with Ctrl+C.
+
+    Its banner (read from its stdout, so an event, not a guess) says it is listening.
+    """
+    server = subprocess.Popen(
+        [pcr, "fake", "serve", "--state", str(state), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=pcr_env(),
+    )
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:\d+", banner)
+        assert found, banner + (server.stderr.read() if server.stderr else "")
+        yield found.group(0)
+    finally:
+        server.send_signal(signal.SIGINT)  # the server saves its state and exits
+        server.communicate(timeout=SERVER_STOP_SECONDS)

@@ -8,11 +8,8 @@ import os
 import pty
 import re
 import select
-import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from reconciler.plan import from_dict
@@ -26,6 +23,7 @@ from tests.apply.support import (
     WIDE_WORLD_SOFTWARE,
     Estate,
     assert_each_mutation_once,
+    fake_serve,
     make_estate,
     pcr_env,
     read_jsonl,
@@ -126,30 +124,6 @@ def test_saved_plan_converges_in_process(planned: Estate, pcr_executable: str) -
     assert again.returncode == 0, again.stderr
     assert "Apply: 0 done, 13 already in place" in again.stderr
     assert len(planned.mutations()) == EXAMPLE_ACTIONS
-
-
-@contextmanager
-def fake_serve(pcr: str, state: Path) -> Iterator[str]:
-    """`pcr fake serve` on a free loopback port; yields its URL, stops it with Ctrl+C.
-
-    Its banner (read from its stdout, so an event, not a guess) says it is listening.
-    """
-    server = subprocess.Popen(
-        [pcr, "fake", "serve", "--state", str(state), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=pcr_env(),
-    )
-    try:
-        assert server.stdout is not None
-        banner = server.stdout.readline()
-        found = re.search(r"http://127\.0\.0\.1:\d+", banner)
-        assert found, banner + (server.stderr.read() if server.stderr else "")
-        yield found.group(0)
-    finally:
-        server.send_signal(signal.SIGINT)  # the server saves its state and exits
-        server.communicate(timeout=SAFETY_SECONDS)
 
 
 def test_saved_plan_converges_over_loopback(tmp_path: Path, pcr_executable: str) -> None:

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from reconciler.partnercenter.fake.state import FakeState
-from tests.apply.support import NOW, Estate, run_apply, run_pcr, save_plan
-from tests.apply.test_apply_cli import fake_serve
+from tests.apply.support import NOW, Estate, fake_serve, run_apply, run_pcr, save_plan
 
 LEAVING = "0a1b2c3d-0000-4000-8000-00000000a001"
 MISSING = "0a1b2c3d-0000-4000-8000-00000000b002"
