@@ -230,7 +230,7 @@ def plan_customer(
     has_relationship = live is not None and live.relationship == "reseller"
     if customer.offboarding:
         if has_relationship:
-            _offboard(result, detail, now)
+            _offboard(result, detail)
     elif not has_relationship:
         _block_missing(result, live, request_url)
     else:
@@ -347,7 +347,7 @@ class _Removal:
         self.waiting_for.append(what)
 
 
-def _offboard(result: CustomerPlan, detail: CustomerDetail, now: datetime) -> None:
+def _offboard(result: CustomerPlan, detail: CustomerDetail) -> None:
     removal = _Removal()
     # A live reserved instance or savings plan needs a person (Azure support, or its
     # term): nothing irreversible happens until it is gone, so cancellation windows

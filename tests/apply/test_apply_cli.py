@@ -218,17 +218,23 @@ def run_on_terminal(command: list[str], cwd: Path, answer: str) -> tuple[int, st
             process.kill()
 
 
-def test_on_a_terminal_it_asks_and_applies_on_yes(tmp_path: Path, pcr_executable: str) -> None:
-    estate = make_estate(tmp_path)
-    command = [
-        pcr_executable,
+def fresh_apply(pcr: str, estate: Estate) -> list[str]:
+    """`pcr apply` without a saved plan: it plans afresh and asks."""
+    return [
+        pcr,
         "apply",
         "--desired",
         str(estate.desired),
         "--fake",
         str(estate.live),
+        "--now",
+        NOW,
     ]
-    code, output = run_on_terminal([*command, "--now", NOW], tmp_path, "yes")
+
+
+def test_on_a_terminal_it_asks_and_applies_on_yes(tmp_path: Path, pcr_executable: str) -> None:
+    estate = make_estate(tmp_path)
+    code, output = run_on_terminal(fresh_apply(pcr_executable, estate), tmp_path, "yes")
 
     assert code == 0, output
     assert "Apply these actions?" in output
@@ -240,15 +246,7 @@ def test_on_a_terminal_it_asks_and_applies_on_yes(tmp_path: Path, pcr_executable
 
 def test_on_a_terminal_anything_but_yes_refuses(tmp_path: Path, pcr_executable: str) -> None:
     estate = make_estate(tmp_path)
-    command = [
-        pcr_executable,
-        "apply",
-        "--desired",
-        str(estate.desired),
-        "--fake",
-        str(estate.live),
-    ]
-    code, output = run_on_terminal([*command, "--now", NOW], tmp_path, "y")
+    code, output = run_on_terminal(fresh_apply(pcr_executable, estate), tmp_path, "y")
 
     assert code == 1, output
     assert "apply refused, nothing was changed: not confirmed" in output
@@ -264,16 +262,8 @@ def test_on_a_terminal_the_irreversible_steps_are_counted_right_above_the_prompt
     assert headline is not None, "the example estate has irreversible steps"
     summary = planned["summary"]
     assert isinstance(summary, dict) and headline.startswith(f"{summary['irreversible']} ")
-    command = [
-        pcr_executable,
-        "apply",
-        "--desired",
-        str(estate.desired),
-        "--fake",
-        str(estate.live),
-    ]
 
-    code, output = run_on_terminal([*command, "--now", NOW], tmp_path, "no")
+    code, output = run_on_terminal(fresh_apply(pcr_executable, estate), tmp_path, "no")
 
     assert code == 1, output
     lines = output.replace("\r\n", "\n").splitlines()
