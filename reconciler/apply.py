@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from reconciler.desired import DesiredStatus
 from reconciler.guardrails import domains_differ
-from reconciler.journal import AuditLog, Journal
+from reconciler.journal import AuditLog, Journal, Orphan
 from reconciler.lifecycle import (
     blocks_removal,
     cancel_deadline,
@@ -102,6 +102,8 @@ class Executor:
     audit: AuditLog
     now: datetime
     expected_domains: dict[str, str] = field(default_factory=dict)
+    # What each step's target was just before it changed, for the audit trail.
+    _before: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     # -- the run -------------------------------------------------------------------------
 
@@ -182,7 +184,7 @@ class Executor:
         (cancelling a cancelled subscription, removing a removed customer).
         """
         if not started:
-            self.journal.start(action.id, request_id)
+            self.journal.start(action, request_id)
         try:
             send()
         except (_AlreadyDone, _ThroughOrder, WorldMoved):
@@ -210,7 +212,38 @@ class Executor:
             target_id=action.target_id,
             result=result,
             request_id=request_id,
+            before=self._before.get(action.id, ""),
+            after=AFTER[action.type],
         )
+
+    # -- steps a killed run left in flight ------------------------------------------
+
+    def recover(self, orphans: list[Orphan]) -> list[str]:
+        """Verify each step a killed run sent and never saw answered; audit what landed.
+
+        Whatever the new plan holds, these were mutations Partner Center may have
+        taken: one found in place is audited (once) and closed in its journal, one
+        not in place is closed as not sent, so that no run waits on it again.
+        """
+        notes = []
+        for orphan in orphans:
+            action, request_id = orphan.action, orphan.request_id
+            try:
+                landed = LANDED[action.type](self, action)
+            except (PartnerCenterError, WorldMoved):
+                notes.append(f"{action.id}: could not be verified now; left in flight")
+                continue
+            if landed:
+                if not self.audit.has(request_id):
+                    self._audit(action, "verified", request_id)
+                orphan.journal.done(action.id, request_id, "verified")
+                notes.append(f"{action.id}: sent by an interrupted run, found in place")
+            else:
+                orphan.journal.failed(
+                    action.id, request_id, "not in place after an interrupted run"
+                )
+                notes.append(f"{action.id}: an interrupted run's step that did not land")
+        return notes
 
     def _subscription(self, action: Action) -> Subscription:
         try:
@@ -342,6 +375,7 @@ class Executor:
             # The planner's fail-closed rule, again on the read right before the write.
             if action.destructive and (why := unknown_state(sub)) is not None:
                 raise WorldMoved(f"subscription {sub.id} has {why}, which pcr does not know")
+            self._before[action.id] = _facts(sub, auto_renew is not None)
             check(sub)
 
         def send() -> object:
@@ -372,6 +406,7 @@ class Executor:
                 f"Azure subscription {current.id} has status {current.status_text!r}, "
                 "which pcr does not know"
             )
+        self._before[action.id] = current.status_text or current.status.value
 
         def send() -> None:
             self.client.cancel_azure_entitlement(
@@ -451,6 +486,7 @@ class Executor:
             return Outcome.ALREADY, GONE
         if blockers:
             raise WorldMoved("removal still blocked: " + "; ".join(blockers))
+        self._before[action.id] = f"relationship {customer.relationship}"
         self._mutate(
             action,
             request_id,
@@ -485,6 +521,48 @@ class Executor:
         ]
         return blockers
 
+
+def _facts(sub: Subscription, renewal: bool) -> str:
+    if renewal:
+        return f"auto-renew {'on' if sub.auto_renew else 'off'}"
+    return sub.status_text or sub.status.value
+
+
+# What each step leaves its target as, for the audit trail.
+AFTER: dict[ActionType, str] = {
+    ActionType.SUSPEND: "suspended",
+    ActionType.REACTIVATE: "active",
+    ActionType.CANCEL: "deleted",
+    ActionType.DISABLE_AUTO_RENEW: "auto-renew off",
+    ActionType.ENABLE_AUTO_RENEW: "auto-renew on",
+    ActionType.CANCEL_AZURE_ENTITLEMENT: "cancelled",
+    ActionType.REMOVE_RELATIONSHIP: "relationship none",
+}
+
+
+def _subscription_is(wanted: DesiredStatus) -> Callable[[Executor, Action], bool]:
+    return lambda executor, action: satisfies(wanted, executor._subscription(action))
+
+
+def _renewal_is(wanted: bool) -> Callable[[Executor, Action], bool]:
+    return lambda executor, action: executor._subscription(action).auto_renew is wanted
+
+
+# Whether each step is in place in Partner Center now: how a step an interrupted run
+# sent is verified.
+LANDED: dict[ActionType, Callable[[Executor, Action], bool]] = {
+    ActionType.SUSPEND: _subscription_is(DesiredStatus.SUSPENDED),
+    ActionType.REACTIVATE: _subscription_is(DesiredStatus.ACTIVE),
+    ActionType.CANCEL: _subscription_is(DesiredStatus.CANCELLED),
+    ActionType.DISABLE_AUTO_RENEW: _renewal_is(False),
+    ActionType.ENABLE_AUTO_RENEW: _renewal_is(True),
+    ActionType.CANCEL_AZURE_ENTITLEMENT: lambda executor, action: (
+        executor._azure_entitlement(action).status is AzureEntitlementStatus.INACTIVE
+    ),
+    ActionType.REMOVE_RELATIONSHIP: lambda executor, action: executor._relationship_gone(
+        action.customer_id
+    ),
+}
 
 Step = Callable[[Executor, Action, str], tuple[Outcome, str]]
 # Each action type's step, as its one description names it (`plan.ACTION_TYPES`).

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from reconciler.loader import Mark
+from reconciler.state import StateSettings
 
 
 class PartnerType(StrEnum):
@@ -53,6 +54,7 @@ class PartnerSettings:
     type: PartnerType = PartnerType.DIRECT
     policy: Policy = field(default_factory=Policy)
     source: str | None = None  # the partner.yaml path, when there is one
+    state: StateSettings = field(default_factory=StateSettings)  # where apply keeps its records
 
 
 @dataclass(frozen=True)

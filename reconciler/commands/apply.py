@@ -18,7 +18,7 @@ from reconciler.commands import DEFAULT_DESIRED, ERROR, OK
 from reconciler.commands.backend import Backend
 from reconciler.commands.plan import load_valid
 from reconciler.desired import Desired
-from reconciler.journal import AuditLog, Journal, LockedError, apply_lock
+from reconciler.journal import AUDIT_NAME, AuditLog, Journal, RunContext, journal_name, orphans
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.models import moment
 from reconciler.plan import Plan
@@ -26,6 +26,7 @@ from reconciler.planner import make_plan
 from reconciler.read import read_live, read_summary
 from reconciler.render import render, use_color
 from reconciler.render.common import irreversible_headline
+from reconciler.state import Holder, LockedError, StateError, StateStore, open_store
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class ApplyOptions:
 
     @property
     def state(self) -> Path:
-        """Journals, audit log and lock live beside the desired state, not in it."""
+        """The local backend's folder: beside the desired state, not in it."""
         return self.state_dir or self.desired.resolve().parent / ".pcr"
 
     @property
@@ -98,31 +99,38 @@ def run(options: ApplyOptions) -> int:
     if desired is None:
         return ERROR
     try:
-        with apply_lock(options.state / "apply.lock", notice=_say):
-            report, plan, journal = _apply(options, desired, saved)
+        store = open_store(desired.partner.state, options.state)
+        with store.lock(Holder.me(options.desired), _say):
+            report, plan, journal, audit = _apply(options, desired, saved, store)
     except (Refused, LockedError) as exc:
         _say(f"pcr: apply refused, nothing was changed: {exc}")
         return ERROR
     except options.backend.errors as exc:
         _say(f"pcr: {options.backend.failure_message(exc)}")
         return ERROR
+    except StateError as exc:
+        _say(f"pcr: apply stopped: {exc}")
+        return ERROR
     except OSError as exc:  # the journal, the audit log or the lock could not be written
         _say(f"pcr: apply stopped: cannot write its records under {options.state}: {exc}")
         return ERROR
-    _summarise(report, plan, journal, options.state / "audit.jsonl")
+    _summarise(report, plan, journal, audit)
     return ERROR if report.failed else OK
 
 
 def _apply(
-    options: ApplyOptions, desired: Desired, saved: plan_model.SavedPlan | None
-) -> tuple[ApplyReport, Plan, Journal]:
+    options: ApplyOptions,
+    desired: Desired,
+    saved: plan_model.SavedPlan | None,
+    store: StateStore,
+) -> tuple[ApplyReport, Plan, Journal, AuditLog]:
     with options.backend.open() as client:
         live = read_live(client, desired)
         _say(f"pcr: {read_summary(live)}")
         fresh = make_plan(desired, live, options.now)
         if saved is not None:
             plan, key = saved.plan, saved.key
-            journal = Journal(options.state / f"journal-{key}.jsonl")
+            journal = Journal(store.records(journal_name(key)))
             # Guardrails first: a hand-edited plan is refused for what it would do,
             # not only because it differs from a fresh plan.
             reasons = guardrails.refusals(plan, desired, live)
@@ -138,9 +146,13 @@ def _apply(
             if refused:
                 raise Refused("; ".join(refused))
             key = plan.live_fingerprint.removeprefix("sha256:")[:16]
-            journal = Journal(options.state / f"journal-{key}.jsonl")
-        report = _execute(options, client, plan, journal, desired)
-    return report, plan, journal
+            journal = Journal(store.records(journal_name(key)))
+        audit = AuditLog(store.records(AUDIT_NAME), RunContext.here(key, options.desired))
+        executor = _executor(options, client, journal, audit, desired)
+        for note in executor.recover(orphans(store, journal)):
+            _say(f"pcr: {note}")
+        report = _execute(client, executor, plan, options.workers)
+    return report, plan, journal, audit
 
 
 def _show_and_confirm(plan: Plan, *, ask: bool) -> None:
@@ -165,24 +177,29 @@ def _show_and_confirm(plan: Plan, *, ask: bool) -> None:
         raise Refused("not confirmed")
 
 
-def _execute(
+def _executor(
     options: ApplyOptions,
     client: PartnerCenterClient,
-    plan: Plan,
     journal: Journal,
+    audit: AuditLog,
     desired: Desired,
-) -> ApplyReport:
-    executor = Executor(
+) -> Executor:
+    return Executor(
         client=client,
         journal=journal,
-        audit=AuditLog(options.state / "audit.jsonl"),
+        audit=audit,
         now=options.now,
         expected_domains={cid: c.domain for cid, c in desired.customers.items() if c.domain},
     )
+
+
+def _execute(
+    client: PartnerCenterClient, executor: Executor, plan: Plan, workers: int
+) -> ApplyReport:
     progress = _Progress(plan)
     calls, throttled, started = client.request_count, client.throttled_count, time.monotonic()
     try:
-        return executor.apply(plan, workers=options.workers, progress=progress)
+        return executor.apply(plan, workers=workers, progress=progress)
     finally:
         progress.close()
         calls, throttled = client.request_count - calls, client.throttled_count - throttled
@@ -227,7 +244,7 @@ class _Progress:
             click.echo(err=True)
 
 
-def _summarise(report: ApplyReport, plan: Plan, journal: Journal, audit: Path) -> None:
+def _summarise(report: ApplyReport, plan: Plan, journal: Journal, audit: AuditLog) -> None:
     parts = [
         f"{report.count(Outcome.DONE)} done",
         f"{report.count(Outcome.ALREADY)} already in place",
@@ -250,7 +267,7 @@ def _summarise(report: ApplyReport, plan: Plan, journal: Journal, audit: Path) -
         )
     for blocked in plan.blocked:
         _say(f"  blocked: {plan.name_of(blocked.customer_id)}: {blocked.reason}")
-    _say(f"Journal: {journal.path}; audit log: {audit}")
+    _say(f"Journal: {journal.path}; audit log: {audit.path}")
 
 
 def _say(text: str) -> None:

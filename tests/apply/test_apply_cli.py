@@ -32,7 +32,11 @@ from tests.apply.support import (
     save_plan,
 )
 
-AUDIT_FIELDS = {"time", "customer_id", "action", "target_id", "result", "request_id"}
+AUDIT_FIELDS = {
+    *("time", "customer_id", "action", "target_id", "result", "request_id"),
+    # who applied which plan, at which commit, and what the step changed
+    *("actor", "commit", "plan", "before", "after"),
+}
 # A software subscription is cancelled through its order: the fake logs the order as target.
 VIA_ORDER = {WIDE_WORLD_SOFTWARE: WIDE_WORLD_ORDER}
 # What the fake's mutation log calls each plan action.
@@ -95,6 +99,9 @@ def assert_records_match(estate: Estate, plan: dict[str, object]) -> None:
             target,
             "done",
         )
+        assert entry["plan"] == estate.journal().name.removeprefix("journal-")[:16]
+        assert entry["actor"] and entry["before"] and entry["after"]
+        assert entry["before"] != entry["after"]
     assert len(audit) == len(sent) == len(actions)
 
 

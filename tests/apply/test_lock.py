@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.journal import LockedError, apply_lock
+from reconciler.state import LockedError
+from reconciler.state.local import apply_lock
 from reconciler.partnercenter.fake.server import FakeServer
 from tests.apply.support import (
     EXAMPLE_ACTIONS,

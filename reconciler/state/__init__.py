@@ -1,0 +1,166 @@
+"""Where apply keeps what outlives one run: the apply lock, the journals, the audit trail.
+
+One `StateStore` Protocol, one registry of backends (`BACKENDS`), chosen by
+`partner.yaml`'s `state.backend`: `local` (the default, `.pcr/` beside the desired
+state) or `azure_blob` (a Blob Storage container every runner shares, so that two
+runners never apply at once and a run interrupted on one resumes on another).
+A store hands out append-only `Records` (JSON lines); the journal and the audit
+log (`reconciler.journal`) are written through them and know nothing of where.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from reconciler.partnercenter.models import format_time
+
+Notice = Callable[[str], None]
+
+
+class StateBackend(StrEnum):
+    LOCAL = "local"
+    AZURE_BLOB = "azure_blob"
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    """`state:` in partner.yaml."""
+
+    backend: StateBackend = StateBackend.LOCAL
+    account_url: str | None = None
+    container: str | None = None
+    prefix: str = ""
+
+
+class LockedError(Exception):
+    """Another apply holds the lock: this one starts nothing."""
+
+
+class StateError(Exception):
+    """The state backend cannot be reached or used; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds the apply lock, as `pcr unlock --holder` names it."""
+
+    id: str
+    host: str
+    pid: int
+    started: str
+    actor: str
+    commit: str
+
+    @classmethod
+    def me(cls, desired_dir: Path | None = None) -> Holder:
+        host, pid = socket.gethostname(), os.getpid()
+        return cls(
+            id=f"{host}:{pid}:{uuid.uuid4().hex[:8]}",
+            host=host,
+            pid=pid,
+            started=format_time(datetime.now(UTC)),
+            actor=actor(),
+            commit=commit(desired_dir),
+        )
+
+    def describe(self) -> str:
+        return f"holder {self.id} ({self.actor}, commit {self.commit or '?'}, since {self.started})"
+
+
+def actor() -> str:
+    """Who runs pcr: the GitHub actor in CI, else the login name."""
+    if found := os.environ.get("GITHUB_ACTOR"):
+        return found
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a bare container)
+        return "unknown"
+
+
+def commit(desired_dir: Path | None) -> str:
+    """The commit the desired state was read at: GITHUB_SHA in CI, else git's HEAD."""
+    if found := os.environ.get("GITHUB_SHA"):
+        return found
+    try:
+        answer = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=desired_dir or Path.cwd(),
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return answer.stdout.strip() if answer.returncode == 0 else ""
+
+
+class Records(Protocol):
+    """An append-only log of JSON lines: each append lands whole, or not at all."""
+
+    @property
+    def where(self) -> str: ...
+
+    def append(self, text: str) -> None: ...
+
+    def read(self) -> str: ...
+
+
+class StateStore(Protocol):
+    @property
+    def where(self) -> str: ...
+
+    def lock(self, holder: Holder, notice: Notice) -> AbstractContextManager[None]: ...
+
+    def records(self, name: str) -> Records: ...
+
+    def names(self, prefix: str) -> list[str]: ...
+
+    def unlock(self, holder_id: str) -> str: ...
+
+
+@dataclass
+class Opened:
+    """A store and everything that must be closed with it."""
+
+    store: StateStore
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+
+def open_store(settings: StateSettings, local_dir: Path) -> StateStore:
+    """The configured store; `local_dir` is where the local backend keeps its files."""
+    return BACKENDS[settings.backend](settings, local_dir)
+
+
+def _local(settings: StateSettings, local_dir: Path) -> StateStore:
+    from reconciler.state.local import LocalStore
+
+    return LocalStore(local_dir)
+
+
+def _azure_blob(settings: StateSettings, local_dir: Path) -> StateStore:
+    # Imported only when configured: the Azure SDK is an optional extra, slow to import.
+    from reconciler.state.azure_blob import AzureBlobStore
+
+    return AzureBlobStore.from_settings(settings)
+
+
+BACKENDS: dict[StateBackend, Callable[[StateSettings, Path], StateStore]] = {
+    StateBackend.LOCAL: _local,
+    StateBackend.AZURE_BLOB: _azure_blob,
+}
+
+
+def journal_names(store: StateStore) -> Iterator[str]:
+    yield from store.names("journal-")
