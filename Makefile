@@ -3,7 +3,8 @@ VENV       := .venv
 PYTHON     := $(VENV)/bin/python
 PCR        := $(VENV)/bin/pcr
 DEMO_NOW   := 2026-11-22T09:00:00Z
-# What the GitHub Action installs: pcr's dependencies pinned with their hashes.
+# What the GitHub Action installs: pcr's dependencies, the Blob Storage state backend's
+# included, pinned with their hashes.
 LOCK       := requirements.lock
 # The locked wheels, downloaded once, so that the tests install pcr without a network.
 WHEELHOUSE := $(VENV)/wheelhouse
@@ -48,16 +49,23 @@ lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff format --check reconciler tests
 	$(VENV)/bin/mypy
 
+# Azurite, the Azure Storage emulator the Blob Storage state backend is tested against,
+# from the npm registry at the version its lock file pins (no install scripts run).
+AZURITE    := tests/azurite/node_modules/.installed
+$(AZURITE): tests/azurite/package-lock.json
+	cd tests/azurite && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
 # The end-to-end tests build the wheel and the sdist and run the `pcr` installed
 # from them in a fresh virtual environment (tests/artifact.py), offline.
-test: lint $(WHEELHOUSE)/.complete
+test: lint $(WHEELHOUSE)/.complete $(AZURITE)
 	PCR_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(VENV)/bin/pytest -q
 
 # Re-pin what the GitHub Action installs (needs the package index).
 lock: | $(PYTHON)
 	$(PYTHON) -m pip install --quiet 'uv>=0.9'
 	printf 'setuptools>=77\n' | $(VENV)/bin/uv pip compile pyproject.toml - \
-		--generate-hashes --universal --python-version 3.11 \
+		--extra azure --generate-hashes --universal --python-version 3.11 \
 		--custom-compile-command 'make lock' --quiet -o $(LOCK)
 
 # Scale benchmarks (not part of `make test`): writes BENCHMARKS.md and bench.json.
@@ -65,4 +73,5 @@ bench: $(VENV)/.installed-test
 	$(PYTHON) -m tests.bench.run
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .bench
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .bench \
+		tests/azurite/node_modules

@@ -24,6 +24,7 @@ from reconciler.commands import import_state as import_command
 from reconciler.commands import init as init_command
 from reconciler.commands import plan as plan_command
 from reconciler.commands import show as show_command
+from reconciler.commands import unlock as unlock_command
 from reconciler.commands import validate as validate_command
 from reconciler.commands.backend import backend_options, make_backend
 
@@ -172,6 +173,24 @@ def apply(
         workers=parallel,
     )
     sys.exit(apply_command.run(options))
+
+
+@cli.command()
+@desired_option
+@click.option(
+    "--holder",
+    "holder_id",
+    required=True,
+    help="The lock holder to break, as the refused apply named it.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The local backend's folder (default: .pcr beside the desired state).",
+)
+def unlock(desired_dir: Path, holder_id: str, state_dir: Path | None) -> None:
+    """Break the apply lock that HOLDER holds (a run that hangs or was killed)."""
+    sys.exit(unlock_command.run(desired_dir, holder_id, state_dir))
 
 
 @cli.command()

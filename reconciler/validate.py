@@ -24,6 +24,7 @@ import jsonschema
 
 from reconciler import desired as d
 from reconciler.loader import LoadError, Mapping, Mark, Sequence, load_yaml
+from reconciler.state import StateBackend, StateSettings
 
 PARTNER_FILE = "partner.yaml"
 CUSTOMERS_DIR = "customers"
@@ -213,6 +214,17 @@ def _load_partner(directory: Path, problems: list[Problem]) -> d.PartnerSettings
             require_domain_for_removal=policy.get("require_domain_for_removal", True),
         ),
         source=str(path),
+        state=_state_settings(data.get("state", {})),
+    )
+
+
+def _state_settings(state: dict[str, Any]) -> StateSettings:
+    """`state:`, already checked by the schema (azure_blob needs a container)."""
+    return StateSettings(
+        backend=StateBackend(state.get("backend", StateBackend.LOCAL)),
+        account_url=state.get("account_url"),
+        container=state.get("container"),
+        prefix=state.get("prefix", ""),
     )
 
 

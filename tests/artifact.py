@@ -137,5 +137,7 @@ def build_and_install(workdir: Path) -> Installed:
     (sdist,) = dist.glob("*.tar.gz")
     (wheel,) = dist.glob("*.whl")
     venv = make_venv(workdir / "venv")
-    run([venv / "bin" / "pip", "install", "--quiet", wheel], cwd=workdir, env=offline_env())
+    # With the Blob Storage state backend's extra, as the GitHub Action installs it.
+    target = f"{wheel}[azure]"
+    run([venv / "bin" / "pip", "install", "--quiet", target], cwd=workdir, env=offline_env())
     return Installed(source, wheel, sdist, venv, build_log)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.artifact import ArtifactError, Installed, build_and_install
+from tests.azurite import Azurite, missing_reason, running
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "desired-state"
@@ -59,3 +60,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
 def pcr_executable(installed: Installed) -> str:
     """The installed `pcr`, never the editable one: end-to-end tests run what users run."""
     return str(installed.pcr)
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    """One Azure Storage emulator for the session; each test takes a fresh container."""
+    if (reason := missing_reason()) is not None:
+        pytest.skip(reason)
+    with running() as emulator:
+        yield emulator
