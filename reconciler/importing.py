@@ -4,8 +4,13 @@ One customer file per reseller customer, each declaring the customer and its
 subscriptions exactly as they are, so that right after an import `pcr
 validate` is clean and `pcr plan` has nothing to do: a starting point that
 people then edit. Values are written by PyYAML's emitter, so any company name
-(quotes, colons, `#`, non-ASCII) reads back as it was; what the schema cannot
-hold (a pending subscription, an id that is no GUID) becomes a comment.
+(quotes, colons, `#`, non-ASCII, control characters as YAML escapes) reads back
+as it was; what the schema cannot hold (a pending subscription, an id that is no
+GUID) becomes a comment. Text from Partner Center goes into a comment on one
+line, with every character a comment cannot show (a control character, a lone
+surrogate, a bidirectional override) as a visible escape such as `\x1b`; a
+company name that YAML cannot hold at all (a lone surrogate) is left out, with a
+comment that says why.
 
 Pure: builds file names and contents from the live model; `pcr import`
 (`commands/import_state.py`) reads Partner Center and writes the files.
@@ -25,6 +30,7 @@ from typing import Any
 import yaml
 
 from reconciler.lifecycle import term_end_day
+from reconciler.loader import LoadError, load_yaml
 from reconciler.partnercenter.models import Customer, CustomerDetail, Subscription
 from reconciler.validate import schema_path
 
@@ -33,6 +39,7 @@ PARTNER_MODELINE = "# yaml-language-server: $schema=../schemas/partner.schema.js
 # Partner Center statuses a file can declare, by the name the schema gives them.
 DECLARABLE = {"active": "active", "suspended": "suspended", "deleted": "cancelled"}
 MAX_STEM = 60
+_STR = "tag:yaml.org,2002:str"
 
 PARTNER_YAML = f"""{PARTNER_MODELINE}
 # Partner-wide settings for pcr, written by `pcr import` with the defaults: check partner.type.
@@ -61,7 +68,8 @@ def _customer_schema() -> dict[str, Any]:
 
 
 def _matches(pattern_owner: dict[str, Any], text: str) -> bool:
-    return re.search(pattern_owner["pattern"], text) is not None
+    # The whole text: `$` alone would also match before a final newline.
+    return re.fullmatch(pattern_owner["pattern"], text) is not None
 
 
 def is_guid(text: str) -> bool:
@@ -101,9 +109,53 @@ def file_names(customers: Iterable[Customer]) -> dict[str, str]:
 # --- file contents --------------------------------------------------------------------------
 
 
+# What a YAML stream may hold at all (YAML 1.1, as PyYAML's and libyaml's readers check it).
+_YAML_PRINTABLE = re.compile("[\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Shown escaped although YAML allows them: they reorder or hide the text around them.
+_MISLEADING = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff")
+ESCAPES_NOTE = (
+    "# \\x1b, \\ud800 and the like in the comments below stand for characters from Partner\n"
+    "# Center that a comment cannot show (control characters, lone surrogates); \\\\ is a \\."
+)
+
+
+def _hidden(ch: str) -> bool:
+    """A character a comment or a terminal line must not carry as it is."""
+    if ch in "\t\n\r":  # whitespace: `_one_line` makes it a space
+        return False
+    return (
+        unicodedata.category(ch) in ("Cc", "Cs")
+        or ch in _MISLEADING
+        or _YAML_PRINTABLE.fullmatch(ch) is None
+    )
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def printable(text: str) -> str:
+    """Text from Partner Center as one visible line, for a comment or a terminal.
+
+    Every control character, lone surrogate and bidirectional override becomes an
+    escape (`\\x1b`, `\\ud800`), and then, so that those read one way, every backslash
+    `\\\\`; text with none of them only has its whitespace collapsed.
+    """
+    if any(_hidden(ch) for ch in text):
+        text = "".join(_escape(ch) if _hidden(ch) else "\\\\" if ch == "\\" else ch for ch in text)
+    return _one_line(text)
+
+
 def _one_line(text: str) -> str:
-    """Text from Partner Center, safe inside a YAML comment."""
+    # str.split() also splits at U+2028, U+2029 and the other line breaks YAML knows.
     return " ".join(text.split())
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
 def _dump(data: Any) -> str:
@@ -111,13 +163,25 @@ def _dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1_000_000)
 
 
-def _subscription_comment(sub: Subscription) -> str:
-    facts = [f"{sub.offer_name or sub.offer_id} ({sub.kind.value})"]
+class _Shown:
+    """`printable` for the comments of one file, remembering whether it escaped anything."""
+
+    def __init__(self) -> None:
+        self.escaped = False
+
+    def __call__(self, text: str) -> str:
+        shown = printable(text)
+        self.escaped = self.escaped or shown != _one_line(text)
+        return shown
+
+
+def _subscription_comment(sub: Subscription, shown: _Shown) -> str:
+    facts = [f"{shown(sub.offer_name or sub.offer_id)} ({sub.kind.value})"]
     if sub.quantity:
         facts.append(f"quantity {sub.quantity}")
     if (last_day := term_end_day(sub)) is not None:
         facts.append(f"term ends {last_day.isoformat()}")
-    return "# " + _one_line(", ".join(facts))
+    return "# " + ", ".join(facts)
 
 
 def _subscription_entry(sub: Subscription) -> dict[str, Any] | None:
@@ -131,18 +195,18 @@ def _subscription_entry(sub: Subscription) -> dict[str, Any] | None:
     return entry
 
 
-def _subscriptions_block(subscriptions: Iterable[Subscription]) -> list[str]:
+def _subscriptions_block(subscriptions: Iterable[Subscription], shown: _Shown) -> list[str]:
     declared: list[str] = []
     left_out: list[str] = []
     for sub in sorted(subscriptions, key=lambda s: (s.offer_name, s.id)):
         entry = _subscription_entry(sub)
         if entry is None:
             why = f"status {sub.status.value}" if is_guid(sub.id) else "its id is not a GUID"
-            what = _one_line(f"{sub.id} {sub.offer_name or sub.offer_id}")
+            what = shown(f"{sub.id} {sub.offer_name or sub.offer_id}")
             left_out.append(f"#   {what}: not declared ({why})")
             continue
         declared += [
-            "  " + _subscription_comment(sub),
+            "  " + _subscription_comment(sub, shown),
             textwrap.indent(_dump([entry]), "  ").rstrip("\n"),
         ]
     lines = []
@@ -155,21 +219,73 @@ def _subscriptions_block(subscriptions: Iterable[Subscription]) -> list[str]:
 
 def customer_yaml(customer: Customer, detail: CustomerDetail) -> str:
     """The customer file that declares this customer exactly as Partner Center has it."""
+    shown = _Shown()
     lines = [
+        _dump({"tenant_id": customer.id.lower()}).rstrip("\n"),
+        *_name_lines(customer.name, shown),
+        *_domain_lines(customer.domain, shown),
+        "relationship: reseller",
+        *_subscriptions_block(detail.subscriptions, shown),
+    ]
+    header = [
         CUSTOMER_MODELINE,
         "# Imported from Partner Center by `pcr import`. Every subscription listed is kept as it",
         "# is now: remove the entries pcr should leave alone; change one to change it.",
-        _dump({"tenant_id": customer.id.lower()}).rstrip("\n"),
     ]
-    if customer.name:
-        lines.append(_dump({"name": customer.name}).rstrip("\n"))
-    lines += _domain_lines(customer.domain)
-    lines.append("relationship: reseller")
-    lines += _subscriptions_block(detail.subscriptions)
-    return "\n".join(lines) + "\n"
+    if shown.escaped:
+        header.append(ESCAPES_NOTE)
+    return "\n".join(header + lines) + "\n"
 
 
-def _domain_lines(domain: str) -> list[str]:
+def _name_lines(name: str, shown: _Shown) -> list[str]:
+    """`name`, exactly as Partner Center has it, or a comment when YAML cannot hold it.
+
+    Control characters are written as YAML escapes ("\\0", "\\e"); a lone surrogate
+    has no escape that YAML readers accept, so such a name is left out: pcr takes the
+    name from Partner Center, and one declared in the file is only compared with it.
+    """
+    if not name:
+        return []
+    line = _dump({"name": name}).rstrip("\n")
+    if name.isascii() and name.isprintable():
+        return [line]
+    # PyYAML may pick a style that libyaml reads otherwise (a NEL in single quotes becomes
+    # a line break); double quotes escape every such character.
+    for candidate in (line, _double_quoted("name", name)):
+        if _reads_back(candidate, name):
+            return [candidate]
+    why = (
+        "has a lone surrogate, which YAML cannot hold"
+        if _has_surrogate(name)
+        else "does not read back the same from YAML"
+    )
+    return [
+        f"# name: left out: Partner Center's company name {why}. Escaped, it reads:",
+        f"# {shown(name)}",
+        "# (pcr takes the name from Partner Center; a name declared here is only compared.)",
+    ]
+
+
+def _double_quoted(key: str, value: str) -> str:
+    node = yaml.MappingNode(
+        "tag:yaml.org,2002:map",
+        [(yaml.ScalarNode(_STR, key), yaml.ScalarNode(_STR, value, style='"'))],
+    )
+    text = yaml.serialize(node, Dumper=yaml.SafeDumper, allow_unicode=True, width=1_000_000)
+    return text.rstrip("\n")
+
+
+def _reads_back(line: str, name: str) -> bool:
+    if _has_surrogate(name):
+        return False
+    try:
+        data = load_yaml(line, "name")
+    except LoadError:
+        return False
+    return isinstance(data, dict) and data.get("name") == name
+
+
+def _domain_lines(domain: str, shown: _Shown) -> list[str]:
     """`domain`, the second key that offboarding needs (policy.require_domain_for_removal).
 
     Written whenever Partner Center gives one a file can hold (case and a final dot
@@ -179,7 +295,7 @@ def _domain_lines(domain: str) -> list[str]:
     if is_domain(normal):
         return [_dump({"domain": normal}).rstrip("\n")]
     what = (
-        f"not a valid domain name: {_one_line(domain)}"
+        f"not a valid domain name: {shown(domain)}"
         if domain.strip()
         else "Partner Center reports none"
     )
@@ -209,9 +325,15 @@ def importable(customers: Iterable[Customer]) -> tuple[list[Customer], list[str]
     chosen, notes = [], []
     for customer in customers:
         if customer.relationship != "reseller":
-            notes.append(f"{customer.id} ({customer.name}): relationship {customer.relationship}")
+            relationship = printable(customer.relationship)
+            notes.append(f"{describe(customer)}: relationship {relationship}")
         elif not is_guid(customer.id):
-            notes.append(f"{customer.id} ({customer.name}): the customer id is not a GUID")
+            notes.append(f"{describe(customer)}: the customer id is not a GUID")
         else:
             chosen.append(customer)
     return chosen, notes
+
+
+def describe(customer: Customer) -> str:
+    """`id (name)` for a terminal line: Partner Center's text, with nothing hidden in it."""
+    return f"{printable(customer.id)} ({printable(customer.name)})"
