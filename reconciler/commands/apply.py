@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -145,7 +146,7 @@ def _apply(
             _show_and_confirm(plan, ask=not (options.auto_approve or refused))
             if refused:
                 raise Refused("; ".join(refused))
-            key = plan.live_fingerprint.removeprefix("sha256:")[:16]
+            key = fresh_run_key(plan)
             journal = Journal(store.records(journal_name(key)))
         audit = AuditLog(store.records(AUDIT_NAME), RunContext.here(key, options.desired))
         executor = _executor(options, client, journal, audit, desired)
@@ -153,6 +154,17 @@ def _apply(
             _say(f"pcr: {note}")
         report = _execute(client, executor, plan, options.workers)
     return report, plan, journal, audit
+
+
+def fresh_run_key(plan: Plan) -> str:
+    """A journal of its own for each run that plans afresh.
+
+    Keyed on the live facts alone, a run after someone undid a change in the
+    portal would find the old run's `done` lines and skip the step. What a
+    killed run left in flight is found in its journal all the same (`orphans`);
+    what it finished, the fresh plan no longer holds.
+    """
+    return f"{plan.live_fingerprint.removeprefix('sha256:')[:12]}-{uuid.uuid4().hex[:8]}"
 
 
 def _show_and_confirm(plan: Plan, *, ask: bool) -> None:

@@ -1,0 +1,124 @@
+"""A fault soak: 200 applies of the example estate, planned afresh each time, with service
+faults and runs that die at random, some right after Partner Center took a change and
+before anyone heard the answer (as a SIGKILL does). However they die, every change that
+reached Partner Center is in the audit trail, and none is sent twice."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler.apply import Executor
+from reconciler.commands.apply import fresh_run_key
+from reconciler.journal import AUDIT_NAME, AuditLog, Journal, RunContext, journal_name, orphans
+from reconciler.partnercenter.auth import StaticToken
+from reconciler.partnercenter.client import PartnerCenterClient
+from reconciler.partnercenter.fake import FakePartnerCenter
+from reconciler.partnercenter.fake.state import FakeState
+from reconciler.planner import make_plan
+from reconciler.read import read_live
+from reconciler.state import StateStore
+from reconciler.state.local import LocalStore
+from tests.apply.support import assert_each_mutation_once
+from tests.conftest import EXAMPLE
+from tests.vanishing import NOW, example_desired
+
+RUNS = 200
+KILL_CHANCE = 0.008  # per request; and 5 times that right after a change was taken
+
+
+class Killed(BaseException):
+    """The process is gone: nothing after this reaches Partner Center or any file.
+
+    A BaseException, as SIGKILL leaves no chance to handle anything: the
+    executor's `except Exception` does not see it.
+    """
+
+
+class Dying(httpx.BaseTransport):
+    """The fake behind a transport that can die before a request, or after it was served."""
+
+    def __init__(self, app: FakePartnerCenter, chance: random.Random) -> None:
+        self.inner = httpx.WSGITransport(app=app)
+        self.random = chance
+        self.dead = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.dead or self.random.random() < KILL_CHANCE:
+            self.dead = True
+            raise Killed
+        response = self.inner.handle_request(request)
+        if request.method != "GET" and self.random.random() < KILL_CHANCE * 5:
+            self.dead = True  # Partner Center took the change; its answer is lost
+            raise Killed
+        return response
+
+
+def fresh_fake() -> FakePartnerCenter:
+    return FakePartnerCenter(FakeState(json.loads((EXAMPLE / "fake-state.json").read_text())))
+
+
+def one_run(app: FakePartnerCenter, store: StateStore, chance: random.Random) -> bool:
+    """One apply, planned afresh; True when it had nothing left to do."""
+    transport = Dying(app, chance)
+    client = PartnerCenterClient(
+        "https://pc.test",
+        StaticToken("t"),
+        transport=transport,
+        rate_per_minute=1_000_000,
+        sleep=lambda _: None,
+        max_attempts=3,
+    )
+    desired = example_desired()
+    with client:
+        try:
+            plan = make_plan(desired, read_live(client, desired, workers=1), NOW)
+            key = fresh_run_key(plan)
+            journal = Journal(store.records(journal_name(key)))
+            audit = AuditLog(store.records(AUDIT_NAME), RunContext("soak", "", key))
+            executor = Executor(client, journal, audit, NOW)
+            executor.recover(orphans(store, journal))
+            executor.apply(plan, workers=1)
+        except Killed:
+            return False
+        except Exception:  # a run that failed (a fault it could not ride out): next run
+            return False
+    return not plan.actions  # and what killed runs left in flight was settled above
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[LocalStore]:
+    yield LocalStore(tmp_path / "state")
+
+
+def audited(store: StateStore) -> set[str]:
+    text = store.records(AUDIT_NAME).read()
+    return {json.loads(line)["request_id"] for line in text.splitlines() if line.strip()}
+
+
+def test_every_change_that_reached_partner_center_is_audited(store: LocalStore) -> None:
+    chance = random.Random(20261201)  # a fixed seed: the same soak every time
+    app, episodes, mutations = fresh_fake(), 0, []
+    for run in range(RUNS):
+        if run % 7 == 3:  # now and then the service itself fails for a while
+            app.add_fault("*", "/customers/", status=503, count=chance.randint(1, 4))
+        if one_run(app, store, chance):
+            # Converged: check this estate's story, then start again on a fresh one.
+            assert_each_mutation_once(app.state.mutations)
+            mutations += app.state.mutations
+            app, episodes = fresh_fake(), episodes + 1
+    mutations += app.state.mutations
+    assert episodes >= 10, "the soak must see many estates through to the end"
+    missing = [m for m in mutations if m["request_id"] not in audited(store)]
+    assert missing == [], f"{len(missing)} of {len(mutations)} changes not audited"
+    verified = [
+        json.loads(line)
+        for line in store.records(AUDIT_NAME).read().splitlines()
+        if '"verified"' in line
+    ]
+    assert verified, "some run must have died after a change landed, and been audited later"
