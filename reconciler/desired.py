@@ -69,7 +69,7 @@ class SubscriptionOverride:
 class DesiredCustomer:
     tenant_id: str
     relationship: Relationship
-    mark: Mark  # where the customer's file starts; `mark.path` names the file
+    mark: Mark  # where its tenant_id is written; `mark.path` names the customer's file
     name: str | None = None
     domain: str | None = None
     protected: bool = False

@@ -1,10 +1,13 @@
 """Load and validate `desired-state/`: every problem found, each with its file:line:col.
 
-Validation runs in three passes so that one mistake does not hide the next:
-YAML (syntax, duplicate keys, tags), then the JSON Schemas in `schemas/`,
-then the rules that span fields or files (duplicate tenant ids, overrides
-that contradict the relationship, ...). Only a clean directory yields a
-`Desired`.
+Exactly `customers/*.yaml` and `partner.yaml` are read, as regular files;
+anything else that looks like desired state (another case or extension, a
+subfolder, a link to nowhere, a FIFO) is a problem, never skipped. Validation
+runs in three passes so that one mistake does not hide the next: YAML
+(syntax, duplicate keys, tags, limits: see `loader`), then the JSON Schemas
+in `schemas/`, then the rules that span fields or files (duplicate tenant
+ids, overrides that contradict the relationship, ...). Only a clean
+directory yields a `Desired`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import functools
 import gc
 import json
 import os
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -23,7 +27,7 @@ from typing import Any, cast
 import jsonschema
 
 from reconciler import desired as d
-from reconciler.loader import LoadError, Mapping, Mark, Sequence, load_yaml
+from reconciler.loader import Mapping, Mark, Sequence, load_file, what_is_at
 from reconciler.state import StateBackend, StateSettings
 
 PARTNER_FILE = "partner.yaml"
@@ -40,7 +44,7 @@ class Problem:
 
 
 class DesiredStateError(Exception):
-    """The directory itself cannot be used (missing, not a directory)."""
+    """The directory itself cannot be used (missing, not a directory, unreadable)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class LoadResult:
     desired: d.Desired | None  # None when there are problems
     problems: list[Problem]
     files: int
+    # Nothing wrong, but worth a loud word (no customer files at all).
+    warnings: tuple[str, ...] = ()
 
 
 # The JSON Schemas ship inside the package; the repository's top-level `schemas/`
@@ -82,12 +88,34 @@ def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
     return node
 
 
+def _whole_text_pattern(
+    validator: jsonschema.protocols.Validator, pattern: str, instance: Any, schema: Any
+) -> Iterator[jsonschema.ValidationError]:
+    """`pattern` as JSON Schema means it: an ECMA-262 regex, in which `$` ends the text.
+
+    Python's `$` also matches before a final line break, which let "<guid>\n" (from
+    a `|` block scalar) through; so a pattern anchored at both ends must match all of it.
+    """
+    if not validator.is_type(instance, "string"):
+        return
+    regex = _regex(pattern)
+    anchored = pattern.startswith("^") and pattern.endswith("$")
+    if (regex.fullmatch(instance) if anchored else regex.search(instance)) is None:
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@cache
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
 @cache
 def _validator(name: str) -> jsonschema.protocols.Validator:
     raw = json.loads(schema_path(name).read_text(encoding="utf-8"))
     schema = _inline_refs(raw, raw.get("$defs", {}))
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)
+    base = jsonschema.validators.validator_for(schema)
+    extend = cast(Callable[..., type[jsonschema.protocols.Validator]], jsonschema.validators.extend)
+    return extend(base, {"pattern": _whole_text_pattern})(schema)
 
 
 def load_desired(directory: Path) -> LoadResult:
@@ -96,9 +124,10 @@ def load_desired(directory: Path) -> LoadResult:
         raise DesiredStateError(f"{directory}: no such directory (pass the desired-state folder)")
     if not directory.is_dir():
         raise DesiredStateError(f"{directory}: not a directory (pass the desired-state folder)")
+    top = _folder_entries(directory)
     problems: list[Problem] = []
     partner = _load_partner(directory, problems)
-    customer_files = sorted(_customer_files(directory))
+    customer_files = _customer_files(directory / CUSTOMERS_DIR, problems)
     # Loading builds many small objects and no reference cycles: the cyclic
     # collector only costs time here (about a third at 100k files).
     collecting = gc.isenabled()
@@ -110,14 +139,23 @@ def load_desired(directory: Path) -> LoadResult:
     finally:
         if collecting:
             gc.enable()
-    problems.extend(_stray_files(directory))
+    problems.extend(_stray_files(directory, top))
     problems.extend(_cross_file_problems(customers))
     problems.sort()
     files = len(customer_files) + (partner.source is not None)
+    warnings = () if customer_files else (_no_customers(directory),)
     if problems:
-        return LoadResult(None, problems, files)
+        return LoadResult(None, problems, files, warnings)
     by_id = {c.tenant_id: c for c in customers}
-    return LoadResult(d.Desired(partner, by_id), [], files)
+    return LoadResult(d.Desired(partner, by_id), [], files, warnings)
+
+
+def _no_customers(directory: Path) -> str:
+    return (
+        f"no customer files in {directory / CUSTOMERS_DIR}: this desired state declares no "
+        f"customers, so pcr manages none; add one {CUSTOMERS_DIR}/<name>.yaml per customer "
+        "(or check that this is the right folder)"
+    )
 
 
 # Below this many files one process is quicker than starting workers.
@@ -152,36 +190,141 @@ def _load_customers(
     return customers
 
 
-def _customer_files(directory: Path) -> Iterator[Path]:
-    folder = directory / CUSTOMERS_DIR
-    if folder.is_dir():
-        yield from (p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+# --- which files are desired state: exactly customers/*.yaml and partner.yaml ----------
+# Anything that looks like desired state but is not read is an error, never skipped:
+# a customer silently left out of the plan is a customer pcr forgets about.
 
 
-def _stray_files(directory: Path) -> Iterator[Problem]:
-    """YAML at the top level other than partner.yaml is most likely a misplaced customer."""
-    for path in sorted(directory.glob("*.y*ml")):
-        if path.name not in (PARTNER_FILE, "partner.yml") and path.suffix in (".yaml", ".yml"):
+def _folder_entries(directory: Path) -> list[os.DirEntry[str]]:
+    try:
+        return _listing(directory)
+    except OSError as exc:
+        raise DesiredStateError(f"{directory}: cannot list the folder: {_reason(exc)}") from None
+
+
+def _listing(folder: Path) -> list[os.DirEntry[str]]:
+    with os.scandir(folder) as entries:
+        return sorted(entries, key=lambda e: e.name)
+
+
+def _reason(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied; let the user running pcr read it"
+    return str(exc.strerror or exc)
+
+
+def _customer_files(folder: Path, problems: list[Problem]) -> list[Path]:
+    """The customer files in `folder`; a problem for everything else that looks like one."""
+    if not os.path.lexists(folder):
+        return []
+    mark = Mark(str(folder), 1, 1)
+    if not _is_folder(folder):
+        found = what_is_at(folder) or "a file"
+        where = f"{CUSTOMERS_DIR}/<name>.yaml"
+        problems.append(Problem(mark, f"{found}, not a folder: customer files go in {where}"))
+        return []
+    try:
+        entries = _listing(folder)
+    except OSError as exc:
+        problems.append(Problem(mark, f"cannot list the folder: {_reason(exc)}"))
+        return []
+    files: list[Path] = []
+    for entry in entries:
+        if entry.name.endswith(".yaml"):
+            files.append(Path(entry.path))  # read_source says what it is if not a file
+        else:
+            problems.extend(_not_a_customer_file(entry))
+    return files
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _looks_like_yaml(name: str) -> bool:
+    return name.lower().endswith((".yaml", ".yml"))
+
+
+def _customer_name(name: str) -> str:
+    """The name pcr would read for a YAML-looking `name`: its stem with `.yaml`."""
+    return name.rsplit(".", 1)[0] + ".yaml"
+
+
+def _not_a_customer_file(entry: os.DirEntry[str]) -> Iterator[Problem]:
+    mark = Mark(entry.path, 1, 1)
+    if _looks_like_yaml(entry.name):
+        yield Problem(
+            mark,
+            f"not read: pcr reads {CUSTOMERS_DIR}/*.yaml (lower-case .yaml); "
+            f"rename it to {_customer_name(entry.name)}",
+        )
+    elif entry.is_dir(follow_symlinks=False):
+        yield from _in_subfolder(Path(entry.path))
+    elif entry.is_symlink() and _is_folder(Path(entry.path)):
+        yield Problem(
+            mark,
+            f"a link to a folder: pcr reads {CUSTOMERS_DIR}/*.yaml only, not subfolders; "
+            f"move its customer files into {CUSTOMERS_DIR}/ or remove the link",
+        )
+
+
+def _in_subfolder(folder: Path) -> Iterator[Problem]:
+    """YAML below customers/ is not read: say so rather than leave its customers out."""
+    unreadable: list[OSError] = []
+    for root, dirs, names in os.walk(folder, onerror=unreadable.append):
+        dirs.sort()
+        for name in sorted(n for n in [*dirs, *names] if _looks_like_yaml(n)):
             yield Problem(
-                Mark(str(path), 1, 1),
+                Mark(os.path.join(root, name), 1, 1),
+                f"not read: pcr reads {CUSTOMERS_DIR}/*.yaml only, not subfolders; "
+                f"move it to {CUSTOMERS_DIR}/{_customer_name(name)}",
+            )
+    for error in unreadable:
+        yield Problem(
+            Mark(str(error.filename), 1, 1),
+            f"cannot list the folder ({error.strerror}), so any customer files in it go "
+            f"unread: let the user running pcr read it, or move them to {CUSTOMERS_DIR}/",
+        )
+
+
+def _stray_files(directory: Path, entries: list[os.DirEntry[str]]) -> Iterator[Problem]:
+    """Desired state at the top level under a name pcr does not read: most likely a slip."""
+    for entry in entries:
+        name, mark = entry.name, Mark(entry.path, 1, 1)
+        if name in (PARTNER_FILE, CUSTOMERS_DIR):
+            continue
+        if name.lower() in (PARTNER_FILE, "partner.yml"):
+            yield Problem(
+                mark,
+                f"not read: pcr reads partner settings from {PARTNER_FILE} (exactly this "
+                f"name); rename it to {PARTNER_FILE}",
+            )
+        elif name.lower() == CUSTOMERS_DIR:
+            yield Problem(
+                mark,
+                f"not read: customer files go in {CUSTOMERS_DIR}/ (lower case); rename it",
+            )
+        elif _looks_like_yaml(name):
+            yield Problem(
+                mark,
                 f"not read: customer files go under {CUSTOMERS_DIR}/, "
                 f"partner settings in {PARTNER_FILE}",
             )
 
 
 def _read_mapping(path: Path, problems: list[Problem]) -> Mapping | None:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(Mark(str(path), 1, 1), f"cannot read file: {exc}"))
-        return None
-    try:
-        data = load_yaml(text, str(path))
-    except LoadError as exc:
-        problems.append(Problem(exc.mark, exc.message))
-        return None
+    """The file's top-level mapping, even if it has problems (they go to `problems`)."""
+    document = load_file(path)
+    problems.extend(Problem(e.mark, e.message) for e in document.errors)
+    data = document.value
     if data is None:
-        problems.append(Problem(Mark(str(path), 1, 1), "empty file: expected a mapping of keys"))
+        if not document.errors:
+            problems.append(
+                Problem(Mark(str(path), 1, 1), "empty file: expected a mapping of keys")
+            )
         return None
     if not isinstance(data, Mapping):
         kind = "a list" if isinstance(data, Sequence) else f"a {type(data).__name__} value"
@@ -192,12 +335,13 @@ def _read_mapping(path: Path, problems: list[Problem]) -> Mapping | None:
 
 def _schema_problems(name: str, data: Mapping) -> list[Problem]:
     errors = _validator(name).iter_errors(data)
-    return [p for e in errors for p in _explain(e, data)]
+    # One value can fail two keywords the same way (a GUID's pattern and its length).
+    return list(dict.fromkeys(p for e in errors for p in _explain(e, data)))
 
 
 def _load_partner(directory: Path, problems: list[Problem]) -> d.PartnerSettings:
     path = directory / PARTNER_FILE
-    if not path.exists():
+    if not os.path.lexists(path):  # a dangling link is there, and reported when read
         return d.PartnerSettings()
     data = _read_mapping(path, problems)
     if data is None or (found := _schema_problems("partner", data)):
@@ -258,7 +402,7 @@ def _build_customer(data: Mapping) -> d.DesiredCustomer:
     return d.DesiredCustomer(
         tenant_id=data["tenant_id"].lower(),
         relationship=d.Relationship(data["relationship"]),
-        mark=Mark(data.mark.path, 1, 1),
+        mark=data.value_marks["tenant_id"],
         name=data.get("name"),
         domain=data.get("domain"),
         protected=data.get("protected", False),
@@ -323,8 +467,9 @@ def _cross_file_problems(customers: Iterable[d.DesiredCustomer]) -> Iterator[Pro
     for customer in sorted(customers, key=lambda c: c.path):
         if (other := first_customer.setdefault(customer.tenant_id, customer)) is not customer:
             message = f"tenant_id {customer.tenant_id} is declared twice"
-            yield Problem(customer.mark, f"{message}: also in {other.path}")
-            yield Problem(other.mark, f"{message}: also in {customer.path}")
+            advice = "keep one file per customer"
+            yield Problem(customer.mark, f"{message}, also at {other.mark}: {advice}")
+            yield Problem(other.mark, f"{message}, also at {customer.mark}: {advice}")
         for override in customer.subscriptions:
             seen = first_subscription.setdefault(override.id, override.mark)
             if seen is not override.mark:
@@ -382,18 +527,43 @@ def _explain(error: jsonschema.ValidationError, data: Mapping) -> Iterator[Probl
         message = f"missing required key '{missing}' {_scope(path)}"
     elif validator == "enum":
         allowed = ", ".join(str(v) for v in schema["enum"])
-        message = f"{where}: {value!r} is not allowed; use one of: {allowed}"
+        message = f"{where}: {_quote(value)} is not allowed; use one of: {allowed}"
     elif validator == "type":
         message = f"{where}: expected {_type_name(schema['type'])}, got {_describe(value)}"
-    elif validator == "pattern":
-        example = "3f2b7a4e-1c0d-4e8f-9a61-5b7c2d9e0f13" if schema.get("title") == "GUID" else ""
-        hint = f" (like {example})" if example else ""
-        message = f"{where}: {value!r} is not a valid {schema.get('title', 'value')}{hint}"
+    elif validator == "pattern" or (validator in ("maxLength", "not") and "pattern" in schema):
+        # maxLength and `not` only guard the pattern (for editors whose `$` is Python's):
+        # the same message, so that one bad value is one problem.
+        title = schema.get("title", "value")
+        message = f"{where}: {_quote(value)} is not a valid {title}{_hint(schema, value)}"
     elif validator in ("minimum", "minLength"):
-        message = f"{where}: {value!r} is too small ({validator} {error.validator_value})"
+        message = f"{where}: {_quote(value)} is too small ({validator} {error.validator_value})"
     else:
         message = f"{where}: {error.message}"
     yield Problem(mark, message)
+
+
+def _hint(schema: dict[str, Any], value: str) -> str:
+    """What is most likely wrong with a text that fails its pattern."""
+    if value.endswith(("\n", "\r")):
+        return (
+            " (it ends with a line break, as a '|' or '>' block scalar does: "
+            "write the value on the same line as its key)"
+        )
+    if value != value.strip():
+        return " (it has spaces at an end: remove them)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return " (it holds a tab, line break or other control character: remove it)"
+    if schema.get("title") == "GUID":
+        return " (like 3f2b7a4e-1c0d-4e8f-9a61-5b7c2d9e0f13)"
+    if len(value) > schema.get("maxLength", len(value)):
+        return f" (it has {len(value)} characters, at most {schema['maxLength']} are allowed)"
+    return ""
+
+
+def _quote(value: Any) -> str:
+    """A value for a message: its repr, cut short so that a huge value stays readable."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def _scope(path: list[Any]) -> str:
@@ -414,5 +584,5 @@ def _describe(value: Any) -> str:
     if value is None:
         return "nothing (null)"
     if isinstance(value, str):
-        return f"text {value!r}"
-    return f"{type(value).__name__} {value!r}"
+        return f"text {_quote(value)}"
+    return f"{type(value).__name__} {_quote(value)}"

@@ -32,13 +32,16 @@ def test_broken_copy_reports_every_problem(example_copy: Path) -> None:
     lines = result.stdout.splitlines()
     contoso = str(example_copy / "customers" / "contoso.yaml")
     new = str(example_copy / "customers" / "new.yaml")
+    # The duplicate key no longer hides the bad tenant id beside it.
     assert lines == [
-        f"{contoso}:3:1: duplicate key 'relationship' (first defined at line 2)",
+        f"{contoso}:1:12: tenant_id: 'oops' is not a valid GUID "
+        "(like 3f2b7a4e-1c0d-4e8f-9a61-5b7c2d9e0f13)",
+        f"{contoso}:3:1: duplicate key 'relationship' (first defined at line 2): keep one of them",
         f"{new}:1:1: missing required key 'relationship' at the top level",
         f"{new}:2:1: unknown key 'status' at the top level; allowed keys: domain, name, "
         "offboarding, protected, relationship, subscriptions, tenant_id",
     ]
-    assert "3 problems in 11 files" in result.stderr
+    assert "4 problems in 11 files" in result.stderr
 
 
 def test_github_format(desired_dir: Path, write: WriteFile) -> None:
@@ -101,3 +104,33 @@ def test_python_dash_m_is_the_same_program(example_copy: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "no problems" in done.stderr
+
+
+def test_empty_desired_state_warns_loudly_and_passes(desired_dir: Path) -> None:
+    result = CliRunner().invoke(cli, ["validate", str(desired_dir)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"pcr: warning: no customer files in {desired_dir / 'customers'}: this desired state "
+        "declares no customers, so pcr manages none; add one customers/<name>.yaml per "
+        "customer (or check that this is the right folder)",
+        f"{desired_dir}: 0 files, 0 customers, no problems, 1 warning (see above)",
+    ]
+
+
+def test_empty_desired_state_is_an_annotation_on_github(desired_dir: Path) -> None:
+    result = CliRunner().invoke(cli, ["validate", str(desired_dir), "--format", "github"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("::warning title=pcr validate::no customer files in ")
+    assert "pcr: warning: no customer files" in result.stderr
+
+
+def test_installed_pcr_warns_on_an_empty_desired_state(
+    pcr_executable: str, desired_dir: Path
+) -> None:
+    done = subprocess.run(
+        [pcr_executable, "validate", str(desired_dir)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pcr: warning: no customer files in" in done.stderr
+    assert "0 customers, no problems, 1 warning" in done.stderr

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.loader import LoadError, Mapping, Mark, Sequence, load_yaml
+from reconciler.loader import LoadError, Mapping, Mark, Sequence, load_yaml, parse_yaml
 
 
 def test_marks_keys_values_and_items() -> None:
@@ -29,7 +29,7 @@ def test_empty_document_is_none() -> None:
         ("a: !!python/object/apply:os.system [ls]\n", 1, "is not allowed"),
         ("a: !custom 1\n", 1, "tag '!custom' is not allowed"),
         ("a: [1,\n", 2, "YAML syntax"),
-        ("a: 1\n---\nb: 2\n", 2, "single document"),
+        ("a: 1\n---\nb: 2\n", 2, "a second YAML document"),
         ("base: &b {x: 1}\nc:\n  <<: *b\n", 3, "merge keys"),
         ("1: one\n", 1, "must be a string"),
     ],
@@ -47,3 +47,19 @@ def test_control_character_is_located() -> None:
         load_yaml("a: 1\nb: x\x00\n", "f.yaml")
     assert caught.value.mark == Mark("f.yaml", 2, 5)
     assert caught.value.message == "character U+0000 is not allowed in YAML"
+
+
+def test_parse_collects_every_problem_and_keeps_the_rest() -> None:
+    document = parse_yaml("a: 1\na: 2\nb: !!int x\nc: [ok]\n", "f.yaml")
+    assert document.value == {"a": 1, "b": "x", "c": ["ok"]}
+    assert [str(e) for e in document.errors] == [
+        "f.yaml:2:1: duplicate key 'a' (first defined at line 1): keep one of them",
+        "f.yaml:3:4: tag '!!int' is not allowed: pcr reads plain YAML only; remove it "
+        "(quote the value if it is text)",
+    ]
+
+
+def test_a_syntax_error_stops_but_keeps_what_came_before() -> None:
+    document = parse_yaml("a: 1\na: 2\nb: [\n", "f.yaml")
+    assert document.value is None
+    assert [e.mark.line for e in document.errors] == [2, 4]

@@ -78,11 +78,11 @@ def test_yaml_syntax_error(desired_dir: Path, write: WriteFile) -> None:
 
 
 def test_duplicate_key(desired_dir: Path, write: WriteFile) -> None:
-    write("customers/c.yaml", f"tenant_id: {TENANT}\nrelationship: none\nrelationship: reseller\n")
+    write("customers/c.yaml", f"tenant_id: {TENANT}\nrelationship: reseller\nrelationship: none\n")
     assert only_problem(desired_dir) == (
         "c.yaml",
         3,
-        "duplicate key 'relationship' (first defined at line 2)",
+        "duplicate key 'relationship' (first defined at line 2): keep one of them",
     )
 
 
@@ -173,13 +173,16 @@ def test_every_problem_in_a_file_is_reported(desired_dir: Path, write: WriteFile
     assert [line for _, line, _ in problems(desired_dir)] == [1, 2, 3]
 
 
-def test_duplicate_tenant_names_both_files(desired_dir: Path, write: WriteFile) -> None:
-    write("customers/a.yaml", f"tenant_id: {TENANT}\nrelationship: reseller\n")
-    write("customers/b.yaml", f"tenant_id: {TENANT.upper()}\nrelationship: none\n{DOMAIN}")
-    found = problems(desired_dir)
-    assert [(name, line) for name, line, _ in found] == [("a.yaml", 1), ("b.yaml", 1)]
-    assert "declared twice: also in" in found[0][2] and found[0][2].endswith("b.yaml")
-    assert found[1][2].endswith("a.yaml")
+def test_duplicate_tenant_points_at_both_tenant_ids(desired_dir: Path, write: WriteFile) -> None:
+    a = write("customers/a.yaml", f"name: A\ntenant_id: {TENANT}\nrelationship: reseller\n")
+    b = write("customers/b.yaml", f"relationship: none\n{DOMAIN}tenant_id:  {TENANT.upper()}\n")
+    found = load_desired(desired_dir).problems
+    assert [str(p) for p in found] == [
+        f"{a}:2:12: tenant_id {TENANT} is declared twice, also at {b}:3:13: "
+        "keep one file per customer",
+        f"{b}:3:13: tenant_id {TENANT} is declared twice, also at {a}:2:12: "
+        "keep one file per customer",
+    ]
 
 
 def test_duplicate_subscription_across_files(desired_dir: Path, write: WriteFile) -> None:
@@ -353,6 +356,14 @@ yaml_fragments = st.sampled_from(
         "---\n",
         "\x00",
         "…",
+        "!!int ",
+        "!!bool ",
+        "!foo ",
+        "|\n  ",
+        "&a [*a]",
+        "2024-02-30",
+        "9" * 5000,
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
     ]
 )
 
@@ -387,3 +398,28 @@ def test_the_policy_can_let_an_offboarding_go_without_domain(
     assert result.problems == []
     assert result.desired is not None
     assert result.desired.partner.policy.require_domain_for_removal is False
+
+
+def test_no_customer_files_is_a_warning_not_a_problem(desired_dir: Path, write: WriteFile) -> None:
+    write("customers/.gitkeep", "")
+    result = load_desired(desired_dir)
+    assert result.problems == []
+    assert result.desired is not None and result.desired.customers == {}
+    assert result.warnings == (
+        f"no customer files in {desired_dir / 'customers'}: this desired state declares no "
+        "customers, so pcr manages none; add one customers/<name>.yaml per customer (or check "
+        "that this is the right folder)",
+    )
+
+
+def test_no_customers_folder_at_all_is_the_same_warning(tmp_path: Path) -> None:
+    result = load_desired(tmp_path)
+    assert result.desired is not None
+    assert [w.split(":")[0] for w in result.warnings] == [
+        f"no customer files in {tmp_path / 'customers'}"
+    ]
+
+
+def test_customer_files_mean_no_warning(desired_dir: Path, write: WriteFile) -> None:
+    write("customers/c.yaml", f"tenant_id: {TENANT}\nrelationship: reseller\n")
+    assert load_desired(desired_dir).warnings == ()

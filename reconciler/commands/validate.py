@@ -10,18 +10,24 @@ from reconciler.commands import ERROR, OK
 from reconciler.validate import DesiredStateError, Problem, load_desired
 
 
+def _escape(text: str, *, prop: bool = False) -> str:
+    """Workflow-command escaping, per GitHub's spec (properties also escape ':' and ',')."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+
 def github_annotation(problem: Problem) -> str:
     """A GitHub Actions workflow command; property and message escaping per its spec."""
-
-    def escape(text: str, *, prop: bool = False) -> str:
-        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        return text.replace(":", "%3A").replace(",", "%2C") if prop else text
-
     mark = problem.mark
     return (
-        f"::error file={escape(mark.path, prop=True)},line={mark.line},col={mark.col},"
-        f"title=pcr validate::{escape(problem.message)}"
+        f"::error file={_escape(mark.path, prop=True)},line={mark.line},col={mark.col},"
+        f"title=pcr validate::{_escape(problem.message)}"
     )
+
+
+def github_warning(message: str) -> str:
+    """A warning annotation; it names no file (the folder is the subject)."""
+    return f"::warning title=pcr validate::{_escape(message)}"
 
 
 def run(directory: Path, output_format: str) -> int:
@@ -30,13 +36,22 @@ def run(directory: Path, output_format: str) -> int:
     except DesiredStateError as exc:
         click.echo(f"pcr: {exc}", err=True)
         return ERROR
+    github = output_format == "github"
     for problem in result.problems:
-        click.echo(github_annotation(problem) if output_format == "github" else str(problem))
+        click.echo(github_annotation(problem) if github else str(problem))
+    # A warning does not fail the run: an empty desired state (a fresh `pcr init`)
+    # makes pcr remove nothing, it only leaves every customer unmanaged.
+    for warning in result.warnings:
+        click.echo(f"pcr: warning: {warning}", err=True)
+        if github:
+            click.echo(github_warning(warning))
     files = f"{result.files} file{'s' * (result.files != 1)}"
     if result.desired is None:
         count = len(result.problems)
         click.echo(f"{count} problem{'s' * (count != 1)} in {files} under {directory}", err=True)
         return ERROR
     customers = len(result.desired.customers)
-    click.echo(f"{directory}: {files}, {customers} customers, no problems", err=True)
+    warned = len(result.warnings)
+    warnings = f", {warned} warning{'s' * (warned != 1)} (see above)" if warned else ""
+    click.echo(f"{directory}: {files}, {customers} customers, no problems{warnings}", err=True)
     return OK
