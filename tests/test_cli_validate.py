@@ -134,3 +134,17 @@ def test_installed_pcr_warns_on_an_empty_desired_state(
     assert done.returncode == 0, done.stderr
     assert "pcr: warning: no customer files in" in done.stderr
     assert "0 customers, no problems, 1 warning" in done.stderr
+
+
+def test_a_plan_of_an_empty_desired_state_says_so_in_the_plan_itself(
+    desired_dir: Path, tmp_path: Path
+) -> None:
+    """A reviewer reads the pull-request comment, not the log: the warning is in the plan."""
+    state = tmp_path / "live.json"
+    state.write_text((EXAMPLE / "fake-state.json").read_text())
+    args = ["plan", "--desired", str(desired_dir), "--fake", str(state), "--format", "markdown"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "pcr: warning: no customer files in" in result.stderr
+    assert "declares no customers, so this plan manages none" in result.stdout
+    assert "**Unmanaged:** 10 customers" in result.stdout

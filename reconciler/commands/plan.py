@@ -20,6 +20,12 @@ from reconciler.render import render, use_color
 from reconciler.validate import DesiredStateError, load_desired
 
 
+NO_CUSTOMERS = (
+    "{directory} declares no customers, so this plan manages none: every customer in Partner "
+    "Center is left alone as unmanaged. Check that this is the right folder"
+)
+
+
 @dataclass(frozen=True)
 class PlanOptions:
     desired_dir: Path
@@ -39,6 +45,8 @@ def load_valid(directory: Path) -> Desired | None:
         return None
     for problem in result.problems:
         click.echo(str(problem), err=True)
+    for warning in result.warnings:
+        click.echo(f"pcr: warning: {warning}", err=True)
     if result.desired is None:
         click.echo(
             f"pcr: {len(result.problems)} problem(s) in {directory}; "
@@ -68,6 +76,8 @@ def run(options: PlanOptions) -> int:
     # Pure from here on: a failure below is a bug, and is reported as one.
     result = make_plan(desired, live, options.now)
     result.desired_dir = str(options.desired_dir)
+    if not desired.customers:  # said in the plan too: a reviewer reads the comment, not the log
+        result.warnings.insert(0, NO_CUSTOMERS.format(directory=options.desired_dir))
     color = options.output_format == "text" and use_color(sys.stdout)
     click.echo(render(result, options.output_format, color=color), nl=False)
     if result.errors:
