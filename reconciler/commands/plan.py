@@ -19,7 +19,6 @@ from reconciler.read import read_live, read_summary
 from reconciler.render import render, use_color
 from reconciler.validate import DesiredStateError, load_desired
 
-
 NO_CUSTOMERS = (
     "{directory} declares no customers, so this plan manages none: every customer in Partner "
     "Center is left alone as unmanaged. Check that this is the right folder"
