@@ -14,7 +14,7 @@ import httpx
 
 from reconciler.partnercenter.backend import open_client
 from reconciler.partnercenter.client import PartnerCenterClient
-from reconciler.partnercenter.errors import BackendError, ConfigurationError
+from reconciler.partnercenter.errors import BackendError, ConfigurationError, one_line, scrub
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,23 +41,34 @@ class Backend:
         ) as client:
             yield client
 
-    @staticmethod
-    def failure_message(exc: Exception) -> str:
+    def failure_message(self, exc: Exception) -> str:
+        """One line, with no secret from the environment in it, whatever raised it."""
         if isinstance(exc, httpx.HTTPError):
-            return f"cannot reach Partner Center: {type(exc).__name__}: {exc}"
-        return str(exc)
+            # The client wraps httpx's errors itself; this is only a net, and an httpx
+            # error's text may quote a request header: only its kind is shown.
+            message = f"cannot reach Partner Center: {type(exc).__name__}"
+        else:
+            message = str(exc)
+        return one_line(scrub(message, *(self.env.get(name) for name in SECRET_VARIABLES)))
 
+
+# The environment variables whose values are secrets: never shown in a message.
+SECRET_VARIABLES = ("PCR_TOKEN", "PCR_CLIENT_SECRET", "PCR_REFRESH_TOKEN")
 
 # Throughput knobs, from the environment so CI and scripts set them once:
-# the documented limit is 500 requests a minute per partner tenant.
-LIMIT_VARIABLES = {
+# the documented limit is 500 requests a minute per partner tenant. And the limits on
+# what one answer may cost, for an estate that needs more than the defaults.
+LIMIT_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PCR_RATE_LIMIT": ("rate_per_minute", float),
     "PCR_CONCURRENCY": ("max_concurrency", int),
+    "PCR_TIMEOUT": ("answer_timeout", float),  # seconds one call may take, retries included
+    "PCR_MAX_ANSWER_MB": ("max_answer_bytes", lambda raw: int(float(raw) * 1024 * 1024)),
+    "PCR_MAX_PAGES": ("max_pages", int),
 }
 
 
 def client_limits(env: dict[str, str]) -> dict[str, Any]:
-    """Client rate and concurrency limits set in the environment; the error names a bad one."""
+    """Client limits set in the environment; the error names a bad one."""
     limits: dict[str, Any] = {}
     for variable, (name, kind) in LIMIT_VARIABLES.items():
         raw = env.get(variable, "").strip()
@@ -65,9 +76,9 @@ def client_limits(env: dict[str, str]) -> dict[str, Any]:
             continue
         try:
             value = kind(raw)
-        except ValueError:
+        except (ValueError, OverflowError):
             value = 0
-        if value <= 0:
+        if not 0 < value < float("inf"):  # NaN too
             raise ConfigurationError(f"{variable}={raw!r}: expected a positive number")
         limits[name] = value
     return limits

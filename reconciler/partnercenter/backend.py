@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from reconciler.partnercenter.auth import StaticToken, token_provider_from_env
+from reconciler.partnercenter.auth import StaticToken, check_endpoint_url, token_provider_from_env
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.errors import ConfigurationError, FakeStateError
 from reconciler.partnercenter.fake.app import FakePartnerCenter
@@ -49,6 +49,7 @@ def open_client(
             yield client
         return
     url = endpoint or env.get("PCR_ENDPOINT", "").strip() or DEFAULT_ENDPOINT
+    check_endpoint_url(url)  # a URL that cannot be used is said first, before credentials
     provider = token_provider_from_env(env)
     try:
         with PartnerCenterClient(url, provider, **client_kwargs) as client:

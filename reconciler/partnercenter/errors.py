@@ -8,9 +8,40 @@ failure.
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
+# Bidirectional overrides and isolates: they reorder what a terminal shows.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """`text` as one printable line: whitespace runs collapsed to one space, control
+    characters (terminal escapes included) shown as `?`, cut at `limit` characters."""
+    text = _WHITESPACE.sub(" ", text).strip()
+    if not text.isprintable():
+        text = "".join(
+            "?" if unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS else c for c in text
+        )
+    if limit is not None and len(text) > limit:
+        text = text[: max(limit - 1, 0)].rstrip() + "…"
+    return text
+
+
+def scrub(text: str, *secrets: str | None) -> str:
+    """`text` with every one of `secrets` in it replaced by `<hidden>`."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<hidden>")
+    return text
+
 
 class BackendError(Exception):
     """A run could not read or change Partner Center; the message says why, in one line."""
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class ConfigurationError(BackendError, ValueError):
@@ -29,6 +60,14 @@ class InsecureEndpointError(BackendError, ValueError):
     """A plain-http URL that is not on this machine: a bearer token must not travel over it."""
 
 
+class InvalidEndpointError(ConfigurationError):
+    """An endpoint URL that cannot be parsed, or names no usable host."""
+
+
+# The most of a service's error text an error shows: enough to read, never a whole body.
+DESCRIPTION_LIMIT = 500
+
+
 class PartnerCenterError(BackendError):
     """A call the service refused, or that kept failing until the attempts ran out."""
 
@@ -36,9 +75,9 @@ class PartnerCenterError(BackendError):
         self, status: int | None, code: str | None, description: str, request_id: str | None
     ) -> None:
         self.status = status
-        self.code = code
-        self.description = " ".join(description.split())  # always one line
-        self.request_id = request_id
+        self.code = None if code is None else one_line(code, DESCRIPTION_LIMIT)
+        self.description = one_line(description, DESCRIPTION_LIMIT)  # always one short line
+        self.request_id = None if request_id is None else one_line(request_id, DESCRIPTION_LIMIT)
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -86,10 +125,75 @@ AUTH_HINTS: dict[int, tuple[type[PartnerCenterError], str]] = {
 
 
 class MalformedAnswer(PartnerCenterError):
-    """An answer whose shape or values pcr cannot read: nothing is decided on it."""
+    """An answer whose shape pcr cannot read: nothing is decided on it.
 
-    def __init__(self, what: str, problem: str) -> None:
-        super().__init__(None, None, f"a {what} in Partner Center's answer: {problem}", None)
+    `where` is the place in the answer (`items[0].companyProfile`, or `the answer` for
+    the whole body) and `problem` what is wrong there (`is a string, expected an
+    object`); `request` says which call it answered (`GET /v1/customers`), once known.
+    """
+
+    PREFIX = "Partner Center answered something pcr does not understand"
+
+    def __init__(
+        self,
+        where: str,
+        problem: str,
+        *,
+        request: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.where = where
+        self.problem = problem
+        self.request = request
+        place = f"{where} {problem}" if where else problem
+        context = f" ({request})" if request else ""
+        super().__init__(status, None, f"{self.PREFIX}: {place}{context}", request_id)
+
+    @classmethod
+    def wrong_type(cls, where: str, found: str, expected: str) -> MalformedAnswer:
+        return cls(where, f"is {found}, expected {expected}")
+
+    def within(self, outer: str) -> MalformedAnswer:
+        """The same problem, with its place given from `outer` (e.g. `items[3]`) down."""
+        if not self.where or self.where == ANSWER:
+            where = outer
+        elif self.where.startswith("["):
+            where = outer + self.where
+        else:
+            where = f"{outer}.{self.where}"
+        return MalformedAnswer(
+            where,
+            self.problem,
+            request=self.request,
+            status=self.status,
+            request_id=self.request_id,
+        )
+
+    def answering(
+        self, request: str, status: int | None, request_id: str | None
+    ) -> MalformedAnswer:
+        """The same problem, saying which call's answer it was found in."""
+        return MalformedAnswer(
+            self.where, self.problem, request=request, status=status, request_id=request_id
+        )
 
     def __str__(self) -> str:
-        return f"Partner Center sent {self.description}: pcr cannot use it"
+        request = f" [request {self.request_id}]" if self.request_id else ""
+        return f"{self.description}{request}"
+
+
+# The `where` of a problem with the answer as a whole.
+ANSWER = "the answer"
+
+
+class AnswerTooLarge(PartnerCenterError):
+    """An answer longer than the client takes (`max_answer_bytes`): it was not read to its end."""
+
+
+class AnswerTimeout(PartnerCenterError):
+    """An answer that did not arrive in full in time, however steadily it trickled in."""
+
+
+class PagingError(PartnerCenterError):
+    """A listing whose pages do not end: too many of them, or a continuation seen before."""

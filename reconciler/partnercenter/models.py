@@ -13,12 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
-from reconciler.partnercenter.errors import MalformedAnswer
+from reconciler.partnercenter.errors import ANSWER, MalformedAnswer
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 class SubscriptionKind(StrEnum):
@@ -226,7 +227,7 @@ def classify(wire: Mapping[str, Any]) -> SubscriptionKind:
     if kind is SubscriptionKind.SOFTWARE and not wire.get("termDuration"):
         return SubscriptionKind.PERPETUAL_SOFTWARE
     if kind is SubscriptionKind.AZURE:
-        subtype = str(((wire.get("productType") or {}).get("subType") or {}).get("id") or "")
+        subtype = str(_field(_field(wire.get("productType"), "subType"), "id") or "")
         return _AZURE_SUBTYPES.get(subtype.lower(), SubscriptionKind.UNKNOWN)
     if kind is not None:
         return kind
@@ -241,7 +242,173 @@ def classify(wire: Mapping[str, Any]) -> SubscriptionKind:
 
 
 def _product_type(wire: Mapping[str, Any]) -> str:
-    return str((wire.get("productType") or {}).get("id") or "")
+    return str(_field(wire.get("productType"), "id") or "")
+
+
+def _field(value: object, name: str) -> object:
+    """`value[name]` when `value` is an object, else None."""
+    return value.get(name) if isinstance(value, dict) else None
+
+
+# -- the shape of an answer -------------------------------------------------------------------
+#
+# Every field pcr reads is checked for the JSON type it expects there before it is used, so a
+# shape pcr cannot read is one clear `MalformedAnswer` naming the place (`items[0].productType`)
+# and the types, never an AttributeError deep inside. A field of the right type whose *value*
+# pcr does not know (a status, a date it cannot parse) is not an error: `_Reader` keeps it as
+# an unknown, for the planner to fail closed on.
+
+# What a paging link may carry in its headers: short, printable, and nothing of pcr's own.
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")
+HEADER_VALUE = re.compile(r"[\x20-\x7e]{0,16384}")
+LINK = re.compile(r"[\x21-\x7e]{1,8192}")
+
+
+def _kind(value: object) -> str:
+    """What a JSON value is, as a person says it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "an empty string" if not value else "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+class _Object:
+    """A JSON object at `where` in an answer, whose fields are read with the type pcr
+    expects of each; a field may always be absent or null unless it is `required`."""
+
+    def __init__(self, value: object, where: str = ANSWER) -> None:
+        if not isinstance(value, dict):
+            raise MalformedAnswer.wrong_type(where, _kind(value), "an object")
+        self.wire: dict[str, Any] = value
+        self.where = where
+
+    def at(self, name: str) -> str:
+        return name if self.where == ANSWER else f"{self.where}.{name}"
+
+    def _wrong(self, name: str, expected: str) -> MalformedAnswer:
+        found = _kind(self.wire[name]) if name in self.wire else "missing"
+        return MalformedAnswer.wrong_type(self.at(name), found, expected)
+
+    def text(self, name: str) -> str | None:
+        value = self.wire.get(name)
+        if value is None or isinstance(value, str):
+            return value
+        raise self._wrong(name, "a string")
+
+    def ident(self, name: str) -> str:
+        """A required, non-empty string: an id."""
+        value = self.wire.get(name)
+        if isinstance(value, str) and value.strip():
+            return value
+        raise self._wrong(name, "an id (a non-empty string)")
+
+    def whole(self, name: str) -> int | None:
+        value = self.wire.get(name)
+        if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise self._wrong(name, "a whole number")
+
+    def time(self, name: str) -> datetime | None:
+        value = self.text(name)
+        try:
+            return parse_time(value)
+        except ValueError:
+            raise MalformedAnswer(self.at(name), "is a string pcr cannot read as a time") from None
+
+    def child(self, name: str) -> _Object | None:
+        value = self.wire.get(name)
+        return None if value is None else _Object(value, self.at(name))
+
+    def children(self, name: str) -> list[_Object]:
+        value = self.wire.get(name)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self._wrong(name, "a list")
+        return [_Object(item, f"{self.at(name)}[{index}]") for index, item in enumerate(value)]
+
+
+def object_from_wire(wire: object) -> dict[str, Any]:
+    """An answer that must be a JSON object, as it came."""
+    return _Object(wire).wire
+
+
+@dataclass(frozen=True)
+class NextPage:
+    """Where a listing goes on: `links.next` of a page."""
+
+    uri: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing, its items parsed."""
+
+    items: tuple[T, ...]
+    next: NextPage | None = None
+
+
+def page_from_wire(wire: object, item: Callable[[Mapping[str, Any]], T]) -> Page[T]:
+    """A page of a listing: `items` (each parsed with `item`) and maybe `links.next`.
+
+    A 200 without `items` is not an empty listing: it is an answer pcr does not
+    understand (an error report sent with the wrong status, say), and says so.
+    """
+    page = _Object(wire)
+    raw = page.wire.get("items")
+    if not isinstance(raw, list):
+        problem = page._wrong("items", "a list")
+        code = page.wire.get("code", page.wire.get("statusCode"))
+        if "items" not in page.wire and isinstance(code, int | str) and str(code).isalnum():
+            problem = MalformedAnswer(
+                "items", f"{problem.problem}; it reads like an error report (code {code})"
+            )
+        raise problem
+    page.whole("totalCount")  # not used, but a listing's own: checked all the same
+    items: list[T] = []
+    for index, value in enumerate(raw):
+        try:
+            items.append(item(value))
+        except MalformedAnswer as exc:
+            raise exc.within(f"items[{index}]") from None
+    links = page.child("links")
+    link = links.child("next") if links is not None else None
+    return Page(tuple(items), None if link is None else _next_page(link))
+
+
+def _next_page(link: _Object) -> NextPage:
+    uri = link.text("uri")
+    if not uri:
+        raise link._wrong("uri", "a link (a non-empty string)")
+    if not LINK.fullmatch(uri):
+        raise MalformedAnswer(link.at("uri"), "is not a link pcr can follow")
+    headers = []
+    for header in link.children("headers"):
+        name, value = header.text("key"), header.text("value") or ""
+        if not name or not HEADER_NAME.fullmatch(name):
+            raise MalformedAnswer(header.at("key"), "is not an HTTP header name")
+        if not HEADER_VALUE.fullmatch(value):
+            raise MalformedAnswer(
+                header.at("value"), "is not a header value pcr can send (too long, or not ASCII)"
+            )
+        headers.append((name, value))
+    return NextPage(uri, tuple(headers))
+
+
+# The most of a value pcr does not know that a plan shows (it may be a whole answer's worth).
+UNKNOWN_SHOWN = 120
 
 
 class _Reader:
@@ -256,7 +423,10 @@ class _Reader:
         self.unknowns: list[str] = []
 
     def unknown(self, name: str) -> None:
-        self.unknowns.append(f"{name} {self.wire.get(name)!r}")
+        shown = repr(self.wire.get(name))  # repr: quoted, and control characters escaped
+        if len(shown) > UNKNOWN_SHOWN:
+            shown = shown[: UNKNOWN_SHOWN - 1] + "…"
+        self.unknowns.append(f"{name} {shown}")
 
     def time(self, name: str) -> datetime | None:
         value = self.wire.get(name)
@@ -302,7 +472,10 @@ def _from_wire(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
             try:
                 return parse(*args, **kwargs)
             except (AttributeError, KeyError, TypeError, ValueError) as exc:
-                raise MalformedAnswer(what, f"{type(exc).__name__}: {exc}") from None
+                # Only a safety net: the shape checks above say what is wrong, and where.
+                raise MalformedAnswer(
+                    f"a {what}", f"cannot be read ({type(exc).__name__}: {exc})"
+                ) from None
 
         return parsed
 
@@ -311,36 +484,51 @@ def _from_wire(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
 @_from_wire("customer")
 def customer_from_wire(wire: Mapping[str, Any]) -> Customer:
-    profile = wire.get("companyProfile") or {}
+    shape = _Object(wire)
+    profile = shape.child("companyProfile")
+    tenant = profile.text("tenantId") if profile is not None else None
+    customer_id = shape.text("id") or tenant
+    if not customer_id or not customer_id.strip():
+        raise shape._wrong("id", "an id (a non-empty string)")
     return Customer(
-        id=str(wire.get("id") or profile.get("tenantId") or ""),
-        name=str(profile.get("companyName") or ""),
-        domain=str(profile.get("domain") or ""),
-        relationship=str(wire.get("relationshipToPartner") or "none").lower(),
+        id=customer_id,
+        name=(profile.text("companyName") if profile is not None else None) or "",
+        domain=(profile.text("domain") if profile is not None else None) or "",
+        relationship=(shape.text("relationshipToPartner") or "none").lower(),
     )
 
 
 @_from_wire("subscription")
 def subscription_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Subscription:
+    shape = _Object(wire)
+    product = shape.child("productType")
+    if product is not None:
+        product.text("id")
+        subtype = product.child("subType")
+        if subtype is not None:
+            subtype.text("id")
+    status = shape.text("status")
+    offer_name = shape.text("offerName")
+    friendly_name = shape.text("friendlyName")
+    parent = shape.text("parentSubscriptionId")
     read = _Reader(wire)
-    parent = wire.get("parentSubscriptionId")
     return Subscription(
-        id=str(wire["id"]),
+        id=shape.ident("id"),
         customer_id=customer_id,
-        offer_id=str(wire.get("offerId") or ""),
-        offer_name=str(wire.get("offerName") or wire.get("friendlyName") or ""),
+        offer_id=shape.text("offerId") or "",
+        offer_name=offer_name or friendly_name or "",
         kind=classify(wire),
-        status=_status(wire.get("status")),
-        status_text=str(wire.get("status") or ""),
+        status=_status(status),
+        status_text=status or "",
         product_type=_product_type(wire),
         auto_renew=read.flag("autoRenewEnabled"),
-        quantity=int(wire.get("quantity") or 0),
-        term_duration=wire.get("termDuration"),
+        quantity=shape.whole("quantity") or 0,
+        term_duration=shape.text("termDuration"),
         commitment_end=read.time("commitmentEndDate"),
         cancellation_allowed_until=read.time("cancellationAllowedUntilDate"),
-        order_id=wire.get("orderId"),
+        order_id=shape.text("orderId"),
         is_trial=read.flag("isTrial"),
-        parent_id=str(parent).lower() if parent else None,
+        parent_id=parent.lower() if parent else None,
         billing_cycle=read.choice("billingCycle", BILLING_CYCLES),
         creation=read.time("creationDate"),
         effective_start=read.time("effectiveStartDate"),
@@ -368,16 +556,17 @@ def _full_refund_until(options: object, read: _Reader) -> datetime | None:
 def azure_entitlement_from_wire(
     customer_id: str, plan_id: str, wire: Mapping[str, Any]
 ) -> AzureEntitlement:
-    text = str(wire.get("status") or "")
+    shape = _Object(wire)
+    text = shape.text("status") or ""
     try:
         status = AzureEntitlementStatus(text.lower())
     except ValueError:
         status = AzureEntitlementStatus.UNKNOWN
     return AzureEntitlement(
-        id=str(wire["id"]).lower(),
+        id=shape.ident("id").lower(),
         customer_id=customer_id,
-        plan_id=str(wire.get("subscriptionId") or plan_id).lower(),
-        name=str(wire.get("friendlyName") or ""),
+        plan_id=(shape.text("subscriptionId") or plan_id).lower(),
+        name=shape.text("friendlyName") or "",
         status=status,
         status_text=text,
     )
@@ -385,51 +574,57 @@ def azure_entitlement_from_wire(
 
 @_from_wire("relationship request")
 def relationship_request_from_wire(wire: Mapping[str, Any]) -> str:
-    url = wire["url"]
-    if not isinstance(url, str) or not url.startswith("https://"):
-        raise ValueError(f"not an https link: {url!r}")
+    shape = _Object(wire)
+    url = shape.text("url")
+    if not url:
+        raise shape._wrong("url", "a link (a non-empty string)")
+    if not url.startswith("https://") or not LINK.fullmatch(url):
+        raise MalformedAnswer("url", "is not an https:// link")
     return url
 
 
 @_from_wire("entitlement")
 def entitlement_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Entitlement:
-    raw_type = str(wire.get("entitlementType") or "").lower()
+    shape = _Object(wire)
+    type_text = shape.text("entitlementType") or ""
     try:
-        kind = EntitlementType(raw_type)
+        kind = EntitlementType(type_text.lower())
     except ValueError:
         kind = EntitlementType.OTHER
     read = _Reader(wire)
     if kind is EntitlementType.OTHER:
         read.unknown("entitlementType")
-    artifacts = wire.get("entitledArtifacts") or []
+    reference = shape.child("referenceOrder")
+    artifacts = [a.text("resourceId") for a in shape.children("entitledArtifacts")]
     return Entitlement(
         customer_id=customer_id,
         type=kind,
-        product_id=str(wire.get("productId") or ""),
-        sku_id=str(wire.get("skuId") or ""),
-        quantity=int(wire.get("quantity") or 0),
-        order_id=(wire.get("referenceOrder") or {}).get("id"),
-        artifact_ids=tuple(str(a.get("resourceId")) for a in artifacts if a.get("resourceId")),
+        product_id=shape.text("productId") or "",
+        sku_id=shape.text("skuId") or "",
+        quantity=shape.whole("quantity") or 0,
+        order_id=reference.text("id") if reference is not None else None,
+        artifact_ids=tuple(a for a in artifacts if a),
         expires_at=read.time("expiryDate"),
-        type_text=str(wire.get("entitlementType") or ""),
+        type_text=type_text,
         unknowns=tuple(read.unknowns),
     )
 
 
 @_from_wire("order")
 def order_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Order:
+    shape = _Object(wire)
     return Order(
-        id=str(wire.get("id") or ""),
+        id=shape.text("id") or "",
         customer_id=customer_id,
-        status=str(wire.get("status") or "").lower(),
+        status=(shape.text("status") or "").lower(),
         line_items=tuple(
             OrderLineItem(
-                number=int(line.get("lineItemNumber") or 0),
-                offer_id=str(line.get("offerId") or ""),
-                quantity=int(line.get("quantity") or 0),
-                subscription_id=line.get("subscriptionId"),
+                number=line.whole("lineItemNumber") or 0,
+                offer_id=line.text("offerId") or "",
+                quantity=line.whole("quantity") or 0,
+                subscription_id=line.text("subscriptionId"),
             )
-            for line in wire.get("lineItems") or []
+            for line in shape.children("lineItems")
         ),
-        created=parse_time(wire.get("creationDate")),
+        created=shape.time("creationDate"),
     )
