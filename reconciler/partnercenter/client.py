@@ -21,43 +21,63 @@ The bearer token never leaves the `Authorization` header: it is checked before
 it is sent (no line breaks, nothing a header cannot carry), not logged, not
 kept in any error, and scrubbed from error bodies the service echoes and from
 the text of any transport error.
+
+The client holds the calls and the request/retry loop; the rest follows the data
+flow: `transport` holds the sockets to the answer's deadline, `answer` reads an
+answer under the caps and says what it means, `secrets` keeps tokens out of logs,
+and `config` has the limits and their defaults.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import logging
-import math
 import random
-import re
 import threading
 import time
-import urllib.request
 import uuid
-import zlib
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
+from contextlib import suppress
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import httpcore
 import httpx
 
+from reconciler.partnercenter.answer import (
+    Answer,
+    TooLarge,
+    error_from_answer,
+    late,
+    read_body,
+    retry_after_seconds,
+    seconds,
+)
 from reconciler.partnercenter.auth import TokenProvider, check_endpoint_url, check_token
+from reconciler.partnercenter.config import (
+    BACKOFF_BASE_SECONDS,
+    BACKOFF_CAP_SECONDS,
+    CONTAINER_BYTES,
+    DEFAULT_ANSWER_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_ANSWER_BYTES,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_PAGES,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_RATE_PER_MINUTE,
+    DEFAULT_READ_TIMEOUT,
+    MAX_POLLS,
+    MAX_RETRY_AFTER_SECONDS,
+    POLL_BASE_SECONDS,
+    POLL_CAP_SECONDS,
+    VALUE_BYTES,
+    Limits,
+)
 from reconciler.partnercenter.errors import (
-    ANSWER,
-    AUTH_HINTS,
-    DESCRIPTION_LIMIT,
-    RULE_REFUSALS,
     AnswerTimeout,
     AnswerTooLarge,
-    ConfigurationError,
     InsecureEndpointError,
     MalformedAnswer,
     NotFound,
@@ -85,10 +105,33 @@ from reconciler.partnercenter.models import (
     subscription_from_wire,
 )
 from reconciler.partnercenter.ratelimit import RateLimiter
+from reconciler.partnercenter.scrubbing import SECRETS
+from reconciler.partnercenter.transport import (
+    DeadlineTransport,
+    answer_deadline,
+    default_transport,
+)
 
 __all__ = [
+    "AZURE_CANCELLATION_REASON",
+    "BACKOFF_BASE_SECONDS",
+    "BACKOFF_CAP_SECONDS",
+    "CONTAINER_BYTES",
+    "DEFAULT_ANSWER_TIMEOUT",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_MAX_ANSWER_BYTES",
+    "DEFAULT_MAX_PAGES",
+    "DEFAULT_PAGE_SIZE",
+    "DEFAULT_READ_TIMEOUT",
+    "MAX_POLLS",
+    "MAX_RETRY_AFTER_SECONDS",
+    "POLL_BASE_SECONDS",
+    "POLL_CAP_SECONDS",
+    "VALUE_BYTES",
+    "WRITABLE_STATUSES",
     "DeadlineTransport",
     "InsecureEndpointError",
+    "Limits",
     "NotFound",
     "PartnerCenterClient",
     "PartnerCenterError",
@@ -100,36 +143,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 API_PREFIX = "/v1"
-# The largest page size is not documented; a smaller cap on the service's side only
-# means shorter pages, and paging follows `links.next` either way.
-DEFAULT_PAGE_SIZE = 500
-BACKOFF_BASE_SECONDS = 0.5
-BACKOFF_CAP_SECONDS = 30.0
-POLL_BASE_SECONDS = 1.0
-POLL_CAP_SECONDS = 5.0
-MAX_POLLS = 30
-# A `Retry-After` longer than this is refused rather than slept: a run must not hang for
-# an hour because an answer said so.
-MAX_RETRY_AFTER_SECONDS = 300.0
-
-# The limits on what one server can make the client spend (see the module docstring).
-# The largest answer pcr reads: a page of 500 customers is well under 1 MiB.
-DEFAULT_MAX_ANSWER_BYTES = 32 * 1024 * 1024
-# Pages of one listing: 1,000 pages of 500 is half a million customers, and reading them
-# takes two minutes of the 500-requests-a-minute budget on paging alone.
-DEFAULT_MAX_PAGES = 1_000
-DEFAULT_CONNECT_TIMEOUT = 10.0  # TCP connect and TLS handshake
-DEFAULT_READ_TIMEOUT = 30.0  # silence: the most the server may send nothing
-DEFAULT_ANSWER_TIMEOUT = 60.0  # one attempt, from sending the request to the answer's last byte
-
-# What parsing may cost is bounded too: at most one object or list per this many bytes of
-# the cap, and one value (a comma) per this many. Real answers have one object or list per
-# 60-100 bytes and a comma per 35-45, so only answers built to blow up when parsed (32 MiB
-# of `{},` is 700 MiB of dicts) come near: under these, the worst is some 60 MiB.
-CONTAINER_BYTES = 64
-VALUE_BYTES = 32
-# Decompressed output is produced in pieces of at most this, so the cap is checked often.
-_PIECE = 64 * 1024
 
 # The service's writable subscription states, by what pcr calls them.
 WRITABLE_STATUSES = frozenset({"active", "suspended", "deleted"})
@@ -147,276 +160,6 @@ _RETRYABLE_TRANSPORT_ERRORS = (
 _OWN_HEADERS = frozenset(
     {"authorization", "ms-requestid", "ms-correlationid", "accept", "ms-contract-version"}
 )
-
-
-# -- secrets in logs ------------------------------------------------------------------------
-
-_BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\"\\),;]+")
-# The loggers of httpx and httpcore, whose debug records quote exceptions: a server that
-# echoes the Authorization header in a line no parser takes would put the token in them.
-_HTTP_LOGGERS = (
-    "httpx",
-    "httpcore.connection",
-    "httpcore.http11",
-    "httpcore.http2",
-    "httpcore.proxy",
-    "httpcore.socks",
-    __name__,
-)
-
-
-class _Secrets:
-    """The last few bearer tokens the clients of this process sent, to scrub from logs."""
-
-    def __init__(self, keep: int = 16) -> None:
-        self._tokens: deque[str] = deque(maxlen=keep)
-        self._lock = threading.Lock()
-
-    def add(self, token: str) -> None:
-        with self._lock:
-            if token not in self._tokens:
-                self._tokens.append(token)
-
-    def scrub(self, text: str) -> str:
-        with self._lock:
-            tokens = tuple(self._tokens)
-        return _BEARER.sub(r"\1<hidden>", scrub(text, *tokens))
-
-
-_SECRETS = _Secrets()
-
-
-class _ScrubSecrets(logging.Filter):
-    """Takes any bearer token out of a log record's message before a handler sees it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = _SECRETS.scrub(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
-
-
-def _install_log_scrubbing() -> None:
-    for name in _HTTP_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _ScrubSecrets) for f in logger.filters):
-            logger.addFilter(_ScrubSecrets())
-
-
-_install_log_scrubbing()
-
-
-# -- deadlines under the sockets ------------------------------------------------------------
-
-
-class _Deadline(threading.local):
-    """The deadline of the answer this thread is reading, on the client's clock."""
-
-    at: float | None = None
-    clock: Callable[[], float] = time.monotonic
-
-
-_DEADLINE = _Deadline()
-
-
-@contextmanager
-def _answer_deadline(at: float, clock: Callable[[], float]) -> Iterator[None]:
-    previous = (_DEADLINE.at, _DEADLINE.clock)
-    _DEADLINE.at, _DEADLINE.clock = at, clock
-    try:
-        yield
-    finally:
-        _DEADLINE.at, _DEADLINE.clock = previous
-
-
-def _within_deadline(timeout: float | None, error: type[Exception]) -> float | None:
-    """`timeout`, shortened to what is left of this thread's answer deadline."""
-    if _DEADLINE.at is None:
-        return timeout
-    left = _DEADLINE.at - _DEADLINE.clock()
-    if left <= 0:
-        raise error("the answer's deadline has passed")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A socket stream whose every read, write and handshake ends by the answer's deadline:
-    httpx's read timeout starts afresh with each byte, so a server trickling a byte every
-    few seconds would otherwise never time out, in the headers or the body."""
-
-    def __init__(self, stream: httpcore.NetworkStream) -> None:
-        self._stream = stream
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, _within_deadline(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, _within_deadline(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def start_tls(
-        self,
-        ssl_context: Any,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        timeout = _within_deadline(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    def __init__(self, backend: httpcore.NetworkBackend) -> None:
-        self._backend = backend
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.NetworkStream:
-        timeout = _within_deadline(timeout, httpcore.ConnectTimeout)
-        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _DeadlineStream(stream)
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Any = None
-    ) -> httpcore.NetworkStream:
-        timeout = _within_deadline(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._backend.connect_unix_socket(path, timeout, socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._backend.sleep(seconds)
-
-
-class DeadlineTransport(httpx.HTTPTransport):
-    """httpx's own transport, with every socket operation held to the answer deadline the
-    client sets for the attempt. The client's default; a test's transport may subclass it."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        # httpx takes no network backend, so it is put in under the pool it built. Should a
-        # future httpx lay this out differently, the client still checks the deadline
-        # between the chunks it reads, only less exactly.
-        pool = getattr(self, "_pool", None)
-        backend = getattr(pool, "_network_backend", None)
-        if isinstance(backend, httpcore.NetworkBackend):
-            pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
-        else:  # pragma: no cover - a different httpx
-            log.debug("httpx's transport has no network backend to hold to deadlines")
-
-
-def _environment_proxy(url: httpx.URL) -> str | None:
-    """The proxy the environment names for `url` (HTTPS_PROXY, ALL_PROXY, NO_PROXY), as httpx
-    would have used it: with a transport of its own the client must look itself."""
-    proxies = urllib.request.getproxies()
-    proxy = proxies.get(url.scheme) or proxies.get("all")
-    if not proxy or urllib.request.proxy_bypass(url.host):
-        return None
-    return proxy if "://" in proxy else f"http://{proxy}"
-
-
-# -- answers --------------------------------------------------------------------------------
-
-
-@dataclass
-class _Answer:
-    """An answer read whole (and no larger than the cap), with what it answered."""
-
-    method: str
-    path: str
-    status: int
-    reason: str
-    headers: httpx.Headers
-    body: bytes | bytearray
-    request_id: str
-    elapsed: float = 0.0
-    _payload: Any = field(default=None, repr=False)
-    _decoded: bool = field(default=False, repr=False)
-
-    def describe(self, page: int = 1) -> str:
-        return f"{self.method} {self.path}" + (f", page {page}" if page > 1 else "")
-
-    def json(self) -> Any:
-        if not self._decoded:
-            self._payload = _decode_json(self.body)
-            self._decoded = True
-        return self._payload
-
-    def parse(self, parse: Callable[[Any], T], page: int = 1) -> T:
-        """The answer parsed by `parse`; a shape it cannot read names this call."""
-        try:
-            return parse(self.json())
-        except MalformedAnswer as exc:
-            raise exc.answering(self.describe(page), self.status, self.request_id) from None
-
-
-def _decode_json(body: bytes | bytearray) -> Any:
-    # The service prefixes some bodies with a UTF-8 byte order mark, which json refuses.
-    if body[:3] == b"\xef\xbb\xbf":
-        body = body[3:]
-    try:
-        return json.loads(body)
-    except RecursionError:  # a few MiB of "[[[[": json recurses per level
-        raise MalformedAnswer(ANSWER, "is nested deeper than pcr reads") from None
-    except ValueError:  # not JSON, not UTF-8, or a number of more digits than Python takes
-        raise MalformedAnswer(ANSWER, "is not JSON") from None
-
-
-class _Inflate:
-    """Undo a gzip or deflate Content-Encoding in pieces of at most `_PIECE` bytes, so a
-    small answer that inflates to gigabytes is stopped at the cap, never held whole."""
-
-    def __init__(self, encoding: str) -> None:
-        self.encoding = encoding
-        # Some servers send deflate without zlib's header: tried when the header is not there.
-        self._raw_fallback = encoding == "deflate"
-        self._zlib: Any = None
-        if encoding in ("gzip", "x-gzip"):
-            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        elif encoding == "deflate":
-            self._zlib = zlib.decompressobj(zlib.MAX_WBITS)
-        elif encoding not in ("", "identity"):
-            raise MalformedAnswer(
-                ANSWER, f"is in a content encoding pcr did not ask for ({encoding[:40]!r})"
-            )
-
-    def __call__(self, data: bytes) -> Iterator[bytes]:
-        if self._zlib is None:
-            if data:
-                yield data
-            return
-        while not self._zlib.eof:
-            try:
-                out = self._zlib.decompress(data, _PIECE)
-            except zlib.error:
-                if not self._raw_fallback:
-                    raise MalformedAnswer(ANSWER, f"is not valid {self.encoding}") from None
-                self._raw_fallback = False
-                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
-                continue
-            self._raw_fallback = False
-            data = self._zlib.unconsumed_tail
-            if out:
-                yield out
-            if not data and len(out) < _PIECE:
-                return
-
-
-class _TooLarge(Exception):
-    """Raised inside the read, where the request is not at hand; becomes AnswerTooLarge."""
-
-    def __init__(self, status: int, description: str) -> None:
-        super().__init__(description)
-        self.status = status
-        self.description = description
 
 
 class _Failed(Exception):
@@ -438,9 +181,9 @@ class PartnerCenterClient:
         token_provider: TokenProvider,
         *,
         transport: httpx.BaseTransport | None = None,
-        rate_per_minute: float = 500,
-        max_concurrency: int = 8,
-        max_attempts: int = 6,
+        rate_per_minute: float = DEFAULT_RATE_PER_MINUTE,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         answer_timeout: float = DEFAULT_ANSWER_TIMEOUT,
@@ -452,27 +195,23 @@ class PartnerCenterClient:
         correlation_id: str | None = None,
     ) -> None:
         """`call_timeout` (default: `answer_timeout`) is what one call may spend on its
-        attempts and the backoff between them; waits the service asks for are not counted."""
+        attempts and the backoff between them; waits the service asks for are not counted.
+        The limits are checked as a `Limits`."""
         root = check_endpoint_url(base_url, allow_any=transport is not None)
-        if max_attempts < 1 or max_concurrency < 1:
-            raise ValueError("max_attempts and max_concurrency must be at least 1")
-        call_timeout = answer_timeout if call_timeout is None else call_timeout
-        limits = (connect_timeout, read_timeout, answer_timeout, call_timeout)
-        if not all(math.isfinite(t) and t > 0 for t in limits):
-            raise ValueError("timeouts must be positive numbers of seconds")
-        if max_answer_bytes < 1 or max_pages < 1:
-            raise ValueError("max_answer_bytes and max_pages must be at least 1")
+        self._limits = Limits(
+            max_attempts=max_attempts,
+            max_concurrency=max_concurrency,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            answer_timeout=answer_timeout,
+            call_timeout=call_timeout,
+            max_answer_bytes=max_answer_bytes,
+            max_pages=max_pages,
+        )
         self.base_url = str(root).rstrip("/").removesuffix(API_PREFIX)
         self.host = root.host
         self.correlation_id = correlation_id or str(uuid.uuid4())
         self._token_provider = token_provider
-        self._max_attempts = max_attempts
-        self._connect_timeout = connect_timeout
-        self._read_timeout = read_timeout
-        self._answer_timeout = answer_timeout
-        self._call_timeout = call_timeout
-        self._max_answer_bytes = max_answer_bytes
-        self._max_pages = max_pages
         self._sleep = sleep
         self._clock = clock
         self._random = random.Random()
@@ -481,18 +220,10 @@ class PartnerCenterClient:
         self._counter_lock = threading.Lock()
         self._request_count = 0
         self._throttled_count = 0
-        if transport is None:
-            try:
-                transport = DeadlineTransport(proxy=_environment_proxy(root))
-            except (ValueError, httpx.InvalidURL, ImportError) as exc:  # its URL is not shown:
-                raise ConfigurationError(  # it may hold the proxy's password
-                    f"the proxy the environment names for {root.host} (HTTPS_PROXY, "
-                    f"HTTP_PROXY or ALL_PROXY) cannot be used: {type(exc).__name__}"
-                ) from None
         self._http = httpx.Client(
             base_url=self.base_url,
-            transport=transport,
-            timeout=self._timeouts(answer_timeout),
+            transport=transport if transport is not None else default_transport(root),
+            timeout=self._limits.timeouts(answer_timeout),
             follow_redirects=False,  # a redirect must not carry the bearer token elsewhere
         )
 
@@ -707,12 +438,12 @@ class PartnerCenterClient:
             yield from page.items
             if page.next is None:
                 return
-            if number >= self._max_pages:
+            if number >= self._limits.max_pages:
                 raise PagingError(
                     None,
                     None,
                     f"the listing of {API_PREFIX}{path} does not end: it goes on past "
-                    f"{self._max_pages} pages, the most pcr reads (PCR_MAX_PAGES)",
+                    f"{self._limits.max_pages} pages, the most pcr reads (PCR_MAX_PAGES)",
                     answer.request_id,
                 )
             headers = _link_headers(page.next)
@@ -731,7 +462,7 @@ class PartnerCenterClient:
 
     def _write(
         self, method: str, path: str, body: Mapping[str, Any], request_id: str | None
-    ) -> _Answer | None:
+    ) -> Answer | None:
         """Send a change; wait out a 202. None when the service returns no resource."""
         answer = self._request(method, path, json_body=body, request_id=request_id)
         if answer.status == 202:
@@ -741,7 +472,7 @@ class PartnerCenterClient:
             return self._poll(location, self._retry_after(answer))
         return answer if answer.body.strip() else None
 
-    def _poll(self, location: str, first_wait: float | None) -> _Answer:
+    def _poll(self, location: str, first_wait: float | None) -> Answer:
         wait = first_wait if first_wait is not None else POLL_BASE_SECONDS
         for attempt in range(1, MAX_POLLS + 1):
             if wait > 0:
@@ -793,7 +524,7 @@ class PartnerCenterClient:
         headers: Mapping[str, str] | None = None,
         request_id: str | None = None,
         priority: bool = False,
-    ) -> _Answer:
+    ) -> Answer:
         """One logical call: a fixed MS-RequestId across all its attempts.
 
         The attempts and the backoff between them share `call_timeout`; each attempt
@@ -807,9 +538,9 @@ class PartnerCenterClient:
             else API_PREFIX + path
         )
         spent = 0.0  # attempts and backoff, in seconds
-        for attempt in range(1, self._max_attempts + 1):
+        for attempt in range(1, self._limits.max_attempts + 1):
             token = check_token(self._token_provider(), "the bearer token")
-            allowance = min(self._answer_timeout, self._call_timeout - spent)
+            allowance = min(self._limits.answer_timeout, self._limits.per_call - spent)
             try:
                 answer = self._send(
                     method, url, token, request_id, params, json_body, headers, priority, allowance
@@ -825,12 +556,12 @@ class PartnerCenterClient:
                 spent += answer.elapsed
                 if answer.status < 300:
                     return answer
-                error = _error_from_answer(answer, token, self.host)
+                error = error_from_answer(answer, token, self.host)
                 wait, asked = self._retry_wait(answer, attempt, error)
             if wait is None:
                 raise error
-            out_of_time = spent + (0.0 if asked else wait) >= self._call_timeout
-            if attempt == self._max_attempts or out_of_time:
+            out_of_time = spent + (0.0 if asked else wait) >= self._limits.per_call
+            if attempt == self._limits.max_attempts or out_of_time:
                 within = f" in {spent:.1f} s, the most one call may take" if out_of_time else ""
                 raise type(error)(
                     error.status,
@@ -855,20 +586,11 @@ class PartnerCenterClient:
         extra_headers: Mapping[str, str] | None,
         priority: bool,
         allowance: float,
-    ) -> _Answer:
+    ) -> Answer:
         """One attempt, read whole within `allowance` seconds, or `_Failed`."""
-        headers = {
-            **(extra_headers or {}),
-            "Authorization": f"Bearer {token}",
-            "Accept": "application/json",
-            # Only what `_Inflate` undoes in bounded pieces (never br or zstd).
-            "Accept-Encoding": "gzip, deflate",
-            "MS-Contract-Version": "v1",
-            "MS-RequestId": request_id,
-            "MS-CorrelationId": self.correlation_id,
-        }
+        headers = self._headers(token, request_id, extra_headers)
         path = _path_of(url)
-        _SECRETS.add(token)
+        SECRETS.add(token)
         with self._slots:
             self._limiter.acquire(priority=priority)
             with self._counter_lock:
@@ -877,88 +599,71 @@ class PartnerCenterClient:
             deadline = started + allowance
             try:
                 with (
-                    _answer_deadline(deadline, self._clock),
+                    answer_deadline(deadline, self._clock),
                     self._http.stream(
                         method,
                         url,
                         params=params,
                         json=json_body,
                         headers=headers,
-                        timeout=self._timeouts(allowance),
+                        timeout=self._limits.timeouts(allowance),
                     ) as response,
                 ):
-                    body = self._read_body(response, deadline, allowance)
+                    body = read_body(
+                        response,
+                        max_bytes=self._limits.max_answer_bytes,
+                        deadline=deadline,
+                        allowance=allowance,
+                        clock=self._clock,
+                    )
                     status, reason = response.status_code, response.reason_phrase
                     answer_headers = response.headers
-            except MalformedAnswer as exc:  # an encoding pcr cannot undo
-                error: PartnerCenterError = exc.answering(f"{method} {path}", None, request_id)
-                raise _Failed(error, False, self._clock() - started) from None
-            except _TooLarge as exc:
-                error = AnswerTooLarge(
-                    exc.status, None, f"{exc.description} ({method} {path})", request_id
+            except (MalformedAnswer, TooLarge, httpx.HTTPError, httpx.InvalidURL) as exc:
+                error, retryable = self._failure(
+                    exc, f"{method} {path}", token, request_id, deadline, allowance
                 )
-                raise _Failed(error, False, self._clock() - started) from None
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                error_class, description, retryable = self._transport_failure(
-                    exc, token, deadline, allowance
-                )
-                error = error_class(None, None, f"{description} ({method} {path})", request_id)
                 raise _Failed(error, retryable, self._clock() - started) from None
         elapsed = self._clock() - started
         if status == 429:
             with self._counter_lock:
                 self._throttled_count += 1
         log.debug("%s %s -> %s [request %s]", method, path, status, request_id)
-        return _Answer(method, path, status, reason, answer_headers, body, request_id, elapsed)
+        return Answer(method, path, status, reason, answer_headers, body, request_id, elapsed)
 
-    def _read_body(
-        self, response: httpx.Response, deadline: float, allowance: float
-    ) -> bytes | bytearray:
-        """The answer's body, decompressed, refused as soon as it passes the cap or the
-        deadline: memory stays within the cap and one piece, whatever the server sends."""
-        limit, status = self._max_answer_bytes, response.status_code
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise self._too_large(status, f"says it is {int(declared):,} bytes long")
-        if response.is_stream_consumed:  # an in-process transport built the answer whole
-            content = response.content
-            if len(content) > limit:
-                raise self._too_large(status, f"is {len(content):,} bytes long")
-            self._check_structure(status, content)
-            return content
-        inflate = _Inflate(response.headers.get("Content-Encoding", "").strip().lower())
-        body = bytearray()
-        for raw in response.iter_raw():
-            for piece in inflate(raw):
-                body += piece
-                if len(body) > limit:
-                    raise self._too_large(status, "goes on past that")
-            if self._clock() > deadline:
-                raise httpx.ReadTimeout(_late(allowance), request=response.request)
-        self._check_structure(status, body)
-        return body
+    def _headers(
+        self, token: str, request_id: str, extra_headers: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        return {
+            **(extra_headers or {}),
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            # Only what `Inflate` undoes in bounded pieces (never br or zstd).
+            "Accept-Encoding": "gzip, deflate",
+            "MS-Contract-Version": "v1",
+            "MS-RequestId": request_id,
+            "MS-CorrelationId": self.correlation_id,
+        }
 
-    def _check_structure(self, status: int, body: bytes | bytearray) -> None:
-        """Refuse an answer whose parse would cost many times its size: `[{},{},…]` of
-        32 MiB is 700 MiB of Python objects. Counted on the bytes (in strings too, which
-        only errs on the safe side); real answers are far below either bound."""
-        containers = body.count(b"{") + body.count(b"[")
-        if containers > self._max_answer_bytes // CONTAINER_BYTES:
-            raise _TooLarge(
-                status,
-                f"the answer holds more than {self._max_answer_bytes // CONTAINER_BYTES:,} "
-                "objects and lists, the most pcr reads",
-            )
-        if body.count(b",") > self._max_answer_bytes // VALUE_BYTES:
-            raise _TooLarge(
-                status,
-                f"the answer holds more than {self._max_answer_bytes // VALUE_BYTES:,} "
-                "values, the most pcr reads",
-            )
-
-    def _too_large(self, status: int, what: str) -> _TooLarge:
-        cap = _size(self._max_answer_bytes)
-        return _TooLarge(status, f"the answer is larger than {cap}, the most pcr reads: it {what}")
+    def _failure(
+        self,
+        exc: Exception,
+        call: str,
+        token: str,
+        request_id: str,
+        deadline: float,
+        allowance: float,
+    ) -> tuple[PartnerCenterError, bool]:
+        """The error an attempt that got no usable answer ends in, and whether to retry."""
+        if isinstance(exc, MalformedAnswer):  # an encoding pcr cannot undo
+            return exc.answering(call, None, request_id), False
+        if isinstance(exc, TooLarge):
+            return AnswerTooLarge(
+                exc.status, None, f"{exc.description} ({call})", request_id
+            ), False
+        error_class, description, retryable = self._transport_failure(
+            exc, token, deadline, allowance
+        )
+        return error_class(None, None, f"{description} ({call})", request_id), retryable
 
     def _transport_failure(
         self, exc: Exception, token: str, deadline: float, allowance: float
@@ -970,13 +675,13 @@ class PartnerCenterClient:
             timeouts = getattr(exc, "request").extensions.get("timeout") or {}  # noqa: B009
         text = one_line(scrub(str(exc), token), 200)
         if isinstance(exc, httpx.TimeoutException) and self._clock() >= deadline - 0.01:
-            return AnswerTimeout, _late(allowance), True
+            return AnswerTimeout, late(allowance), True
         if isinstance(exc, httpx.ConnectTimeout):
-            limit = timeouts.get("connect", self._connect_timeout)
-            return PartnerCenterError, f"could not connect to {host} within {_seconds(limit)}", True
+            limit = timeouts.get("connect", self._limits.connect_timeout)
+            return PartnerCenterError, f"could not connect to {host} within {seconds(limit)}", True
         if isinstance(exc, httpx.ReadTimeout):
-            limit = timeouts.get("read", self._read_timeout)
-            return PartnerCenterError, f"{host} sent nothing for {_seconds(limit)}", True
+            limit = timeouts.get("read", self._limits.read_timeout)
+            return PartnerCenterError, f"{host} sent nothing for {seconds(limit)}", True
         if isinstance(exc, httpx.WriteTimeout):
             return PartnerCenterError, f"could not send the request to {host} in time", True
         if isinstance(exc, httpx.TimeoutException):
@@ -992,19 +697,9 @@ class PartnerCenterClient:
             return PartnerCenterError, f"could not send the request ({type(exc).__name__})", False
         return PartnerCenterError, f"{type(exc).__name__}: {text}", False
 
-    def _timeouts(self, allowance: float) -> httpx.Timeout:
-        return httpx.Timeout(
-            connect=min(self._connect_timeout, allowance),
-            read=min(self._read_timeout, allowance),
-            write=min(self._read_timeout, allowance),
-            pool=min(self._connect_timeout, allowance),
-        )
-
-    def _retry_after(
-        self, answer: _Answer, error: PartnerCenterError | None = None
-    ) -> float | None:
+    def _retry_after(self, answer: Answer, error: PartnerCenterError | None = None) -> float | None:
         """`Retry-After` in seconds; one longer than `MAX_RETRY_AFTER_SECONDS` is an error."""
-        wait = _retry_after(answer.headers)
+        wait = retry_after_seconds(answer.headers)
         if wait is not None and wait > MAX_RETRY_AFTER_SECONDS:
             description = error.description if error is not None else "the operation is running"
             raise PartnerCenterError(
@@ -1017,7 +712,7 @@ class PartnerCenterClient:
         return wait
 
     def _retry_wait(
-        self, answer: _Answer, attempt: int, error: PartnerCenterError
+        self, answer: Answer, attempt: int, error: PartnerCenterError
     ) -> tuple[float | None, bool]:
         """How long to wait before retrying this answer (None: it must not be retried), and
         whether the service asked for that wait.
@@ -1049,23 +744,6 @@ def _with(parse: Callable[[str, Mapping[str, Any]], T], customer_id: str) -> Cal
 
 def _attempts(count: int) -> str:
     return "1 attempt" if count == 1 else f"{count} attempts"
-
-
-def _seconds(value: object) -> str:
-    seconds = float(value) if isinstance(value, int | float) else 0.0
-    return f"{round(seconds, 1):g} s"
-
-
-def _late(allowance: float) -> str:
-    return f"the answer did not arrive in full within {_seconds(allowance)}"
-
-
-def _size(count: int) -> str:
-    if count >= 1024 * 1024 and count % (1024 * 1024) == 0:
-        return f"{count // (1024 * 1024)} MiB"
-    if count >= 1024 and count % 1024 == 0:
-        return f"{count // 1024} KiB"
-    return f"{count:,} bytes"
 
 
 def _customer_path(customer_id: str) -> str:
@@ -1109,57 +787,5 @@ def _page_key(uri: str, headers: Mapping[str, str]) -> bytes:
     return digest.digest()
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """`Retry-After` in seconds (the service sends seconds; an HTTP date is accepted too)."""
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        seconds = when.timestamp() - time.time()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
 def _poll_backoff(attempt: int) -> float:
     return float(min(POLL_CAP_SECONDS, POLL_BASE_SECONDS * 2 ** (attempt - 1)))
-
-
-def _error_from_answer(answer: _Answer, token: str, host: str | None) -> PartnerCenterError:
-    """Read the classic `{code, description}` body, or the throttle's `{statusCode, message}`."""
-    if 300 <= answer.status < 400:
-        return PartnerCenterError(
-            answer.status,
-            None,
-            f"a redirect, which pcr does not follow: the bearer token goes to {host} only",
-            answer.request_id,
-        )
-    try:
-        payload = _decode_json(answer.body) if answer.body.strip() else {}
-    except MalformedAnswer:
-        payload = {}
-    if not isinstance(payload, dict):
-        payload = {}
-    code = payload.get("code")
-    if not isinstance(code, str | int) or isinstance(code, bool):
-        code = None
-    description = payload.get("description") or payload.get("message")
-    if not isinstance(description, str):
-        description = answer.reason or "no description"
-    error_class: type[PartnerCenterError] = NotFound if answer.status == 404 else PartnerCenterError
-    if answer.status in AUTH_HINTS and str(code) not in RULE_REFUSALS:
-        error_class, hint = AUTH_HINTS[answer.status]
-        description = f"{one_line(description, DESCRIPTION_LIMIT - len(hint) - 3)} — {hint}"
-    description = scrub(description, token)  # in case the service echoes it
-    return error_class(
-        answer.status,
-        None if code in (None, "") else str(code),
-        description,
-        answer.request_id,
-    )

@@ -1,0 +1,277 @@
+"""An answer from Partner Center, read whole under the caps, and what it says.
+
+`read_body` reads a streamed answer as it comes in: decompressed in bounded pieces
+(`Inflate`), refused past the cap on its size (`TooLarge`) or its deadline, and
+refused when parsing it would cost many times its size. An `Answer` is the result,
+parsed only through the `*_from_wire` functions of `models`; an answer that is an
+error becomes a `PartnerCenterError` with `error_from_answer`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from reconciler.partnercenter.config import CONTAINER_BYTES, VALUE_BYTES
+from reconciler.partnercenter.errors import (
+    ANSWER,
+    AUTH_HINTS,
+    DESCRIPTION_LIMIT,
+    RULE_REFUSALS,
+    MalformedAnswer,
+    NotFound,
+    PartnerCenterError,
+    one_line,
+    scrub,
+)
+
+__all__ = [
+    "Answer",
+    "Inflate",
+    "TooLarge",
+    "decode_json",
+    "error_from_answer",
+    "late",
+    "read_body",
+    "retry_after_seconds",
+    "seconds",
+]
+
+T = TypeVar("T")
+
+# Decompressed output is produced in pieces of at most this, so the cap is checked often.
+_PIECE = 64 * 1024
+
+
+@dataclass
+class Answer:
+    """An answer read whole (and no larger than the cap), with what it answered."""
+
+    method: str
+    path: str
+    status: int
+    reason: str
+    headers: httpx.Headers
+    body: bytes | bytearray
+    request_id: str
+    elapsed: float = 0.0
+    _payload: Any = field(default=None, repr=False)
+    _decoded: bool = field(default=False, repr=False)
+
+    def describe(self, page: int = 1) -> str:
+        return f"{self.method} {self.path}" + (f", page {page}" if page > 1 else "")
+
+    def json(self) -> Any:
+        if not self._decoded:
+            self._payload = decode_json(self.body)
+            self._decoded = True
+        return self._payload
+
+    def parse(self, parse: Callable[[Any], T], page: int = 1) -> T:
+        """The answer parsed by `parse`; a shape it cannot read names this call."""
+        try:
+            return parse(self.json())
+        except MalformedAnswer as exc:
+            raise exc.answering(self.describe(page), self.status, self.request_id) from None
+
+
+def decode_json(body: bytes | bytearray) -> Any:
+    # The service prefixes some bodies with a UTF-8 byte order mark, which json refuses.
+    if body[:3] == b"\xef\xbb\xbf":
+        body = body[3:]
+    try:
+        return json.loads(body)
+    except RecursionError:  # a few MiB of "[[[[": json recurses per level
+        raise MalformedAnswer(ANSWER, "is nested deeper than pcr reads") from None
+    except ValueError:  # not JSON, not UTF-8, or a number of more digits than Python takes
+        raise MalformedAnswer(ANSWER, "is not JSON") from None
+
+
+# -- reading under the caps -----------------------------------------------------------------
+
+
+class Inflate:
+    """Undo a gzip or deflate Content-Encoding in pieces of at most `_PIECE` bytes, so a
+    small answer that inflates to gigabytes is stopped at the cap, never held whole."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        # Some servers send deflate without zlib's header: tried when the header is not there.
+        self._raw_fallback = encoding == "deflate"
+        self._zlib: Any = None
+        if encoding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif encoding == "deflate":
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS)
+        elif encoding not in ("", "identity"):
+            raise MalformedAnswer(
+                ANSWER, f"is in a content encoding pcr did not ask for ({encoding[:40]!r})"
+            )
+
+    def __call__(self, data: bytes) -> Iterator[bytes]:
+        if self._zlib is None:
+            if data:
+                yield data
+            return
+        while not self._zlib.eof:
+            try:
+                out = self._zlib.decompress(data, _PIECE)
+            except zlib.error:
+                if not self._raw_fallback:
+                    raise MalformedAnswer(ANSWER, f"is not valid {self.encoding}") from None
+                self._raw_fallback = False
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                continue
+            self._raw_fallback = False
+            data = self._zlib.unconsumed_tail
+            if out:
+                yield out
+            if not data and len(out) < _PIECE:
+                return
+
+
+class TooLarge(Exception):
+    """Raised inside the read, where the request is not at hand; becomes AnswerTooLarge."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+def read_body(
+    response: httpx.Response,
+    *,
+    max_bytes: int,
+    deadline: float,
+    allowance: float,
+    clock: Callable[[], float],
+) -> bytes | bytearray:
+    """The answer's body, decompressed, refused as soon as it passes `max_bytes` or the
+    deadline: memory stays within the cap and one piece, whatever the server sends."""
+    status = response.status_code
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(status, max_bytes, f"says it is {int(declared):,} bytes long")
+    if response.is_stream_consumed:  # an in-process transport built the answer whole
+        content = response.content
+        if len(content) > max_bytes:
+            raise _too_large(status, max_bytes, f"is {len(content):,} bytes long")
+        check_structure(status, content, max_bytes)
+        return content
+    inflate = Inflate(response.headers.get("Content-Encoding", "").strip().lower())
+    body = bytearray()
+    for raw in response.iter_raw():
+        for piece in inflate(raw):
+            body += piece
+            if len(body) > max_bytes:
+                raise _too_large(status, max_bytes, "goes on past that")
+        if clock() > deadline:
+            raise httpx.ReadTimeout(late(allowance), request=response.request)
+    check_structure(status, body, max_bytes)
+    return body
+
+
+def check_structure(status: int, body: bytes | bytearray, max_bytes: int) -> None:
+    """Refuse an answer whose parse would cost many times its size: `[{},{},…]` of
+    32 MiB is 700 MiB of Python objects. Counted on the bytes (in strings too, which
+    only errs on the safe side); real answers are far below either bound."""
+    containers = body.count(b"{") + body.count(b"[")
+    if containers > max_bytes // CONTAINER_BYTES:
+        raise TooLarge(
+            status,
+            f"the answer holds more than {max_bytes // CONTAINER_BYTES:,} "
+            "objects and lists, the most pcr reads",
+        )
+    if body.count(b",") > max_bytes // VALUE_BYTES:
+        raise TooLarge(
+            status,
+            f"the answer holds more than {max_bytes // VALUE_BYTES:,} values, the most pcr reads",
+        )
+
+
+def _too_large(status: int, max_bytes: int, what: str) -> TooLarge:
+    cap = _size(max_bytes)
+    return TooLarge(status, f"the answer is larger than {cap}, the most pcr reads: it {what}")
+
+
+def late(allowance: float) -> str:
+    """What an attempt that ran out of its `allowance` seconds is told."""
+    return f"the answer did not arrive in full within {seconds(allowance)}"
+
+
+def seconds(value: object) -> str:
+    """A number of seconds, to a tenth, for a message (anything else is 0 s)."""
+    count = float(value) if isinstance(value, int | float) else 0.0
+    return f"{round(count, 1):g} s"
+
+
+def _size(count: int) -> str:
+    if count >= 1024 * 1024 and count % (1024 * 1024) == 0:
+        return f"{count // (1024 * 1024)} MiB"
+    if count >= 1024 and count % 1024 == 0:
+        return f"{count // 1024} KiB"
+    return f"{count:,} bytes"
+
+
+# -- what an answer says --------------------------------------------------------------------
+
+
+def retry_after_seconds(headers: httpx.Headers) -> float | None:
+    """`Retry-After` in seconds (the service sends seconds; an HTTP date is accepted too)."""
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        wait = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        wait = when.timestamp() - time.time()
+    if not math.isfinite(wait):
+        return None
+    return max(0.0, wait)
+
+
+def error_from_answer(answer: Answer, token: str, host: str | None) -> PartnerCenterError:
+    """Read the classic `{code, description}` body, or the throttle's `{statusCode, message}`."""
+    if 300 <= answer.status < 400:
+        return PartnerCenterError(
+            answer.status,
+            None,
+            f"a redirect, which pcr does not follow: the bearer token goes to {host} only",
+            answer.request_id,
+        )
+    try:
+        payload = decode_json(answer.body) if answer.body.strip() else {}
+    except MalformedAnswer:
+        payload = {}
+    if not isinstance(payload, dict):
+        payload = {}
+    code = payload.get("code")
+    if not isinstance(code, str | int) or isinstance(code, bool):
+        code = None
+    description = payload.get("description") or payload.get("message")
+    if not isinstance(description, str):
+        description = answer.reason or "no description"
+    error_class: type[PartnerCenterError] = NotFound if answer.status == 404 else PartnerCenterError
+    if answer.status in AUTH_HINTS and str(code) not in RULE_REFUSALS:
+        error_class, hint = AUTH_HINTS[answer.status]
+        description = f"{one_line(description, DESCRIPTION_LIMIT - len(hint) - 3)} — {hint}"
+    description = scrub(description, token)  # in case the service echoes it
+    return error_class(
+        answer.status,
+        None if code in (None, "") else str(code),
+        description,
+        answer.request_id,
+    )
