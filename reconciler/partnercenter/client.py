@@ -58,7 +58,6 @@ from reconciler.partnercenter.auth import TokenProvider, check_endpoint_url, che
 from reconciler.partnercenter.config import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_CAP_SECONDS,
-    CONTAINER_BYTES,
     DEFAULT_ANSWER_TIMEOUT,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_ANSWER_BYTES,
@@ -72,7 +71,6 @@ from reconciler.partnercenter.config import (
     MAX_RETRY_AFTER_SECONDS,
     POLL_BASE_SECONDS,
     POLL_CAP_SECONDS,
-    VALUE_BYTES,
     Limits,
 )
 from reconciler.partnercenter.errors import (
@@ -107,35 +105,17 @@ from reconciler.partnercenter.models import (
 from reconciler.partnercenter.ratelimit import RateLimiter
 from reconciler.partnercenter.scrubbing import SECRETS
 from reconciler.partnercenter.transport import (
-    DeadlineTransport,
     answer_deadline,
     default_transport,
 )
 
 __all__ = [
     "AZURE_CANCELLATION_REASON",
-    "BACKOFF_BASE_SECONDS",
-    "BACKOFF_CAP_SECONDS",
-    "CONTAINER_BYTES",
-    "DEFAULT_ANSWER_TIMEOUT",
-    "DEFAULT_CONNECT_TIMEOUT",
-    "DEFAULT_MAX_ANSWER_BYTES",
-    "DEFAULT_MAX_PAGES",
-    "DEFAULT_PAGE_SIZE",
-    "DEFAULT_READ_TIMEOUT",
-    "MAX_POLLS",
-    "MAX_RETRY_AFTER_SECONDS",
-    "POLL_BASE_SECONDS",
-    "POLL_CAP_SECONDS",
-    "VALUE_BYTES",
     "WRITABLE_STATUSES",
-    "DeadlineTransport",
     "InsecureEndpointError",
-    "Limits",
     "NotFound",
     "PartnerCenterClient",
     "PartnerCenterError",
-    "RateLimiter",
 ]
 
 log = logging.getLogger(__name__)

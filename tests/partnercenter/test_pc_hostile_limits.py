@@ -21,13 +21,13 @@ from pc_support import FAKE_TOKEN, SleepRecorder
 from reconciler import cli
 from reconciler.commands.backend import client_limits
 from reconciler.partnercenter.auth import StaticToken
-from reconciler.partnercenter.client import (
+from reconciler.partnercenter.client import PartnerCenterClient
+from reconciler.partnercenter.config import (
     DEFAULT_ANSWER_TIMEOUT,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_PAGES,
     DEFAULT_READ_TIMEOUT,
-    PartnerCenterClient,
 )
 from reconciler.partnercenter.errors import (
     AnswerTimeout,
