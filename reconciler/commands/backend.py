@@ -64,6 +64,7 @@ LIMIT_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PCR_TIMEOUT": ("answer_timeout", float),  # seconds one call may take, retries included
     "PCR_MAX_ANSWER_MB": ("max_answer_bytes", lambda raw: int(float(raw) * 1024 * 1024)),
     "PCR_MAX_PAGES": ("max_pages", int),
+    "PCR_BUSY_WAIT": ("busy_wait", float),  # seconds of 409s (a renewal in progress) waited out
 }
 
 

@@ -58,7 +58,10 @@ from reconciler.partnercenter.auth import TokenProvider, check_endpoint_url, che
 from reconciler.partnercenter.config import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_CAP_SECONDS,
+    BUSY_PAUSE_CAP_SECONDS,
+    BUSY_PAUSE_FIRST_SECONDS,
     DEFAULT_ANSWER_TIMEOUT,
+    DEFAULT_BUSY_WAIT,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_ATTEMPTS,
@@ -170,6 +173,7 @@ class PartnerCenterClient:
         call_timeout: float | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         max_pages: int = DEFAULT_MAX_PAGES,
+        busy_wait: float = DEFAULT_BUSY_WAIT,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         correlation_id: str | None = None,
@@ -187,6 +191,7 @@ class PartnerCenterClient:
             call_timeout=call_timeout,
             max_answer_bytes=max_answer_bytes,
             max_pages=max_pages,
+            busy_wait=busy_wait,
         )
         self.base_url = str(root).rstrip("/").removesuffix(API_PREFIX)
         self.host = root.host
@@ -518,7 +523,9 @@ class PartnerCenterClient:
             else API_PREFIX + path
         )
         spent = 0.0  # attempts and backoff, in seconds
-        for attempt in range(1, self._limits.max_attempts + 1):
+        busy = 0.0  # 409s waited out: not attempts, and not counted in `spent`
+        attempt = 1
+        while True:
             token = check_token(self._token_provider(), "the bearer token")
             allowance = min(self._limits.answer_timeout, self._limits.per_call - spent)
             try:
@@ -537,6 +544,9 @@ class PartnerCenterClient:
                 if answer.status < 300:
                     return answer
                 error = error_from_answer(answer, token, self.host)
+                if answer.status == 409:
+                    busy += self._wait_while_busy(answer, error, busy, method, url)
+                    continue
                 wait, asked = self._retry_wait(answer, attempt, error)
             if wait is None:
                 raise error
@@ -553,6 +563,7 @@ class PartnerCenterClient:
             self._sleep(wait)
             if not asked:
                 spent += wait
+            attempt += 1
         raise AssertionError("unreachable")  # the loop always returns or raises
 
     def _send(
@@ -691,18 +702,55 @@ class PartnerCenterClient:
             )
         return wait
 
+    def _wait_while_busy(
+        self, answer: Answer, error: PartnerCenterError, waited: float, method: str, url: str
+    ) -> float:
+        """Wait out one 409 (a renewal or another operation in progress); the seconds waited.
+
+        Partner Center says to retry after about two minutes, and a renewal can take
+        longer: pauses grow from BUSY_PAUSE_FIRST_SECONDS to BUSY_PAUSE_CAP_SECONDS (or
+        are what `Retry-After` asks), until `busy_wait` seconds have gone by.
+        """
+        limit = self._limits.busy_wait
+        asked = self._retry_after(answer, error)
+        pause = asked if asked is not None else self._busy_pause(waited)
+        if waited + pause > limit:
+            raise PartnerCenterError(
+                error.status,
+                error.code,
+                f"{error.description} — still busy after {waited:.0f} s, the most pcr waits "
+                f"for a renewal or another operation to finish (PCR_BUSY_WAIT): run again later",
+                error.request_id,
+            )
+        log.warning(
+            "%s %s: Partner Center is busy with it (409: %s); a renewal can take minutes: "
+            "retrying in %.0f s (%.0f of %.0f s waited)",
+            method,
+            _path_of(url),
+            error.description,
+            pause,
+            waited,
+            limit,
+        )
+        self._sleep(pause)
+        return pause
+
+    def _busy_pause(self, waited: float) -> float:
+        base = min(BUSY_PAUSE_CAP_SECONDS, max(BUSY_PAUSE_FIRST_SECONDS, waited))
+        return float(base + self._random.uniform(0, base / 4))
+
     def _retry_wait(
         self, answer: Answer, attempt: int, error: PartnerCenterError
     ) -> tuple[float | None, bool]:
         """How long to wait before retrying this answer (None: it must not be retried), and
         whether the service asked for that wait.
 
-        429 waits exactly as long as `Retry-After` says. 409 (what the service
-        answers while a subscription renews) and 5xx use it when present too,
-        else back off. Anything else (a redirect included) is not retried.
+        429 waits exactly as long as `Retry-After` says; 5xx uses it when present
+        too, else backs off (409 is waited out apart: `_wait_while_busy`). Anything
+        else (a redirect included) is not retried.
         """
         status = answer.status
-        if status != 429 and status != 409 and status < 500:
+        if status != 429 and status < 500:
             return None, False
         retry_after = self._retry_after(answer, error)
         if retry_after is not None:

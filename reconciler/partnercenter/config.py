@@ -15,8 +15,11 @@ import httpx
 __all__ = [
     "BACKOFF_BASE_SECONDS",
     "BACKOFF_CAP_SECONDS",
+    "BUSY_PAUSE_CAP_SECONDS",
+    "BUSY_PAUSE_FIRST_SECONDS",
     "CONTAINER_BYTES",
     "DEFAULT_ANSWER_TIMEOUT",
+    "DEFAULT_BUSY_WAIT",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_MAX_ANSWER_BYTES",
     "DEFAULT_MAX_ATTEMPTS",
@@ -48,6 +51,12 @@ MAX_POLLS = 30
 # A `Retry-After` longer than this is refused rather than slept: a run must not hang for
 # an hour because an answer said so.
 MAX_RETRY_AFTER_SECONDS = 300.0
+# How long a call waits out 409s: Partner Center answers 409 while a subscription renews
+# (from 00:01 UTC, up to a day) or another operation runs on it, and asks to retry after
+# about two minutes (reference §5, §19). These waits are not attempts.
+DEFAULT_BUSY_WAIT = 300.0
+BUSY_PAUSE_FIRST_SECONDS = 5.0
+BUSY_PAUSE_CAP_SECONDS = 60.0
 
 # The limits on what one server can make the client spend (see `client`'s docstring).
 # The largest answer pcr reads: a page of 500 customers is well under 1 MiB.
@@ -83,12 +92,13 @@ class Limits:
     call_timeout: float | None = None
     max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
     max_pages: int = DEFAULT_MAX_PAGES
+    busy_wait: float = DEFAULT_BUSY_WAIT  # seconds of 409s a call waits out
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.max_concurrency < 1:
             raise ValueError("max_attempts and max_concurrency must be at least 1")
         timeouts = (self.connect_timeout, self.read_timeout, self.answer_timeout, self.per_call)
-        if not all(math.isfinite(t) and t > 0 for t in timeouts):
+        if not all(math.isfinite(t) and t > 0 for t in (*timeouts, self.busy_wait)):
             raise ValueError("timeouts must be positive numbers of seconds")
         if self.max_answer_bytes < 1 or self.max_pages < 1:
             raise ValueError("max_answer_bytes and max_pages must be at least 1")

@@ -57,8 +57,8 @@ def test_each_logical_call_gets_its_own_request_id(live: Live) -> None:
     assert {r.correlation_id for r in live.app.requests} == {live.client.correlation_id}
 
 
-@pytest.mark.parametrize("status", [409, 500, 503])
-def test_409_and_5xx_retry_with_growing_backoff(live: Live, status: int) -> None:
+@pytest.mark.parametrize("status", [500, 503])
+def test_5xx_retry_with_growing_backoff(live: Live, status: int) -> None:
     live.app.add_fault("PATCH", SUBSCRIPTION_PATH, status=status, count=3)
     result = live.client.update_subscription(
         FABRIKAM, FABRIKAM_BASIC_NCE, auto_renew=False, request_id="r-1"
@@ -70,6 +70,40 @@ def test_409_and_5xx_retry_with_growing_backoff(live: Live, status: int) -> None
     assert len(live.app.mutations) == 1  # only the accepted attempt changed anything
     first, second, third = live.sleep.calls
     assert 0.5 <= first <= 0.75 and 1.0 <= second <= 1.5 and 2.0 <= third <= 3.0
+
+
+def test_a_renewal_in_progress_is_waited_out_for_minutes(live: Live) -> None:
+    """409 for a minute and a half (a renewal), then the change goes through: the waits
+    grow, are not attempts, and the same request id is reused throughout."""
+    live.app.add_fault("PATCH", SUBSCRIPTION_PATH, status=409, count=6)
+    result = live.client.update_subscription(
+        FABRIKAM, FABRIKAM_BASIC_NCE, auto_renew=False, request_id="r-9"
+    )
+    assert not result.auto_renew
+    patches = [r for r in live.app.requests if r.method == "PATCH"]
+    assert [r.status for r in patches] == [409] * 6 + [200]
+    assert {r.request_id for r in patches} == {"r-9"}
+    assert sum(live.sleep.calls) >= 60
+    assert min(live.sleep.calls) >= 5  # a renewal is not a blip: no half-second retries
+
+
+def test_a_409_that_never_ends_gives_up_after_the_busy_wait(live: Live) -> None:
+    live.app.add_fault("GET", f"/customers/{CONTOSO}$", status=409, count=None)
+    with pytest.raises(PartnerCenterError) as caught:
+        live.client.get_customer(CONTOSO)
+    assert caught.value.status == 409
+    assert "still busy after" in str(caught.value) and "PCR_BUSY_WAIT" in str(caught.value)
+    # It waits until one more pause would pass the 300 s budget, and no further.
+    waited = sum(live.sleep.calls)
+    assert waited <= 300 < waited + 75
+
+
+def test_the_busy_wait_says_what_it_waits_for(live: Live, caplog: pytest.LogCaptureFixture) -> None:
+    live.app.add_fault("GET", f"/customers/{CONTOSO}$", status=409, count=1)
+    with caplog.at_level("WARNING"):
+        live.client.get_customer(CONTOSO)
+    assert "Partner Center is busy with it (409" in caplog.text
+    assert "a renewal can take minutes" in caplog.text
 
 
 def test_retry_after_on_409_is_honoured(live: Live) -> None:
