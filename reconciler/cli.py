@@ -20,6 +20,7 @@ from reconciler import __version__, render, scaffold
 from reconciler.commands import DEFAULT_DESIRED, ERROR
 from reconciler.commands import apply as apply_command
 from reconciler.commands import drift as drift_command
+from reconciler.commands import history as history_command
 from reconciler.commands import import_state as import_command
 from reconciler.commands import init as init_command
 from reconciler.commands import plan as plan_command
@@ -173,6 +174,27 @@ def apply(
         workers=parallel,
     )
     sys.exit(apply_command.run(options))
+
+
+@cli.command()
+@click.argument("who", metavar="TENANT_ID_OR_FILE")
+@desired_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The local backend's folder (default: .pcr beside the desired state).",
+)
+def history(who: str, desired_dir: Path, output_format: str, state_dir: Path | None) -> None:
+    """What pcr changed for one customer (a tenant id or its file), from the audit trail."""
+    sys.exit(history_command.run(who, desired_dir, output_format, state_dir))
 
 
 @cli.command()

@@ -198,6 +198,11 @@ class RunContext:
         return cls(actor(), commit(desired_dir), plan)
 
 
+def audit_records(store: StateStore) -> list[dict[str, Any]]:
+    """Every line of a store's audit trail that can be read."""
+    return list(_parsed(store.records(AUDIT_NAME).read()))
+
+
 class AuditLog:
     """One JSON line per mutation sent to Partner Center; never any credential.
 

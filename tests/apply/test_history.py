@@ -1,0 +1,48 @@
+"""`pcr history`: one customer's changes from the audit trail, by file or tenant id."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.apply.support import NORTHWIND, make_estate, run_apply, run_pcr, save_plan
+
+
+def test_history_of_a_customer_after_an_apply(tmp_path: Path, pcr_executable: str) -> None:
+    estate = make_estate(tmp_path)
+    save_plan(pcr_executable, estate)
+    assert run_apply(pcr_executable, estate).returncode == 0
+
+    by_file = run_pcr(
+        pcr_executable, "history", "northwind.yaml", "--desired", "desired-state", cwd=tmp_path
+    )
+    assert by_file.returncode == 0, by_file.stderr
+    assert f"History of {NORTHWIND} (3 changes" in by_file.stdout
+    assert "suspend_subscription" in by_file.stdout and "active -> suspended" in by_file.stdout
+    assert "remove_relationship" in by_file.stdout
+    assert "relationship reseller -> relationship none" in by_file.stdout
+
+    as_json = run_pcr(
+        pcr_executable,
+        *("history", NORTHWIND.upper(), "--desired", "desired-state", "--format", "json"),
+        cwd=tmp_path,
+    )
+    history = json.loads(as_json.stdout)["history"]
+    assert [h["action"] for h in history][-1] == "remove_relationship"
+    assert all(h["customer_id"] == NORTHWIND and h["request_id"] for h in history)
+    mutations = {m["request_id"] for m in estate.mutations()}
+    assert {h["request_id"] for h in history} <= mutations
+
+
+def test_history_of_someone_pcr_never_touched(tmp_path: Path, pcr_executable: str) -> None:
+    estate = make_estate(tmp_path)
+    quiet = run_pcr(
+        pcr_executable, "history", "contoso.yaml", "--desired", str(estate.desired), cwd=tmp_path
+    )
+    assert quiet.returncode == 0
+    assert "No changes to cfc52cfc-1732-4fd6-8bf3-8918bdf0a40b in the audit trail" in quiet.stdout
+    wrong = run_pcr(
+        pcr_executable, "history", "nobody.yaml", "--desired", str(estate.desired), cwd=tmp_path
+    )
+    assert wrong.returncode == 1
+    assert "nobody.yaml is neither a customer file" in wrong.stderr
