@@ -23,15 +23,32 @@ follows, so that drift and plan agree on what is converged:
   cancelled (NCE, software) or suspended (legacy, Azure), and auto-renew off
   where the cancellation window has closed.
 
-Records then get what a person needs to act: for a subscription that cannot
-be cancelled yet, when its next cancellation window opens and closes; for an
-offboarding that has to wait, its date (from the planner itself).
+Records then get what a person needs to act, from the customer's own part of
+the plan (`planner.plan_declared`, guardrails included), so that drift and plan
+never disagree about what apply does:
+
+- a record says "`pcr apply` <does X>" (the phrases in APPLY_SAYS) only when
+  the plan holds that action for its target; a subscription the plan holds
+  back (behind a reserved instance or a savings plan, or an unknown state:
+  fail closed), or that a guardrail refuses, says so instead;
+- a record is *waiting* when a deferred item whose date has not come explains
+  it and the plan holds no action for its target: the relationship of an
+  offboarding customer whose removal is deferred, and each subscription that
+  such a removal (or a cancellation deferred for that subscription) waits for.
+  Waiting records are shown but are not changes (`--detailed-exitcode` 0);
+  once the date has passed they are drift again ("due since").
+
+So, per declared customer: drift has a record that is not waiting, other than
+`name` and `domain` (which the plan only warns about), exactly when the plan
+has for that customer an action, a blocked item, an error, or a deferred item
+that is due; and it has only waiting records exactly when the plan has only
+deferred items that are not due (tests/drift/test_agreement.py).
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -64,8 +81,8 @@ from reconciler.partnercenter.models import (
     format_time,
     moment,
 )
-from reconciler.plan import ActionType, CustomerRef
-from reconciler.planner import plan_customer
+from reconciler.plan import Action, ActionType, BlockedKind, CustomerRef, Deferred
+from reconciler.planner import CustomerPlan, past_term, plan_declared
 
 NONE = "none"
 
@@ -284,15 +301,38 @@ def _order(report: DriftReport, record: DriftRecord) -> tuple[bool, str, int, st
     return unmanaged, where, KIND_ORDER[record.kind], record.target_id
 
 
-def cancellation_outlook(sub: Subscription, now: datetime) -> tuple[str, dict[str, str]]:
-    """When this subscription can be cancelled: now, at renewal, or never."""
+# What drift says apply does, one phrase per action type. A record says one only when
+# the customer's plan holds that action for the record's target (a test checks every
+# message against the plan).
+APPLY_SAYS: dict[ActionType, str] = {
+    ActionType.SUSPEND: "`pcr apply` suspends it",
+    ActionType.CANCEL: "`pcr apply` cancels it",
+    ActionType.REACTIVATE: "`pcr apply` reactivates it",
+    ActionType.DISABLE_AUTO_RENEW: "`pcr apply` turns auto-renew off",
+    ActionType.ENABLE_AUTO_RENEW: "`pcr apply` turns auto-renew on",
+    ActionType.REMOVE_RELATIONSHIP: "`pcr apply` removes the relationship",
+}
+# Blocked items that hold a whole customer back: nothing destructive is done to it.
+HOLDING_KINDS = frozenset(
+    {BlockedKind.RESERVED_INSTANCE, BlockedKind.SAVINGS_PLAN, BlockedKind.UNKNOWN_STATE}
+)
+STATUS_STEPS = frozenset({ActionType.SUSPEND, ActionType.CANCEL, ActionType.REACTIVATE})
+NOT_NOW = "this plan does not change it now: see `pcr plan`"
+Note = tuple[str, dict[str, Any]]
+
+
+def cancellation_outlook(
+    sub: Subscription, now: datetime, planned: Collection[ActionType] = ()
+) -> Note:
+    """When this subscription can be cancelled (now, at renewal, or never), and what the
+    plan (the action types it holds for this subscription) does about it."""
     window = cancel_deadline(sub)
     if in_window(sub, now):
         until = f"until {moment(window)}" if window and not sub.is_trial else "at any time"
-        return (
-            f"it can be cancelled {until}: `pcr apply` cancels it",
-            {"cancellable_until": format_time(window)} if window else {},
-        )
+        facts: dict[str, Any] = {"cancellable_until": format_time(window)} if window else {}
+        if ActionType.CANCEL in planned:
+            return f"it can be cancelled {until}: {APPLY_SAYS[ActionType.CANCEL]}", facts
+        return f"it can be cancelled {until}, but {NOT_NOW}", facts
     closed = (
         f"its cancellation window closed {moment(window)}"
         if window
@@ -307,22 +347,73 @@ def cancellation_outlook(sub: Subscription, now: datetime) -> tuple[str, dict[st
             {"term_ends": last_day.isoformat()},
         )
     closes = window_after(renews)
-    return (
-        f"it cannot be cancelled now ({closed}); its term ends {last_day}: it renews on "
-        f"{day(renews)}, and the next cancellation window opens then and closes "
-        f"{moment(closes)}: cancel inside it, or turn auto-renew off so that this term is "
-        "its last",
-        {"next_window_opens": format_time(renews), "next_window_closes": format_time(closes)},
+    facts = {"next_window_opens": format_time(renews), "next_window_closes": format_time(closes)}
+    then = (
+        f"it renews on {day(renews)}, and the next cancellation window opens then and closes "
+        f"{moment(closes)}"
     )
+    if ActionType.DISABLE_AUTO_RENEW in planned:
+        turns_off = APPLY_SAYS[ActionType.DISABLE_AUTO_RENEW]
+        return (
+            f"it cannot be cancelled now ({closed}); its term ends {last_day}: {turns_off}, "
+            f"so that this term is its last (otherwise {then})",
+            facts,
+        )
+    return (
+        f"it cannot be cancelled now ({closed}); its term ends {last_day}: {then}: cancel "
+        "inside it, or turn auto-renew off so that this term is its last",
+        facts,
+    )
+
+
+def _targets(action: Action, sub: Subscription) -> bool:
+    """The action is on this subscription, or on an Azure subscription under it."""
+    sid = sub.id.lower()
+    return action.target_id.lower() == sid or action.parent_id.lower() == sid
+
+
+def _explained(planned: CustomerPlan, sub: Subscription, now: datetime) -> bool:
+    """A deferred item whose date has not come covers this subscription: the cancellation
+    deferred for it, or the removal of its offboarding customer, which waits for its terms."""
+    return any(
+        not d.due(now)
+        and (d.type is ActionType.REMOVE_RELATIONSHIP or d.target_id.lower() == sub.id.lower())
+        for d in planned.deferred
+    )
+
+
+def _held_back(planned: CustomerPlan, sub: Subscription) -> Note | None:
+    """Why the plan leaves this subscription as it is, when a guardrail or a person is why."""
+    if planned.errors:
+        return "refused by a guardrail: " + "; ".join(planned.errors), {
+            "refused": list(planned.errors)
+        }
+    holding = [b.reason for b in planned.blocked if b.kind in HOLDING_KINDS]
+    if holding:
+        return (
+            "held back: nothing is suspended or cancelled for this customer while a person "
+            "must act: " + "; ".join(holding),
+            {"blocked": holding},
+        )
+    naming = [b.reason for b in planned.blocked if sub.id.lower() in b.reason.lower()]
+    if naming:
+        return "blocked, a person must act: " + "; ".join(naming), {"blocked": naming}
+    return None
 
 
 @dataclass(frozen=True)
 class _Explainer:
-    """Turns a (path, desired, live) difference into a record a person can act on."""
+    """Turns a (path, desired, live) difference into a record a person can act on.
+
+    Every record is explained by the customer's own part of the plan (guardrails
+    included), so that drift says `pcr apply` does something only where the plan
+    holds that action, and marks as waiting what a deferred item explains.
+    """
 
     desired: Desired
     live: Live
     now: datetime
+    plans: dict[str, CustomerPlan] = field(default_factory=dict)  # each customer's, once
 
     def __call__(self, path: list[str], want: Value, have: Value) -> DriftRecord:
         kind, cid = _kind_of(path, want), path[0]
@@ -338,7 +429,20 @@ class _Explainer:
         message, detail = self._customer_note(kind, customer, have)
         found = self._found(cid)
         name = customer.name or (found.name if found else "")
-        return DriftRecord(cid, kind, cid, want, have, message, name, detail)
+        waiting = kind is DriftKind.RELATIONSHIP and self._removal_waits(customer)
+        return DriftRecord(cid, kind, cid, want, have, message, name, detail, waiting)
+
+    def _plan(self, customer: DesiredCustomer) -> CustomerPlan:
+        cid = customer.tenant_id
+        if cid not in self.plans:
+            self.plans[cid] = plan_declared(self.desired, self.live, customer, self.now)
+        return self.plans[cid]
+
+    def _removal_waits(self, customer: DesiredCustomer) -> bool:
+        return any(
+            d.type is ActionType.REMOVE_RELATIONSHIP and not d.due(self.now)
+            for d in self._plan(customer).deferred
+        )
 
     def _found(self, cid: str) -> Customer | None:
         return self.live.customers.get(cid)
@@ -361,9 +465,7 @@ class _Explainer:
             cid, DriftKind.UNMANAGED_CUSTOMER, cid, None, RESELLER, message, found.name, detail
         )
 
-    def _customer_note(
-        self, kind: DriftKind, customer: DesiredCustomer, have: Value
-    ) -> tuple[str, dict[str, Any]]:
+    def _customer_note(self, kind: DriftKind, customer: DesiredCustomer, have: Value) -> Note:
         if kind is DriftKind.MISSING_CUSTOMER:
             if (vanished := self.live.vanished.get(customer.tenant_id)) is not None:
                 return (
@@ -394,25 +496,24 @@ class _Explainer:
             {},
         )
 
-    def _removal_outlook(self, customer: DesiredCustomer) -> tuple[str, dict[str, Any]]:
+    def _removal_outlook(self, customer: DesiredCustomer) -> Note:
         """When the relationship can go, as the planner sees it."""
-        cid = customer.tenant_id
-        planned = plan_customer(customer, self._found(cid), self._detail(cid), self.now)
+        planned = self._plan(customer)
         if any(a.type is ActionType.REMOVE_RELATIONSHIP for a in planned.actions):
             steps = len(planned.actions) - 1
             before = (
                 f", after {steps} step{'s' * (steps != 1)} on its subscriptions" if steps else ""
             )
-            return f"offboarding: `pcr apply` removes the relationship now{before}", {
-                "removal": "now"
-            }
+            removes = APPLY_SAYS[ActionType.REMOVE_RELATIONSHIP]
+            return f"offboarding: {removes} now{before}", {"removal": "now"}
         for item in planned.deferred:
             if item.type is ActionType.REMOVE_RELATIONSHIP:
-                return (
-                    f"offboarding: removal deferred until {moment(item.not_before)} "
-                    f"({item.reason})",
-                    {"removal": "deferred", "not_before": format_time(item.not_before)},
-                )
+                return _deferred_removal(item, self.now)
+        if planned.errors:
+            return (
+                "offboarding refused by a guardrail: " + "; ".join(planned.errors),
+                {"removal": "refused", "refused": list(planned.errors)},
+            )
         reasons = [b.reason for b in planned.blocked]
         if reasons:
             return (
@@ -429,54 +530,108 @@ class _Explainer:
         if sub is None:
             message = "not one of this customer's subscriptions in Partner Center: check the id"
             return DriftRecord(cid, kind, sub_id, want, None, message)
+        planned = self._plan(customer)
+        acted = frozenset(a.type for a in planned.actions if _targets(a, sub))
         if kind is DriftKind.AUTO_RENEW:
-            message, detail = self._renewal_note(customer, sub, bool(want))
+            message, detail = self._renewal_note(customer, sub, bool(want), acted)
         else:
-            message, detail = self._status_note(customer, sub, DesiredStatus(str(want)))
-        return DriftRecord(cid, kind, sub_id, want, have, message, label(sub), detail)
+            message, detail = self._status_note(customer, sub, DesiredStatus(str(want)), acted)
+        waiting = not acted and _explained(planned, sub, self.now)
+        return DriftRecord(cid, kind, sub_id, want, have, message, label(sub), detail, waiting)
 
     def _renewal_note(
-        self, customer: DesiredCustomer, sub: Subscription, want: bool
-    ) -> tuple[str, dict[str, Any]]:
+        self,
+        customer: DesiredCustomer,
+        sub: Subscription,
+        want: bool,
+        acted: frozenset[ActionType],
+    ) -> Note:
+        step = ActionType.ENABLE_AUTO_RENEW if want else ActionType.DISABLE_AUTO_RENEW
+        if step not in acted:
+            return _held_back(self._plan(customer), sub) or (NOT_NOW, {})
         renews = renewal_date(sub)
         detail = {"renews_on": format_time(renews)} if renews else {}
         if customer.offboarding:
             when = f" on {day(renews)}" if renews else ""
             return (
                 f"offboarding, past its cancellation window: it renews{when} unless "
-                "`pcr apply` turns auto-renew off",
+                f"{APPLY_SAYS[step]}",
                 detail,
             )
-        return f"`pcr apply` turns auto-renew {'on' if want else 'off'}", detail
+        return APPLY_SAYS[step], detail
 
     def _status_note(
-        self, customer: DesiredCustomer, sub: Subscription, want: DesiredStatus
-    ) -> tuple[str, dict[str, Any]]:
+        self,
+        customer: DesiredCustomer,
+        sub: Subscription,
+        want: DesiredStatus,
+        acted: frozenset[ActionType],
+    ) -> Note:
+        if acted & STATUS_STEPS:
+            return self._status_step(sub, want, acted)
         if sub.status is SubscriptionStatus.PENDING:
             return "still pending in Partner Center: plan again once it is provisioned", {}
-        if want is DesiredStatus.ACTIVE:
-            if sub.status in ENDED_STATUSES:
-                return (
-                    f"{sub.status.value} subscriptions cannot be reactivated: buy a new one and "
-                    "declare its id instead",
-                    {},
-                )
-            return "`pcr apply` reactivates it", {}
+        if want is DesiredStatus.ACTIVE and sub.status in ENDED_STATUSES:
+            return (
+                f"{sub.status.value} subscriptions cannot be reactivated: buy a new one and "
+                "declare its id instead",
+                {},
+            )
+        if (held := _held_back(self._plan(customer), sub)) is not None:
+            return held
+        if past_term(sub, self.now):
+            ended = term_end_day(sub)
+            return (
+                f"its term ended {ended}, but Partner Center still shows it {sub.status.value}: "
+                "plan again later (Partner Center can take a day to end a term)",
+                {"term_ended": str(ended)},
+            )
         if want is DesiredStatus.CANCELLED and sub.kind in WINDOWED_KINDS:
-            return cancellation_outlook(sub, self.now)
+            return cancellation_outlook(sub, self.now, acted)
+        return NOT_NOW, {}
+
+    def _status_step(
+        self, sub: Subscription, want: DesiredStatus, acted: frozenset[ActionType]
+    ) -> Note:
+        """What apply does to the subscription's status now."""
+        if ActionType.REACTIVATE in acted:
+            return APPLY_SAYS[ActionType.REACTIVATE], {}
+        if ActionType.CANCEL in acted:
+            return cancellation_outlook(sub, self.now, acted)
+        says = APPLY_SAYS[ActionType.SUSPEND]
+        if ActionType.CANCEL_AZURE_ENTITLEMENT in acted:
+            says += ", once the Azure subscriptions under it are cancelled"
+        if want is DesiredStatus.CANCELLED and sub.kind in WINDOWED_KINDS:
+            last_day = term_end_day(sub)
+            return (
+                f"{says} (offboarding.nce_outside_window: suspend): past its cancellation "
+                f"window it cannot be cancelled, and the partner pays for it until its term "
+                f"ends {last_day}",
+                {"term_ends": str(last_day)} if last_day else {},
+            )
         if want is DesiredStatus.CANCELLED:
             return (
-                "a legacy subscription is cancelled by suspending it (`pcr apply`); Partner "
+                f"{says}: a legacy subscription is cancelled by suspending it, and Partner "
                 "Center deletes it at the end of its term",
                 {},
             )
         if sub.kind is SubscriptionKind.NCE:
-            return (
-                "`pcr apply` suspends it; a suspended NCE subscription is still billed until "
-                "its term ends",
-                {},
-            )
-        return "`pcr apply` suspends it", {}
+            return f"{says}; a suspended NCE subscription is still billed until its term ends", {}
+        return says, {}
+
+
+def _deferred_removal(item: Deferred, now: datetime) -> Note:
+    """A removal waiting for its date, or due since then and waiting for Partner Center."""
+    when = {"not_before": format_time(item.not_before)}
+    if item.due(now):
+        return (
+            f"offboarding: removal due since {moment(item.not_before)}; {item.reason}",
+            {"removal": "due", **when},
+        )
+    return (
+        f"offboarding: removal deferred until {moment(item.not_before)} ({item.reason})",
+        {"removal": "deferred", **when},
+    )
 
 
 def _subscription_facts(sub: Subscription) -> dict[str, Any]:

@@ -45,6 +45,9 @@ class DriftRecord:
     message: str  # what the difference means and what happens next, for people
     target_name: str = ""
     detail: Mapping[str, Any] = field(default_factory=dict)  # dates and facts, for machines
+    # A deferred item of the plan explains it, and its date has not come: a removal (or a
+    # cancellation) waiting for a term to end. Shown, but not a change (exit 0).
+    waiting: bool = False
 
 
 @dataclass
@@ -57,7 +60,22 @@ class DriftReport:
 
     @property
     def has_drift(self) -> bool:
+        """Any difference at all, waiting ones included: what the report shows."""
         return bool(self.records)
+
+    @property
+    def changes(self) -> list[DriftRecord]:
+        """The differences that no deferred item explains: apply or a person acts on them."""
+        return [r for r in self.records if not r.waiting]
+
+    @property
+    def has_changes(self) -> bool:
+        """What `--detailed-exitcode` reports with 2: a difference that is not waiting."""
+        return bool(self.changes)
+
+    @property
+    def waiting(self) -> int:
+        return sum(r.waiting for r in self.records)
 
     @property
     def drifted(self) -> int:
@@ -93,6 +111,7 @@ def to_dict(report: DriftReport) -> dict[str, Any]:
                 "live": r.live,
                 "message": r.message,
                 "detail": dict(r.detail),
+                "waiting": r.waiting,
             }
             for r in report.records
         ],
@@ -104,6 +123,7 @@ def to_dict(report: DriftReport) -> dict[str, Any]:
             "drifted": report.drifted,
             "unmanaged": report.unmanaged,
             "differences": len(report.records),
+            "waiting": report.waiting,
             "api_calls": report.api_calls,
         },
     }

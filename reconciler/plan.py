@@ -180,6 +180,10 @@ class Deferred:
     reason: str
     target_id: str = ""
 
+    def due(self, now: datetime) -> bool:
+        """Its date has come: it is waiting for Partner Center now, not for the calendar."""
+        return self.not_before <= now
+
 
 class BlockedKind(StrEnum):
     """Why a person must act (`blocked[].kind` in the plan JSON)."""
@@ -247,8 +251,22 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        """Anything still to do: actions now, or items waiting for a date or a person."""
-        return bool(self.actions or self.deferred or self.blocked)
+        """Something for apply to do now: at least one action (`--detailed-exitcode` 2).
+
+        Deferred items (waiting for a date) and blocked items (waiting for a person) are
+        shown, but they are not changes: apply does not carry them out.
+        """
+        return bool(self.actions)
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to show: no actions, and nothing deferred or blocked either."""
+        return not (self.actions or self.deferred or self.blocked)
+
+    @property
+    def due(self) -> list[Deferred]:
+        """The deferred items whose date has passed: they wait for Partner Center now."""
+        return [d for d in self.deferred if d.due(self.now)]
 
     def customer_ids(self) -> list[str]:
         """Every customer the plan has something for, in plan order."""
@@ -340,6 +358,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
                 "target_id": d.target_id,
                 "not_before": format_time(d.not_before),
                 "reason": d.reason,
+                "due": d.due(plan.now),
             }
             for d in plan.deferred
         ],

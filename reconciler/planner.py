@@ -142,15 +142,7 @@ def make_plan(desired: Desired, live: Live, now: datetime) -> Plan:
         result.customers[customer.tenant_id] = CustomerRef(
             customer.name or (live_customer.name if live_customer else ""), customer.path
         )
-        if (vanished := live.vanished.get(customer.tenant_id)) is not None:
-            _merge(result, plan_vanished(customer, vanished, now))
-            continue
-        detail = live.details.get(customer.tenant_id, CustomerDetail())
-        customer_plan = plan_customer(
-            customer, live_customer, detail, now, request_url=live.relationship_request_url
-        )
-        _guard_customer(customer_plan, desired, live_customer)
-        _merge(result, customer_plan)
+        _merge(result, plan_declared(desired, live, customer, now))
     limit = desired.partner.policy.max_removals_per_run
     if (too_many := removal_limit_refusal(result.removals, limit)) is not None:
         result.errors.append(too_many)  # refused at plan time, so the pull request shows it
@@ -158,6 +150,25 @@ def make_plan(desired: Desired, live: Live, now: datetime) -> Plan:
     result.expires_at = _earliest_deadline(result, live)
     result.live_fingerprint = live_fingerprint(live, desired.customers)
     result.api_calls = live.api_calls
+    return result
+
+
+def plan_declared(
+    desired: Desired, live: Live, customer: DesiredCustomer, now: datetime
+) -> CustomerPlan:
+    """One declared customer's part of the plan, its guardrails applied.
+
+    `make_plan` merges these; drift explains its records with the same ones, so
+    that the two never disagree about what apply does for a customer.
+    """
+    if (vanished := live.vanished.get(customer.tenant_id)) is not None:
+        return plan_vanished(customer, vanished, now)
+    live_customer = live.customers.get(customer.tenant_id)
+    detail = live.details.get(customer.tenant_id, CustomerDetail())
+    result = plan_customer(
+        customer, live_customer, detail, now, request_url=live.relationship_request_url
+    )
+    _guard_customer(result, desired, live_customer)
     return result
 
 
@@ -341,6 +352,7 @@ class _Removal:
     waiting_for: list[str] = field(default_factory=list)
     blocked: bool = False
     held_back: list[str] = field(default_factory=list)  # steps not taken while blocked
+    overdue: list[Subscription] = field(default_factory=list)  # still live past their term
 
     def wait(self, until: datetime, what: str) -> None:
         self.wait_until = max(self.wait_until or until, until)
@@ -382,6 +394,29 @@ def _offboard(result: CustomerPlan, detail: CustomerDetail) -> None:
 
 def _live(sub: Subscription) -> bool:
     return sub.status in LIVE_STATUSES or sub.status is SubscriptionStatus.PENDING
+
+
+# --- terms that are over, but not yet in Partner Center ---------------------------------
+
+
+def past_term(sub: Subscription, now: datetime) -> bool:
+    """Partner Center still shows the subscription live although its term is over.
+
+    Partner Center can take a day to end a term, so what waited for that term
+    is due but not possible yet: it stays deferred (never an action that would
+    fail), and says so, until Partner Center shows the term ended.
+    """
+    ends = term_over(sub)
+    return ends is not None and now >= ends and sub.status in LIVE_STATUSES
+
+
+def still_shown(subs: Sequence[Subscription]) -> str:
+    """What a due deferred item waits for: Partner Center to show these terms ended."""
+    shown = ", ".join(f"{label(s)} {s.id} {s.status.value}" for s in subs) or "these terms live"
+    return (
+        f"Partner Center still shows {shown}; plan again later (Partner Center can take a day "
+        "to end a term)"
+    )
 
 
 def _offboard_windowed(
@@ -429,7 +464,11 @@ def _offboard_windowed(
                 f"{result.customer.path}: suspending {label(sub)} {sub.id} does not stop "
                 f"billing: the partner pays for it until its term ends {last_day}"
             )
-    removal.wait(ends, f"{label(sub)}: its term ends {last_day}")
+    if past_term(sub, result.now):
+        removal.overdue.append(sub)
+        removal.wait(ends, f"{label(sub)}: its term ended {last_day}")
+    else:
+        removal.wait(ends, f"{label(sub)}: its term ends {last_day}")
 
 
 def _closed(sub: Subscription, deadline: datetime | None, kept: list[Subscription]) -> str:
@@ -553,6 +592,16 @@ def _held_back(removal: _Removal) -> tuple[str, ...]:
     return ("Held back until then: " + "; ".join(removal.held_back),) if removal.held_back else ()
 
 
+def _deferral_reason(removal: _Removal, due: bool) -> str:
+    """What a deferred removal waits for; once due (every term it waited for is over), for
+    Partner Center to show those terms ended."""
+    if due:
+        return still_shown(removal.overdue)
+    return "remove the reseller relationship once these terms have ended: " + "; ".join(
+        removal.waiting_for
+    )
+
+
 def _remove_or_defer(result: CustomerPlan, removal: _Removal) -> None:
     customer = result.customer
     if removal.wait_until is not None:
@@ -561,8 +610,7 @@ def _remove_or_defer(result: CustomerPlan, removal: _Removal) -> None:
                 customer.tenant_id,
                 ActionType.REMOVE_RELATIONSHIP,
                 removal.wait_until,
-                "remove the reseller relationship once these terms have ended: "
-                + "; ".join(removal.waiting_for),
+                _deferral_reason(removal, removal.wait_until <= result.now),
                 target_id=customer.tenant_id,
             )
         )
@@ -607,7 +655,14 @@ def _override_status(
     wanted, status = override.status, sub.status
     if wanted is None or satisfies(wanted, sub):
         return
-    if wanted is DesiredStatus.SUSPENDED and status is SubscriptionStatus.ACTIVE:
+    if status is SubscriptionStatus.PENDING:
+        result.block(
+            f"{override.mark}: {label(sub)} {sub.id} is declared {wanted.value}, but it is "
+            "still pending in Partner Center",
+            "Wait until Partner Center finishes provisioning it, then plan again",
+            kind=BlockedKind.PENDING,
+        )
+    elif wanted is DesiredStatus.SUSPENDED and status is SubscriptionStatus.ACTIVE:
         _override_suspend(result, override, sub)
     elif wanted is DesiredStatus.ACTIVE and status is SubscriptionStatus.SUSPENDED:
         result.act(ActionType.REACTIVATE, sub, "declared active")
@@ -678,16 +733,13 @@ def _override_cancel(
     _disable_auto_renew(result, sub, "declared cancelled, but its cancellation window has closed")
     ends = term_over(sub)
     if ends is not None:
-        result.deferred.append(
-            Deferred(
-                result.id,
-                ActionType.CANCEL,
-                ends,
-                f"{label(sub)} cannot be cancelled any more; with auto-renew off its term "
-                f"ends {term_end_day(sub)}",
-                target_id=sub.id,
-            )
+        reason = (
+            still_shown([sub])
+            if past_term(sub, now)
+            else f"{label(sub)} cannot be cancelled any more; with auto-renew off its term "
+            f"ends {term_end_day(sub)}"
         )
+        result.deferred.append(Deferred(result.id, ActionType.CANCEL, ends, reason, sub.id))
 
 
 def _override_auto_renew(

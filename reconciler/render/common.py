@@ -15,8 +15,10 @@ import textwrap
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from reconciler.drift import DriftRecord, Value
+from reconciler.partnercenter.models import moment
 from reconciler.plan import (
     ACTION_TYPES,
     Action,
@@ -30,6 +32,13 @@ from reconciler.plan import (
 
 NO_CHANGES = "No changes. Partner Center matches the desired state."
 NO_DRIFT = "No drift. Partner Center matches the desired state."
+# A plan of only deferred and blocked items: shown, but apply has nothing to do (exit 0).
+NOTHING_TO_APPLY = (
+    "Nothing to apply now: deferred items wait for a date or Partner Center, blocked ones for a "
+    "person."
+)
+# A drift report whose every difference a deferred item explains (exit 0).
+ONLY_WAITING = "No drift to act on: every difference is waiting for a deferred date."
 NOT_APPLIED = "This plan will not be applied: apply refuses it until these errors are fixed."
 # Followed by the action's own consequences, whichever irreversible type it is.
 IRREVERSIBLE_LEAD = "Cannot be undone from the partner's side:"
@@ -80,6 +89,20 @@ def by_customer(plan: Plan) -> dict[str, CustomerItems]:
     for blocked in plan.blocked:
         groups[blocked.customer_id].blocked.append(blocked)
     return groups
+
+
+def deferred_when(item: Deferred, now: datetime) -> str:
+    """When a deferred item happens: "deferred until D", or "due since D" once D has passed."""
+    return f"{'due since' if item.due(now) else 'deferred until'} {moment(item.not_before)}"
+
+
+def deferred_count(plan: Plan, noun: str = " deferred") -> str:
+    """How many deferred items, and how many of them are due: `2 deferred (1 due)`.
+
+    `noun` is "" for a table cell that names them already.
+    """
+    due = len(plan.due)
+    return f"{len(plan.deferred)}{noun}" + (f" ({due} due)" if due else "")
 
 
 def records_by_customer(records: Iterable[DriftRecord]) -> dict[str, list[DriftRecord]]:

@@ -9,6 +9,7 @@ over 65,536 characters) by leaving out whole customer sections, and says so.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 
 from reconciler.drift import DriftRecord, DriftReport
 from reconciler.partnercenter.models import moment
@@ -19,6 +20,8 @@ from reconciler.render.common import (
     NO_CHANGES,
     NO_DRIFT,
     NOT_APPLIED,
+    NOTHING_TO_APPLY,
+    ONLY_WAITING,
     UNMANAGED_SHOWN,
     Chunk,
     CustomerItems,
@@ -26,6 +29,7 @@ from reconciler.render.common import (
     by_customer,
     code,
     counts_by_type,
+    deferred_count,
     finish,
     irreversible_headline,
     keep_what_fits,
@@ -87,8 +91,10 @@ def _document(plan: Plan) -> list[Chunk]:
     chunks.append((None, _overview(plan)))
     chunks += _warnings(plan)
     chunks += _unmanaged(plan)
-    if not plan.has_changes:
+    if plan.is_empty:
         chunks.append((None, NO_CHANGES + "\n\n"))
+    elif not plan.has_changes:
+        chunks.append((None, f"**{NOTHING_TO_APPLY}**\n\n"))
     for customer_id, items in by_customer(plan).items():
         chunks.append(("customer", _section(plan, customer_id, items)))
     return chunks
@@ -116,7 +122,7 @@ def _overview(plan: Plan) -> str:
     headline = irreversible_headline(plan)
     rows.append(("Irreversible", f"**{headline}**" if headline else "none"))
     rows += [
-        ("Deferred", str(len(plan.deferred))),
+        ("Deferred", deferred_count(plan, "")),
         ("Blocked", str(len(plan.blocked))),
         ("API calls", str(plan.api_calls)),
     ]
@@ -159,7 +165,7 @@ def _section(plan: Plan, customer_id: str, items: CustomerItems) -> str:
         if action.irreversible:
             lines += [*_consequences(action), ""]
     if items.deferred:
-        lines += ["**Deferred**", "", *(_deferred(d) for d in items.deferred), ""]
+        lines += ["**Deferred**", "", *(_deferred(d, plan.now) for d in items.deferred), ""]
     if items.blocked:
         lines += ["**Blocked**, needs a person:", ""]
         for blocked in items.blocked:
@@ -214,9 +220,14 @@ def _consequences(action: Action) -> list[str]:
     return lines + [f"- {md(consequence)}" for consequence in action.consequences]
 
 
-def _deferred(item: Deferred) -> str:
+def _deferred(item: Deferred, now: datetime) -> str:
     what = f"{verb_of(item.type).text} {code(item.target_id) if item.target_id else ''}"
-    return f"- **until {moment(item.not_before)}:** {what.rstrip()}: {md(item.reason)}"
+    when = (
+        f"due since {moment(item.not_before)}"
+        if item.due(now)
+        else f"until {moment(item.not_before)}"
+    )
+    return f"- **{when}:** {what.rstrip()}: {md(item.reason)}"
 
 
 def _blocked(item: Blocked) -> list[str]:
@@ -235,6 +246,8 @@ def render_drift(report: DriftReport, *, color: bool = False, limit: int = DEFAU
     head = DRIFT_HEADING + _drift_overview(report)
     if not report.has_drift:
         return head + NO_DRIFT + "\n"
+    if not report.has_changes:
+        head += f"**{ONLY_WAITING}**\n\n"
     sections: list[Chunk] = [
         ("customer", _drift_section(report, cid, records))
         for cid, records in records_by_customer(report.records).items()
@@ -256,6 +269,7 @@ def _drift_overview(report: DriftReport) -> str:
         ("Drifted", report.drifted),
         ("Unmanaged", report.unmanaged),
         ("Differences", len(report.records)),
+        ("Waiting for a date", report.waiting),
         ("API calls", report.api_calls),
     ]
     lines = ["| Drift | |", "| --- | --- |", *(f"| {label} | {n} |" for label, n in rows)]
@@ -280,7 +294,7 @@ def _drift_row(record: DriftRecord) -> str:
     if record.target_id != record.customer_id:
         target = code(record.target_id)
         target = f"{md(record.target_name)} {target}" if record.target_name else target
-    note = md(record.message)
+    note = ("**Waiting:** " if record.waiting else "") + md(record.message)
     subscriptions = record.detail.get("subscriptions", ())
     if subscriptions:
         note += "<br>" + "<br>".join(

@@ -7,6 +7,7 @@ Both share the markers, the colours and the wrapping, so that `pcr plan` and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from reconciler.drift import DriftKind, DriftRecord, DriftReport
 from reconciler.partnercenter.models import moment
@@ -18,12 +19,15 @@ from reconciler.render.common import (
     NO_CHANGES,
     NO_DRIFT,
     NOT_APPLIED,
+    NOTHING_TO_APPLY,
     UNMANAGED_SHOWN,
     WIDTH,
     CustomerItems,
     billing_words,
     by_customer,
     counts_by_type,
+    deferred_count,
+    deferred_when,
     irreversible_headline,
     plural,
     records_by_customer,
@@ -63,7 +67,7 @@ def render(plan: Plan, *, color: bool) -> str:
     """The plan for a terminal; `color` adds ANSI styles."""
     paint = Paint(color)
     blocks = [_errors(plan, paint), _warnings(plan, paint), _unmanaged(plan)]
-    if plan.has_changes:
+    if not plan.is_empty:
         width = _verb_width(plan)
         blocks += [
             _customer(plan, cid, items, width, paint) for cid, items in by_customer(plan).items()
@@ -127,7 +131,7 @@ def _customer(
     for action in items.actions:
         lines += _action(action, width, paint)
     for deferred in items.deferred:
-        lines += _deferred(deferred, paint)
+        lines += _deferred(deferred, plan.now, paint)
     for blocked in items.blocked:
         lines += _blocked(blocked, paint)
     return lines
@@ -170,9 +174,9 @@ def _head_and_reason(action: Action, width: int, paint: Paint) -> list[str]:
     return [head, *wrap(action.reason)]
 
 
-def _deferred(item: Deferred, paint: Paint) -> list[str]:
+def _deferred(item: Deferred, now: datetime, paint: Paint) -> list[str]:
     what = f"{verb_of(item.type).text} {item.target_id}".rstrip()
-    head = paint(f"  {'>':<2} deferred until {moment(item.not_before)}:", YELLOW)
+    head = paint(f"  {'>':<2} {deferred_when(item, now)}:", YELLOW)
     return [f"{head} {what}", *wrap(item.reason)]
 
 
@@ -200,7 +204,7 @@ def _summary(plan: Plan, paint: Paint) -> list[str]:
         head += " (" + ", ".join(f"{n} {verb.short}" for verb, n in counts) + ")"
     parts = [head]
     if plan.deferred:
-        parts.append(f"{len(plan.deferred)} deferred")
+        parts.append(deferred_count(plan))
     if plan.blocked:
         parts.append(f"{len(plan.blocked)} blocked")
     line = ", ".join(parts)
@@ -209,6 +213,8 @@ def _summary(plan: Plan, paint: Paint) -> list[str]:
     if plan.api_calls:
         line += f"; {plural(plan.api_calls, 'API call')}"
     lines = [paint(line + ".", BOLD)]
+    if not plan.has_changes:
+        lines.insert(0, NOTHING_TO_APPLY)
     if plan.expires_at is not None:
         expiry = f"This plan expires at {moment(plan.expires_at)} ({EXPIRY_REASON})."
         lines.append(paint(expiry, YELLOW))
@@ -235,10 +241,16 @@ def drift_summary(report: DriftReport) -> str:
     if not report.has_drift:
         return f"{NO_DRIFT} {plural(report.checked, 'customer')} checked."
     declared = len(report.records) - report.unmanaged
-    parts = [
-        f"Drift: {plural(declared, 'difference')} in {report.drifted} of "
-        f"{plural(report.checked, 'declared customer')}",
-    ]
+    where = (
+        f"{plural(declared, 'difference')} in {report.drifted} of "
+        f"{plural(report.checked, 'declared customer')}"
+    )
+    if not report.has_changes:
+        parts = [f"No drift to act on: {where}, all waiting for a deferred date"]
+    elif report.waiting:
+        parts = [f"Drift: {where} ({report.waiting} waiting)"]
+    else:
+        parts = [f"Drift: {where}"]
     if report.unmanaged:
         parts.append(f"{plural(report.unmanaged, 'unmanaged customer')}")
     line = "; ".join(parts)
@@ -259,13 +271,15 @@ def _drift_customer(
 
 
 def _drift_record(record: DriftRecord, paint: Paint) -> list[str]:
-    symbol = DRIFT_SYMBOLS.get(record.kind, "~")
+    symbol = ">" if record.waiting else DRIFT_SYMBOLS.get(record.kind, "~")
     style = RED if symbol in ("-", "!") else YELLOW
     head = paint(f"  {symbol:<2} {record.kind.value:<{KIND_WIDTH}}", style)
     if record.target_id != record.customer_id:
         name = record.target_name
         head += f"  {name} ({record.target_id})" if name else f"  {record.target_id}"
     values = f"desired {value(record.desired)}, live {value(record.live)}"
+    if record.waiting:
+        values += " (waiting)"
     lines = [head.rstrip(), *wrap(f"{values}: {record.message}")]
     for sub in record.detail.get("subscriptions", ()):
         renew = "auto-renew on" if sub["auto_renew"] else "auto-renew off"

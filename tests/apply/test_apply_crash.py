@@ -132,7 +132,7 @@ def assert_converged_once(pcr: str, estate: Estate) -> None:
         cwd=estate.root,
     )
     assert "Plan: 0 to change, 2 deferred, 1 blocked" in replanned.stdout
-    assert replanned.returncode == 2
+    assert replanned.returncode == 0  # waiting items are no changes
 
 
 def test_sigkill_at_random_points_over_loopback(

@@ -14,8 +14,17 @@ from reconciler.desired import Relationship
 from reconciler.diff import drift
 from reconciler.drift import DriftReport
 from reconciler.render import render_drift
+from reconciler.render.common import ONLY_WAITING
 from reconciler.render.markdown import render_drift as markdown
 from tests.conftest import EXAMPLE
+from tests.drift.waiting import (
+    PROSEWARE,
+    PROSEWARE_DUE,
+    PROSEWARE_NCE,
+    TAILSPIN_DUE,
+    set_fake_clock,
+    waiting_estate,
+)
 from tests.planner.builders import NOW as PLANNER_NOW
 from tests.planner.builders import customer, estate
 
@@ -53,8 +62,15 @@ def test_text_report_of_the_example_estate(state: Path) -> None:
     assert "closes 2027-03-08 23:59 UTC" in words
     assert "removal deferred until 2027-03-01" in words
     assert "Alpine Ski House (tenant ae43c559-1885-44c2-ad5f-68ff5454b9da, not declared)" in out
+    # Woodgrove's reserved instance holds back everything destructive: drift says so.
+    woodgrove = words[words.index("Woodgrove Bank") : words.index("Alpine Ski House")]
+    assert "`pcr apply` suspends it" not in woodgrove
+    assert woodgrove.count("held back: nothing is suspended or cancelled for this customer") == 2
+    # Proseware's and Tailspin's removals wait for their dates; the rest is to do now.
+    assert out.count("(waiting): offboarding: removal deferred until") == 2
     assert out.rstrip().endswith(
-        "Drift: 19 differences in 7 of 9 declared customers; 1 unmanaged customer; 15 API calls."
+        "Drift: 19 differences in 7 of 9 declared customers (2 waiting); 1 unmanaged customer; "
+        "15 API calls."
     )
 
 
@@ -71,6 +87,7 @@ def test_json_report_follows_the_contract(state: Path) -> None:
         "drifted": 7,
         "unmanaged": 1,
         "differences": 20,
+        "waiting": 2,
         # Woodgrove is offboarding: its Azure plan's Azure subscriptions are read too.
         "api_calls": 15,
     }
@@ -81,8 +98,10 @@ def test_json_report_follows_the_contract(state: Path) -> None:
         "next_window_opens": "2027-03-01T00:00:00Z",
         "next_window_closes": "2027-03-08T23:59:00Z",
     }
+    assert status["waiting"] is False  # `pcr apply` turns its auto-renew off first
     relationship = records[TAILSPIN, "relationship", TAILSPIN]
     assert relationship["detail"] == {"removal": "deferred", "not_before": "2027-03-01T00:00:00Z"}
+    assert relationship["waiting"] is True
     assert records[ALPINE, "unmanaged_customer", ALPINE]["live"] == "reseller"
     # Litware (protected, nothing overridden) and Contoso are in line.
     assert {r["customer_id"] for r in data["drift"]}.isdisjoint(
@@ -200,3 +219,92 @@ def test_markdown_escapes_what_a_file_or_partner_center_supplies() -> None:
     text = markdown(missing_customers(["<script>alert(1)</script> | *Contoso*"]))
     assert "<script>" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt; \\| \\*Contoso\\*" in text
+
+
+# --- removals that wait for their date, then are due ---------------------------------------
+
+
+def drift_at(desired: Path, state: Path, now: str, *args: str) -> Result:
+    command = ["drift", "--desired", str(desired), "--fake", str(state), "--now", now, *args]
+    return CliRunner().invoke(cli, [*command, "--detailed-exitcode"])
+
+
+def by_key(result: Result) -> dict[tuple[str, str], dict[str, object]]:
+    return {(r["customer_id"], r["kind"]): r for r in json.loads(result.stdout)["drift"]}
+
+
+def test_drift_exits_0_while_the_only_differences_are_removals_waiting(tmp_path: Path) -> None:
+    desired, state = waiting_estate(tmp_path)
+    result = drift_at(desired, state, NOW)
+    assert result.exit_code == 0, result.output
+    words = " ".join(result.stdout.split())
+    assert "(waiting): offboarding: removal deferred until 2027-03-01 00:00 UTC" in words
+    assert words.endswith(
+        "No drift to act on: 4 differences in 2 of 2 declared customers, all waiting for a "
+        "deferred date; 5 API calls."
+    )
+    as_json = drift_at(desired, state, NOW, "--format", "json")
+    assert as_json.exit_code == 0
+    data = json.loads(as_json.stdout)
+    assert [r["waiting"] for r in data["drift"]] == [True] * 4
+    assert data["summary"]["waiting"] == data["summary"]["differences"] == 4
+
+
+def test_the_day_before_it_is_due_it_still_waits(tmp_path: Path) -> None:
+    desired, state = waiting_estate(tmp_path)
+    assert drift_at(desired, state, "2026-11-30T23:59:00Z").exit_code == 0
+
+
+def test_drift_exits_2_the_day_a_removal_is_due(tmp_path: Path) -> None:
+    desired, state = waiting_estate(tmp_path)
+    result = drift_at(desired, state, PROSEWARE_DUE, "--format", "json")
+    assert result.exit_code == 2, result.output
+    records = by_key(result)
+    due = records[PROSEWARE, "relationship"]
+    assert due["waiting"] is False
+    assert due["message"] == (
+        "offboarding: removal due since 2026-12-01 00:00 UTC; Partner Center still shows "
+        f"Exchange Online (Plan 1) (nce) {PROSEWARE_NCE} suspended; plan again later (Partner "
+        "Center can take a day to end a term)"
+    )
+    assert due["detail"] == {"removal": "due", "not_before": "2026-12-01T00:00:00Z"}
+    status = records[PROSEWARE, "subscription_status"]
+    assert status["waiting"] is False
+    assert status["message"] == (
+        "its term ended 2026-11-30, but Partner Center still shows it suspended: plan again "
+        "later (Partner Center can take a day to end a term)"
+    )
+    assert records[TAILSPIN, "relationship"]["waiting"] is True  # its date is 2027-03-01
+    text = drift_at(desired, state, TAILSPIN_DUE)
+    assert text.exit_code == 2
+    words = " ".join(text.stdout.split())
+    assert "removal due since 2027-03-01 00:00 UTC; Partner Center still shows Office 365" in words
+    assert "(waiting)" not in words and "No drift to act on" not in words
+
+
+def test_once_partner_center_ends_the_term_apply_removes_the_relationship(
+    tmp_path: Path,
+) -> None:
+    desired, state = waiting_estate(tmp_path)
+    set_fake_clock(state, TAILSPIN_DUE)  # both terms are over in Partner Center too
+    result = drift_at(desired, state, TAILSPIN_DUE, "--format", "json")
+    assert result.exit_code == 2
+    records = by_key(result)
+    assert set(records) == {(PROSEWARE, "relationship"), (TAILSPIN, "relationship")}
+    for record in records.values():
+        assert record["message"] == "offboarding: `pcr apply` removes the relationship now"
+        assert record["waiting"] is False
+
+
+def test_markdown_shows_what_waits(tmp_path: Path) -> None:
+    desired, state = waiting_estate(tmp_path)
+    result = drift_at(desired, state, NOW, "--format", "markdown")
+    assert result.exit_code == 0
+    out = result.stdout
+    assert f"**{ONLY_WAITING}**" in out
+    assert "| Waiting for a date | 4 |" in out
+    assert out.count("| **Waiting:** ") == 4
+    due = drift_at(desired, state, PROSEWARE_DUE, "--format", "markdown").stdout
+    assert ONLY_WAITING not in due
+    assert due.count("| **Waiting:** ") == 2  # Tailspin's
+    assert "removal due since 2026-12-01 00:00 UTC" in due

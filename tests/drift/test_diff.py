@@ -25,6 +25,7 @@ from reconciler.partnercenter.models import (
     SubscriptionKind,
     SubscriptionStatus,
 )
+from reconciler.plan import ActionType, BlockedKind
 from reconciler.planner import make_plan
 from tests.planner.builders import (
     NOW,
@@ -289,9 +290,13 @@ def test_without_auto_renew_it_just_ends() -> None:
 
 def test_inside_the_window_it_can_be_cancelled_now() -> None:
     s = sub(NCE, ACTIVE, window_days=2)
-    message, facts = cancellation_outlook(s, NOW)
+    message, facts = cancellation_outlook(s, NOW, {ActionType.CANCEL})
     assert facts == {"cancellable_until": "2026-11-24T09:00:00Z"}
     assert "`pcr apply` cancels it" in message
+    # Without the plan's cancellation, drift never says that apply cancels it.
+    message, _ = cancellation_outlook(s, NOW)
+    assert "`pcr apply`" not in message
+    assert message.startswith("it can be cancelled until 2026-11-24 09:00 UTC, but ")
 
 
 # --- offboarding ------------------------------------------------------------------------------
@@ -351,6 +356,125 @@ def test_offboarding_ready_to_remove_now() -> None:
     assert record.detail == {"removal": "now"}
 
 
+# --- held back: what the plan does not do, drift does not promise -----------------------------
+
+
+def by_target(report: DriftReport) -> dict[tuple[DriftKind, str], DriftRecord]:
+    return {(r.kind, r.target_id): r for r in report.records}
+
+
+def test_subscriptions_held_back_by_a_reserved_instance_say_so() -> None:
+    c = customer()
+    legacy, azure, nce = sub(LEGACY), sub(AZURE), sub(NCE, window_days=3)
+    desired, live = estate((c, detail(legacy, azure, nce, ris=1)))
+    records = by_target(drift(desired, live, NOW))
+    for held in (legacy, azure, nce):
+        record = records[DriftKind.SUBSCRIPTION_STATUS, held.id]
+        assert "`pcr apply`" not in record.message
+        assert record.message.startswith(
+            "held back: nothing is suspended or cancelled for this customer while a person must "
+            "act: 1 Azure reserved instance(s) must be cancelled through Azure support"
+        )
+        assert not record.waiting
+
+
+def test_subscriptions_held_back_by_a_savings_plan_say_so() -> None:
+    c = customer()
+    legacy = sub(LEGACY)
+    desired, live = estate((c, detail(legacy, sub(SubscriptionKind.SAVINGS_PLAN))))
+    record = by_target(drift(desired, live, NOW))[DriftKind.SUBSCRIPTION_STATUS, legacy.id]
+    assert record.message.startswith("held back: ")
+    assert "savings plan purchases are final" in record.message
+
+
+def test_subscriptions_held_back_by_an_unknown_state_say_so() -> None:
+    c = customer()
+    legacy, odd = sub(LEGACY), sub(NCE, SubscriptionStatus.UNKNOWN)
+    desired, live = estate((c, detail(legacy, odd)))
+    records = by_target(drift(desired, live, NOW))
+    for target in (legacy, odd):
+        message = records[DriftKind.SUBSCRIPTION_STATUS, target.id].message
+        assert message.startswith("held back: ")
+        assert "which pcr does not know" in message
+        assert "`pcr apply`" not in message
+
+
+def test_a_guardrail_refusal_is_said_instead_of_what_apply_would_do() -> None:
+    legacy = sub(LEGACY, id=guid())
+    c = customer(
+        relationship=RESELLER,
+        protected=True,
+        overrides=(override(legacy.id, DesiredStatus.SUSPENDED),),
+    )
+    desired, live = estate((c, detail(legacy)))
+    record = only(drift(desired, live, NOW))
+    assert record.message.startswith("refused by a guardrail: ")
+    assert "protected: true" in record.message
+
+
+def test_a_pending_subscription_is_blocked_in_the_plan_as_in_drift() -> None:
+    pending = sub(NCE, SubscriptionStatus.PENDING, id=guid())
+    c = customer(relationship=RESELLER, overrides=(override(pending.id, DesiredStatus.ACTIVE),))
+    desired, live = estate((c, detail(pending)))
+    assert "still pending" in only(drift(desired, live, NOW)).message
+    (blocked,) = make_plan(desired, live, NOW).blocked
+    assert blocked.kind is BlockedKind.PENDING
+
+
+# --- waiting for a date, then due ----------------------------------------------------------------
+
+
+def test_a_removal_waiting_for_its_term_is_waiting_drift() -> None:
+    c = customer()
+    nce = sub(NCE, auto_renew=False, window_days=-30, term_end_days=40)
+    desired, live = estate((c, detail(nce)))
+    report = drift(desired, live, NOW)
+    assert [(r.kind, r.waiting) for r in report.records] == [
+        (DriftKind.RELATIONSHIP, True),
+        (DriftKind.SUBSCRIPTION_STATUS, True),
+    ]
+    assert not report.has_changes and report.has_drift
+    assert to_dict(report)["summary"]["waiting"] == 2
+
+
+def test_what_apply_still_does_is_not_waiting() -> None:
+    c = customer()
+    nce = sub(NCE, auto_renew=True, window_days=-30, term_end_days=40)
+    desired, live = estate((c, detail(nce)))
+    records = by_target(drift(desired, live, NOW))
+    assert records[DriftKind.RELATIONSHIP, c.tenant_id].waiting
+    status = records[DriftKind.SUBSCRIPTION_STATUS, nce.id]
+    assert not status.waiting
+    assert "`pcr apply` turns auto-renew off, so that this term is its last" in status.message
+    assert not records[DriftKind.AUTO_RENEW, nce.id].waiting
+
+
+def test_a_removal_past_its_date_is_due_drift() -> None:
+    c = customer()
+    nce = sub(NCE, auto_renew=False, window_days=-30, term_end_days=-1)
+    desired, live = estate((c, detail(nce)))
+    report = drift(desired, live, NOW)
+    relationship, status = report.records
+    assert not relationship.waiting and not status.waiting
+    assert relationship.message.startswith("offboarding: removal due since ")
+    assert f"Partner Center still shows nce offer (nce) {nce.id} active; plan again later" in (
+        relationship.message
+    )
+    assert relationship.detail["removal"] == "due"
+    assert status.message.startswith("its term ended ")
+    assert report.has_changes
+
+
+def test_a_cancellation_deferred_for_a_declared_subscription_waits_then_is_due() -> None:
+    nce = sub(NCE, auto_renew=False, window_days=-30, term_end_days=40, id=guid())
+    c = customer(relationship=RESELLER, overrides=(override(nce.id, DesiredStatus.CANCELLED),))
+    desired, live = estate((c, detail(nce)))
+    assert only(drift(desired, live, NOW)).waiting
+    later = drift(desired, live, NOW + timedelta(days=42))
+    assert not only(later).waiting
+    assert "Partner Center still shows it active" in only(later).message
+
+
 # --- the JSON contract ---------------------------------------------------------------------
 
 
@@ -365,6 +489,7 @@ def test_json_contract() -> None:
         "drifted": 1,
         "unmanaged": 1,
         "differences": 2,
+        "waiting": 0,
         "api_calls": 0,
     }
     first = data["drift"][0]
@@ -375,6 +500,7 @@ def test_json_contract() -> None:
         "desired": "suspended",
         "live": "active",
     }
+    assert first["waiting"] is False
     assert data["drift"][1]["kind"] == "unmanaged_customer"  # unmanaged customers last
     assert data["customers"][stranger.id] == {"name": "Stranger", "file": ""}
 
@@ -422,5 +548,6 @@ def test_no_drift_exactly_when_the_plan_has_nothing_to_do(
     desired, live = estate(case)
     planned = make_plan(desired, live, NOW)
     report = drift(desired, live, NOW)
-    nothing_to_do = not (planned.has_changes or planned.errors)
-    assert nothing_to_do == (not report.has_drift), (planned, report.records)
+    # Deferred and blocked items are not changes, but drift shows what they are about.
+    nothing_at_all = planned.is_empty and not planned.errors
+    assert nothing_at_all == (not report.has_drift), (planned, report.records)

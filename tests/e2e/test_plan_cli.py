@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from reconciler.partnercenter.fake.server import FakeServer
+from reconciler.render.common import NOTHING_TO_APPLY
 from tests.conftest import EXAMPLE
+from tests.drift.waiting import NOW as WAITING_NOW
+from tests.drift.waiting import (
+    TAILSPIN,
+    TAILSPIN_DUE,
+    TAILSPIN_NCE,
+    set_fake_clock,
+    waiting_estate,
+)
 
 NOW = "2026-11-22T09:00:00Z"
 ADVENTURE = "f0539d6e-a996-4622-89f9-b3150c1e88cd"
@@ -263,3 +272,55 @@ def test_missing_credentials_say_what_to_set(pcr_executable: str, example_copy: 
     assert done.returncode == 1
     assert "PCR_TOKEN" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# --- deferred and blocked items are not changes ------------------------------------------
+
+
+def waiting_plan(
+    executable: str, desired: Path, state: Path, now: str, *extra: str
+) -> tuple[int, str]:
+    """`pcr plan --detailed-exitcode`: its exit code and its stdout."""
+    args = ["plan", "--desired", str(desired), "--fake", str(state), "--now", now, *extra]
+    done = pcr(executable, *args, "--detailed-exitcode")
+    assert "Traceback" not in done.stderr
+    return done.returncode, done.stdout
+
+
+def test_a_plan_of_only_deferred_items_exits_0(pcr_executable: str, tmp_path: Path) -> None:
+    desired, state = waiting_estate(tmp_path)
+    code, out = waiting_plan(pcr_executable, desired, state, WAITING_NOW)
+    assert code == 0, out
+    assert out.rstrip().endswith(f"{NOTHING_TO_APPLY}\nPlan: 0 to change, 2 deferred; 5 API calls.")
+    code, document = waiting_plan(
+        pcr_executable, desired, state, WAITING_NOW, "--format", "markdown"
+    )
+    # The action's comment says "Merging this pull request applies …" only for actions.
+    assert code == 0
+    assert f"**{NOTHING_TO_APPLY}**" in document and "Merging" not in document
+
+
+def test_a_due_removal_is_said_and_still_exits_0(pcr_executable: str, tmp_path: Path) -> None:
+    desired, state = waiting_estate(tmp_path)
+    code, out = waiting_plan(pcr_executable, desired, state, TAILSPIN_DUE)
+    assert code == 0, out
+    words = " ".join(out.split())
+    assert f"due since 2027-03-01 00:00 UTC: remove relationship {TAILSPIN}" in words
+    assert (
+        f"Partner Center still shows Office 365 E3 (nce) {TAILSPIN_NCE} active; plan again later"
+        in words
+    )
+    assert "deferred until" not in words
+    assert "Plan: 0 to change, 2 deferred (2 due); 5 API calls." in words
+
+
+def test_once_partner_center_ends_the_terms_the_removals_are_actions(
+    pcr_executable: str, tmp_path: Path
+) -> None:
+    desired, state = waiting_estate(tmp_path)
+    set_fake_clock(state, TAILSPIN_DUE)
+    code, out = waiting_plan(pcr_executable, desired, state, TAILSPIN_DUE, "--format", "json")
+    assert code == 2
+    plan = json.loads(out)
+    assert [a["type"] for a in plan["actions"]] == ["remove_relationship"] * 2
+    assert plan["deferred"] == []

@@ -212,7 +212,7 @@ def test_already_removed_customer_is_converged() -> None:
     desired, live = estate((c, None))
     del live.customers[c.tenant_id]
     result = make_plan(desired, live, NOW)
-    assert not result.has_changes and not result.errors
+    assert result.is_empty and not result.errors
 
 
 # --- customers that stay -----------------------------------------------------------------
@@ -221,7 +221,7 @@ def test_already_removed_customer_is_converged() -> None:
 def test_steady_customer_has_no_changes() -> None:
     c = customer(relationship=Relationship.RESELLER)
     result = make_plan(*estate((c, None)), NOW)
-    assert not result.has_changes
+    assert result.is_empty
     assert result.customer_ids() == []
 
 
@@ -258,7 +258,7 @@ def test_override_already_converged_plans_nothing() -> None:
     c = customer(
         relationship=Relationship.RESELLER, overrides=(override(s.id, DesiredStatus.SUSPENDED),)
     )
-    assert not make_plan(*estate((c, detail(s))), NOW).has_changes
+    assert make_plan(*estate((c, detail(s))), NOW).is_empty
 
 
 def test_suspending_nce_override_warns_about_billing() -> None:
