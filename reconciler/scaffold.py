@@ -8,7 +8,8 @@ modelines in customer files (`../../schemas/customer.schema.json`) and in
     desired-state/customers/          one file per customer
     schemas/*.schema.json             what editors validate the files against
     examples/customers/example.yaml   an annotated customer, not read by pcr
-    .github/workflows/pcr-*.yml       plan on pull requests, apply on merge, daily drift
+    .github/workflows/pcr-*.yml       plan on pull requests, a gated apply on merge, a daily
+                                      reconcile through the same gate, daily drift
     .pre-commit-config.yaml           `pcr validate` before each commit
 
 The contents are built by pure functions from templates shipped in the package;
@@ -33,7 +34,7 @@ DESIRED_DIR = "desired-state"
 SCHEMAS_DIR = "schemas"
 # As deep as a customer file, so that its modeline resolves here and once copied in.
 EXAMPLE_CUSTOMER = "examples/customers/example.yaml"
-WORKFLOWS = ("pcr-plan.yml", "pcr-apply.yml", "pcr-drift.yml")
+WORKFLOWS = ("pcr-plan.yml", "pcr-apply.yml", "pcr-reconcile.yml", "pcr-drift.yml")
 # The partner's own settings: written once, never replaced.
 KEPT = frozenset({f"{DESIRED_DIR}/{PARTNER_FILE}"})
 

@@ -18,6 +18,7 @@ EXPECTED = {
     ".github/workflows/pcr-apply.yml",
     ".github/workflows/pcr-drift.yml",
     ".github/workflows/pcr-plan.yml",
+    ".github/workflows/pcr-reconcile.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
     "desired-state/customers/.gitkeep",

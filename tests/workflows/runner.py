@@ -1,15 +1,22 @@
-"""A small GitHub Actions runner for the workflows pcr ships: every step, in order.
+"""A small GitHub Actions runner for the workflows pcr ships: every job, every step, in order.
 
-It runs a workflow's job the way GitHub's runner does for the parts pcr's
-workflows use: `run:` steps under `bash --noprofile --norc -eo pipefail`, the
-runner files (`GITHUB_OUTPUT`, `GITHUB_ENV`, `GITHUB_PATH`, `GITHUB_STEP_SUMMARY`),
-`if:` conditions, expressions, job and step `env`, and composite actions (this
-repository's `action.yml`, as `uses: ./` or `uses: OWNER/NAME@REF`) step by step
-with their own `inputs` and `steps`. The Marketplace actions the workflows pin are
-stood in for: checkout (the workspace is already the checkout), setup-python (a
-Python 3.11 on PATH), github-script (the script itself, run by Node.js against a
-recording stand-in for the GitHub API) and upload-artifact (a copy). Anything else
-fails the test: a step this runner cannot run is a step nobody tested.
+It runs a workflow the way GitHub does for the parts pcr's workflows use: its jobs in
+the order `needs:` gives them, each on a fresh machine (an empty workspace until
+checkout, an empty RUNNER_TEMP, its own job summary), job `if:` conditions and
+`outputs`, the `needs` context, reusable workflows (`uses: ./.github/workflows/…`
+with `secrets: inherit`), and environments: a job with `environment:` waits for a
+reviewer (the test's stand-in, who sees the jobs done so far and the artifacts), and
+only then gets that environment's secrets. Within a job: `run:` steps under
+`bash --noprofile --norc -eo pipefail`, the runner files (`GITHUB_OUTPUT`,
+`GITHUB_ENV`, `GITHUB_PATH`, `GITHUB_STEP_SUMMARY`), `if:` conditions, expressions,
+job and step `env`, and composite actions (this repository's `action.yml`, as
+`uses: ./` or `uses: OWNER/NAME@REF`) step by step with their own `inputs` and
+`steps`. The Marketplace actions the workflows pin are stood in for: checkout (a
+copy of the repository), setup-python (a Python 3.11 on PATH), github-script (the
+script itself, run by Node.js against a recording stand-in for the GitHub API), and
+upload-artifact and download-artifact (copies kept for the run, hidden files left
+out unless asked for, as v4 does). Anything else fails the test: a step this runner
+cannot run is a step nobody tested.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,11 +177,12 @@ class Evaluator:
 
 @dataclass
 class GitHub:
-    """What the stand-in GitHub API holds: the pull request's comments, the artifacts."""
+    """What the stand-in GitHub API holds: the pull request's comments, the run's artifacts."""
 
     comments: list[dict[str, Any]] = field(default_factory=list)
     calls: list[list[Any]] = field(default_factory=list)
-    artifacts: dict[str, Path] = field(default_factory=dict)
+    artifacts: dict[str, Path] = field(default_factory=dict)  # this run's, by name
+    downloads: list[tuple[str, Path]] = field(default_factory=list)  # (artifact, where to)
 
 
 @dataclass
@@ -185,18 +194,38 @@ class StepRun:
     outputs: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)  # what a `run:` step's process saw
     inner: list[StepRun] = field(default_factory=list)  # a composite action's own steps
+    inputs: dict[str, Any] = field(default_factory=dict)  # a `uses:` step's `with:`
 
 
 @dataclass
 class JobRun:
+    name: str  # the job's id; `caller/called` for a job of a reusable workflow
     steps: list[StepRun]
+    result: str = "success"  # success | failure | skipped
+    outputs: dict[str, str] = field(default_factory=dict)
+    environment: str | None = None
+    summary: str = ""  # what the job wrote to its job summary
+    workspace: Path | None = None  # its checkout, as it was when the job ended
 
     @property
     def succeeded(self) -> bool:
-        return all(step.outcome != "failure" for step in self.steps)
+        return self.result != "failure"
+
+    @property
+    def ran(self) -> bool:
+        return self.result != "skipped"
+
+    def file(self, relative: str) -> Path:
+        """A path in the job's checkout, as it was when the job ended."""
+        if self.workspace is None:
+            raise KeyError(f"job {self.name} ran on no machine")
+        return self.workspace / relative
 
     def step(self, name: str) -> StepRun:
-        return next(s for s in self.all_steps() if s.name == name)
+        found = next((s for s in self.all_steps() if s.name == name), None)
+        if found is None:
+            raise KeyError(f"job {self.name} has no step {name!r}: {self.log}")
+        return found
 
     def all_steps(self) -> Iterator[StepRun]:
         """Every step, a composite action's own steps right after the step that used it."""
@@ -206,33 +235,70 @@ class JobRun:
 
     @property
     def log(self) -> str:
-        return "\n".join(f"--- {s.name}: {s.outcome}\n{s.stdout}{s.stderr}" for s in self.steps)
+        steps = "\n".join(f"--- {s.name}: {s.outcome}\n{s.stdout}{s.stderr}" for s in self.steps)
+        return f"=== job {self.name}: {self.result}\n{steps}"
+
+
+@dataclass
+class Review:
+    """A job that waits for approval in an environment, and what its reviewer can see."""
+
+    job: str
+    environment: str
+    jobs: dict[str, JobRun]  # the jobs of the run done so far: their summaries, their results
+    artifacts: dict[str, Path]  # the run's artifacts so far
+
+
+@dataclass
+class WorkflowRun:
+    run_id: int
+    jobs: dict[str, JobRun] = field(default_factory=dict)
+    reviews: list[Review] = field(default_factory=list)
+
+    def job(self, name: str) -> JobRun:
+        if name not in self.jobs:
+            raise KeyError(f"no job {name!r} in this run: {sorted(self.jobs)}")
+        return self.jobs[name]
+
+    @property
+    def succeeded(self) -> bool:
+        return all(job.succeeded for job in self.jobs.values())
+
+    @property
+    def log(self) -> str:
+        return "\n".join(job.log for job in self.jobs.values())
+
+
+Reviewer = Callable[[Review], bool]
 
 
 @dataclass
 class Runner:
-    """One job's runner: a workspace (the checked-out repository) and the runner's files."""
+    """A repository's runners: each job on a fresh machine, its checkout a copy of `workspace`."""
 
-    workspace: Path
-    home: Path  # RUNNER_TEMP and the runner files live here
+    workspace: Path  # the repository at the commit the run is for: what checkout copies
+    home: Path  # RUNNER_TEMP, the runner files and the jobs' checkouts live here
     action_path: Path  # where `uses: ./` or `uses: OWNER/NAME@REF` finds action.yml
     action_repository: str  # the OWNER/NAME that `uses:` names for this action
     event_name: str = "push"
     event: dict[str, Any] = field(default_factory=dict)
-    secrets: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # the repository's secrets
+    environments: dict[str, dict[str, str]] = field(default_factory=dict)  # their secrets
+    reviewer: Reviewer | None = None  # None approves every deployment
     env: dict[str, str] = field(default_factory=dict)  # the runner machine's environment
     github_api: GitHub = field(default_factory=GitHub)
-    run_id: int = 1001
+    run_id: int = 1001  # the next run's id
+    _run_id: int = 0  # the running one's
     _path: list[str] = field(default_factory=list)
+    _job_env: dict[str, str] = field(default_factory=dict)  # env plus what GITHUB_ENV added
+    _cwd: Path | None = None  # the running job's workspace
+    _jobs_started: int = 0
     _sessions: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        (self.home / "temp").mkdir(parents=True, exist_ok=True)
+        self.temp.mkdir(parents=True, exist_ok=True)
         self.summary.touch()
-        # The machine's tools, but no pcr: the workflow must install the one it runs.
-        self._path = [
-            d for d in os.environ.get("PATH", "").split(os.pathsep) if d and not _has_pcr(d)
-        ]
+        self._fresh_machine()
 
     @property
     def temp(self) -> Path:
@@ -240,28 +306,147 @@ class Runner:
 
     @property
     def summary(self) -> Path:
+        """The job summary of the job running (or of the last one run)."""
         return self.home / "step-summary.md"
+
+    @property
+    def cwd(self) -> Path:
+        """The running job's workspace (the repository itself outside a job)."""
+        return self._cwd or self.workspace
+
+    def _fresh_machine(self) -> None:
+        # The machine's tools, but no pcr: the workflow must install the one it runs.
+        self._path = [
+            d for d in os.environ.get("PATH", "").split(os.pathsep) if d and not _has_pcr(d)
+        ]
+        self._job_env = dict(self.env)
 
     # -- a workflow ------------------------------------------------------------------------
 
-    def run_workflow(self, workflow: dict[str, Any], job: str | None = None) -> JobRun:
-        jobs = workflow["jobs"]
-        name = job or next(iter(jobs))
-        # Each job starts with an empty RUNNER_TEMP, as on GitHub's runners.
+    def run(self, workflow: dict[str, Any]) -> WorkflowRun:
+        """One run of `workflow`: every job, in the order `needs:` gives them."""
+        run = WorkflowRun(self.run_id)
+        self._run_id = self.run_id
+        self.run_id += 1
+        self.github_api.artifacts = {}
+        self.github_api.downloads = []
+        self._jobs(workflow, run, self.secrets, prefix="")
+        return run
+
+    def _jobs(
+        self, workflow: dict[str, Any], run: WorkflowRun, secrets: dict[str, str], prefix: str
+    ) -> JobRun:
+        """The workflow's jobs into `run`; one JobRun that stands for them all (for a caller)."""
+        jobs: dict[str, Any] = workflow["jobs"]
+        shell = ((workflow.get("defaults") or {}).get("run") or {}).get("shell", "bash")
+        done: dict[str, JobRun] = {}
+        while len(done) < len(jobs):
+            ready = [
+                job_id
+                for job_id, spec in jobs.items()
+                if job_id not in done and all(n in done for n in _needs(spec))
+            ]
+            if not ready:
+                raise UnsupportedStep(f"jobs that need each other: {sorted(set(jobs) - set(done))}")
+            job_id = ready[0]
+            job = self._job(job_id, jobs[job_id], done, run, secrets, prefix, shell)
+            done[job_id] = job
+            run.jobs[prefix + job_id] = job
+        failed = any(job.result == "failure" for job in done.values())
+        return JobRun(prefix.rstrip("/"), [], "failure" if failed else "success")
+
+    def _job(
+        self,
+        job_id: str,
+        spec: dict[str, Any],
+        done: dict[str, JobRun],
+        run: WorkflowRun,
+        secrets: dict[str, str],
+        prefix: str,
+        shell: str,
+    ) -> JobRun:
+        name = prefix + job_id
+        needs = {n: {"result": done[n].result, "outputs": done[n].outputs} for n in _needs(spec)}
+        contexts = self._contexts(inputs={}, secrets=secrets, needs=needs)
+        # A job runs when every job it needs succeeded, unless its `if:` says otherwise.
+        upstream_failed = any(done[n].result != "success" for n in _needs(spec))
+        if not Evaluator(contexts, {"failure": upstream_failed}).condition(spec.get("if")):
+            return JobRun(name, [], "skipped")
+        if "uses" in spec:
+            return self._call(name, spec, contexts, run, secrets)
+        environment = spec.get("environment")
+        if isinstance(environment, dict):
+            environment = environment.get("name")
+        if environment is not None:
+            environment = str(environment)
+            review = Review(name, environment, dict(run.jobs), dict(self.github_api.artifacts))
+            run.reviews.append(review)
+            if self.reviewer is not None and not self.reviewer(review):
+                return JobRun(name, [StepRun("rejected", "failure")], "failure", {}, environment)
+            contexts["secrets"] = secrets | self.environments.get(environment, {})
+        return self._run_job(name, spec, contexts, environment, shell)
+
+    def _call(
+        self,
+        name: str,
+        spec: dict[str, Any],
+        contexts: dict[str, Any],
+        run: WorkflowRun,
+        secrets: dict[str, str],
+    ) -> JobRun:
+        """A job that calls a reusable workflow of this repository."""
+        uses = str(spec["uses"])
+        if not uses.startswith("./.github/workflows/"):
+            raise UnsupportedStep(f"{name}: only this repository's workflows are called: {uses}")
+        called = load_workflow(self.workspace / uses)
+        if not isinstance(called.get("on"), dict) or "workflow_call" not in called["on"]:
+            raise UnsupportedStep(f"{name}: {uses} has no `on: workflow_call`")
+        if spec.get("with"):
+            raise UnsupportedStep(f"{name}: inputs to a called workflow")
+        given = spec.get("secrets")
+        if given == "inherit":
+            passed = dict(secrets)
+        else:
+            evaluator = Evaluator(contexts, {"failure": False})
+            passed = {k: str(evaluator.expand(v)) for k, v in (given or {}).items()}
+        return self._jobs(called, run, passed, prefix=f"{name}/")
+
+    def _run_job(
+        self,
+        name: str,
+        spec: dict[str, Any],
+        contexts: dict[str, Any],
+        environment: str | None,
+        shell: str,
+    ) -> JobRun:
+        # Each job starts on a fresh machine: an empty RUNNER_TEMP, summary and workspace.
         shutil.rmtree(self.temp)
         self.temp.mkdir()
-        spec = jobs[name]
-        contexts = self._contexts(inputs={})
+        self.summary.write_text("")
+        self._fresh_machine()
+        self._jobs_started += 1
+        machines = self.home / "jobs"
+        machines.mkdir(parents=True, exist_ok=True)
+        label = f"{self._run_id}-{self._jobs_started}-{name.replace('/', '-')}-"
+        self._cwd = Path(tempfile.mkdtemp(prefix=label, dir=machines))
+        contexts["github"]["workspace"] = str(self._cwd)
         evaluator = Evaluator(contexts, {"failure": False})
-        if "if" in spec and not evaluator.condition(spec["if"]):
-            return JobRun([StepRun(name, "skipped")])
         job_env = {k: str(evaluator.expand(v)) for k, v in (spec.get("env") or {}).items()}
-        shell = ((workflow.get("defaults") or {}).get("run") or {}).get("shell", "bash")
         try:
             steps = self._steps(spec["steps"], contexts, evaluator, job_env, shell=shell)
         finally:
             self.stop_background()
-        return JobRun(steps)
+        outputs = {k: _text(evaluator.expand(v)) for k, v in (spec.get("outputs") or {}).items()}
+        failed = any(s.outcome == "failure" for s in steps)
+        return JobRun(
+            name,
+            steps,
+            "failure" if failed else "success",
+            outputs,
+            environment,
+            self.summary.read_text(encoding="utf-8"),
+            self._cwd,
+        )
 
     def stop_background(self) -> None:
         """What steps left running (a served fake) ends with the job, as on GitHub."""
@@ -270,22 +455,28 @@ class Runner:
                 os.killpg(session, signal.SIGTERM)
         self._sessions.clear()
 
-    def _contexts(self, inputs: dict[str, Any]) -> dict[str, Any]:
+    def _contexts(
+        self,
+        inputs: dict[str, Any],
+        secrets: dict[str, str] | None = None,
+        needs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         return {
             "github": {
                 "event_name": self.event_name,
                 "event": self.event,
                 "repository": "contoso-partner/estate",
-                "run_id": str(self.run_id),
+                "run_id": str(self._run_id or self.run_id),
                 "run_attempt": "1",
                 "token": "ghs_stand-in-token",
-                "workspace": str(self.workspace),
+                "workspace": str(self.cwd),
                 "action_path": str(self.action_path),
             },
-            "secrets": self.secrets,
+            "secrets": dict(self.secrets if secrets is None else secrets),
             "vars": {},
             "runner": {"temp": str(self.temp), "os": "Linux"},
             "inputs": inputs,
+            "needs": needs or {},
             "steps": {},
             "env": {},
         }
@@ -333,14 +524,17 @@ class Runner:
         uses = str(step["uses"])
         with_ = {k: evaluator.expand(v) for k, v in (step.get("with") or {}).items()}
         if uses == "./" or uses.startswith(f"{self.action_repository}@"):
-            return self._composite(name, with_, env | step_env)
-        if not PINNED.match(uses):
-            raise UnsupportedStep(f"{name}: {uses} is not pinned to a commit")
-        action = uses.split("@", 1)[0]
-        stand_in = STAND_INS.get(action)
-        if stand_in is None:
-            raise UnsupportedStep(f"{name}: no stand-in for {action}")
-        return stand_in(self, name, with_, env | step_env)
+            result = self._composite(name, with_, env | step_env)
+        else:
+            if not PINNED.match(uses):
+                raise UnsupportedStep(f"{name}: {uses} is not pinned to a commit")
+            action = uses.split("@", 1)[0]
+            stand_in = STAND_INS.get(action)
+            if stand_in is None:
+                raise UnsupportedStep(f"{name}: no stand-in for {action}")
+            result = stand_in(self, name, with_, env | step_env)
+        result.inputs = with_
+        return result
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -350,15 +544,15 @@ class Runner:
         env = {k: v for k, v in env.items() if not k.startswith("GITHUB_")}
         return (
             env
-            | self.env
+            | self._job_env
             | {
                 "PATH": os.pathsep.join(self._path),
                 "HOME": str(self.home),
                 "CI": "true",
                 "GITHUB_ACTIONS": "true",
-                "GITHUB_WORKSPACE": str(self.workspace),
+                "GITHUB_WORKSPACE": str(self.cwd),
                 "GITHUB_EVENT_NAME": self.event_name,
-                "GITHUB_RUN_ID": str(self.run_id),
+                "GITHUB_RUN_ID": str(self._run_id or self.run_id),
                 "GITHUB_RUN_ATTEMPT": "1",
                 "GITHUB_STEP_SUMMARY": str(self.summary),
                 "RUNNER_TEMP": str(self.temp),
@@ -375,7 +569,7 @@ class Runner:
         process_env = self.base_env() | env | {k: str(p) for k, p in files.items()}
         process = subprocess.Popen(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_file)],
-            cwd=self.workspace,
+            cwd=self.cwd,
             env=process_env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -385,7 +579,7 @@ class Runner:
         )
         self._sessions.append(process.pid)
         stdout, stderr = process.communicate(timeout=STEP_TIMEOUT)
-        self.env |= _pairs(files["GITHUB_ENV"].read_text())
+        self._job_env |= _pairs(files["GITHUB_ENV"].read_text())
         for directory in reversed(files["GITHUB_PATH"].read_text().splitlines()):
             self._path.insert(0, directory)
         outcome = "success" if process.returncode == 0 else "failure"
@@ -400,7 +594,7 @@ class Runner:
         outer = Evaluator(self._contexts(inputs={}), {"failure": False})
         for key, spec in (action.get("inputs") or {}).items():
             if key in with_:
-                inputs[key] = with_[key]
+                inputs[key] = _text(with_[key])
             elif spec.get("required"):
                 raise UnsupportedStep(f"{name}: required input {key!r} is missing")
             else:
@@ -408,12 +602,13 @@ class Runner:
         unknown = set(with_) - set(action.get("inputs") or {})
         if unknown:
             raise UnsupportedStep(f"{name}: inputs {sorted(unknown)} are not the action's")
-        contexts = self._contexts(inputs)
+        # A composite action sees no secrets: only what its inputs hand it.
+        contexts = self._contexts(inputs, secrets={})
         evaluator = Evaluator(contexts, {"failure": False})
         inner_env = env | {"GITHUB_ACTION_PATH": str(self.action_path)}
         steps = self._steps(action["runs"]["steps"], contexts, evaluator, inner_env, shell="bash")
         outputs = {
-            key: str(evaluator.expand(spec["value"]))
+            key: _text(evaluator.expand(spec["value"]))
             for key, spec in (action.get("outputs") or {}).items()
         }
         failed = any(s.outcome == "failure" for s in steps)
@@ -425,6 +620,18 @@ class Runner:
             outputs,
             inner=steps,
         )
+
+
+def _needs(spec: dict[str, Any]) -> list[str]:
+    needs = spec.get("needs") or []
+    return [needs] if isinstance(needs, str) else [str(n) for n in needs]
+
+
+def _text(value: Any) -> str:
+    """An expression's value as GitHub hands it on (inputs, outputs): a string."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "" if value is None else str(value)
 
 
 _RUNNER_FILES = ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH")
@@ -443,9 +650,14 @@ def _has_pcr(directory: str) -> bool:
 
 
 def _checkout(runner: Runner, name: str, with_: dict[str, Any], env: dict[str, str]) -> StepRun:
-    # The workspace is the checkout; a token left in .git/config would reach every step.
+    # A token left in .git/config would reach every later step.
     if with_.get("persist-credentials") not in (False, "false"):
         return StepRun(name, "failure", stderr="checkout must not persist credentials")
+    unknown = set(with_) - {"persist-credentials"}
+    if unknown:
+        raise UnsupportedStep(f"{name}: checkout with {sorted(unknown)}")
+    # The job's machine gets the repository at the run's commit: a copy of it.
+    shutil.copytree(runner.workspace, runner.cwd, symlinks=True, dirs_exist_ok=True)
     return StepRun(name, "success")
 
 
@@ -462,16 +674,66 @@ def _setup_python(runner: Runner, name: str, with_: dict[str, Any], env: dict[st
     return StepRun(name, "success")
 
 
+UPLOAD_INPUTS = {"name", "path", "if-no-files-found", "include-hidden-files", "retention-days"}
+
+
 def _upload_artifact(
     runner: Runner, name: str, with_: dict[str, Any], env: dict[str, str]
 ) -> StepRun:
-    source = runner.workspace / str(with_["path"])
-    if not source.exists():
-        return StepRun(name, "success", stderr=f"no files at {source}")
-    target = runner.home / "artifacts" / str(with_["name"])
-    shutil.copytree(source, target)
-    runner.github_api.artifacts[str(with_["name"])] = target
-    return StepRun(name, "success")
+    if unknown := set(with_) - UPLOAD_INPUTS:
+        raise UnsupportedStep(f"{name}: upload-artifact with {sorted(unknown)}")
+    artifact = str(with_.get("name") or "artifact")
+    paths = [line.strip() for line in str(with_["path"]).splitlines() if line.strip()]
+    if len(paths) != 1:
+        raise UnsupportedStep(f"{name}: upload-artifact of {len(paths)} paths")
+    if artifact in runner.github_api.artifacts:
+        # v4: an artifact's name is taken once per run.
+        return StepRun(name, "failure", stderr=f"an artifact named {artifact} already exists")
+    source = runner.cwd / paths[0]  # an absolute path stays as it is
+    hidden = str(with_.get("include-hidden-files", "false")).lower() == "true"
+    files: list[tuple[Path, Path]] = []
+    if source.is_file():
+        files = [(source, Path(source.name))]
+    elif source.is_dir():
+        files = [(f, f.relative_to(source)) for f in sorted(source.rglob("*")) if f.is_file()]
+    if not hidden:
+        # v4.4 and later leave out hidden files, also those under a hidden folder named as path.
+        root_hidden = source.name.startswith(".")
+        files = [
+            (f, rel)
+            for f, rel in files
+            if not root_hidden and not any(part.startswith(".") for part in rel.parts)
+        ]
+    if not files:
+        how = str(with_.get("if-no-files-found", "warn"))
+        outcome = "failure" if how == "error" else "success"
+        return StepRun(name, outcome, stderr=f"no files at {source}")
+    target = runner.home / "artifacts" / str(runner._run_id) / artifact
+    for found, relative in files:
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(found, target / relative)
+    runner.github_api.artifacts[artifact] = target
+    number = len(runner.github_api.artifacts)
+    url = f"https://github.example/contoso-partner/estate/actions/runs/{runner._run_id}"
+    outputs = {"artifact-id": str(number), "artifact-url": f"{url}/artifacts/{number}"}
+    return StepRun(name, "success", outputs=outputs)
+
+
+def _download_artifact(
+    runner: Runner, name: str, with_: dict[str, Any], env: dict[str, str]
+) -> StepRun:
+    if unknown := set(with_) - {"name", "path"}:
+        raise UnsupportedStep(f"{name}: download-artifact with {sorted(unknown)}")
+    if not with_.get("name"):
+        raise UnsupportedStep(f"{name}: download-artifact of every artifact")
+    artifact = str(with_["name"])
+    stored = runner.github_api.artifacts.get(artifact)
+    if stored is None:
+        return StepRun(name, "failure", stderr=f"Unable to download artifact(s): {artifact}")
+    target = runner.cwd / str(with_.get("path") or ".")
+    shutil.copytree(stored, target, dirs_exist_ok=True)
+    runner.github_api.downloads.append((artifact, target))
+    return StepRun(name, "success", outputs={"download-path": str(target)})
 
 
 GITHUB_SCRIPT = """
@@ -520,7 +782,7 @@ def _github_script(
     state_file.write_text(json.dumps({"comments": api.comments, "calls": []}))
     done = subprocess.run(
         [node, "-e", GITHUB_SCRIPT],
-        cwd=runner.workspace,
+        cwd=runner.cwd,
         env=runner.base_env()
         | env
         | {
@@ -545,6 +807,7 @@ STAND_INS: dict[str, StandIn] = {
     "actions/checkout": _checkout,
     "actions/setup-python": _setup_python,
     "actions/upload-artifact": _upload_artifact,
+    "actions/download-artifact": _download_artifact,
     "actions/github-script": _github_script,
 }
 
@@ -558,4 +821,4 @@ def load_workflow(path: Path) -> dict[str, Any]:
 
 def every_step(workflow: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for job in workflow["jobs"].values():
-        yield from job["steps"]
+        yield from job.get("steps", [])  # a job that calls a reusable workflow has none

@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,17 +29,38 @@ from reconciler.partnercenter.fake.server import FakeServer
 from reconciler.partnercenter.fake.state import FakeState
 from reconciler.scaffold import REPOSITORY, WORKFLOWS
 from tests.artifact import REPO, Installed, snapshot
+from tests.azurite import Azurite
 from tests.conftest import EXAMPLE
-from tests.workflows.runner import PINNED, JobRun, Runner, every_step, load_workflow
+from tests.workflows.runner import (
+    PINNED,
+    JobRun,
+    Review,
+    Runner,
+    WorkflowRun,
+    every_step,
+    load_workflow,
+)
 
 MARKER = "<!-- pcr-plan -->"
+ENVIRONMENT = "partner-center"
+# The write credentials: environment secrets of `partner-center`, for the apply job only.
 SECRET = "cs-WORKFLOW-SECRET-5d1f-never-in-install"
 SECRETS = {
     "PCR_TENANT_ID": "11111111-2222-4333-8444-555555555555",
     "PCR_CLIENT_ID": "66666666-7777-4888-9999-000000000000",
     "PCR_CLIENT_SECRET": SECRET,
     "PCR_REFRESH_TOKEN": "rt-WORKFLOW-REFRESH-9a7c",
+    "PCR_STORAGE_CONNECTION_STRING": "AccountName=never-unless-azure-blob;AccountKey=c3RvcmFnZQ==",
 }
+# The read-only credentials: repository secrets, for planning and drift.
+READ_SECRET = "cs-READ-SECRET-77aa-plans-only"
+READ_SECRETS = {
+    "PCR_READ_TENANT_ID": "11111111-2222-4333-8444-555555555555",
+    "PCR_READ_CLIENT_ID": "77777777-8888-4999-8000-111111111111",
+    "PCR_READ_CLIENT_SECRET": READ_SECRET,
+    "PCR_READ_REFRESH_TOKEN": "rt-READ-REFRESH-3b2e",
+}
+WRITE_NAMES = frozenset(SECRETS)
 # The fake needs no pacing: the runner machine lets pcr call it as fast as it answers.
 NO_PACING = {"PCR_RATE_LIMIT": "60000"}
 GIT = {"GIT_AUTHOR_NAME": "pcr tests", "GIT_AUTHOR_EMAIL": "tests@pcr.invalid"}
@@ -101,8 +122,8 @@ class Estate:
     runner: Runner
     fake: FakeServer
 
-    def run(self, name: str) -> JobRun:
-        return self.runner.run_workflow(load_workflow(self.repo / ".github/workflows" / name))
+    def run(self, name: str) -> WorkflowRun:
+        return self.runner.run(load_workflow(self.repo / ".github/workflows" / name))
 
     def customer(self, name: str) -> Path:
         return self.repo / "desired-state" / "customers" / name
@@ -115,7 +136,8 @@ def make_runner(workspace: Path, action: Path, fake: FakeServer, **event: Any) -
         home=home,
         action_path=action,
         action_repository=REPOSITORY,
-        secrets=dict(SECRETS),
+        secrets=dict(READ_SECRETS),
+        environments={ENVIRONMENT: dict(SECRETS)},
         # The runner's own environment: where Partner Center is (the fake) and its token.
         env={"PCR_ENDPOINT": fake.url, "PCR_TOKEN": "dummy"} | NO_PACING,
         **event,
@@ -226,6 +248,59 @@ def test_the_lock_pins_every_dependency_with_hashes() -> None:
         assert "--hash=sha256:" in block, block
 
 
+# --- credentials: where the workflows hand them ------------------------------------------
+
+SECRET_REFERENCE = re.compile(r"secrets\.([A-Za-z_]\w*)")
+
+
+def initialised_workflows(partner_repo: Path) -> dict[str, dict[str, Any]]:
+    return {
+        path.name: load_workflow(path)
+        for path in sorted((partner_repo / ".github/workflows").glob("*.yml"))
+    }
+
+
+def test_credentials_reach_only_the_steps_that_call_partner_center(partner_repo: Path) -> None:
+    """No workflow or job `env` holds a secret; a secret is only ever an input of a pcr
+    step; the write credentials only in the jobs of the protected environment."""
+    ours = f"{REPOSITORY}@"
+    for name, workflow in initialised_workflows(partner_repo).items():
+        assert not SECRET_REFERENCE.search(str(workflow.get("env") or "")), name
+        for job_id, job in workflow["jobs"].items():
+            where = f"{name}: {job_id}"
+            assert not SECRET_REFERENCE.search(str(job.get("env") or "")), where
+            if "uses" in job:  # a call of this repository's own reusable workflow
+                assert job.get("secrets") == "inherit", where
+                continue
+            used: set[str] = set()
+            for step in job["steps"]:
+                outside = str(step.get("env") or "") + str(step.get("run") or "")
+                assert not SECRET_REFERENCE.search(outside), f"{where}: {step.get('name')}"
+                found = set(SECRET_REFERENCE.findall(str(step.get("with") or "")))
+                if found:
+                    assert str(step.get("uses", "")).startswith(ours), f"{where}: {found}"
+                used |= found
+            if job.get("environment") != ENVIRONMENT:
+                assert not used & WRITE_NAMES, f"{where} uses {sorted(used & WRITE_NAMES)}"
+
+
+def test_every_write_credential_is_behind_a_reviewed_plan(partner_repo: Path) -> None:
+    workflows = initialised_workflows(partner_repo)
+    apply = workflows["pcr-apply.yml"]
+    jobs = apply["jobs"]
+    assert jobs["apply"]["environment"] == ENVIRONMENT
+    assert jobs["apply"]["needs"] == "plan"
+    assert "environment" not in jobs["plan"]
+    assert "workflow_call" in apply["on"]
+    reconcile = workflows["pcr-reconcile.yml"]
+    assert reconcile["on"]["schedule"], "the reconcile runs by itself"
+    (call,) = reconcile["jobs"].values()
+    assert call["uses"] == "./.github/workflows/pcr-apply.yml"
+    # One concurrency group for every apply: the daily one waits for a merge's, and back.
+    assert "concurrency" not in reconcile
+    assert apply["concurrency"] == {"group": "pcr-apply", "cancel-in-progress": False}
+
+
 # --- running them ------------------------------------------------------------------------
 
 
@@ -233,28 +308,67 @@ def install_step(job: JobRun) -> Any:
     return job.step("Install pcr")
 
 
+def assert_secrets_reach_only_pcr(job: JobRun, secret: str, names: Iterable[str]) -> None:
+    """Only the step that runs pcr sees `secret`: never the install step (pip and the build
+    tools it runs), nor any other step; no step prints it."""
+    install = install_step(job)
+    assert secret not in install.env.values()
+    assert set(names).isdisjoint(install.env)
+    runs = [s for s in job.all_steps() if s.name.startswith("Run pcr")]
+    assert runs and all(s.env.get("INPUT_CLIENT_SECRET") == secret for s in runs)
+    for step in job.all_steps():
+        if not step.name.startswith("Run pcr"):
+            assert secret not in step.env.values(), step.name
+        assert secret not in step.stdout + step.stderr, step.name
+
+
+def assert_never_seen(job: JobRun, secret: str) -> None:
+    for step in job.all_steps():
+        assert secret not in step.env.values(), f"{job.name}: {step.name}"
+        assert secret not in step.stdout + step.stderr, f"{job.name}: {step.name}"
+
+
+def the_comment(estate: Estate) -> str:
+    (comment,) = estate.runner.github_api.comments
+    return str(comment["body"])
+
+
 def test_plan_workflow_comments_the_plan_and_updates_it_in_place(pr_estate: Estate) -> None:
-    job = pr_estate.run("pcr-plan.yml")
+    run = pr_estate.run("pcr-plan.yml")
+    job = run.job("plan")
     assert job.succeeded, job.log
     assert install_step(job).outcome == "success"
+    assert_secrets_reach_only_pcr(job, READ_SECRET, READ_SECRETS)
+    assert_never_seen(job, SECRET)
     plan = job.step("Plan")
     assert plan.outputs["exitcode"] == "2"  # changes: what a pull request is for
-    summary = pr_estate.runner.summary.read_text()
-    assert summary.startswith("### pcr plan\n")
-    (comment,) = pr_estate.runner.github_api.comments
-    assert comment["body"].startswith(f"{MARKER}\n### pcr plan\n")
-    assert (
-        "Merging this pull request applies the plan above. Planned at abcdef1" in (comment["body"])
-    )
+    actions = int(plan.outputs["actions"])
+    assert actions > 0
+    assert job.summary.startswith("### pcr plan\n")
+    body = the_comment(pr_estate)
+    assert body.startswith(f"{MARKER}\n### pcr plan\n")
+    assert f"**Merging this pull request applies {actions} actions**" in body
+    assert "a reviewer approves that plan before it is applied" in body
+    assert "Planned at abcdef1" in body
     assert pr_estate.fake.state.mutations == []  # planning never writes
+
+    # The whole plan is kept, and the summary and the comment link what exists.
+    name = f"pcr-plan-7-{run.run_id}-1"
+    kept = pr_estate.runner.github_api.artifacts[name]
+    assert sorted(p.name for p in kept.iterdir()) == ["plan.json", "plan.txt"]
+    assert (kept / "plan.json").read_bytes() == job.file(".pcr/plan.json").read_bytes()
+    assert len(json.loads((kept / "plan.json").read_text())["actions"]) == actions
+    url = plan.outputs["artifact-url"]
+    assert url.startswith("https://github.example/") and f"[`{name}`]({url})" in body
+    assert f"[`{name}`]({url})" in job.summary
 
     # The next push: the same comment is updated, no second one appears.
     pr_estate.runner.event = pull_request(sha="1234567fedcba")["event"]
     again = pr_estate.run("pcr-plan.yml")
     assert again.succeeded, again.log
     (updated,) = pr_estate.runner.github_api.comments
-    assert updated["id"] == comment["id"]
     assert "Planned at 1234567" in updated["body"]
+    assert f"pcr-plan-7-{again.run_id}-1" in updated["body"]
     assert [call[0] for call in pr_estate.runner.github_api.calls] == [
         "list",
         "create",
@@ -266,15 +380,19 @@ def test_plan_workflow_comments_the_plan_and_updates_it_in_place(pr_estate: Esta
 def test_a_failed_validation_replaces_the_plan_comment(pr_estate: Estate) -> None:
     assert pr_estate.run("pcr-plan.yml").succeeded
     pr_estate.customer("contoso.yaml").write_text("tenant_id: nope\nrelationship: reseller\n")
-    job = pr_estate.run("pcr-plan.yml")
+    run = pr_estate.run("pcr-plan.yml")
+    job = run.job("plan")
     assert not job.succeeded
-    run = job.step("Run pcr plan")
-    assert "::error file=desired-state/customers/contoso.yaml,line=1" in run.stdout
-    (comment,) = pr_estate.runner.github_api.comments
-    assert "### pcr validate" in comment["body"]
-    assert "did not plan" in comment["body"]
-    assert "Merging this pull request" not in comment["body"]
-    assert "cannot be applied as it is" in comment["body"]
+    annotations = job.step("Run pcr plan").stdout
+    assert "::error file=desired-state/customers/contoso.yaml,line=1" in annotations
+    body = the_comment(pr_estate)
+    assert "### pcr validate" in body
+    assert "did not plan" in body
+    assert "Merging this pull request" not in body
+    assert "cannot be applied as it is" in body
+    # Nothing was planned, so no artifact is kept, and none is linked.
+    assert pr_estate.runner.github_api.artifacts == {}
+    assert "artifact" not in body
 
 
 def test_a_refused_plan_fails_the_check_and_says_so(pr_estate: Estate) -> None:
@@ -284,54 +402,268 @@ def test_a_refused_plan_fails_the_check_and_says_so(pr_estate: Estate) -> None:
         litware.read_text()
         + "subscriptions:\n  - id: e1f3b5c7-0d2f-4be2-9d04-8f9a0b1c2d34\n    status: cancelled\n"
     )
-    job = pr_estate.run("pcr-plan.yml")
+    run = pr_estate.run("pcr-plan.yml")
+    job = run.job("plan")
     assert not job.succeeded
     assert job.step("Run pcr plan").outputs["exitcode"] == "1"
-    (comment,) = pr_estate.runner.github_api.comments
-    assert "customer is protected" in comment["body"]
-    assert "cannot be applied as it is" in comment["body"]
+    body = the_comment(pr_estate)
+    assert "customer is protected" in body
+    assert "cannot be applied as it is" in body
+    assert "Merging this pull request" not in body
+    # The refused plan is kept to read, never as a file that could be applied.
+    kept = pr_estate.runner.github_api.artifacts[f"pcr-plan-7-{run.run_id}-1"]
+    assert sorted(p.name for p in kept.iterdir()) == ["plan.txt"]
+    assert "customer is protected" in (kept / "plan.txt").read_text()
+    assert not job.file(".pcr/plan.json").exists()
 
 
-def test_a_pull_request_from_a_fork_is_not_planned(
+def apply_directly(estate: Estate, installed: Installed, state_dir: Path) -> None:
+    """What an earlier apply did: the example estate's actions are done, what waits remains."""
+    done = subprocess.run(
+        [
+            str(installed.pcr),
+            "apply",
+            "--desired",
+            str(estate.repo / "desired-state"),
+            "--auto-approve",
+            "--state-dir",
+            str(state_dir),
+        ],
+        env=estate.runner.base_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert estate.fake.state.mutations
+
+
+def test_a_plan_with_only_waiting_items_says_merging_changes_nothing(
+    pr_estate: Estate, installed: Installed, tmp_path: Path
+) -> None:
+    apply_directly(pr_estate, installed, tmp_path / "state")
+    job = pr_estate.run("pcr-plan.yml").job("plan")
+    assert job.succeeded, job.log
+    plan = job.step("Plan")
+    assert plan.outputs["actions"] == "0"
+    assert int(plan.outputs["deferred"]) > 0
+    body = the_comment(pr_estate)
+    assert "Merging this pull request changes nothing in Partner Center now." in body
+    assert "for a date: the daily reconcile plans" in body
+    assert "applies" not in body.split("\n\n")[-2]  # the outcome line
+
+
+def test_a_pull_request_from_a_fork_fails_its_check_and_says_why(
     partner_repo: Path, action_checkout: Path, fake: FakeServer
 ) -> None:
     event = pull_request()
     event["event"]["pull_request"]["head"]["repo"]["full_name"] = "someone/fork"
     runner = make_runner(partner_repo, action_checkout, fake, **event)
-    job = runner.run_workflow(load_workflow(partner_repo / ".github/workflows/pcr-plan.yml"))
-    assert [s.outcome for s in job.steps] == ["skipped"]
+    (partner_repo / "desired-state/customers/contoso.yaml").write_text("tenant_id: nope\n")
+    job = runner.run(load_workflow(partner_repo / ".github/workflows/pcr-plan.yml")).job("plan")
+    # A check that fails, not a skipped job that passes a required check.
+    assert job.ran and not job.succeeded
+    assert job.step("Plan").outcome == "skipped"
+    # Validated all the same: the annotations need no secrets.
+    annotations = job.step("Run pcr validate").stdout
+    assert "::error file=desired-state/customers/contoso.yaml" in annotations
+    said = job.step("Not planned (a pull request from a fork)")
+    assert said.outcome == "failure"
+    assert "::error title=pcr plan::Not planned: a pull request from a fork" in said.stdout
+    assert "### pcr plan: not planned" in job.summary
+    assert "someone/fork" in job.summary
+    assert runner.github_api.comments == [] and runner.github_api.calls == []
+    assert_never_seen(job, READ_SECRET)
+    assert_never_seen(job, SECRET)
 
 
-def assert_secrets_reach_only_pcr(job: JobRun) -> None:
-    """The install step (pip and the build tools it runs) never sees a secret."""
-    install = install_step(job)
-    assert SECRET not in install.env.values()
-    assert set(SECRETS).isdisjoint(install.env)
-    runs = [s for s in job.all_steps() if s.name.startswith("Run pcr")]
-    assert runs and all(s.env.get("INPUT_CLIENT_SECRET") == SECRET for s in runs)
-    for step in job.all_steps():
-        assert SECRET not in step.stdout + step.stderr, step.name
+# --- plan, approve, apply that plan -------------------------------------------------------
 
 
-def test_apply_workflow_plans_applies_and_keeps_its_records(estate: Estate) -> None:
-    job = estate.run("pcr-apply.yml")
-    assert job.succeeded, job.log
-    assert_secrets_reach_only_pcr(job)
-    assert job.step("Plan").outputs["exitcode"] == "2"
-    assert job.step("Apply").outputs["exitcode"] == "0"
+def plan_artifact(run: WorkflowRun, prefix: str = "") -> str:
+    return run.job(f"{prefix}plan").outputs["artifact"]
+
+
+def assert_plan_then_approval_then_that_plan(estate: Estate, run: WorkflowRun, prefix: str) -> None:
+    assert run.succeeded, run.log
+    plan, apply = run.job(f"{prefix}plan"), run.job(f"{prefix}apply")
+    assert plan.environment is None and apply.environment == ENVIRONMENT
+    assert plan.outputs["has-actions"] == "true"
+
+    # The reviewer was asked once, after the plan job, and saw the plan and its file.
+    (review,) = run.reviews
+    assert (review.job, review.environment) == (f"{prefix}apply", ENVIRONMENT)
+    assert list(review.jobs) == [f"{prefix}plan"]
+    seen = review.jobs[f"{prefix}plan"].summary
+    assert seen.startswith("### pcr plan\n")
+    assert "### What happens next" in seen and plan.outputs["plan-sha256"] in seen
+    artifact = plan_artifact(run, prefix)
+    assert artifact in review.artifacts
+
+    # The file applied is, byte for byte, the one the plan job produced and the reviewer saw.
+    produced = plan.file(".pcr/plan.json").read_bytes()
+    assert (review.artifacts[artifact] / "plan.json").read_bytes() == produced
+    assert estate.runner.github_api.downloads == [(artifact, apply.file(".pcr"))]
+    assert apply.file(".pcr/plan.json").read_bytes() == produced
+    assert apply.step("Check that it is the plan that was reviewed").outcome == "success"
+    assert apply.step("Apply").inputs["plan-file"] == ".pcr/plan.json"
+    ran = apply.step("Run pcr apply")
+    assert ran.env["PCR_ACTION_PLAN_FILE"] == ".pcr/plan.json"
+    assert apply.step("Apply").outputs["exitcode"] == "0"
     assert estate.fake.state.mutations, "apply changed nothing in the fake"
-    kept = estate.runner.github_api.artifacts["pcr-apply-1001-1"]
-    names = sorted(p.name for p in kept.iterdir())
-    assert "plan.json" in names and "audit.jsonl" in names
-    assert any(name.startswith("journal-") for name in names), names
+    assert not (estate.repo / ".pcr").exists()  # each job on its own machine
+
+    # Read-only credentials plan, write credentials apply, and nothing else sees either.
+    assert_secrets_reach_only_pcr(plan, READ_SECRET, READ_SECRETS)
+    assert_never_seen(plan, SECRET)
+    assert_secrets_reach_only_pcr(apply, SECRET, SECRETS)
+    assert_never_seen(apply, READ_SECRET)
+
+    # The records of the run: the plan applied, the journal, the audit log.
+    records = estate.runner.github_api.artifacts[f"pcr-apply-{run.run_id}-1"]
+    names = sorted(p.name for p in records.iterdir())
+    assert "audit.jsonl" in names and any(n.startswith("journal-") for n in names), names
+    assert (records / "plan.json").read_bytes() == produced
+
+
+def test_apply_workflow_plans_then_a_reviewer_approves_then_it_applies_that_plan(
+    estate: Estate,
+) -> None:
+    def reviewer(review: Review) -> bool:
+        assert estate.fake.state.mutations == []  # nothing applied before the approval
+        return True
+
+    estate.runner.reviewer = reviewer
+    run = estate.run("pcr-apply.yml")
+    assert_plan_then_approval_then_that_plan(estate, run, prefix="")
+    apply = run.job("apply")
+    # partner.yaml keeps the local backend: the summary says where the records are.
+    assert "kept only as a CI artifact" in apply.summary
+    assert f"pcr-apply-{run.run_id}-1" in apply.summary
+    assert apply.step("Apply").inputs["storage-connection-string"] == ""
+    assert "kept only as a CI artifact" in run.job("plan").summary
+
+
+def test_with_nothing_to_apply_the_apply_job_does_not_run(
+    estate: Estate, installed: Installed, tmp_path: Path
+) -> None:
+    apply_directly(estate, installed, tmp_path / "state")
+    before = len(estate.fake.state.mutations)
+    run = estate.run("pcr-apply.yml")
+    assert run.succeeded, run.log
+    plan = run.job("plan")
+    assert plan.step("Plan").outputs["actions"] == "0"
+    assert plan.outputs["has-actions"] == "false"
+    assert "Nothing to apply now" in plan.summary
+    assert run.job("apply").result == "skipped"
+    assert run.reviews == []  # nobody is asked to approve nothing
+    assert len(estate.fake.state.mutations) == before
+
+
+def test_a_refused_plan_asks_nobody_and_applies_nothing(estate: Estate) -> None:
+    litware = estate.customer("litware.yaml")
+    litware.write_text(
+        litware.read_text()
+        + "subscriptions:\n  - id: e1f3b5c7-0d2f-4be2-9d04-8f9a0b1c2d34\n    status: cancelled\n"
+    )
+    run = estate.run("pcr-apply.yml")
+    plan = run.job("plan")
+    assert not plan.succeeded
+    assert plan.outputs["has-actions"] == "false"
+    assert "a guardrail refused the plan" in plan.summary
+    assert run.job("apply").result == "skipped"
+    assert run.reviews == []
+    assert estate.fake.state.mutations == []
+
+
+def test_a_plan_file_changed_after_review_is_not_applied(estate: Estate) -> None:
+    def tamper(review: Review) -> bool:
+        (saved,) = review.artifacts.values()
+        plan = saved / "plan.json"
+        plan.write_text(plan.read_text().replace('"reason": "', '"reason": "edited: ', 1))
+        return True
+
+    estate.runner.reviewer = tamper
+    run = estate.run("pcr-apply.yml")
+    apply = run.job("apply")
+    assert not apply.succeeded
+    check = apply.step("Check that it is the plan that was reviewed")
+    assert check.outcome == "failure" and "FAILED" in check.stdout + check.stderr
+    assert apply.step("Apply").outcome == "skipped"
+    assert estate.fake.state.mutations == []
+
+
+def test_a_plan_that_partner_center_made_stale_is_refused(estate: Estate) -> None:
+    fabrikam = "d815fc46-557a-42b8-83ec-fb3ebcb1fb2f"
+    legacy = "f3ea7643-adc7-4f68-b701-7b00fd007869"  # a legacy subscription the plan suspends
+
+    def someone_changes_partner_center(review: Review) -> bool:
+        with estate.fake.app.lock:
+            estate.fake.state.subscription(fabrikam, legacy)["status"] = "suspended"
+        return True
+
+    estate.runner.reviewer = someone_changes_partner_center
+    run = estate.run("pcr-apply.yml")
+    apply = run.job("apply")
+    assert not apply.succeeded
+    assert apply.step("Apply").outputs["exitcode"] == "1"
+    assert "stale" in apply.step("Run pcr apply").stdout
+    assert estate.fake.state.mutations == []
+
+
+def test_a_rejected_deployment_applies_nothing(estate: Estate) -> None:
+    estate.runner.reviewer = lambda review: False
+    run = estate.run("pcr-apply.yml")
+    assert run.job("plan").succeeded
+    assert not run.job("apply").succeeded
+    assert run.job("apply").steps[0].name == "rejected"
+    assert estate.fake.state.mutations == []
+
+
+def test_the_daily_reconcile_goes_through_the_same_gate(estate: Estate) -> None:
+    estate.runner.event_name = "schedule"
+    run = estate.run("pcr-reconcile.yml")
+    # The calling job, and the called workflow's two jobs under it.
+    assert list(run.jobs) == ["reconcile/plan", "reconcile/apply", "reconcile"]
+    assert_plan_then_approval_then_that_plan(estate, run, prefix="reconcile/")
+
+
+def test_with_azure_blob_the_apply_step_gets_the_storage_secret(
+    estate: Estate, azurite: Azurite
+) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    container = azurite.new_container()
+    partner = estate.repo / "desired-state" / "partner.yaml"
+    partner.write_text(
+        partner.read_text() + f"state:\n  backend: azure_blob\n  container: {container}\n"
+    )
+    estate.runner.environments[ENVIRONMENT]["PCR_STORAGE_CONNECTION_STRING"] = (
+        azurite.connection_string
+    )
+    run = estate.run("pcr-apply.yml")
+    assert run.succeeded, run.log
+    assert run.job("plan").outputs["state-backend"] == "azure_blob"
+    apply = run.job("apply")
+    given = apply.step("Apply").inputs["storage-connection-string"]
+    assert given == azurite.connection_string
+    assert apply.step("Run pcr apply").env["INPUT_STORAGE_CONNECTION_STRING"] == given
+    assert "in Blob Storage" in apply.summary
+    assert "kept only as a CI artifact" not in apply.summary
+    assert "kept only as a CI artifact" not in run.job("plan").summary
+    blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
+    names = [b.name for b in blobs.get_container_client(container).list_blobs()]
+    assert "audit.jsonl" in names, names
 
 
 def test_drift_workflow_fails_on_drift(estate: Estate) -> None:
-    job = estate.run("pcr-drift.yml")
+    job = estate.run("pcr-drift.yml").job("drift")
     assert not job.succeeded
+    assert_secrets_reach_only_pcr(job, READ_SECRET, READ_SECRETS)
+    assert_never_seen(job, SECRET)
     assert job.step("Drift report").outputs["exitcode"] == "2"
     assert "::error title=pcr drift::Partner Center differs" in job.step("Fail on errors").stdout
-    assert estate.runner.summary.read_text().startswith("### pcr drift\n")
+    assert job.summary.startswith("### pcr drift\n")
 
 
 def test_drift_workflow_passes_after_an_import(estate: Estate, installed: Installed) -> None:
@@ -345,9 +677,9 @@ def test_drift_workflow_passes_after_an_import(estate: Estate, installed: Instal
         check=False,
     )
     assert imported.returncode == 0, imported.stderr
-    job = estate.run("pcr-drift.yml")
+    job = estate.run("pcr-drift.yml").job("drift")
     assert job.succeeded, job.log
-    assert "No drift." in estate.runner.summary.read_text()
+    assert "No drift." in job.summary
 
 
 def test_this_repositorys_action_workflow(
@@ -358,11 +690,11 @@ def test_this_repositorys_action_workflow(
     workspace = snapshot(tmp_path / "pcr")
     runner = make_runner(workspace, workspace, fake)
     runner.env = dict(NO_PACING)  # the workflow serves its own fake and points pcr at it
-    job = runner.run_workflow(load_workflow(workspace / ".github/workflows/action.yml"))
+    job = runner.run(load_workflow(workspace / ".github/workflows/action.yml")).job("fake")
     assert job.succeeded, job.log
     outcomes = {s.name: s.outcome for s in job.steps}
     assert outcomes == dict.fromkeys(outcomes, "success")
     installs = [s.stdout for s in job.all_steps() if s.name == "Install pcr"]
     assert len(installs) == 4  # validate, plan, apply, drift
     assert all("already installed" in out for out in installs[1:]), installs
-    assert json.loads((workspace / ".pcr" / "plan.json").read_text())["actions"]
+    assert json.loads(job.file(".pcr/plan.json").read_text())["actions"]
