@@ -4,11 +4,13 @@ Every step is re-checked against live state just before it runs (a destructive
 step whose precondition no longer holds stops that customer instead of pushing
 on), journaled before and after (so a crashed run resumes without repeating
 work), and every mutation is written to the audit log. One customer failing
-never stops the others.
+never stops the others. Once `Executor.stop` is set (SIGINT, SIGTERM), no worker starts
+a new step: the steps in flight finish, and the rest are reported as not started.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -18,6 +20,7 @@ from enum import StrEnum
 
 from reconciler.desired import DesiredStatus
 from reconciler.guardrails import domains_differ
+from reconciler.interrupts import leave_signals_to_main
 from reconciler.journal import AuditLog, Journal, Orphan
 from reconciler.lifecycle import (
     blocks_removal,
@@ -45,6 +48,7 @@ class Outcome(StrEnum):
     ALREADY = "already"  # live state already matched: nothing sent
     SKIPPED = "skipped"  # not attempted: an earlier step of the customer failed
     FAILED = "failed"
+    NOT_STARTED = "not started"  # not attempted: the run was asked to stop first
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class StepResult:
 @dataclass
 class ApplyReport:
     results: list[StepResult] = field(default_factory=list)
+    interrupted: bool = False  # a signal asked the run to stop (exit 130)
 
     def count(self, outcome: Outcome) -> int:
         return sum(r.outcome is outcome for r in self.results)
@@ -83,12 +88,17 @@ class WorldMoved(Exception):
     """A precondition that held at planning time no longer holds: stop this customer."""
 
 
+class _Stopped(Exception):
+    """The run was asked to stop while this step waited, before it sent anything."""
+
+
 Progress = Callable[[StepResult], None]
 
 # Software purchases are cancelled through their order (reference §7).
 SOFTWARE_PURCHASES = frozenset({SubscriptionKind.SOFTWARE, SubscriptionKind.PERPETUAL_SOFTWARE})
 
 GONE = "the customer is no longer in the partner's list"
+INTERRUPTED = "interrupted"
 # How long a suspension of an Azure plan waits for the Azure subscriptions this plan
 # cancelled to turn inactive (Partner Center: about ten minutes), polling ever slower.
 AZURE_CANCEL_WAIT_SECONDS = 20 * 60
@@ -102,6 +112,8 @@ class Executor:
     audit: AuditLog
     now: datetime
     expected_domains: dict[str, str] = field(default_factory=dict)
+    # Set from the main thread to stop: no worker starts a step after it is set.
+    stop: threading.Event = field(default_factory=threading.Event)
     # What each step's target was just before it changed, for the audit trail.
     _before: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
@@ -116,7 +128,10 @@ class Executor:
         report = ApplyReport()
         if not by_customer:
             return report
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(by_customer)))) as pool:
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(workers, len(by_customer))),
+            initializer=leave_signals_to_main,  # the main thread turns a signal into `stop`
+        ) as pool:
             futures = [
                 pool.submit(self.run_customer, acts, progress) for acts in by_customer.values()
             ]
@@ -129,6 +144,11 @@ class Executor:
     def run_customer(self, actions: list[Action], progress: Progress | None) -> list[StepResult]:
         results: list[StepResult] = []
         for index, action in enumerate(actions):
+            if self.stop.is_set():
+                # Not journaled: the next run finds them undone, and does them.
+                return results + [
+                    StepResult(rest, Outcome.NOT_STARTED, INTERRUPTED) for rest in actions[index:]
+                ]
             result = self.run_step(action)
             results.append(result)
             if progress:
@@ -152,6 +172,9 @@ class Executor:
         request_id = in_flight.request_id if in_flight else str(uuid.uuid4())
         try:
             outcome, message = STEPS[action.type](self, action, request_id)
+        except _Stopped as stopped:
+            # Nothing was sent. A `start` line it wrote stays: the next run re-reads.
+            return StepResult(action, Outcome.NOT_STARTED, str(stopped), request_id)
         except Exception as exc:  # one customer's failure must not stop the others
             text = str(exc) if isinstance(exc, WorldMoved | PartnerCenterError) else repr(exc)
             self.journal.failed(action.id, request_id, text)
@@ -187,7 +210,7 @@ class Executor:
             self.journal.start(action, request_id)
         try:
             send()
-        except (_AlreadyDone, _ThroughOrder, WorldMoved):
+        except (_AlreadyDone, _ThroughOrder, WorldMoved, _Stopped):
             raise  # decided on a fresh read before anything was sent
         except Exception:
             if not self._verified(landed):
@@ -453,15 +476,25 @@ class Executor:
                 )
             if not active:
                 return
+            if self.stop.is_set():  # a wait of minutes is no step in flight worth finishing
+                raise _Stopped(
+                    f"{INTERRUPTED} while waiting for Azure subscriptions to turn inactive"
+                )
             if waited >= AZURE_CANCEL_WAIT_SECONDS:
                 raise WorldMoved(
                     f"Azure subscriptions under the plan are still active after "
                     f"{waited / 60:.0f} minutes ({', '.join(e.id for e in active)}): "
                     "apply again later"
                 )
-            self.client.wait(pause)
+            self._pause(pause)
             waited += pause
             pause = min(pause * 2, AZURE_POLL_CAP_SECONDS)
+
+    def _pause(self, seconds: float) -> None:
+        """The client's wait, a second at a time: a stop is seen within one."""
+        while seconds > 0 and not self.stop.is_set():
+            self.client.wait(min(seconds, 1.0))
+            seconds -= 1.0
 
     def remove(self, action: Action, request_id: str) -> tuple[Outcome, str]:
         cid = action.customer_id

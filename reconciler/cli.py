@@ -1,8 +1,9 @@
 """The `pcr` command line: a thin shell over the stages in `reconciler/`.
 
-Commands return exit codes (0 ok, 1 error, 2 changes with --detailed-exitcode);
-`main` makes sure that every failure, including a usage error, ends in a
-one-line message and exit 1, never a traceback.
+Commands return exit codes (0 ok, 1 error, 2 changes with --detailed-exitcode,
+130 interrupted); `main` makes sure that every failure, including a usage error,
+ends in a one-line message and exit 1, never a traceback, and that SIGINT and
+SIGTERM end in `pcr: interrupted` and exit 130 (`reconciler.interrupts`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from reconciler import __version__, render, scaffold
+from reconciler import __version__, interrupts, render, scaffold
 from reconciler.commands import DEFAULT_DESIRED, ERROR
 from reconciler.commands import apply as apply_command
 from reconciler.commands import drift as drift_command
@@ -315,17 +316,24 @@ def fake_serve(state: Path, host: str, port: int, save_interval: float) -> None:
 def main(argv: list[str] | None = None) -> None:
     # Retries and other notices from the client go to stderr, one prefixed line each.
     logging.basicConfig(format="pcr: %(message)s", level=logging.WARNING)
+    with interrupts.handled():
+        try:
+            _main(argv)
+        except interrupts.Interrupted:  # also one that came while an error was reported
+            interrupts.exit_interrupted()
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         cli.main(args=argv, prog_name="pcr", standalone_mode=False)
     except click.ClickException as exc:
         exc.show()
         sys.exit(ERROR)  # not click's 2: that code means "changes" under --detailed-exitcode
-    except click.exceptions.Abort:
+    except click.exceptions.Abort:  # end of input at a prompt; signals are `Interrupted`
         click.echo("pcr: aborted", err=True)
         sys.exit(ERROR)
-    except KeyboardInterrupt:
-        click.echo("pcr: interrupted", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt:  # outside a command (click makes one inside it Abort)
+        interrupts.exit_interrupted()
     except Exception as exc:  # a bug: one line by default, the traceback on request
         if os.environ.get("PCR_DEBUG"):
             traceback.print_exc()

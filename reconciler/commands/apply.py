@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from reconciler import guardrails
+from reconciler import guardrails, interrupts
 from reconciler import plan as plan_model
-from reconciler.apply import ApplyReport, Executor, Outcome, StepResult
+from reconciler.apply import INTERRUPTED, ApplyReport, Executor, Outcome, StepResult
 from reconciler.commands import DEFAULT_DESIRED, ERROR, OK
 from reconciler.commands.backend import Backend
 from reconciler.commands.plan import load_valid
@@ -116,6 +116,8 @@ def run(options: ApplyOptions) -> int:
         _say(f"pcr: apply stopped: cannot write its records under {options.state}: {exc}")
         return ERROR
     _summarise(report, plan, journal, audit)
+    if report.interrupted:
+        return interrupts.EXIT_CODE
     return ERROR if report.failed else OK
 
 
@@ -126,7 +128,7 @@ def _apply(
     store: StateStore,
 ) -> tuple[ApplyReport, Plan, Journal, AuditLog]:
     with options.backend.open() as client:
-        live = read_live(client, desired)
+        live = interrupts.interruptible(lambda: read_live(client, desired))
         _say(f"pcr: {read_summary(live)}")
         fresh = make_plan(desired, live, options.now)
         if saved is not None:
@@ -210,16 +212,28 @@ def _execute(
 ) -> ApplyReport:
     progress = _Progress(plan)
     calls, throttled, started = client.request_count, client.throttled_count, time.monotonic()
+    report: ApplyReport | None = None
     try:
-        return executor.apply(plan, workers=workers, progress=progress)
+        # A first SIGINT or SIGTERM sets executor.stop: the steps in flight finish.
+        with interrupts.graceful(executor.stop):
+            report = executor.apply(plan, workers=workers, progress=progress)
+        # Also a signal after the last step started: the run was asked to stop.
+        report.interrupted = executor.stop.is_set()
+        return report
     finally:
         progress.close()
         calls, throttled = client.request_count - calls, client.throttled_count - throttled
         limited = f", {throttled} throttled (429)" if throttled else ""
         _say(
-            f"pcr: applied {len(plan.actions)} steps with {calls} API calls in "
+            f"pcr: applied {_steps_run(plan, report)} steps with {calls} API calls in "
             f"{time.monotonic() - started:.1f} s{limited}"
         )
+
+
+def _steps_run(plan: Plan, report: ApplyReport | None) -> str:
+    total = len(plan.actions)
+    left = report.count(Outcome.NOT_STARTED) if report is not None else 0
+    return f"{total - left} of {total}" if left else str(total)
 
 
 class _Progress:
@@ -265,9 +279,11 @@ def _summarise(report: ApplyReport, plan: Plan, journal: Journal, audit: AuditLo
         f"{len(plan.deferred)} deferred",
         f"{len(plan.blocked)} blocked",
     ]
+    if left := report.count(Outcome.NOT_STARTED):
+        parts.insert(4, f"{left} not started: {INTERRUPTED}")
     _say("Apply: " + ", ".join(parts) + ".")
     for result in report.results:
-        if result.outcome in (Outcome.FAILED, Outcome.SKIPPED):
+        if result.outcome in (Outcome.FAILED, Outcome.SKIPPED, Outcome.NOT_STARTED):
             _say(
                 f"  {result.outcome.value}: {plan.name_of(result.action.customer_id)}: "
                 f"{result.action.id}: {result.message}"
@@ -280,6 +296,14 @@ def _summarise(report: ApplyReport, plan: Plan, journal: Journal, audit: AuditLo
     for blocked in plan.blocked:
         _say(f"  blocked: {plan.name_of(blocked.customer_id)}: {blocked.reason}")
     _say(f"Journal: {journal.path}; audit log: {audit.path}")
+    if report.interrupted:
+        _say(_interrupted(left))
+
+
+def _interrupted(left: int) -> str:
+    if not left:
+        return f"{interrupts.MESSAGE} after the last step had started: every step ran"
+    return f"{interrupts.MESSAGE}: {left} step(s) not started; the next `pcr apply` does them"
 
 
 def _say(text: str) -> None:

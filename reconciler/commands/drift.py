@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from reconciler import interrupts
 from reconciler.commands import CHANGES, ERROR, OK
 from reconciler.commands.backend import Backend
 from reconciler.commands.plan import load_valid
@@ -49,7 +50,9 @@ def run(options: DriftOptions) -> int:
     if desired is None:
         return ERROR
     try:
-        live = read_for_drift(desired, options.backend, read_all=options.read_all)
+        live = interrupts.interruptible(
+            lambda: read_for_drift(desired, options.backend, read_all=options.read_all)
+        )
     except options.backend.errors as exc:
         click.echo(f"pcr: {options.backend.failure_message(exc)}", err=True)
         return ERROR
@@ -57,4 +60,4 @@ def run(options: DriftOptions) -> int:
     report = drift(desired, live, options.now)
     color = options.output_format == "text" and use_color(sys.stdout)
     click.echo(render_drift(report, options.output_format, color=color), nl=False)
-    return CHANGES if options.detailed_exitcode and report.has_drift else OK
+    return CHANGES if options.detailed_exitcode and report.has_changes else OK

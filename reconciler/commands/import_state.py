@@ -28,6 +28,7 @@ from pathlib import Path
 import click
 import yaml
 
+from reconciler import interrupts
 from reconciler.commands import ERROR, OK
 from reconciler.commands.backend import Backend
 from reconciler.importing import (
@@ -38,6 +39,7 @@ from reconciler.importing import (
     importable,
     printable,
 )
+from reconciler.partnercenter.models import Customer, CustomerDetail
 from reconciler.read import read_subscriptions
 from reconciler.scaffold import SCHEMAS_DIR, schema_files
 from reconciler.validate import CUSTOMERS_DIR, PARTNER_FILE
@@ -336,29 +338,38 @@ def _read_regular(fd: int) -> bytes | None:
 
 def run(options: ImportOptions) -> int:
     try:
-        with options.backend.open() as client:
-            customers, notes = importable(client.iter_customers())
-            details = read_subscriptions(client, [c.id.lower() for c in customers])
-        # A customer removed between the list and its read is not written as if it stayed.
-        notes += [
-            f"{describe(c)}: removed from the partner's list while pcr read it"
-            for c in customers
-            if c.id.lower() not in details
-        ]
-        customers = [c for c in customers if c.id.lower() in details]
+        customers, details, notes = interrupts.interruptible(lambda: _read(options.backend))
     except options.backend.errors as exc:
         click.echo(f"pcr: {options.backend.failure_message(exc)}", err=True)
         return ERROR
-    try:
-        result = write_files(options.out, customer_files(customers, details), force=options.force)
-    except Refused as exc:
-        click.echo(f"pcr: {exc}", err=True)
-        return ERROR
-    except OSError as exc:
-        click.echo(f"pcr: cannot write to {options.out}: {exc}", err=True)
-        return ERROR
-    _report(options.out, result, notes)
+    # An interrupt waits for the files and their report: each file is then whole or
+    # absent, no temporary file is left, and what was written is said.
+    with interrupts.held():
+        try:
+            files = customer_files(customers, details)
+            result = write_files(options.out, files, force=options.force)
+        except Refused as exc:
+            click.echo(f"pcr: {exc}", err=True)
+            return ERROR
+        except OSError as exc:
+            click.echo(f"pcr: cannot write to {options.out}: {exc}", err=True)
+            return ERROR
+        _report(options.out, result, notes)
     return OK
+
+
+def _read(backend: Backend) -> tuple[list[Customer], dict[str, CustomerDetail], list[str]]:
+    """The reseller customers and their subscriptions, and why any others are left out."""
+    with backend.open() as client:
+        customers, notes = importable(client.iter_customers())
+        details = read_subscriptions(client, [c.id.lower() for c in customers])
+    # A customer removed between the list and its read is not written as if it stayed.
+    notes += [
+        f"{describe(c)}: removed from the partner's list while pcr read it"
+        for c in customers
+        if c.id.lower() not in details
+    ]
+    return [c for c in customers if c.id.lower() in details], details, notes
 
 
 def _report(out: Path, result: ImportResult, notes: list[str]) -> None:

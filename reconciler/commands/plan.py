@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from reconciler import interrupts
 from reconciler import plan as plan_model
 from reconciler.commands import CHANGES, ERROR, OK
 from reconciler.commands.backend import Backend
@@ -68,7 +69,7 @@ def run(options: PlanOptions) -> int:
     if desired is None:
         return ERROR
     try:
-        live = read_for_plan(desired, options.backend)
+        live = interrupts.interruptible(lambda: read_for_plan(desired, options.backend))
     except options.backend.errors as exc:
         click.echo(f"pcr: {options.backend.failure_message(exc)}", err=True)
         return ERROR
@@ -84,7 +85,8 @@ def run(options: PlanOptions) -> int:
         return ERROR
     if options.out is not None:
         try:
-            plan_model.save(result, options.out)
+            with interrupts.held():  # a plan file is written whole, its temporary file removed
+                plan_model.save(result, options.out)
         except OSError as exc:
             click.echo(f"pcr: cannot save the plan to {options.out}: {exc}", err=True)
             return ERROR

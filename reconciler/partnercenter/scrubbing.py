@@ -31,6 +31,9 @@ HTTP_LOGGERS = (
 )
 
 
+MIN_SECRET_LENGTH = 8
+
+
 class Secrets:
     """The last few bearer tokens the clients of this process sent, to scrub from logs."""
 
@@ -39,6 +42,10 @@ class Secrets:
         self._lock = threading.Lock()
 
     def add(self, token: str) -> None:
+        # A bearer token is hundreds of characters; a few letters (a test's "t") would be
+        # scrubbed out of every word of every later message, hiding nothing worth hiding.
+        if len(token) < MIN_SECRET_LENGTH:
+            return
         with self._lock:
             if token not in self._tokens:
                 self._tokens.append(token)

@@ -45,7 +45,7 @@ def run(
     app = FakePartnerCenter(state)
     client = PartnerCenterClient(
         "https://pc.test",
-        StaticToken("t"),
+        StaticToken("tok-SOAK-7f3e2a91"),
         transport=httpx.WSGITransport(app=app),
         rate_per_minute=100_000,
         sleep=clock,

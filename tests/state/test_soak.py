@@ -68,7 +68,7 @@ def one_run(app: FakePartnerCenter, store: StateStore, chance: random.Random) ->
     transport = Dying(app, chance)
     client = PartnerCenterClient(
         "https://pc.test",
-        StaticToken("t"),
+        StaticToken("tok-SOAK-7f3e2a91"),
         transport=transport,
         rate_per_minute=1_000_000,
         sleep=lambda _: None,
