@@ -127,8 +127,13 @@ def test_a_killed_run_is_resumed_from_another_checkout(
     estate = make_estate(tmp_path, azurite)
     with FakeServer(tmp_path / "live.json") as server:
         with server.app.hold("PATCH", r"/customers/") as held:
+            # One customer at a time: exactly one change is at the door when it dies.
             first = subprocess.Popen(
-                apply_args(pcr_executable, estate.checkout("first"), server.url),
+                [
+                    *apply_args(pcr_executable, estate.checkout("first"), server.url),
+                    "--parallel",
+                    "1",
+                ],
                 env=estate.env(),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
