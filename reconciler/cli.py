@@ -33,6 +33,15 @@ from reconciler.commands.backend import backend_options, make_backend
 _directory = click.Path(path_type=Path, file_okay=True, dir_okay=True)
 
 
+# The local state backend's folder; a Blob Storage backend (partner.yaml `state:`) ignores it.
+state_dir_option = click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where the local lock, journals and audit trail go (default: .pcr beside the "
+    "desired state).",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pcr")
 def cli() -> None:
@@ -141,11 +150,7 @@ def show(plan_file: Path, output_format: str) -> None:
 )
 @backend_options
 @click.option("--auto-approve", is_flag=True, help="Apply a fresh plan without asking.")
-@click.option(
-    "--state-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Where the journal, audit log and lock go (default: .pcr beside the desired state).",
-)
+@state_dir_option
 @click.option(
     "--parallel",
     type=click.IntRange(1, 64),
@@ -188,11 +193,7 @@ def apply(
     show_default=True,
     help="Output format.",
 )
-@click.option(
-    "--state-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="The local backend's folder (default: .pcr beside the desired state).",
-)
+@state_dir_option
 def history(who: str, desired_dir: Path, output_format: str, state_dir: Path | None) -> None:
     """What pcr changed for one customer (a tenant id or its file), from the audit trail."""
     sys.exit(history_command.run(who, desired_dir, output_format, state_dir))
@@ -206,11 +207,7 @@ def history(who: str, desired_dir: Path, output_format: str, state_dir: Path | N
     required=True,
     help="The lock holder to break, as the refused apply named it.",
 )
-@click.option(
-    "--state-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="The local backend's folder (default: .pcr beside the desired state).",
-)
+@state_dir_option
 def unlock(desired_dir: Path, holder_id: str, state_dir: Path | None) -> None:
     """Break the apply lock that HOLDER holds (a run that hangs or was killed)."""
     sys.exit(unlock_command.run(desired_dir, holder_id, state_dir))
