@@ -455,12 +455,20 @@ class _Reader:
         return text
 
 
-def _status(value: object) -> SubscriptionStatus:
+E = TypeVar("E", bound=StrEnum)
+
+
+def _known(kind: type[E], text: str, unknown: E) -> E:
+    """An open string read as one of `kind`'s values, or `unknown`: statuses and types
+    Partner Center adds later must be parsed, and never acted on."""
     try:
-        status = SubscriptionStatus(str(value).lower())
+        return kind(text.lower())
     except ValueError:
-        return SubscriptionStatus.UNKNOWN
-    return SubscriptionStatus.UNKNOWN if status is SubscriptionStatus.UNKNOWN else status
+        return unknown
+
+
+def _status(value: object) -> SubscriptionStatus:
+    return _known(SubscriptionStatus, str(value), SubscriptionStatus.UNKNOWN)
 
 
 def _from_wire(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -558,10 +566,7 @@ def azure_entitlement_from_wire(
 ) -> AzureEntitlement:
     shape = _Object(wire)
     text = shape.text("status") or ""
-    try:
-        status = AzureEntitlementStatus(text.lower())
-    except ValueError:
-        status = AzureEntitlementStatus.UNKNOWN
+    status = _known(AzureEntitlementStatus, text, AzureEntitlementStatus.UNKNOWN)
     return AzureEntitlement(
         id=shape.ident("id").lower(),
         customer_id=customer_id,
@@ -587,10 +592,7 @@ def relationship_request_from_wire(wire: Mapping[str, Any]) -> str:
 def entitlement_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Entitlement:
     shape = _Object(wire)
     type_text = shape.text("entitlementType") or ""
-    try:
-        kind = EntitlementType(type_text.lower())
-    except ValueError:
-        kind = EntitlementType.OTHER
+    kind = _known(EntitlementType, type_text, EntitlementType.OTHER)
     read = _Reader(wire)
     if kind is EntitlementType.OTHER:
         read.unknown("entitlementType")

@@ -15,9 +15,9 @@ import os
 import socket
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -130,14 +130,6 @@ class StateStore(Protocol):
     def unlock(self, holder_id: str) -> str: ...
 
 
-@dataclass
-class Opened:
-    """A store and everything that must be closed with it."""
-
-    store: StateStore
-    closers: list[Callable[[], None]] = field(default_factory=list)
-
-
 def open_store(settings: StateSettings, local_dir: Path) -> StateStore:
     """The configured store; `local_dir` is where the local backend keeps its files."""
     return BACKENDS[settings.backend](settings, local_dir)
@@ -160,7 +152,3 @@ BACKENDS: dict[StateBackend, Callable[[StateSettings, Path], StateStore]] = {
     StateBackend.LOCAL: _local,
     StateBackend.AZURE_BLOB: _azure_blob,
 }
-
-
-def journal_names(store: StateStore) -> Iterator[str]:
-    yield from store.names("journal-")
