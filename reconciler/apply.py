@@ -38,7 +38,7 @@ from reconciler.partnercenter.models import (
     Subscription,
     SubscriptionKind,
     SubscriptionStatus,
-    format_time,
+    moment,
 )
 from reconciler.plan import ACTION_TYPES, Action, ActionType, Plan
 
@@ -92,7 +92,7 @@ class _Stopped(Exception):
     """The run was asked to stop while this step waited, before it sent anything."""
 
 
-Progress = Callable[[StepResult], None]
+OnStep = Callable[[StepResult], None]  # told of every step as it ends
 
 # Software purchases are cancelled through their order (reference §7).
 SOFTWARE_PURCHASES = frozenset({SubscriptionKind.SOFTWARE, SubscriptionKind.PERPETUAL_SOFTWARE})
@@ -119,9 +119,7 @@ class Executor:
 
     # -- the run -------------------------------------------------------------------------
 
-    def apply(
-        self, plan: Plan, *, workers: int = 8, progress: Progress | None = None
-    ) -> ApplyReport:
+    def apply(self, plan: Plan, *, workers: int = 8, progress: OnStep | None = None) -> ApplyReport:
         by_customer: dict[str, list[Action]] = {}
         for action in plan.actions:
             by_customer.setdefault(action.customer_id, []).append(action)
@@ -141,7 +139,7 @@ class Executor:
         report.results.sort(key=lambda r: order[r.action.id])
         return report
 
-    def run_customer(self, actions: list[Action], progress: Progress | None) -> list[StepResult]:
+    def run_customer(self, actions: list[Action], progress: OnStep | None) -> list[StepResult]:
         results: list[StepResult] = []
         for index, action in enumerate(actions):
             if self.stop.is_set():
@@ -155,7 +153,8 @@ class Executor:
                 progress(result)
             if result.outcome is Outcome.FAILED:
                 for rest in actions[index + 1 :]:
-                    skipped = StepResult(rest, Outcome.SKIPPED, f"not run: {action.type} failed")
+                    failed = ACTION_TYPES[action.type].verb
+                    skipped = StepResult(rest, Outcome.SKIPPED, f"not run: {failed} failed")
                     results.append(skipped)
                     if progress:
                         progress(skipped)
@@ -326,7 +325,7 @@ class Executor:
                 raise _AlreadyDone(f"already {sub.status.value}")
             if not in_window(sub, self.now):
                 deadline = cancel_deadline(sub)
-                closed = f"closed {format_time(deadline)}" if deadline else "is gone"
+                closed = f"closed {moment(deadline)}" if deadline else "is gone"
                 raise WorldMoved(f"the cancellation window of {sub.id} {closed}: plan again")
             if sub.kind in SOFTWARE_PURCHASES and sub.order_id:
                 raise _ThroughOrder(sub.order_id)

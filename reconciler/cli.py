@@ -108,7 +108,11 @@ now_option = click.option(
 @backend_options
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan here.")
 @format_option
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when there is an action to apply now (deferred and blocked items are not).",
+)
 @now_option
 def plan(
     desired_dir: Path,
@@ -217,7 +221,11 @@ def unlock(desired_dir: Path, holder_id: str, state_dir: Path | None) -> None:
 @desired_option
 @backend_options
 @format_option
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there is drift.")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when there is drift that no waiting deferred item explains.",
+)
 @click.option(
     "--all",
     "read_all",

@@ -27,22 +27,32 @@ from reconciler.lifecycle import (
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.errors import NotFound, PartnerCenterError
 from reconciler.partnercenter.models import Customer, CustomerDetail, Live
+from reconciler.progress import SILENT, Progress
+from reconciler.render.common import plural
 
 
-def read_live(client: PartnerCenterClient, desired: Desired, *, workers: int = 16) -> Live:
+def read_live(
+    client: PartnerCenterClient,
+    desired: Desired,
+    *,
+    workers: int = 16,
+    progress: Progress = SILENT,
+) -> Live:
     """Every live customer, plus deep reads for the declared customers that need them.
 
     Deep reads start as soon as a customer appears in the paged list, so they
     overlap with the (necessarily sequential) paging instead of waiting for it.
     A customer that vanishes between the list and its deep read is recorded in
-    `Live.vanished` and never stops the read of the others.
+    `Live.vanished` and never stops the read of the others. `progress` advances
+    once per declared customer read in full, its status the count listed so far.
     """
     start, throttled, started = client.request_count, client.throttled_count, time.monotonic()
     live = Live()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        deep = _DeepReads(pool, client, desired)
+        deep = _DeepReads(pool, client, desired, progress)
         for customer in client.iter_customers():
             live.customers[customer.id.lower()] = customer
+            progress.status(f"{len(live.customers):,} listed")
             deep.start(customer.id.lower(), customer)
         for customer_id, customer in _confirm_unlisted(pool, client, desired, live):
             live.customers[customer_id] = customer
@@ -60,9 +70,11 @@ def read_summary(live: Live) -> str:
     """One line for the log: how much reading Partner Center cost."""
     throttled = f", {live.throttled} throttled (429)" if live.throttled else ""
     vanished = f"; {len(live.vanished)} vanished while being read" if live.vanished else ""
+    read = len(live.details)
+    details = "1 customer's details" if read == 1 else f"{read} customers' details"
     return (
-        f"read {len(live.customers)} customers and {len(live.details)} customers' details "
-        f"with {live.api_calls} API calls in {live.read_seconds:.1f} s{throttled}{vanished}"
+        f"read {plural(len(live.customers), 'customer')} and {details} with "
+        f"{plural(live.api_calls, 'API call')} in {live.read_seconds:.1f} s{throttled}{vanished}"
     )
 
 
@@ -77,12 +89,19 @@ class _DeepReads:
     pool: ThreadPoolExecutor
     client: PartnerCenterClient
     desired: Desired
+    progress: Progress
     pending: dict[str, Future[CustomerDetail]] = field(default_factory=dict)
 
     def start(self, customer_id: str, found: Customer) -> None:
         wanted = self.desired.customers.get(customer_id)
-        if wanted is not None and _needs_deep_read(wanted, found):
-            self.pending[customer_id] = self.pool.submit(_read_detail, self.client, wanted)
+        if wanted is None:
+            return
+        if not _needs_deep_read(wanted, found):
+            self.progress.advance()
+            return
+        future = self.pool.submit(_read_detail, self.client, wanted)
+        future.add_done_callback(lambda _: self.progress.advance())
+        self.pending[customer_id] = future
 
     def collect(self, live: Live) -> None:
         for customer_id, future in self.pending.items():
@@ -154,11 +173,16 @@ def _read_detail(client: PartnerCenterClient, customer: DesiredCustomer) -> Cust
 
 
 def read_subscriptions(
-    client: PartnerCenterClient, customer_ids: Iterable[str], *, workers: int = 8
+    client: PartnerCenterClient,
+    customer_ids: Iterable[str],
+    *,
+    workers: int = 8,
+    progress: Progress = SILENT,
 ) -> dict[str, CustomerDetail]:
     """Only the subscriptions of the given customers (`pcr drift --all`, `pcr import`).
 
     A customer whose relationship was removed while pcr read (404) is left out.
+    `progress` advances once per customer.
     """
     ids = list(customer_ids)
 
@@ -167,6 +191,8 @@ def read_subscriptions(
             return customer_id, CustomerDetail(tuple(client.list_subscriptions(customer_id)))
         except NotFound:
             return customer_id, None
+        finally:
+            progress.advance()
 
     if not ids:
         return {}

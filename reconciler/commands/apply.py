@@ -17,16 +17,16 @@ from reconciler import plan as plan_model
 from reconciler.apply import INTERRUPTED, ApplyReport, Executor, Outcome, StepResult
 from reconciler.commands import DEFAULT_DESIRED, ERROR, OK
 from reconciler.commands.backend import Backend
-from reconciler.commands.plan import load_valid
+from reconciler.commands.plan import load_valid, read_with_progress
 from reconciler.desired import Desired
 from reconciler.journal import AUDIT_NAME, AuditLog, Journal, RunContext, journal_name, orphans
 from reconciler.partnercenter.client import PartnerCenterClient
-from reconciler.partnercenter.models import moment
 from reconciler.plan import Plan
 from reconciler.planner import make_plan
-from reconciler.read import read_live, read_summary
+from reconciler.progress import Meter
+from reconciler.read import read_summary
 from reconciler.render import render, use_color
-from reconciler.render.common import irreversible_headline
+from reconciler.render.common import deferred_when, irreversible_headline, plural, verb_of
 from reconciler.state import Holder, LockedError, StateError, StateStore, open_store
 
 
@@ -128,7 +128,7 @@ def _apply(
     store: StateStore,
 ) -> tuple[ApplyReport, Plan, Journal, AuditLog]:
     with options.backend.open() as client:
-        live = interrupts.interruptible(lambda: read_live(client, desired))
+        live = interrupts.interruptible(lambda: read_with_progress(client, desired))
         _say(f"pcr: {read_summary(live)}")
         fresh = make_plan(desired, live, options.now)
         if saved is not None:
@@ -172,7 +172,7 @@ def fresh_run_key(plan: Plan) -> str:
 def _show_and_confirm(plan: Plan, *, ask: bool) -> None:
     stream = sys.stdout
     color = use_color(stream)
-    click.echo(render(plan, "text", color=color), nl=False)
+    click.echo(render(plan, "text", color=color), nl=False, color=color)
     if not ask or plan.errors or not plan.actions:
         return
     if not (sys.stdin.isatty() and stream.isatty()):
@@ -210,22 +210,22 @@ def _executor(
 def _execute(
     client: PartnerCenterClient, executor: Executor, plan: Plan, workers: int
 ) -> ApplyReport:
-    progress = _Progress(plan)
     calls, throttled, started = client.request_count, client.throttled_count, time.monotonic()
     report: ApplyReport | None = None
+    # Apply logs each step itself where the bar cannot be drawn (a CI log).
+    meter = Meter("applying", len(plan.actions), "steps", tenths=False)
     try:
         # A first SIGINT or SIGTERM sets executor.stop: the steps in flight finish.
-        with interrupts.graceful(executor.stop):
-            report = executor.apply(plan, workers=workers, progress=progress)
+        with meter, interrupts.graceful(executor.stop):
+            report = executor.apply(plan, workers=workers, progress=_StepLog(plan, meter))
         # Also a signal after the last step started: the run was asked to stop.
         report.interrupted = executor.stop.is_set()
         return report
     finally:
-        progress.close()
         calls, throttled = client.request_count - calls, client.throttled_count - throttled
         limited = f", {throttled} throttled (429)" if throttled else ""
         _say(
-            f"pcr: applied {_steps_run(plan, report)} steps with {calls} API calls in "
+            f"pcr: applied {_steps_run(plan, report)} with {plural(calls, 'API call')} in "
             f"{time.monotonic() - started:.1f} s{limited}"
         )
 
@@ -233,41 +233,40 @@ def _execute(
 def _steps_run(plan: Plan, report: ApplyReport | None) -> str:
     total = len(plan.actions)
     left = report.count(Outcome.NOT_STARTED) if report is not None else 0
-    return f"{total - left} of {total}" if left else str(total)
+    return f"{total - left} of {plural(total, 'step')}" if left else plural(total, "step")
 
 
-class _Progress:
-    """A status line on a terminal; a plain log line per step in CI."""
+class _StepLog:
+    """Each finished step: the progress bar on a terminal, a log line in CI.
 
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
-        self.total = len(plan.actions)
-        self.seen = 0
-        self.tty = sys.stderr.isatty()
+    Failures are counted on the bar and listed in the summary after it.
+    """
+
+    def __init__(self, plan: Plan, meter: Meter) -> None:
+        self.plan, self.meter = plan, meter
+        self.seen = self.failed = 0
         self._lock = threading.Lock()  # called from every customer's worker thread
 
     def __call__(self, result: StepResult) -> None:
         with self._lock:
-            self._show(result)
+            self.seen += 1
+            if result.outcome is Outcome.FAILED:
+                self.failed += 1
+                self.meter.status(f"{self.failed} failed")
+            if not self.meter.redraws:
+                _say(f"[{self.seen}/{self.meter.total}] {step_line(self.plan, result)}")
+        self.meter.advance()
 
-    def _show(self, result: StepResult) -> None:
-        self.seen += 1
-        line = (
-            f"[{self.seen}/{self.total}] {result.outcome.value:<8} "
-            f"{self.plan.name_of(result.action.customer_id)}: {result.action.type} "
-            f"{result.action.target_name or result.action.target_id}"
-            + (f" — {result.message}" if result.message else "")
-        )
-        if not self.tty:
-            _say(line)
-        elif result.outcome is Outcome.FAILED:
-            _say(f"\r\x1b[K{line}")
-        else:
-            click.echo(f"\r\x1b[Kapplying: {self.seen}/{self.total} steps", nl=False, err=True)
 
-    def close(self) -> None:
-        if self.tty and self.seen:
-            click.echo(err=True)
+def step_line(plan: Plan, result: StepResult) -> str:
+    """One step as a person reads it: its outcome, customer, verb and target, and why."""
+    action = result.action
+    target = action.target_name or action.target_id
+    return (
+        f"{result.outcome.value:<8} {plan.name_of(action.customer_id)}: "
+        f"{verb_of(action.type).text} {target}".rstrip()
+        + (f" — {result.message}" if result.message else "")
+    )
 
 
 def _summarise(report: ApplyReport, plan: Plan, journal: Journal, audit: AuditLog) -> None:
@@ -284,15 +283,10 @@ def _summarise(report: ApplyReport, plan: Plan, journal: Journal, audit: AuditLo
     _say("Apply: " + ", ".join(parts) + ".")
     for result in report.results:
         if result.outcome in (Outcome.FAILED, Outcome.SKIPPED, Outcome.NOT_STARTED):
-            _say(
-                f"  {result.outcome.value}: {plan.name_of(result.action.customer_id)}: "
-                f"{result.action.id}: {result.message}"
-            )
+            _say(f"  {step_line(plan, result)}")
     for item in plan.deferred:
-        _say(
-            f"  deferred until {moment(item.not_before)}: "
-            f"{plan.name_of(item.customer_id)}: {item.type}"
-        )
+        what = f"{verb_of(item.type).text} {item.target_id}".rstrip()
+        _say(f"  {deferred_when(item, plan.now)}: {plan.name_of(item.customer_id)}: {what}")
     for blocked in plan.blocked:
         _say(f"  blocked: {plan.name_of(blocked.customer_id)}: {blocked.reason}")
     _say(f"Journal: {journal.path}; audit log: {audit.path}")

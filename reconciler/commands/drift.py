@@ -13,12 +13,13 @@ import click
 from reconciler import interrupts
 from reconciler.commands import CHANGES, ERROR, OK
 from reconciler.commands.backend import Backend
-from reconciler.commands.plan import load_valid
+from reconciler.commands.plan import load_valid, read_with_progress
 from reconciler.desired import Desired
 from reconciler.diff import drift
 from reconciler.lifecycle import unmanaged_ids
 from reconciler.partnercenter.models import Live
-from reconciler.read import read_live, read_subscriptions, read_summary
+from reconciler.progress import Meter
+from reconciler.read import read_subscriptions, read_summary
 from reconciler.render import render_drift, use_color
 
 
@@ -36,11 +37,13 @@ def read_for_drift(desired: Desired, backend: Backend, *, read_all: bool) -> Liv
     """What drift compares: the planner's reads, plus unmanaged customers' subscriptions."""
     with backend.open() as client:
         start, started = client.request_count, time.monotonic()
-        live = read_live(client, desired)
+        live = read_with_progress(client, desired)
         if read_all:
-            live.details |= read_subscriptions(client, unmanaged_ids(desired, live))
-        live.api_calls = client.request_count - start
-        live.read_seconds = time.monotonic() - started
+            unmanaged = unmanaged_ids(desired, live)
+            with Meter("reading unmanaged customers", len(unmanaged), "customers") as meter:
+                live.details |= read_subscriptions(client, unmanaged, progress=meter)
+            live.api_calls = client.request_count - start
+            live.read_seconds = time.monotonic() - started
     click.echo(f"pcr: {read_summary(live)}", err=True)
     return live
 
@@ -59,5 +62,5 @@ def run(options: DriftOptions) -> int:
     # Pure from here on: a failure below is a bug, and is reported as one.
     report = drift(desired, live, options.now)
     color = options.output_format == "text" and use_color(sys.stdout)
-    click.echo(render_drift(report, options.output_format, color=color), nl=False)
+    click.echo(render_drift(report, options.output_format, color=color), nl=False, color=color)
     return CHANGES if options.detailed_exitcode and report.has_changes else OK

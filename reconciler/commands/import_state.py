@@ -40,6 +40,7 @@ from reconciler.importing import (
     printable,
 )
 from reconciler.partnercenter.models import Customer, CustomerDetail
+from reconciler.progress import Meter
 from reconciler.read import read_subscriptions
 from reconciler.scaffold import SCHEMAS_DIR, schema_files
 from reconciler.validate import CUSTOMERS_DIR, PARTNER_FILE
@@ -362,7 +363,8 @@ def _read(backend: Backend) -> tuple[list[Customer], dict[str, CustomerDetail], 
     """The reseller customers and their subscriptions, and why any others are left out."""
     with backend.open() as client:
         customers, notes = importable(client.iter_customers())
-        details = read_subscriptions(client, [c.id.lower() for c in customers])
+        with Meter("reading subscriptions", len(customers), "customers") as meter:
+            details = read_subscriptions(client, [c.id.lower() for c in customers], progress=meter)
     # A customer removed between the list and its read is not written as if it stayed.
     notes += [
         f"{describe(c)}: removed from the partner's list while pcr read it"

@@ -14,8 +14,10 @@ from reconciler import plan as plan_model
 from reconciler.commands import CHANGES, ERROR, OK
 from reconciler.commands.backend import Backend
 from reconciler.desired import Desired
+from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.models import Live
 from reconciler.planner import make_plan
+from reconciler.progress import Meter
 from reconciler.read import read_live, read_summary
 from reconciler.render import render, use_color
 from reconciler.validate import DesiredStateError, load_desired
@@ -56,10 +58,18 @@ def load_valid(directory: Path) -> Desired | None:
     return result.desired
 
 
+def read_with_progress(client: PartnerCenterClient, desired: Desired) -> Live:
+    """`read_live`, its progress shown on stderr."""
+    with Meter("reading Partner Center", len(desired.customers), "declared customers") as meter:
+        live = read_live(client, desired, progress=meter)
+        meter.finish()
+    return live
+
+
 def read_for_plan(desired: Desired, backend: Backend) -> Live:
     """What the plan needs from Partner Center. Raises backend errors."""
     with backend.open() as client:
-        live = read_live(client, desired)
+        live = read_with_progress(client, desired)
     click.echo(f"pcr: {read_summary(live)}", err=True)
     return live
 
@@ -79,7 +89,7 @@ def run(options: PlanOptions) -> int:
     if not desired.customers:  # said in the plan too: a reviewer reads the comment, not the log
         result.warnings.insert(0, NO_CUSTOMERS.format(directory=options.desired_dir))
     color = options.output_format == "text" and use_color(sys.stdout)
-    click.echo(render(result, options.output_format, color=color), nl=False)
+    click.echo(render(result, options.output_format, color=color), nl=False, color=color)
     if result.errors:
         click.echo("pcr: the plan is refused by a guardrail (see the errors above)", err=True)
         return ERROR

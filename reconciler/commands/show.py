@@ -19,5 +19,5 @@ def run(plan_file: Path, output_format: str) -> int:
         click.echo(f"pcr: {exc}", err=True)
         return ERROR
     color = output_format == "text" and use_color(sys.stdout)
-    click.echo(render(saved.plan, output_format, color=color), nl=False)
+    click.echo(render(saved.plan, output_format, color=color), nl=False, color=color)
     return OK

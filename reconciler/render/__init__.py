@@ -12,6 +12,7 @@ from typing import Protocol
 
 from reconciler.drift import DriftReport
 from reconciler.plan import Plan
+from reconciler.progress import TTYStream, takes_escapes
 from reconciler.render import json, markdown, text
 from reconciler.render.common import verb_of as verb_of  # how plans name an action type
 
@@ -44,25 +45,19 @@ def _renderer(fmt: str, what: str) -> Renderer:
     return FORMATS[fmt]
 
 
-class TTYStream(Protocol):
-    def isatty(self) -> bool: ...
-
-
 def _set(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0", "false")
 
 
 def use_color(stream: TTYStream) -> bool:
-    """ANSI colour only on a terminal, never when NO_COLOR is set (no-color.org).
+    """ANSI colour only on a terminal that shows it, never when NO_COLOR is set (no-color.org).
 
     FORCE_COLOR turns it on where output is not a TTY but is shown in colour
-    anyway (CI logs); NO_COLOR wins over it, being the reader's own choice.
+    anyway (CI logs), and on a `TERM=dumb` terminal; NO_COLOR wins over it,
+    being the reader's own choice.
     """
     if os.environ.get("NO_COLOR"):
         return False
     if _set("FORCE_COLOR"):
         return True
-    try:
-        return stream.isatty()
-    except ValueError:  # a closed stream is no terminal
-        return False
+    return takes_escapes(stream)

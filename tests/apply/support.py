@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
+import select
 import shutil
 import signal
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -200,3 +203,50 @@ def fake_serve(pcr: str, state: Path) -> Iterator[str]:
     finally:
         server.send_signal(signal.SIGINT)  # the server saves its state and exits
         server.communicate(timeout=SERVER_STOP_SECONDS)
+
+
+TERMINAL_SECONDS = 120  # a net for a hung process on the terminal, never a measure of speed
+ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def strip_escapes(text: str) -> str:
+    return ESCAPE.sub("", text)
+
+
+def run_on_terminal(
+    command: list[str], cwd: Path, answer: str | None = None, **env: str
+) -> tuple[int, str]:
+    """Run with stdin, stdout and stderr on a pseudo-terminal; answer the prompt when it shows.
+
+    `env` is laid over `pcr_env(NO_COLOR="1")`.
+    """
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        command, cwd=cwd, env=pcr_env(NO_COLOR="1") | env, stdin=terminal, stdout=terminal,
+        stderr=terminal, close_fds=True,
+    )  # fmt: skip
+    os.close(terminal)
+    seen, answered = b"", answer is None
+    deadline = time.monotonic() + TERMINAL_SECONDS
+    try:
+        # Each wait ends when the process writes (or closes the terminal): the deadline is
+        # only a safety net.
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([controller], [], [], left)
+            if not ready:
+                break
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed: the process has exited
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if not answered and b"Only 'yes' is accepted" in seen:
+                os.write(controller, f"{answer}\n".encode())
+                answered = True
+        return process.wait(timeout=TERMINAL_SECONDS), seen.decode(errors="replace")
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()

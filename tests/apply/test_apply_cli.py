@@ -4,12 +4,7 @@ estate (in process and over loopback), the journal and audit log it leaves, and 
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
-import select
-import subprocess
-import time
 from pathlib import Path
 
 from reconciler.plan import from_dict
@@ -25,11 +20,12 @@ from tests.apply.support import (
     assert_each_mutation_once,
     fake_serve,
     make_estate,
-    pcr_env,
     read_jsonl,
     run_apply,
+    run_on_terminal,
     run_pcr,
     save_plan,
+    strip_escapes,
 )
 
 AUDIT_FIELDS = {
@@ -48,8 +44,6 @@ FAKE_ACTION = {
     "enable_auto_renew": "update_auto_renew",
     "remove_relationship": "remove_relationship",
 }
-# Only a safety net: the waits below end on events (a line read, a terminal closed, an exit).
-SAFETY_SECONDS = 120
 
 
 def fresh_plan(pcr: str, estate: Estate) -> tuple[int, dict[str, object]]:
@@ -191,40 +185,6 @@ def test_without_terminal_or_auto_approve_or_saved_plan_it_refuses(
 # --- on a terminal -------------------------------------------------------------------------------
 
 
-def run_on_terminal(command: list[str], cwd: Path, answer: str) -> tuple[int, str]:
-    """Run with stdin, stdout and stderr on a pseudo-terminal; answer the prompt when it shows."""
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(
-        command, cwd=cwd, env=pcr_env(NO_COLOR="1"), stdin=terminal, stdout=terminal,
-        stderr=terminal, close_fds=True,
-    )  # fmt: skip
-    os.close(terminal)
-    seen, answered = b"", False
-    deadline = time.monotonic() + SAFETY_SECONDS
-    try:
-        # Each wait ends when the process writes (or closes the terminal): the deadline is
-        # only a safety net.
-        while (left := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([controller], [], [], left)
-            if not ready:
-                break
-            try:
-                chunk = os.read(controller, 4096)
-            except OSError:  # the terminal closed: the process has exited
-                break
-            if not chunk:
-                break
-            seen += chunk
-            if not answered and b"Only 'yes' is accepted" in seen:
-                os.write(controller, answer.encode() + b"\n")
-                answered = True
-        return process.wait(timeout=SAFETY_SECONDS), seen.decode(errors="replace")
-    finally:
-        os.close(controller)
-        if process.poll() is None:
-            process.kill()
-
-
 def fresh_apply(pcr: str, estate: Estate) -> list[str]:
     """`pcr apply` without a saved plan: it plans afresh and asks."""
     return [
@@ -245,7 +205,8 @@ def test_on_a_terminal_it_asks_and_applies_on_yes(tmp_path: Path, pcr_executable
 
     assert code == 0, output
     assert "Apply these actions?" in output
-    assert "\r\x1b[Kapplying: 13/13 steps" in output  # a status line, not a log line per step
+    # A progress bar redrawn in place, not a log line per step.
+    assert re.search(r"\rapplying +\[#+\] +13/13 +steps", strip_escapes(output)), output
     assert not re.search(r"^\[\d+/13\]", output, re.MULTILINE)
     assert "13 done" in output
     assert len(estate.mutations()) == EXAMPLE_ACTIONS

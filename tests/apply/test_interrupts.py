@@ -172,7 +172,7 @@ def test_a_signal_mid_apply_finishes_the_steps_in_flight_and_starts_no_other(
         f"Apply: {CUSTOMERS} done, 0 already in place, 0 skipped, 0 failed, "
         f"{left} not started: interrupted, " in err
     )
-    assert err.count("  not started: ") == left
+    assert err.count("\n  not started ") == left  # each one named in the summary
     assert f"pcr: applied {CUSTOMERS} of {EXAMPLE_ACTIONS} steps" in err
     last = f"pcr: interrupted: {left} step(s) not started; the next `pcr apply` does them"
     assert err.rstrip().endswith(last)

@@ -41,6 +41,7 @@ from tests.artifact import base_python, offline_env
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$")
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.S)
 STEP_TIMEOUT = 600  # a safety net only: every step ends by itself
+ACTION_VENV = "pcr-venv"  # where the Action installs pcr, under RUNNER_TEMP (action.yml)
 
 
 class UnsupportedStep(Exception):
@@ -285,6 +286,10 @@ class Runner:
     secrets: dict[str, str] = field(default_factory=dict)  # the repository's secrets
     environments: dict[str, dict[str, str]] = field(default_factory=dict)  # their secrets
     reviewer: Reviewer | None = None  # None approves every deployment
+    # A machine image whose RUNNER_TEMP already holds the Action's installed environment
+    # (made by a job that ran the install step): its install step then finds pcr
+    # installed, as a second use in one job does. None: every job installs afresh.
+    image: Path | None = None
     env: dict[str, str] = field(default_factory=dict)  # the runner machine's environment
     github_api: GitHub = field(default_factory=GitHub)
     run_id: int = 1001  # the next run's id
@@ -422,6 +427,8 @@ class Runner:
         # Each job starts on a fresh machine: an empty RUNNER_TEMP, summary and workspace.
         shutil.rmtree(self.temp)
         self.temp.mkdir()
+        if self.image is not None:
+            (self.temp / ACTION_VENV).symlink_to(self.image, target_is_directory=True)
         self.summary.write_text("")
         self._fresh_machine()
         self._jobs_started += 1

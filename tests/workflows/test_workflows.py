@@ -18,7 +18,7 @@ import subprocess
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from tests.artifact import REPO, Installed, snapshot
 from tests.azurite import Azurite
 from tests.conftest import EXAMPLE
 from tests.workflows.runner import (
+    ACTION_VENV,
     PINNED,
     JobRun,
     Review,
@@ -42,6 +43,7 @@ from tests.workflows.runner import (
 )
 
 MARKER = "<!-- pcr-plan -->"
+CHECKOUT = "11bd71901bbe5b1630ceea73d27597364c9af683"  # actions/checkout v4.2.2
 ENVIRONMENT = "partner-center"
 # The write credentials: environment secrets of `partner-center`, for the apply job only.
 SECRET = "cs-WORKFLOW-SECRET-5d1f-never-in-install"
@@ -129,9 +131,38 @@ class Estate:
         return self.repo / "desired-state" / "customers" / name
 
 
-def make_runner(workspace: Path, action: Path, fake: FakeServer, **event: Any) -> Runner:
+@pytest.fixture(scope="session")
+def runner_image(tmp_path_factory: pytest.TempPathFactory, installed: Installed) -> Path:
+    """The Action's environment, installed once by the Action's own install step.
+
+    Most tests start their jobs on a machine that has it (`Runner.image`), so the
+    suite does not spend seven seconds a job reinstalling the same locked wheels;
+    the tests that prove the install step (`test_apply_workflow_plans_then_…`, this
+    repository's own workflow) install on every job.
+    """
+    root = tmp_path_factory.mktemp("image")
+    repo = init_repository(installed.pcr, root / "estate")
+    runner = Runner(
+        workspace=repo,
+        home=root / "runner",
+        action_path=installed.source,
+        action_repository=REPOSITORY,
+    )
+    steps: list[dict[str, Any]] = [
+        {"uses": f"actions/checkout@{CHECKOUT}", "with": {"persist-credentials": False}}
+    ]
+    steps.append({"uses": f"{REPOSITORY}@main", "with": {"command": "validate"}})
+    job = runner.run({"jobs": {"install": {"runs-on": "ubuntu-latest", "steps": steps}}})
+    assert job.succeeded, job.log
+    return runner.temp / ACTION_VENV
+
+
+def make_runner(
+    workspace: Path, action: Path, fake: FakeServer, image: Path | None = None, **event: Any
+) -> Runner:
     home = workspace.parent / f"runner-{workspace.name}"
     return Runner(
+        image=image,
         workspace=workspace,
         home=home,
         action_path=action,
@@ -157,15 +188,26 @@ def pull_request(number: int = 7, sha: str = "abcdef1234567") -> dict[str, Any]:
 
 
 @pytest.fixture
-def estate(partner_repo: Path, action_checkout: Path, fake: FakeServer) -> Estate:
+def estate(
+    partner_repo: Path, action_checkout: Path, fake: FakeServer, runner_image: Path
+) -> Estate:
+    return Estate(
+        partner_repo, make_runner(partner_repo, action_checkout, fake, runner_image), fake
+    )
+
+
+@pytest.fixture
+def fresh_estate(partner_repo: Path, action_checkout: Path, fake: FakeServer) -> Estate:
+    """Every job installs pcr through the Action, as on GitHub's hosted runners."""
     return Estate(partner_repo, make_runner(partner_repo, action_checkout, fake), fake)
 
 
 @pytest.fixture
-def pr_estate(partner_repo: Path, action_checkout: Path, fake: FakeServer) -> Estate:
-    return Estate(
-        partner_repo, make_runner(partner_repo, action_checkout, fake, **pull_request()), fake
-    )
+def pr_estate(
+    partner_repo: Path, action_checkout: Path, fake: FakeServer, runner_image: Path
+) -> Estate:
+    runner = make_runner(partner_repo, action_checkout, fake, runner_image, **pull_request())
+    return Estate(partner_repo, runner, fake)
 
 
 # --- actionlint and pinning ---------------------------------------------------------------
@@ -454,11 +496,11 @@ def test_a_plan_with_only_waiting_items_says_merging_changes_nothing(
 
 
 def test_a_pull_request_from_a_fork_fails_its_check_and_says_why(
-    partner_repo: Path, action_checkout: Path, fake: FakeServer
+    partner_repo: Path, action_checkout: Path, fake: FakeServer, runner_image: Path
 ) -> None:
     event = pull_request()
     event["event"]["pull_request"]["head"]["repo"]["full_name"] = "someone/fork"
-    runner = make_runner(partner_repo, action_checkout, fake, **event)
+    runner = make_runner(partner_repo, action_checkout, fake, runner_image, **event)
     (partner_repo / "desired-state/customers/contoso.yaml").write_text("tenant_id: nope\n")
     job = runner.run(load_workflow(partner_repo / ".github/workflows/pcr-plan.yml")).job("plan")
     # A check that fails, not a skipped job that passes a required check.
@@ -527,8 +569,10 @@ def assert_plan_then_approval_then_that_plan(estate: Estate, run: WorkflowRun, p
 
 
 def test_apply_workflow_plans_then_a_reviewer_approves_then_it_applies_that_plan(
-    estate: Estate,
+    fresh_estate: Estate,
 ) -> None:
+    estate = fresh_estate
+
     def reviewer(review: Review) -> bool:
         assert estate.fake.state.mutations == []  # nothing applied before the approval
         return True
@@ -536,6 +580,10 @@ def test_apply_workflow_plans_then_a_reviewer_approves_then_it_applies_that_plan
     estate.runner.reviewer = reviewer
     run = estate.run("pcr-apply.yml")
     assert_plan_then_approval_then_that_plan(estate, run, prefix="")
+    # Each job is a fresh machine: each installs pcr through the Action.
+    installs = [s for job in run.jobs.values() for s in job.all_steps() if s.name == "Install pcr"]
+    assert len(installs) == 2
+    assert all("already installed" not in s.stdout for s in installs), installs
     apply = run.job("apply")
     # partner.yaml keeps the local backend: the summary says where the records are.
     assert "kept only as a CI artifact" in apply.summary
@@ -626,6 +674,51 @@ def test_the_daily_reconcile_goes_through_the_same_gate(estate: Estate) -> None:
     # The calling job, and the called workflow's two jobs under it.
     assert list(run.jobs) == ["reconcile/plan", "reconcile/apply", "reconcile"]
     assert_plan_then_approval_then_that_plan(estate, run, prefix="reconcile/")
+
+
+TAILSPIN = "6f55635c-a2f9-40b3-98c9-9879d04da870"
+TAILSPIN_NCE = "f6a8c0d2-5e7a-4c9d-8ebf-3a4b5c6d7e8f"  # an annual term, its window long closed
+
+
+def listed(estate: Estate) -> set[str]:
+    with estate.fake.app.lock:
+        return {c["id"] for c in estate.fake.state.customers()}
+
+
+def last_day_of_term(estate: Estate, day: date) -> None:
+    """Tailspin's NCE term ends after `day` (commitmentEndDate is inclusive), and the fake's
+    clock is the real time, as the workflows' own: the term ends, or not, on its next read."""
+    with estate.fake.app.lock:
+        subscription = estate.fake.state.subscription(TAILSPIN, TAILSPIN_NCE)
+        subscription["commitmentEndDate"] = f"{day.isoformat()}T00:00:00Z"
+    estate.fake.app.set_now(datetime.now(UTC))
+
+
+def test_the_daily_reconcile_removes_a_customer_the_day_its_term_ends_and_not_before(
+    estate: Estate, installed: Installed, tmp_path: Path
+) -> None:
+    apply_directly(estate, installed, tmp_path / "state")  # auto-renew off; the removal waits
+    done = len(estate.fake.state.mutations)
+    estate.runner.event_name = "schedule"
+    now = datetime.now(UTC)
+
+    # The day before: the term's last day is today (tomorrow when midnight is minutes away).
+    last_day_of_term(estate, (now + timedelta(minutes=10)).date())
+    before = estate.run("pcr-reconcile.yml")
+    assert before.succeeded, before.log
+    assert before.job("reconcile/plan").step("Plan").outputs["actions"] == "0"
+    assert before.job("reconcile/apply").result == "skipped"
+    assert before.reviews == []
+    assert len(estate.fake.state.mutations) == done
+    assert TAILSPIN in listed(estate)
+
+    # The day it ends: its last day was yesterday, so Partner Center has ended it.
+    last_day_of_term(estate, (now - timedelta(days=1)).date())
+    due = estate.run("pcr-reconcile.yml")
+    assert_plan_then_approval_then_that_plan(estate, due, prefix="reconcile/")
+    applied = estate.fake.state.mutations[done:]
+    assert [(m["customer_id"], m["action"]) for m in applied] == [(TAILSPIN, "remove_relationship")]
+    assert TAILSPIN not in listed(estate)
 
 
 def test_with_azure_blob_the_apply_step_gets_the_storage_secret(
