@@ -27,6 +27,8 @@ TOKEN = "tok-APPLY-SECRET-7f3e2a91-never-log"
 
 CONTOSO = "cfc52cfc-1732-4fd6-8bf3-8918bdf0a40b"
 FABRIKAM = "d815fc46-557a-42b8-83ec-fb3ebcb1fb2f"
+FABRIKAM_LEGACY = "f3ea7643-adc7-4f68-b701-7b00fd007869"  # Office 365 E3: the plan suspends it
+FABRIKAM_NCE = "1e576d26-e853-4b0b-a16b-9f12450fa0e2"  # Business Basic: auto-renew goes off
 LITWARE = "c1260b6b-9d9b-424d-8a7b-e52c0648b082"
 NORTHWIND = "f86270b9-6fdb-4baa-965b-bffb2f7a52ec"
 NORTHWIND_EXCHANGE = "b2c4e6f8-1a3c-4e5f-8a7b-9c0d1e2f3a4b"

@@ -11,6 +11,9 @@ from reconciler.plan import from_dict
 from reconciler.render.common import irreversible_headline
 from tests.apply.support import (
     EXAMPLE_ACTIONS,
+    FABRIKAM,
+    FABRIKAM_LEGACY,
+    FABRIKAM_NCE,
     NOW,
     TOKEN,
     WAITING_FILES,
@@ -238,3 +241,37 @@ def test_on_a_terminal_the_irreversible_steps_are_counted_right_above_the_prompt
     at = next(n for n, line in enumerate(lines) if line.startswith("Apply these actions?"))
     assert lines[at - 1] == f"{headline}. Cannot be undone from the partner's side."
     assert estate.mutations() == []
+
+
+def test_a_change_undone_in_the_portal_is_applied_again_by_a_fresh_plan(
+    tmp_path: Path, pcr_executable: str
+) -> None:
+    """pcr suspends Fabrikam's legacy seats and turns auto-renew off; someone puts both back
+    in the portal. Partner Center is then exactly as before the first apply (the same live
+    fingerprint), and the next apply must do both again, not find them "done" in a journal."""
+    estate = make_estate(tmp_path)
+    for path in (estate.desired / "customers").iterdir():
+        if path.name != "fabrikam.yaml":
+            path.unlink()
+    _, first_plan = fresh_plan(pcr_executable, estate)
+    first = run_pcr(pcr_executable, *AUTO, "--auto-approve", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Apply: 2 done" in first.stderr
+
+    data = estate.live_data()
+    fabrikam = {s["id"]: s for s in data["subscriptions"][FABRIKAM]}
+    fabrikam[FABRIKAM_LEGACY]["status"] = "active"  # reactivated in the portal
+    fabrikam[FABRIKAM_NCE]["autoRenewEnabled"] = True
+    estate.live.write_text(json.dumps(data))
+    _, second_plan = fresh_plan(pcr_executable, estate)
+    assert second_plan["live_fingerprint"] == first_plan["live_fingerprint"]
+
+    second = run_pcr(pcr_executable, *AUTO, "--auto-approve", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "Apply: 2 done" in second.stderr
+    assert "earlier run" not in second.stderr
+    suspends = [m for m in estate.mutations() if m["target"] == FABRIKAM_LEGACY]
+    assert len(suspends) == 2
+    live = {s["id"]: s for s in estate.live_data()["subscriptions"][FABRIKAM]}
+    assert live[FABRIKAM_LEGACY]["status"] == "suspended"
+    assert live[FABRIKAM_NCE]["autoRenewEnabled"] is False
