@@ -23,6 +23,10 @@ from reconciler.guardrails import domains_differ
 from reconciler.interrupts import leave_signals_to_main
 from reconciler.journal import AuditLog, Journal, Orphan
 from reconciler.lifecycle import (
+    GDAP_DELETED_BY_PCR,
+    GDAP_ENDING,
+    GDAP_HOLDS_ROLES,
+    GDAP_TERMINATED_BY_PCR,
     blocks_removal,
     cancel_deadline,
     in_window,
@@ -31,10 +35,13 @@ from reconciler.lifecycle import (
 )
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.errors import NotFound, PartnerCenterError
+from reconciler.partnercenter.graph import GraphClient
 from reconciler.partnercenter.models import (
     AzureEntitlement,
     AzureEntitlementStatus,
     EntitlementType,
+    GdapRelationship,
+    GdapStatus,
     Subscription,
     SubscriptionKind,
     SubscriptionStatus,
@@ -103,6 +110,10 @@ INTERRUPTED = "interrupted"
 # cancelled to turn inactive (Partner Center: about ten minutes), polling ever slower.
 AZURE_CANCEL_WAIT_SECONDS = 20 * 60
 AZURE_POLL_CAP_SECONDS = 60.0
+# How long a GDAP termination is polled to `terminated` before the removal may run.
+# Unconfirmed: Graph documents no duration; deprovisioning is seen to take minutes.
+GDAP_END_WAIT_SECONDS = 20 * 60
+NO_GRAPH = "no Microsoft Graph client (set PCR_GRAPH_TOKEN or the Secure Application Model)"
 
 
 @dataclass
@@ -112,6 +123,10 @@ class Executor:
     audit: AuditLog
     now: datetime
     expected_domains: dict[str, str] = field(default_factory=dict)
+    # Microsoft Graph, for the GDAP steps and the removal's GDAP re-check.
+    graph: GraphClient | None = None
+    # The customers whose removal must not leave an active GDAP relationship behind.
+    gdap_customers: frozenset[str] = frozenset()
     # Set from the main thread to stop: no worker starts a step after it is set.
     stop: threading.Event = field(default_factory=threading.Event)
     # What each step's target was just before it changed, for the audit trail.
@@ -544,6 +559,7 @@ class Executor:
         if reservations:
             orders = ", ".join(a for e in reservations for a in e.artifact_ids)
             blockers.append(f"Azure reserved instances are live ({orders})")
+        blockers += self._gdap_blockers(customer_id)
         # The planner's fail-closed rule for entitlements, on this fresh read.
         blockers += [
             f"entitlement {e.product_id or '?'} has {', '.join(e.unknowns)}, which pcr does "
@@ -552,6 +568,107 @@ class Executor:
             if e.unknowns
         ]
         return blockers
+
+    # -- GDAP relationships (Microsoft Graph) ---------------------------------------------
+
+    def terminate_gdap(self, action: Action, request_id: str) -> tuple[Outcome, str]:
+        graph = self._graph()
+        current = self._gdap(action)
+        if current is None or current.status in (GdapStatus.TERMINATED, GdapStatus.EXPIRED):
+            return Outcome.ALREADY, "already ended" if current else "no longer exists"
+        if current.status in GDAP_ENDING:  # asked already (by a run that was stopped?)
+            self._await_gdap_end(action)
+            return Outcome.ALREADY, "already terminating; now terminated"
+        self._check_gdap(current, GDAP_TERMINATED_BY_PCR)
+        self._before[action.id] = current.status_text
+
+        def landed() -> bool:
+            now = self._gdap(action)
+            return now is None or now.status in GDAP_ENDING | {GdapStatus.TERMINATED}
+
+        def send() -> None:
+            graph.terminate_relationship(action.target_id, request_id=request_id)
+
+        self._mutate(action, request_id, send, landed)
+        # The removal that follows must not run while the partner's roles still hold.
+        self._await_gdap_end(action)
+        return Outcome.DONE, "terminated"
+
+    def delete_gdap(self, action: Action, request_id: str) -> tuple[Outcome, str]:
+        graph = self._graph()
+        current = self._gdap(action)
+        if current is None:
+            return Outcome.ALREADY, "already deleted"
+        self._check_gdap(current, GDAP_DELETED_BY_PCR)
+        self._before[action.id] = current.status_text
+
+        def send() -> None:
+            try:
+                graph.delete_relationship(action.target_id, current.etag, request_id=request_id)
+            except PartnerCenterError as exc:
+                if exc.status == 412:  # changed since the read above: it is no draft to delete
+                    why = f"{_gdap_name(current)} changed since it was read: plan again"
+                    raise WorldMoved(why) from None
+                raise
+
+        self._mutate(action, request_id, send, lambda: self._gdap(action) is None)
+        return Outcome.DONE, "deleted"
+
+    def _graph(self) -> GraphClient:
+        if self.graph is None:
+            raise WorldMoved(NO_GRAPH)
+        return self.graph
+
+    def _gdap(self, action: Action) -> GdapRelationship | None:
+        """The relationship as Graph has it now; None once it is gone (404)."""
+        try:
+            return self._graph().get_relationship(action.target_id)
+        except NotFound:
+            return None
+
+    @staticmethod
+    def _check_gdap(current: GdapRelationship, wanted: frozenset[GdapStatus]) -> None:
+        """The planner's rules, again on the read right before the write."""
+        if current.unknowns:
+            raise WorldMoved(
+                f"{_gdap_name(current)} has {', '.join(current.unknowns)}, which pcr does not know"
+            )
+        if current.status not in wanted:
+            raise WorldMoved(f"{_gdap_name(current)} is {current.status_text} now: plan again")
+
+    def _await_gdap_end(self, action: Action) -> None:
+        """Poll the relationship until Graph shows it terminated (or gone)."""
+        waited, pause = 0.0, 1.0
+        while (current := self._gdap(action)) is not None and current.status in (
+            GDAP_ENDING | GDAP_TERMINATED_BY_PCR
+        ):
+            if self.stop.is_set():
+                raise WorldMoved(f"{INTERRUPTED} while waiting for {_gdap_name(current)} to end")
+            if waited >= GDAP_END_WAIT_SECONDS:
+                raise WorldMoved(
+                    f"{_gdap_name(current)} is still {current.status_text} after "
+                    f"{waited / 60:.0f} minutes: apply again later"
+                )
+            self._pause(pause)
+            waited += pause
+            pause = min(pause * 2, AZURE_POLL_CAP_SECONDS)
+
+    def _gdap_blockers(self, customer_id: str) -> list[str]:
+        """The removal's GDAP re-check: none of the partner's roles may outlive it."""
+        if customer_id not in self.gdap_customers:
+            return []
+        if self.graph is None:
+            return [f"its GDAP relationships cannot be read: {NO_GRAPH}"]
+        return [
+            f"{_gdap_name(r)} is {r.status_text}"
+            + (f" ({', '.join(r.unknowns)}, which pcr does not know)" if r.unknowns else "")
+            for r in self.graph.list_relationships(customer_id)
+            if r.status in GDAP_HOLDS_ROLES or r.unknowns
+        ]
+
+
+def _gdap_name(relationship: GdapRelationship) -> str:
+    return f"GDAP relationship {relationship.name or '?'} {relationship.id}"
 
 
 def _facts(sub: Subscription, renewal: bool) -> str:
@@ -568,6 +685,8 @@ AFTER: dict[ActionType, str] = {
     ActionType.DISABLE_AUTO_RENEW: "auto-renew off",
     ActionType.ENABLE_AUTO_RENEW: "auto-renew on",
     ActionType.CANCEL_AZURE_ENTITLEMENT: "cancelled",
+    ActionType.TERMINATE_GDAP: "terminated",
+    ActionType.DELETE_GDAP: "deleted",
     ActionType.REMOVE_RELATIONSHIP: "relationship none",
 }
 
@@ -591,6 +710,11 @@ LANDED: dict[ActionType, Callable[[Executor, Action], bool]] = {
     ActionType.CANCEL_AZURE_ENTITLEMENT: lambda executor, action: (
         executor._azure_entitlement(action).status is AzureEntitlementStatus.INACTIVE
     ),
+    ActionType.TERMINATE_GDAP: lambda executor, action: (
+        (now := executor._gdap(action)) is None
+        or now.status in GDAP_ENDING | {GdapStatus.TERMINATED}
+    ),
+    ActionType.DELETE_GDAP: lambda executor, action: executor._gdap(action) is None,
     ActionType.REMOVE_RELATIONSHIP: lambda executor, action: executor._relationship_gone(
         action.customer_id
     ),

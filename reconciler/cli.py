@@ -117,6 +117,7 @@ now_option = click.option(
 def plan(
     desired_dir: Path,
     endpoint: str | None,
+    graph_endpoint: str | None,
     fake_state: Path | None,
     out: Path | None,
     output_format: str,
@@ -126,7 +127,7 @@ def plan(
     """Diff the desired state against Partner Center and print an ordered, safe plan."""
     options = plan_command.PlanOptions(
         desired_dir=desired_dir,
-        backend=make_backend(endpoint, fake_state),
+        backend=make_backend(endpoint, fake_state, graph_endpoint),
         now=_now(now),
         output_format=output_format,
         out=out,
@@ -167,6 +168,7 @@ def apply(
     plan_file: Path | None,
     desired_dir: Path | None,
     endpoint: str | None,
+    graph_endpoint: str | None,
     fake_state: Path | None,
     auto_approve: bool,
     state_dir: Path | None,
@@ -176,7 +178,7 @@ def apply(
     """Apply PLAN_FILE (from `pcr plan --out`), or plan and apply in one go."""
     options = apply_command.ApplyOptions(
         desired_dir=desired_dir,
-        backend=make_backend(endpoint, fake_state),
+        backend=make_backend(endpoint, fake_state, graph_endpoint),
         now=_now(now),
         plan_file=plan_file,
         auto_approve=auto_approve,
@@ -236,6 +238,7 @@ def unlock(desired_dir: Path, holder_id: str, state_dir: Path | None) -> None:
 def drift(
     desired_dir: Path,
     endpoint: str | None,
+    graph_endpoint: str | None,
     fake_state: Path | None,
     output_format: str,
     detailed_exitcode: bool,
@@ -245,7 +248,7 @@ def drift(
     """Report every difference between the desired state and Partner Center."""
     options = drift_command.DriftOptions(
         desired_dir=desired_dir,
-        backend=make_backend(endpoint, fake_state),
+        backend=make_backend(endpoint, fake_state, graph_endpoint),
         now=_now(now),
         output_format=output_format,
         detailed_exitcode=detailed_exitcode,
@@ -263,10 +266,16 @@ def drift(
     help="The desired-state directory to write (customers/ and partner.yaml).",
 )
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
-def import_(endpoint: str | None, fake_state: Path | None, out: Path, force: bool) -> None:
+def import_(
+    endpoint: str | None,
+    graph_endpoint: str | None,
+    fake_state: Path | None,
+    out: Path,
+    force: bool,
+) -> None:
     """Write a customer file for every reseller customer in Partner Center, as it is now."""
     options = import_command.ImportOptions(
-        backend=make_backend(endpoint, fake_state), out=out, force=force
+        backend=make_backend(endpoint, fake_state, graph_endpoint), out=out, force=force
     )
     sys.exit(import_command.run(options))
 

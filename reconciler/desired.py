@@ -35,6 +35,11 @@ class NceOutsideWindow(StrEnum):
     SUSPEND = "suspend"
 
 
+class GdapOffboarding(StrEnum):
+    TERMINATE = "terminate"  # end every GDAP relationship together with the removal
+    KEEP = "keep"  # leave them: the partner keeps its admin roles
+
+
 class UnmanagedCustomers(StrEnum):
     REPORT = "report"
     IGNORE = "ignore"
@@ -75,6 +80,7 @@ class DesiredCustomer:
     protected: bool = False
     subscriptions: tuple[SubscriptionOverride, ...] = ()
     nce_outside_window: NceOutsideWindow = NceOutsideWindow.WAIT
+    gdap: GdapOffboarding = GdapOffboarding.TERMINATE
 
     @property
     def path(self) -> str:
@@ -83,6 +89,11 @@ class DesiredCustomer:
     @property
     def offboarding(self) -> bool:
         return self.relationship is Relationship.NONE
+
+    @property
+    def ends_gdap(self) -> bool:
+        """Offboarding, and its GDAP relationships end with it: they must be read."""
+        return self.offboarding and self.gdap is GdapOffboarding.TERMINATE
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ first normalized into the same small model, plain dicts of exactly the facts
 pcr manages:
 
     {tenant_id: {"relationship": ..., "name": ..., "domain": ...,
-                 "subscriptions": {subscription_id: {"status": ..., "auto_renew": ...}}}}
+                 "subscriptions": {subscription_id: {"status": ..., "auto_renew": ...}},
+                 "gdap": {relationship_id: {"status": ...}}}}
 
 and deepdiff compares the two estates; each difference it reports becomes a
 `DriftRecord`. Normalizing is where the rules live, the same ones the planner
@@ -21,7 +22,12 @@ follows, so that drift and plan agree on what is converged:
   partner's list); a customer that should stay and vanished is missing;
   one that is still there wants every subscription that blocks the removal
   cancelled (NCE, software) or suspended (legacy, Azure), and auto-renew off
-  where the cancellation window has closed.
+  where the cancellation window has closed;
+- an offboarding customer whose GDAP relationships end with it (`gdap: terminate`),
+  gone or not (but not vanished during this read), wants every one that has not
+  ended terminated (a draft: deleted);
+  `gdap: keep` leaves them, and a customer that stays is not compared at all:
+  for it, a relationship about to end without extension is a note, not drift.
 
 Records then get what a person needs to act, from the customer's own part of
 the plan (`planner.plan_declared`, guardrails included), so that drift and plan
@@ -32,9 +38,10 @@ never disagree about what apply does:
   back (behind a reserved instance or a savings plan, or an unknown state:
   fail closed), or that a guardrail refuses, says so instead;
 - a record is *waiting* when a deferred item whose date has not come explains
-  it and the plan holds no action for its target: the relationship of an
-  offboarding customer whose removal is deferred, and each subscription that
-  such a removal (or a cancellation deferred for that subscription) waits for.
+  it, the plan holds no action for its target and no blocked item names it: the
+  relationship of an offboarding customer whose removal is deferred, each
+  subscription that such a removal (or a cancellation deferred for that
+  subscription) waits for, and each GDAP relationship, which ends with it.
   Waiting records are shown but are not changes (`--detailed-exitcode` 0);
   once the date has passed they are drift again ("due since").
 
@@ -42,27 +49,37 @@ So, per declared customer: drift has a record that is not waiting, other than
 `name` and `domain` (which the plan only warns about), exactly when the plan
 has for that customer an action, a blocked item, an error, or a deferred item
 that is due; and it has only waiting records exactly when the plan has only
-deferred items that are not due (tests/drift/test_agreement.py).
+deferred items that are not due (tests/drift/test_agreement.py). The one exception:
+GDAP relationships that could not be read at all (no Graph credentials) are a
+blocked item in the plan, and a warning in drift, which cannot compare them.
+
+The plan drift explains with is the one `pcr plan` makes, which reads GDAP only
+for the customers whose offboarding ends it (`lifecycle.needs_gdap`); drift reads
+every declared customer's, for the notes.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Collection, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
 from reconciler.desired import Desired, DesiredCustomer, DesiredStatus
-from reconciler.drift import KIND_ORDER, DriftKind, DriftRecord, DriftReport, Value
+from reconciler.drift import KIND_ORDER, DriftKind, DriftNote, DriftRecord, DriftReport, Value
 from reconciler.lifecycle import (
     ENDED_STATUSES,
+    GDAP_AWAITING_CUSTOMER,
+    GDAP_DELETED_BY_PCR,
+    GDAP_HOLDS_ROLES,
     RESELLER,
     WINDOWED_KINDS,
     cancel_deadline,
     in_window,
     label,
+    needs_gdap,
     offboarding_wants,
     renewal_date,
     satisfies,
@@ -73,6 +90,8 @@ from reconciler.lifecycle import (
 from reconciler.partnercenter.models import (
     Customer,
     CustomerDetail,
+    GdapRelationship,
+    GdapStatus,
     Live,
     Subscription,
     SubscriptionKind,
@@ -85,6 +104,11 @@ from reconciler.plan import Action, ActionType, BlockedKind, CustomerRef, Deferr
 from reconciler.planner import CustomerPlan, past_term, plan_declared
 
 NONE = "none"
+# What an offboarding that ends GDAP wants of a relationship that has not ended yet.
+TERMINATED, DELETED = "terminated", "deleted"
+# A relationship of a customer that stays, ending within this long without extension,
+# is a note (never drift): time enough to extend it.
+GDAP_NOTICE = timedelta(days=30)
 
 
 # --- the normalized models ----------------------------------------------------------------
@@ -113,6 +137,12 @@ class _Views:
         )
         self.live[customer_id].setdefault("subscriptions", {}).setdefault(sub_id, {})[key] = live
 
+    def pair_gdap(self, customer_id: str, relationship_id: str, desired: str, live: str) -> None:
+        for view, status in ((self.desired, desired), (self.live, live)):
+            view.setdefault(customer_id, {}).setdefault("gdap", {})[relationship_id] = {
+                "status": status
+            }
+
 
 def _relationship(live: Customer | None) -> str:
     if live is None:
@@ -121,6 +151,16 @@ def _relationship(live: Customer | None) -> str:
 
 
 def _add_customer(views: _Views, customer: DesiredCustomer, live: Live, now: datetime) -> None:
+    _add_customer_itself(views, customer, live, now)
+    # One that vanished while pcr read it is done for this run, as the plan sees it; the
+    # next run, in which it is simply gone, compares what GDAP it left behind.
+    if customer.ends_gdap and customer.tenant_id not in live.vanished:
+        _add_gdap(views, customer.tenant_id, live.gdap.get(customer.tenant_id, ()))
+
+
+def _add_customer_itself(
+    views: _Views, customer: DesiredCustomer, live: Live, now: datetime
+) -> None:
     cid = customer.tenant_id
     found = live.customers.get(cid)
     if customer.offboarding and (found is None or found.relationship != RESELLER):
@@ -185,6 +225,31 @@ def _add_offboarding_subscriptions(
             and not in_window(sub, now)
         ):
             views.pair_subscription(cid, sid, "auto_renew", False, sub.auto_renew)
+
+
+def gdap_wants(relationship: GdapRelationship) -> str | None:
+    """What an offboarding that ends GDAP wants of this relationship: terminated (a draft:
+    deleted), or None when it has ended or is ending by itself. One pcr cannot read, or
+    whose status it does not know, is compared too: the plan holds it for a person."""
+    if relationship.status in GDAP_DELETED_BY_PCR:
+        return DELETED
+    if (
+        relationship.status in GDAP_HOLDS_ROLES | GDAP_AWAITING_CUSTOMER
+        or relationship.status is GdapStatus.UNKNOWN
+        or relationship.unknowns
+    ):
+        return TERMINATED
+    return None
+
+
+def _gdap_status(relationship: GdapRelationship) -> str:
+    return relationship.status_text or str(relationship.status)
+
+
+def _add_gdap(views: _Views, cid: str, relationships: Iterable[GdapRelationship]) -> None:
+    for relationship in relationships:
+        if (wanted := gdap_wants(relationship)) is not None:
+            views.pair_gdap(cid, relationship.id, wanted, _gdap_status(relationship))
 
 
 def normalized(
@@ -269,6 +334,8 @@ def _kind_of(path: list[str], desired: Value) -> DriftKind:
             return DriftKind.SUBSCRIPTION_STATUS
         case [_, "subscriptions", _, "auto_renew"]:
             return DriftKind.AUTO_RENEW
+        case [_, "gdap", _, "status"]:
+            return DriftKind.GDAP_RELATIONSHIP
     raise ValueError(f"drift at an unexpected place in the model: {path}")
 
 
@@ -285,20 +352,110 @@ def drift(desired: Desired, live: Live, now: datetime) -> DriftReport:
         )
     for cid in unmanaged_ids(desired, live):
         report.customers[cid] = CustomerRef(live.customers[cid].name, "")
-    explain = _Explainer(desired, live, now)
+    explain = _Explainer(desired, as_planned(desired, live), now)
     records = [
         explain(path, want, have)
         for path, want, have in differences(*normalized(desired, live, now))
     ]
     report.records = sorted(records, key=lambda r: _order(report, r))
+    report.notes = sorted(
+        gdap_notes(desired, live, now),
+        key=lambda n: (_where(report, n.customer_id), n.ends or now, n.target_id),
+    )
+    report.warnings = gdap_warnings(desired, live)
     return report
 
 
+def as_planned(desired: Desired, live: Live) -> Live:
+    """The live state as `pcr plan` reads it: GDAP relationships only for the customers
+    whose offboarding ends them (drift reads every declared customer's, for the notes)."""
+    kept = {
+        cid: relationships
+        for cid, relationships in live.gdap.items()
+        if (customer := desired.customers.get(cid)) is not None and needs_gdap(customer)
+    }
+    return live if len(kept) == len(live.gdap) else replace(live, gdap=kept)
+
+
+def _where(report: DriftReport, customer_id: str) -> str:
+    ref = report.customers.get(customer_id)
+    return (ref.file if ref and ref.file else "") or report.name_of(customer_id).lower()
+
+
 def _order(report: DriftReport, record: DriftRecord) -> tuple[bool, str, int, str]:
-    ref = report.customers.get(record.customer_id)
-    where = (ref.file if ref and ref.file else "") or report.name_of(record.customer_id).lower()
     unmanaged = record.kind is DriftKind.UNMANAGED_CUSTOMER
-    return unmanaged, where, KIND_ORDER[record.kind], record.target_id
+    return unmanaged, _where(report, record.customer_id), KIND_ORDER[record.kind], record.target_id
+
+
+# --- GDAP: notes for the customers that stay, and what could not be read ------------------
+
+
+def ends_unextended(relationship: GdapRelationship, now: datetime) -> bool:
+    """An active relationship that ends within GDAP_NOTICE and does not auto-extend."""
+    return (
+        relationship.status is GdapStatus.ACTIVE
+        and not relationship.auto_extends
+        and relationship.ends is not None
+        and relationship.ends - now <= GDAP_NOTICE
+    )
+
+
+def gdap_notes(desired: Desired, live: Live, now: datetime) -> Iterator[DriftNote]:
+    """A note for each GDAP relationship of a customer that stays that is about to end
+    without extension: the partner's admin roles would end with it. Not drift."""
+    for customer in desired.customers.values():
+        if customer.offboarding:
+            continue  # `terminate`: drift; `keep`: the plan says it leaves them
+        for relationship in live.gdap.get(customer.tenant_id, ()):
+            if ends_unextended(relationship, now) and relationship.ends is not None:
+                yield DriftNote(
+                    customer.tenant_id,
+                    relationship.id,
+                    _expiry_message(relationship, relationship.ends, now),
+                    relationship.ends,
+                    relationship.name,
+                )
+
+
+def _expiry_message(relationship: GdapRelationship, ends: datetime, now: datetime) -> str:
+    left = ends - now
+    if left <= timedelta(0):
+        when = f"its end date {moment(ends)} has passed, and Graph still shows it active"
+    elif left < timedelta(days=1):
+        when = f"it ends {moment(ends)}, in less than a day,"
+    else:
+        days = left.days
+        when = f"it ends {moment(ends)}, in {days} day{'s' * (days != 1)},"
+    extend = relationship.auto_extend or "PT0S"
+    return (
+        f"GDAP relationship: {when} and it does not auto-extend (autoExtendDuration "
+        f"{extend}): the partner's admin roles in this customer's tenant end with it. To keep "
+        "them, turn auto-extend on in the Partner Center portal (Customers > the customer > "
+        "Admin relationships), or set autoExtendDuration to P180D through Microsoft Graph "
+        "(PATCH the relationship, its ETag in If-Match); a relationship that includes the "
+        "Global Administrator role cannot auto-extend: the customer must approve a new one "
+        "before it ends"
+    )
+
+
+def gdap_warnings(desired: Desired, live: Live) -> list[str]:
+    """One line when the GDAP relationships of customers whose offboarding ends them could
+    not be read: drift cannot compare them, and says so rather than stay silent."""
+    unread = sorted(
+        (c for c in desired.customers.values() if needs_gdap(c) and c.tenant_id not in live.gdap),
+        key=lambda c: c.path,
+    )
+    if not unread:
+        return []
+    names = ", ".join(c.name or c.tenant_id for c in unread[:3])
+    if len(unread) > 3:
+        names += f" and {len(unread) - 3} more"
+    count = "1 offboarding customer" if len(unread) == 1 else f"{len(unread)} offboarding customers"
+    return [
+        f"GDAP relationships not compared for {count} with `gdap: terminate` ({names}): "
+        f"Microsoft Graph was not read ({live.gdap_unreadable or 'not read'}); the plan holds "
+        "their GDAP steps and removals for a person until it can be"
+    ]
 
 
 # What drift says apply does, one phrase per action type. A record says one only when
@@ -310,6 +467,8 @@ APPLY_SAYS: dict[ActionType, str] = {
     ActionType.REACTIVATE: "`pcr apply` reactivates it",
     ActionType.DISABLE_AUTO_RENEW: "`pcr apply` turns auto-renew off",
     ActionType.ENABLE_AUTO_RENEW: "`pcr apply` turns auto-renew on",
+    ActionType.TERMINATE_GDAP: "`pcr apply` terminates it",
+    ActionType.DELETE_GDAP: "`pcr apply` deletes it",
     ActionType.REMOVE_RELATIONSHIP: "`pcr apply` removes the relationship",
 }
 # Blocked items that hold a whole customer back: nothing destructive is done to it.
@@ -317,6 +476,7 @@ HOLDING_KINDS = frozenset(
     {BlockedKind.RESERVED_INSTANCE, BlockedKind.SAVINGS_PLAN, BlockedKind.UNKNOWN_STATE}
 )
 STATUS_STEPS = frozenset({ActionType.SUSPEND, ActionType.CANCEL, ActionType.REACTIVATE})
+GDAP_STEPS = frozenset({ActionType.TERMINATE_GDAP, ActionType.DELETE_GDAP})
 NOT_NOW = "this plan does not change it now: see `pcr plan`"
 Note = tuple[str, dict[str, Any]]
 
@@ -366,24 +526,39 @@ def cancellation_outlook(
     )
 
 
-def _targets(action: Action, sub: Subscription) -> bool:
-    """The action is on this subscription, or on an Azure subscription under it."""
-    sid = sub.id.lower()
-    return action.target_id.lower() == sid or action.parent_id.lower() == sid
+def _targets(action: Action, target_id: str) -> bool:
+    """The action is on this target, or on an Azure subscription under it."""
+    target = target_id.lower()
+    return action.target_id.lower() == target or action.parent_id.lower() == target
 
 
-def _explained(planned: CustomerPlan, sub: Subscription, now: datetime) -> bool:
-    """A deferred item whose date has not come covers this subscription: the cancellation
-    deferred for it, or the removal of its offboarding customer, which waits for its terms."""
+def _naming(planned: CustomerPlan, target_id: str) -> list[str]:
+    """The blocked items that name this target: a person's to act on."""
+    return [b.reason for b in planned.blocked if target_id.lower() in b.reason.lower()]
+
+
+def waits(planned: CustomerPlan, target_id: str, now: datetime) -> bool:
+    """The one rule for a waiting record: a deferred item whose date has not come explains
+    it (one deferred for its target, or the removal of its offboarding customer, which waits
+    for its terms and takes the GDAP steps with it), the plan holds no action for its target,
+    and no blocked item names it."""
+    target = target_id.lower()
+    # A blocked item is about something the customer has: the customer's own record (its
+    # relationship) waits with its removal, whatever else a person must see to.
+    named = target != planned.id.lower() and _naming(planned, target)
+    if named or any(_targets(a, target) for a in planned.actions):
+        return False
     return any(
         not d.due(now)
-        and (d.type is ActionType.REMOVE_RELATIONSHIP or d.target_id.lower() == sub.id.lower())
+        and (d.type is ActionType.REMOVE_RELATIONSHIP or d.target_id.lower() == target)
         for d in planned.deferred
     )
 
 
-def _held_back(planned: CustomerPlan, sub: Subscription) -> Note | None:
-    """Why the plan leaves this subscription as it is, when a guardrail or a person is why."""
+def _held_back(
+    planned: CustomerPlan, target_id: str, nothing: str = "nothing is suspended or cancelled"
+) -> Note | None:
+    """Why the plan leaves this target as it is, when a guardrail or a person is why."""
     if planned.errors:
         return "refused by a guardrail: " + "; ".join(planned.errors), {
             "refused": list(planned.errors)
@@ -391,12 +566,11 @@ def _held_back(planned: CustomerPlan, sub: Subscription) -> Note | None:
     holding = [b.reason for b in planned.blocked if b.kind in HOLDING_KINDS]
     if holding:
         return (
-            "held back: nothing is suspended or cancelled for this customer while a person "
-            "must act: " + "; ".join(holding),
+            f"held back: {nothing} for this customer while a person must act: "
+            + "; ".join(holding),
             {"blocked": holding},
         )
-    naming = [b.reason for b in planned.blocked if sub.id.lower() in b.reason.lower()]
-    if naming:
+    if naming := _naming(planned, target_id):
         return "blocked, a person must act: " + "; ".join(naming), {"blocked": naming}
     return None
 
@@ -426,10 +600,12 @@ class _Explainer:
             DriftKind.SUBSCRIPTION_MISSING,
         ):
             return self._subscription(kind, customer, path[2], want, have)
+        if kind is DriftKind.GDAP_RELATIONSHIP:
+            return self._gdap(customer, path[2], want, have)
         message, detail = self._customer_note(kind, customer, have)
         found = self._found(cid)
         name = customer.name or (found.name if found else "")
-        waiting = kind is DriftKind.RELATIONSHIP and self._removal_waits(customer)
+        waiting = kind is DriftKind.RELATIONSHIP and waits(self._plan(customer), cid, self.now)
         return DriftRecord(cid, kind, cid, want, have, message, name, detail, waiting)
 
     def _plan(self, customer: DesiredCustomer) -> CustomerPlan:
@@ -437,12 +613,6 @@ class _Explainer:
         if cid not in self.plans:
             self.plans[cid] = plan_declared(self.desired, self.live, customer, self.now)
         return self.plans[cid]
-
-    def _removal_waits(self, customer: DesiredCustomer) -> bool:
-        return any(
-            d.type is ActionType.REMOVE_RELATIONSHIP and not d.due(self.now)
-            for d in self._plan(customer).deferred
-        )
 
     def _found(self, cid: str) -> Customer | None:
         return self.live.customers.get(cid)
@@ -500,10 +670,11 @@ class _Explainer:
         """When the relationship can go, as the planner sees it."""
         planned = self._plan(customer)
         if any(a.type is ActionType.REMOVE_RELATIONSHIP for a in planned.actions):
-            steps = len(planned.actions) - 1
-            before = (
-                f", after {steps} step{'s' * (steps != 1)} on its subscriptions" if steps else ""
-            )
+            gdap = sum(a.type in GDAP_STEPS for a in planned.actions)
+            steps = len(planned.actions) - 1 - gdap
+            on = [f"{steps} step{'s' * (steps != 1)} on its subscriptions"] if steps else []
+            on += [f"{gdap} on its GDAP relationships"] if gdap else []
+            before = f", after {' and '.join(on)}" if on else ""
             removes = APPLY_SAYS[ActionType.REMOVE_RELATIONSHIP]
             return f"offboarding: {removes} now{before}", {"removal": "now"}
         for item in planned.deferred:
@@ -531,13 +702,73 @@ class _Explainer:
             message = "not one of this customer's subscriptions in Partner Center: check the id"
             return DriftRecord(cid, kind, sub_id, want, None, message)
         planned = self._plan(customer)
-        acted = frozenset(a.type for a in planned.actions if _targets(a, sub))
+        acted = frozenset(a.type for a in planned.actions if _targets(a, sub.id))
         if kind is DriftKind.AUTO_RENEW:
             message, detail = self._renewal_note(customer, sub, bool(want), acted)
         else:
             message, detail = self._status_note(customer, sub, DesiredStatus(str(want)), acted)
-        waiting = not acted and _explained(planned, sub, self.now)
+        waiting = waits(planned, sub.id, self.now)
         return DriftRecord(cid, kind, sub_id, want, have, message, label(sub), detail, waiting)
+
+    def _gdap(
+        self, customer: DesiredCustomer, relationship_id: str, want: Value, have: Value
+    ) -> DriftRecord:
+        cid = customer.tenant_id
+        relationship = next(r for r in self.live.gdap[cid] if r.id == relationship_id)
+        planned = self._plan(customer)
+        message, detail = self._gdap_note(customer, relationship)
+        facts = {
+            "status": _gdap_status(relationship),
+            "ends": format_time(relationship.ends) if relationship.ends else None,
+            "auto_extend": relationship.auto_extend,
+        }
+        return DriftRecord(
+            cid,
+            DriftKind.GDAP_RELATIONSHIP,
+            relationship.id,
+            want,
+            have,
+            message,
+            relationship.name,
+            facts | detail,
+            waits(planned, relationship.id, self.now),
+        )
+
+    def _gdap_note(self, customer: DesiredCustomer, relationship: GdapRelationship) -> Note:
+        """What the plan does about a GDAP relationship that outlives an offboarding."""
+        planned = self._plan(customer)
+        acted = [a.type for a in planned.actions if _targets(a, relationship.id)]
+        if any(a.type is ActionType.REMOVE_RELATIONSHIP for a in planned.actions):
+            when = " with the removal"
+        elif (found := self._found(customer.tenant_id)) is None or found.relationship != RESELLER:
+            when = ", left behind by the removal of the reseller relationship"
+        else:
+            when = ""
+        if ActionType.TERMINATE_GDAP in acted:
+            return (
+                f"offboarding: {APPLY_SAYS[ActionType.TERMINATE_GDAP]}{when}; the partner's "
+                "admin roles in the customer's tenant end at once",
+                {},
+            )
+        if ActionType.DELETE_GDAP in acted:
+            return (
+                "offboarding: a draft the customer never approved: "
+                f"{APPLY_SAYS[ActionType.DELETE_GDAP]}{when}",
+                {},
+            )
+        held = _held_back(planned, relationship.id, "no GDAP relationship is ended")
+        if held is not None:
+            return held
+        ends = "deleted" if relationship.status in GDAP_DELETED_BY_PCR else "terminated"
+        for item in planned.deferred:
+            if item.target_id.lower() == relationship.id.lower():
+                when_due = "due since" if item.due(self.now) else "deferred until"
+                return (
+                    f"offboarding: {ends} together with the removal, {when_due} "
+                    f"{moment(item.not_before)}",
+                    {"not_before": format_time(item.not_before)},
+                )
+        return NOT_NOW, {}
 
     def _renewal_note(
         self,
@@ -548,7 +779,7 @@ class _Explainer:
     ) -> Note:
         step = ActionType.ENABLE_AUTO_RENEW if want else ActionType.DISABLE_AUTO_RENEW
         if step not in acted:
-            return _held_back(self._plan(customer), sub) or (NOT_NOW, {})
+            return _held_back(self._plan(customer), sub.id) or (NOT_NOW, {})
         renews = renewal_date(sub)
         detail = {"renews_on": format_time(renews)} if renews else {}
         if customer.offboarding:
@@ -577,7 +808,7 @@ class _Explainer:
                 "declare its id instead",
                 {},
             )
-        if (held := _held_back(self._plan(customer), sub)) is not None:
+        if (held := _held_back(self._plan(customer), sub.id)) is not None:
             return held
         if past_term(sub, self.now):
             ended = term_end_day(sub)

@@ -3,6 +3,12 @@
 `diff` computes a `DriftReport` from the desired and live state; `render` turns
 one into text, JSON or Markdown; `to_dict` is the only code that knows the
 drift-JSON layout, as `plan.to_dict` is for plans.
+
+Besides its records (differences), a report carries notes and warnings, which are
+not drift and never make `--detailed-exitcode` return 2: a note is something about
+to happen that a person may want to prevent (a GDAP relationship of a customer
+that stays, about to end without extension); a warning says what drift could not
+compare (GDAP relationships that Microsoft Graph could not be asked about).
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ class DriftKind(StrEnum):
     SUBSCRIPTION_MISSING = "subscription_missing"
     SUBSCRIPTION_STATUS = "subscription_status"
     AUTO_RENEW = "auto_renew"
+    # An active GDAP relationship (or one on its way to active, or a draft) with a customer
+    # whose offboarding ends them: after the subscriptions, as in the plan's order.
+    GDAP_RELATIONSHIP = "gdap_relationship"
 
 
 # Within a customer, records are listed in this order: who, then what they have.
@@ -50,6 +59,18 @@ class DriftRecord:
     waiting: bool = False
 
 
+@dataclass(frozen=True)
+class DriftNote:
+    """Not a difference: something about to happen that a person may want to act on first
+    (a GDAP relationship of a customer that stays, ending soon without extension)."""
+
+    customer_id: str
+    target_id: str
+    message: str
+    ends: datetime | None = None
+    target_name: str = ""
+
+
 @dataclass
 class DriftReport:
     now: datetime
@@ -57,6 +78,8 @@ class DriftReport:
     customers: dict[str, CustomerRef] = field(default_factory=dict)
     checked: int = 0  # declared customers compared with Partner Center
     api_calls: int = 0
+    notes: list[DriftNote] = field(default_factory=list)  # never drift: exit 0
+    warnings: list[str] = field(default_factory=list)  # what could not be compared: exit 0
 
     @property
     def has_drift(self) -> bool:
@@ -118,6 +141,18 @@ def to_dict(report: DriftReport) -> dict[str, Any]:
         "customers": {
             cid: {"name": ref.name, "file": ref.file} for cid, ref in report.customers.items()
         },
+        # Additive: neither is drift (a consumer that does not know them loses nothing).
+        "notes": [
+            {
+                "customer_id": n.customer_id,
+                "target_id": n.target_id,
+                "target_name": n.target_name,
+                "message": n.message,
+                "ends": format_time(n.ends) if n.ends else None,
+            }
+            for n in report.notes
+        ],
+        "warnings": list(report.warnings),
         "summary": {
             "customers_checked": report.checked,
             "drifted": report.drifted,

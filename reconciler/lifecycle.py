@@ -18,6 +18,8 @@ from reconciler.partnercenter.models import (
     AzureEntitlement,
     AzureEntitlementStatus,
     CustomerDetail,
+    GdapRelationship,
+    GdapStatus,
     Live,
     Subscription,
     SubscriptionKind,
@@ -188,6 +190,15 @@ def unknown_facts(detail: CustomerDetail) -> list[Unknown]:
     return facts
 
 
+def gdap_unknown_facts(relationships: Iterable[GdapRelationship]) -> list[Unknown]:
+    """The GDAP relationships pcr cannot read or does not know the status of."""
+    return [
+        Unknown(f"GDAP relationship {r.name or '?'} {r.id}", ", ".join(r.unknowns))
+        for r in relationships
+        if r.unknowns or r.status is GdapStatus.UNKNOWN
+    ]
+
+
 def safe_order(subscriptions: Iterable[Subscription]) -> list[Subscription]:
     """The order to handle subscriptions in: add-ons right before their base (§15).
 
@@ -315,6 +326,26 @@ def needs_detail(customer: DesiredCustomer) -> bool:
 def needs_entitlements(customer: DesiredCustomer) -> bool:
     """Entitlements (reserved instances, software) only matter when offboarding."""
     return customer.offboarding
+
+
+# --- GDAP relationships (reference §12.2): what offboarding does in each status ----------
+
+GDAP_TERMINATED_BY_PCR = frozenset({GdapStatus.ACTIVE})  # terminate
+GDAP_DELETED_BY_PCR = frozenset({GdapStatus.CREATED})  # a draft: delete (If-Match)
+# Approved by the customer and being provisioned: active in minutes, so terminated then.
+GDAP_BECOMING_ACTIVE = frozenset({GdapStatus.APPROVED, GdapStatus.ACTIVATING})
+# A terminate already asked for: Graph finishes it by itself.
+GDAP_ENDING = frozenset({GdapStatus.TERMINATION_REQUESTED, GdapStatus.TERMINATING})
+# Waiting for the customer's approval: terminate is for active, delete for created, so
+# nothing is documented that the partner can do but wait (it lapses after 90 days).
+GDAP_AWAITING_CUSTOMER = frozenset({GdapStatus.APPROVAL_PENDING})
+# The partner's roles hold (or are about to): a removal must not leave these behind.
+GDAP_HOLDS_ROLES = GDAP_TERMINATED_BY_PCR | GDAP_BECOMING_ACTIVE
+
+
+def needs_gdap(customer: DesiredCustomer) -> bool:
+    """GDAP relationships are read only for a customer whose offboarding ends them."""
+    return customer.ends_gdap
 
 
 def needs_azure_entitlements(sub: Subscription) -> bool:

@@ -29,6 +29,8 @@ class ActionType(StrEnum):
     DISABLE_AUTO_RENEW = "disable_auto_renew"
     ENABLE_AUTO_RENEW = "enable_auto_renew"
     CANCEL_AZURE_ENTITLEMENT = "cancel_azure_entitlement"
+    TERMINATE_GDAP = "terminate_gdap_relationship"
+    DELETE_GDAP = "delete_gdap_relationship"
     REMOVE_RELATIONSHIP = "remove_relationship"
 
 
@@ -71,6 +73,16 @@ CANCEL_CONSEQUENCES = (
     "the customer's users lose access at once; the subscription cannot be restored",
     "admins have 7 days to back up data",
 )
+_GDAP = "/v1.0/tenantRelationships/delegatedAdminRelationships/{relationship}"
+# Ending GDAP (reference §12.3, §12.4): the partner's access ends now, and only the
+# customer can grant it again.
+TERMINATE_GDAP_CONSEQUENCES = (
+    "the partner's security groups lose their admin roles in the customer's tenant at once",
+    "a new GDAP relationship needs the customer's approval",
+)
+DELETE_GDAP_CONSEQUENCES = (
+    "the draft relationship is deleted; a new one must be created and approved by the customer",
+)
 AZURE_CANCEL_CONSEQUENCES = (
     "billing for the Azure subscription stops and its resources are disabled",
     "data is kept for 30 to 90 days, then the Azure subscription is deleted",
@@ -103,6 +115,28 @@ ACTION_TYPES: dict[ActionType, ActionSpec] = {
         (_AZURE_ENTITLEMENT,),
         AZURE_CANCEL_CONSEQUENCES,
         "Azure subscription cancellation",
+    ),
+    ActionType.TERMINATE_GDAP: ActionSpec(
+        "terminate GDAP relationship",
+        "terminate GDAP",
+        "-",
+        True,
+        True,
+        "terminate_gdap",
+        (f"POST {_GDAP}/requests",),
+        TERMINATE_GDAP_CONSEQUENCES,
+        "GDAP termination",
+    ),
+    ActionType.DELETE_GDAP: ActionSpec(
+        "delete GDAP relationship",
+        "delete GDAP",
+        "-",
+        True,
+        True,
+        "delete_gdap",
+        (f"DELETE {_GDAP}",),
+        DELETE_GDAP_CONSEQUENCES,
+        "GDAP deletion",
     ),
     ActionType.REMOVE_RELATIONSHIP: ActionSpec(
         "remove relationship",
@@ -193,6 +227,7 @@ class BlockedKind(StrEnum):
     SAVINGS_PLAN = "savings_plan"  # final: it cannot be cancelled, only run out
     PENDING = "pending"
     MISSING_CUSTOMER = "missing_customer"
+    GDAP = "gdap"  # a GDAP relationship pcr may not end (waiting for the customer), or cannot read
     OTHER = "other"
 
 
@@ -316,6 +351,8 @@ def live_fingerprint(live: Live, customer_ids: Iterable[str]) -> str:
             entry["azure_entitlements"] = sorted(
                 [e.plan_id, e.id, e.status_text] for e in detail.azure_entitlements
             )
+        if (relationships := live.gdap.get(customer_id)) is not None:
+            entry["gdap"] = sorted([r.id, r.status_text, list(r.unknowns)] for r in relationships)
         facts.append(entry)
     digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
     return f"sha256:{digest}"

@@ -31,6 +31,10 @@ from reconciler.lifecycle import (
     BILLED_WHILE_SUSPENDED,
     ENDED_STATUSES,
     FINAL_KINDS,
+    GDAP_AWAITING_CUSTOMER,
+    GDAP_BECOMING_ACTIVE,
+    GDAP_DELETED_BY_PCR,
+    GDAP_TERMINATED_BY_PCR,
     LIVE_STATUSES,
     SUSPENDABLE_KINDS,
     WINDOWED_KINDS,
@@ -39,6 +43,7 @@ from reconciler.lifecycle import (
     addons_of,
     billing,
     cancel_deadline,
+    gdap_unknown_facts,
     in_window,
     label,
     safe_order,
@@ -53,6 +58,7 @@ from reconciler.partnercenter.models import (
     AzureEntitlement,
     Customer,
     CustomerDetail,
+    GdapRelationship,
     Live,
     Subscription,
     SubscriptionKind,
@@ -123,6 +129,22 @@ class CustomerPlan:
         self.actions.append(action)
         return action
 
+    def act_on_gdap(self, kind: ActionType, relationship: GdapRelationship, reason: str) -> Action:
+        # After every subscription step: a GDAP step comes after the subscriptions and
+        # before the removal (DESIGN.md), and in-tenant work needs GDAP to the end.
+        action = Action(
+            self.id,
+            kind,
+            relationship.id,
+            reason,
+            target_name=relationship.name or relationship.id,
+            depends_on=tuple(a.id for a in self.actions if a.type not in GDAP_STEPS),
+            irreversible=ACTION_TYPES[kind].irreversible,
+            billing=billing(kind, None, self.now),
+        )
+        self.actions.append(action)
+        return action
+
     def after(self, subs: list[Subscription]) -> list[Action]:
         """The actions already planned for these subscriptions (a base waits for its add-ons)."""
         ids = {s.id for s in subs}
@@ -166,7 +188,12 @@ def plan_declared(
     live_customer = live.customers.get(customer.tenant_id)
     detail = live.details.get(customer.tenant_id, CustomerDetail())
     result = plan_customer(
-        customer, live_customer, detail, now, request_url=live.relationship_request_url
+        customer,
+        live_customer,
+        detail,
+        now,
+        request_url=live.relationship_request_url,
+        gdap=Gdap(live.gdap.get(customer.tenant_id), live.gdap_unreadable),
     )
     _guard_customer(result, desired, live_customer)
     return result
@@ -233,21 +260,32 @@ def plan_customer(
     now: datetime,
     *,
     request_url: str | None = None,
+    gdap: Gdap | None = None,
 ) -> CustomerPlan:
     """The actions one customer needs, before partner-wide guardrails."""
     result = CustomerPlan(customer, now)
+    gdap = gdap or Gdap()
     if live is not None:
         _check_identity(result, live)
     has_relationship = live is not None and live.relationship == "reseller"
     if customer.offboarding:
+        _keep_gdap_said(result)
         if has_relationship:
-            _offboard(result, detail)
+            _offboard(result, detail, gdap)
+        else:  # the removal is done (or was never needed): GDAP may still be left
+            _end_gdap(result, _Removal(), gdap)
     elif not has_relationship:
         _block_missing(result, live, request_url)
     else:
         _apply_overrides(result, detail, now)
-    if has_relationship:
-        _fail_closed(result, detail)
+    if has_relationship or customer.offboarding:
+        # Only what this plan acts on counts: subscriptions while the relationship lasts,
+        # GDAP relationships when the offboarding ends them.
+        _fail_closed(
+            result,
+            detail if has_relationship else CustomerDetail(),
+            (gdap.relationships or ()) if customer.ends_gdap else (),
+        )
     return result
 
 
@@ -281,7 +319,9 @@ def _block_missing(result: CustomerPlan, live: Customer | None, request_url: str
     )
 
 
-def _fail_closed(result: CustomerPlan, detail: CustomerDetail) -> None:
+def _fail_closed(
+    result: CustomerPlan, detail: CustomerDetail, relationships: Sequence[GdapRelationship]
+) -> None:
     """Something in the customer's live state pcr does not know: nothing destructive for it.
 
     What pcr does not understand may be exactly what makes a removal or a
@@ -290,7 +330,8 @@ def _fail_closed(result: CustomerPlan, detail: CustomerDetail) -> None:
     """
     held = [f"{a.type} {a.target_name or a.target_id}" for a in result.actions if a.destructive]
     held += [f"{d.type} (deferred)" for d in result.deferred]
-    unknown = [fact for fact in unknown_facts(detail) if _matters(result, fact, held)]
+    facts = unknown_facts(detail) + gdap_unknown_facts(relationships)
+    unknown = [fact for fact in facts if _matters(result, fact, held)]
     if not unknown:
         return
     result.actions = [a for a in result.actions if not a.destructive]
@@ -359,7 +400,7 @@ class _Removal:
         self.waiting_for.append(what)
 
 
-def _offboard(result: CustomerPlan, detail: CustomerDetail) -> None:
+def _offboard(result: CustomerPlan, detail: CustomerDetail, gdap: Gdap) -> None:
     removal = _Removal()
     # A live reserved instance or savings plan needs a person (Azure support, or its
     # term): nothing irreversible happens until it is gone, so cancellation windows
@@ -386,9 +427,12 @@ def _offboard(result: CustomerPlan, detail: CustomerDetail) -> None:
         elif sub.status is SubscriptionStatus.ACTIVE:
             _offboard_legacy(result, removal, sub, detail, held=held)
     if held:
+        _hold_gdap(result, removal, gdap)
         _block_for_reservations(result, detail, removal)
         _block_for_final(result, final, removal)
-    elif not removal.blocked:
+        return
+    _end_gdap(result, removal, gdap)
+    if not removal.blocked:
         _remove_or_defer(result, removal)
 
 
@@ -628,6 +672,121 @@ def _remove_or_defer(result: CustomerPlan, removal: _Removal) -> None:
             billing=billing(kind, None, result.now),
         )
     )
+
+
+# --- GDAP relationships: ended together with the removal -----------------------------------
+
+GDAP_STEPS = frozenset({ActionType.TERMINATE_GDAP, ActionType.DELETE_GDAP})
+
+
+@dataclass(frozen=True)
+class Gdap:
+    """A customer's GDAP relationships as read (None: not read), and why none could be."""
+
+    relationships: tuple[GdapRelationship, ...] | None = None
+    unreadable: str | None = None
+
+
+def _gdap_steps(gdap: Gdap) -> list[tuple[ActionType, GdapRelationship]]:
+    """What ending this customer's GDAP takes: terminate the active, delete the drafts."""
+    steps = []
+    for relationship in gdap.relationships or ():
+        if relationship.unknowns:
+            continue  # never acted on: `_fail_closed` makes it a blocked item
+        if relationship.status in GDAP_TERMINATED_BY_PCR:
+            steps.append((ActionType.TERMINATE_GDAP, relationship))
+        elif relationship.status in GDAP_DELETED_BY_PCR:
+            steps.append((ActionType.DELETE_GDAP, relationship))
+    # The roles that hold go first; then by name, so that a plan reads the same every time.
+    return sorted(steps, key=lambda s: (s[0] is ActionType.DELETE_GDAP, s[1].name, s[1].id))
+
+
+def _end_gdap(result: CustomerPlan, removal: _Removal, gdap: Gdap) -> None:
+    """The GDAP steps of an offboarding, timed with its removal: now when the removal goes
+    now (or is done already), deferred with it while the partner still serves the customer
+    until a term ends. What pcr cannot end, or cannot read, is a person's to see."""
+    if not result.customer.ends_gdap:
+        return
+    if gdap.relationships is None:
+        _block_unreadable_gdap(result, removal, gdap.unreadable)
+        return
+    for relationship in gdap.relationships:
+        _block_gdap_in_passing(result, removal, relationship)
+    if removal.blocked:
+        return
+    for kind, relationship in _gdap_steps(gdap):
+        reason = _gdap_reason(kind, relationship)
+        if removal.wait_until is None:
+            result.act_on_gdap(kind, relationship, reason)
+        else:
+            result.deferred.append(
+                Deferred(
+                    result.id,
+                    kind,
+                    removal.wait_until,
+                    f"{reason}, together with the removal: the partner still serves the "
+                    "customer until then",
+                    target_id=relationship.id,
+                )
+            )
+
+
+def _gdap_reason(kind: ActionType, relationship: GdapRelationship) -> str:
+    if kind is ActionType.DELETE_GDAP:
+        return "offboarding: a GDAP relationship the customer never approved (a draft)"
+    return "offboarding: the partner's admin roles must not outlive the reseller relationship"
+
+
+def _block_gdap_in_passing(
+    result: CustomerPlan, removal: _Removal, relationship: GdapRelationship
+) -> None:
+    """A relationship on its way to active holds the removal; one waiting for the
+    customer's approval is only a person's to see (it grants no roles yet)."""
+    what = f"GDAP relationship {relationship.name or '?'} {relationship.id}"
+    if relationship.status in GDAP_BECOMING_ACTIVE:
+        removal.blocked = True
+        result.block(
+            f"{what} is {relationship.status_text}: Microsoft Graph is making it active, and "
+            "the removal waits so that it does not outlive the reseller relationship",
+            "Plan again in a few minutes: pcr then terminates it, and removes the relationship",
+            kind=BlockedKind.GDAP,
+        )
+    elif relationship.status in GDAP_AWAITING_CUSTOMER:
+        result.block(
+            f"{what} is waiting for the customer's approval (approvalPending): Graph lets the "
+            "partner neither terminate nor delete it",
+            "Ask the customer's Global administrator not to approve it, or wait until it "
+            "lapses (90 days after it was sent); if it is approved, the next plan terminates it",
+            kind=BlockedKind.GDAP,
+        )
+
+
+def _block_unreadable_gdap(result: CustomerPlan, removal: _Removal, why: str | None) -> None:
+    removal.blocked = True
+    result.block(
+        f"pcr could not read this customer's GDAP relationships in Microsoft Graph "
+        f"({why or 'not read'}): the removal waits, so that no admin role outlives it",
+        "Give pcr Microsoft Graph credentials: PCR_GRAPH_TOKEN, or the Secure Application "
+        "Model variables PCR_TENANT_ID, PCR_CLIENT_ID, PCR_CLIENT_SECRET and PCR_REFRESH_TOKEN",
+        f"Or declare `offboarding: {{gdap: keep}}` in {result.customer.path} to leave them",
+        kind=BlockedKind.GDAP,
+    )
+
+
+def _hold_gdap(result: CustomerPlan, removal: _Removal, gdap: Gdap) -> None:
+    """Blocked before the removal (a reservation): GDAP waits with it, and is named."""
+    if result.customer.ends_gdap:
+        removal.held_back += [
+            f"{ACTION_TYPES[kind].verb} {r.name or r.id}" for kind, r in _gdap_steps(gdap)
+        ]
+
+
+def _keep_gdap_said(result: CustomerPlan) -> None:
+    if result.customer.offboarding and not result.customer.ends_gdap:
+        result.warnings.append(
+            f"{result.customer.path}: offboarding.gdap: keep, so pcr leaves this customer's "
+            "GDAP relationships as they are: the partner's admin roles stay until they expire"
+        )
 
 
 # --- customers that stay: per-subscription overrides -------------------------------------

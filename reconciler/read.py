@@ -23,10 +23,12 @@ from reconciler.lifecycle import (
     needs_azure_entitlements,
     needs_detail,
     needs_entitlements,
+    needs_gdap,
 )
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.errors import NotFound, PartnerCenterError
-from reconciler.partnercenter.models import Customer, CustomerDetail, Live
+from reconciler.partnercenter.graph import GraphClient
+from reconciler.partnercenter.models import Customer, CustomerDetail, GdapRelationship, Live
 from reconciler.progress import SILENT, Progress
 from reconciler.render.common import plural
 
@@ -37,6 +39,8 @@ def read_live(
     *,
     workers: int = 16,
     progress: Progress = SILENT,
+    graph: GraphClient | None = None,
+    graph_unavailable: str | None = None,
 ) -> Live:
     """Every live customer, plus deep reads for the declared customers that need them.
 
@@ -45,10 +49,15 @@ def read_live(
     A customer that vanishes between the list and its deep read is recorded in
     `Live.vanished` and never stops the read of the others. `progress` advances
     once per declared customer read in full, its status the count listed so far.
+    The GDAP relationships of the customers whose offboarding ends them come from
+    Microsoft Graph (`graph`), read beside the rest; without a Graph client,
+    `Live.gdap_unreadable` says why (`graph_unavailable`).
     """
     start, throttled, started = client.request_count, client.throttled_count, time.monotonic()
+    graph_start = graph.request_count if graph is not None else 0
     live = Live()
     with ThreadPoolExecutor(max_workers=workers) as pool:
+        gdap = _start_gdap_reads(pool, graph, desired)
         deep = _DeepReads(pool, client, desired, progress)
         for customer in client.iter_customers():
             live.customers[customer.id.lower()] = customer
@@ -58,9 +67,14 @@ def read_live(
             live.customers[customer_id] = customer
             deep.start(customer_id, customer)
         deep.collect(live)
+        live.gdap = {cid: tuple(read.result()) for cid, read in gdap.items()}
+    if graph is None and any(needs_gdap(c) for c in desired.customers.values()):
+        live.gdap_unreadable = graph_unavailable or "no Microsoft Graph client"
     if _needs_request_link(desired, live):
         live.relationship_request_url = _request_link(client)
     live.api_calls = client.request_count - start
+    if graph is not None:
+        live.api_calls += graph.request_count - graph_start
     live.throttled = client.throttled_count - throttled
     live.read_seconds = time.monotonic() - started
     return live
@@ -76,6 +90,20 @@ def read_summary(live: Live) -> str:
         f"read {plural(len(live.customers), 'customer')} and {details} with "
         f"{plural(live.api_calls, 'API call')} in {live.read_seconds:.1f} s{throttled}{vanished}"
     )
+
+
+def _start_gdap_reads(
+    pool: ThreadPoolExecutor, graph: GraphClient | None, desired: Desired
+) -> dict[str, Future[list[GdapRelationship]]]:
+    """One Graph listing per customer whose offboarding ends its GDAP relationships,
+    listed by Partner Center or not: a removal done by hand can leave them behind."""
+    if graph is None:
+        return {}
+    return {
+        c.tenant_id: pool.submit(graph.list_relationships, c.tenant_id)
+        for c in desired.customers.values()
+        if needs_gdap(c)
+    }
 
 
 def _needs_deep_read(declared: DesiredCustomer, found: Customer) -> bool:

@@ -408,6 +408,7 @@ def _build_customer(data: Mapping) -> d.DesiredCustomer:
         protected=data.get("protected", False),
         subscriptions=overrides,
         nce_outside_window=d.NceOutsideWindow(offboarding.get("nce_outside_window", "wait")),
+        gdap=d.GdapOffboarding(offboarding.get("gdap", "terminate")),
     )
 
 

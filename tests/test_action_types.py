@@ -14,6 +14,7 @@ from reconciler.render import render
 from tests.planner.builders import NOW
 
 IDS = {"customer": "c-1", "subscription": "s-1", "order": "o-1", "entitlement": "e-1"}
+IDS["relationship"] = "00000000-0000-4000-8000-000000000001-00000000-0000-4000-8000-000000000002"
 
 
 def test_every_action_type_is_described_once() -> None:

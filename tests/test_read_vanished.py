@@ -22,6 +22,7 @@ from reconciler.plan import BlockedKind, Plan, to_dict
 from reconciler.planner import make_plan
 from reconciler.read import read_live, read_subscriptions, read_summary
 from tests.apply.support import CONTOSO, FABRIKAM, NORTHWIND
+from tests.graphs import graph_beside
 from tests.vanishing import (
     NOW,
     Vanishing,
@@ -41,7 +42,7 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 def read(vanishing: Vanishing, mode: str = "in-process", desired: Desired | None = None) -> Live:
     with client_for(vanishing, mode) as client:
-        return read_live(client, desired or example_desired())
+        return read_live(client, desired or example_desired(), graph=graph_beside(client))
 
 
 def baseline() -> tuple[Live, Plan]:
@@ -126,7 +127,7 @@ def test_other_errors_of_a_deep_read_still_abort_the_read() -> None:
     app.add_fault("GET", f"/customers/{FABRIKAM}/subscriptions$", status=403)
 
     with in_process_client(app) as client, pytest.raises(Forbidden):
-        read_live(client, example_desired())
+        read_live(client, example_desired(), graph=graph_beside(client))
 
 
 def test_a_reseller_the_list_left_out_is_confirmed_by_one_direct_read(mode: str) -> None:

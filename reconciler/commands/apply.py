@@ -20,6 +20,8 @@ from reconciler.commands.backend import Backend
 from reconciler.commands.plan import load_valid, read_with_progress
 from reconciler.desired import Desired
 from reconciler.journal import AUDIT_NAME, AuditLog, Journal, RunContext, journal_name, orphans
+from reconciler.lifecycle import needs_gdap
+from reconciler.partnercenter.backend import Clients
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.plan import Plan
 from reconciler.planner import make_plan
@@ -127,8 +129,9 @@ def _apply(
     saved: plan_model.SavedPlan | None,
     store: StateStore,
 ) -> tuple[ApplyReport, Plan, Journal, AuditLog]:
-    with options.backend.open() as client:
-        live = interrupts.interruptible(lambda: read_with_progress(client, desired))
+    with options.backend.open_clients() as clients:
+        client = clients.partner_center
+        live = interrupts.interruptible(lambda: read_with_progress(clients, desired))
         _say(f"pcr: {read_summary(live)}")
         fresh = make_plan(desired, live, options.now)
         if saved is not None:
@@ -151,7 +154,7 @@ def _apply(
             key = fresh_run_key(plan)
             journal = Journal(store.records(journal_name(key)))
         audit = AuditLog(store.records(AUDIT_NAME), RunContext.here(key, options.desired))
-        executor = _executor(options, client, journal, audit, desired)
+        executor = _executor(options, clients, journal, audit, desired)
         for note in executor.recover(orphans(store, journal)):
             _say(f"pcr: {note}")
         report = _execute(client, executor, plan, options.workers)
@@ -193,17 +196,19 @@ def _show_and_confirm(plan: Plan, *, ask: bool) -> None:
 
 def _executor(
     options: ApplyOptions,
-    client: PartnerCenterClient,
+    clients: Clients,
     journal: Journal,
     audit: AuditLog,
     desired: Desired,
 ) -> Executor:
     return Executor(
-        client=client,
+        client=clients.partner_center,
         journal=journal,
         audit=audit,
         now=options.now,
         expected_domains={cid: c.domain for cid, c in desired.customers.items() if c.domain},
+        graph=clients.graph,
+        gdap_customers=frozenset(cid for cid, c in desired.customers.items() if needs_gdap(c)),
     )
 
 

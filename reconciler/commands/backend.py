@@ -1,4 +1,5 @@
-"""The BACKEND options shared by plan, apply, drift and import: --endpoint or --fake."""
+"""The BACKEND options shared by plan, apply, drift and import: --endpoint (and
+--graph-endpoint) or --fake."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any, TypeVar
 import click
 import httpx
 
-from reconciler.partnercenter.backend import open_client
+from reconciler.partnercenter.backend import Clients, open_client, open_clients
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.errors import BackendError, ConfigurationError, one_line, scrub
 
@@ -29,17 +30,35 @@ class Backend:
     fake_state: Path | None = None
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     errors: tuple[type[Exception], ...] = BACKEND_ERRORS
+    graph_endpoint: str | None = None
 
     @contextmanager
     def open(self) -> Iterator[PartnerCenterClient]:
+        """Partner Center alone."""
+        with open_client(
+            endpoint=self.endpoint, fake_state=self.fake_state, env=self.env, **self._limits()
+        ) as client:
+            yield client
+
+    @contextmanager
+    def open_clients(self) -> Iterator[Clients]:
+        """Partner Center, and Microsoft Graph for GDAP (None, and why, without credentials).
+        The limits from the environment hold for each, each with its own budget."""
+        with open_clients(
+            endpoint=self.endpoint,
+            fake_state=self.fake_state,
+            env=self.env,
+            graph_endpoint=self.graph_endpoint,
+            **self._limits(),
+        ) as clients:
+            yield clients
+
+    def _limits(self) -> dict[str, Any]:
         limits = client_limits(self.env)
         if self.fake_state is not None:
             # In process there is no service to protect: pace only when asked to.
             limits.setdefault("rate_per_minute", 1_000_000)
-        with open_client(
-            endpoint=self.endpoint, fake_state=self.fake_state, env=self.env, **limits
-        ) as client:
-            yield client
+        return limits
 
     def failure_message(self, exc: Exception) -> str:
         """One line, with no secret from the environment in it, whatever raised it."""
@@ -53,7 +72,7 @@ class Backend:
 
 
 # The environment variables whose values are secrets: never shown in a message.
-SECRET_VARIABLES = ("PCR_TOKEN", "PCR_CLIENT_SECRET", "PCR_REFRESH_TOKEN")
+SECRET_VARIABLES = ("PCR_TOKEN", "PCR_GRAPH_TOKEN", "PCR_CLIENT_SECRET", "PCR_REFRESH_TOKEN")
 
 # Throughput knobs, from the environment so CI and scripts set them once:
 # the documented limit is 500 requests a minute per partner tenant. And the limits on
@@ -86,12 +105,21 @@ def client_limits(env: dict[str, str]) -> dict[str, Any]:
 
 
 def backend_options(command: F) -> F:
-    """Add --endpoint / --fake to a command (its parameters `endpoint` and `fake_state`)."""
+    """Add --endpoint / --graph-endpoint / --fake to a command (its parameters `endpoint`,
+    `graph_endpoint` and `fake_state`)."""
     command = click.option(
         "--fake",
         "fake_state",
         type=click.Path(path_type=Path, dir_okay=False),
-        help="Use the fake Partner Center in process, state read from and written back to FILE.",
+        help="Use the fake (Partner Center and Graph) in process, state read from and written "
+        "back to FILE.",
+    )(command)
+    command = click.option(
+        "--graph-endpoint",
+        metavar="URL",
+        help="Microsoft Graph root for GDAP (default: env PCR_GRAPH_ENDPOINT, else "
+        "https://graph.microsoft.com; a loopback --endpoint is also the Graph root unless "
+        "this is given). Token from PCR_GRAPH_TOKEN, or the Secure Application Model.",
     )(command)
     command = click.option(
         "--endpoint",
@@ -102,9 +130,13 @@ def backend_options(command: F) -> F:
     return command
 
 
-def make_backend(endpoint: str | None, fake_state: Path | None) -> Backend:
+def make_backend(
+    endpoint: str | None, fake_state: Path | None, graph_endpoint: str | None = None
+) -> Backend:
     if endpoint and fake_state:
         raise click.UsageError("choose one backend: --endpoint or --fake, not both")
+    if graph_endpoint and fake_state:
+        raise click.UsageError("--graph-endpoint goes with --endpoint: the fake serves Graph too")
     if fake_state is not None and not fake_state.is_file():
         raise click.BadParameter(f"{fake_state}: no such fake state file", param_hint="--fake")
-    return Backend(endpoint=endpoint, fake_state=fake_state)
+    return Backend(endpoint=endpoint, fake_state=fake_state, graph_endpoint=graph_endpoint)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -17,10 +17,12 @@ from reconciler.commands.plan import load_valid, read_with_progress
 from reconciler.desired import Desired
 from reconciler.diff import drift
 from reconciler.lifecycle import unmanaged_ids
-from reconciler.partnercenter.models import Live
+from reconciler.partnercenter.backend import Clients
+from reconciler.partnercenter.models import GdapRelationship, Live
 from reconciler.progress import Meter
 from reconciler.read import read_subscriptions, read_summary
 from reconciler.render import render_drift, use_color
+from reconciler.render.common import plural
 
 
 @dataclass(frozen=True)
@@ -34,18 +36,61 @@ class DriftOptions:
 
 
 def read_for_drift(desired: Desired, backend: Backend, *, read_all: bool) -> Live:
-    """What drift compares: the planner's reads, plus unmanaged customers' subscriptions."""
-    with backend.open() as client:
+    """What drift compares: the planner's reads, plus unmanaged customers' subscriptions,
+    plus every declared customer's GDAP relationships (Microsoft Graph), read once."""
+    with backend.open_clients() as clients:
+        client = clients.partner_center
         start, started = client.request_count, time.monotonic()
-        live = read_with_progress(client, desired)
+        # Partner Center only: GDAP comes from one partner-wide listing below, not from
+        # one Graph listing per customer as the plan reads it.
+        live = read_with_progress(replace(clients, graph=None), desired)
         if read_all:
             unmanaged = unmanaged_ids(desired, live)
             with Meter("reading unmanaged customers", len(unmanaged), "customers") as meter:
                 live.details |= read_subscriptions(client, unmanaged, progress=meter)
-            live.api_calls = client.request_count - start
-            live.read_seconds = time.monotonic() - started
-    click.echo(f"pcr: {read_summary(live)}", err=True)
+        graph_calls = read_gdap(clients, desired, live)
+        live.api_calls = client.request_count - start + graph_calls
+        live.read_seconds = time.monotonic() - started
+    click.echo(f"pcr: {read_summary(live)}; {gdap_summary(live, graph_calls)}", err=True)
     return live
+
+
+def read_gdap(clients: Clients, desired: Desired, live: Live) -> int:
+    """Every declared customer's GDAP relationships into `live.gdap` (an empty tuple for
+    one that has none), from one partner-wide listing; the Graph calls it took.
+
+    Offboarding customers' are compared, steady customers' give notes (a relationship
+    about to end). Without a Graph client, `live.gdap_unreadable` says why.
+    """
+    graph = clients.graph
+    if graph is None:
+        live.gdap = {}
+        live.gdap_unreadable = clients.graph_unavailable or "no Microsoft Graph client"
+        return 0
+    start = graph.request_count
+    found: dict[str, list[GdapRelationship]] = {cid: [] for cid in desired.customers}
+    listed = 0
+    with Meter("reading GDAP relationships", 1, "partner-wide listing") as meter:
+        for relationship in graph.iter_all_relationships():
+            listed += 1
+            meter.status(f"{listed:,} relationships")
+            if relationship.customer_id in found:
+                found[relationship.customer_id].append(relationship)
+        meter.finish()
+    live.gdap = {cid: tuple(relationships) for cid, relationships in found.items()}
+    live.gdap_unreadable = None
+    return graph.request_count - start
+
+
+def gdap_summary(live: Live, graph_calls: int) -> str:
+    """The GDAP part of the read summary line."""
+    if live.gdap_unreadable is not None:
+        return f"GDAP relationships not read: {live.gdap_unreadable}"
+    read = sum(len(relationships) for relationships in live.gdap.values())
+    return (
+        f"{plural(read, 'GDAP relationship')} of declared customers, with "
+        f"{plural(graph_calls, 'Microsoft Graph call')} (counted in the API calls)"
+    )
 
 
 def run(options: DriftOptions) -> int:

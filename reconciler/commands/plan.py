@@ -14,7 +14,7 @@ from reconciler import plan as plan_model
 from reconciler.commands import CHANGES, ERROR, OK
 from reconciler.commands.backend import Backend
 from reconciler.desired import Desired
-from reconciler.partnercenter.client import PartnerCenterClient
+from reconciler.partnercenter.backend import Clients
 from reconciler.partnercenter.models import Live
 from reconciler.planner import make_plan
 from reconciler.progress import Meter
@@ -58,18 +58,24 @@ def load_valid(directory: Path) -> Desired | None:
     return result.desired
 
 
-def read_with_progress(client: PartnerCenterClient, desired: Desired) -> Live:
-    """`read_live`, its progress shown on stderr."""
+def read_with_progress(clients: Clients, desired: Desired) -> Live:
+    """`read_live` (Partner Center, and Graph for GDAP), its progress shown on stderr."""
     with Meter("reading Partner Center", len(desired.customers), "declared customers") as meter:
-        live = read_live(client, desired, progress=meter)
+        live = read_live(
+            clients.partner_center,
+            desired,
+            progress=meter,
+            graph=clients.graph,
+            graph_unavailable=clients.graph_unavailable,
+        )
         meter.finish()
     return live
 
 
 def read_for_plan(desired: Desired, backend: Backend) -> Live:
     """What the plan needs from Partner Center. Raises backend errors."""
-    with backend.open() as client:
-        live = read_with_progress(client, desired)
+    with backend.open_clients() as clients:
+        live = read_with_progress(clients, desired)
     click.echo(f"pcr: {read_summary(live)}", err=True)
     return live
 

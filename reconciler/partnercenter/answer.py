@@ -1,10 +1,11 @@
-"""An answer from Partner Center, read whole under the caps, and what it says.
+"""An answer from Partner Center or Microsoft Graph, read whole under the caps, and what it says.
 
 `read_body` reads a streamed answer as it comes in: decompressed in bounded pieces
 (`Inflate`), refused past the cap on its size (`TooLarge`) or its deadline, and
 refused when parsing it would cost many times its size. An `Answer` is the result,
 parsed only through the `*_from_wire` functions of `models`; an answer that is an
-error becomes a `PartnerCenterError` with `error_from_answer`.
+error becomes a `PartnerCenterError`: `error_from_answer` reads Partner Center's
+bodies, and `refusal` is what every service's reader ends in.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import math
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ from reconciler.partnercenter.errors import (
     ANSWER,
     AUTH_HINTS,
     DESCRIPTION_LIMIT,
+    PARTNER_CENTER,
     RULE_REFUSALS,
     MalformedAnswer,
     NotFound,
@@ -39,8 +41,11 @@ __all__ = [
     "TooLarge",
     "decode_json",
     "error_from_answer",
+    "error_payload",
     "late",
     "read_body",
+    "redirect_error",
+    "refusal",
     "retry_after_seconds",
     "seconds",
 ]
@@ -63,6 +68,7 @@ class Answer:
     body: bytes | bytearray
     request_id: str
     elapsed: float = 0.0
+    service: str = PARTNER_CENTER
     _payload: Any = field(default=None, repr=False)
     _decoded: bool = field(default=False, repr=False)
 
@@ -80,7 +86,9 @@ class Answer:
         try:
             return parse(self.json())
         except MalformedAnswer as exc:
-            raise exc.answering(self.describe(page), self.status, self.request_id) from None
+            raise exc.answering(
+                self.describe(page), self.status, self.request_id, self.service
+            ) from None
 
 
 def decode_json(body: bytes | bytearray) -> Any:
@@ -243,35 +251,82 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
     return max(0.0, wait)
 
 
+# The error type of a status, where one is more than a `PartnerCenterError`.
+ErrorTypes = Mapping[int, type[PartnerCenterError]]
+# The hint an auth status gets: the error type, and what to do about it.
+AuthHints = Mapping[int, tuple[type[PartnerCenterError], str]]
+
+_PARTNER_CENTER_ERRORS: ErrorTypes = {404: NotFound}
+
+
 def error_from_answer(answer: Answer, token: str, host: str | None) -> PartnerCenterError:
     """Read the classic `{code, description}` body, or the throttle's `{statusCode, message}`."""
-    if 300 <= answer.status < 400:
-        return PartnerCenterError(
-            answer.status,
-            None,
-            f"a redirect, which pcr does not follow: the bearer token goes to {host} only",
-            answer.request_id,
-        )
-    try:
-        payload = decode_json(answer.body) if answer.body.strip() else {}
-    except MalformedAnswer:
-        payload = {}
-    if not isinstance(payload, dict):
-        payload = {}
+    redirect = redirect_error(answer, host)
+    if redirect is not None:
+        return redirect
+    payload = error_payload(answer)
     code = payload.get("code")
     if not isinstance(code, str | int) or isinstance(code, bool):
         code = None
     description = payload.get("description") or payload.get("message")
     if not isinstance(description, str):
         description = answer.reason or "no description"
-    error_class: type[PartnerCenterError] = NotFound if answer.status == 404 else PartnerCenterError
-    if answer.status in AUTH_HINTS and str(code) not in RULE_REFUSALS:
-        error_class, hint = AUTH_HINTS[answer.status]
-        description = f"{one_line(description, DESCRIPTION_LIMIT - len(hint) - 3)} — {hint}"
-    description = scrub(description, token)  # in case the service echoes it
-    return error_class(
-        answer.status,
+    return refusal(
+        answer,
         None if code in (None, "") else str(code),
         description,
+        token,
+        types=_PARTNER_CENTER_ERRORS,
+        hints=AUTH_HINTS,
+        rule_refusals=RULE_REFUSALS,
+    )
+
+
+def redirect_error(answer: Answer, host: str | None) -> PartnerCenterError | None:
+    """The error a redirect is (pcr follows none), or None for an answer that is not one."""
+    if not 300 <= answer.status < 400:
+        return None
+    return PartnerCenterError(
+        answer.status,
+        None,
+        f"a redirect, which pcr does not follow: the bearer token goes to {host} only",
         answer.request_id,
+        service=answer.service,
+    )
+
+
+def error_payload(answer: Answer) -> dict[str, Any]:
+    """An error answer's body as a JSON object; {} for anything else (it is only read for
+    its code and text, and an error must be reported whatever its body)."""
+    try:
+        payload = decode_json(answer.body) if answer.body.strip() else {}
+    except MalformedAnswer:
+        payload = {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def refusal(
+    answer: Answer,
+    code: str | None,
+    description: str,
+    token: str,
+    *,
+    types: ErrorTypes,
+    hints: AuthHints,
+    rule_refusals: frozenset[str] = frozenset(),
+    request_id: str | None = None,
+) -> PartnerCenterError:
+    """The error for a refusal read from a body: of its status's type, an auth status given
+    its hint (unless `code` is one of the service's `rule_refusals`), the token scrubbed."""
+    error_class = types.get(answer.status, PartnerCenterError)
+    if answer.status in hints and str(code) not in rule_refusals:
+        error_class, hint = hints[answer.status]
+        description = f"{one_line(description, DESCRIPTION_LIMIT - len(hint) - 3)} — {hint}"
+    # Anything the service wrote may echo the token.
+    return error_class(
+        answer.status,
+        None if code is None else scrub(code, token),
+        scrub(description, token),
+        scrub(request_id, token) if request_id else answer.request_id,
+        service=answer.service,
     )

@@ -21,6 +21,8 @@ __all__ = [
     "DEFAULT_ANSWER_TIMEOUT",
     "DEFAULT_BUSY_WAIT",
     "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_GRAPH_PAGE_SIZE",
+    "DEFAULT_GRAPH_RATE_PER_MINUTE",
     "DEFAULT_MAX_ANSWER_BYTES",
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_MAX_CONCURRENCY",
@@ -38,6 +40,12 @@ __all__ = [
 
 # The documented budget is 500 requests a minute per partner tenant.
 DEFAULT_RATE_PER_MINUTE = 500
+# Microsoft Graph publishes no GDAP limit (unconfirmed); this stays far below the
+# identity-and-access bucket's writes (3,000 per 150 s per app and tenant, reference §19),
+# and a run sends few GDAP calls: one listing per offboarded customer, and its terminations.
+DEFAULT_GRAPH_RATE_PER_MINUTE = 600
+# The largest `$top` the delegatedAdminRelationships listing takes (reference §12.1).
+DEFAULT_GRAPH_PAGE_SIZE = 300
 DEFAULT_MAX_CONCURRENCY = 8
 DEFAULT_MAX_ATTEMPTS = 6
 # The largest page size is not documented; a smaller cap on the service's side only

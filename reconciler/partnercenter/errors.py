@@ -1,4 +1,4 @@
-"""What can go wrong talking to Partner Center, as exception types of their own.
+"""What can go wrong talking to Partner Center or Microsoft Graph, as exception types of their own.
 
 Every failure of the backend (the service, the credentials, the configuration,
 the fake's state file) is a `BackendError`, so a command reports each in one line
@@ -67,24 +67,45 @@ class InvalidEndpointError(ConfigurationError):
 # The most of a service's error text an error shows: enough to read, never a whole body.
 DESCRIPTION_LIMIT = 500
 
+# The services pcr talks to, as its messages name them.
+PARTNER_CENTER = "Partner Center"
+MICROSOFT_GRAPH = "Microsoft Graph"
+
 
 class PartnerCenterError(BackendError):
-    """A call the service refused, or that kept failing until the attempts ran out."""
+    """A call the service refused, or that kept failing until the attempts ran out.
+
+    The name is Partner Center's, as it came first; Microsoft Graph's refusals are of the
+    same types (`service` says whose), so callers handle one hierarchy for both.
+    """
 
     def __init__(
-        self, status: int | None, code: str | None, description: str, request_id: str | None
+        self,
+        status: int | None,
+        code: str | None,
+        description: str,
+        request_id: str | None,
+        *,
+        service: str = PARTNER_CENTER,
     ) -> None:
         self.status = status
         self.code = None if code is None else one_line(code, DESCRIPTION_LIMIT)
         self.description = one_line(description, DESCRIPTION_LIMIT)  # always one short line
         self.request_id = None if request_id is None else one_line(request_id, DESCRIPTION_LIMIT)
+        self.service = service
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        where = f"Partner Center {self.status}" if self.status else "Partner Center (no response)"
+        where = f"{self.service} {self.status}" if self.status else f"{self.service} (no response)"
         code = f" (code {self.code})" if self.code else ""
         request = f" [request {self.request_id}]" if self.request_id else ""
         return f"{where}{code}: {self.description}{request}"
+
+    def retold(self, description: str, request_id: str | None) -> PartnerCenterError:
+        """The same refusal, of the same type, told with another description."""
+        return type(self)(
+            self.status, self.code, description, self.request_id or request_id, service=self.service
+        )
 
 
 class NotFound(PartnerCenterError):
@@ -97,6 +118,14 @@ class Unauthorized(PartnerCenterError):
 
 class Forbidden(PartnerCenterError):
     """403: the signed-in user lacks the role for this call."""
+
+
+class PreconditionFailed(PartnerCenterError):
+    """412: the resource changed since it was read (its ETag no longer matches If-Match)."""
+
+
+class InvalidIdentifier(BackendError, ValueError):
+    """An id that is not of the shape its kind has: it is never put in a request's path."""
 
 
 # 403s that are service rules, not missing roles (reference §10, §14, §16): the role
@@ -132,8 +161,6 @@ class MalformedAnswer(PartnerCenterError):
     object`); `request` says which call it answered (`GET /v1/customers`), once known.
     """
 
-    PREFIX = "Partner Center answered something pcr does not understand"
-
     def __init__(
         self,
         where: str,
@@ -142,13 +169,15 @@ class MalformedAnswer(PartnerCenterError):
         request: str | None = None,
         status: int | None = None,
         request_id: str | None = None,
+        service: str = PARTNER_CENTER,
     ) -> None:
         self.where = where
         self.problem = problem
         self.request = request
         place = f"{where} {problem}" if where else problem
         context = f" ({request})" if request else ""
-        super().__init__(status, None, f"{self.PREFIX}: {place}{context}", request_id)
+        prefix = f"{service} answered something pcr does not understand"
+        super().__init__(status, None, f"{prefix}: {place}{context}", request_id, service=service)
 
     @classmethod
     def wrong_type(cls, where: str, found: str, expected: str) -> MalformedAnswer:
@@ -168,14 +197,30 @@ class MalformedAnswer(PartnerCenterError):
             request=self.request,
             status=self.status,
             request_id=self.request_id,
+            service=self.service,
         )
 
     def answering(
-        self, request: str, status: int | None, request_id: str | None
+        self,
+        request: str,
+        status: int | None,
+        request_id: str | None,
+        service: str = PARTNER_CENTER,
     ) -> MalformedAnswer:
-        """The same problem, saying which call's answer it was found in."""
+        """The same problem, saying which call's answer (and whose) it was found in."""
         return MalformedAnswer(
-            self.where, self.problem, request=request, status=status, request_id=request_id
+            self.where,
+            self.problem,
+            request=request,
+            status=status,
+            request_id=request_id,
+            service=service,
+        )
+
+    def retold(self, description: str, request_id: str | None) -> PartnerCenterError:
+        # Not retried, so never retold in practice; its own fields would not take a description.
+        return PartnerCenterError(
+            self.status, None, description, self.request_id or request_id, service=self.service
         )
 
     def __str__(self) -> str:

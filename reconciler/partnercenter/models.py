@@ -61,6 +61,66 @@ class AzureEntitlementStatus(StrEnum):
     UNKNOWN = "unknown"  # anything else, kept as it came in `status_text`
 
 
+class GdapStatus(StrEnum):
+    """A GDAP relationship's status in Microsoft Graph (reference §12.2)."""
+
+    CREATED = "created"  # the partner's draft: deleted, never terminated
+    APPROVAL_PENDING = "approvalPending"  # waits for the customer: nothing pcr may do
+    APPROVED = "approved"  # transient, on its way to active
+    ACTIVATING = "activating"  # transient
+    ACTIVE = "active"  # the partner's roles hold: terminated when offboarding
+    EXPIRING = "expiring"
+    EXPIRED = "expired"
+    TERMINATION_REQUESTED = "terminationRequested"  # transient, on its way to terminated
+    TERMINATING = "terminating"  # transient
+    TERMINATED = "terminated"
+    UNKNOWN = "unknown"  # `unknownFutureValue` or anything newer: blocks
+
+
+class GdapRequestStatus(StrEnum):
+    """A terminate request's status (reference §12.3)."""
+
+    CREATED = "created"
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+# An `autoExtendDuration` that extends nothing (reference §12.2).
+NO_EXTENSION = frozenset({"", "pt0s", "p0d"})
+
+
+@dataclass(frozen=True)
+class GdapRelationship:
+    """A granular delegated admin relationship with one customer (Microsoft Graph, §12)."""
+
+    id: str  # two GUIDs joined by `-`, as Graph gives it (not a GUID)
+    customer_id: str  # the customer's tenant id, lower case
+    name: str  # displayName
+    status: GdapStatus
+    status_text: str = ""  # the status as it came, for an unknown one
+    etag: str = ""  # `@odata.etag`: DELETE and PATCH need it in If-Match
+    ends: datetime | None = None  # endDateTime
+    auto_extend: str = ""  # autoExtendDuration, e.g. PT0S (none) or P180D
+    unknowns: tuple[str, ...] = ()  # fields pcr could not read: it does nothing to this one
+
+    @property
+    def auto_extends(self) -> bool:
+        return self.auto_extend.lower() not in NO_EXTENSION
+
+
+@dataclass(frozen=True)
+class GdapRequest:
+    """A request on a GDAP relationship (`terminate`), which Graph carries out later."""
+
+    id: str
+    relationship_id: str
+    action: str
+    status: GdapRequestStatus
+    status_text: str = ""
+
+
 @dataclass(frozen=True)
 class Customer:
     id: str  # the customer's tenant id
@@ -174,6 +234,12 @@ class Live:
     # The link to send a customer whose reseller relationship is missing; read only when
     # a declared customer needs it, None when Partner Center would not give it.
     relationship_request_url: str | None = None
+    # Each customer's GDAP relationships (Microsoft Graph), read only for the customers
+    # whose file needs them; a customer absent here was not read.
+    gdap: dict[str, tuple[GdapRelationship, ...]] = field(default_factory=dict)
+    # Why the GDAP relationships could not be read at all (no Graph credentials), or None.
+    # Each customer that needed them gets a blocked item saying so: never a silent skip.
+    gdap_unreadable: str | None = None
     api_calls: int = 0
     throttled: int = 0  # 429 answers received while reading
     read_seconds: float = 0.0
@@ -629,4 +695,51 @@ def order_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Order:
             for line in shape.children("lineItems")
         ),
         created=shape.time("creationDate"),
+    )
+
+
+_GDAP_STATUSES = {status.value.lower(): status for status in GdapStatus}
+
+
+def _gdap_status(text: str) -> GdapStatus:
+    """Graph's camelCase statuses, read as case-insensitively as Partner Center's."""
+    return _GDAP_STATUSES.get(text.lower(), GdapStatus.UNKNOWN)
+
+
+@_from_wire("GDAP relationship")
+def gdap_relationship_from_wire(wire: Mapping[str, Any]) -> GdapRelationship:
+    """One item of `delegatedAdminRelationships`; what cannot be read becomes an unknown."""
+    shape = _Object(wire)
+    read = _Reader(wire)
+    text = shape.text("status") or ""
+    status = _gdap_status(text)
+    if status is GdapStatus.UNKNOWN:
+        read.unknown("status")
+    customer = shape.child("customer")
+    tenant = customer.text("tenantId") if customer is not None else None
+    if not tenant or not _GUID.fullmatch(tenant.strip()):
+        read.unknown("customer")
+    return GdapRelationship(
+        id=shape.ident("id"),
+        customer_id=(tenant or "").strip().lower(),
+        name=shape.text("displayName") or "",
+        status=status,
+        status_text=text,
+        etag=shape.text("@odata.etag") or "",
+        ends=read.time("endDateTime"),
+        auto_extend=str(shape.text("autoExtendDuration") or ""),
+        unknowns=tuple(read.unknowns),
+    )
+
+
+@_from_wire("GDAP relationship request")
+def gdap_request_from_wire(relationship_id: str, wire: Mapping[str, Any]) -> GdapRequest:
+    shape = _Object(wire)
+    text = shape.text("status") or ""
+    return GdapRequest(
+        id=shape.ident("id"),
+        relationship_id=relationship_id,
+        action=shape.text("action") or "",
+        status=_known(GdapRequestStatus, text, GdapRequestStatus.UNKNOWN),
+        status_text=text,
     )

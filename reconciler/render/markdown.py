@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from reconciler.drift import DriftRecord, DriftReport
+from reconciler.drift import DriftNote, DriftRecord, DriftReport
 from reconciler.partnercenter.models import moment
 from reconciler.plan import Action, ActionType, Blocked, Deferred, Plan
 from reconciler.render.common import (
@@ -243,24 +243,58 @@ def render_drift(report: DriftReport, *, color: bool = False, limit: int = DEFAU
 
     `color` is for the `Renderer` protocol and has no effect.
     """
-    head = DRIFT_HEADING + _drift_overview(report)
+    head = DRIFT_HEADING + _drift_overview(report) + _drift_warnings(report)
     if not report.has_drift:
-        return head + NO_DRIFT + "\n"
-    if not report.has_changes:
+        head += NO_DRIFT + "\n\n"
+    elif not report.has_changes:
         head += f"**{ONLY_WAITING}**\n\n"
     sections: list[Chunk] = [
         ("customer", _drift_section(report, cid, records))
         for cid, records in records_by_customer(report.records).items()
     ]
+    sections += _drift_notes(report)
     kept, left_out = keep_what_fits(sections, limit - len(head) - DRIFT_NOTE_ROOM)
     document = head + "".join(kept)
     if left_out["customer"]:
+        shown = sum(kind == "customer" for kind, _ in sections)
         document += (
-            f"> [!NOTE]\n> {left_out['customer']} of {plural(len(sections), 'customer')} not "
+            f"> [!NOTE]\n> {left_out['customer']} of {plural(shown, 'customer')} not "
             f"shown, to stay within {limit} characters: `pcr drift --format json` lists every "
             "difference.\n"
         )
+    if left_out["note"]:
+        document += (
+            f"> [!NOTE]\n> {plural(left_out['note'], 'note')} not shown, to stay within "
+            f"{limit} characters: `pcr drift --format json` lists every note.\n"
+        )
     return finish(document)
+
+
+def _drift_warnings(report: DriftReport) -> str:
+    """What drift could not compare: never silent, and not drift either."""
+    return "".join(f"> [!WARNING]\n> {md(warning)}\n\n" for warning in report.warnings)
+
+
+def _drift_notes(report: DriftReport) -> list[Chunk]:
+    """Not drift: what is about to happen (a GDAP relationship ending), a row each."""
+    if not report.notes:
+        return []
+    head = (
+        "**Notes** (not drift)\n\n| Customer | GDAP relationship | Ends | Note |\n"
+        "| --- | --- | --- | --- |\n"
+    )
+    rows: list[Chunk] = [("note", _note_row(report, note)) for note in report.notes]
+    # The heading goes with the first row, so that it is never left on its own.
+    first_kind, first_row = rows[0]
+    return [(first_kind, head + first_row), *rows[1:], (None, "\n")]
+
+
+def _note_row(report: DriftReport, note: DriftNote) -> str:
+    target = code(note.target_id)
+    target = f"{md(note.target_name)} {target}" if note.target_name else target
+    ends = md(moment(note.ends)) if note.ends else ""
+    cells = [md(report.name_of(note.customer_id)), target, ends, md(note.message)]
+    return "| " + " | ".join(cells) + " |\n"
 
 
 def _drift_overview(report: DriftReport) -> str:

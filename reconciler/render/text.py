@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from reconciler.drift import DriftKind, DriftRecord, DriftReport
+from reconciler.drift import DriftKind, DriftNote, DriftRecord, DriftReport
 from reconciler.partnercenter.models import moment
 from reconciler.plan import Action, Blocked, Deferred, Plan
 from reconciler.render.common import (
@@ -45,6 +45,7 @@ DRIFT_SYMBOLS = {
     DriftKind.UNMANAGED_CUSTOMER: "?",
     DriftKind.RELATIONSHIP: "!",
     DriftKind.SUBSCRIPTION_MISSING: "-",
+    DriftKind.GDAP_RELATIONSHIP: "!",
 }
 
 RED, YELLOW, GREEN, BOLD = "\033[31m", "\033[33m", "\033[32m", "\033[1m"
@@ -66,7 +67,7 @@ class Paint:
 def render(plan: Plan, *, color: bool) -> str:
     """The plan for a terminal; `color` adds ANSI styles."""
     paint = Paint(color)
-    blocks = [_errors(plan, paint), _warnings(plan, paint), _unmanaged(plan)]
+    blocks = [_errors(plan, paint), _warnings(plan.warnings, paint), _unmanaged(plan)]
     if not plan.is_empty:
         width = _verb_width(plan)
         blocks += [
@@ -96,11 +97,12 @@ def _errors(plan: Plan, paint: Paint) -> list[str]:
     return lines
 
 
-def _warnings(plan: Plan, paint: Paint) -> list[str]:
-    if not plan.warnings:
+def _warnings(warnings: list[str], paint: Paint) -> list[str]:
+    """A plan's or a drift report's warnings, each wrapped under its dash."""
+    if not warnings:
         return []
     lines = [paint("Warnings:", YELLOW, BOLD)]
-    for warning in plan.warnings:
+    for warning in warnings:
         first, *rest = wrap(warning, "    ")
         lines.append(paint("  - " + first.lstrip(), YELLOW))
         lines += [paint(line, YELLOW) for line in rest]
@@ -225,16 +227,34 @@ def _summary(plan: Plan, paint: Paint) -> list[str]:
 
 
 def render_drift(report: DriftReport, *, color: bool) -> str:
-    """The drift report for a terminal; `color` adds ANSI styles."""
+    """The drift report for a terminal; `color` adds ANSI styles. Warnings (what could not
+    be compared) come first, notes (not drift) after the differences, the summary last."""
     paint = Paint(color)
-    if not report.has_drift:
-        return paint(drift_summary(report), GREEN) + "\n"
-    blocks = [
+    blocks = [_warnings(report.warnings, paint)]
+    blocks += [
         _drift_customer(report, cid, records, paint)
         for cid, records in records_by_customer(report.records).items()
     ]
-    blocks.append([paint(drift_summary(report), BOLD)])
-    return "\n\n".join("\n".join(block) for block in blocks) + "\n"
+    blocks.append(_drift_notes(report, paint))
+    summary = paint(drift_summary(report), BOLD if report.has_drift else GREEN)
+    blocks.append([summary])
+    return "\n\n".join("\n".join(block) for block in blocks if block) + "\n"
+
+
+def _drift_notes(report: DriftReport, paint: Paint) -> list[str]:
+    """Not drift: what is about to happen, grouped by customer."""
+    if not report.notes:
+        return []
+    lines = [paint("Notes (not drift):", BOLD)]
+    for note in report.notes:
+        lines += _drift_note(report, note)
+    return lines
+
+
+def _drift_note(report: DriftReport, note: DriftNote) -> list[str]:
+    name = f"{note.target_name} ({note.target_id})" if note.target_name else note.target_id
+    head = f"  *  {report.name_of(note.customer_id)} (tenant {note.customer_id}): {name}"
+    return [head, *wrap(note.message)]
 
 
 def drift_summary(report: DriftReport) -> str:

@@ -24,6 +24,7 @@ from tests.conftest import EXAMPLE
 NOW = "2026-11-22T09:00:00Z"
 # Recognisable, so a test can prove it never lands in a log.
 TOKEN = "tok-APPLY-SECRET-7f3e2a91-never-log"
+GRAPH_TOKEN = "tok-GRAPH-SECRET-0b4d6e82-never-log"  # a Partner Center token is not valid for Graph
 
 CONTOSO = "cfc52cfc-1732-4fd6-8bf3-8918bdf0a40b"
 FABRIKAM = "d815fc46-557a-42b8-83ec-fb3ebcb1fb2f"
@@ -114,7 +115,11 @@ def pcr_env(**extra: str) -> dict[str, str]:
     """The environment for a `pcr` subprocess: no inherited PCR_* settings, our token, and
     a client rate limit far above the real service's, as the fake needs no pacing."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PCR_")}
-    return env | {"PCR_TOKEN": TOKEN, "PCR_RATE_LIMIT": "60000"} | extra
+    return (
+        env
+        | {"PCR_TOKEN": TOKEN, "PCR_GRAPH_TOKEN": GRAPH_TOKEN, "PCR_RATE_LIMIT": "60000"}
+        | extra
+    )
 
 
 def run_pcr(

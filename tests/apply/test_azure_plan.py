@@ -19,6 +19,7 @@ from reconciler.plan import Action, ActionType
 from reconciler.planner import make_plan
 from reconciler.read import read_live
 from tests.apply.test_catalogue import AZURE_PLAN, AZURE_SUBS, LEAVING, build_state
+from tests.graphs import graph_beside
 from tests.planner.builders import NOW, customer, estate
 
 
@@ -53,7 +54,7 @@ def run(
     leaving = customer(LEAVING, name="Alpine Ski House", domain="alpineskihouse.onmicrosoft.com")
     desired, _ = estate((leaving, None))
     with client:
-        plan = make_plan(desired, read_live(client, desired), NOW)
+        plan = make_plan(desired, read_live(client, desired, graph=graph_beside(client)), NOW)
         azure = [a for a in plan.actions if AZURE_PLAN in (a.parent_id, a.target_id)]
         between()
         executor = Executor(client, Journal(tmp_path / "j"), AuditLog(tmp_path / "a"), NOW)

@@ -44,6 +44,7 @@ from tests.apply.support import (
     read_jsonl,
 )
 from tests.conftest import EXAMPLE
+from tests.graphs import graph_beside
 from tests.timeouts import FirstAttemptTimesOut
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -75,7 +76,9 @@ class Rig:
         return self.folder / "audit.jsonl"
 
     def plan(self) -> Plan:
-        return make_plan(self.desired, read_live(self.client, self.desired), NOW)
+        return make_plan(
+            self.desired, read_live(self.client, self.desired, graph=graph_beside(self.client)), NOW
+        )
 
     def apply(self, plan: Plan, *, workers: int = 8) -> ApplyReport:
         """A fresh executor, as a new run would build it: journal and audit read from disk."""

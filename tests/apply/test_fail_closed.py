@@ -25,6 +25,7 @@ from tests.apply.support import (
     run_apply,
     save_plan,
 )
+from tests.graphs import graph_beside
 from tests.vanishing import NOW, example_desired, example_fake, in_process_client
 
 
@@ -50,7 +51,7 @@ def test_a_plan_made_before_an_unknown_state_removes_nothing(
     fake: FakePartnerCenter, client: PartnerCenterClient, tmp_path: Path
 ) -> None:
     desired = example_desired()
-    plan = make_plan(desired, read_live(client, desired), NOW)
+    plan = make_plan(desired, read_live(client, desired, graph=graph_beside(client)), NOW)
     northwind = [a for a in plan.actions if a.customer_id == NORTHWIND]
     assert [a.type for a in northwind][-1] is ActionType.REMOVE_RELATIONSHIP
     # Meanwhile, in Partner Center: one subscription is in a state pcr has never seen.
@@ -75,7 +76,7 @@ def test_the_removal_re_check_refuses_an_unknown_state(
     fake: FakePartnerCenter, client: PartnerCenterClient, tmp_path: Path
 ) -> None:
     desired = example_desired()
-    plan = make_plan(desired, read_live(client, desired), NOW)
+    plan = make_plan(desired, read_live(client, desired, graph=graph_beside(client)), NOW)
     removal = next(
         a
         for a in plan.actions
@@ -150,7 +151,7 @@ def test_the_removal_re_check_refuses_an_entitlement_pcr_does_not_know(
     fake: FakePartnerCenter, client: PartnerCenterClient, tmp_path: Path
 ) -> None:
     desired = example_desired()
-    plan = make_plan(desired, read_live(client, desired), NOW)
+    plan = make_plan(desired, read_live(client, desired, graph=graph_beside(client)), NOW)
     northwind = [a for a in plan.actions if a.customer_id == NORTHWIND]
     # Between plan and apply, Partner Center starts listing a kind of entitlement pcr
     # has never seen for this customer.

@@ -43,6 +43,7 @@ from tests.apply.support import (
 )
 from tests.apply.test_catalogue import AZURE_PLAN, LEAVING, build_state
 from tests.apply.test_executor import NOW, client_for, example_desired, example_state
+from tests.graphs import graph_beside
 from tests.planner import builders
 
 SAFETY_SECONDS = 120  # a net for a hung process, never a measure of speed
@@ -263,7 +264,7 @@ def test_steps_after_a_stop_are_not_started_and_not_journaled(tmp_path: Path) ->
     app = FakePartnerCenter(example_state())
     desired = example_desired()
     with client_for(app) as client:
-        plan = make_plan(desired, read_live(client, desired), NOW)
+        plan = make_plan(desired, read_live(client, desired, graph=graph_beside(client)), NOW)
 
         def executor() -> Executor:
             return Executor(client, Journal(tmp_path / "j"), AuditLog(tmp_path / "a"), NOW)
@@ -296,7 +297,7 @@ def test_a_stop_ends_the_wait_for_azure_cancellations(tmp_path: Path) -> None:
     )
     desired, _ = builders.estate((leaving, None))
     with client:
-        plan = make_plan(desired, read_live(client, desired), NOW)
+        plan = make_plan(desired, read_live(client, desired, graph=graph_beside(client)), NOW)
         azure = [a for a in plan.actions if AZURE_PLAN in (a.parent_id, a.target_id)]
         journal = Journal(tmp_path / "j")
         audit = AuditLog(tmp_path / "a")

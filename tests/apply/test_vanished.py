@@ -18,6 +18,7 @@ from reconciler.plan import Plan
 from reconciler.planner import make_plan
 from reconciler.read import read_live
 from tests.apply.support import EXAMPLE_ACTIONS, NORTHWIND, read_jsonl
+from tests.graphs import graph_beside
 from tests.vanishing import (
     NOW,
     Trigger,
@@ -46,7 +47,9 @@ class Rig:
     folder: Path
 
     def plan(self) -> Plan:
-        return make_plan(self.desired, read_live(self.client, self.desired), NOW)
+        return make_plan(
+            self.desired, read_live(self.client, self.desired, graph=graph_beside(self.client)), NOW
+        )
 
     def apply(self, plan: Plan) -> ApplyReport:
         executor = Executor(

@@ -46,6 +46,7 @@ class Setting:
         return {
             **os.environ,
             "PCR_TOKEN": "bench-token",
+            "PCR_GRAPH_TOKEN": "bench-graph-token",
             "PCR_RATE_LIMIT": str(self.rate * 60 * self.client_share),
             "PCR_CONCURRENCY": str(concurrency or self.concurrency),
         }

@@ -16,7 +16,13 @@ The rule (also in `reconciler/diff.py`'s docstring), for every declared customer
 Estates mix every subscription kind and status (unknown ones too: fail closed), reserved
 instances and savings plans (held back), add-ons, trials, Azure plans with Azure
 subscriptions, terms already over (due), protected customers, domain and name
-mismatches, missing and vanished customers, and indirect resellers.
+mismatches, missing and vanished customers, and indirect resellers; and, in the GDAP
+estates, GDAP relationships in every status for every declared customer (as `pcr drift`
+reads them), `gdap: terminate` and `keep`, and Graph that could not be read.
+
+Drift explains with the plan that `pcr plan` makes, from GDAP read only where an
+offboarding ends it (`diff.as_planned`). The one exception to the rule: GDAP that could
+not be read at all is a blocked item in the plan, and a warning in drift.
 """
 
 from __future__ import annotations
@@ -31,21 +37,25 @@ from reconciler.desired import (
     Desired,
     DesiredCustomer,
     DesiredStatus,
+    GdapOffboarding,
     NceOutsideWindow,
     PartnerType,
     Relationship,
 )
-from reconciler.diff import APPLY_SAYS, drift
+from reconciler.diff import APPLY_SAYS, as_planned, drift
 from reconciler.drift import DriftKind, DriftRecord
+from reconciler.lifecycle import needs_gdap
 from reconciler.partnercenter.models import (
     AzureEntitlementStatus,
     CustomerDetail,
+    GdapRelationship,
+    GdapStatus,
     Live,
     Subscription,
     SubscriptionKind,
     SubscriptionStatus,
 )
-from reconciler.plan import ActionType, Plan
+from reconciler.plan import ActionType, BlockedKind, Plan
 from reconciler.planner import CustomerPlan, make_plan, plan_declared
 from tests.planner.builders import (
     NOW,
@@ -55,6 +65,7 @@ from tests.planner.builders import (
     estate,
     live_customer,
     override,
+    relationship,
     sub,
 )
 
@@ -159,15 +170,65 @@ def estates(draw: st.DrawFn) -> tuple[Desired, Live]:
     return desired, live
 
 
-def for_customer(plan: Plan, part: CustomerPlan, cid: str) -> dict[str, bool]:
+# --- GDAP: every declared customer's relationships, as `pcr drift` reads them ------------
+
+# Weighted to what estates hold; every status comes up, unknown ones too (fail closed).
+GDAP_STATUSES = [GdapStatus.ACTIVE] * 4 + list(GdapStatus)
+
+
+@st.composite
+def gdap_of(draw: st.DrawFn, customer_id: str) -> tuple[GdapRelationship, ...]:
+    relationships = []
+    for _ in range(draw(st.integers(0, 2))):
+        r = relationship(
+            customer_id,
+            draw(st.sampled_from(GDAP_STATUSES)),
+            ends_in_days=draw(st.sampled_from([-1, 20, 400])),
+            auto_extend=draw(st.sampled_from(["PT0S", "P180D"])),
+        )
+        if draw(st.integers(0, 19)) == 0:
+            r = replace(r, unknowns=("endDateTime 'soon'",))
+        relationships.append(r)
+    return tuple(relationships)
+
+
+@st.composite
+def gdap_estates(draw: st.DrawFn) -> tuple[Desired, Live]:
+    desired, live = draw(estates())
+    for cid, c in list(desired.customers.items()):
+        desired.customers[cid] = replace(c, gdap=draw(st.sampled_from(list(GdapOffboarding))))
+        live.gdap[cid] = draw(gdap_of(cid))
+    if draw(st.integers(0, 7)) == 0:  # no Graph credentials: nothing read
+        live.gdap.clear()
+        live.gdap_unreadable = "no Microsoft Graph credentials"
+    return desired, live
+
+
+def for_customer(
+    plan: Plan, part: CustomerPlan, cid: str, *, warned: bool = False
+) -> dict[str, bool]:
+    """What the plan has for the customer; `warned`: its GDAP could not be read, and drift
+    says so in a warning instead of the plan's blocked item (the one exception)."""
     due = [d for d in plan.deferred if d.customer_id == cid and d.due(plan.now)]
     return {
         "acts": any(a.customer_id == cid for a in plan.actions),
-        "blocked": any(b.customer_id == cid for b in plan.blocked),
+        "blocked": any(
+            b.customer_id == cid and not (warned and b.kind is BlockedKind.GDAP)
+            for b in plan.blocked
+        ),
         "errors": bool(part.errors),
         "due": bool(due),
         "waits": any(d.customer_id == cid and not d.due(plan.now) for d in plan.deferred),
     }
+
+
+def warned(desired: Desired, live: Live, c: DesiredCustomer) -> bool:
+    """GDAP that the plan needed could not be read, for a customer whose reseller
+    relationship is gone: drift has nothing else of it to show, and says so in a warning
+    (with nothing read, the plan's only GDAP blocked item is that one)."""
+    found = live.customers.get(c.tenant_id)
+    unread = needs_gdap(c) and c.tenant_id not in live.gdap
+    return unread and (found is None or found.relationship != "reseller")
 
 
 def said_by(record: DriftRecord) -> set[ActionType]:
@@ -181,13 +242,18 @@ def said_by(record: DriftRecord) -> set[ActionType]:
 
 
 def assert_agree(desired: Desired, live: Live, now: datetime = NOW) -> None:
-    plan = make_plan(desired, live, now)
+    # The plan `pcr plan` makes: it reads GDAP only where an offboarding ends it.
+    read_by_plan = as_planned(desired, live)
+    plan = make_plan(desired, read_by_plan, now)
     report = drift(desired, live, now)
     for cid, c in desired.customers.items():
         # Drift explains each customer with its part of the plan, the one make_plan merges.
-        part = plan_declared(desired, live, c, now)
+        part = plan_declared(desired, read_by_plan, c, now)
         assert part.actions == [a for a in plan.actions if a.customer_id == cid]
-        has = for_customer(plan, part, cid)
+        excused = warned(desired, live, c)
+        if excused:
+            assert report.warnings, "GDAP that could not be read is said"
+        has = for_customer(plan, part, cid, warned=excused)
         records = [r for r in report.records if r.customer_id == cid]
         context = explain(has, part, records)
         acting = [r for r in records if not r.waiting and r.kind not in IDENTITY]
@@ -241,4 +307,18 @@ def test_drift_waits_exactly_where_the_plan_only_waits(case: tuple[Desired, Live
 def test_they_agree_later_too(case: tuple[Desired, Live], later: timedelta) -> None:
     """The same estate, later: deferred dates pass and become due (never actions that
     Partner Center would refuse while it still shows the terms live)."""
+    assert_agree(*case, NOW + later)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(gdap_estates())
+def test_gdap_drift_waits_exactly_where_the_plan_only_waits(case: tuple[Desired, Live]) -> None:
+    assert_agree(*case)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    gdap_estates(), st.sampled_from([timedelta(days=2), timedelta(days=10), timedelta(days=400)])
+)
+def test_gdap_drift_and_plan_agree_later_too(case: tuple[Desired, Live], later: timedelta) -> None:
     assert_agree(*case, NOW + later)

@@ -78,8 +78,9 @@ def test_json_plan_follows_the_contract(
     assert summary["deferred"] == 2 and summary["blocked"] == 1
     # One page of customers, then deep reads for the 6 offboarding customers still
     # present (subscriptions + entitlements), the Azure subscriptions under Woodgrove's
-    # Azure plan, and Fabrikam's overrides (subscriptions).
-    assert summary["api_calls"] == 1 + 2 * 6 + 1 + 1
+    # Azure plan, Fabrikam's overrides (subscriptions), and one Microsoft Graph listing of
+    # GDAP relationships for each of the 6 customers whose offboarding ends them.
+    assert summary["api_calls"] == 1 + 2 * 6 + 1 + 1 + 6
     for action in plan["actions"]:
         assert set(action) >= {
             "id",
@@ -246,7 +247,11 @@ def test_plan_over_loopback_matches_in_process(
     loopback_state = tmp_path / "served.json"
     shutil.copy(EXAMPLE / "fake-state.json", loopback_state)
     with FakeServer(loopback_state) as server:
-        env = {"PATH": "/usr/bin:/bin", "PCR_TOKEN": "secret-token-value"}
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "PCR_TOKEN": "secret-token-value",
+            "PCR_GRAPH_TOKEN": "secret-graph-token-value",  # Graph is served on the same port
+        }
         served = pcr(
             pcr_executable,
             "plan",
@@ -291,7 +296,7 @@ def test_a_plan_of_only_deferred_items_exits_0(pcr_executable: str, tmp_path: Pa
     desired, state = waiting_estate(tmp_path)
     code, out = waiting_plan(pcr_executable, desired, state, WAITING_NOW)
     assert code == 0, out
-    assert out.rstrip().endswith(f"{NOTHING_TO_APPLY}\nPlan: 0 to change, 2 deferred; 5 API calls.")
+    assert out.rstrip().endswith(f"{NOTHING_TO_APPLY}\nPlan: 0 to change, 2 deferred; 7 API calls.")
     code, document = waiting_plan(
         pcr_executable, desired, state, WAITING_NOW, "--format", "markdown"
     )
@@ -311,7 +316,7 @@ def test_a_due_removal_is_said_and_still_exits_0(pcr_executable: str, tmp_path: 
         in words
     )
     assert "deferred until" not in words
-    assert "Plan: 0 to change, 2 deferred (2 due); 5 API calls." in words
+    assert "Plan: 0 to change, 2 deferred (2 due); 7 API calls." in words
 
 
 def test_once_partner_center_ends_the_terms_the_removals_are_actions(

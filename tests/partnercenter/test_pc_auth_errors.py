@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from typing import Any
-from urllib.parse import parse_qs
 
 import httpx
+import msal  # type: ignore[import-untyped]
 import pytest
-from pc_support import CONTOSO, FAKE_TOKEN, Live, example_state, make_client, serve_wsgi
+from pc_support import CONTOSO, FAKE_TOKEN, Live, example_state, make_client
+from test_auth_msal import CLIENT, REFRESH, SECRET, Clock, FakeEntra
 
 from reconciler.partnercenter.auth import (
-    RefreshTokenProvider,
+    GRAPH,
+    PARTNER_CENTER,
+    SecureApplicationModel,
     StaticToken,
     token_provider_from_env,
 )
@@ -27,9 +29,6 @@ from reconciler.partnercenter.errors import (
     Unauthorized,
 )
 from reconciler.partnercenter.fake import FakePartnerCenter
-
-SECRET = "client-SECRET-51a0"
-REFRESH = "refresh-SECRET-77d2"
 
 # -- error messages -------------------------------------------------------------------------
 
@@ -173,116 +172,86 @@ def test_the_token_never_appears_in_output_logs_errors_or_files(
         assert FAKE_TOKEN not in text
 
 
-# -- the Secure Application Model -----------------------------------------------------------
+# -- the Secure Application Model (MSAL; over TLS on loopback in test_auth_msal.py) ----------
 
 
-class TokenEndpoint:
-    """A WSGI token endpoint: hands out numbered tokens, rotating the refresh token."""
-
-    def __init__(self, expires_in: object = "3600", fail: bool = False) -> None:
-        self.forms: list[dict[str, str]] = []
-        self.paths: list[str] = []
-        self.expires_in = expires_in
-        self.fail = fail
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        size = int(environ.get("CONTENT_LENGTH") or 0)
-        form = {k: v[0] for k, v in parse_qs(environ["wsgi.input"].read(size).decode()).items()}
-        self.forms.append(form)
-        self.paths.append(environ["PATH_INFO"])
-        if self.fail:
-            failure = {
-                "error": "invalid_grant",
-                "error_description": (
-                    f"AADSTS70008: The refresh token has expired ({form['refresh_token']}).\r\n"
-                    "Trace ID: 1"
-                ),
-            }
-            start_response("400 Bad Request", [("Content-Type", "application/json")])
-            return [json.dumps(failure).encode()]
-        number = len(self.forms)
-        token = {
-            "token_type": "Bearer",
-            "expires_in": self.expires_in,
-            "access_token": f"access-{number}",
-            "refresh_token": f"rotated-{number}",
-        }
-        start_response("200 OK", [("Content-Type", "application/json")])
-        return [json.dumps(token).encode()]
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(msal.application, "time", clock)
+    monkeypatch.setattr(msal.token_cache, "time", clock)
+    return clock
 
 
-def provider(endpoint: TokenEndpoint, clock: list[float]) -> RefreshTokenProvider:
-    return RefreshTokenProvider(
+def sign_in(entra: FakeEntra) -> SecureApplicationModel:
+    return SecureApplicationModel(
         "partner-tenant",
-        "app-id",
+        CLIENT,
         SECRET,
         REFRESH,
         login_url="https://login.test",
-        transport=httpx.WSGITransport(app=endpoint),
-        clock=lambda: clock[0],
+        transport=httpx.WSGITransport(app=entra),
     )
 
 
-def test_refresh_token_exchange_caches_and_refreshes_before_expiry() -> None:
-    endpoint, clock = TokenEndpoint(), [1000.0]
-    tokens = provider(endpoint, clock)
-    assert tokens() == "access-1"
-    assert endpoint.paths == ["/partner-tenant/oauth2/token"]
-    assert endpoint.forms[0] == {
+def test_refresh_token_exchange_caches_and_refreshes_before_expiry(clock: Clock) -> None:
+    entra = FakeEntra(tenant="partner-tenant")
+    tokens = sign_in(entra).provider(PARTNER_CENTER)
+    assert tokens() == "pc-access-1"
+    assert [(r.method, r.path) for r in entra.received] == [
+        ("GET", "/partner-tenant/v2.0/.well-known/openid-configuration"),
+        ("POST", "/partner-tenant/oauth2/v2.0/token"),
+    ]
+    assert entra.grants[0] == {
         "grant_type": "refresh_token",
         "refresh_token": REFRESH,
-        "client_id": "app-id",
+        "client_id": CLIENT,
         "client_secret": SECRET,
-        "resource": "https://api.partnercenter.microsoft.com",
+        "client_info": "1",
+        "scope": "https://api.partnercenter.microsoft.com/user_impersonation offline_access "
+        "openid profile",
     }
-    clock[0] += 3600 - 301  # still more than the margin left: cached
-    assert tokens() == "access-1" and len(endpoint.forms) == 1
-    clock[0] += 2  # inside the margin: refreshed, with the rotated refresh token
-    assert tokens() == "access-2"
-    assert endpoint.forms[1]["refresh_token"] == "rotated-1"
+    clock.offset = 3600 - 360  # still more than MSAL's five minutes left: cached
+    assert tokens() == "pc-access-1" and len(entra.grants) == 1
+    clock.offset += 120  # inside them: refreshed, with the rotated refresh token
+    assert tokens() == "pc-access-2"
+    assert entra.grants[1]["refresh_token"] == "rotated-1-do-not-print"
     assert SECRET not in repr(tokens) and REFRESH not in repr(tokens)
+    tokens.close()
 
 
-def test_numeric_short_lifetimes_refresh_at_half_life() -> None:
-    endpoint, clock = TokenEndpoint(expires_in=100), [0.0]
-    tokens = provider(endpoint, clock)
-    tokens()
-    clock[0] = 49
-    assert tokens() == "access-1"
-    clock[0] = 50
-    assert tokens() == "access-2"
+def test_a_token_with_less_than_five_minutes_left_is_not_served_again() -> None:
+    entra = FakeEntra(tenant="partner-tenant", expires_in=299)
+    tokens = sign_in(entra).provider(PARTNER_CENTER)
+    assert [tokens(), tokens()] == ["pc-access-1", "pc-access-2"]
+    assert [grant["refresh_token"] for grant in entra.grants] == [
+        REFRESH,
+        "rotated-1-do-not-print",
+    ]
+    tokens.close()
 
 
 def test_a_refused_refresh_is_a_clear_error_without_secrets() -> None:
-    tokens = provider(TokenEndpoint(fail=True), [0.0])
+    entra = FakeEntra(tenant="partner-tenant")
+    description = f"AADSTS70008: The refresh token has expired ({REFRESH}).\r\nTrace ID: 1"
+    body = json.dumps({"error": "invalid_grant", "error_description": description})
+    entra.answers.append((400, body.encode()))
+    tokens = sign_in(entra).provider(PARTNER_CENTER)
     with pytest.raises(AuthError) as caught:
         tokens()
     message = str(caught.value)
     assert "invalid_grant" in message and "AADSTS70008" in message
+    assert "Renew the Secure Application Model consent" in message
     assert "Trace ID" not in message  # only the first line of Entra ID's description
     assert REFRESH not in message and SECRET not in message
-
-
-def test_env_credentials_drive_a_real_refresh_over_loopback() -> None:
-    endpoint = TokenEndpoint()
-    with serve_wsgi(endpoint) as login_url:
-        env = {
-            "PCR_TENANT_ID": "t1",
-            "PCR_CLIENT_ID": "c1",
-            "PCR_CLIENT_SECRET": SECRET,
-            "PCR_REFRESH_TOKEN": REFRESH,
-            "PCR_LOGIN_URL": login_url,
-        }
-        tokens = token_provider_from_env(env)
-        assert isinstance(tokens, RefreshTokenProvider)
-        assert tokens() == "access-1"
-        tokens.close()
-    assert endpoint.paths == ["/t1/oauth2/token"]
+    tokens.close()
 
 
 def test_env_prefers_pcr_token() -> None:
     tokens = token_provider_from_env({"PCR_TOKEN": FAKE_TOKEN, "PCR_TENANT_ID": "x"})
     assert tokens() == FAKE_TOKEN and FAKE_TOKEN not in repr(tokens)
+    graph = token_provider_from_env({"PCR_GRAPH_TOKEN": FAKE_TOKEN}, audience=GRAPH)
+    assert graph() == FAKE_TOKEN and FAKE_TOKEN not in repr(graph)
 
 
 def test_env_without_credentials_says_what_to_set() -> None:
@@ -292,6 +261,11 @@ def test_env_without_credentials_says_what_to_set() -> None:
         assert name in str(nothing.value)
     with pytest.raises(AuthError, match=r"missing: PCR_CLIENT_SECRET, PCR_REFRESH_TOKEN"):
         token_provider_from_env({"PCR_TENANT_ID": "t", "PCR_CLIENT_ID": "c"})
+    with pytest.raises(AuthError) as no_graph:
+        token_provider_from_env({"PCR_TOKEN": FAKE_TOKEN}, audience=GRAPH)
+    for name in ("PCR_GRAPH_TOKEN", "PCR_TENANT_ID", "PCR_REFRESH_TOKEN"):
+        assert name in str(no_graph.value)
+    assert FAKE_TOKEN not in str(no_graph.value)
 
 
 def test_the_client_asks_the_provider_on_every_attempt() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,12 @@ from pc_support import FAKE_TOKEN
 
 from reconciler import cli
 from reconciler.commands.backend import Backend
-from reconciler.partnercenter.auth import RefreshTokenProvider, StaticToken, check_endpoint_url
+from reconciler.partnercenter.auth import (
+    PARTNER_CENTER,
+    SecureApplicationModel,
+    StaticToken,
+    check_endpoint_url,
+)
 from reconciler.partnercenter.backend import open_client
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.errors import (
@@ -142,22 +147,38 @@ def test_a_transport_error_quoting_the_token_is_scrubbed_everywhere(
     assert_hidden([message, repr(caught.value), caplog.text, *capsys.readouterr()], FAKE_TOKEN)
 
 
+def sign_in(token_endpoint: Callable[..., Iterable[bytes]]) -> SecureApplicationModel:
+    """MSAL against `token_endpoint` in process, behind the OpenID configuration it reads."""
+
+    def login(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] == "POST":
+            return token_endpoint(environ, start_response)
+        base = "https://login.test/tenant/oauth2/v2.0"
+        configuration = {
+            "authorization_endpoint": f"{base}/authorize",
+            "token_endpoint": f"{base}/token",
+        }
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(configuration).encode()]
+
+    return SecureApplicationModel(
+        "tenant",
+        "app",
+        "client-SECRET-1",
+        "refresh-SECRET-1",
+        login_url="https://login.test",
+        transport=httpx.WSGITransport(app=login),
+    )
+
+
 def test_a_refresh_that_hands_out_a_token_with_a_line_break_is_refused() -> None:
     def endpoint(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         start_response("200 OK", [("Content-Type", "application/json")])
         body = {"access_token": "access-SECRET\r\nX-Evil: 1", "expires_in": "3600"}
         return [json.dumps(body).encode()]
 
-    tokens = RefreshTokenProvider(
-        "tenant",
-        "app",
-        "client-SECRET-1",
-        "refresh-SECRET-1",
-        login_url="https://login.test",
-        transport=httpx.WSGITransport(app=endpoint),
-    )
-    with pytest.raises(AuthError) as caught:
-        tokens()
+    with sign_in(endpoint) as tokens, pytest.raises(AuthError) as caught:
+        tokens.token(PARTNER_CENTER)
     assert str(caught.value).startswith(
         "the access token from the token endpoint contains a character an HTTP header cannot"
     )
@@ -170,16 +191,11 @@ def test_a_token_endpoint_that_answers_without_end_is_refused() -> None:
         while True:
             yield b" " * 65536
 
-    tokens = RefreshTokenProvider(
-        "tenant",
-        "app",
-        "client-SECRET-1",
-        "refresh-SECRET-1",
-        login_url="https://login.test",
-        transport=httpx.WSGITransport(app=endless),
-    )
-    with pytest.raises(AuthError, match="answered with more than 1024 KiB"):
-        tokens()
+    with (
+        sign_in(endless) as tokens,
+        pytest.raises(AuthError, match="answered with more than 1024 KiB"),
+    ):
+        tokens.token(PARTNER_CENTER)
 
 
 def test_the_cli_net_shows_only_the_kind_of_a_raw_httpx_error() -> None:

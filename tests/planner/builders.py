@@ -9,6 +9,7 @@ from reconciler.desired import (
     Desired,
     DesiredCustomer,
     DesiredStatus,
+    GdapOffboarding,
     NceOutsideWindow,
     PartnerSettings,
     PartnerType,
@@ -25,6 +26,8 @@ from reconciler.partnercenter.models import (
     CustomerDetail,
     Entitlement,
     EntitlementType,
+    GdapRelationship,
+    GdapStatus,
     Live,
     Subscription,
     SubscriptionKind,
@@ -92,6 +95,7 @@ def customer(
     protected: bool = False,
     overrides: tuple[SubscriptionOverride, ...] = (),
     nce_outside_window: NceOutsideWindow = NceOutsideWindow.WAIT,
+    gdap: GdapOffboarding = GdapOffboarding.TERMINATE,
 ) -> DesiredCustomer:
     tenant_id = tenant_id or guid()
     return DesiredCustomer(
@@ -103,6 +107,7 @@ def customer(
         protected=protected,
         subscriptions=overrides,
         nce_outside_window=nce_outside_window,
+        gdap=gdap,
     )
 
 
@@ -139,6 +144,8 @@ def estate(
         live.customers[c.tenant_id] = live_customer(c)
         if detail is not None:
             live.details[c.tenant_id] = detail
+        if c.ends_gdap:  # read, as `read_live` does: none unless a test adds some
+            live.gdap[c.tenant_id] = ()
     for extra in extra_live:
         live.customers[extra.id] = extra
     return desired, live
@@ -157,3 +164,25 @@ def azure_subscription(
 ) -> AzureEntitlement:
     """An Azure subscription under an Azure plan."""
     return AzureEntitlement(guid(), "", plan.id.lower(), "Microsoft Azure", status, status.value)
+
+
+def relationship(
+    customer_id: str,
+    status: GdapStatus = GdapStatus.ACTIVE,
+    *,
+    name: str | None = None,
+    ends_in_days: int = 400,
+    auto_extend: str = "PT0S",
+) -> GdapRelationship:
+    """A GDAP relationship with `customer_id`; its id is two GUIDs joined, as Graph's are."""
+    relationship_id = f"{guid()}-{guid()}"
+    return GdapRelationship(
+        id=relationship_id,
+        customer_id=customer_id,
+        name=name or f"gdap {status.value} {relationship_id[:4]}",
+        status=status,
+        status_text=status.value,
+        etag=f'W/"{relationship_id[:8]}"',
+        ends=NOW + timedelta(days=ends_in_days),
+        auto_extend=auto_extend,
+    )

@@ -26,6 +26,7 @@ from reconciler.state import StateStore
 from reconciler.state.local import LocalStore
 from tests.apply.support import assert_each_mutation_once
 from tests.conftest import EXAMPLE
+from tests.graphs import graph_beside
 from tests.vanishing import NOW, example_desired
 
 RUNS = 200
@@ -77,7 +78,9 @@ def one_run(app: FakePartnerCenter, store: StateStore, chance: random.Random) ->
     desired = example_desired()
     with client:
         try:
-            plan = make_plan(desired, read_live(client, desired, workers=1), NOW)
+            plan = make_plan(
+                desired, read_live(client, desired, workers=1, graph=graph_beside(client)), NOW
+            )
             key = fresh_run_key(plan)
             journal = Journal(store.records(journal_name(key)))
             audit = AuditLog(store.records(AUDIT_NAME), RunContext("soak", "", key))

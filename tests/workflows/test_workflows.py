@@ -170,7 +170,8 @@ def make_runner(
         secrets=dict(READ_SECRETS),
         environments={ENVIRONMENT: dict(SECRETS)},
         # The runner's own environment: where Partner Center is (the fake) and its token.
-        env={"PCR_ENDPOINT": fake.url, "PCR_TOKEN": "dummy"} | NO_PACING,
+        env={"PCR_ENDPOINT": fake.url, "PCR_TOKEN": "dummy", "PCR_GRAPH_TOKEN": "dummy-graph"}
+        | NO_PACING,
         **event,
     )
 

@@ -4,7 +4,11 @@ It serves the endpoints pcr uses (customers with paging, subscriptions,
 entitlements, orders, the Azure subscriptions under an Azure plan with their
 cancel and reactivate, relationship removal, polling of 202s), checks that a
 bearer token is present, echoes `MS-RequestId`/`MS-CorrelationId`, and
-applies the service's rules through `FakeState`. Fault rules and a throttle
+applies the service's rules through `FakeState`. Beside it, under `/v1.0`, it is
+Microsoft Graph's GDAP API (`delegatedAdminRelationships`: listed with `$filter` and
+`$top`, paged by absolute `@odata.nextLink`s, one got, terminated, deleted), in Graph's
+own error bodies and headers (`client-request-id` echoed, a `request-id` of its own),
+its rules in `fake.graph`. Fault rules and a throttle
 make it answer 429/409/5xx, go slow, or accept writes asynchronously, so the
 client's resilience can be exercised. A hold (`FakePartnerCenter.hold`) keeps
 matching requests waiting at the door until a test releases them, so a test
@@ -23,14 +27,17 @@ import math
 import re
 import threading
 import time
+import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
+from reconciler.partnercenter.fake import graph as fake_graph
+from reconciler.partnercenter.fake.graph import GRAPH_PREFIX, RELATIONSHIPS_PATH, GraphApiError
 from reconciler.partnercenter.fake.state import (
     CODE_INVALID_REQUEST,
     CODE_NOT_FOUND,
@@ -80,6 +87,7 @@ class _Request:
     query_string: str
     headers: dict[str, str]  # lower-case names
     body: bytes
+    root: str = ""  # scheme and host the request was sent to: where absolute links point
 
     @classmethod
     def from_environ(cls, environ: dict[str, Any]) -> _Request:
@@ -97,7 +105,19 @@ class _Request:
             query_string=query_string,
             headers=headers,
             body=environ["wsgi.input"].read(length) if length else b"",
+            root=_root(environ),
         )
+
+    @property
+    def graph(self) -> bool:
+        """Whether this is a request to Microsoft Graph (under `/v1.0`)."""
+        return self.path.startswith(GRAPH_PREFIX + "/")
+
+    @property
+    def request_id(self) -> str | None:
+        """The id of the logical call: `MS-RequestId`, or Graph's `client-request-id`."""
+        header = "client-request-id" if self.graph else "ms-requestid"
+        return self.headers.get(header)
 
     def param(self, name: str) -> str | None:
         for key, values in self.query.items():
@@ -122,7 +142,7 @@ class _Request:
         return Origin(
             self.method,
             self.path,
-            self.headers.get("ms-requestid"),
+            self.request_id,
             self.headers.get("ms-correlationid"),
         )
 
@@ -194,7 +214,7 @@ class Hold:
             return False
         if self.count is not None and self.caught >= self.count:
             return False
-        self.request_ids.append(request.headers.get("ms-requestid"))
+        self.request_ids.append(request.request_id)
         return True
 
     def _wait(self) -> None:
@@ -296,8 +316,10 @@ class FakePartnerCenter:
             hold._wait()  # outside the lock: everything else goes on meanwhile
         try:
             response = self._handle(request)
-        except FakeApiError as exc:
+        except (FakeApiError, GraphApiError) as exc:
             response = _Response(exc.status, exc.body())
+        if request.graph:
+            _graph_ids(request, response, self.state.data["now"])
         for name in ("MS-RequestId", "MS-CorrelationId"):
             if name.lower() in request.headers:
                 response.headers[name] = request.headers[name.lower()]
@@ -308,7 +330,7 @@ class FakePartnerCenter:
                     request.method,
                     request.path,
                     request.query_string,
-                    request.headers.get("ms-requestid"),
+                    request.request_id,
                     request.headers.get("ms-correlationid"),
                     request.headers.get("authorization", "").startswith("Bearer "),
                     response.status,
@@ -326,10 +348,12 @@ class FakePartnerCenter:
 
     def _handle(self, request: _Request) -> _Response:
         if not request.headers.get("authorization", "").startswith("Bearer "):
+            if request.graph:
+                raise GraphApiError(401, fake_graph.CODE_UNAUTHENTICATED, "Access token is empty.")
             raise FakeApiError(
                 401, CODE_UNAUTHENTICATED, "Authorization header with a bearer token is required."
             )
-        throttled = self._throttle()
+        throttled = self._throttle(request.graph)
         if throttled is not None:
             return throttled
         with self.lock:
@@ -337,18 +361,21 @@ class FakePartnerCenter:
         if rule is not None and rule["latency"]:
             self._sleep(float(rule["latency"]))
         if rule is not None and rule["status"] not in (None, 202):
-            return _fault_response(rule)  # changed: the rule has one use less
+            return _fault_response(rule, request.graph)  # changed: the rule has one use less
         handler, params = _route(request)
         with self.lock:
             lifecycle_changed = self.state.apply_lifecycle()
+            graph_version = self.state.gdap.version
             response = handler(self, request, params)
-            response.changed |= lifecycle_changed or rule is not None
+            graph_changed = self.state.gdap.version != graph_version
+            response.changed |= lifecycle_changed or graph_changed or rule is not None
             if rule is not None and rule["status"] == 202 and response.status == 200:
                 response = self._accept_later(response, rule)
         return response
 
-    def _throttle(self) -> _Response | None:
-        """Sliding-window throttle, on real time: the service limits requests per minute."""
+    def _throttle(self, to_graph: bool = False) -> _Response | None:
+        """Sliding-window throttle, on real time: the service limits requests per minute.
+        One window for Partner Center and Graph alike: a fake's throttle is a test's knob."""
         with self.lock:
             config = self.state.data.get("throttle")
             if not config:
@@ -360,7 +387,7 @@ class FakePartnerCenter:
                 self._recent.append(now)
                 return None
             wait = max(1, math.ceil(self._recent[0] + window - now))
-        return _throttle_response(wait)
+        return _graph_throttle_response(wait) if to_graph else _throttle_response(wait)
 
     def _accept_later(self, done: _Response, rule: dict[str, Any]) -> _Response:
         """Answer 202 for a change already made; the Location reports it done after `polls` polls.
@@ -475,6 +502,38 @@ class FakePartnerCenter:
             return _Response(202, None, headers, changed=True)
         return _Response(200, result, changed=True)
 
+    # -- Microsoft Graph: GDAP relationships ---------------------------------------------
+    # Reads count towards settling a termination, so they may change the state.
+
+    def _list_gdap_relationships(self, request: _Request, params: dict[str, str]) -> _Response:
+        items, skiptoken = self.state.gdap.listing(
+            request.param("$filter"), request.param("$top"), request.param("$skiptoken")
+        )
+        body: dict[str, Any] = {
+            "@odata.context": f"{request.root}{GRAPH_PREFIX}/tenantRelationships/"
+            "$metadata#delegatedAdminRelationships",
+            "value": items,
+        }
+        if skiptoken is not None:
+            body["@odata.nextLink"] = _next_link(request, skiptoken)
+        return _Response(200, body)
+
+    def _get_gdap_relationship(self, request: _Request, params: dict[str, str]) -> _Response:
+        return _Response(200, self.state.gdap.relationship(params["rid"]))
+
+    def _delete_gdap_relationship(self, request: _Request, params: dict[str, str]) -> _Response:
+        self.state.gdap.delete(params["rid"], request.headers.get("if-match"), request.origin())
+        return _Response(204, None)
+
+    def _request_on_gdap_relationship(self, request: _Request, params: dict[str, str]) -> _Response:
+        body = _graph_json(request)
+        made = self.state.gdap.terminate(params["rid"], body, request.origin())
+        location = f"{request.root}{request.path.rstrip('/')}/{made['id']}"
+        return _Response(201, made, {"Location": location})
+
+    def _get_gdap_request(self, request: _Request, params: dict[str, str]) -> _Response:
+        return _Response(200, self.state.gdap.request(params["rid"], params["qid"]))
+
 
 _CUSTOMER = r"/customers/(?P<cid>[^/]+)"
 _AZURE_ENTITLEMENTS = _CUSTOMER + r"/subscriptions/(?P<sid>[^/]+)/azureEntitlements"
@@ -517,29 +576,68 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
     ),
     (re.compile(r"/operations/(?P<opid>[^/]+)"), {"GET": FakePartnerCenter._poll_operation}),
 ]
+_RELATIONSHIP = RELATIONSHIPS_PATH + r"/(?P<rid>[^/]+)"
+_GRAPH_ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
+    (re.compile(RELATIONSHIPS_PATH), {"GET": FakePartnerCenter._list_gdap_relationships}),
+    (
+        re.compile(_RELATIONSHIP),
+        {
+            "GET": FakePartnerCenter._get_gdap_relationship,
+            "DELETE": FakePartnerCenter._delete_gdap_relationship,
+        },
+    ),
+    (
+        re.compile(_RELATIONSHIP + r"/requests"),
+        {"POST": FakePartnerCenter._request_on_gdap_relationship},
+    ),
+    (
+        re.compile(_RELATIONSHIP + r"/requests/(?P<qid>[^/]+)"),
+        {"GET": FakePartnerCenter._get_gdap_request},
+    ),
+]
+# Each API's path prefix, its routes, and how it says "no such thing" and "not allowed".
+_APIS = (
+    (
+        API_PREFIX,
+        _ROUTES,
+        lambda text: FakeApiError(404, CODE_NOT_FOUND, text),
+        lambda text: FakeApiError(405, CODE_INVALID_REQUEST, text),
+    ),
+    (
+        GRAPH_PREFIX,
+        _GRAPH_ROUTES,
+        lambda text: GraphApiError(404, fake_graph.CODE_NOT_FOUND, text),
+        lambda text: GraphApiError(405, fake_graph.CODE_NOT_ALLOWED, text),
+    ),
+)
 
 
 def serves(method: str, path: str) -> bool:
-    """Whether the fake has a handler for `method path` (ids filled in)."""
+    """Whether the fake has a handler for `method path` (ids filled in), Graph's included."""
     path = path.rstrip("/")
-    return path.startswith(API_PREFIX + "/") and any(
-        pattern.fullmatch(path.removeprefix(API_PREFIX)) and method in methods
-        for pattern, methods in _ROUTES
+    return any(
+        path.startswith(prefix + "/")
+        and any(
+            pattern.fullmatch(path.removeprefix(prefix)) and method in methods
+            for pattern, methods in routes
+        )
+        for prefix, routes, _, _ in _APIS
     )
 
 
 def _route(request: _Request) -> tuple[Handler, dict[str, str]]:
     path = request.path.rstrip("/")
-    if path.startswith(API_PREFIX + "/"):
-        for pattern, methods in _ROUTES:
-            match = pattern.fullmatch(path.removeprefix(API_PREFIX))
+    for prefix, routes, not_found, not_allowed in _APIS:
+        if not path.startswith(prefix + "/"):
+            continue
+        for pattern, methods in routes:
+            match = pattern.fullmatch(path.removeprefix(prefix))
             if match is None:
                 continue
             if request.method not in methods:
-                raise FakeApiError(
-                    405, CODE_INVALID_REQUEST, f"{request.method} is not allowed here."
-                )
+                raise not_allowed(f"{request.method} is not allowed here.")
             return methods[request.method], match.groupdict()
+        raise not_found(f"No resource at {request.path}.")
     raise FakeApiError(404, CODE_NOT_FOUND, f"No resource at {request.path}.")
 
 
@@ -589,8 +687,10 @@ def _throttle_response(wait: float) -> _Response:
     return _Response(429, body, {"Retry-After": _seconds(wait)})
 
 
-def _fault_response(rule: dict[str, Any]) -> _Response:
+def _fault_response(rule: dict[str, Any], to_graph: bool = False) -> _Response:
     status = int(rule["status"])
+    if to_graph:
+        return _graph_fault_response(rule, status)
     if status == 429:
         response = _throttle_response(rule["retry_after"] if rule["retry_after"] is not None else 1)
         response.changed = True
@@ -602,3 +702,90 @@ def _fault_response(rule: dict[str, Any]) -> _Response:
     if rule["retry_after"] is not None:
         response.headers["Retry-After"] = _seconds(rule["retry_after"])
     return response
+
+
+# -- Microsoft Graph's wire ----------------------------------------------------------------
+
+
+def _root(environ: dict[str, Any]) -> str:
+    """Where the request was sent: scheme and host (with its port), as the client named it."""
+    scheme = str(environ.get("wsgi.url_scheme") or "http")
+    host = environ.get("HTTP_HOST")
+    if not host:
+        host = f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+    return f"{scheme}://{host}"
+
+
+def _next_link(request: _Request, skiptoken: str) -> str:
+    """The absolute link to the next page: this request's query, `$skiptoken` replaced."""
+    kept = [
+        part
+        for part in request.query_string.split("&")
+        if part and unquote(part.split("=", 1)[0]).lower() != "$skiptoken"
+    ]
+    query = "&".join([*kept, f"$skiptoken={skiptoken}"])
+    return f"{request.root}{request.path}?{query}"
+
+
+def _graph_json(request: _Request) -> dict[str, Any] | None:
+    try:
+        return request.optional_json()
+    except FakeApiError as exc:
+        raise GraphApiError(400, fake_graph.CODE_INVALID_REQUEST, exc.description) from None
+
+
+def _graph_ids(request: _Request, response: _Response, now: str) -> None:
+    """Graph's ids on an answer: the caller's `client-request-id` echoed, a `request-id` of
+    its own, both (and the date) in an error's `innerError`, as Graph writes them."""
+    server_id = str(uuid.uuid4())
+    response.headers["request-id"] = server_id
+    client_id = request.headers.get("client-request-id")
+    if client_id is not None:
+        response.headers["client-request-id"] = client_id
+    error = response.body.get("error") if isinstance(response.body, dict) else None
+    if isinstance(error, dict):
+        inner = error.setdefault("innerError", {})
+        inner.update({"date": now, "request-id": server_id})
+        if client_id is not None:
+            inner["client-request-id"] = client_id
+
+
+def _graph_throttle_response(wait: float) -> _Response:
+    error = GraphApiError(429, fake_graph.CODE_THROTTLED, "Please retry again later.")
+    body = error.body()
+    body["error"]["innerError"].update({"code": "429", "status": "429"})
+    return _Response(429, body, {"Retry-After": _seconds(wait)})
+
+
+def _graph_fault_response(rule: dict[str, Any], status: int) -> _Response:
+    if status == 429 and rule["code"] is None and rule["description"] is None:
+        response = _graph_throttle_response(
+            rule["retry_after"] if rule["retry_after"] is not None else 1
+        )
+    else:
+        message = rule["description"] or f"Injected fault: {HTTPStatus(status).phrase}."
+        error = GraphApiError(status, _graph_fault_code(rule, status), message)
+        response = _Response(status, error.body())
+        if rule["retry_after"] is not None:
+            response.headers["Retry-After"] = _seconds(rule["retry_after"])
+    response.changed = True
+    return response
+
+
+def _graph_fault_code(rule: dict[str, Any], status: int) -> str:
+    if rule["code"] is not None:
+        return str(rule["code"])
+    fallback = "generalException" if status >= 500 else fake_graph.CODE_INVALID_REQUEST
+    return _GRAPH_FAULT_CODES.get(status, fallback)
+
+
+# Graph's generic codes for the statuses a test injects most (reference §12.5).
+_GRAPH_FAULT_CODES = {
+    401: fake_graph.CODE_UNAUTHENTICATED,
+    403: "accessDenied",
+    404: fake_graph.CODE_NOT_FOUND,
+    409: "conflict",
+    412: fake_graph.CODE_PRECONDITION_FAILED,
+    429: fake_graph.CODE_THROTTLED,
+    503: "serviceNotAvailable",
+}

@@ -3,7 +3,8 @@
 A threaded `wsgiref` server: each request on its own thread, the app's lock
 around the state, and the state file rewritten atomically after every change,
 so another process (or a crash) always sees a complete, current file. Only
-loopback addresses are accepted: the fake takes any bearer token.
+loopback addresses are accepted: the fake takes any bearer token. Microsoft Graph's
+part of the fake is on the same port, under `/v1.0`.
 """
 
 from __future__ import annotations
@@ -195,4 +196,7 @@ def _interrupted_by_sigint() -> Iterator[None]:
 
 
 def _announce(url: str) -> None:
-    print(f"Fake Partner Center listening on {url} (Ctrl+C to stop)", flush=True)
+    print(
+        f"Fake Partner Center (and Microsoft Graph) listening on {url} (Ctrl+C to stop)",
+        flush=True,
+    )

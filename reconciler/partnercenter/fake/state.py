@@ -14,6 +14,7 @@ so a GET returns them verbatim:
     azureCancellations {entitlementId (lower case): {reads_left, cancelled_at}}: cancellations
                     not yet settled; kept apart because the real GET shows none of it
     azureCancelReads how many later reads of a cancelled Azure entitlement turn it inactive
+    gdap…           Microsoft Graph's GDAP relationships and their requests: see `fake.graph`
     faults          [{method, path (regex), status, count, retry_after, latency, code,
                       description, polls}]; see `FakeState.add_fault`
     throttle        null | {limit, window_seconds}
@@ -21,8 +22,8 @@ so a GET returns them verbatim:
     mutations       [{time, method, path, request_id, correlation_id, customer_id, target,
                       action, changes: {field: [old, new]}, ...facts such as billing}]
 
-The HTTP layer (`fake`) is a thin shell over the methods here, which are
-usable directly from tests.
+The HTTP layer (`fake`) is a thin shell over the methods here (and Graph's, on
+`FakeState.gdap`), which are usable directly from tests.
 
 Rules follow the Partner Center reference sheet; where the real service's
 error code is not documented, the choice is marked as a guess.
@@ -44,6 +45,8 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from reconciler.partnercenter.fake.graph import FakeGraph
+from reconciler.partnercenter.fake.graph import empty_sections as graph_sections
 from reconciler.partnercenter.models import (
     SubscriptionKind,
     classify,
@@ -93,7 +96,12 @@ MAX_DESCRIPTION = 1024  # the service caps error descriptions at this length
 
 _MONTHS_PER_TERM = {"P1M": 1, "P1Y": 12, "P3Y": 36}
 # State sections that older state files lack (see `to_json`).
-_LATER_SECTIONS = ("azureEntitlements", "azureCancellations", "azureCancelReads")
+_LATER_SECTIONS = (
+    "azureEntitlements",
+    "azureCancellations",
+    "azureCancelReads",
+    *graph_sections(),
+)
 _SOFTWARE_KINDS = (SubscriptionKind.SOFTWARE, SubscriptionKind.PERPETUAL_SOFTWARE)
 # Kinds whose terms renew or expire with the clock.
 _TERM_KINDS = (SubscriptionKind.NCE, SubscriptionKind.SOFTWARE, SubscriptionKind.SAAS)
@@ -146,6 +154,7 @@ class FakeState:
         # they depend on changes (customers are only ever appended).
         self._index: dict[str, tuple[int, dict[str, Any]]] = {}
         self._lifecycle_key: str | None = None
+        self.gdap = FakeGraph(self)  # Microsoft Graph's side of the fake: GDAP
 
     # -- persistence ---------------------------------------------------------------------
 
@@ -238,6 +247,24 @@ class FakeState:
         self.data["azureEntitlements"].setdefault(customer_id, []).append(wire)
         return wire
 
+    def add_gdap_relationship(
+        self,
+        customer_id: str,
+        *,
+        status: str = "active",
+        display_name: str | None = None,
+        ends: datetime | str | None = None,
+        auto_extend: str = "PT0S",
+    ) -> dict[str, Any]:
+        """A GDAP relationship with `customer_id` in Microsoft Graph (see `FakeGraph`)."""
+        return self.gdap.add_relationship(
+            customer_id,
+            status=status,
+            display_name=display_name,
+            ends=ends,
+            auto_extend=auto_extend,
+        )
+
     def set_azure_cancel_reads(self, reads: int) -> None:
         """The `reads`-th later read of a cancelled Azure entitlement is the first to show it
         inactive; 0 makes the cancel itself answer inactive. (The clock settles it too.)"""
@@ -256,14 +283,15 @@ class FakeState:
         count: int | None = 1,
         retry_after: float | None = None,
         latency: float = 0.0,
-        code: int | None = None,
+        code: int | str | None = None,
         description: str | None = None,
         polls: int = 1,
     ) -> dict[str, Any]:
         """Make matching requests fail (or go slow, or answer 202) `count` times (None: always).
 
         `path` is a regular expression searched in the request path
-        (e.g. `/subscriptions/`); `method` is an HTTP method or `*`. Status
+        (e.g. `/subscriptions/`); `method` is an HTTP method or `*`. On a Graph path
+        (`/v1.0/…`) the error is in Graph's body, `code` its `error.code`. Status
         202 on a write applies it and answers 202 + Location, to be polled
         `polls` times before it reports done. `status=None` only adds latency.
         """
@@ -982,6 +1010,7 @@ def _empty_sections() -> dict[str, Any]:
         "throttle": None,
         "operations": {},
         "mutations": [],
+        **graph_sections(),
     }
 
 
