@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,12 @@ from reconciler.partnercenter.fake.state import FakeState
 from tests.apply.killing import STEP_DONE, Run, Tally, run_to_the_end
 from tests.apply.support import (
     NORTHWIND,
+    NOW,
     Estate,
     apply_command,
     assert_each_mutation_once,
     make_estate,
+    pcr_env,
     read_jsonl,
     run_apply,
     run_pcr,
@@ -192,3 +195,25 @@ def test_the_saved_plan_names_the_gdap_steps_for_a_reviewer(
     assert "the partner's security groups lose their admin roles" in shown.stdout
     data = json.loads(estate.plan.read_text())
     assert data["summary"]["irreversible"] >= 4
+
+
+def test_without_graph_credentials_an_offboarding_is_blocked_and_says_what_to_set(
+    tmp_path: Path, pcr_executable: str
+) -> None:
+    estate = make_estate(tmp_path)
+    with_gdap(estate, NORTHWIND, "active")
+    no_graph = {k: v for k, v in pcr_env().items() if k != "PCR_GRAPH_TOKEN"}
+    with FakeServer(estate.live) as server:
+        planned = subprocess.run(
+            [pcr_executable, "plan", "--desired", "desired-state", "--endpoint", server.url,
+             "--now", NOW, "--format", "json"],
+            cwd=estate.root, env=no_graph, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        graph = [r for r in server.app.requests if r.path.startswith("/v1.0/")]
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(planned.stdout)
+    assert not [a for a in plan["actions"] if a["type"] == "remove_relationship"]
+    (blocked,) = [b for b in plan["blocked"] if b["customer_id"] == NORTHWIND]
+    assert blocked["kind"] == "gdap"
+    assert "PCR_GRAPH_TOKEN" in " ".join(blocked["manual_steps"])
+    assert graph == []  # a Partner Center token is never sent to Graph
