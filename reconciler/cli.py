@@ -12,8 +12,10 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -31,6 +33,7 @@ from reconciler.commands import validate as validate_command
 from reconciler.commands.backend import backend_options, make_backend
 
 _directory = click.Path(path_type=Path, file_okay=True, dir_okay=True)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 # The local state backend's folder; a Blob Storage backend (partner.yaml `state:`) ignores it.
@@ -95,6 +98,25 @@ format_option = click.option(
     default="text",
     show_default=True,
 )
+
+
+def scope_options(command: F) -> F:
+    """--only and --changed-since: a plan or apply of some customers (DESIGN.md)."""
+    command = click.option(
+        "--changed-since",
+        metavar="GIT_REF",
+        help="Only the customer files added, changed, renamed or deleted since GIT_REF "
+        "(a deleted file is reported, never removed).",
+    )(command)
+    command = click.option(
+        "--only",
+        multiple=True,
+        metavar="FILE_OR_TENANT_ID",
+        help="Only this customer (a customer file, or a tenant id); repeatable.",
+    )(command)
+    return command
+
+
 now_option = click.option(
     "--now",
     metavar="ISO-8601",
@@ -114,6 +136,7 @@ now_option = click.option(
     help="Exit 2 when there is an action to apply now (deferred and blocked items are not).",
 )
 @now_option
+@scope_options
 def plan(
     desired_dir: Path,
     endpoint: str | None,
@@ -123,6 +146,8 @@ def plan(
     output_format: str,
     detailed_exitcode: bool,
     now: datetime | None,
+    only: tuple[str, ...],
+    changed_since: str | None,
 ) -> None:
     """Diff the desired state against Partner Center and print an ordered, safe plan."""
     options = plan_command.PlanOptions(
@@ -132,6 +157,8 @@ def plan(
         output_format=output_format,
         out=out,
         detailed_exitcode=detailed_exitcode,
+        only=only,
+        changed_since=changed_since,
     )
     sys.exit(plan_command.run(options))
 
@@ -164,6 +191,7 @@ def show(plan_file: Path, output_format: str) -> None:
     help="Customers applied at once (each customer's steps stay in order).",
 )
 @now_option
+@scope_options
 def apply(
     plan_file: Path | None,
     desired_dir: Path | None,
@@ -174,6 +202,8 @@ def apply(
     state_dir: Path | None,
     parallel: int,
     now: datetime | None,
+    only: tuple[str, ...],
+    changed_since: str | None,
 ) -> None:
     """Apply PLAN_FILE (from `pcr plan --out`), or plan and apply in one go."""
     options = apply_command.ApplyOptions(
@@ -184,6 +214,8 @@ def apply(
         auto_approve=auto_approve,
         state_dir=state_dir,
         workers=parallel,
+        only=only,
+        changed_since=changed_since,
     )
     sys.exit(apply_command.run(options))
 

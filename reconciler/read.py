@@ -41,8 +41,12 @@ def read_live(
     progress: Progress = SILENT,
     graph: GraphClient | None = None,
     graph_unavailable: str | None = None,
+    scoped: bool = False,
 ) -> Live:
     """Every live customer, plus deep reads for the declared customers that need them.
+
+    `scoped` (a plan of some customers, `--only` or `--changed-since`): only the
+    declared customers, each read by id, and no paging of the customer list at all.
 
     Deep reads start as soon as a customer appears in the paged list, so they
     overlap with the (necessarily sequential) paging instead of waiting for it.
@@ -59,11 +63,13 @@ def read_live(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         gdap = _start_gdap_reads(pool, graph, desired)
         deep = _DeepReads(pool, client, desired, progress)
-        for customer in client.iter_customers():
+        listed = _by_id(pool, client, desired) if scoped else client.iter_customers()
+        for customer in listed:
             live.customers[customer.id.lower()] = customer
             progress.status(f"{len(live.customers):,} listed")
             deep.start(customer.id.lower(), customer)
-        for customer_id, customer in _confirm_unlisted(pool, client, desired, live):
+        confirmed = () if scoped else _confirm_unlisted(pool, client, desired, live)
+        for customer_id, customer in confirmed:
             live.customers[customer_id] = customer
             deep.start(customer_id, customer)
         deep.collect(live)
@@ -140,6 +146,16 @@ class _DeepReads:
                 # so it is no longer in the partner's list. Other errors still abort.
                 del live.customers[customer_id]
                 live.vanished[customer_id] = f"listed, then its deep read got {gone}"
+
+
+def _by_id(
+    pool: ThreadPoolExecutor, client: PartnerCenterClient, desired: Desired
+) -> Iterator[Customer]:
+    """The declared customers Partner Center has, each read by id (a scoped read)."""
+    lookups = [pool.submit(_get_customer, client, cid) for cid in desired.customers]
+    for lookup in lookups:
+        if (found := lookup.result()) is not None:
+            yield found
 
 
 def _confirm_unlisted(

@@ -17,7 +17,7 @@ from reconciler import plan as plan_model
 from reconciler.apply import INTERRUPTED, ApplyReport, Executor, Outcome, StepResult
 from reconciler.commands import DEFAULT_DESIRED, ERROR, OK
 from reconciler.commands.backend import Backend
-from reconciler.commands.plan import load_valid, read_with_progress
+from reconciler.commands.plan import choose_scope, load_valid, read_with_progress
 from reconciler.desired import Desired
 from reconciler.journal import AUDIT_NAME, AuditLog, Journal, RunContext, journal_name, orphans
 from reconciler.lifecycle import needs_gdap
@@ -29,6 +29,7 @@ from reconciler.progress import Meter
 from reconciler.read import read_summary
 from reconciler.render import render, use_color
 from reconciler.render.common import deferred_when, irreversible_headline, plural, verb_of
+from reconciler.scope import Scope, ScopeError
 from reconciler.state import Holder, LockedError, StateError, StateStore, open_store
 
 
@@ -41,6 +42,8 @@ class ApplyOptions:
     auto_approve: bool = False
     state_dir: Path | None = None
     workers: int = 8
+    only: tuple[str, ...] = ()  # a fresh plan's scope: customer files or tenant ids
+    changed_since: str | None = None  # a fresh plan's scope: a git ref
 
     @property
     def state(self) -> Path:
@@ -102,9 +105,15 @@ def run(options: ApplyOptions) -> int:
     if desired is None:
         return ERROR
     try:
+        chosen = _scope(options, desired, saved)
+    except (Refused, ScopeError) as exc:
+        _say(f"pcr: apply refused, nothing was changed: {exc}")
+        return ERROR
+    desired = chosen.restrict(desired) if chosen else desired
+    try:
         store = open_store(desired.partner.state, options.state)
         with store.lock(Holder.me(options.desired), _say):
-            report, plan, journal, audit = _apply(options, desired, saved, store)
+            report, plan, journal, audit = _apply(options, desired, saved, store, chosen)
     except (Refused, LockedError) as exc:
         _say(f"pcr: apply refused, nothing was changed: {exc}")
         return ERROR
@@ -123,17 +132,43 @@ def run(options: ApplyOptions) -> int:
     return ERROR if report.failed else OK
 
 
+def _scope(
+    options: ApplyOptions, desired: Desired, saved: plan_model.SavedPlan | None
+) -> Scope | None:
+    """A saved plan's own scope, or the one --only / --changed-since give a fresh plan."""
+    if saved is None:
+        return choose_scope(desired, options.desired, options.only, options.changed_since)
+    if options.only or options.changed_since:
+        raise Refused(
+            "a saved plan applies exactly its own scope: drop --only and --changed-since, "
+            "or plan again with them"
+        )
+    if saved.plan.scope is None:
+        return None
+    covered = set(saved.plan.scope)
+    if outside := sorted({a.customer_id for a in saved.plan.actions} - covered):
+        raise Refused(
+            f"{options.plan_file} is scoped, but has actions for customers outside its scope "
+            f"({', '.join(outside)}): plan again"
+        )
+    return Scope(tuple(saved.plan.scope), f"the scope of {options.plan_file}")
+
+
 def _apply(
     options: ApplyOptions,
     desired: Desired,
     saved: plan_model.SavedPlan | None,
     store: StateStore,
+    chosen: Scope | None,
 ) -> tuple[ApplyReport, Plan, Journal, AuditLog]:
+    scoped = chosen is not None
     with options.backend.open_clients() as clients:
         client = clients.partner_center
-        live = interrupts.interruptible(lambda: read_with_progress(clients, desired))
+        live = interrupts.interruptible(lambda: read_with_progress(clients, desired, scoped=scoped))
         _say(f"pcr: {read_summary(live)}")
         fresh = make_plan(desired, live, options.now)
+        if chosen is not None:
+            fresh.scope = list(chosen.customers)
         if saved is not None:
             plan, key = saved.plan, saved.key
             journal = Journal(store.records(journal_name(key)))

@@ -10,8 +10,8 @@ import click
 
 from reconciler.commands import ERROR, OK
 from reconciler.commands.plan import load_valid
-from reconciler.desired import Desired
 from reconciler.journal import AUDIT_NAME, audit_records
+from reconciler.scope import customer_id_of
 from reconciler.state import StateError, open_store
 
 
@@ -21,7 +21,7 @@ def run(
     desired = load_valid(desired_dir)
     if desired is None:
         return ERROR
-    customer_id = _customer_id(who, desired)
+    customer_id = customer_id_of(who, desired)
     if customer_id is None:
         click.echo(
             f"pcr: {who} is neither a customer file under {desired_dir} nor a tenant id",
@@ -41,16 +41,6 @@ def run(
     else:
         click.echo(_text(customer_id, records, f"{store.where}/{AUDIT_NAME}"))
     return OK
-
-
-def _customer_id(who: str, desired: Desired) -> str | None:
-    """A declared customer's file (by path or name), or any tenant id."""
-    for customer in desired.customers.values():
-        path = Path(customer.path)
-        if who in (customer.path, path.name, path.stem) or Path(who).resolve() == path.resolve():
-            return customer.tenant_id
-    text = who.strip().lower()
-    return text if len(text) == 36 and text.count("-") == 4 else None
 
 
 def _text(customer_id: str, records: list[dict[str, Any]], where: str) -> str:

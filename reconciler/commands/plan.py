@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from reconciler import interrupts
+from reconciler import interrupts, scope
 from reconciler import plan as plan_model
 from reconciler.commands import CHANGES, ERROR, OK
 from reconciler.commands.backend import Backend
@@ -20,6 +20,7 @@ from reconciler.planner import make_plan
 from reconciler.progress import Meter
 from reconciler.read import read_live, read_summary
 from reconciler.render import render, use_color
+from reconciler.scope import Scope
 from reconciler.validate import DesiredStateError, load_desired
 
 NO_CUSTOMERS = (
@@ -36,6 +37,8 @@ class PlanOptions:
     output_format: str = "text"
     out: Path | None = None
     detailed_exitcode: bool = False
+    only: tuple[str, ...] = ()  # --only: customer files or tenant ids
+    changed_since: str | None = None  # --changed-since: a git ref
 
 
 def load_valid(directory: Path) -> Desired | None:
@@ -58,7 +61,26 @@ def load_valid(directory: Path) -> Desired | None:
     return result.desired
 
 
-def read_with_progress(clients: Clients, desired: Desired) -> Live:
+def choose_scope(
+    desired: Desired, desired_dir: Path, only: tuple[str, ...], changed_since: str | None
+) -> Scope | None:
+    """The scope that `--only` and `--changed-since` name together; None: every customer.
+    Raises ScopeError."""
+    scopes = [scope.only(desired, only)] if only else []
+    if changed_since is not None:
+        changed = scope.changed_since(desired, desired_dir, changed_since)
+        if changed is None:
+            click.echo(
+                f"pcr: partner.yaml changed since {changed_since}: it applies to every "
+                "customer, so this plan covers them all",
+                err=True,
+            )
+            return None
+        scopes.append(changed)
+    return scope.union(scopes) if scopes else None
+
+
+def read_with_progress(clients: Clients, desired: Desired, *, scoped: bool = False) -> Live:
     """`read_live` (Partner Center, and Graph for GDAP), its progress shown on stderr."""
     with Meter("reading Partner Center", len(desired.customers), "declared customers") as meter:
         live = read_live(
@@ -67,15 +89,16 @@ def read_with_progress(clients: Clients, desired: Desired) -> Live:
             progress=meter,
             graph=clients.graph,
             graph_unavailable=clients.graph_unavailable,
+            scoped=scoped,
         )
         meter.finish()
     return live
 
 
-def read_for_plan(desired: Desired, backend: Backend) -> Live:
+def read_for_plan(desired: Desired, backend: Backend, *, scoped: bool) -> Live:
     """What the plan needs from Partner Center. Raises backend errors."""
     with backend.open_clients() as clients:
-        live = read_with_progress(clients, desired)
+        live = read_with_progress(clients, desired, scoped=scoped)
     click.echo(f"pcr: {read_summary(live)}", err=True)
     return live
 
@@ -85,14 +108,25 @@ def run(options: PlanOptions) -> int:
     if desired is None:
         return ERROR
     try:
-        live = interrupts.interruptible(lambda: read_for_plan(desired, options.backend))
+        chosen = choose_scope(desired, options.desired_dir, options.only, options.changed_since)
+    except scope.ScopeError as exc:
+        click.echo(f"pcr: {exc}", err=True)
+        return ERROR
+    planned = chosen.restrict(desired) if chosen else desired
+    try:
+        live = interrupts.interruptible(
+            lambda: read_for_plan(planned, options.backend, scoped=chosen is not None)
+        )
     except options.backend.errors as exc:
         click.echo(f"pcr: {options.backend.failure_message(exc)}", err=True)
         return ERROR
     # Pure from here on: a failure below is a bug, and is reported as one.
-    result = make_plan(desired, live, options.now)
+    result = make_plan(planned, live, options.now)
     result.desired_dir = str(options.desired_dir)
-    if not desired.customers:  # said in the plan too: a reviewer reads the comment, not the log
+    if chosen is not None:
+        result.scope = list(chosen.customers)
+        result.warnings += chosen.left
+    elif not desired.customers:  # said in the plan too: a reviewer reads the comment
         result.warnings.insert(0, NO_CUSTOMERS.format(directory=options.desired_dir))
     color = options.output_format == "text" and use_color(sys.stdout)
     click.echo(render(result, options.output_format, color=color), nl=False, color=color)

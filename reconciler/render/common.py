@@ -172,6 +172,19 @@ def _step_noun(action_type: ActionType) -> str:
     return spec.noun or f"{spec.short} step"
 
 
+def scope_line(plan: Plan) -> str | None:
+    """What a scoped plan covers, said first: nobody else was read, so nobody else is in it."""
+    if plan.scope is None:
+        return None
+    names = [plan.name_of(cid) for cid in plan.scope]
+    shown = ", ".join(names[:UNMANAGED_SHOWN]) + (", …" if len(names) > UNMANAGED_SHOWN else "")
+    covered = f"{plural(len(names), 'customer')}: {shown}" if names else "no customer"
+    return (
+        f"Scoped plan: {covered}. Partner Center was read for these only; every other "
+        "customer is left out of this plan."
+    )
+
+
 def removal_limit_message(plan: Plan) -> str:
     return (
         f"This plan removes {plan.removals} relationships, more than "

@@ -38,6 +38,7 @@ from reconciler.render.common import (
     raw_html,
     records_by_customer,
     removal_limit_message,
+    scope_line,
     value,
     verb_of,
 )
@@ -89,6 +90,8 @@ def _document(plan: Plan) -> list[Chunk]:
     chunks: list[Chunk] = [(None, HEADING)]
     chunks += _caution(plan)
     chunks.append((None, _overview(plan)))
+    if line := scope_line(plan):
+        chunks.append((None, f"> [!NOTE]\n> {md(line)}\n\n"))
     chunks += _warnings(plan)
     chunks += _unmanaged(plan)
     if plan.is_empty:

@@ -32,6 +32,7 @@ from reconciler.render.common import (
     plural,
     records_by_customer,
     removal_limit_message,
+    scope_line,
     value,
     verb_of,
     wrap,
@@ -67,7 +68,8 @@ class Paint:
 def render(plan: Plan, *, color: bool) -> str:
     """The plan for a terminal; `color` adds ANSI styles."""
     paint = Paint(color)
-    blocks = [_errors(plan, paint), _warnings(plan.warnings, paint), _unmanaged(plan)]
+    scoped = [paint(line, BOLD)] if (line := scope_line(plan)) else []
+    blocks = [_errors(plan, paint), scoped, _warnings(plan.warnings, paint), _unmanaged(plan)]
     if not plan.is_empty:
         width = _verb_width(plan)
         blocks += [
