@@ -660,10 +660,13 @@ def _checkout(runner: Runner, name: str, with_: dict[str, Any], env: dict[str, s
     # A token left in .git/config would reach every later step.
     if with_.get("persist-credentials") not in (False, "false"):
         return StepRun(name, "failure", stderr="checkout must not persist credentials")
-    unknown = set(with_) - {"persist-credentials"}
+    if with_.get("fetch-depth") not in (None, 0, "0"):
+        raise UnsupportedStep(f"{name}: only a full checkout (fetch-depth: 0) is copied here")
+    unknown = set(with_) - {"persist-credentials", "fetch-depth"}
     if unknown:
         raise UnsupportedStep(f"{name}: checkout with {sorted(unknown)}")
-    # The job's machine gets the repository at the run's commit: a copy of it.
+    # The job's machine gets the repository at the run's commit: a copy of it, with its
+    # whole history (all that fetch-depth: 0 asks for).
     shutil.copytree(runner.workspace, runner.cwd, symlinks=True, dirs_exist_ok=True)
     return StepRun(name, "success")
 

@@ -420,6 +420,41 @@ def test_plan_workflow_comments_the_plan_and_updates_it_in_place(pr_estate: Esta
     ]
 
 
+FABRIKAM = "d815fc46-557a-42b8-83ec-fb3ebcb1fb2f"
+
+
+def change_fabrikam(estate: Estate) -> str:
+    """A commit that changes one customer file; the sha of the commit before it."""
+    base = git(estate.repo, "rev-parse", "HEAD").strip()
+    fabrikam = estate.customer("fabrikam.yaml")
+    fabrikam.write_text(fabrikam.read_text().replace("auto_renew: false", "auto_renew: true"))
+    git(estate.repo, "commit", "-q", "-am", "Fabrikam renews after all")
+    return base
+
+
+def test_a_pull_request_plans_only_the_customers_it_changes(pr_estate: Estate) -> None:
+    base = change_fabrikam(pr_estate)
+    pr_estate.runner.event["pull_request"]["base"] = {"sha": base}
+    job = pr_estate.run("pcr-plan.yml").job("plan")
+    assert job.succeeded, job.log
+    plan = json.loads(job.file(".pcr/plan.json").read_text())
+    assert plan["scope"] == [FABRIKAM]
+    assert {a["customer_id"] for a in plan["actions"]} == {FABRIKAM}
+    assert "Scoped plan: 1 customer: Fabrikam Inc." in the_comment(pr_estate)
+    calls = [r for r in pr_estate.fake.app.requests if r.path.startswith("/v1/customers")]
+    assert all(r.path != "/v1/customers" for r in calls)  # no paging of the list
+
+
+def test_a_push_to_main_applies_what_it_changed(estate: Estate) -> None:
+    base = change_fabrikam(estate)
+    estate.runner.event = {"before": base}
+    run = estate.run("pcr-apply.yml")
+    assert run.succeeded, run.log
+    plan = json.loads(run.job("plan").file(".pcr/plan.json").read_text())
+    assert plan["scope"] == [FABRIKAM]
+    assert {m["customer_id"] for m in estate.fake.state.mutations} == {FABRIKAM}
+
+
 def test_a_failed_validation_replaces_the_plan_comment(pr_estate: Estate) -> None:
     assert pr_estate.run("pcr-plan.yml").succeeded
     pr_estate.customer("contoso.yaml").write_text("tenant_id: nope\nrelationship: reseller\n")
