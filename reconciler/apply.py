@@ -11,6 +11,7 @@ a new step: the steps in flight finish, and the rest are reported as not started
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -25,7 +26,7 @@ from reconciler.journal import AuditLog, Journal, Orphan
 from reconciler.lifecycle import (
     GDAP_DELETED_BY_PCR,
     GDAP_ENDING,
-    GDAP_HOLDS_ROLES,
+    GDAP_HOLDS_REMOVAL,
     GDAP_TERMINATED_BY_PCR,
     blocks_removal,
     cancel_deadline,
@@ -41,6 +42,8 @@ from reconciler.partnercenter.models import (
     AzureEntitlementStatus,
     EntitlementType,
     GdapRelationship,
+    GdapRequest,
+    GdapRequestStatus,
     GdapStatus,
     Subscription,
     SubscriptionKind,
@@ -581,17 +584,14 @@ class Executor:
             return Outcome.ALREADY, "already terminating; now terminated"
         self._check_gdap(current, GDAP_TERMINATED_BY_PCR)
         self._before[action.id] = current.status_text
-
-        def landed() -> bool:
-            now = self._gdap(action)
-            return now is None or now.status in GDAP_ENDING | {GdapStatus.TERMINATED}
+        asked: list[GdapRequest] = []
 
         def send() -> None:
-            graph.terminate_relationship(action.target_id, request_id=request_id)
+            asked.append(graph.terminate_relationship(action.target_id, request_id=request_id))
 
-        self._mutate(action, request_id, send, landed)
+        self._mutate(action, request_id, send, lambda: LANDED[action.type](self, action))
         # The removal that follows must not run while the partner's roles still hold.
-        self._await_gdap_end(action)
+        self._await_gdap_end(action, asked[0] if asked else None)
         return Outcome.DONE, "terminated"
 
     def delete_gdap(self, action: Action, request_id: str) -> tuple[Outcome, str]:
@@ -607,11 +607,11 @@ class Executor:
                 graph.delete_relationship(action.target_id, current.etag, request_id=request_id)
             except PartnerCenterError as exc:
                 if exc.status == 412:  # changed since the read above: it is no draft to delete
-                    why = f"{_gdap_name(current)} changed since it was read: plan again"
+                    why = f"{current.label} changed since it was read: plan again"
                     raise WorldMoved(why) from None
                 raise
 
-        self._mutate(action, request_id, send, lambda: self._gdap(action) is None)
+        self._mutate(action, request_id, send, lambda: LANDED[action.type](self, action))
         return Outcome.DONE, "deleted"
 
     def _graph(self) -> GraphClient:
@@ -631,27 +631,42 @@ class Executor:
         """The planner's rules, again on the read right before the write."""
         if current.unknowns:
             raise WorldMoved(
-                f"{_gdap_name(current)} has {', '.join(current.unknowns)}, which pcr does not know"
+                f"{current.label} has {', '.join(current.unknowns)}, which pcr does not know"
             )
         if current.status not in wanted:
-            raise WorldMoved(f"{_gdap_name(current)} is {current.status_text} now: plan again")
+            raise WorldMoved(f"{current.label} is {current.status_text} now: plan again")
 
-    def _await_gdap_end(self, action: Action) -> None:
-        """Poll the relationship until Graph shows it terminated (or gone)."""
-        waited, pause = 0.0, 1.0
+    def _await_gdap_end(self, action: Action, asked: GdapRequest | None = None) -> None:
+        """Poll until Graph shows the relationship terminated (or gone), and the terminate
+        request it was asked with not failed; at most GDAP_END_WAIT_SECONDS, however long
+        each poll takes (its own retries, a Retry-After) or however short a pause is."""
+        waited, pause, started = 0.0, 1.0, time.monotonic()
         while (current := self._gdap(action)) is not None and current.status in (
             GDAP_ENDING | GDAP_TERMINATED_BY_PCR
         ):
+            if asked is not None:
+                self._check_request(current, asked)
             if self.stop.is_set():
-                raise WorldMoved(f"{INTERRUPTED} while waiting for {_gdap_name(current)} to end")
-            if waited >= GDAP_END_WAIT_SECONDS:
+                raise WorldMoved(f"{INTERRUPTED} while waiting for {current.label} to end")
+            if max(waited, time.monotonic() - started) >= GDAP_END_WAIT_SECONDS:
                 raise WorldMoved(
-                    f"{_gdap_name(current)} is still {current.status_text} after "
-                    f"{waited / 60:.0f} minutes: apply again later"
+                    f"{current.label} is still {current.status_text} after "
+                    f"{GDAP_END_WAIT_SECONDS / 60:.0f} minutes: apply again later"
                 )
             self._pause(pause)
             waited += pause
             pause = min(pause * 2, AZURE_POLL_CAP_SECONDS)
+
+    def _check_request(self, current: GdapRelationship, asked: GdapRequest) -> None:
+        """A terminate request Graph reports failed (or in a state pcr does not know) is no
+        termination to wait for (reference §12.3: `failed` is an internal error)."""
+        request = self._graph().get_request(current.id, asked.id)
+        if request.status in (GdapRequestStatus.FAILED, GdapRequestStatus.UNKNOWN):
+            raise WorldMoved(
+                f"Microsoft Graph reports the terminate request {request.id} of {current.label} "
+                f"as {request.status_text!r}; {current.label} is {current.status_text}: "
+                "apply again to ask once more"
+            )
 
     def _gdap_blockers(self, customer_id: str) -> list[str]:
         """The removal's GDAP re-check: none of the partner's roles may outlive it."""
@@ -660,15 +675,11 @@ class Executor:
         if self.graph is None:
             return [f"its GDAP relationships cannot be read: {NO_GRAPH}"]
         return [
-            f"{_gdap_name(r)} is {r.status_text}"
+            f"{r.label} is {r.status_text}"
             + (f" ({', '.join(r.unknowns)}, which pcr does not know)" if r.unknowns else "")
             for r in self.graph.list_relationships(customer_id)
-            if r.status in GDAP_HOLDS_ROLES or r.unknowns
+            if r.status in GDAP_HOLDS_REMOVAL or r.unknowns
         ]
-
-
-def _gdap_name(relationship: GdapRelationship) -> str:
-    return f"GDAP relationship {relationship.name or '?'} {relationship.id}"
 
 
 def _facts(sub: Subscription, renewal: bool) -> str:

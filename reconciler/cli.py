@@ -19,20 +19,16 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler import __version__, interrupts, render, scaffold
+from reconciler import __version__, interrupts
 from reconciler.commands import DEFAULT_DESIRED, ERROR
-from reconciler.commands import apply as apply_command
-from reconciler.commands import drift as drift_command
-from reconciler.commands import history as history_command
-from reconciler.commands import import_state as import_command
-from reconciler.commands import init as init_command
-from reconciler.commands import plan as plan_command
-from reconciler.commands import show as show_command
-from reconciler.commands import unlock as unlock_command
-from reconciler.commands import validate as validate_command
 from reconciler.commands.backend import backend_options, make_backend
 
 _directory = click.Path(path_type=Path, file_okay=True, dir_okay=True)
+# The output formats, named here so that `pcr --help` needs no renderer imported;
+# a test holds them to `render.FORMATS`. Commands are imported when they run, too.
+FORMATS = ("text", "json", "markdown")
+# `pcr init`'s defaults (`scaffold.Source`), for the same reason.
+INIT_REPOSITORY = "partnercenter-reconciler/pcr"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -63,6 +59,8 @@ def cli() -> None:
 )
 def validate(desired_dir: Path, output_format: str) -> None:
     """Check every file in DESIRED_DIR (default ./desired-state) and report each problem."""
+    from reconciler.commands import validate as validate_command
+
     sys.exit(validate_command.run(desired_dir, output_format))
 
 
@@ -94,7 +92,7 @@ desired_option = click.option(
 format_option = click.option(
     "--format",
     "output_format",
-    type=click.Choice(list(render.FORMATS)),
+    type=click.Choice(list(FORMATS)),
     default="text",
     show_default=True,
 )
@@ -150,6 +148,8 @@ def plan(
     changed_since: str | None,
 ) -> None:
     """Diff the desired state against Partner Center and print an ordered, safe plan."""
+    from reconciler.commands import plan as plan_command
+
     options = plan_command.PlanOptions(
         desired_dir=desired_dir,
         backend=make_backend(endpoint, fake_state, graph_endpoint),
@@ -168,6 +168,8 @@ def plan(
 @format_option
 def show(plan_file: Path, output_format: str) -> None:
     """Print PLAN_FILE (from `pcr plan --out`) as `pcr plan` would."""
+    from reconciler.commands import show as show_command
+
     sys.exit(show_command.run(plan_file, output_format))
 
 
@@ -206,6 +208,8 @@ def apply(
     changed_since: str | None,
 ) -> None:
     """Apply PLAN_FILE (from `pcr plan --out`), or plan and apply in one go."""
+    from reconciler.commands import apply as apply_command
+
     options = apply_command.ApplyOptions(
         desired_dir=desired_dir,
         backend=make_backend(endpoint, fake_state, graph_endpoint),
@@ -234,6 +238,8 @@ def apply(
 @state_dir_option
 def history(who: str, desired_dir: Path, output_format: str, state_dir: Path | None) -> None:
     """What pcr changed for one customer (a tenant id or its file), from the audit trail."""
+    from reconciler.commands import history as history_command
+
     sys.exit(history_command.run(who, desired_dir, output_format, state_dir))
 
 
@@ -248,6 +254,8 @@ def history(who: str, desired_dir: Path, output_format: str, state_dir: Path | N
 @state_dir_option
 def unlock(desired_dir: Path, holder_id: str, state_dir: Path | None) -> None:
     """Break the apply lock that HOLDER holds (a run that hangs or was killed)."""
+    from reconciler.commands import unlock as unlock_command
+
     sys.exit(unlock_command.run(desired_dir, holder_id, state_dir))
 
 
@@ -278,6 +286,8 @@ def drift(
     now: datetime | None,
 ) -> None:
     """Report every difference between the desired state and Partner Center."""
+    from reconciler.commands import drift as drift_command
+
     options = drift_command.DriftOptions(
         desired_dir=desired_dir,
         backend=make_backend(endpoint, fake_state, graph_endpoint),
@@ -306,6 +316,8 @@ def import_(
     force: bool,
 ) -> None:
     """Write a customer file for every reseller customer in Partner Center, as it is now."""
+    from reconciler.commands import import_state as import_command
+
     options = import_command.ImportOptions(
         backend=make_backend(endpoint, fake_state, graph_endpoint), out=out, force=force
     )
@@ -316,14 +328,14 @@ def import_(
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option(
     "--repository",
-    default=scaffold.REPOSITORY,
+    default=INIT_REPOSITORY,
     show_default=True,
     metavar="OWNER/NAME",
     help="The GitHub repository the workflows take the pcr Action and pre-commit hook from.",
 )
 @click.option(
     "--ref",
-    default=scaffold.Source().ref,
+    default=f"v{__version__}",
     show_default=True,
     help="The tag (or commit) of that repository: the pcr version the workflows install.",
 )
@@ -331,6 +343,9 @@ def import_(
 def init(directory: Path, repository: str, ref: str, force: bool) -> None:
     """Write a ready desired-state repository in DIRECTORY: settings, an example customer,
     the JSON Schemas, GitHub workflows and a pre-commit config."""
+    from reconciler import scaffold
+    from reconciler.commands import init as init_command
+
     source = scaffold.Source(repository, ref)
     sys.exit(init_command.run(init_command.InitOptions(directory, source, force)))
 

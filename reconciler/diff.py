@@ -74,6 +74,7 @@ from reconciler.lifecycle import (
     GDAP_AWAITING_CUSTOMER,
     GDAP_DELETED_BY_PCR,
     GDAP_HOLDS_ROLES,
+    GDAP_STEPS,
     RESELLER,
     WINDOWED_KINDS,
     cancel_deadline,
@@ -476,7 +477,6 @@ HOLDING_KINDS = frozenset(
     {BlockedKind.RESERVED_INSTANCE, BlockedKind.SAVINGS_PLAN, BlockedKind.UNKNOWN_STATE}
 )
 STATUS_STEPS = frozenset({ActionType.SUSPEND, ActionType.CANCEL, ActionType.REACTIVATE})
-GDAP_STEPS = frozenset({ActionType.TERMINATE_GDAP, ActionType.DELETE_GDAP})
 NOT_NOW = "this plan does not change it now: see `pcr plan`"
 Note = tuple[str, dict[str, Any]]
 

@@ -164,6 +164,7 @@ class Unknown:
     what: str  # the resource, for people
     why: str  # the field and its value
     subscription: Subscription | None = None
+    steps: tuple[str, ...] = ()  # what a person checks, where it is not Partner Center
 
 
 def unknown_facts(detail: CustomerDetail) -> list[Unknown]:
@@ -193,7 +194,15 @@ def unknown_facts(detail: CustomerDetail) -> list[Unknown]:
 def gdap_unknown_facts(relationships: Iterable[GdapRelationship]) -> list[Unknown]:
     """The GDAP relationships pcr cannot read or does not know the status of."""
     return [
-        Unknown(f"GDAP relationship {r.name or '?'} {r.id}", ", ".join(r.unknowns))
+        Unknown(
+            r.label,
+            ", ".join(r.unknowns),
+            steps=(
+                f"Check {r.label} in Partner Center > Customers > Admin relationships "
+                "(Microsoft Graph): pcr does not know what it shows",
+                "Plan again once it is in a state pcr knows (active, created, terminated)",
+            ),
+        )
         for r in relationships
         if r.unknowns or r.status is GdapStatus.UNKNOWN
     ]
@@ -341,6 +350,11 @@ GDAP_ENDING = frozenset({GdapStatus.TERMINATION_REQUESTED, GdapStatus.TERMINATIN
 GDAP_AWAITING_CUSTOMER = frozenset({GdapStatus.APPROVAL_PENDING})
 # The partner's roles hold (or are about to): a removal must not leave these behind.
 GDAP_HOLDS_ROLES = GDAP_TERMINATED_BY_PCR | GDAP_BECOMING_ACTIVE
+# A removal also waits for a termination to finish: until Graph shows it terminated, the
+# partner's roles may still hold (deprovisioning takes minutes).
+GDAP_HOLDS_REMOVAL = GDAP_HOLDS_ROLES | GDAP_ENDING
+# The steps that end GDAP: after every subscription step, before the removal.
+GDAP_STEPS = frozenset({ActionType.TERMINATE_GDAP, ActionType.DELETE_GDAP})
 
 
 def needs_gdap(customer: DesiredCustomer) -> bool:

@@ -34,6 +34,8 @@ from reconciler.lifecycle import (
     GDAP_AWAITING_CUSTOMER,
     GDAP_BECOMING_ACTIVE,
     GDAP_DELETED_BY_PCR,
+    GDAP_ENDING,
+    GDAP_STEPS,
     GDAP_TERMINATED_BY_PCR,
     LIVE_STATUSES,
     SUSPENDABLE_KINDS,
@@ -272,8 +274,9 @@ def plan_customer(
         _keep_gdap_said(result)
         if has_relationship:
             _offboard(result, detail, gdap)
-        else:  # the removal is done (or was never needed): GDAP may still be left
-            _end_gdap(result, _Removal(), gdap)
+        elif _gdap_is_theirs(result, live, gdap):
+            # The removal is done (or was never needed): GDAP may still be left behind.
+            _end_gdap(result, _Removal(done=True), gdap)
     elif not has_relationship:
         _block_missing(result, live, request_url)
     else:
@@ -338,7 +341,7 @@ def _fail_closed(
     result.deferred = []
     for fact in unknown:
         what, why = fact.what, fact.why
-        steps = [
+        steps = list(fact.steps) or [
             f"Check {what} in Partner Center: it has {why}, which pcr does not know",
             "Plan again once it is in a state pcr knows (active, suspended or cancelled)",
         ]
@@ -394,6 +397,7 @@ class _Removal:
     blocked: bool = False
     held_back: list[str] = field(default_factory=list)  # steps not taken while blocked
     overdue: list[Subscription] = field(default_factory=list)  # still live past their term
+    done: bool = False  # the reseller relationship is gone already
 
     def wait(self, until: datetime, what: str) -> None:
         self.wait_until = max(self.wait_until or until, until)
@@ -676,8 +680,6 @@ def _remove_or_defer(result: CustomerPlan, removal: _Removal) -> None:
 
 # --- GDAP relationships: ended together with the removal -----------------------------------
 
-GDAP_STEPS = frozenset({ActionType.TERMINATE_GDAP, ActionType.DELETE_GDAP})
-
 
 @dataclass(frozen=True)
 class Gdap:
@@ -742,13 +744,22 @@ def _block_gdap_in_passing(
 ) -> None:
     """A relationship on its way to active holds the removal; one waiting for the
     customer's approval is only a person's to see (it grants no roles yet)."""
-    what = f"GDAP relationship {relationship.name or '?'} {relationship.id}"
+    what = relationship.label
     if relationship.status in GDAP_BECOMING_ACTIVE:
         removal.blocked = True
         result.block(
             f"{what} is {relationship.status_text}: Microsoft Graph is making it active, and "
             "the removal waits so that it does not outlive the reseller relationship",
             "Plan again in a few minutes: pcr then terminates it, and removes the relationship",
+            kind=BlockedKind.GDAP,
+        )
+    elif relationship.status in GDAP_ENDING:
+        removal.blocked = True
+        result.block(
+            f"{what} is {relationship.status_text}: Microsoft Graph is ending it, and the "
+            "partner's roles may hold until it is terminated, so the removal waits",
+            "Plan again in a few minutes: once Graph shows it terminated, pcr removes the "
+            "relationship",
             kind=BlockedKind.GDAP,
         )
     elif relationship.status in GDAP_AWAITING_CUSTOMER:
@@ -763,14 +774,47 @@ def _block_gdap_in_passing(
 
 def _block_unreadable_gdap(result: CustomerPlan, removal: _Removal, why: str | None) -> None:
     removal.blocked = True
+    waits = (
+        "whatever is left of them stays until pcr can read them"
+        if removal.done
+        else "the removal waits, so that no admin role outlives it"
+    )
     result.block(
         f"pcr could not read this customer's GDAP relationships in Microsoft Graph "
-        f"({why or 'not read'}): the removal waits, so that no admin role outlives it",
+        f"({why or 'not read'}): {waits}",
         "Give pcr Microsoft Graph credentials: PCR_GRAPH_TOKEN, or the Secure Application "
         "Model variables PCR_TENANT_ID, PCR_CLIENT_ID, PCR_CLIENT_SECRET and PCR_REFRESH_TOKEN",
         f"Or declare `offboarding: {{gdap: keep}}` in {result.customer.path} to leave them",
         kind=BlockedKind.GDAP,
     )
+
+
+def _gdap_is_theirs(result: CustomerPlan, live: Customer | None, gdap: Gdap) -> bool:
+    """Whether GDAP left behind may be ended for a customer Partner Center no longer lists.
+
+    Without a listed customer there is no domain to check (the second key), and GDAP
+    also exists without a reseller relationship: a mistyped tenant id must not end
+    another customer's admin relationships. So Graph's name of the customer must be
+    the declared `name`; otherwise a person checks.
+    """
+    customer = result.customer
+    steps = _gdap_steps(gdap)
+    if live is not None or not steps:
+        return True
+    wanted = (customer.name or "").strip().casefold()
+    named = {r.customer_name.strip() for _, r in steps}
+    if wanted and {n.casefold() for n in named} == {wanted}:
+        return True
+    shown = ", ".join(repr(n) for n in sorted(named)) or "no name"
+    result.block(
+        f"Partner Center does not list tenant {customer.tenant_id}, so pcr cannot check its "
+        f"domain; its GDAP relationships name the customer {shown}, and {customer.path} "
+        f"declares {customer.name!r}: nothing is ended",
+        f"Check the tenant id in {customer.path}",
+        "If it is this customer, declare `name` as Microsoft Graph has it, then plan again",
+        kind=BlockedKind.GDAP,
+    )
+    return False
 
 
 def _hold_gdap(result: CustomerPlan, removal: _Removal, gdap: Gdap) -> None:

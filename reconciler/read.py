@@ -59,6 +59,7 @@ def read_live(
     """
     start, throttled, started = client.request_count, client.throttled_count, time.monotonic()
     graph_start = graph.request_count if graph is not None else 0
+    graph_throttled = graph.throttled_count if graph is not None else 0
     live = Live()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         gdap = _start_gdap_reads(pool, graph, desired)
@@ -82,6 +83,8 @@ def read_live(
     if graph is not None:
         live.api_calls += graph.request_count - graph_start
     live.throttled = client.throttled_count - throttled
+    if graph is not None:
+        live.throttled += graph.throttled_count - graph_throttled
     live.read_seconds = time.monotonic() - started
     return live
 

@@ -104,6 +104,12 @@ class GdapRelationship:
     ends: datetime | None = None  # endDateTime
     auto_extend: str = ""  # autoExtendDuration, e.g. PT0S (none) or P180D
     unknowns: tuple[str, ...] = ()  # fields pcr could not read: it does nothing to this one
+    customer_name: str = ""  # the customer's name as Graph has it
+
+    @property
+    def label(self) -> str:
+        """How people read it, in every message: its name and its id."""
+        return f"GDAP relationship {self.name or '?'} {self.id}"
 
     @property
     def auto_extends(self) -> bool:
@@ -719,14 +725,19 @@ def gdap_relationship_from_wire(wire: Mapping[str, Any]) -> GdapRelationship:
     tenant = customer.text("tenantId") if customer is not None else None
     if not tenant or not _GUID.fullmatch(tenant.strip()):
         read.unknown("customer")
+    etag = shape.text("@odata.etag") or ""
+    if not HEADER_VALUE.fullmatch(etag) or not etag:
+        # Without it nothing can be deleted (If-Match is required): known before any step.
+        read.unknown("@odata.etag")
     return GdapRelationship(
         id=shape.ident("id"),
         customer_id=(tenant or "").strip().lower(),
         name=shape.text("displayName") or "",
         status=status,
         status_text=text,
-        etag=shape.text("@odata.etag") or "",
+        etag=etag,
         ends=read.time("endDateTime"),
+        customer_name=(customer.text("displayName") if customer is not None else None) or "",
         auto_extend=str(shape.text("autoExtendDuration") or ""),
         unknowns=tuple(read.unknowns),
     )

@@ -5,6 +5,7 @@ be read is said. Plain data, `now` fixed; one end-to-end run through `pcr drift`
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -119,7 +120,8 @@ def test_a_relationship_left_behind_by_a_removal_is_drift() -> None:
     c = customer()
     desired, live = estate((c, None))
     del live.customers[c.tenant_id]  # the reseller relationship is gone already
-    left = relationship(c.tenant_id)
+    # Graph names the customer as the file does: the second key, with no domain to check.
+    left = replace(relationship(c.tenant_id), customer_name="Contoso")
     live.gdap[c.tenant_id] = (left,)
     report = drift(desired, live, NOW)
     record = only(report)
@@ -381,7 +383,10 @@ def gdap_estate(root: Path) -> tuple[Path, Path, FakeState]:
     )
     fake = FakeState.empty(CLI_NOW)
     fake.add_customer(STAYS, "Stays Ltd", "stays.onmicrosoft.com")
-    fake.add_gdap_relationship(GONE, display_name="Gone admins")
+    # Graph names the customer, listed by Partner Center or not.
+    fake.add_gdap_relationship(GONE, display_name="Gone admins")["customer"]["displayName"] = (
+        "Gone Ltd"
+    )
     fake.add_gdap_relationship(GONE, status="terminated", display_name="Gone old admins")
     fake.add_gdap_relationship(STAYS, display_name="Stays admins", ends="2026-12-12T09:00:00Z")
     fake.add_gdap_relationship(STRANGER, display_name="Someone else's")

@@ -9,7 +9,7 @@ from reconciler.desired import GdapOffboarding
 from reconciler.partnercenter.models import GdapStatus, SubscriptionKind
 from reconciler.plan import ActionType, BlockedKind, to_dict
 from reconciler.planner import make_plan
-from tests.planner.builders import NOW, customer, detail, estate, relationship, sub
+from tests.planner.builders import NOW, customer, detail, estate, guid, relationship, sub
 
 TERMINATE, DELETE = ActionType.TERMINATE_GDAP, ActionType.DELETE_GDAP
 REMOVE = ActionType.REMOVE_RELATIONSHIP
@@ -89,8 +89,10 @@ def test_transient_states_are_waited_for_not_acted_on() -> None:
     for status in (GdapStatus.TERMINATION_REQUESTED, GdapStatus.TERMINATING):
         _, desired, live, _ = offboarding_with(status)
         plan = make_plan(desired, live, NOW)
-        assert [a.type for a in plan.actions] == [REMOVE], status  # ending by itself
-        assert plan.blocked == []
+        # Ending by itself, but the roles may hold until it is terminated: the removal waits.
+        assert plan.actions == [], status
+        (blocked,) = plan.blocked
+        assert blocked.kind is BlockedKind.GDAP and "Graph is ending it" in blocked.reason
 
 
 def test_an_unknown_gdap_status_blocks_everything_destructive() -> None:
@@ -130,9 +132,40 @@ def test_without_graph_the_offboarding_is_blocked_and_says_what_to_set() -> None
 
 def test_after_a_removal_done_by_hand_the_gdap_left_behind_is_terminated() -> None:
     c, desired, live, rels = offboarding_with(GdapStatus.ACTIVE)
+    live.gdap[c.tenant_id] = (replace(rels[0], customer_name=" contoso "),)
     del live.customers[c.tenant_id]  # no longer in the partner's list
     plan = make_plan(desired, live, NOW)
     assert [(a.type, a.target_id) for a in plan.actions] == [(TERMINATE, rels[0].id)]
+
+
+def test_an_unlisted_tenant_whose_gdap_names_someone_else_is_left_alone() -> None:
+    """No listed customer, no domain to check: a mistyped tenant id must not end another
+    customer's GDAP, so Graph's name of the customer must be the declared one."""
+    c, desired, live, rels = offboarding_with(GdapStatus.ACTIVE)
+    live.gdap[c.tenant_id] = (replace(rels[0], customer_name="Fabrikam"),)
+    del live.customers[c.tenant_id]
+    plan = make_plan(desired, live, NOW)
+    assert plan.actions == []
+    (blocked,) = plan.blocked
+    assert blocked.kind is BlockedKind.GDAP
+    assert "'Fabrikam'" in blocked.reason and "'Contoso'" in blocked.reason
+
+
+def test_a_relationship_without_an_etag_blocks_everything_destructive() -> None:
+    from reconciler.partnercenter.models import gdap_relationship_from_wire
+
+    wire = {"id": "a-b", "status": "created", "customer": {"tenantId": guid()}}
+    parsed = gdap_relationship_from_wire(wire)
+    assert any(u.startswith("@odata.etag") for u in parsed.unknowns)
+    c, desired, live, rels = offboarding_with(
+        GdapStatus.ACTIVE, subs=(sub(SubscriptionKind.LEGACY),)
+    )
+    live.gdap[c.tenant_id] += (replace(parsed, customer_id=c.tenant_id),)
+    plan = make_plan(desired, live, NOW)
+    assert [a for a in plan.actions if a.destructive] == []
+    (blocked,) = plan.blocked
+    assert blocked.kind is BlockedKind.UNKNOWN_STATE
+    assert "Admin relationships (Microsoft Graph)" in blocked.manual_steps[0]
 
 
 def test_a_customer_that_stays_gets_no_gdap_steps() -> None:
