@@ -23,6 +23,7 @@ from reconciler.journal import AUDIT_NAME, AuditLog, Journal, RunContext, journa
 from reconciler.lifecycle import needs_gdap
 from reconciler.partnercenter.backend import Clients
 from reconciler.partnercenter.client import PartnerCenterClient
+from reconciler.partnercenter.models import Live
 from reconciler.plan import Plan
 from reconciler.planner import make_plan
 from reconciler.progress import Meter
@@ -189,7 +190,7 @@ def _apply(
             key = fresh_run_key(plan)
             journal = Journal(store.records(journal_name(key)))
         audit = AuditLog(store.records(AUDIT_NAME), RunContext.here(key, options.desired))
-        executor = _executor(options, clients, journal, audit, desired)
+        executor = _executor(options, clients, journal, audit, desired, live)
         for note in executor.recover(orphans(store, journal)):
             _say(f"pcr: {note}")
         report = _execute(client, executor, plan, options.workers)
@@ -235,6 +236,7 @@ def _executor(
     journal: Journal,
     audit: AuditLog,
     desired: Desired,
+    live: Live,
 ) -> Executor:
     return Executor(
         client=clients.partner_center,
@@ -244,6 +246,13 @@ def _executor(
         expected_domains={cid: c.domain for cid, c in desired.customers.items() if c.domain},
         graph=clients.graph,
         gdap_customers=frozenset(cid for cid, c in desired.customers.items() if needs_gdap(c)),
+        # The read this run just made: a reversible change needs no second one.
+        reads={
+            (cid, sub.id.lower()): sub
+            for cid, detail in live.details.items()
+            for sub in detail.subscriptions
+        },
+        read_at=time.monotonic() - live.read_seconds,  # as old as the read's first call
     )
 
 
