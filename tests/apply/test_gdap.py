@@ -5,12 +5,15 @@ deferred removal defers its GDAP steps."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import subprocess
 import threading
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from reconciler.partnercenter.fake.server import FakeServer
 from reconciler.partnercenter.fake.state import FakeState
@@ -130,15 +133,28 @@ def test_the_mix_converges_over_loopback(tmp_path: Path, pcr_executable: str) ->
     assert len(graph_writes) == 3  # two terminate requests and one DELETE, nothing repeated
 
 
+@pytest.mark.parametrize("where", ["in-process", "loopback"])
 def test_a_run_killed_at_random_resumes_and_doubles_nothing(
-    tmp_path: Path, pcr_executable: str
+    tmp_path: Path, pcr_executable: str, where: str
 ) -> None:
     estate, ids, _ = planned_mix(tmp_path, pcr_executable)
     # Slow Graph writes, so that a kill can land while one is on its way.
     estate.add_faults({"method": "*", "path": "/v1.0/.*(requests|Relationships/[^/]+)$",
                        "latency": 0.2, "count": None})  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        backend: tuple[str, ...] = ()
+        if where == "loopback":  # the fake outlives each killed client, as a service does
+            server = stack.enter_context(FakeServer(estate.live))
+            backend = ("--endpoint", server.url)
+        killed_and_resumed(estate, apply_command(pcr_executable, *backend))
+    assert_the_mix_converged(estate, ids)
+    audit = read_jsonl(estate.audit)
+    sent = sorted(m["request_id"] for m in estate.mutations())
+    assert sorted(r["request_id"] for r in audit) == sent  # each change audited once
+
+
+def killed_and_resumed(estate: Estate, command: list[str]) -> None:
     rng, tally = random.Random(20261201), Tally()
-    command = apply_command(pcr_executable)
     for _ in range(3):
         # Killed as it reports its nth step done in this run.
         run = Run(command, estate, threading.Event(), STEP_DONE.match, rng.randint(1, 8))
@@ -147,10 +163,6 @@ def test_a_run_killed_at_random_resumes_and_doubles_nothing(
             break
     assert run_to_the_end(command, estate, tally) == 0, tally.stderr[-1]
     assert tally.kills >= 1, tally
-    assert_the_mix_converged(estate, ids)
-    audit = read_jsonl(estate.audit)
-    sent = sorted(m["request_id"] for m in estate.mutations())
-    assert sorted(r["request_id"] for r in audit) == sent  # each change audited once
 
 
 def test_gdap_keep_sends_graph_nothing(tmp_path: Path, pcr_executable: str) -> None:
