@@ -753,7 +753,7 @@ def _block_gdap_in_passing(
             "Plan again in a few minutes: pcr then terminates it, and removes the relationship",
             kind=BlockedKind.GDAP,
         )
-    elif relationship.status in GDAP_ENDING:
+    elif relationship.status in GDAP_ENDING and not removal.done:  # nothing waits otherwise
         removal.blocked = True
         result.block(
             f"{what} is {relationship.status_text}: Microsoft Graph is ending it, and the "
