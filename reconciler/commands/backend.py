@@ -28,27 +28,35 @@ BACKEND_ERRORS: tuple[type[Exception], ...] = (BackendError, httpx.HTTPError)
 class Backend:
     endpoint: str | None = None
     fake_state: Path | None = None
-    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    # Never in a repr: it holds PCR_TOKEN, PCR_GRAPH_TOKEN, the client secret, the refresh token.
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
     errors: tuple[type[Exception], ...] = BACKEND_ERRORS
     graph_endpoint: str | None = None
 
     @contextmanager
-    def open(self) -> Iterator[PartnerCenterClient]:
-        """Partner Center alone."""
+    def open(self, read_only: bool = False) -> Iterator[PartnerCenterClient]:
+        """Partner Center alone. `read_only`: a command that only reads, whose `--fake`
+        file is never written."""
         with open_client(
-            endpoint=self.endpoint, fake_state=self.fake_state, env=self.env, **self._limits()
+            endpoint=self.endpoint,
+            fake_state=self.fake_state,
+            env=self.env,
+            read_only=read_only,
+            **self._limits(),
         ) as client:
             yield client
 
     @contextmanager
-    def open_clients(self) -> Iterator[Clients]:
+    def open_clients(self, read_only: bool = False) -> Iterator[Clients]:
         """Partner Center, and Microsoft Graph for GDAP (None, and why, without credentials).
-        The limits from the environment hold for each, each with its own budget."""
+        The limits from the environment hold for each, each with its own budget.
+        `read_only`: a command that only reads, whose `--fake` file is never written."""
         with open_clients(
             endpoint=self.endpoint,
             fake_state=self.fake_state,
             env=self.env,
             graph_endpoint=self.graph_endpoint,
+            read_only=read_only,
             **self._limits(),
         ) as clients:
             yield clients
@@ -111,8 +119,8 @@ def backend_options(command: F) -> F:
         "--fake",
         "fake_state",
         type=click.Path(path_type=Path, dir_okay=False),
-        help="Use the fake (Partner Center and Graph) in process, state read from and written "
-        "back to FILE.",
+        help="Use the fake (Partner Center and Graph) in process, its state read from FILE "
+        "(and written back to it by apply only).",
     )(command)
     command = click.option(
         "--graph-endpoint",

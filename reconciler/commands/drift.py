@@ -38,7 +38,7 @@ class DriftOptions:
 def read_for_drift(desired: Desired, backend: Backend, *, read_all: bool) -> Live:
     """What drift compares: the planner's reads, plus unmanaged customers' subscriptions,
     plus every declared customer's GDAP relationships (Microsoft Graph), read once."""
-    with backend.open_clients() as clients:
+    with backend.open_clients(read_only=True) as clients:  # drift never changes anything
         client = clients.partner_center
         start, started = client.request_count, time.monotonic()
         # Partner Center only: GDAP comes from one partner-wide listing below, not from

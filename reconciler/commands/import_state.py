@@ -361,7 +361,7 @@ def run(options: ImportOptions) -> int:
 
 def _read(backend: Backend) -> tuple[list[Customer], dict[str, CustomerDetail], list[str]]:
     """The reseller customers and their subscriptions, and why any others are left out."""
-    with backend.open() as client:
+    with backend.open(read_only=True) as client:  # import only reads Partner Center
         customers, notes = importable(client.iter_customers())
         with Meter("reading subscriptions", len(customers), "customers") as meter:
             details = read_subscriptions(client, [c.id.lower() for c in customers], progress=meter)

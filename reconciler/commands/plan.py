@@ -97,7 +97,7 @@ def read_with_progress(clients: Clients, desired: Desired, *, scoped: bool = Fal
 
 def read_for_plan(desired: Desired, backend: Backend, *, scoped: bool) -> Live:
     """What the plan needs from Partner Center. Raises backend errors."""
-    with backend.open_clients() as clients:
+    with backend.open_clients(read_only=True) as clients:  # a plan only reads
         live = read_with_progress(clients, desired, scoped=scoped)
     click.echo(f"pcr: {read_summary(live)}", err=True)
     return live

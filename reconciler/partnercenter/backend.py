@@ -3,7 +3,8 @@
 `open_clients` is the one place the CLI turns `--endpoint URL` / `--graph-endpoint URL` /
 `--fake FILE` into ready clients, so every command runs the same client code against
 either (`fake.server` puts the fake, Graph included, on a loopback port for `pcr fake
-serve`). `open_client` gives Partner Center alone.
+serve`). `open_client` gives Partner Center alone. A command that only reads (plan, drift,
+import) opens them `read_only`: then the fake never writes its file.
 """
 
 from __future__ import annotations
@@ -70,14 +71,16 @@ def open_clients(
     fake_state: Path | None,
     env: Mapping[str, str],
     graph_endpoint: str | None = None,
+    read_only: bool = False,
     **client_kwargs: Any,
 ) -> Iterator[Clients]:
     """Partner Center as `open_client` gives it, and Microsoft Graph beside it.
 
     With `fake_state`, both run over the one fake in process (one state, saved as
-    `open_client` saves it). Else Graph is `graph_root`'s, with its own token:
-    `PCR_GRAPH_TOKEN`, else the Secure Application Model's; a `PCR_TOKEN` is Partner
-    Center's only. Without either, `graph` is None and `graph_unavailable` says what to set.
+    `open_client` saves it, or never when `read_only`). Else Graph is `graph_root`'s, with
+    its own token: `PCR_GRAPH_TOKEN`, else the Secure Application Model's; a `PCR_TOKEN` is
+    Partner Center's only. Without either, `graph` is None and `graph_unavailable` says what
+    to set.
     """
     _one_backend(endpoint, fake_state)
     graph_kwargs = {k: v for k, v in client_kwargs.items() if k not in _PARTNER_CENTER_ONLY}
@@ -86,7 +89,7 @@ def open_clients(
             raise ConfigurationError(
                 "--graph-endpoint goes with --endpoint: the fake serves Microsoft Graph itself"
             )
-        with _fake_app(fake_state) as app, ExitStack() as stack:
+        with _fake_app(fake_state, read_only=read_only) as app, ExitStack() as stack:
             partner_center = stack.enter_context(_fake_partner_center(app, client_kwargs))
             graph = stack.enter_context(
                 GraphClient(
@@ -130,17 +133,24 @@ def open_client(
     endpoint: str | None,
     fake_state: Path | None,
     env: Mapping[str, str],
+    read_only: bool = False,
     **client_kwargs: Any,
 ) -> Iterator[PartnerCenterClient]:
     """A client for `endpoint` (else env `PCR_ENDPOINT`, else the real API), or for the fake.
 
     With `fake_state`, the fake runs in this process on that file: every
     change is saved as it happens and once more when the run ends, also when
-    it ends with an exception, so work done is never lost.
+    it ends with an exception, so work done is never lost. `read_only` (a command that
+    only reads) leaves the file as it is: not its bytes, its mode or its mtime; what the
+    fake changes as it answers reads (terms caught up with its clock, a settling Azure
+    cancellation counting a read) lives only as long as the run.
     """
     _one_backend(endpoint, fake_state)
     if fake_state is not None:
-        with _fake_app(fake_state) as app, _fake_partner_center(app, client_kwargs) as client:
+        with (
+            _fake_app(fake_state, read_only=read_only) as app,
+            _fake_partner_center(app, client_kwargs) as client,
+        ):
             yield client
         return
     with _endpoint_client(_partner_center_url(endpoint, env), env, client_kwargs) as client:
@@ -191,12 +201,16 @@ def _close(provider: object) -> None:
 
 
 @contextmanager
-def _fake_app(path: Path) -> Iterator[FakePartnerCenter]:
-    """The fake in process on the state in `path`: saved after each change, and at the end."""
+def _fake_app(path: Path, *, read_only: bool = False) -> Iterator[FakePartnerCenter]:
+    """The fake in process on the state in `path`: saved after each change, and at the end;
+    never, when `read_only`."""
     try:
         state = FakeState.load(path)
     except (OSError, ValueError) as exc:  # unreadable, or not the fake's JSON
         raise FakeStateError(f"{path}: cannot read the fake's state ({exc})") from None
+    if read_only:
+        yield FakePartnerCenter(state)
+        return
     app = FakePartnerCenter(state, on_change=lambda changed: changed.save(path))
     try:
         yield app

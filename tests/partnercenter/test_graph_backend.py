@@ -273,3 +273,12 @@ def test_make_backend_refuses_a_graph_endpoint_with_the_fake(gdap_file: Path) ->
 def test_every_backend_command_takes_a_graph_endpoint(command: str) -> None:
     shown = CliRunner().invoke(cli.cli, [command, "--help"]).output
     assert "--graph-endpoint URL" in shown and "PCR_GRAPH_ENDPOINT" in shown
+
+
+def test_a_backend_never_shows_its_environment() -> None:
+    """The options of every command hold a Backend: its repr must not carry the secrets."""
+    from reconciler.commands.backend import Backend
+
+    secrets = {"PCR_GRAPH_TOKEN": "graph-SECRET-81", "PCR_CLIENT_SECRET": "client-SECRET-82"}
+    shown = repr(Backend(env=secrets))
+    assert "SECRET" not in shown and "env" not in shown

@@ -62,6 +62,9 @@ CODE_UNAUTHENTICATED = 401
 # that fails before it releases a hold cannot leave a request (and its client) hanging.
 HOLD_TIMEOUT_SECONDS = 120.0
 
+# Answers in compact JSON: smaller, and quicker to write and to read.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
 WsgiStartResponse = Callable[[str, list[tuple[str, str]]], Any]
 Handler = Callable[["FakePartnerCenter", "_Request", dict[str, str]], "_Response"]
 
@@ -300,7 +303,10 @@ class FakePartnerCenter:
     ) -> Iterable[bytes]:
         request = _Request.from_environ(environ)
         response = self.handle(request)
-        payload = b"" if response.body is None else json.dumps(response.body).encode()
+        # Under the lock: a body may hold the state's own dicts, which a request on another
+        # thread could be changing meanwhile.
+        with self.lock:
+            payload = b"" if response.body is None else _ENCODER.encode(response.body).encode()
         headers = [
             ("Content-Type", "application/json; charset=utf-8"),
             ("Content-Length", str(len(payload))),

@@ -185,13 +185,14 @@ class FakeGraph:
         size = min(_top(top_text), int(self._data["gdapPageSize"]))
         after = _decode_skiptoken(skiptoken) if skiptoken is not None else None
         self._settle_all()
-        ordered = sorted(self._relationships, key=lambda r: str(r["id"]).lower())
+        # Filtered first, then sorted: a tenant's few relationships, not everyone's.
         listed = [
             r
-            for r in ordered
+            for r in self._relationships
             if (tenant is None or _tenant_of(r) == tenant)
             and (after is None or str(r["id"]).lower() > after)
         ]
+        listed.sort(key=lambda r: str(r["id"]).lower())
         page = [self._read(r) for r in listed[:size]]
         more = len(page) == size
         return page, _encode_skiptoken(str(page[-1]["id"]).lower()) if more else None
@@ -305,6 +306,8 @@ class FakeGraph:
         return copy.deepcopy(relationship)
 
     def _settle_all(self) -> None:
+        if not self._data["gdapTerminations"]:
+            return  # nothing under way (as almost always): no walk over every relationship
         for relationship in self._relationships:
             if relationship["id"] in self._data["gdapTerminations"]:
                 self._settle(relationship)

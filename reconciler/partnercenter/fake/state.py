@@ -25,6 +25,11 @@ so a GET returns them verbatim:
 The HTTP layer (`fake`) is a thin shell over the methods here (and Graph's, on
 `FakeState.gdap`), which are usable directly from tests.
 
+`FakeState.load` reads the file compact or pretty-printed; `save` writes it compact,
+atomically, its mode kept. A large file (a benchmark's 100,000 customers) is read a chunk at
+a time, and its sections keyed by customer stay JSON text a customer at a time until first
+read (`LazySection`): a plan reads the details of a few of them.
+
 Rules follow the Partner Center reference sheet; where the real service's
 error code is not documented, the choice is marked as a guess.
 
@@ -34,16 +39,20 @@ Not thread-safe on its own: the WSGI app serialises access with a lock.
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
+import io
 import json
 import os
 import re
+import stat
 import tempfile
 import uuid
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from reconciler.partnercenter.fake.graph import FakeGraph
 from reconciler.partnercenter.fake.graph import empty_sections as graph_sections
@@ -154,6 +163,12 @@ class FakeState:
         # they depend on changes (customers are only ever appended).
         self._index: dict[str, tuple[int, dict[str, Any]]] = {}
         self._lifecycle_key: str | None = None
+        # The latest clock the lifecycle has caught terms up to: a customer whose
+        # subscriptions a large file still holds as text catches up to it when first read.
+        self._lifecycle_now: datetime | None = None
+        subscriptions = data["subscriptions"]
+        if isinstance(subscriptions, LazySection):
+            subscriptions.on_decode = self._catch_up_decoded
         self.gdap = FakeGraph(self)  # Microsoft Graph's side of the fake: GDAP
 
     # -- persistence ---------------------------------------------------------------------
@@ -165,32 +180,67 @@ class FakeState:
 
     @classmethod
     def load(cls, path: Path) -> FakeState:
-        with path.open(encoding="utf-8") as handle:
-            return cls(json.load(handle))
+        """The state in `path`, compact or pretty-printed. A large file is read a chunk at a
+        time, and each customer's subscriptions, entitlements, orders and Azure entitlements
+        stay JSON text until something reads them (see `LazySection`)."""
+        with path.open(encoding="utf-8", newline="") as handle:
+            if os.fstat(handle.fileno()).st_size < LAZY_FROM_BYTES:
+                return cls(json.load(handle))
+            return cls(_read_lazily(handle))
 
     def save(self, path: Path) -> None:
-        """Write atomically: a crash mid-write leaves the old file, never half a file."""
+        """Write compactly and atomically, keeping the file's mode (a new file gets 0600).
+
+        The JSON goes to a temporary file beside `path`, is flushed to disk, and then
+        replaces `path`: a crash or a kill mid-write leaves the old file, never part of one.
+        """
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            mode = 0o600
+        self._settle_before_save()
         fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(self.to_json())
-                handle.flush()
-                os.fsync(handle.fileno())
+            with os.fdopen(fd, "w", encoding="utf-8", newline="", buffering=_WRITE_BUFFER) as out:
+                with contextlib.suppress(OSError):  # where modes exist: mkstemp made it 0600
+                    os.chmod(temp, mode)
+                self._write_json(out)
+                out.flush()
+                os.fsync(out.fileno())
             os.replace(temp, path)
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
+        _sync_folder(path.parent)
 
     def to_json(self) -> str:
+        """The state file's text: compact JSON, one line."""
+        out = io.StringIO()
+        self._write_json(out)
+        return out.getvalue()
+
+    def _write_json(self, out: TextIO) -> None:
         # Sections added after the first state files are left out while unused, so that
-        # loading and saving such a file changes nothing in it.
+        # loading and saving such a file changes nothing in it. A section keyed by customer
+        # is written a customer at a time: the text of a large state never exists whole.
+        encode = _COMPACT.encode
         empty = _empty_sections()
-        saved = {
-            key: value
-            for key, value in self.data.items()
-            if key not in _LATER_SECTIONS or value != empty[key]
-        }
-        return json.dumps(saved, indent=2) + "\n"
+        out.write("{")
+        separator = ""
+        for key, value in self.data.items():
+            if key in _LATER_SECTIONS and _is_default(value, empty[key]):
+                continue
+            out.write(f"{separator}{encode(key)}:")
+            separator = ","
+            if isinstance(value, LazySection):
+                value.write_json(out)
+            elif isinstance(value, dict) and value:
+                out.write("{")
+                out.write(",".join(f"{encode(k)}:{encode(v)}" for k, v in value.items()))
+                out.write("}")
+            else:
+                out.write(encode(value))
+        out.write("}\n")
 
     # -- clock ---------------------------------------------------------------------------
 
@@ -515,11 +565,36 @@ class FakeState:
         self._lifecycle_key = key
         changed = False
         now = self.now
-        for subscriptions in self.data["subscriptions"].values():
+        if self._lifecycle_now is None or now > self._lifecycle_now:
+            self._lifecycle_now = now
+        section = self.data["subscriptions"]
+        # Customers still held as text catch up when first read (`_catch_up_decoded`):
+        # catching up to each clock in turn comes to the same as catching up to the latest.
+        lists = section.decoded() if isinstance(section, LazySection) else section.values()
+        for subscriptions in lists:
             for sub in subscriptions:
                 if classify(sub) in _TERM_KINDS:
                     changed |= _catch_up_term(sub, now)
         return changed
+
+    def _catch_up_decoded(self, subscriptions: Any) -> None:
+        """A customer's subscriptions just decoded from a large file: their terms catch up
+        with the clocks the lifecycle has seen, as they would have had they been decoded."""
+        if self._lifecycle_now is None or not isinstance(subscriptions, list):
+            return
+        for sub in subscriptions:
+            if isinstance(sub, dict) and classify(sub) in _TERM_KINDS:
+                _catch_up_term(sub, self._lifecycle_now)
+
+    def _settle_before_save(self) -> None:
+        """Customers a large file still holds as text are saved as they were loaded, and
+        catch up when next loaded, to the saved clock. Only when the clock went back below
+        the latest the lifecycle saw would that be too early: then they catch up now."""
+        section = self.data["subscriptions"]
+        if not isinstance(section, LazySection) or self._lifecycle_now is None:
+            return
+        if self._lifecycle_now > self.now:
+            section.decode_all()
 
     # -- writes --------------------------------------------------------------------------
 
@@ -1208,3 +1283,248 @@ def add_months(start: datetime, months: int) -> datetime:
     next_month = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
     last_day = (next_month - timedelta(days=1)).day
     return start.replace(year=year, month=month, day=min(start.day, last_day))
+
+
+# -- the state file ----------------------------------------------------------------------
+
+# From this size on, a state file is read a chunk at a time and its sections keyed by
+# customer are decoded a customer at a time, when first read: a plan against 100,000
+# customers reads the details of a few hundred of them.
+LAZY_FROM_BYTES = 16 * 1024 * 1024
+_LAZY_SECTIONS = frozenset({"subscriptions", "entitlements", "orders", "azureEntitlements"})
+_READ_CHUNK = 4 * 1024 * 1024  # characters
+_WRITE_BUFFER = 1024 * 1024
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+# json's own scanner: one value decoded from a position in a string, and where it ends.
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    if isinstance(value, LazySection):
+        return len(value) == 0 and default == {}
+    return bool(value == default)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable (where the platform can open a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _Text:
+    """One customer's entry in a `LazySection`, still as its JSON text."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class LazySection(MutableMapping[str, Any]):
+    """A section of a large state file keyed by customer id, whose entries stay JSON text
+    until first read: then decoded, once, and kept decoded (`on_decode` sees each, as the
+    state catches terms up with the clock on it). Saved, an entry still held as text is
+    written as it is when the file it came from was compact, re-encoded compactly if not.
+    """
+
+    def __init__(self, items: dict[str, Any], *, compact: bool) -> None:
+        self._items = items
+        self._compact = compact
+        self.on_decode: Callable[[Any], None] | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._items[key]
+        if type(value) is _Text:
+            value = json.loads(value.text)
+            self._items[key] = value
+            if self.on_decode is not None:
+                self.on_decode(value)
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._items[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __repr__(self) -> str:
+        held = sum(type(value) is _Text for value in self._items.values())
+        return f"<LazySection of {len(self)} ({held} not yet decoded)>"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return copy.deepcopy(dict(self.items()), memo)
+
+    def decoded(self) -> Iterator[Any]:
+        """The entries decoded so far (none is decoded by this)."""
+        return (value for value in self._items.values() if type(value) is not _Text)
+
+    def decode_all(self) -> None:
+        for key in self._items:
+            self[key]
+
+    def write_json(self, out: TextIO) -> None:
+        encode = _COMPACT.encode
+        out.write("{")
+        separator = ""
+        for key, value in self._items.items():
+            if type(value) is not _Text:
+                text = encode(value)
+            elif self._compact:
+                text = value.text
+            else:  # from a pretty-printed file: held compactly from now on
+                text = encode(json.loads(value.text))
+                self._items[key] = _Text(text)
+            out.write(f"{separator}{encode(key)}:{text}")
+            separator = ","
+        out.write("}")
+        self._compact = True
+
+
+def _read_lazily(handle: TextIO) -> dict[str, Any]:
+    """The state document in `handle`, its sections keyed by customer as `LazySection`s."""
+    reader = _Reader(handle)
+    data: dict[str, Any] = {}
+    lazy: list[dict[str, Any]] = []
+    reader.take("{")
+    if reader.peek() == "}":
+        reader.take("}")
+    else:
+        while True:
+            key = reader.key()
+            if key in _LAZY_SECTIONS and reader.peek() == "{":
+                entries = reader.texts()
+                lazy.append(entries)
+                data[key] = entries
+            else:
+                data[key] = reader.value()
+            if reader.after_member() == "}":
+                break
+    # Whitespace between the members is what tells a pretty-printed file from a compact one.
+    compact = not reader.spaced
+    if reader.peek() != "":
+        raise reader.error("Extra data")
+    for key, value in data.items():
+        if any(value is entries for entries in lazy):
+            data[key] = LazySection(value, compact=compact)
+    return data
+
+
+class _Reader:
+    """A JSON document read from a text stream a chunk at a time: values are decoded by
+    `json`'s own scanner, each from a buffer that holds at least all of it."""
+
+    def __init__(self, handle: TextIO) -> None:
+        self._handle = handle
+        self._buffer = ""
+        self._pos = 0
+        self._dropped = 0  # characters read and dropped before the buffer's start
+        self._eof = False
+        self.spaced = False  # any whitespace between members so far?
+
+    def _more(self, wanted: int) -> bool:
+        """Read on (at least `wanted` characters, if there are); False at the end."""
+        if self._eof:
+            return False
+        chunk = self._handle.read(max(wanted, _READ_CHUNK))
+        if not chunk:
+            self._eof = True
+            return False
+        self._dropped += self._pos
+        self._buffer = self._buffer[self._pos :] + chunk
+        self._pos = 0
+        return True
+
+    def error(self, message: str) -> ValueError:
+        return ValueError(
+            f"{message}: not the fake's JSON at character {self._dropped + self._pos}"
+        )
+
+    def peek(self) -> str:
+        """The next character that is not whitespace; '' at the end."""
+        while True:
+            match = _WHITESPACE.match(self._buffer, self._pos)
+            end = match.end() if match else self._pos
+            if end > self._pos:
+                self.spaced = True
+                self._pos = end
+            if end < len(self._buffer):
+                return self._buffer[end]
+            if not self._more(_READ_CHUNK):
+                return ""
+
+    def take(self, char: str) -> None:
+        if self.peek() != char:
+            raise self.error(f"Expecting {char!r}")
+        self._pos += 1
+
+    def after_member(self) -> str:
+        """After an object's member: ',' (taken; another follows) or '}' (taken: the end)."""
+        char = self.peek()
+        if char not in (",", "}"):
+            raise self.error("Expecting ',' delimiter")
+        self._pos += 1
+        return char
+
+    def key(self) -> str:
+        if self.peek() != '"':
+            raise self.error("Expecting property name enclosed in double quotes")
+        key = self.value()
+        self.take(":")
+        return str(key)
+
+    def value(self) -> Any:
+        return self._scan()[0]
+
+    def texts(self) -> dict[str, _Text]:
+        """An object whose values are kept as their JSON text."""
+        self.take("{")
+        entries: dict[str, _Text] = {}
+        if self.peek() == "}":
+            self._pos += 1
+            return entries
+        while True:
+            key = self.key()
+            length = self._scan()[1]
+            entries[key] = _Text(self._buffer[self._pos - length : self._pos])
+            if self.after_member() == "}":
+                return entries
+
+    def _scan(self) -> tuple[Any, int]:
+        """The next value, decoded, and its length in characters; the buffer holds it whole
+        afterwards, ending at the position."""
+        self.peek()
+        wanted = _READ_CHUNK
+        while True:
+            start = self._pos
+            try:
+                value, end = _SCAN(self._buffer, start)
+            except (StopIteration, json.JSONDecodeError) as exc:
+                # Most likely the buffer ends inside the value: read on, twice as much each
+                # time, so that a large value costs at most twice its decoding.
+                if self._more(wanted):
+                    wanted *= 2
+                    continue
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "Expecting value"
+                raise self.error(reason) from None
+            if end == len(self._buffer) and self._more(wanted):
+                wanted *= 2  # a number may go on past the buffer's end
+                continue
+            self._pos = end
+            return value, end - start
