@@ -159,8 +159,12 @@ class ApiClient:
         self._sleep = sleep
         self._clock = clock
         self._random = random.Random()
-        self._limiter = RateLimiter.per_minute(rate_per_minute, sleep=sleep)
-        self._slots = threading.BoundedSemaphore(max_concurrency)
+        # The rate and the concurrency cap in one queue, so that a priority call (the next
+        # page of a listing) is first in line for both: it never waits for a place in flight
+        # behind ordinary calls that are themselves only waiting for the rate.
+        self._limiter = RateLimiter.per_minute(
+            rate_per_minute, sleep=sleep, max_in_flight=max_concurrency
+        )
         self._counter_lock = threading.Lock()
         self._request_count = 0
         self._throttled_count = 0
@@ -385,8 +389,7 @@ class ApiClient:
         headers = self._headers(token, request_id, extra_headers)
         path = path_of(url)
         SECRETS.add(token)
-        with self._slots:
-            self._limiter.acquire(priority=priority)
+        with self._limiter.slot(priority=priority):
             with self._counter_lock:
                 self._request_count += 1
             started = self._clock()

@@ -4,12 +4,17 @@ Deterministic for a seed. Customers have about ten subscriptions each (mixed
 NCE, legacy, software and Azure plans), a few hold Azure reserved instances;
 most are steady, about 1% are offboarding and about 1% carry subscription
 overrides — the shape of a real large CSP estate.
+
+The desired state is a git repository of two commits: the estate, then a pull request
+that changes one customer file (a steady customer's subscription stops renewing), so
+that `pcr plan --changed-since HEAD~1` plans what the pull request changed.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import subprocess
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,6 +34,7 @@ NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 OFFBOARDING_SHARE = 0.01
 OVERRIDE_SHARE = 0.01
 RESERVED_INSTANCE_SHARE = 0.05
+PAGE_SIZE = 500  # customers a page of Partner Center's list (pcr's DEFAULT_PAGE_SIZE)
 
 
 @dataclass
@@ -42,8 +48,22 @@ class Estate:
 
     @property
     def deep_reads(self) -> int:
-        """Calls a frugal plan needs beyond paging: 2 per offboarding, 1 per override customer."""
-        return 2 * len(self.offboarding) + len(self.overrides)
+        """Partner Center calls a frugal plan needs beyond paging: per offboarding customer its
+        subscriptions, its entitlements and the Azure entitlements of each Azure plan not
+        ended; per override customer its subscriptions."""
+        azure = sum(
+            1
+            for tenant in self.offboarding
+            for sub in self.subscriptions[tenant]
+            if sub.get("offerName") == "Azure plan"
+        )
+        return 2 * len(self.offboarding) + azure + len(self.overrides)
+
+    @property
+    def graph_reads(self) -> int:
+        """Microsoft Graph calls: one GDAP listing per offboarding customer (its relationships
+        end with it, the default)."""
+        return len(self.offboarding)
 
 
 def _guid(rng: random.Random) -> str:
@@ -160,20 +180,62 @@ def write_desired(estate: Estate, directory: Path) -> None:
         "partner:\n  type: direct\npolicy:\n  max_removals_per_run: 100000\n"
     )
     for wire in estate.customers:
-        tenant, profile = wire["id"], wire["companyProfile"]
-        lines = [
-            "# yaml-language-server: $schema=../../schemas/customer.schema.json",
-            f"tenant_id: {tenant}",
-            f"name: {profile['companyName']}",
-            f"domain: {profile['domain']}",
-            f"relationship: {'none' if tenant in estate.offboarding else 'reseller'}",
+        _write_customer(estate, wire, customers / f"{wire['id']}.yaml")
+
+
+def _write_customer(estate: Estate, wire: dict[str, Any], path: Path) -> None:
+    tenant, profile = wire["id"], wire["companyProfile"]
+    lines = [
+        "# yaml-language-server: $schema=../../schemas/customer.schema.json",
+        f"tenant_id: {tenant}",
+        f"name: {profile['companyName']}",
+        f"domain: {profile['domain']}",
+        f"relationship: {'none' if tenant in estate.offboarding else 'reseller'}",
+    ]
+    if tenant in estate.overrides:
+        lines.append("subscriptions:")
+        for item in estate.overrides[tenant]:
+            lines.append(f"  - id: {item['id']}")
+            lines += [f"    {k}: {str(v).lower()}" for k, v in item.items() if k != "id"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def pull_request(estate: Estate, directory: Path) -> tuple[str, Path]:
+    """Change one steady customer's file as a pull request would: one of its NCE
+    subscriptions stops renewing. The tenant and the file changed."""
+    for wire in estate.customers:
+        tenant = wire["id"]
+        if tenant in estate.offboarding or tenant in estate.overrides:
+            continue
+        renewing = [
+            s
+            for s in estate.subscriptions[tenant]
+            if s.get("productType", {}).get("id") == "OnlineServicesNCE"
+            and s["status"] == "active"
+            and s["autoRenewEnabled"]
         ]
-        if tenant in estate.overrides:
-            lines.append("subscriptions:")
-            for item in estate.overrides[tenant]:
-                lines.append(f"  - id: {item['id']}")
-                lines += [f"    {k}: {str(v).lower()}" for k, v in item.items() if k != "id"]
-        (customers / f"{tenant}.yaml").write_text("\n".join(lines) + "\n")
+        if renewing:
+            estate.overrides[tenant] = [{"id": renewing[0]["id"], "auto_renew": False}]
+            path = directory / "customers" / f"{tenant}.yaml"
+            _write_customer(estate, wire, path)
+            return tenant, path
+    raise ValueError("no steady customer with a renewing NCE subscription")
+
+
+def _git(directory: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", *args],
+        cwd=directory,
+        check=True,
+        capture_output=True,
+    )
+
+
+def commit_all(directory: Path, message: str) -> None:
+    if not (directory / ".git").exists():
+        _git(directory, "init", "--quiet")
+    _git(directory, "add", "--all", ".")
+    _git(directory, "commit", "--quiet", "--no-verify", "-m", message)
 
 
 def write_fake_state(estate: Estate, path: Path) -> None:
@@ -202,20 +264,28 @@ def live_snapshot(estate: Estate, needs_detail: set[str]) -> Live:
     return live
 
 
-def write_all(count: int, work: Path) -> dict[str, int]:
-    """Desired files, fake state and live snapshot for `count` customers; a few counts."""
+def write_all(count: int, work: Path) -> dict[str, Any]:
+    """Desired files (a git repository: the estate, then a one-file pull request), fake
+    state and live snapshot for `count` customers; the counts a benchmark checks against."""
     import pickle
 
     estate = generate(count)
-    write_desired(estate, work / "desired-state")
+    desired = work / "desired-state"
+    write_desired(estate, desired)
+    commit_all(desired, "the estate")
+    tenant, changed = pull_request(estate, desired)
+    commit_all(desired, f"stop renewing a subscription of {tenant}")
     write_fake_state(estate, work / "fake-state.json")
     deep = estate.offboarding | set(estate.overrides)
     with (work / "snapshot.pickle").open("wb") as handle:
         pickle.dump(live_snapshot(estate, deep), handle)
     return {
         "customers": count,
+        "pages": -(-count // PAGE_SIZE),
         "deep_read_customers": len(deep),
         "deep_reads": estate.deep_reads,
+        "graph_reads": estate.graph_reads,
+        "pull_request": {"tenant": tenant, "file": str(changed.relative_to(desired))},
     }
 
 

@@ -1,20 +1,32 @@
-"""`make bench`: pcr at scale against a throttled, slow fake Partner Center on loopback.
+"""`make bench`: pcr at scale, as real processes, against a throttled, slow fake on loopback.
 
-For each estate size it measures
-- the CPU side (load + validate + plan from an in-memory live snapshot), peak RSS;
-- `pcr plan` and `pcr apply` as real processes against `pcr fake serve`, which
-  answers every request after a fixed latency and throttles beyond a rate with
-  429 + Retry-After: API calls against the minimum and the naive 1 + 2N, wall
-  time against the throttle floor (calls / rate) and against one request at a
-  time, and the 429s received.
-The rate and latency are scaled down from Partner Center's (500 requests a
-minute, a few hundred ms) so that a run takes seconds; the ratios are what
-carry over. Results go to BENCHMARKS.md and bench.json.
+For each estate size (`PCR_BENCH_SIZES`, default 20,000 and 100,000 customers) it measures
+- `pcr plan --fake` (the fake in process, no network): CPU seconds, peak RSS, and that the
+  read-only command left the state file as it was;
+- a full `pcr plan` against `pcr fake serve`: calls against the minimum, whole-process wall
+  time against the throttle floor (calls / rate) with the API phase beside it, 429s;
+- the pull-request case: the desired state is a git repository whose last commit changes
+  one customer file; `pcr plan --changed-since HEAD~1` and `pcr plan --only FILE`, their
+  calls and wall time beside the full plan's;
+- `pcr apply` of the full plan: calls against the minimum (pages + deep reads + one write
+  per action), wall time against the floor of its own calls;
+and once, at a small size (`PCR_BENCH_SEQUENTIAL_SIZE`, default 1,000), the same plan and
+apply one request at a time, for real, to measure the speed-up against its ceiling
+(rate times latency: what running requests side by side can buy under a throttle).
+
+Partner Center and Microsoft Graph are each their own fake with their own throttle, as the
+real services have their own budgets. The throttle and the latency are scaled from Partner
+Center's (500 requests a minute, ~300 ms a call: 2.5 requests in flight at full rate) to
+50 requests a second and 50 ms (the same 2.5 in flight), so that time runs six times
+faster; `PCR_BENCH_RATE` and `PCR_BENCH_LATENCY` change them. The CPU side is not scaled,
+so it weighs six times more against the floor here than against Partner Center's.
+Results go to BENCHMARKS.md and bench.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -23,33 +35,52 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench.estate import NOW
+from tests.bench.estate import NOW, Estate, write_fake_state
 
 REPO = Path(__file__).resolve().parents[2]
-PCR = str(Path(sys.executable).with_name("pcr"))
+# The pcr that users run: the installed command (`make bench` installs the working tree
+# first). PCR_BENCH_PCR=source runs the source tree instead (`python -m reconciler`).
+PCR = (
+    [sys.executable, "-m", "reconciler"]
+    if os.environ.get("PCR_BENCH_PCR") == "source"
+    else [str(Path(sys.executable).with_name("pcr"))]
+)
+TIME = "/usr/bin/time"
 
 
 @dataclass(frozen=True)
 class Setting:
-    rate: float = 250.0  # requests per second the fake allows
-    latency: float = 0.05  # seconds the fake takes to answer each request
-    client_share: float = 0.96  # the client paces itself just under the fake's throttle
-    concurrency: int = 32
+    rate: float = 50.0  # requests a second each fake allows (sliding window of 1 s)
+    latency: float = 0.05  # seconds each fake takes to answer a request
+    client_share: float = 0.96  # pcr is told the rate less this margin (PCR_RATE_LIMIT)
 
-    def env(self, concurrency: int | None = None) -> dict[str, str]:
-        return {
+    @classmethod
+    def from_env(cls) -> Setting:
+        return cls(
+            rate=float(os.environ.get("PCR_BENCH_RATE", cls.rate)),
+            latency=float(os.environ.get("PCR_BENCH_LATENCY", cls.latency)),
+            client_share=float(os.environ.get("PCR_BENCH_CLIENT_SHARE", cls.client_share)),
+        )
+
+    def env(self, *, sequential: bool = False) -> dict[str, str]:
+        env = {
             **os.environ,
             "PCR_TOKEN": "bench-token",
             "PCR_GRAPH_TOKEN": "bench-graph-token",
             "PCR_RATE_LIMIT": str(self.rate * 60 * self.client_share),
-            "PCR_CONCURRENCY": str(concurrency or self.concurrency),
+            "NO_COLOR": "1",
         }
+        env.pop("PCR_CONCURRENCY", None)  # pcr's own default, unless one at a time
+        if sequential:
+            env["PCR_CONCURRENCY"] = "1"
+        return env
 
 
 class FakeService:
@@ -57,26 +88,34 @@ class FakeService:
 
     def __init__(self, state: Path) -> None:
         self.process = subprocess.Popen(
-            [PCR, "fake", "serve", "--state", str(state), "--save-interval", "86400"],
+            [*PCR, "fake", "serve", "--state", str(state), "--save-interval", "86400"],
             stdout=subprocess.PIPE,
             text=True,
+            cwd=REPO,
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
-        self.url = line.split(" on ", 1)[1].split(" ", 1)[0]
+        found = re.search(r"https?://[^\s]+", line)
+        if found is None:
+            self.process.kill()
+            raise SystemExit(f"bench: pcr fake serve did not start: {line!r}")
+        self.url = found.group(0).rstrip("/")
 
     def stop(self) -> tuple[int, int]:
         """Stop it; (requests served, of which answered 429)."""
         self.process.send_signal(signal.SIGINT)
-        out, _ = self.process.communicate(timeout=300)
-        words = out.split("served ", 1)[1].split()
-        return int(words[0]), int(words[2].strip("("))
+        out, _ = self.process.communicate(timeout=600)
+        found = re.search(r"served (\d+) requests \((\d+) answered 429\)", out)
+        if found is None:
+            raise SystemExit(f"bench: pcr fake serve did not report its requests: {out[-500:]}")
+        return int(found.group(1)), int(found.group(2))
 
 
-def _throttle(path: Path, setting: Setting) -> None:
-    """Make the fake slow and throttled like the real service, scaled."""
+def _throttle(path: Path, setting: Setting, limit: int | None = None, window: float = 1.0) -> None:
+    """Make a fake slow and throttled like the real service, scaled: `setting.rate` a
+    second over a window of a second, unless told `limit` in `window` seconds."""
     state = json.loads(path.read_text())
-    state["throttle"] = {"limit": int(setting.rate), "window_seconds": 1.0}
+    state["throttle"] = {"limit": limit or int(setting.rate), "window_seconds": window}
     state["faults"] = [
         {
             "method": "*",
@@ -93,13 +132,143 @@ def _throttle(path: Path, setting: Setting) -> None:
     path.write_text(json.dumps(state))
 
 
-def _timed(args: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
-    started = time.perf_counter()
-    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=3600)
-    elapsed = time.perf_counter() - started
-    if done.returncode not in (0, 2):
-        raise SystemExit(f"{' '.join(args[:2])} failed ({done.returncode}): {done.stderr[-2000:]}")
-    return elapsed, done
+@dataclass
+class Process:
+    """One pcr process: whole-process wall time, CPU seconds, peak RSS, its output; and
+    the machine's load (1-minute average) around it, since other work skews wall time."""
+
+    wall_s: float
+    cpu_s: float | None
+    peak_rss_mb: int | None
+    stdout: str
+    stderr: str
+    load: tuple[float, float]
+    timed_out: bool = False
+
+
+def _run(
+    args: list[str], env: dict[str, str], stdout: Path | None = None, timeout: float = 7200
+) -> Process:
+    """Run pcr under /usr/bin/time (a small process of its own, so that the peak RSS it
+    reports is pcr's, not inherited from this driver) and time it. A run past `timeout`
+    is killed, and reported with the CPU and memory it had used by then."""
+    load_before = os.getloadavg()[0]
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as timing:
+        wrapped = [TIME, "-o", timing.name, "-f", "%U %S %M", *args] if _has_time() else args
+        out = stdout.open("w") if stdout is not None else subprocess.PIPE
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            wrapped,
+            env=env,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            start_new_session=True,  # its own process group: a timeout kills all of it
+        )
+        try:
+            output, errors = process.communicate(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            so_far = _usage_of_tree(process.pid)
+            os.killpg(process.pid, signal.SIGKILL)
+            output, errors = process.communicate()
+            timed_out = True
+        finally:
+            if stdout is not None:
+                out.close()  # type: ignore[union-attr]
+        wall = time.perf_counter() - started
+        figures = timing.read().split()[-3:] if _has_time() and not timed_out else []
+    load = (round(load_before, 2), round(os.getloadavg()[0], 2))
+    if timed_out:
+        cpu, rss = so_far
+        return Process(round(wall, 2), cpu, rss, output or "", errors or "", load, True)
+    if process.returncode not in (0, 2):
+        what = " ".join(args[len(PCR) : len(PCR) + 1])
+        raise SystemExit(f"bench: pcr {what} failed ({process.returncode}): {errors[-3000:]}")
+    cpu = round(float(figures[0]) + float(figures[1]), 2) if len(figures) == 3 else None
+    rss = int(figures[2]) // 1024 if len(figures) == 3 else None
+    return Process(round(wall, 2), cpu, rss, output or "", errors, load)
+
+
+def _usage_of_tree(root: int) -> tuple[float | None, int | None]:
+    """CPU seconds and the largest peak RSS (MB) of `root`'s descendants, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu, rss, pending, seen = 0.0, 0, [root], set()
+    while pending:
+        pid = pending.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        proc = Path(f"/proc/{pid}")
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            cpu += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            for line in (proc / "status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    rss = max(rss, int(line.split()[1]) // 1024)
+            for task in (proc / "task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return (round(cpu, 2) if seen else None), (rss or None)
+
+
+def _has_time() -> bool:
+    return Path(TIME).is_file()
+
+
+def _api_phase(stderr: str) -> float | None:
+    """The seconds pcr reports it spent on the APIs (reading, applying)."""
+    found = re.findall(r"API calls? in ([\d.]+) s", stderr)
+    return round(sum(float(f) for f in found), 2) if found else None
+
+
+@dataclass(frozen=True)
+class Services:
+    """Where a run's Partner Center and Graph fakes keep their state."""
+
+    partner_center: Path
+    graph: Path
+
+
+def run_served(args: list[str], services: Services, setting: Setting, **kw: Any) -> dict[str, Any]:
+    """A pcr command against fresh fakes; calls, 429s and times, with the floor they imply."""
+    pc = FakeService(services.partner_center)
+    try:
+        graph = FakeService(services.graph)
+    except BaseException:
+        pc.stop()
+        raise
+    try:
+        ran = _run(
+            [*args, "--endpoint", pc.url, "--graph-endpoint", graph.url],
+            setting.env(sequential=kw.pop("sequential", False)),
+            **kw,
+        )
+    finally:
+        pc_calls, pc_429 = pc.stop()
+        graph_calls, graph_429 = graph.stop()
+    calls = pc_calls + graph_calls
+    # Each service has its own budget: the busier one sets the floor.
+    floor = max(pc_calls, graph_calls) / setting.rate
+    api = _api_phase(ran.stderr)
+    return {
+        "calls": calls,
+        "partner_center_calls": pc_calls,
+        "graph_calls": graph_calls,
+        "throttled_429": pc_429 + graph_429,
+        "throttled_share": round((pc_429 + graph_429) / calls, 4) if calls else 0.0,
+        "floor_s": round(floor, 2),
+        "wall_s": ran.wall_s,
+        "wall_over_floor": round(ran.wall_s / floor, 3) if floor else None,
+        "api_s": api,
+        "api_over_floor": round(api / floor, 3) if api and floor else None,
+        "cpu_s": ran.cpu_s,
+        "peak_rss_mb": ran.peak_rss_mb,
+        "load": ran.load,
+        "stderr_tail": ran.stderr.strip().splitlines()[-3:],
+    }
 
 
 def run_cpu(work: Path) -> dict[str, Any]:
@@ -119,24 +288,71 @@ def run_cpu(work: Path) -> dict[str, Any]:
     return dict(json.loads(out.stdout))
 
 
-def run_service(
-    args: list[str], state: Path, setting: Setting, concurrency: int | None = None
-) -> dict[str, Any]:
-    service = FakeService(state)
-    try:
-        wall, done = _timed([*args, "--endpoint", service.url], setting.env(concurrency))
-    finally:
-        served, throttled = service.stop()
+def _fingerprint(path: Path) -> tuple[str, int, int]:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    status = path.stat()
+    return digest.hexdigest(), status.st_mode, status.st_mtime_ns
+
+
+def run_plan_fake(work: Path, setting: Setting, timeout: float) -> dict[str, Any]:
+    """`pcr plan --fake STATE`: the fake in process, unthrottled; a read-only command."""
+    state = work / "fake-state.json"
+    before = _fingerprint(state)
+    desired = str(work / "desired-state")
+    ran = _run(
+        [*PCR, "plan", "--desired", desired, "--fake", str(state), "--now", _now()],
+        setting.env(),
+        stdout=work / "plan-fake.txt",
+        timeout=timeout,
+    )
     return {
-        "wall_s": round(wall, 2),
-        "calls": served,
-        "throttled_429": throttled,
-        "stdout": done.stdout,
-        "stderr": done.stderr,
+        "wall_s": ran.wall_s,
+        "cpu_s": ran.cpu_s,
+        "peak_rss_mb": ran.peak_rss_mb,
+        "state_unchanged": state.exists() and _fingerprint(state) == before,
+        "timed_out": ran.timed_out,
+        "timeout_s": timeout,
+        "load": ran.load,
     }
 
 
-def bench_size(count: int, setting: Setting, work: Path, sequential_limit: int) -> dict[str, Any]:
+def _plan_args(work: Path, out: Path, *scope: str) -> list[str]:
+    desired = str(work / "desired-state")
+    return [
+        *PCR,
+        "plan",
+        "--desired",
+        desired,
+        "--now",
+        _now(),
+        "--format",
+        "json",
+        "--out",
+        str(out),
+        *scope,
+    ]
+
+
+def _apply_args(work: Path, plan: Path, name: str, parallel: int | None = None) -> list[str]:
+    args = [*PCR, "apply", str(plan), "--desired", str(work / "desired-state"), "--now", _now()]
+    args += ["--state-dir", str(work / f"pcr-state-{name}")]
+    return args + (["--parallel", str(parallel)] if parallel else [])
+
+
+def _summary(plan: Path) -> dict[str, Any]:
+    saved = json.loads(plan.read_text())
+    summary = saved["summary"]
+    return {
+        "actions": summary["actions"],
+        "irreversible": summary["irreversible"],
+        "scope": saved.get("scope"),
+    }
+
+
+def _make_estate(count: int, work: Path) -> dict[str, Any]:
     made = subprocess.run(
         [sys.executable, "-m", "tests.bench.estate", str(count), str(work)],
         capture_output=True,
@@ -144,76 +360,112 @@ def bench_size(count: int, setting: Setting, work: Path, sequential_limit: int) 
         check=True,
         cwd=REPO,
     )
-    counts = json.loads(made.stdout)
-    desired, state = work / "desired-state", work / "fake-state.json"
-    _throttle(state, setting)
-    result: dict[str, Any] = {
-        "customers": count,
-        "deep_read_customers": counts["deep_read_customers"],
-        "plan_minimum_calls": -(-count // 500) + counts["deep_reads"],
-        "naive_calls": 1 + 2 * count,
-        "cpu": run_cpu(work),
-    }
-    plan_file = work / "plan.json"
-    plan_args = [
-        PCR,
-        "plan",
-        "--desired",
-        str(desired),
-        "--now",
-        _now(),
-        "--format",
-        "json",
-        "--out",
-        str(plan_file),
-    ]
-    plan = run_service(plan_args, state, setting)
-    saved = json.loads(plan_file.read_text())
-    result["plan"] = _rates(plan, setting) | {"actions": saved["summary"]["actions"]}
-    if count <= sequential_limit:
-        sequential = run_service(plan_args, state, setting, concurrency=1)
-        result["plan_sequential"] = {
-            "wall_s": sequential["wall_s"],
-            "api_s": _api_phase(sequential["stderr"]),
-            "calls": sequential["calls"],
-        }
-    apply_args = [
-        PCR,
-        "apply",
-        str(plan_file),
-        "--desired",
-        str(desired),
-        "--now",
-        _now(),
-        "--state-dir",
-        str(work / "pcr-state"),
-        "--parallel",
-        str(setting.concurrency),
-    ]
-    apply = run_service(apply_args, state, setting)
-    (work / "apply.log").write_text(apply["stderr"])
-    result["apply"] = _rates(apply, setting)
+    return dict(json.loads(made.stdout))
+
+
+def _services(work: Path, setting: Setting) -> Services:
+    """The throttled fakes' states: the estate's for Partner Center, none for Graph (no
+    GDAP relationships in this estate: each offboarding customer's listing is empty)."""
+    pc = work / "served-state.json"
+    shutil.copyfile(work / "fake-state.json", pc)
+    _throttle(pc, setting)
+    graph = work / "graph-state.json"
+    write_fake_state(Estate(), graph)
+    _throttle(graph, setting)
+    return Services(pc, graph)
+
+
+# Partner Center's documented budget, which pcr keeps to by default.
+DOCUMENTED_PER_MINUTE = 500
+
+
+def run_paging(work: Path, setting: Setting, pull: dict[str, Any]) -> dict[str, Any]:
+    """A full plan of a desired state that declares only the pull request's customer, at
+    Partner Center's own rate (500 a minute, pcr's default): every page of the customer
+    list, then that customer's reads. The pages are the whole run, one after another."""
+    desired = work / "paging-desired"
+    (desired / "customers").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(work / "desired-state" / "partner.yaml", desired / "partner.yaml")
+    shutil.copyfile(work / "desired-state" / pull["file"], desired / pull["file"])
+    documented = Setting(DOCUMENTED_PER_MINUTE / 60, setting.latency, 1.0)
+    services = Services(work / "paging-state.json", work / "paging-graph.json")
+    shutil.copyfile(work / "fake-state.json", services.partner_center)
+    write_fake_state(Estate(), services.graph)
+    for path in (services.partner_center, services.graph):
+        _throttle(path, documented, limit=DOCUMENTED_PER_MINUTE, window=60.0)
+    out = work / "plan-paging.json"
+    args = [*PCR, "plan", "--desired", str(desired), "--now", _now(), "--format", "json"]
+    return run_served([*args, "--out", str(out)], services, documented) | _summary(out)
+
+
+def _fresh(services: Services, name: str) -> Services:
+    """Copies of the states for a run that changes them (an apply)."""
+    copies = []
+    for path in (services.partner_center, services.graph):
+        copy = path.with_name(f"{path.stem}-{name}.json")
+        shutil.copyfile(path, copy)
+        copies.append(copy)
+    return Services(*copies)
+
+
+def _log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def bench_size(
+    count: int, setting: Setting, work: Path, with_apply: bool, fake_timeout: float
+) -> dict[str, Any]:
+    _log(f"{count:,} customers: generating the estate")
+    counts = _make_estate(count, work)
+    minimum = counts["pages"] + counts["deep_reads"] + counts["graph_reads"]
+    result: dict[str, Any] = {"customers": count, "estate": counts, "plan_minimum_calls": minimum}
+    _log(f"{count:,}: CPU side, then plan --fake")
+    result["cpu"] = run_cpu(work)
+    services = _services(work, setting)  # from the state before plan --fake can touch it
+    result["plan_fake"] = run_plan_fake(work, setting, fake_timeout)
+
+    _log(f"{count:,}: full plan")
+    full = work / "plan.json"
+    result["plan"] = run_served(_plan_args(work, full), services, setting) | _summary(full)
+    pull = counts["pull_request"]
+    _log(f"{count:,}: pull-request plans (--changed-since, --only)")
+    changed = work / "plan-changed.json"
+    result["plan_changed_since"] = run_served(
+        _plan_args(work, changed, "--changed-since", "HEAD~1"), services, setting
+    ) | _summary(changed)
+    only = work / "plan-only.json"
+    only_file = str(work / "desired-state" / pull["file"])
+    result["plan_only"] = run_served(
+        _plan_args(work, only, "--only", only_file), services, setting
+    ) | _summary(only)
+    _log(f"{count:,}: paging at Partner Center's own rate")
+    result["paging"] = run_paging(work, setting, pull)
+    if with_apply:
+        _log(f"{count:,}: apply of the full plan")
+        result["apply"] = run_served(
+            _apply_args(work, full, "apply"), _fresh(services, "apply"), setting
+        )
     return result
 
 
-def _api_phase(stderr: str) -> float | None:
-    """The seconds pcr reports it spent talking to Partner Center (reading, applying)."""
-    found = re.findall(r"API calls in ([\d.]+) s", stderr)
-    return round(sum(float(f) for f in found), 2) if found else None
-
-
-def _rates(run: dict[str, Any], setting: Setting) -> dict[str, Any]:
-    floor = run["calls"] / setting.rate
-    api = _api_phase(run["stderr"])
-    return {
-        "api_s": api,
-        "api_over_floor": round(api / floor, 3) if api and floor else None,
-        "wall_s": run["wall_s"],
-        "calls": run["calls"],
-        "throttled_429": run["throttled_429"],
-        "floor_s": round(floor, 2),
-        "wall_over_floor": round(run["wall_s"] / floor, 3) if floor else None,
-    }
+def bench_sequential(count: int, setting: Setting, work: Path) -> dict[str, Any]:
+    """The same plan and apply side by side (pcr's defaults) and one request at a time."""
+    _log(f"{count:,} customers, one request at a time and side by side")
+    counts = _make_estate(count, work)
+    services = _services(work, setting)
+    result: dict[str, Any] = {"customers": count, "estate": counts}
+    plan = work / "plan.json"
+    for name, sequential in (("side_by_side", False), ("sequential", True)):
+        result[f"plan_{name}"] = run_served(
+            _plan_args(work, plan), services, setting, sequential=sequential
+        )
+        result[f"apply_{name}"] = run_served(
+            _apply_args(work, plan, name, parallel=1 if sequential else None),
+            _fresh(services, name),
+            setting,
+            sequential=sequential,
+        )
+    return result
 
 
 def _now() -> str:
@@ -234,40 +486,76 @@ def _machine() -> str:
     )
 
 
+def _sizes(text: str) -> list[int]:
+    return [int(s.replace("_", "")) for s in text.split(",") if s.strip()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument(
-        "--sequential-limit",
+        "--sizes",
+        default=os.environ.get("PCR_BENCH_SIZES", "20000,100000"),
+        help="estate sizes (env PCR_BENCH_SIZES)",
+    )
+    parser.add_argument(
+        "--apply-sizes",
+        default=os.environ.get("PCR_BENCH_APPLY_SIZES"),
+        help="sizes also applied (env PCR_BENCH_APPLY_SIZES; default: every size)",
+    )
+    parser.add_argument(
+        "--sequential-size",
         type=int,
-        default=10_000,
-        help="largest size also planned one request at a time",
+        default=int(os.environ.get("PCR_BENCH_SEQUENTIAL_SIZE", "1000")),
+        help="size planned and applied one request at a time too (0: none)",
+    )
+    parser.add_argument(
+        "--fake-timeout",
+        type=float,
+        default=float(os.environ.get("PCR_BENCH_FAKE_TIMEOUT", "300")),
+        help="seconds `pcr plan --fake` may run before it is stopped and reported so",
     )
     parser.add_argument("--work", type=Path, default=REPO / ".bench")
     parser.add_argument("--out", type=Path, default=REPO)
     parser.add_argument("--keep", action="store_true", help="keep the generated estates")
     options = parser.parse_args()
-    setting = Setting()
+    setting = Setting.from_env()
+    sizes = _sizes(options.sizes)
+    applied = set(_sizes(options.apply_sizes)) if options.apply_sizes is not None else set(sizes)
+    started = time.perf_counter()
     report: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": _machine(),
         "command": "make bench",
-        "setting": setting.__dict__,
+        "environment": {
+            k: v for k, v in os.environ.items() if k.startswith("PCR_BENCH_") and k != "PCR_BENCH"
+        },
+        "setting": asdict(setting),
         "sizes": [],
+        "sequential": None,
     }
-    for count in (int(s) for s in options.sizes.split(",")):
-        print(f"bench: {count} customers ...", file=sys.stderr, flush=True)
+    for count in sizes:
+        work = options.work / str(count)
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
         report["sizes"].append(
-            bench_size(count, setting, options.work / str(count), options.sequential_limit)
+            bench_size(count, setting, work, count in applied, options.fake_timeout)
         )
         if not options.keep:
-            shutil.rmtree(options.work / str(count), ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
+    if options.sequential_size:
+        work = options.work / f"sequential-{options.sequential_size}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        report["sequential"] = bench_sequential(options.sequential_size, setting, work)
+        if not options.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    report["bench_minutes"] = round((time.perf_counter() - started) / 60, 1)
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     from tests.bench.report import write_markdown
 
     write_markdown(report, options.out / "BENCHMARKS.md")
-    print(f"bench: wrote {options.out / 'BENCHMARKS.md'}", file=sys.stderr)
+    _log(f"wrote {options.out / 'BENCHMARKS.md'} in {report['bench_minutes']} min")
 
 
 if __name__ == "__main__":

@@ -9,10 +9,20 @@ import json
 from pathlib import Path
 
 from reconciler.lifecycle import needs_detail
+from reconciler.partnercenter.backend import open_clients
 from reconciler.plan import ActionType
 from reconciler.planner import make_plan
+from reconciler.read import read_live
 from reconciler.validate import load_desired
-from tests.bench.estate import NOW, generate, live_snapshot, write_desired, write_fake_state
+from tests.bench.estate import (
+    NOW,
+    PAGE_SIZE,
+    generate,
+    live_snapshot,
+    pull_request,
+    write_desired,
+    write_fake_state,
+)
 from tests.bench.report import write_markdown
 
 
@@ -25,7 +35,6 @@ def test_generated_estate_validates_and_plans_only_what_it_declares(tmp_path: Pa
     declared = result.desired.customers
     deep = {t for t, c in declared.items() if needs_detail(c)}
     assert deep == estate.offboarding | set(estate.overrides)
-    assert estate.deep_reads == 2 * len(estate.offboarding) + len(estate.overrides)
 
     made = make_plan(result.desired, live_snapshot(estate, deep), NOW)
     assert made.errors == []
@@ -43,42 +52,90 @@ def test_generated_estate_validates_and_plans_only_what_it_declares(tmp_path: Pa
     assert sum(len(o) for o in state["orders"].values()) == software
 
 
-def test_report_states_targets_and_explains_misses(tmp_path: Path) -> None:
-    run = {
-        "calls": 400,
+def test_the_minimum_the_report_counts_is_what_a_full_read_makes(tmp_path: Path) -> None:
+    estate = generate(600, seed=5)  # two pages
+    write_desired(estate, tmp_path / "desired")
+    tenant, changed = pull_request(estate, tmp_path / "desired")
+    assert tenant in estate.overrides and "auto_renew: false" in changed.read_text()
+    write_fake_state(estate, tmp_path / "state.json")
+    desired = load_desired(tmp_path / "desired").desired
+    assert desired is not None
+    with open_clients(
+        endpoint=None, fake_state=tmp_path / "state.json", env={}, rate_per_minute=1e6
+    ) as clients:
+        live = read_live(clients.partner_center, desired, graph=clients.graph)
+    assert estate.graph_reads == len(estate.offboarding) > 0
+    assert live.api_calls == -(-600 // PAGE_SIZE) + estate.deep_reads + estate.graph_reads
+    made = make_plan(desired, live, NOW)
+    assert [a.customer_id for a in made.actions if a.customer_id == tenant] == [tenant]
+
+
+def _run(calls: int, wall: float, api: float, floor: float, **extra: object) -> dict[str, object]:
+    return {
+        "calls": calls,
+        "partner_center_calls": calls,
+        "graph_calls": 0,
         "throttled_429": 0,
-        "floor_s": 1.6,
-        "api_s": 2.4,
-        "api_over_floor": 1.5,
-        "wall_s": 3.0,
+        "throttled_share": 0.0,
+        "floor_s": floor,
+        "wall_s": wall,
+        "wall_over_floor": round(wall / floor, 3),
+        "api_s": api,
+        "api_over_floor": round(api / floor, 3),
+        "cpu_s": 1.0,
+        "peak_rss_mb": 50,
+        **extra,
     }
+
+
+def test_report_states_each_target_and_explains_misses(tmp_path: Path) -> None:
+    plan_summary = {"actions": 100, "irreversible": 10, "scope": None}
+    scoped = {"actions": 1, "irreversible": 0, "scope": ["t"]}
     size = {
-        "customers": 10_000,
-        "deep_read_customers": 200,
-        "plan_minimum_calls": 400,
-        "naive_calls": 20_001,
+        "customers": 100_000,
+        "estate": {"pages": 200, "deep_reads": 2000, "graph_reads": 0},
+        "plan_minimum_calls": 2200,
         "cpu": {
-            "load_validate_s": 1.0,
-            "plan_s": 0.1,
-            "total_s": 1.1,
-            "peak_rss_mb": 50,
-            "worker_peak_rss_mb": 20,
+            "load_validate_s": 9.0,
+            "plan_s": 1.0,
+            "total_s": 10.0,
+            "peak_rss_mb": 300,
+            "worker_peak_rss_mb": 90,
         },
-        "plan": run | {"actions": 10},
-        "plan_sequential": {"wall_s": 22.0, "api_s": 20.0, "calls": 400},
-        "apply": run | {"api_over_floor": 1.1},
+        "plan_fake": {"wall_s": 20.0, "cpu_s": 45.0, "peak_rss_mb": 900, "state_unchanged": False},
+        "plan": _run(2200, 60.0, 46.0, 44.0) | plan_summary,  # 1.36 x the floor: missed
+        "plan_changed_since": _run(2, 12.0, 0.1, 0.04) | scoped,
+        "plan_only": _run(3, 12.0, 0.1, 0.06) | scoped,
+        # 1.25 x (2200 + 100) + 10 = 2885 calls allowed
+        "apply": _run(2800, 60.0, 57.0, 56.0),
+    }
+    sequential = {
+        "customers": 1000,
+        "plan_side_by_side": _run(60, 2.0, 1.2, 1.2),
+        "plan_sequential": _run(60, 4.1, 3.3, 1.2),
+        "apply_side_by_side": _run(200, 5.0, 4.2, 4.0),
+        "apply_sequential": _run(200, 12.0, 11.0, 4.0),
     }
     report = {
         "date": "2026-11-22",
         "machine": "test",
         "command": "make bench",
-        "setting": {"rate": 250.0, "latency": 0.05, "client_share": 0.96, "concurrency": 32},
+        "environment": {"PCR_BENCH_SIZES": "100000"},
+        "setting": {"rate": 50.0, "latency": 0.05, "client_share": 0.96},
         "sizes": [size],
+        "sequential": sequential,
+        "bench_minutes": 12.0,
     }
     out = tmp_path / "BENCHMARKS.md"
     write_markdown(report, out)
     text = out.read_text()
-    assert "| 10,000 | plan | 400 | 1.6 | 2.4 | 1.5 | **not met** |" in text
-    assert "| 10,000 | apply | 400 | 1.6 | 2.4 | 1.1 | met |" in text
-    assert "**plan, 10,000 customers, 1.5× the floor.**" in text
-    assert "apply, 10,000" not in text  # a met target needs no explanation
+    assert "`--changed-since` 2, `--only` 3 | met |" in text
+    assert "| full plan at 20,000: whole-process wall ≤ 1.15 × floor | not run | n/a |" in text
+    assert "60.0 s ÷ 44.0 s = 1.36× (API phase 1.04×) | **not met** |" in text
+    assert "2,800 ≤ 1.25 × 2,300 + 10 = 2,885 (1.22× the minimum) | met |" in text
+    assert "45.0 s CPU, 900 MB peak RSS | **not met** |" in text
+    assert "**full plan, 100,000 customers, 1.36× the floor.**" in text
+    assert "apply, 100,000" not in text  # a met target needs no explanation
+    assert "**no: rewritten**" in text
+    # One request at a time: 11.0 s / 200 calls = 55 ms a call, ceiling 50/s x 55 ms.
+    assert "| apply | 200 / 200 | 12.0 / 11.0 | 5.0 / 4.2 | 55 | 2.62× | 2.75× | 95% |" in text
