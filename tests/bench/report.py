@@ -385,6 +385,9 @@ MEASURES = [
     "- **Floor**: the least time the calls can take under the throttle: calls ÷ the rate the "
     "fake allows. Partner Center and Graph each have their own budget (and here their own "
     "fake), so the floor is that of the busier one, Partner Center's.",
+    "- **Repeats**: every run that changes nothing (the plans, `plan --fake`) ran "
+    "{repeat} times against fresh fakes and the run of median wall time is shown (every "
+    "wall time is in `bench.json`); an apply changes the fakes' state and ran once.",
     "- **process s**: whole-process wall time, from starting `pcr` to its exit, as a user "
     "waits for it: start-up, loading and validating every desired file, the API phase, "
     "planning, rendering, saving. **process ÷ floor** is the figure the targets judge.",
@@ -554,7 +557,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
         "",
         "## What each figure measures",
         "",
-        *MEASURES,
+        *(line.replace("{repeat}", str(report.get("repeat", 1))) for line in MEASURES),
         "",
         "## Full plan",
         "",
