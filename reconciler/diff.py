@@ -98,11 +98,11 @@ from reconciler.partnercenter.models import (
     SubscriptionKind,
     SubscriptionStatus,
     day,
-    format_time,
     moment,
 )
 from reconciler.plan import Action, ActionType, BlockedKind, CustomerRef, Deferred
 from reconciler.planner import CustomerPlan, past_term, plan_declared
+from reconciler.timestamps import format_time
 
 NONE = "none"
 # What an offboarding that ends GDAP wants of a relationship that has not ended yet.

@@ -19,8 +19,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from reconciler.partnercenter.models import format_time
 from reconciler.plan import CustomerRef
+from reconciler.timestamps import format_time
 
 FORMAT_VERSION = 1
 Value = str | bool | None

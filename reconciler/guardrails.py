@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from reconciler.desired import Desired, DesiredCustomer, PartnerSettings, PartnerType, Relationship
-from reconciler.partnercenter.models import Live, format_time
+from reconciler.partnercenter.models import Live
 from reconciler.plan import DESTRUCTIVE, ActionType, Plan
+from reconciler.timestamps import format_time
 
 if TYPE_CHECKING:  # the rules stay pure: only apply hands a journal to `staleness`
     from reconciler.journal import Journal

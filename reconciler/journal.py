@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.partnercenter.models import format_time
 from reconciler.plan import Action, ActionType
 from reconciler.state import Records, StateStore, actor, commit
 from reconciler.state.local import LocalRecords
+from reconciler.timestamps import format_time
 
 JOURNAL_PREFIX = "journal-"
 AUDIT_NAME = "audit.jsonl"

@@ -17,7 +17,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from reconciler.partnercenter.models import Live, format_time, parse_time
+from reconciler.partnercenter.models import Live, parse_time
+from reconciler.timestamps import format_time
 
 FORMAT_VERSION = 1
 
@@ -543,9 +544,15 @@ def _deferred(data: Mapping[str, Any]) -> Deferred:
 # --- plan files -------------------------------------------------------------------------
 
 
-def save(plan: Plan, path: Path) -> None:
-    """Write the plan file atomically: a reader never sees half a plan."""
-    text = json.dumps(to_dict(plan), indent=2, ensure_ascii=False) + "\n"
+def dumps(plan: Plan) -> str:
+    """The plan-JSON document: what `pcr plan --format json` prints and the plan file holds."""
+    return json.dumps(to_dict(plan), indent=2, ensure_ascii=False) + "\n"
+
+
+def save(plan: Plan, path: Path, text: str | None = None) -> None:
+    """Write the plan file atomically: a reader never sees half a plan. `text`: the plan's
+    `dumps`, when the caller has it already (a large plan takes a while to encode)."""
+    text = dumps(plan) if text is None else text
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(
         "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False

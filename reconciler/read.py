@@ -12,11 +12,14 @@ and the partner's reseller invitation link once when such a customer needs it.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
+from reconciler import interrupts
 from reconciler.desired import Desired, DesiredCustomer
 from reconciler.lifecycle import (
     RESELLER,
@@ -31,6 +34,9 @@ from reconciler.partnercenter.graph import GraphClient
 from reconciler.partnercenter.models import Customer, CustomerDetail, GdapRelationship, Live
 from reconciler.progress import SILENT, Progress
 from reconciler.render.common import plural
+
+if TYPE_CHECKING:  # the backend (and the fake behind it) is the caller's to import
+    from reconciler.partnercenter.backend import Clients
 
 
 def read_live(
@@ -57,36 +63,232 @@ def read_live(
     Microsoft Graph (`graph`), read beside the rest; without a Graph client,
     `Live.gdap_unreadable` says why (`graph_unavailable`).
     """
-    start, throttled, started = client.request_count, client.throttled_count, time.monotonic()
-    graph_start = graph.request_count if graph is not None else 0
-    graph_throttled = graph.throttled_count if graph is not None else 0
-    live = Live()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        gdap = _start_gdap_reads(pool, graph, desired)
-        deep = _DeepReads(pool, client, desired, progress)
-        listed = _by_id(pool, client, desired) if scoped else client.iter_customers()
-        for customer in listed:
-            live.customers[customer.id.lower()] = customer
-            progress.status(f"{len(live.customers):,} listed")
-            deep.start(customer.id.lower(), customer)
-        confirmed = () if scoped else _confirm_unlisted(pool, client, desired, live)
+    with LiveRead(client, graph, workers) as read:
+        read.declare(desired.customers.values())
+        for customer in _by_id(read.pool, client, desired) if scoped else client.iter_customers():
+            read.listed(customer)
+        return read.finish(desired, progress, graph_unavailable, scoped=scoped)
+
+
+class LiveRead:
+    """One read of live state in progress, fed from two sides in any order: the customers
+    Partner Center lists (`listed`) and the customers the desired state declares
+    (`declare`). A declared customer's GDAP listing starts when it is declared; its deep
+    read when it is both declared and listed. `finish` waits for them all.
+
+    Thread-safe: in a full plan pages come from one thread while files validate in
+    another. The counts and time of the read are the clients' from its start.
+    """
+
+    def __init__(self, client: PartnerCenterClient, graph: GraphClient | None, workers: int):
+        self.client, self.graph = client, graph
+        self._started = time.monotonic()
+        self._counts = (client.request_count, client.throttled_count, *_counts(graph))
+        # A pool each: Graph's listings must not queue ahead of Partner Center's deep reads
+        # (or behind them); each service has its own budget and its own concurrency cap.
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="pcr-read")
+        self._graph_pool = ThreadPoolExecutor(workers, thread_name_prefix="pcr-graph")
+        self._lock = threading.Lock()
+        self.live = Live()
+        self._declared: dict[str, DesiredCustomer] = {}
+        self._deep: dict[str, Future[CustomerDetail]] = {}
+        self._gdap: dict[str, Future[list[GdapRelationship]]] = {}
+        self._progress = _Held()
+
+    def __enter__(self) -> LiveRead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(cancel_futures=True)
+        self._graph_pool.shutdown(cancel_futures=True)
+
+    def declare(self, customers: Iterable[DesiredCustomer]) -> None:
+        with self._lock:
+            for wanted in customers:
+                if wanted.tenant_id in self._declared:
+                    continue
+                self._declared[wanted.tenant_id] = wanted
+                if self.graph is not None and needs_gdap(wanted):
+                    read = self._graph_pool.submit(self.graph.list_relationships, wanted.tenant_id)
+                    self._gdap[wanted.tenant_id] = read
+                if (found := self.live.customers.get(wanted.tenant_id)) is not None:
+                    self._start_deep_read(wanted, found)
+
+    def listed(self, customer: Customer, customer_id: str | None = None) -> None:
+        customer_id = customer_id or customer.id.lower()
+        with self._lock:
+            self.live.customers[customer_id] = customer
+            self._progress.status(f"{len(self.live.customers):,} listed")
+            if (wanted := self._declared.get(customer_id)) is not None:
+                self._start_deep_read(wanted, customer)
+
+    def finish(
+        self,
+        desired: Desired,
+        progress: Progress,
+        graph_unavailable: str | None,
+        *,
+        scoped: bool = False,
+    ) -> Live:
+        """The live state, once the list is in: what `desired` needs of it."""
+        self.declare(desired.customers.values())
+        self._progress.attach(progress)
+        live = self.live
+        confirmed = () if scoped else _confirm_unlisted(self.pool, self.client, desired, live)
         for customer_id, customer in confirmed:
-            live.customers[customer_id] = customer
-            deep.start(customer_id, customer)
-        deep.collect(live)
-        live.gdap = {cid: tuple(read.result()) for cid, read in gdap.items()}
-    if graph is None and any(needs_gdap(c) for c in desired.customers.values()):
-        live.gdap_unreadable = graph_unavailable or "no Microsoft Graph client"
-    if _needs_request_link(desired, live):
-        live.relationship_request_url = _request_link(client)
-    live.api_calls = client.request_count - start
-    if graph is not None:
-        live.api_calls += graph.request_count - graph_start
-    live.throttled = client.throttled_count - throttled
-    if graph is not None:
-        live.throttled += graph.throttled_count - graph_throttled
-    live.read_seconds = time.monotonic() - started
-    return live
+            self.listed(customer, customer_id)
+        self._collect_deep_reads()
+        live.gdap = {cid: tuple(read.result()) for cid, read in self._gdap.items()}
+        if self.graph is None and any(needs_gdap(c) for c in desired.customers.values()):
+            live.gdap_unreadable = graph_unavailable or "no Microsoft Graph client"
+        if _needs_request_link(desired, live):
+            live.relationship_request_url = _request_link(self.client)
+        now = (self.client.request_count, self.client.throttled_count, *_counts(self.graph))
+        calls, throttled = (now[i] - self._counts[i] for i in range(2))
+        graph_calls, graph_throttled = (now[i] - self._counts[i] for i in range(2, 4))
+        live.api_calls, live.throttled = calls + graph_calls, throttled + graph_throttled
+        live.read_seconds = time.monotonic() - self._started
+        return live
+
+    def _start_deep_read(self, wanted: DesiredCustomer, found: Customer) -> None:
+        """Under the lock; once per customer (a shifting list can name one twice)."""
+        if wanted.tenant_id in self._deep:
+            return
+        if not _needs_deep_read(wanted, found):
+            self._deep[wanted.tenant_id] = _DONE
+            self._progress.advance()
+            return
+        future = self.pool.submit(_read_detail, self.client, wanted)
+        future.add_done_callback(lambda _: self._progress.advance())
+        self._deep[wanted.tenant_id] = future
+
+    def _collect_deep_reads(self) -> None:
+        live = self.live
+        for customer_id, future in self._deep.items():
+            if future is _DONE:
+                continue
+            try:
+                live.details[customer_id] = future.result()
+            except NotFound as gone:
+                # Listed a moment ago, 404 now: its relationship was removed meanwhile,
+                # so it is no longer in the partner's list. Other errors still abort.
+                del live.customers[customer_id]
+                live.vanished[customer_id] = f"listed, then its deep read got {gone}"
+
+
+_DONE: Future[CustomerDetail] = Future()  # a customer whose file needs no deep read
+
+
+def _counts(graph: GraphClient | None) -> tuple[int, int]:
+    return (graph.request_count, graph.throttled_count) if graph is not None else (0, 0)
+
+
+class _Held:
+    """Progress kept until the command's meter exists (the read begins before the desired
+    state, and so the meter's total, is known), then passed on to it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._to: Progress | None = None
+        self._steps = 0
+        self._status: str | None = None
+
+    def attach(self, progress: Progress) -> None:
+        with self._lock:
+            self._to = progress
+            if self._steps:
+                progress.advance(self._steps)
+            if self._status is not None:
+                progress.status(self._status)
+
+    def advance(self, steps: int = 1) -> None:
+        with self._lock:
+            if self._to is None:
+                self._steps += steps
+            else:
+                self._to.advance(steps)
+
+    def status(self, text: str) -> None:
+        with self._lock:
+            if self._to is None:
+                self._status = text
+            else:
+                self._to.status(text)
+
+
+class ReadAhead:
+    """A full read begun when pcr starts, in a thread of its own, while the desired state
+    still loads and validates: the customer list is paged from the first moment (the
+    pages are a full read's critical path, a chain each asking for the next, and need
+    nothing from the desired state), and each customer file, once valid, is `declare`d,
+    which starts its reads. `finish` then completes the read for the whole desired state.
+
+    The clients are opened in that thread too (`open_clients`), so neither opening them
+    nor their first token holds up validation; what opening or paging raised is raised by
+    `finish`, after validation, where the user expects it. `close()` ends it: the thread
+    stops after the page in flight and closes the clients. Only reads happen here, so a
+    plan abandoned because its desired state is invalid has changed nothing.
+    """
+
+    def __init__(
+        self, open_clients: Callable[[], AbstractContextManager[Clients]], workers: int = 16
+    ) -> None:
+        self._open = open_clients
+        self._workers = workers
+        self._read: Future[tuple[Clients, LiveRead]] = Future()
+        self._listing: Future[None] = Future()
+        self._lock = threading.Lock()
+        self._early: list[DesiredCustomer] = []  # declared before the clients were open
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pcr-listing", daemon=True)
+        self._thread.start()
+
+    def declare(self, customers: Iterable[DesiredCustomer]) -> None:
+        with self._lock:
+            if not self._read.done():
+                self._early.extend(customers)
+                return
+        if self._read.exception() is None:
+            self._read.result()[1].declare(customers)
+
+    def finish(self, desired: Desired, progress: Progress) -> Live:
+        clients, read = self._read.result()
+        self._listing.result()
+        return read.finish(desired, progress, clients.graph_unavailable)
+
+    def close(self, *, wait: bool = True) -> None:
+        """Stop and close the clients; `wait` for that (not when the run is abandoned: a
+        slow page must not keep a user whose file needs fixing)."""
+        self._closing.set()
+        if wait:
+            self._thread.join()
+
+    def _run(self) -> None:
+        interrupts.leave_signals_to_main()  # and so do the read's pools
+        try:
+            with (
+                self._open() as clients,
+                LiveRead(clients.partner_center, clients.graph, self._workers) as read,
+            ):
+                with self._lock:
+                    read.declare(self._early)
+                    self._read.set_result((clients, read))
+                self._page(clients.partner_center, read)
+                self._closing.wait()  # the read goes on with the clients until `close`
+        except BaseException as exc:  # raised by `finish`
+            if not self._read.done():
+                self._read.set_exception(exc)
+
+    def _page(self, client: PartnerCenterClient, read: LiveRead) -> None:
+        try:
+            for customer in client.iter_customers():
+                if self._closing.is_set():
+                    break
+                read.listed(customer)
+        except BaseException as exc:
+            self._listing.set_exception(exc)
+        else:
+            self._listing.set_result(None)
 
 
 def read_summary(live: Live) -> str:
@@ -101,54 +303,8 @@ def read_summary(live: Live) -> str:
     )
 
 
-def _start_gdap_reads(
-    pool: ThreadPoolExecutor, graph: GraphClient | None, desired: Desired
-) -> dict[str, Future[list[GdapRelationship]]]:
-    """One Graph listing per customer whose offboarding ends its GDAP relationships,
-    listed by Partner Center or not: a removal done by hand can leave them behind."""
-    if graph is None:
-        return {}
-    return {
-        c.tenant_id: pool.submit(graph.list_relationships, c.tenant_id)
-        for c in desired.customers.values()
-        if needs_gdap(c)
-    }
-
-
 def _needs_deep_read(declared: DesiredCustomer, found: Customer) -> bool:
     return needs_detail(declared) and found.relationship == "reseller"
-
-
-@dataclass
-class _DeepReads:
-    """The deep reads in flight, by customer id; a 404 on one is that customer's alone."""
-
-    pool: ThreadPoolExecutor
-    client: PartnerCenterClient
-    desired: Desired
-    progress: Progress
-    pending: dict[str, Future[CustomerDetail]] = field(default_factory=dict)
-
-    def start(self, customer_id: str, found: Customer) -> None:
-        wanted = self.desired.customers.get(customer_id)
-        if wanted is None:
-            return
-        if not _needs_deep_read(wanted, found):
-            self.progress.advance()
-            return
-        future = self.pool.submit(_read_detail, self.client, wanted)
-        future.add_done_callback(lambda _: self.progress.advance())
-        self.pending[customer_id] = future
-
-    def collect(self, live: Live) -> None:
-        for customer_id, future in self.pending.items():
-            try:
-                live.details[customer_id] = future.result()
-            except NotFound as gone:
-                # Listed a moment ago, 404 now: its relationship was removed meanwhile,
-                # so it is no longer in the partner's list. Other errors still abort.
-                del live.customers[customer_id]
-                live.vanished[customer_id] = f"listed, then its deep read got {gone}"
 
 
 def _by_id(

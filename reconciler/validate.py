@@ -18,7 +18,6 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -118,8 +117,14 @@ def _validator(name: str) -> jsonschema.protocols.Validator:
     return extend(base, {"pattern": _whole_text_pattern})(schema)
 
 
-def load_desired(directory: Path) -> LoadResult:
-    """Read every pcr file under `directory` and return the desired state or its problems."""
+def load_desired(
+    directory: Path, on_customers: Callable[[list[d.DesiredCustomer]], None] | None = None
+) -> LoadResult:
+    """Read every pcr file under `directory` and return the desired state or its problems.
+
+    `on_customers` is handed each batch of customers as their files prove valid on their
+    own, before the whole is checked: a read of live state can start on them meanwhile.
+    """
     if not directory.exists():
         raise DesiredStateError(f"{directory}: no such directory (pass the desired-state folder)")
     if not directory.is_dir():
@@ -134,7 +139,7 @@ def load_desired(directory: Path) -> LoadResult:
     gc.disable()
     try:
         customers = _load_customers(
-            customer_files, problems, partner.policy.require_domain_for_removal
+            customer_files, problems, partner.policy.require_domain_for_removal, on_customers
         )
     finally:
         if collecting:
@@ -160,6 +165,9 @@ def _no_customers(directory: Path) -> str:
 
 # Below this many files one process is quicker than starting workers.
 PARALLEL_THRESHOLD = 2000
+# Files a worker checks at a time: few enough that the first customers are known early
+# (`on_customers`), enough that handing each batch between processes costs little.
+CHUNK_FILES = 500
 
 
 def _load_customer_chunk(
@@ -171,22 +179,37 @@ def _load_customer_chunk(
 
 
 def _load_customers(
-    files: list[Path], problems: list[Problem], require_domain: bool
+    files: list[Path],
+    problems: list[Problem],
+    require_domain: bool,
+    on_customers: Callable[[list[d.DesiredCustomer]], None] | None = None,
 ) -> list[d.DesiredCustomer]:
     """Parse and check every customer file; large estates use every core."""
     workers = min(os.cpu_count() or 1, 8)
     if len(files) < PARALLEL_THRESHOLD or workers < 2:
-        customers, found = _load_customer_chunk(files, require_domain)
-        problems.extend(found)
-        return customers
-    size = -(-len(files) // (workers * 4))
+        return _gather([_load_customer_chunk(files, require_domain)], problems, on_customers)
+    from concurrent.futures import (
+        ProcessPoolExecutor,
+    )  # a large estate's only: not imported up front
+
+    size = min(-(-len(files) // (workers * 4)), CHUNK_FILES)
     chunks = [files[i : i + size] for i in range(0, len(files), size)]
-    customers = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         load = functools.partial(_load_customer_chunk, require_domain=require_domain)
-        for chunk_customers, found in pool.map(load, chunks):
-            customers += chunk_customers
-            problems.extend(found)
+        return _gather(pool.map(load, chunks), problems, on_customers)
+
+
+def _gather(
+    loaded: Iterable[tuple[list[d.DesiredCustomer], list[Problem]]],
+    problems: list[Problem],
+    on_customers: Callable[[list[d.DesiredCustomer]], None] | None,
+) -> list[d.DesiredCustomer]:
+    customers: list[d.DesiredCustomer] = []
+    for chunk_customers, found in loaded:
+        customers += chunk_customers
+        problems.extend(found)
+        if on_customers is not None and chunk_customers:
+            on_customers(chunk_customers)
     return customers
 
 

@@ -8,20 +8,27 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import httpx
 
-from reconciler.partnercenter.backend import Clients, open_client, open_clients
-from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.errors import BackendError, ConfigurationError, one_line, scrub
+
+# The HTTP client, the clients and the fake are imported when a backend is opened: the
+# CLI imports this module for its options, and `pcr --help` or `pcr validate` need none.
+if TYPE_CHECKING:
+    from reconciler.partnercenter.backend import Clients
+    from reconciler.partnercenter.client import PartnerCenterClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# What talking to Partner Center can raise; each becomes one line and exit 1. Nothing
-# broader: any other exception is a bug and is reported as an internal error.
-BACKEND_ERRORS: tuple[type[Exception], ...] = (BackendError, httpx.HTTPError)
+
+def backend_errors() -> tuple[type[Exception], ...]:
+    """What talking to Partner Center can raise; each becomes one line and exit 1. Nothing
+    broader: any other exception is a bug and is reported as an internal error."""
+    import httpx
+
+    return (BackendError, httpx.HTTPError)
 
 
 @dataclass(frozen=True)
@@ -30,13 +37,18 @@ class Backend:
     fake_state: Path | None = None
     # Never in a repr: it holds PCR_TOKEN, PCR_GRAPH_TOKEN, the client secret, the refresh token.
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
-    errors: tuple[type[Exception], ...] = BACKEND_ERRORS
     graph_endpoint: str | None = None
+
+    @property
+    def errors(self) -> tuple[type[Exception], ...]:
+        return backend_errors()
 
     @contextmanager
     def open(self, read_only: bool = False) -> Iterator[PartnerCenterClient]:
         """Partner Center alone. `read_only`: a command that only reads, whose `--fake`
         file is never written."""
+        from reconciler.partnercenter.backend import open_client
+
         with open_client(
             endpoint=self.endpoint,
             fake_state=self.fake_state,
@@ -51,6 +63,8 @@ class Backend:
         """Partner Center, and Microsoft Graph for GDAP (None, and why, without credentials).
         The limits from the environment hold for each, each with its own budget.
         `read_only`: a command that only reads, whose `--fake` file is never written."""
+        from reconciler.partnercenter.backend import open_clients
+
         with open_clients(
             endpoint=self.endpoint,
             fake_state=self.fake_state,
@@ -70,6 +84,8 @@ class Backend:
 
     def failure_message(self, exc: Exception) -> str:
         """One line, with no secret from the environment in it, whatever raised it."""
+        import httpx
+
         if isinstance(exc, httpx.HTTPError):
             # The client wraps httpx's errors itself; this is only a net, and an httpx
             # error's text may quote a request header: only its kind is shown.

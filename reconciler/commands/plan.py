@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,12 +15,12 @@ from reconciler import interrupts, scope
 from reconciler import plan as plan_model
 from reconciler.commands import CHANGES, ERROR, OK
 from reconciler.commands.backend import Backend
-from reconciler.desired import Desired
+from reconciler.desired import Desired, DesiredCustomer
 from reconciler.partnercenter.backend import Clients
 from reconciler.partnercenter.models import Live
 from reconciler.planner import make_plan
-from reconciler.progress import Meter
-from reconciler.read import read_live, read_summary
+from reconciler.progress import Meter, Progress
+from reconciler.read import ReadAhead, read_live, read_summary
 from reconciler.render import render, use_color
 from reconciler.scope import Scope
 from reconciler.validate import DesiredStateError, load_desired
@@ -41,10 +43,13 @@ class PlanOptions:
     changed_since: str | None = None  # --changed-since: a git ref
 
 
-def load_valid(directory: Path) -> Desired | None:
-    """The desired state, or None after printing why it cannot be used."""
+def load_valid(
+    directory: Path, on_customers: Callable[[list[DesiredCustomer]], None] | None = None
+) -> Desired | None:
+    """The desired state, or None after printing why it cannot be used. `on_customers`:
+    see `load_desired`."""
     try:
-        result = load_desired(directory)
+        result = load_desired(directory, on_customers)
     except DesiredStateError as exc:
         click.echo(f"pcr: {exc}", err=True)
         return None
@@ -82,29 +87,53 @@ def choose_scope(
 
 def read_with_progress(clients: Clients, desired: Desired, *, scoped: bool = False) -> Live:
     """`read_live` (Partner Center, and Graph for GDAP), its progress shown on stderr."""
-    with Meter("reading Partner Center", len(desired.customers), "declared customers") as meter:
-        live = read_live(
+    return _metered(
+        desired,
+        lambda meter: read_live(
             clients.partner_center,
             desired,
             progress=meter,
             graph=clients.graph,
             graph_unavailable=clients.graph_unavailable,
             scoped=scoped,
-        )
+        ),
+    )
+
+
+def _metered(desired: Desired, read: Callable[[Progress], Live]) -> Live:
+    with Meter("reading Partner Center", len(desired.customers), "declared customers") as meter:
+        live = read(meter)
         meter.finish()
     return live
 
 
-def read_for_plan(desired: Desired, backend: Backend, *, scoped: bool) -> Live:
+def read_for_plan(
+    desired: Desired, backend: Backend, *, scoped: bool, ahead: ReadAhead | None
+) -> Live:
     """What the plan needs from Partner Center. Raises backend errors."""
-    with backend.open_clients(read_only=True) as clients:  # a plan only reads
-        live = read_with_progress(clients, desired, scoped=scoped)
+    if ahead is not None:  # a full read, begun while the desired state validated
+        live = _metered(desired, lambda meter: ahead.finish(desired, meter))
+    else:
+        with backend.open_clients(read_only=True) as clients:  # a plan only reads
+            live = read_with_progress(clients, desired, scoped=scoped)
     click.echo(f"pcr: {read_summary(live)}", err=True)
     return live
 
 
 def run(options: PlanOptions) -> int:
-    desired = load_valid(options.desired_dir)
+    # A plan of every customer reads while the desired state validates.
+    full = not options.only and options.changed_since is None
+    ahead = ReadAhead(lambda: options.backend.open_clients(read_only=True)) if full else None
+    try:
+        return _plan(options, ahead)
+    finally:
+        gc.unfreeze()  # for a caller that runs more in this process (tests)
+        if ahead is not None:
+            ahead.close(wait=False)
+
+
+def _plan(options: PlanOptions, ahead: ReadAhead | None) -> int:
+    desired = load_valid(options.desired_dir, ahead.declare if ahead else None)
     if desired is None:
         return ERROR
     try:
@@ -115,11 +144,16 @@ def run(options: PlanOptions) -> int:
     planned = chosen.restrict(desired) if chosen else desired
     try:
         live = interrupts.interruptible(
-            lambda: read_for_plan(planned, options.backend, scoped=chosen is not None)
+            lambda: read_for_plan(planned, options.backend, scoped=chosen is not None, ahead=ahead)
         )
     except options.backend.errors as exc:
         click.echo(f"pcr: {options.backend.failure_message(exc)}", err=True)
         return ERROR
+    if ahead is not None:
+        ahead.close()  # the read is done: its clients close before planning
+    # What was read and loaded lives to the end of the run: the cyclic collector need not
+    # walk it again (at 100,000 customers that costs a tenth of the planning).
+    gc.freeze()
     # Pure from here on: a failure below is a bug, and is reported as one.
     result = make_plan(planned, live, options.now)
     result.desired_dir = str(options.desired_dir)
@@ -129,14 +163,17 @@ def run(options: PlanOptions) -> int:
     elif not desired.customers:  # said in the plan too: a reviewer reads the comment
         result.warnings.insert(0, NO_CUSTOMERS.format(directory=options.desired_dir))
     color = options.output_format == "text" and use_color(sys.stdout)
-    click.echo(render(result, options.output_format, color=color), nl=False, color=color)
+    rendered = render(result, options.output_format, color=color)
+    click.echo(rendered, nl=False, color=color)
     if result.errors:
         click.echo("pcr: the plan is refused by a guardrail (see the errors above)", err=True)
         return ERROR
     if options.out is not None:
         try:
             with interrupts.held():  # a plan file is written whole, its temporary file removed
-                plan_model.save(result, options.out)
+                # The JSON format is the plan file's own text: encoded once.
+                text = rendered if options.output_format == "json" else None
+                plan_model.save(result, options.out, text)
         except OSError as exc:
             click.echo(f"pcr: cannot save the plan to {options.out}: {exc}", err=True)
             return ERROR

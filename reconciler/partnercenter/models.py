@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from reconciler.partnercenter.errors import ANSWER, MalformedAnswer
+from reconciler.timestamps import format_time
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -260,10 +261,6 @@ def parse_time(value: object) -> datetime | None:
         return None
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def format_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def day(value: datetime) -> str:

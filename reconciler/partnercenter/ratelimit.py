@@ -222,7 +222,13 @@ class RateLimiter:
     def _grant(self, waiter: _Waiter, now: float) -> None:
         waiter.granted = now
         self._sent.append(now)
-        self._next_slot = max(self._next_slot, now) + self.interval
+        # Paced from the slot this grant was due in, not from when it came: a grant a
+        # little late (a thread waking after its sleep, the GIL busy) would otherwise
+        # push back every grant after it, and the pace would fall short of the rate.
+        # Lateness of less than one interval is made up; beyond that the limiter was
+        # idle, and the pace starts afresh from now.
+        paced_from = self._next_slot if now - self._next_slot < self.interval else now
+        self._next_slot = paced_from + self.interval
         if self.max_in_flight is not None:
             self._in_flight += 1
         waiter.wake.notify()

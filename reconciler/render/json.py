@@ -7,12 +7,12 @@ from typing import Any
 
 from reconciler import drift
 from reconciler.drift import DriftReport
-from reconciler.plan import Plan, to_dict
+from reconciler.plan import Plan, dumps
 
 
 def render(plan: Plan, *, color: bool = False) -> str:
     """The plan-JSON document; `color` is for the `Renderer` protocol and has no effect."""
-    return _dump(to_dict(plan))
+    return dumps(plan)
 
 
 def render_drift(report: DriftReport, *, color: bool = False) -> str:

@@ -23,7 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from reconciler.partnercenter.models import format_time
+from reconciler.timestamps import format_time
 
 Notice = Callable[[str], None]
 

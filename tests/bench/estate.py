@@ -26,9 +26,9 @@ from reconciler.partnercenter.models import (
     Live,
     customer_from_wire,
     entitlement_from_wire,
-    format_time,
     subscription_from_wire,
 )
+from reconciler.timestamps import format_time
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 OFFBOARDING_SHARE = 0.01

@@ -205,14 +205,30 @@ def test_a_missing_customer_is_its_own_blocked_item(
     assert "invType=ResellerRelationship" in blocked["manual_steps"][0]
 
 
-def test_invalid_desired_state_stops_before_reading(
+def test_invalid_desired_state_stops_the_plan(
     pcr_executable: str, example_copy: Path, fake_state: Path
 ) -> None:
     (example_copy / "customers" / "bad.yaml").write_text("tenant_id: x\n")
-    done = pcr(pcr_executable, *plan_args(example_copy, fake_state))
+    before = fake_state.read_bytes()
+    done = pcr(pcr_executable, *plan_args(example_copy, fake_state, "--out", "plan.json"))
     assert done.returncode == 1
     assert "bad.yaml:1:12" in done.stderr
     assert "run `pcr validate`" in done.stderr
+    assert not Path("plan.json").exists() and fake_state.read_bytes() == before
+
+
+def test_an_invalid_desired_state_is_reported_before_missing_credentials(
+    pcr_executable: str, example_copy: Path
+) -> None:
+    # The read starts while files validate, and fails at once without a token: that
+    # failure waits, and the file the user must fix is what they are told about.
+    (example_copy / "customers" / "bad.yaml").write_text("tenant_id: x\n")
+    done = pcr(
+        pcr_executable, "plan", "--desired", str(example_copy), env={"PATH": "/usr/bin:/bin"}
+    )
+    assert done.returncode == 1
+    assert "bad.yaml:1:12" in done.stderr
+    assert "PCR_TOKEN" not in done.stderr and "Traceback" not in done.stderr
 
 
 def test_bad_now_and_conflicting_backends_are_usage_errors(

@@ -246,6 +246,38 @@ def test_a_sleep_that_passes_no_time_still_moves_the_schedule_on() -> None:
     assert slept == [0.5] * 5
 
 
+class LateWaking(FakeTime):
+    """Every sleep ends `late` seconds after it was due: a thread waking while the GIL is
+    busy elsewhere."""
+
+    def __init__(self, late: float) -> None:
+        super().__init__()
+        self.late = late
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds + self.late)
+
+
+def test_a_grant_that_comes_late_does_not_push_back_the_ones_after_it() -> None:
+    time = LateWaking(0.03)
+    limiter = Observed(100, 10.0, time)  # a slot every 0.1 s; the window is not reached
+    for _ in range(21):
+        limiter.acquire()
+    granted = [at for at, _ in limiter.grants]
+    # Each grant is late by the one oversleep, not by the sum of all before it: the pace
+    # keeps to the rate (21 grants in 2.03 s, not in 2.6 s).
+    assert granted == pytest.approx([0.0] + [i / 10 + 0.03 for i in range(1, 21)])
+
+
+def test_a_limiter_idle_for_a_while_does_not_bunch_its_next_grants() -> None:
+    time = FakeTime()
+    limiter = Observed(10, 1.0, time)
+    limiter.acquire()
+    time.advance(5.0)  # idle: no credit is saved up for a burst
+    waits = [limiter.acquire() for _ in range(3)]
+    assert waits == pytest.approx([0.0, 0.1, 0.1])
+
+
 class Interrupted(Exception):
     pass
 

@@ -34,7 +34,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from reconciler.partnercenter.models import format_time, parse_time
+from reconciler.partnercenter.models import parse_time
+from reconciler.timestamps import format_time
 
 if TYPE_CHECKING:
     from reconciler.partnercenter.fake.state import FakeState, Origin

@@ -56,12 +56,8 @@ from typing import Any, TextIO
 
 from reconciler.partnercenter.fake.graph import FakeGraph
 from reconciler.partnercenter.fake.graph import empty_sections as graph_sections
-from reconciler.partnercenter.models import (
-    SubscriptionKind,
-    classify,
-    format_time,
-    parse_time,
-)
+from reconciler.partnercenter.models import SubscriptionKind, classify, parse_time
+from reconciler.timestamps import format_time
 
 FORMAT_VERSION = 1
 CANCELLATION_WINDOW_DAYS = 7
