@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench.estate import NOW, Estate, write_fake_state
+from tests.bench.startup import run_startup
 
 REPO = Path(__file__).resolve().parents[2]
 # The pcr that users run: the installed command (`make bench` installs the working tree
@@ -560,6 +561,8 @@ def main() -> None:
         "sizes": [],
         "sequential": None,
     }
+    _log("start-up: import time of pcr --help and pcr validate")
+    report["startup"] = run_startup()
     for count in sizes:
         work = options.work / str(count)
         shutil.rmtree(work, ignore_errors=True)

@@ -24,6 +24,7 @@ from tests.bench.estate import (
     write_fake_state,
 )
 from tests.bench.report import write_markdown
+from tests.bench.startup import import_ms_by_package
 
 
 def test_generated_estate_validates_and_plans_only_what_it_declares(tmp_path: Path) -> None:
@@ -125,6 +126,20 @@ def test_report_states_each_target_and_explains_misses(tmp_path: Path) -> None:
         "sizes": [size],
         "sequential": sequential,
         "bench_minutes": 12.0,
+        "startup": {
+            "pcr --help": {
+                "import_ms": 48.0,
+                "pcr_modules_ms": 4.0,
+                "heaviest": [["click", 7.2]],
+                "wall_ms": 62.0,
+            },
+            "pcr validate": {
+                "import_ms": 121.5,
+                "pcr_modules_ms": 13.0,
+                "heaviest": [["referencing", 12.6], ["yaml", 11.0]],
+                "wall_ms": 150.0,
+            },
+        },
     }
     out = tmp_path / "BENCHMARKS.md"
     write_markdown(report, out)
@@ -137,5 +152,26 @@ def test_report_states_each_target_and_explains_misses(tmp_path: Path) -> None:
     assert "**full plan, 100,000 customers, 1.36× the floor.**" in text
     assert "apply, 100,000" not in text  # a met target needs no explanation
     assert "**no: rewritten**" in text
+    assert (
+        "help 48.0 ms (pcr's own modules 4.0 ms); validate 121.5 ms (pcr's own modules "
+        "13.0 ms) | **not met** |"
+    ) in text
+    assert "| `pcr validate` | 121.5 | 13.0 | referencing 12.6, yaml 11.0 | 150.0 |" in text
+    assert "**`pcr validate`: 121.5 ms of imports.** pcr's own modules take 13.0 ms" in text
+    assert "`pcr --help`: 48.0 ms" not in text
     # One request at a time: 11.0 s / 200 calls = 55 ms a call, ceiling 50/s x 55 ms.
     assert "| apply | 200 / 200 | 12.0 / 11.0 | 5.0 / 4.2 | 55 | 2.62× | 2.75× | 95% |" in text
+
+
+def test_import_time_is_summed_by_top_level_package() -> None:
+    stderr = "\n".join(
+        [
+            "import time: self [us] | cumulative | imported package",
+            "import time:       500 |        500 |   yaml.reader",
+            "import time:      1500 |       2000 | yaml",
+            "import time:      3000 |       3000 |     reconciler.loader",
+            "import time:      1000 |       4000 |   reconciler",
+            "pcr: something else on stderr",
+        ]
+    )
+    assert import_ms_by_package(stderr) == {"yaml": 2.0, "reconciler": 4.0}
