@@ -133,6 +133,14 @@ class LiveRead:
         """The live state, once the list is in: what `desired` needs of it."""
         self.declare(desired.customers.values())
         self._progress.attach(progress)
+        try:
+            return self._finish(desired, graph_unavailable, scoped=scoped)
+        finally:
+            # A read that failed leaves reads in flight: they must not report to a meter
+            # (a terminal, a closed stream) after the command has moved on.
+            self._progress.detach()
+
+    def _finish(self, desired: Desired, graph_unavailable: str | None, *, scoped: bool) -> Live:
         live = self.live
         confirmed = () if scoped else _confirm_unlisted(self.pool, self.client, desired, live)
         for customer_id, customer in confirmed:
@@ -200,6 +208,11 @@ class _Held:
                 progress.advance(self._steps)
             if self._status is not None:
                 progress.status(self._status)
+
+    def detach(self) -> None:
+        """From now on, progress goes nowhere."""
+        with self._lock:
+            self._to = SILENT
 
     def advance(self, steps: int = 1) -> None:
         with self._lock:

@@ -21,13 +21,14 @@ import pytest
 from reconciler import cli
 from reconciler.commands import plan as plan_command
 from reconciler.desired import DesiredCustomer
+from reconciler.lifecycle import needs_detail
 from reconciler.partnercenter.backend import Clients
 from reconciler.partnercenter.errors import ConfigurationError, Forbidden
 from reconciler.partnercenter.fake import FakePartnerCenter
 from reconciler.partnercenter.fake.server import FakeServer
 from reconciler.partnercenter.models import Live
 from reconciler.progress import SILENT
-from reconciler.read import ReadAhead, read_live
+from reconciler.read import LiveRead, ReadAhead, read_live
 from reconciler.validate import load_desired
 from tests.apply.support import NORTHWIND
 from tests.conftest import EXAMPLE
@@ -184,6 +185,33 @@ def test_pcr_plan_pages_the_customer_list_before_it_validates(
             cli.main([*args, "--format", "json"])
     assert exited.value.code == 0, capsys.readouterr().err
     assert json.loads(capsys.readouterr().out)["actions"]
+
+
+def test_reads_in_flight_when_a_read_fails_report_no_progress_after_it() -> None:
+    fake = example_fake()
+    desired = example_desired()
+    listed = [c["id"] for c in fake.state.data["customers"]]
+    deep = [
+        cid for cid in listed if cid in desired.customers and needs_detail(desired.customers[cid])
+    ]
+    failing, held_one = deep[0], deep[-1]  # collected first; still in flight then
+    fake.add_fault("GET", f"/customers/{failing}/subscriptions", status=403, count=None)
+    meter = Recorder()
+    with (
+        fake.hold("GET", f"/customers/{held_one}/subscriptions") as held,
+        clients_on(fake) as clients,
+        LiveRead(clients.partner_center, clients.graph, workers=16) as read,
+    ):
+        read.declare(desired.customers.values())
+        for customer in clients.partner_center.iter_customers():
+            read.listed(customer)
+        assert held.arrived.wait(SAFETY_SECONDS)
+        with pytest.raises(Forbidden):
+            read.finish(desired, meter, None)
+        steps = meter.steps
+        held.release()
+        read.pool.shutdown(wait=True)  # the held read done: the command had moved on
+        assert meter.steps == steps
 
 
 # --- validation hands out customers as their files prove valid ---------------------------

@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeGuard, TypeVar
 
-from reconciler.partnercenter.errors import ANSWER, MalformedAnswer
+from reconciler.partnercenter.errors import ANSWER, MalformedAnswer, printable
 from reconciler.timestamps import format_time
 
 P = ParamSpec("P")
@@ -376,10 +376,15 @@ class _Object:
             return value
         raise self._wrong(name, "a string")
 
+    def label(self, name: str) -> str:
+        """A name, for people: whatever the service sent, made safe to print (`printable`).
+        A name is shown, never sent back, so nothing is lost by that."""
+        return printable(self.text(name) or "")
+
     def ident(self, name: str) -> str:
-        """A required, non-empty string: an id."""
+        """A required, non-empty string of printable characters: an id."""
         value = self.wire.get(name)
-        if isinstance(value, str) and value.strip():
+        if is_ident(value):
             return value
         raise self._wrong(name, "an id (a non-empty string)")
 
@@ -409,6 +414,12 @@ class _Object:
         if not isinstance(value, list):
             raise self._wrong(name, "a list")
         return [_Object(item, f"{self.at(name)}[{index}]") for index, item in enumerate(value)]
+
+
+def is_ident(value: object) -> TypeGuard[str]:
+    """An id as a service sends one: a non-empty string that prints as itself (an id with a
+    terminal escape or a line break in it is no id, and is never shown or sent)."""
+    return isinstance(value, str) and bool(value.strip()) and value.isprintable()
 
 
 def object_from_wire(wire: object) -> dict[str, Any]:
@@ -568,11 +579,11 @@ def customer_from_wire(wire: Mapping[str, Any]) -> Customer:
     profile = shape.child("companyProfile")
     tenant = profile.text("tenantId") if profile is not None else None
     customer_id = shape.text("id") or tenant
-    if not customer_id or not customer_id.strip():
+    if not is_ident(customer_id):
         raise shape._wrong("id", "an id (a non-empty string)")
     return Customer(
         id=customer_id,
-        name=(profile.text("companyName") if profile is not None else None) or "",
+        name=profile.label("companyName") if profile is not None else "",
         domain=(profile.text("domain") if profile is not None else None) or "",
         relationship=(shape.text("relationshipToPartner") or "none").lower(),
     )
@@ -588,8 +599,8 @@ def subscription_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Subscri
         if subtype is not None:
             subtype.text("id")
     status = shape.text("status")
-    offer_name = shape.text("offerName")
-    friendly_name = shape.text("friendlyName")
+    offer_name = shape.label("offerName")
+    friendly_name = shape.label("friendlyName")
     parent = shape.text("parentSubscriptionId")
     read = _Reader(wire)
     return Subscription(
@@ -599,7 +610,7 @@ def subscription_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Subscri
         offer_name=offer_name or friendly_name or "",
         kind=classify(wire),
         status=_status(status),
-        status_text=status or "",
+        status_text=printable(status or ""),
         product_type=_product_type(wire),
         auto_renew=read.flag("autoRenewEnabled"),
         quantity=shape.whole("quantity") or 0,
@@ -644,9 +655,9 @@ def azure_entitlement_from_wire(
         id=shape.ident("id").lower(),
         customer_id=customer_id,
         plan_id=(shape.text("subscriptionId") or plan_id).lower(),
-        name=shape.text("friendlyName") or "",
+        name=shape.label("friendlyName"),
         status=status,
-        status_text=text,
+        status_text=printable(text),
     )
 
 
@@ -670,17 +681,18 @@ def entitlement_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Entitlem
     if kind is EntitlementType.OTHER:
         read.unknown("entitlementType")
     reference = shape.child("referenceOrder")
-    artifacts = [a.text("resourceId") for a in shape.children("entitledArtifacts")]
+    # What is only shown (to a person, in a blocked item) is made safe to print.
+    artifacts = [a.label("resourceId") for a in shape.children("entitledArtifacts")]
     return Entitlement(
         customer_id=customer_id,
         type=kind,
-        product_id=shape.text("productId") or "",
-        sku_id=shape.text("skuId") or "",
+        product_id=shape.label("productId"),
+        sku_id=shape.label("skuId"),
         quantity=shape.whole("quantity") or 0,
         order_id=reference.text("id") if reference is not None else None,
         artifact_ids=tuple(a for a in artifacts if a),
         expires_at=read.time("expiryDate"),
-        type_text=type_text,
+        type_text=printable(type_text),
         unknowns=tuple(read.unknowns),
     )
 
@@ -733,12 +745,12 @@ def gdap_relationship_from_wire(wire: Mapping[str, Any]) -> GdapRelationship:
     return GdapRelationship(
         id=shape.ident("id"),
         customer_id=(tenant or "").strip().lower(),
-        name=shape.text("displayName") or "",
+        name=shape.label("displayName"),
         status=status,
-        status_text=text,
+        status_text=printable(text),
         etag=etag,
         ends=read.time("endDateTime"),
-        customer_name=(customer.text("displayName") if customer is not None else None) or "",
+        customer_name=customer.label("displayName") if customer is not None else "",
         auto_extend=str(shape.text("autoExtendDuration") or ""),
         unknowns=tuple(read.unknowns),
     )
@@ -753,5 +765,5 @@ def gdap_request_from_wire(relationship_id: str, wire: Mapping[str, Any]) -> Gda
         relationship_id=relationship_id,
         action=shape.text("action") or "",
         status=_known(GdapRequestStatus, text, GdapRequestStatus.UNKNOWN),
-        status_text=text,
+        status_text=printable(text),
     )

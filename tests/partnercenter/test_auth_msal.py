@@ -48,6 +48,7 @@ from reconciler.partnercenter.errors import (
     InvalidEndpointError,
 )
 
+SAFETY_SECONDS = 30  # only a bound for waits that end on events
 TENANT = "8777b240-c6f0-4469-9e98-a3205431b836"
 CLIENT = "app-6c3f"
 SECRET = "client-SECRET-51a0-do-not-print"
@@ -88,7 +89,10 @@ class FakeEntra:
     tenant: str = TENANT
     expires_in: int = 3600
     strict: bool = True
-    delay: float = 0.0
+    # Set: the first token request waits for it (`first_arrived` says it came), so that
+    # other callers arrive while it is in flight.
+    hold_first: threading.Event | None = None
+    first_arrived: threading.Event = field(default_factory=threading.Event)
     graph_scope: str = GRAPH_GRANTED
     # (status, body) to answer the next token requests with, in turn, instead of a token.
     answers: list[tuple[int, bytes]] = field(default_factory=list)
@@ -123,8 +127,11 @@ class FakeEntra:
             with self.lock:
                 self.in_flight += 1
                 self.most_in_flight = max(self.most_in_flight, self.in_flight)
+                first = len(self.grants) == 1
             try:
-                time.sleep(self.delay)
+                if first and self.hold_first is not None:
+                    self.first_arrived.set()
+                    assert self.hold_first.wait(SAFETY_SECONDS), "the first grant was never let go"
                 status, body = self._token(form)
             finally:
                 with self.lock:
@@ -448,15 +455,17 @@ def test_graph_is_cached_whatever_scopes_the_answer_lists(login: Login, graph_sc
 
 
 def test_concurrent_callers_cause_one_request_per_audience(login: Login) -> None:
-    login.entra.delay = 0.3  # everyone arrives while the first request is in flight
+    release = login.entra.hold_first = threading.Event()
     pc, graph = login.providers()
     callers = [pc] * 8 + [graph] * 8
     start = threading.Barrier(len(callers))
     tokens: list[str] = []
     tokens_lock = threading.Lock()
+    calling = threading.Semaphore(0)
 
     def call(provider: SamTokenProvider) -> None:
         start.wait()
+        calling.release()
         token = provider()
         with tokens_lock:
             tokens.append(token)
@@ -464,8 +473,13 @@ def test_concurrent_callers_cause_one_request_per_audience(login: Login) -> None
     threads = [threading.Thread(target=call, args=(provider,)) for provider in callers]
     for thread in threads:
         thread.start()
+    # Every caller asks while the first grant is held at the token endpoint.
+    assert login.entra.first_arrived.wait(SAFETY_SECONDS)
+    for _ in callers:
+        assert calling.acquire(timeout=SAFETY_SECONDS)
+    release.set()
     for thread in threads:
-        thread.join()
+        thread.join(SAFETY_SECONDS)
     assert len(tokens) == 16
     assert len(login.entra.grants) == 2  # one per audience, however many callers
     assert {frozenset(scopes(grant) - OIDC) for grant in login.entra.grants} == {

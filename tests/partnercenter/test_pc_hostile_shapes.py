@@ -33,6 +33,7 @@ from reconciler.partnercenter.errors import MalformedAnswer, PartnerCenterError
 from reconciler.partnercenter.fake import FakePartnerCenter
 from reconciler.partnercenter.models import (
     SubscriptionKind,
+    SubscriptionStatus,
     customer_from_wire,
     page_from_wire,
     subscription_from_wire,
@@ -431,3 +432,50 @@ def test_pcr_import_of_a_listing_without_items_writes_nothing_and_exits_1(
     assert err.startswith("pcr: " + PREFIX + "items is missing, expected a list"), err
     assert len(err.strip().splitlines()) == 1
     assert not out_dir.exists() or not list(out_dir.rglob("*.yaml"))
+
+
+# -- text that is only shown is made safe to print; an id must print as itself ----------------
+
+# A screen clear, a window title set, a right-to-left override, a line break and a tab.
+ESCAPES = "\x1b[2J\x1b]0;owned\x07\u202e\n\t"
+
+
+def test_names_and_other_shown_text_from_the_service_are_made_safe_to_print() -> None:
+    customer = customer_from_wire(
+        {"id": "c1", "companyProfile": {"companyName": f"Evil{ESCAPES}Corp", "domain": "x"}}
+    )
+    assert customer.name == "Evil?[2J?]0;owned????Corp"
+    wire = {"id": "s1", "offerName": f"E3{ESCAPES}", "status": f"active{ESCAPES}"}
+    subscription = subscription_from_wire(CONTOSO, wire)
+    assert subscription.offer_name == "E3?[2J?]0;owned????"
+    assert subscription.status_text == "active?[2J?]0;owned????"
+    assert subscription.status is SubscriptionStatus.UNKNOWN  # still one pcr does not know
+
+
+@pytest.mark.parametrize("bad_id", ["sub\x1b[31m", "sub\n1", "\u202esub"])
+def test_an_id_that_does_not_print_as_itself_is_no_id(bad_id: str) -> None:
+    with pytest.raises(MalformedAnswer, match=re.escape("id is a string, expected an id")):
+        subscription_from_wire(CONTOSO, {"id": bad_id})
+    with pytest.raises(MalformedAnswer, match=re.escape("id is a string, expected an id")):
+        customer_from_wire({"id": bad_id})
+
+
+def with_escapes_in_every_name(body: Any) -> Any:
+    for item in body["items"]:
+        profile = item["companyProfile"]
+        profile["companyName"] = f"{profile['companyName']}{ESCAPES}"
+    return body
+
+
+@pytest.mark.parametrize("output_format", ["text", "markdown", "json"])
+def test_pcr_plan_prints_no_escape_that_a_hostile_service_sent(
+    estate: Path, capsys: pytest.CaptureFixture[str], output_format: str
+) -> None:
+    with hostile_endpoint("GET", "/customers$", with_escapes_in_every_name) as url:
+        args = ["plan", "--desired", str(estate), "--endpoint", url, "--now", NOW]
+        code, out, err = run_pcr([*args, "--format", output_format], capsys)
+    assert code == 0, err
+    for character in ("\x1b", "\x07", "\u202e"):
+        assert character not in out + err
+    if output_format != "markdown":  # which counts unmanaged customers, naming none
+        assert "?[2J?]0;owned" in out  # the names are still shown, made safe
