@@ -32,6 +32,7 @@ import yaml
 from reconciler.lifecycle import term_end_day
 from reconciler.loader import LoadError, load_yaml
 from reconciler.partnercenter.models import Customer, CustomerDetail, Subscription
+from reconciler.printable import escape_hidden
 from reconciler.validate import schema_path
 
 CUSTOMER_MODELINE = "# yaml-language-server: $schema=../../schemas/customer.schema.json"
@@ -109,32 +110,10 @@ def file_names(customers: Iterable[Customer]) -> dict[str, str]:
 # --- file contents --------------------------------------------------------------------------
 
 
-# What a YAML stream may hold at all (YAML 1.1, as PyYAML's and libyaml's readers check it).
-_YAML_PRINTABLE = re.compile("[\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-# Shown escaped although YAML allows them: they reorder or hide the text around them.
-_MISLEADING = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff")
 ESCAPES_NOTE = (
     "# \\x1b, \\ud800 and the like in the comments below stand for characters from Partner\n"
     "# Center that a comment cannot show (control characters, lone surrogates); \\\\ is a \\."
 )
-
-
-def _hidden(ch: str) -> bool:
-    """A character a comment or a terminal line must not carry as it is."""
-    if ch in "\t\n\r":  # whitespace: `_one_line` makes it a space
-        return False
-    return (
-        unicodedata.category(ch) in ("Cc", "Cs")
-        or ch in _MISLEADING
-        or _YAML_PRINTABLE.fullmatch(ch) is None
-    )
-
-
-def _escape(ch: str) -> str:
-    code = ord(ch)
-    if code <= 0xFF:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def printable(text: str) -> str:
@@ -144,9 +123,7 @@ def printable(text: str) -> str:
     escape (`\\x1b`, `\\ud800`), and then, so that those read one way, every backslash
     `\\\\`; text with none of them only has its whitespace collapsed.
     """
-    if any(_hidden(ch) for ch in text):
-        text = "".join(_escape(ch) if _hidden(ch) else "\\\\" if ch == "\\" else ch for ch in text)
-    return _one_line(text)
+    return _one_line(escape_hidden(text))
 
 
 def _one_line(text: str) -> str:

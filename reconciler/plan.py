@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.partnercenter.models import Live, parse_time
+from reconciler.printable import JSON_ESCAPES
 from reconciler.timestamps import format_time
 
 FORMAT_VERSION = 1
@@ -546,7 +547,7 @@ def _deferred(data: Mapping[str, Any]) -> Deferred:
 
 def dumps(plan: Plan) -> str:
     """The plan-JSON document: what `pcr plan --format json` prints and the plan file holds."""
-    return json.dumps(to_dict(plan), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(to_dict(plan), indent=2, ensure_ascii=False).translate(JSON_ESCAPES) + "\n"
 
 
 def save(plan: Plan, path: Path, text: str | None = None) -> None:

@@ -99,8 +99,10 @@ class LiveRead:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.pool.shutdown(cancel_futures=True)
-        self._graph_pool.shutdown(cancel_futures=True)
+        # After `finish` nothing is left; after a failure, what is queued is dropped and
+        # what is in flight is not waited for: the clients close next, and it ends then.
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self._graph_pool.shutdown(wait=False, cancel_futures=True)
 
     def declare(self, customers: Iterable[DesiredCustomer]) -> None:
         with self._lock:

@@ -26,6 +26,7 @@ from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.models import Live
 from reconciler.plan import Plan
 from reconciler.planner import make_plan
+from reconciler.printable import escape_hidden
 from reconciler.progress import Meter
 from reconciler.read import read_summary
 from reconciler.render import render, use_color
@@ -311,7 +312,7 @@ def step_line(plan: Plan, result: StepResult) -> str:
     """One step as a person reads it: its outcome, customer, verb and target, and why."""
     action = result.action
     target = action.target_name or action.target_id
-    return (
+    return escape_hidden(
         f"{result.outcome.value:<8} {plan.name_of(action.customer_id)}: "
         f"{verb_of(action.type).text} {target}".rstrip()
         + (f" — {result.message}" if result.message else "")

@@ -11,6 +11,7 @@ import click
 from reconciler.commands import ERROR, OK
 from reconciler.commands.plan import load_valid
 from reconciler.journal import AUDIT_NAME, audit_records
+from reconciler.printable import escape_hidden
 from reconciler.scope import customer_id_of
 from reconciler.state import StateError, open_store
 
@@ -55,4 +56,5 @@ def _text(customer_id: str, records: list[dict[str, Any]], where: str) -> str:
             f"{change}, {r.get('result', '?')} ({who}, plan {r.get('plan') or '?'}, "
             f"request {r.get('request_id', '?')})"
         )
-    return "\n".join(lines)
+    # The records hold what Partner Center and the runner said (a status, an actor's name).
+    return escape_hidden("\n".join(lines))

@@ -16,20 +16,14 @@ _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u20
 _WHITESPACE = re.compile(r"\s+")
 
 
-def printable(text: str) -> str:
-    """`text` with each control character (a terminal escape, a tab, a line break) and each
-    bidirectional override shown as `?`: safe to print, and to put in a comment."""
-    if text.isprintable():
-        return text
-    return "".join(
-        "?" if unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS else c for c in text
-    )
-
-
 def one_line(text: str, limit: int | None = None) -> str:
     """`text` as one printable line: whitespace runs collapsed to one space, control
     characters (terminal escapes included) shown as `?`, cut at `limit` characters."""
-    text = printable(_WHITESPACE.sub(" ", text).strip())
+    text = _WHITESPACE.sub(" ", text).strip()
+    if not text.isprintable():
+        text = "".join(
+            "?" if unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS else c for c in text
+        )
     if limit is not None and len(text) > limit:
         text = text[: max(limit - 1, 0)].rstrip() + "…"
     return text

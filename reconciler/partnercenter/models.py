@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Generic, ParamSpec, TypeGuard, TypeVar
 
-from reconciler.partnercenter.errors import ANSWER, MalformedAnswer, printable
+from reconciler.partnercenter.errors import ANSWER, MalformedAnswer
 from reconciler.timestamps import format_time
 
 P = ParamSpec("P")
@@ -376,11 +376,6 @@ class _Object:
             return value
         raise self._wrong(name, "a string")
 
-    def label(self, name: str) -> str:
-        """A name, for people: whatever the service sent, made safe to print (`printable`).
-        A name is shown, never sent back, so nothing is lost by that."""
-        return printable(self.text(name) or "")
-
     def ident(self, name: str) -> str:
         """A required, non-empty string of printable characters: an id."""
         value = self.wire.get(name)
@@ -583,7 +578,7 @@ def customer_from_wire(wire: Mapping[str, Any]) -> Customer:
         raise shape._wrong("id", "an id (a non-empty string)")
     return Customer(
         id=customer_id,
-        name=profile.label("companyName") if profile is not None else "",
+        name=(profile.text("companyName") if profile is not None else None) or "",
         domain=(profile.text("domain") if profile is not None else None) or "",
         relationship=(shape.text("relationshipToPartner") or "none").lower(),
     )
@@ -599,8 +594,8 @@ def subscription_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Subscri
         if subtype is not None:
             subtype.text("id")
     status = shape.text("status")
-    offer_name = shape.label("offerName")
-    friendly_name = shape.label("friendlyName")
+    offer_name = shape.text("offerName")
+    friendly_name = shape.text("friendlyName")
     parent = shape.text("parentSubscriptionId")
     read = _Reader(wire)
     return Subscription(
@@ -610,7 +605,7 @@ def subscription_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Subscri
         offer_name=offer_name or friendly_name or "",
         kind=classify(wire),
         status=_status(status),
-        status_text=printable(status or ""),
+        status_text=status or "",
         product_type=_product_type(wire),
         auto_renew=read.flag("autoRenewEnabled"),
         quantity=shape.whole("quantity") or 0,
@@ -655,9 +650,9 @@ def azure_entitlement_from_wire(
         id=shape.ident("id").lower(),
         customer_id=customer_id,
         plan_id=(shape.text("subscriptionId") or plan_id).lower(),
-        name=shape.label("friendlyName"),
+        name=shape.text("friendlyName") or "",
         status=status,
-        status_text=printable(text),
+        status_text=text,
     )
 
 
@@ -681,18 +676,17 @@ def entitlement_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Entitlem
     if kind is EntitlementType.OTHER:
         read.unknown("entitlementType")
     reference = shape.child("referenceOrder")
-    # What is only shown (to a person, in a blocked item) is made safe to print.
-    artifacts = [a.label("resourceId") for a in shape.children("entitledArtifacts")]
+    artifacts = [a.text("resourceId") for a in shape.children("entitledArtifacts")]
     return Entitlement(
         customer_id=customer_id,
         type=kind,
-        product_id=shape.label("productId"),
-        sku_id=shape.label("skuId"),
+        product_id=shape.text("productId") or "",
+        sku_id=shape.text("skuId") or "",
         quantity=shape.whole("quantity") or 0,
         order_id=reference.text("id") if reference is not None else None,
         artifact_ids=tuple(a for a in artifacts if a),
         expires_at=read.time("expiryDate"),
-        type_text=printable(type_text),
+        type_text=type_text,
         unknowns=tuple(read.unknowns),
     )
 
@@ -745,12 +739,12 @@ def gdap_relationship_from_wire(wire: Mapping[str, Any]) -> GdapRelationship:
     return GdapRelationship(
         id=shape.ident("id"),
         customer_id=(tenant or "").strip().lower(),
-        name=shape.label("displayName"),
+        name=shape.text("displayName") or "",
         status=status,
-        status_text=printable(text),
+        status_text=text,
         etag=etag,
         ends=read.time("endDateTime"),
-        customer_name=customer.label("displayName") if customer is not None else "",
+        customer_name=(customer.text("displayName") if customer is not None else None) or "",
         auto_extend=str(shape.text("autoExtendDuration") or ""),
         unknowns=tuple(read.unknowns),
     )
@@ -765,5 +759,5 @@ def gdap_request_from_wire(relationship_id: str, wire: Mapping[str, Any]) -> Gda
         relationship_id=relationship_id,
         action=shape.text("action") or "",
         status=_known(GdapRequestStatus, text, GdapRequestStatus.UNKNOWN),
-        status_text=printable(text),
+        status_text=text,
     )

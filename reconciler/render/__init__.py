@@ -8,13 +8,16 @@ and one line there. This module also decides whether a terminal gets colour.
 from __future__ import annotations
 
 import os
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from reconciler.drift import DriftReport
 from reconciler.plan import Plan
+from reconciler.printable import shown
 from reconciler.progress import TTYStream, takes_escapes
 from reconciler.render import json, markdown, text
 from reconciler.render.common import verb_of as verb_of  # how plans name an action type
+
+T = TypeVar("T")
 
 
 class Renderer(Protocol):
@@ -31,12 +34,18 @@ FORMATS: dict[str, Renderer] = {"text": text, "json": json, "markdown": markdown
 
 def render(plan: Plan, fmt: str, *, color: bool = False) -> str:
     """The plan in one of FORMATS; `color` only affects text."""
-    return _renderer(fmt, "plan").render(plan, color=color)
+    return _renderer(fmt, "plan").render(_for(fmt, plan), color=color)
 
 
 def render_drift(report: DriftReport, fmt: str, *, color: bool = False) -> str:
     """The drift report in one of FORMATS; `color` only affects text."""
-    return _renderer(fmt, "drift").render_drift(report, color=color)
+    return _renderer(fmt, "drift").render_drift(_for(fmt, report), color=color)
+
+
+def _for(fmt: str, document: T) -> T:
+    """What a format is given: for people (text, Markdown), every string from outside made
+    safe to show (`printable.shown`); JSON escapes for itself and keeps text as it came."""
+    return document if fmt == "json" else shown(document)
 
 
 def _renderer(fmt: str, what: str) -> Renderer:

@@ -8,6 +8,7 @@ from typing import Any
 from reconciler import drift
 from reconciler.drift import DriftReport
 from reconciler.plan import Plan, dumps
+from reconciler.printable import JSON_ESCAPES
 
 
 def render(plan: Plan, *, color: bool = False) -> str:
@@ -22,4 +23,4 @@ def render_drift(report: DriftReport, *, color: bool = False) -> str:
 
 def _dump(document: dict[str, Any]) -> str:
     # Non-ASCII customer names stay readable; JSON is UTF-8 either way.
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(document, indent=2, ensure_ascii=False).translate(JSON_ESCAPES) + "\n"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.apply.support import NORTHWIND, make_estate, run_apply, run_pcr, save_plan
 
 
@@ -46,3 +48,19 @@ def test_history_of_someone_pcr_never_touched(tmp_path: Path, pcr_executable: st
     )
     assert wrong.returncode == 1
     assert "nobody.yaml is neither a customer file" in wrong.stderr
+
+
+def test_history_shows_what_others_wrote_in_the_audit_trail_safely(
+    tmp_path: Path, pcr_executable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Who ran pcr comes from the runner (GITHUB_ACTOR): shown, never acted on by a terminal.
+    monkeypatch.setenv("GITHUB_ACTOR", "mallory\x1b]0;owned\x07\u202e")
+    estate = make_estate(tmp_path)
+    save_plan(pcr_executable, estate)
+    assert run_apply(pcr_executable, estate).returncode == 0
+    shown = run_pcr(
+        pcr_executable, "history", "northwind.yaml", "--desired", "desired-state", cwd=tmp_path
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "by mallory\\x1b]0;owned\\x07\\u202e at" in shown.stdout
+    assert "\x1b" not in shown.stdout and "\u202e" not in shown.stdout
