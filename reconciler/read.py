@@ -73,8 +73,9 @@ def read_live(
 class LiveRead:
     """One read of live state in progress, fed from two sides in any order: the customers
     Partner Center lists (`listed`) and the customers the desired state declares
-    (`declare`). A declared customer's GDAP listing starts when it is declared; its deep
-    read when it is both declared and listed. `finish` waits for them all.
+    (`declare`). A declared customer's GDAP listing starts when it is declared, listed by
+    Partner Center or not (a removal done by hand can leave GDAP behind); its deep read
+    when it is both declared and listed. `finish` waits for them all.
 
     Thread-safe: in a full plan pages come from one thread while files validate in
     another. The counts and time of the read are the clients' from its start.
