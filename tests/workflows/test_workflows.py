@@ -565,8 +565,8 @@ def plan_artifact(run: WorkflowRun, prefix: str = "") -> str:
 def assert_plan_then_approval_then_that_plan(estate: Estate, run: WorkflowRun, prefix: str) -> None:
     assert run.succeeded, run.log
     plan, apply = run.job(f"{prefix}plan"), run.job(f"{prefix}apply")
+    assert plan.outputs["has-actions"] == "true", plan.log
     assert plan.environment is None and apply.environment == ENVIRONMENT
-    assert plan.outputs["has-actions"] == "true"
 
     # The reviewer was asked once, after the plan job, and saw the plan and its file.
     (review,) = run.reviews
