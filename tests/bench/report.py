@@ -192,6 +192,20 @@ def _fake_measured(run: dict[str, Any]) -> str:
 
 # -- the tables ----------------------------------------------------------------------------
 
+# The columns every served run's table has: its time against the floor, and its 429s.
+TIMING_HEADER = ["floor s", "process s", "process ÷ floor", "API s", "API ÷ floor", "429s"]
+
+
+def _timing(run: dict[str, Any]) -> list[object]:
+    return [
+        run["floor_s"],
+        run["wall_s"],
+        _x(run["wall_over_floor"]),
+        run["api_s"],
+        _x(run["api_over_floor"]),
+        f"{run['throttled_429']} ({_pct(run['throttled_share'])})",
+    ]
+
 
 def _full_plan(sizes: list[dict[str, Any]]) -> list[str]:
     rows = []
@@ -202,12 +216,7 @@ def _full_plan(sizes: list[dict[str, Any]]) -> list[str]:
                 _n(size["customers"]),
                 _calls(plan),
                 _n(size["plan_minimum_calls"]),
-                plan["floor_s"],
-                plan["wall_s"],
-                _x(plan["wall_over_floor"]),
-                plan["api_s"],
-                _x(plan["api_over_floor"]),
-                f"{plan['throttled_429']} ({_pct(plan['throttled_share'])})",
+                *_timing(plan),
                 plan["cpu_s"],
                 _n(plan["peak_rss_mb"]),
             ]
@@ -216,12 +225,7 @@ def _full_plan(sizes: list[dict[str, Any]]) -> list[str]:
         "customers",
         "calls (PC + Graph)",
         "minimum",
-        "floor s",
-        "process s",
-        "process ÷ floor",
-        "API s",
-        "API ÷ floor",
-        "429s",
+        *TIMING_HEADER,
         "CPU s",
         "peak RSS MB",
     ]
@@ -264,24 +268,14 @@ def _paging(sizes: list[dict[str, Any]]) -> list[str]:
                 _n(size["customers"]),
                 _n(size["estate"]["pages"]),
                 _calls(run),
-                run["floor_s"],
-                run["wall_s"],
-                _x(run["wall_over_floor"]),
-                run["api_s"],
-                _x(run["api_over_floor"]),
-                f"{run['throttled_429']} ({_pct(run['throttled_share'])})",
+                *_timing(run),
             ]
         )
     header = [
         "customers",
         "pages",
         "calls",
-        "floor s",
-        "process s",
-        "process ÷ floor",
-        "API s",
-        "API ÷ floor",
-        "429s",
+        *TIMING_HEADER,
     ]
     return _table(header, rows) if rows else ["Not run."]
 
@@ -301,12 +295,7 @@ def _apply(sizes: list[dict[str, Any]]) -> list[str]:
                 _x(apply["calls"] / minimum),
                 size["plan"]["irreversible"],
                 f"{apply_call_bound(size):,.0f}",
-                apply["floor_s"],
-                apply["wall_s"],
-                _x(apply["wall_over_floor"]),
-                apply["api_s"],
-                _x(apply["api_over_floor"]),
-                f"{apply['throttled_429']} ({_pct(apply['throttled_share'])})",
+                *_timing(apply),
             ]
         )
     header = [
@@ -316,12 +305,7 @@ def _apply(sizes: list[dict[str, Any]]) -> list[str]:
         "calls ÷ minimum",
         "irreversible steps",
         "call target",
-        "floor s",
-        "process s",
-        "process ÷ floor",
-        "API s",
-        "API ÷ floor",
-        "429s",
+        *TIMING_HEADER,
     ]
     return _table(header, rows) if rows else ["Not run (`PCR_BENCH_APPLY_SIZES`)."]
 
