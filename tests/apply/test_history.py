@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.apply.support import NORTHWIND, make_estate, run_apply, run_pcr, save_plan
+from tests.apply.support import NORTHWIND, Estate, make_estate, run_apply, run_pcr, save_plan
+
+
+def applied(tmp_path: Path, pcr: str) -> Estate:
+    """The example estate, its plan saved and applied."""
+    estate = make_estate(tmp_path)
+    save_plan(pcr, estate)
+    assert run_apply(pcr, estate).returncode == 0
+    return estate
+
+
+def northwind_history(tmp_path: Path, pcr: str) -> subprocess.CompletedProcess[str]:
+    shown = run_pcr(pcr, "history", "northwind.yaml", "--desired", "desired-state", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    return shown
 
 
 def test_history_of_a_customer_after_an_apply(tmp_path: Path, pcr_executable: str) -> None:
-    estate = make_estate(tmp_path)
-    save_plan(pcr_executable, estate)
-    assert run_apply(pcr_executable, estate).returncode == 0
-
-    by_file = run_pcr(
-        pcr_executable, "history", "northwind.yaml", "--desired", "desired-state", cwd=tmp_path
-    )
-    assert by_file.returncode == 0, by_file.stderr
+    estate = applied(tmp_path, pcr_executable)
+    by_file = northwind_history(tmp_path, pcr_executable)
     assert f"History of {NORTHWIND} (3 changes" in by_file.stdout
     assert "suspend_subscription" in by_file.stdout and "active -> suspended" in by_file.stdout
     assert "remove_relationship" in by_file.stdout
@@ -55,12 +64,7 @@ def test_history_shows_what_others_wrote_in_the_audit_trail_safely(
 ) -> None:
     # Who ran pcr comes from the runner (GITHUB_ACTOR): shown, never acted on by a terminal.
     monkeypatch.setenv("GITHUB_ACTOR", "mallory\x1b]0;owned\x07\u202e")
-    estate = make_estate(tmp_path)
-    save_plan(pcr_executable, estate)
-    assert run_apply(pcr_executable, estate).returncode == 0
-    shown = run_pcr(
-        pcr_executable, "history", "northwind.yaml", "--desired", "desired-state", cwd=tmp_path
-    )
-    assert shown.returncode == 0, shown.stderr
+    applied(tmp_path, pcr_executable)
+    shown = northwind_history(tmp_path, pcr_executable)
     assert "by mallory\\x1b]0;owned\\x07\\u202e at" in shown.stdout
     assert "\x1b" not in shown.stdout and "\u202e" not in shown.stdout
