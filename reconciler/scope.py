@@ -9,9 +9,12 @@ A change to `partner.yaml` changes the rules for everyone, so it scopes nothing.
 
 from __future__ import annotations
 
+import functools
 import subprocess
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
@@ -22,6 +25,58 @@ GIT_SECONDS = 60.0  # a local `git diff` is quick; a hung one must not hang pcr
 
 class ScopeError(Exception):
     """A scope that cannot be used: the message says what to do."""
+
+
+class Declarations(Protocol):
+    """Where customers are declared: all that choosing a scope needs to know. Customer files
+    are named by their name in `customers_dir` (they are all there). A full load answers
+    from its customers (`DesiredDeclarations`); a scoped load parses only the files it must
+    (`reconciler.validate.load_scoped`)."""
+
+    @property
+    def customers_dir(self) -> Path: ...
+
+    def names(self) -> Sequence[str]:
+        """Every customer file's name."""
+        ...
+
+    def links(self) -> Collection[str]:
+        """The names of the customer files that are symbolic links."""
+        ...
+
+    def tenant_of(self, name: str) -> str | None:
+        """The tenant a customer file declares; None when the file is not valid (the load
+        reports why)."""
+        ...
+
+    def file_of(self, tenant_id: str) -> str | None:
+        """The name of the customer file that declares a tenant (lower case), if any does."""
+        ...
+
+
+@dataclass(frozen=True)
+class DesiredDeclarations:
+    """The declarations of a desired state loaded whole."""
+
+    desired: Desired
+    customers_dir: Path
+
+    def names(self) -> Sequence[str]:
+        return list(self._by_name)
+
+    def links(self) -> Collection[str]:
+        return [name for name in self._by_name if (self.customers_dir / name).is_symlink()]
+
+    def tenant_of(self, name: str) -> str | None:
+        return self._by_name.get(name)
+
+    def file_of(self, tenant_id: str) -> str | None:
+        customer = self.desired.customers.get(tenant_id)
+        return None if customer is None else Path(customer.path).name
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, str]:
+        return {Path(c.path).name: c.tenant_id for c in self.desired.customers.values()}
 
 
 @dataclass(frozen=True)
@@ -46,32 +101,73 @@ def union(scopes: list[Scope]) -> Scope:
     return Scope(customers, " ".join(s.source for s in scopes), left)
 
 
-def only(desired: Desired, items: tuple[str, ...]) -> Scope:
-    """`--only`: each item a declared customer's file (path, name or stem) or a tenant id."""
+def only(declared: Declarations, items: tuple[str, ...]) -> Scope:
+    """`--only`: each item a customer file (path, name or stem) or a declared tenant id."""
     customers = []
     for item in items:
-        customer_id = customer_id_of(item, desired)
+        name = customer_file(declared, item)
+        if name is not None:
+            customer_id = declared.tenant_of(name)
+            if customer_id is not None:  # else the file's own problems are reported
+                customers.append(customer_id)
+            continue
+        customer_id = tenant_id(item)
         if customer_id is None:
             raise ScopeError(
                 f"--only {item}: neither a customer file of the desired state nor a tenant id"
             )
-        if customer_id not in desired.customers:
+        if declared.file_of(customer_id) is None:
             raise ScopeError(f"--only {item}: tenant {customer_id} is not declared in any file")
         customers.append(customer_id)
     return Scope(tuple(dict.fromkeys(customers)), "--only " + " ".join(items))
 
 
-def customer_id_of(who: str, desired: Desired) -> str | None:
+def customer_id_of(who: str, declared: Declarations) -> str | None:
     """A declared customer's file (by path, name or stem), or any tenant id."""
-    for customer in desired.customers.values():
-        path = Path(customer.path)
-        if who in (customer.path, path.name, path.stem) or Path(who).resolve() == path.resolve():
-            return customer.tenant_id
-    text = who.strip().lower()
+    name = customer_file(declared, who)
+    return declared.tenant_of(name) if name is not None else tenant_id(who)
+
+
+def tenant_id(text: str) -> str | None:
+    """`text` as a tenant id (lower case), if it has a GUID's shape."""
+    text = text.strip().lower()
     return text if len(text) == 36 and text.count("-") == 4 else None
 
 
-def changed_since(desired: Desired, desired_dir: Path, ref: str) -> Scope | None:
+def customer_file(declared: Declarations, who: str) -> str | None:
+    """The customer file `who` names: its name, its stem, or a path that leads to it
+    (through links, too)."""
+    names = declared.names()
+    if who in names:
+        return who
+    by_stem = {name.rsplit(".", 1)[0]: name for name in names}
+    if who in by_stem:
+        return by_stem[who]
+    if who in ("", ".", ".."):
+        return None
+    found = _reached(declared, {_resolve(Path(who))})
+    return found[0] if found else None
+
+
+def _reached(declared: Declarations, real_paths: set[Path]) -> list[str]:
+    """The customer files whose real path is one of `real_paths`. Only links are resolved
+    one by one: any other file's real path is its folder's, plus its name."""
+    folder = _resolve(declared.customers_dir)
+    names = set(declared.names())
+    found = [path.name for path in real_paths if path.parent == folder and path.name in names]
+    links = [name for name in declared.links() if name not in found]
+    found += [name for name in links if _resolve(declared.customers_dir / name) in real_paths]
+    return sorted(found)
+
+
+def _resolve(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a loop, or unreadable: it leads nowhere
+        return path
+
+
+def changed_since(declared: Declarations, desired_dir: Path, ref: str) -> Scope | None:
     """`--changed-since REF`: the customer files added, changed, renamed or deleted since
     REF (against the working tree). None when `partner.yaml` changed: every customer then."""
     root = _git(desired_dir, "rev-parse", "--show-toplevel").strip()
@@ -91,12 +187,12 @@ def changed_since(desired: Desired, desired_dir: Path, ref: str) -> Scope | None
     untracked = _git(desired_dir, "ls-files", "--others", "--exclude-standard", "--full-name")
     changed += untracked.splitlines()
     base = Path(root)
-    files = {(base / path).resolve() for path in changed}
+    files = {_resolve(base / path) for path in changed}
     if any(path.name in ("partner.yaml", "partner.yml") for path in files):
         return None
-    by_file = {Path(c.path).resolve(): cid for cid, c in desired.customers.items()}
-    customers = tuple(sorted({by_file[f] for f in files if f in by_file}))
-    left = tuple(_left(desired_dir, ref, base, path, desired) for path in deleted)
+    tenants = (declared.tenant_of(name) for name in _reached(declared, files))
+    customers = tuple(sorted({t for t in tenants if t is not None}))
+    left = tuple(_left(desired_dir, ref, path, declared) for path in deleted)
     return Scope(customers, f"--changed-since {ref}", tuple(item for item in left if item))
 
 
@@ -117,7 +213,7 @@ def _changes(listing: str) -> tuple[list[str], list[str]]:
     return changed, deleted
 
 
-def _left(desired_dir: Path, ref: str, root: Path, path: str, desired: Desired) -> str:
+def _left(desired_dir: Path, ref: str, path: str, declared: Declarations) -> str:
     """What a deleted customer file declared at REF, as one line for the plan's reader."""
     if not path.endswith((".yaml", ".yml")):
         return ""
@@ -126,7 +222,7 @@ def _left(desired_dir: Path, ref: str, root: Path, path: str, desired: Desired) 
         tenant = str((yaml.safe_load(text) or {}).get("tenant_id", "")).lower()
     except (ScopeError, yaml.YAMLError, AttributeError):
         tenant = ""
-    if tenant and tenant in desired.customers:
+    if tenant and declared.file_of(tenant) is not None:
         return ""  # declared in another file now (moved): nothing left
     who = f"tenant {tenant}" if tenant else "a customer"
     return (

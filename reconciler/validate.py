@@ -17,17 +17,21 @@ import gc
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import jsonschema
 
 from reconciler import desired as d
+from reconciler.id_index import IdIndex
 from reconciler.loader import Mapping, Mark, Sequence, load_file, what_is_at
 from reconciler.state import StateBackend, StateSettings
+
+if TYPE_CHECKING:  # `pcr validate` never chooses a scope: git and the rest stay unloaded
+    from reconciler.scope import Declarations, Scope
 
 PARTNER_FILE = "partner.yaml"
 CUSTOMERS_DIR = "customers"
@@ -125,10 +129,6 @@ def load_desired(
     `on_customers` is handed each batch of customers as their files prove valid on their
     own, before the whole is checked: a read of live state can start on them meanwhile.
     """
-    if not directory.exists():
-        raise DesiredStateError(f"{directory}: no such directory (pass the desired-state folder)")
-    if not directory.is_dir():
-        raise DesiredStateError(f"{directory}: not a directory (pass the desired-state folder)")
     top = _folder_entries(directory)
     problems: list[Problem] = []
     partner = _load_partner(directory, problems)
@@ -146,6 +146,16 @@ def load_desired(
             gc.enable()
     problems.extend(_stray_files(directory, top))
     problems.extend(_cross_file_problems(customers))
+    return _result(directory, partner, customer_files, customers, problems)
+
+
+def _result(
+    directory: Path,
+    partner: d.PartnerSettings,
+    customer_files: Collection[object],
+    customers: list[d.DesiredCustomer],
+    problems: list[Problem],
+) -> LoadResult:
     problems.sort()
     files = len(customer_files) + (partner.source is not None)
     warnings = () if customer_files else (_no_customers(directory),)
@@ -153,6 +163,90 @@ def load_desired(
         return LoadResult(None, problems, files, warnings)
     by_id = {c.tenant_id: c for c in customers}
     return LoadResult(d.Desired(partner, by_id), [], files, warnings)
+
+
+def load_scoped(
+    directory: Path, choose: Callable[[Declarations], Scope | None]
+) -> tuple[LoadResult, Scope | None]:
+    """A scoped run's desired state: `partner.yaml` and the customers `choose` picks, parsed
+    and validated; the rest of the estate only checked for what the run needs to be safe,
+    that no other file declares one of their tenants or subscriptions (`reconciler.id_index`
+    finds the files that might). `pcr validate` still checks every file.
+
+    When `choose` picks everyone (None), the whole desired state is loaded. Raises
+    DesiredStateError, and whatever `choose` raises (ScopeError).
+    """
+    top = _folder_entries(directory)
+    problems: list[Problem] = []
+    partner = _load_partner(directory, problems)
+    folder = directory / CUSTOMERS_DIR
+    entries = _customer_entries(folder, problems)
+    declared = _ScopedDeclarations(folder, entries, partner.policy.require_domain_for_removal)
+    chosen = choose(declared)
+    if chosen is None:
+        return load_desired(directory), None
+    in_scope = declared.declaring(chosen.customers)
+    ids = {c.tenant_id for c in in_scope} | {o.id for c in in_scope for o in c.subscriptions}
+    declared.parse(declared.index.candidates(ids))
+    problems += declared.problems
+    problems.extend(_stray_files(directory, top))
+    problems.extend(_cross_file_problems(declared.parsed()))
+    names = declared.names()
+    return _result(directory, partner, names, in_scope, problems), chosen
+
+
+class _ScopedDeclarations:
+    """Declarations answered by parsing as few customer files as it can: those asked about,
+    and those the index names for an id (`Declarations`, in `reconciler.scope`)."""
+
+    def __init__(
+        self, customers_dir: Path, entries: list[os.DirEntry[str]], require_domain: bool
+    ) -> None:
+        self.customers_dir = customers_dir
+        self._names = [entry.name for entry in entries]
+        self._links = [entry.name for entry in entries if entry.is_symlink()]
+        self._require_domain = require_domain
+        self._customers: dict[str, d.DesiredCustomer | None] = {}
+        self.problems: list[Problem] = []
+
+    def names(self) -> list[str]:
+        return self._names
+
+    def links(self) -> list[str]:
+        return self._links
+
+    @functools.cached_property
+    def index(self) -> IdIndex:
+        return IdIndex.build(self.customers_dir, self._names)
+
+    def customer(self, name: str) -> d.DesiredCustomer | None:
+        """The customer in file `name`, parsed and validated once; None if it has problems."""
+        if name not in self._customers:
+            path = self.customers_dir / name
+            self._customers[name] = _load_customer(path, self.problems, self._require_domain)
+        return self._customers[name]
+
+    def parse(self, names: Iterable[str]) -> None:
+        for name in names:
+            self.customer(name)
+
+    def parsed(self) -> list[d.DesiredCustomer]:
+        return [c for c in self._customers.values() if c is not None]
+
+    def tenant_of(self, name: str) -> str | None:
+        customer = self.customer(name)
+        return None if customer is None else customer.tenant_id
+
+    def file_of(self, tenant_id: str) -> str | None:
+        return next(
+            (n for n in self.index.candidates([tenant_id]) if self.tenant_of(n) == tenant_id),
+            None,
+        )
+
+    def declaring(self, tenant_ids: Iterable[str]) -> list[d.DesiredCustomer]:
+        """The customers that declare these tenants (a tenant declared nowhere is left out)."""
+        names = (self.file_of(tenant_id) for tenant_id in dict.fromkeys(tenant_ids))
+        return [c for n in names if n is not None and (c := self.customer(n)) is not None]
 
 
 def _no_customers(directory: Path) -> str:
@@ -218,6 +312,10 @@ def _gather(
 
 
 def _folder_entries(directory: Path) -> list[os.DirEntry[str]]:
+    if not directory.exists():
+        raise DesiredStateError(f"{directory}: no such directory (pass the desired-state folder)")
+    if not directory.is_dir():
+        raise DesiredStateError(f"{directory}: not a directory (pass the desired-state folder)")
     try:
         return _listing(directory)
     except OSError as exc:
@@ -237,6 +335,12 @@ def _reason(exc: OSError) -> str:
 
 def _customer_files(folder: Path, problems: list[Problem]) -> list[Path]:
     """The customer files in `folder`; a problem for everything else that looks like one."""
+    return [Path(entry.path) for entry in _customer_entries(folder, problems)]
+
+
+def _customer_entries(folder: Path, problems: list[Problem]) -> list[os.DirEntry[str]]:
+    """The customer files in `folder`, as listed; a problem for everything else that looks
+    like one."""
     if not os.path.lexists(folder):
         return []
     mark = Mark(str(folder), 1, 1)
@@ -250,10 +354,10 @@ def _customer_files(folder: Path, problems: list[Problem]) -> list[Path]:
     except OSError as exc:
         problems.append(Problem(mark, f"cannot list the folder: {_reason(exc)}"))
         return []
-    files: list[Path] = []
+    files: list[os.DirEntry[str]] = []
     for entry in entries:
         if entry.name.endswith(".yaml"):
-            files.append(Path(entry.path))  # read_source says what it is if not a file
+            files.append(entry)  # read_source says what it is if not a file
         else:
             problems.extend(_not_a_customer_file(entry))
     return files

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.scope import ScopeError, changed_since, only
-from reconciler.validate import load_desired
+from reconciler.scope import DesiredDeclarations, ScopeError, changed_since, only
+from reconciler.validate import load_desired, load_scoped
 from tests.apply.support import FABRIKAM, NORTHWIND, NOW, make_estate, run_pcr
 from tests.conftest import EXAMPLE
 
@@ -44,10 +44,14 @@ def customers(repo: Path) -> Path:
     return repo / "desired-state" / "customers"
 
 
-def scope_of(repo: Path, ref: str = "main") -> tuple[set[str], tuple[str, ...]] | None:
-    result = load_desired(repo / "desired-state")
+def declared(desired_dir: Path) -> DesiredDeclarations:
+    result = load_desired(desired_dir)
     assert result.desired is not None, result.problems
-    found = changed_since(result.desired, repo / "desired-state", ref)
+    return DesiredDeclarations(result.desired, desired_dir / "customers")
+
+
+def scope_of(repo: Path, ref: str = "main") -> tuple[set[str], tuple[str, ...]] | None:
+    found = changed_since(declared(repo / "desired-state"), repo / "desired-state", ref)
     return None if found is None else (set(found.customers), found.left)
 
 
@@ -91,8 +95,7 @@ def test_a_changed_partner_yaml_scopes_everyone(repo: Path) -> None:
 
 
 def test_an_unknown_ref_or_no_repository_is_a_clear_error(repo: Path, tmp_path: Path) -> None:
-    desired = load_desired(repo / "desired-state").desired
-    assert desired is not None
+    desired = declared(repo / "desired-state")
     with pytest.raises(ScopeError, match=r"no such commit here .*fetch-depth: 0"):
         changed_since(desired, repo / "desired-state", "no-such-branch")
     with pytest.raises(ScopeError, match="cannot start with '-'"):
@@ -104,8 +107,7 @@ def test_an_unknown_ref_or_no_repository_is_a_clear_error(repo: Path, tmp_path: 
 
 
 def test_only_takes_files_names_and_tenant_ids_and_refuses_strangers() -> None:
-    desired = load_desired(EXAMPLE).desired
-    assert desired is not None
+    desired = declared(EXAMPLE)
     picked = only(desired, ("fabrikam.yaml", "northwind", CONTOSO.upper()))
     assert picked.customers == (FABRIKAM, NORTHWIND, CONTOSO)
     with pytest.raises(ScopeError, match="neither a customer file"):
@@ -203,3 +205,92 @@ def test_a_saved_scoped_plan_applies_only_within_its_scope(
     )
     assert refused.returncode == 1
     assert f"actions for customers outside its scope ({FABRIKAM})" in refused.stderr
+
+
+# --- a scoped load parses only its scope, and still refuses a tenant declared twice ------
+
+
+def only_loaded(desired_dir: Path, *items: str) -> tuple[set[str], list[str]]:
+    """The customers a scoped load of `--only ITEMS` yields, and its problems."""
+    result, chosen = load_scoped(desired_dir, lambda declared: only(declared, items))
+    assert chosen is not None
+    loaded = set(result.desired.customers) if result.desired else set()
+    return loaded, [str(problem) for problem in result.problems]
+
+
+@pytest.fixture
+def estate(tmp_path: Path) -> Path:
+    desired = tmp_path / "desired-state"
+    shutil.copytree(EXAMPLE, desired)
+    return desired
+
+
+def test_a_scoped_load_parses_only_its_customers(estate: Path) -> None:
+    # Broken YAML in a file outside the scope: a scoped run never reads it as YAML...
+    (estate / "customers" / "broken.yaml").write_text("tenant_id: [unclosed\n")
+    assert only_loaded(estate, "fabrikam.yaml") == ({FABRIKAM}, [])
+    # ... `pcr validate`'s load does, and refuses it.
+    assert load_desired(estate).desired is None
+
+
+def test_a_tenant_id_finds_its_file_among_the_rest(estate: Path) -> None:
+    assert only_loaded(estate, CONTOSO.upper()) == ({CONTOSO}, [])
+
+
+def test_a_tenant_declared_in_a_file_outside_the_scope_is_refused(estate: Path) -> None:
+    twin = estate / "customers" / "zz-fabrikam-again.yaml"
+    twin.write_text(f"tenant_id: {FABRIKAM.upper()}\nrelationship: reseller\n")
+    loaded, problems = only_loaded(estate, "fabrikam.yaml")
+    assert loaded == set()
+    assert any(
+        f"tenant_id {FABRIKAM} is declared twice" in p and "zz-fabrikam-again.yaml:1:12" in p
+        for p in problems
+    ), problems
+
+
+def test_a_subscription_declared_outside_the_scope_is_refused(estate: Path) -> None:
+    legacy = "f3ea7643-adc7-4f68-b701-7b00fd007869"  # one of Fabrikam's overrides
+    (estate / "customers" / "other.yaml").write_text(
+        f"tenant_id: 00000000-0000-4000-8000-00000000000a\nrelationship: reseller\n"
+        f"subscriptions:\n  - id: {legacy}\n    status: active\n"
+    )
+    loaded, problems = only_loaded(estate, "fabrikam.yaml")
+    assert loaded == set()
+    assert any(f"subscription {legacy} is declared twice" in p for p in problems), problems
+
+
+def test_a_tenant_spelled_with_escapes_is_still_found(estate: Path) -> None:
+    """YAML can spell a GUID without writing it (escapes in double quotes): a file with a
+    backslash is always parsed."""
+    spelled = "".join(f"\\x{ord(c):02x}" for c in FABRIKAM[:8]) + FABRIKAM[8:]
+    (estate / "customers" / "escaped.yaml").write_text(
+        f'tenant_id: "{spelled}"\nrelationship: reseller\n'
+    )
+    loaded, problems = only_loaded(estate, "fabrikam.yaml")
+    assert loaded == set()
+    assert any(f"tenant_id {FABRIKAM} is declared twice" in p for p in problems), problems
+
+
+def test_a_file_that_only_mentions_a_tenant_is_not_a_second_declaration(estate: Path) -> None:
+    notes = estate / "customers" / "litware.yaml"
+    notes.write_text(notes.read_text() + f"# bought through Fabrikam ({FABRIKAM})\n")
+    assert only_loaded(estate, "fabrikam.yaml") == ({FABRIKAM}, [])
+
+
+def test_a_scoped_pcr_plan_refuses_a_duplicate_in_an_untouched_file(
+    tmp_path: Path, pcr_executable: str
+) -> None:
+    estate = make_estate(tmp_path)
+    (estate.desired / "customers" / "copy.yaml").write_text(
+        f"tenant_id: {FABRIKAM}\nrelationship: none\ndomain: fabrikam.onmicrosoft.com\n"
+    )
+    done = run_pcr(
+        pcr_executable,
+        *("plan", "--desired", "desired-state", "--fake", "live.json", "--now", NOW),
+        *("--only", "fabrikam.yaml"),
+        cwd=estate.root,
+    )
+    assert done.returncode == 1
+    assert f"tenant_id {FABRIKAM} is declared twice" in done.stderr
+    assert done.stdout == ""  # nothing planned, nothing read
+    assert estate.mutations() == []

@@ -75,7 +75,7 @@ class Vanishing:
         return body
 
     def remove_now(self) -> None:
-        with self.app.lock:
+        with self.app.edit():
             for customer in self.state.data["customers"]:
                 if customer["id"] in self.removed:
                     customer["relationshipToPartner"] = "none"

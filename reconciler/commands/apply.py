@@ -17,7 +17,12 @@ from reconciler import plan as plan_model
 from reconciler.apply import INTERRUPTED, ApplyReport, Executor, Outcome, StepResult
 from reconciler.commands import DEFAULT_DESIRED, ERROR, OK
 from reconciler.commands.backend import Backend
-from reconciler.commands.plan import choose_scope, load_valid, read_with_progress
+from reconciler.commands.plan import (
+    choose_scope,
+    load_valid,
+    load_valid_scoped,
+    read_with_progress,
+)
 from reconciler.desired import Desired
 from reconciler.journal import AUDIT_NAME, AuditLog, Journal, RunContext, journal_name, orphans
 from reconciler.lifecycle import needs_gdap
@@ -31,7 +36,7 @@ from reconciler.progress import Meter
 from reconciler.read import read_summary
 from reconciler.render import render, use_color
 from reconciler.render.common import deferred_when, irreversible_headline, plural, verb_of
-from reconciler.scope import Scope, ScopeError
+from reconciler.scope import Declarations, Scope, ScopeError
 from reconciler.state import Holder, LockedError, StateError, StateStore, open_store
 
 
@@ -103,13 +108,12 @@ def run(options: ApplyOptions) -> int:
     except Refused as exc:
         _say(f"pcr: apply refused, nothing was changed: {exc}")
         return ERROR
-    desired = load_valid(options.desired)
-    if desired is None:
-        return ERROR
     try:
-        chosen = _scope(options, desired, saved)
+        desired, chosen = _load(options, saved)
     except (Refused, ScopeError) as exc:
         _say(f"pcr: apply refused, nothing was changed: {exc}")
+        return ERROR
+    if desired is None:
         return ERROR
     desired = chosen.restrict(desired) if chosen else desired
     try:
@@ -134,12 +138,22 @@ def run(options: ApplyOptions) -> int:
     return ERROR if report.failed else OK
 
 
+def _load(
+    options: ApplyOptions, saved: plan_model.SavedPlan | None
+) -> tuple[Desired | None, Scope | None]:
+    """The desired state, whole or only the scope's customers. Raises Refused, ScopeError."""
+    scoped = options.only or options.changed_since or (saved and saved.plan.scope is not None)
+    if not scoped:
+        return load_valid(options.desired), None
+    return load_valid_scoped(options.desired, lambda declared: _scope(options, declared, saved))
+
+
 def _scope(
-    options: ApplyOptions, desired: Desired, saved: plan_model.SavedPlan | None
+    options: ApplyOptions, declared: Declarations, saved: plan_model.SavedPlan | None
 ) -> Scope | None:
     """A saved plan's own scope, or the one --only / --changed-since give a fresh plan."""
     if saved is None:
-        return choose_scope(desired, options.desired, options.only, options.changed_since)
+        return choose_scope(declared, options.desired, options.only, options.changed_since)
     if options.only or options.changed_since:
         raise Refused(
             "a saved plan applies exactly its own scope: drop --only and --changed-since, "

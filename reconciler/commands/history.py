@@ -12,8 +12,9 @@ from reconciler.commands import ERROR, OK
 from reconciler.commands.plan import load_valid
 from reconciler.journal import AUDIT_NAME, audit_records
 from reconciler.printable import escape_hidden
-from reconciler.scope import customer_id_of
+from reconciler.scope import DesiredDeclarations, customer_id_of
 from reconciler.state import StateError, open_store
+from reconciler.validate import CUSTOMERS_DIR
 
 
 def run(
@@ -22,7 +23,7 @@ def run(
     desired = load_valid(desired_dir)
     if desired is None:
         return ERROR
-    customer_id = customer_id_of(who, desired)
+    customer_id = customer_id_of(who, DesiredDeclarations(desired, desired_dir / CUSTOMERS_DIR))
     if customer_id is None:
         click.echo(
             f"pcr: {who} is neither a customer file under {desired_dir} nor a tenant id",

@@ -23,7 +23,7 @@ from reconciler.progress import Meter, Progress
 from reconciler.read import ReadAhead, read_live, read_summary
 from reconciler.render import render, use_color
 from reconciler.scope import Scope
-from reconciler.validate import DesiredStateError, load_desired
+from reconciler.validate import DesiredStateError, LoadResult, load_desired, load_scoped
 
 NO_CUSTOMERS = (
     "{directory} declares no customers, so this plan manages none: every customer in Partner "
@@ -53,6 +53,24 @@ def load_valid(
     except DesiredStateError as exc:
         click.echo(f"pcr: {exc}", err=True)
         return None
+    return _reported(result, directory)
+
+
+Chooser = Callable[[scope.Declarations], Scope | None]
+
+
+def load_valid_scoped(directory: Path, choose: Chooser) -> tuple[Desired | None, Scope | None]:
+    """A scoped run's desired state (`load_scoped`) and its scope, or None after printing
+    why it cannot be used. Raises what `choose` raises, but for DesiredStateError."""
+    try:
+        result, chosen = load_scoped(directory, choose)
+    except DesiredStateError as exc:
+        click.echo(f"pcr: {exc}", err=True)
+        return None, None
+    return _reported(result, directory), chosen
+
+
+def _reported(result: LoadResult, directory: Path) -> Desired | None:
     for problem in result.problems:
         click.echo(str(problem), err=True)
     for warning in result.warnings:
@@ -67,13 +85,16 @@ def load_valid(
 
 
 def choose_scope(
-    desired: Desired, desired_dir: Path, only: tuple[str, ...], changed_since: str | None
+    declared: scope.Declarations,
+    desired_dir: Path,
+    only: tuple[str, ...],
+    changed_since: str | None,
 ) -> Scope | None:
     """The scope that `--only` and `--changed-since` name together; None: every customer.
     Raises ScopeError."""
-    scopes = [scope.only(desired, only)] if only else []
+    scopes = [scope.only(declared, only)] if only else []
     if changed_since is not None:
-        changed = scope.changed_since(desired, desired_dir, changed_since)
+        changed = scope.changed_since(declared, desired_dir, changed_since)
         if changed is None:
             click.echo(
                 f"pcr: partner.yaml changed since {changed_since}: it applies to every "
@@ -133,13 +154,20 @@ def run(options: PlanOptions) -> int:
 
 
 def _plan(options: PlanOptions, ahead: ReadAhead | None) -> int:
-    desired = load_valid(options.desired_dir, ahead.declare if ahead else None)
+    if ahead is not None:
+        desired, chosen = load_valid(options.desired_dir, ahead.declare), None
+    else:
+        try:
+            desired, chosen = load_valid_scoped(
+                options.desired_dir,
+                lambda declared: choose_scope(
+                    declared, options.desired_dir, options.only, options.changed_since
+                ),
+            )
+        except scope.ScopeError as exc:
+            click.echo(f"pcr: {exc}", err=True)
+            return ERROR
     if desired is None:
-        return ERROR
-    try:
-        chosen = choose_scope(desired, options.desired_dir, options.only, options.changed_since)
-    except scope.ScopeError as exc:
-        click.echo(f"pcr: {exc}", err=True)
         return ERROR
     planned = chosen.restrict(desired) if chosen else desired
     try:

@@ -36,7 +36,7 @@ def run(tmp_path: Path, app: FakePartnerCenter, between: object = None) -> list[
         graph = graph_beside(client)
         plan: Plan = make_plan(desired, read_live(client, desired, graph=graph), NOW)
         if callable(between):
-            with app.lock:
+            with app.edit():
                 between(app)
         executor = Executor(
             client,

@@ -239,7 +239,7 @@ def test_a_page_without_value_is_not_an_empty_page() -> None:
 
 
 def test_an_unknown_status_is_parsed_as_unknown(graph: GraphLive) -> None:
-    with graph.app.lock:
+    with graph.app.edit():
         graph.relationship("Contoso admins 1")["status"] = "someNewStatus"
     (found,) = [r for r in graph.client.list_relationships(CONTOSO) if r.status_text != "active"]
     assert found.status is GdapStatus.UNKNOWN

@@ -130,7 +130,7 @@ def test_a_write_keeps_scheduled_changes_and_fields_pcr_does_not_manage(live: Li
         "quantity": 30,
     }
     charge = {"billingCycle": "annual"}
-    with live.app.lock:
+    with live.app.edit():
         stored = live.state.subscription(FABRIKAM, FABRIKAM_BASIC_NCE)
         stored["autoRenewEnabled"] = False
         stored |= {

@@ -682,8 +682,8 @@ def test_a_plan_that_partner_center_made_stale_is_refused(estate: Estate) -> Non
     legacy = "f3ea7643-adc7-4f68-b701-7b00fd007869"  # a legacy subscription the plan suspends
 
     def someone_changes_partner_center(review: Review) -> bool:
-        with estate.fake.app.lock:
-            estate.fake.state.subscription(fabrikam, legacy)["status"] = "suspended"
+        with estate.fake.app.edit() as state:
+            state.subscription(fabrikam, legacy)["status"] = "suspended"
         return True
 
     estate.runner.reviewer = someone_changes_partner_center
@@ -724,10 +724,10 @@ def listed(estate: Estate) -> set[str]:
 def last_day_of_term(estate: Estate, day: date) -> None:
     """Tailspin's NCE term ends after `day` (commitmentEndDate is inclusive), and the fake's
     clock is the real time, as the workflows' own: the term ends, or not, on its next read."""
-    with estate.fake.app.lock:
-        subscription = estate.fake.state.subscription(TAILSPIN, TAILSPIN_NCE)
+    with estate.fake.app.edit() as state:
+        subscription = state.subscription(TAILSPIN, TAILSPIN_NCE)
         subscription["commitmentEndDate"] = f"{day.isoformat()}T00:00:00Z"
-    estate.fake.app.set_now(datetime.now(UTC))
+        state.set_now(datetime.now(UTC))
 
 
 def test_the_daily_reconcile_removes_a_customer_the_day_its_term_ends_and_not_before(

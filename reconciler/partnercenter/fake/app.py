@@ -21,6 +21,7 @@ latency is slept outside it so parallel callers really overlap.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -29,7 +30,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
@@ -269,6 +270,18 @@ class FakePartnerCenter:
         with self.lock:
             self.state.set_now(when)
             self._changed()
+
+    @contextlib.contextmanager
+    def edit(self) -> Iterator[FakeState]:
+        """Change the state in place, outside the service's rules (what a person does in the
+        portal, or a test): under the lock, and afterwards the fake works out afresh what it
+        keeps to answer quickly, and saves the state (`on_change`)."""
+        with self.lock:
+            try:
+                yield self.state
+            finally:
+                self.state.edited()
+                self._changed()
 
     def add_fault(self, method: str, path: str, **rule: Any) -> None:
         with self.lock:

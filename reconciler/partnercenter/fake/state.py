@@ -245,8 +245,22 @@ class FakeState:
         return parse_now(self.data["now"])
 
     def set_now(self, when: datetime | str) -> None:
-        """Move the clock (either way); subscription terms catch up on the next read."""
+        """Move the clock (either way); subscription terms catch up on the next read.
+
+        Setting the clock always makes the next read catch terms up, even when the clock
+        lands on the second it already showed: the clock is kept to the second, so a
+        term's end moved and then the clock set within one second would otherwise look
+        like nothing happened, and the term would never end.
+        """
         self.data["now"] = format_time(parse_now(when) if isinstance(when, str) else when)
+        self.edited()
+
+    def edited(self) -> None:
+        """Say that the state was changed in place, outside the service's rules (a test
+        setting a term's end, a status, a customer): what the fake keeps to answer quickly
+        is worked out afresh on the next request."""
+        self._lifecycle_key = None
+        self._index = {}
 
     def advance_clock(self, by: timedelta) -> None:
         self.set_now(self.now + by)
@@ -553,8 +567,9 @@ class FakeState:
         lifecycle page says `expired` in one place and `disabled` in another
         for a suspended one; `disabled` is taken here.)
         """
-        # Terms only move with the clock or with new subscriptions (which reset
-        # the key): skip the walk over every subscription when neither changed.
+        # Terms only move with the clock, new subscriptions or edits from outside the
+        # service's rules (each resets the key): skip the walk over every subscription
+        # when none of them happened.
         key = self.data["now"]
         if key == self._lifecycle_key:
             return False
