@@ -62,8 +62,11 @@ $(AZURITE): tests/azurite/package-lock.json
 
 # The end-to-end tests build the wheel and the sdist and run the `pcr` installed
 # from them in a fresh virtual environment (tests/artifact.py), offline.
+# Every core, in a new random order each run (pytest prints its seed first; add
+# `--randomly-seed=N` to replay one); the ten slowest tests are listed at the end.
 test: lint $(WHEELHOUSE)/.complete $(AZURITE)
-	PCR_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(VENV)/bin/pytest -q
+	PCR_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(VENV)/bin/pytest -q \
+		--numprocesses auto --maxprocesses 8 --dist worksteal --durations 10
 
 # Re-pin what the GitHub Action installs (needs the package index).
 lock: | $(PYTHON)

@@ -41,6 +41,14 @@ class Installed:
     def pcr(self) -> Path:
         return self.bin / "pcr"
 
+    def dump(self) -> dict[str, str]:
+        return {name: str(value) for name, value in vars(self).items()}
+
+    @classmethod
+    def load(cls, fields: dict[str, str]) -> Installed:
+        paths = {name: Path(value) for name, value in fields.items() if name != "build_log"}
+        return cls(**paths, build_log=fields["build_log"])
+
 
 def wheelhouse() -> Path:
     found = os.environ.get("PCR_WHEELHOUSE") or str(REPO / ".venv" / "wheelhouse")
@@ -123,9 +131,18 @@ def base_python() -> str:
     return getattr(sys, "_base_executable", None) or sys.executable
 
 
-def make_venv(path: Path) -> Path:
-    run([base_python(), "-m", "venv", path], cwd=path.parent, env=offline_env())
+def make_venv(path: Path, *, with_pip: bool = True) -> Path:
+    """A fresh virtual environment; without pip of its own, it is quicker to make (another
+    pip installs into it: `install_into`)."""
+    options = [] if with_pip else ["--without-pip"]
+    run([base_python(), "-m", "venv", *options, path], cwd=path.parent, env=offline_env())
     return path
+
+
+def install_into(venv: Path, *requirements: str | Path, cwd: Path) -> None:
+    """pip, the dev environment's, installing into `venv`, as users' installs do (compiled)."""
+    pip = [sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install"]
+    run([*pip, "--quiet", *requirements], cwd=cwd, env=offline_env())
 
 
 def build_and_install(workdir: Path) -> Installed:
@@ -136,8 +153,7 @@ def build_and_install(workdir: Path) -> Installed:
     )
     (sdist,) = dist.glob("*.tar.gz")
     (wheel,) = dist.glob("*.whl")
-    venv = make_venv(workdir / "venv")
+    venv = make_venv(workdir / "venv", with_pip=False)
     # With the Blob Storage state backend's extra, as the GitHub Action installs it.
-    target = f"{wheel}[azure]"
-    run([venv / "bin" / "pip", "install", "--quiet", target], cwd=workdir, env=offline_env())
+    install_into(venv, f"{wheel}[azure]", cwd=workdir)
     return Installed(source, wheel, sdist, venv, build_log)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.artifact import ArtifactError, Installed, build_and_install
+from tests.artifact import Installed, build_and_install
 from tests.azurite import Azurite, missing_reason, running
+from tests.shared import MakingFailed, once_per_run
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "desired-state"
@@ -49,10 +50,13 @@ def write(desired_dir: Path) -> WriteFile:
 
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    """pcr built into a wheel (from its sdist) and installed in a fresh virtual environment."""
+    """pcr built into a wheel (from its sdist) and installed in a fresh virtual environment,
+    once for every worker of the run."""
     try:
-        return build_and_install(tmp_path_factory.mktemp("artifact"))
-    except ArtifactError as exc:
+        return once_per_run(
+            tmp_path_factory, "artifact", build_and_install, Installed.dump, Installed.load
+        )
+    except MakingFailed as exc:
         pytest.fail(str(exc), pytrace=False)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
@@ -309,39 +308,41 @@ def test_something_already_done_by_someone_else_is_not_sent(rig: Rig) -> None:
 
 
 class Watch:
-    """WSGI middleware: records how many PATCHes overlap, overall and per customer.
+    """WSGI middleware: records how many changes (PATCH, POST) overlap, overall and per
+    customer.
 
-    The first PATCH waits until another customer's PATCH is in flight too (an event; the
-    timeout is only a safety net), so an overlap is certain whenever the executor really
-    runs customers in parallel. While it waits, a second step of its own customer sent
-    out of turn would show as an overlap of that customer. The short sleep of every PATCH
-    only widens the window in which a wrong overlap would show; no passing run depends on it.
+    Each customer's first change waits at the door until every customer with actions has
+    sent its first (an event; the timeout is only a safety net). So an overlap of
+    customers is certain whenever the executor really runs them in parallel, and a second
+    step of a customer sent before its first was answered would arrive while the first is
+    held, and show as an overlap of that customer.
     """
 
-    def __init__(self, app: FakePartnerCenter, delay: float) -> None:
-        self.app, self.delay = app, delay
+    def __init__(self, app: FakePartnerCenter) -> None:
+        self.app = app
+        self.customers = 0  # how many customers have actions: set once the plan is made
         self.lock = threading.Lock()
         self.running: dict[str, int] = defaultdict(int)
         self.peak_total = 0
         self.peak_customer: dict[str, int] = defaultdict(int)
-        self.overlapped = threading.Event()
-        self.first: str | None = None
+        self.started: set[str] = set()
+        self.all_started = threading.Event()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if environ["REQUEST_METHOD"] != "PATCH":
+        if environ["REQUEST_METHOD"] == "GET":
             return self.app(environ, start_response)
         customer = environ["PATH_INFO"].split("/")[3]
         with self.lock:
             self.running[customer] += 1
             self.peak_total = max(self.peak_total, sum(self.running.values()))
             self.peak_customer[customer] = max(self.peak_customer[customer], self.running[customer])
-            first, self.first = self.first is None, self.first or customer
-            if any(n for c, n in self.running.items() if c != self.first):
-                self.overlapped.set()
+            first = customer not in self.started
+            self.started.add(customer)
+            if len(self.started) == self.customers:
+                self.all_started.set()
         try:
             if first:
-                self.overlapped.wait(SAFETY_SECONDS)
-            time.sleep(self.delay)
+                assert self.all_started.wait(SAFETY_SECONDS), "not every customer started"
             return self.app(environ, start_response)
         finally:
             with self.lock:
@@ -350,14 +351,16 @@ class Watch:
 
 def test_customers_in_parallel_each_customers_steps_in_plan_order(tmp_path: Path) -> None:
     app = FakePartnerCenter(example_state())
-    watch = Watch(app, delay=0.05)
+    watch = Watch(app)
     with client_for(watch) as client:
         rig = Rig(app, client, example_desired(), tmp_path)
         plan = rig.plan()
-        report = rig.apply(plan)
+        watch.customers = len({a.customer_id for a in plan.actions})
+        assert watch.customers <= 8  # the workers: each can hold one customer's first step
+        report = rig.apply(plan, workers=8)
 
     assert report.count(Outcome.DONE) == EXAMPLE_ACTIONS
-    assert watch.peak_total > 1  # customers overlapped
+    assert watch.peak_total == watch.customers  # every customer at once
     assert set(watch.peak_customer.values()) == {1}  # but never two steps of one customer
     via_order = {WIDE_WORLD_SOFTWARE: WIDE_WORLD_ORDER}  # software is cancelled through its order
     for customer in plan.customer_ids():

@@ -231,6 +231,12 @@ def _git(directory: Path, *args: str) -> None:
     )
 
 
+def git_reset(directory: Path, ref: str) -> None:
+    """The repository (and its files) back at `ref`: what a benchmark changed is undone."""
+    _git(directory, "reset", "--quiet", "--hard", ref)
+    _git(directory, "clean", "--quiet", "--force", "--", ".")
+
+
 def commit_all(directory: Path, message: str) -> None:
     if not (directory / ".git").exists():
         _git(directory, "init", "--quiet")

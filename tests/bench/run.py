@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench.estate import NOW, Estate, write_fake_state
+from tests.bench.estate import NOW, Estate, commit_all, git_reset, write_fake_state
 from tests.bench.startup import run_startup
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,7 +152,11 @@ class Process:
 
 
 def _run(
-    args: list[str], env: dict[str, str], stdout: Path | None = None, timeout: float = 7200
+    args: list[str],
+    env: dict[str, str],
+    stdout: Path | None = None,
+    timeout: float = 7200,
+    expect: tuple[int, ...] = (0, 2),
 ) -> Process:
     """Run pcr under /usr/bin/time (a small process of its own, so that the peak RSS it
     reports is pcr's, not inherited from this driver) and time it. A run past `timeout`
@@ -188,7 +192,7 @@ def _run(
     if timed_out:
         cpu, rss = so_far
         return Process(round(wall, 2), cpu, rss, output or "", errors or "", load, True)
-    if process.returncode not in (0, 2):
+    if process.returncode not in expect:
         what = " ".join(args[len(PCR) : len(PCR) + 1])
         raise SystemExit(f"bench: pcr {what} failed ({process.returncode}): {errors[-3000:]}")
     cpu = round(float(figures[0]) + float(figures[1]), 2) if len(figures) == 3 else None
@@ -395,6 +399,39 @@ def _services(work: Path, setting: Setting) -> Services:
     return Services(pc, graph)
 
 
+def run_planted_duplicate(
+    work: Path, setting: Setting, services: Services, pull: dict[str, Any]
+) -> dict[str, Any]:
+    """The pull request's tenant declared again in a file the pull request does not touch
+    (committed before it): both scoped plans must refuse, though they parse only the
+    changed file. The repository is put back as it was afterwards."""
+    desired = work / "desired-state"
+    changed = desired / pull["file"]
+    planted = desired / "customers" / "zz-planted-duplicate.yaml"
+    planted.write_text(f"tenant_id: {pull['tenant']}\nrelationship: reseller\n")
+    commit_all(desired, "a second file for the pull request's tenant")
+    changed.write_text(changed.read_text() + "# reviewed\n")
+    commit_all(desired, "the pull request again")
+    try:
+        _log("the same tenant declared in an untouched file")
+        refused = {}
+        for name, scope in (
+            ("changed_since", ("--changed-since", "HEAD~1")),
+            ("only", ("--only", str(changed))),
+        ):
+            ran = run_served(
+                _plan_args(work, work / "plan-planted.json", *scope),
+                services,
+                setting,
+                expect=(1,),
+            )
+            said = "\n".join(ran["stderr_tail"])
+            refused[name] = f"tenant_id {pull['tenant']} is declared twice" in said
+    finally:
+        git_reset(desired, "HEAD~2")
+    return refused
+
+
 # Partner Center's documented budget, which pcr keeps to by default.
 DOCUMENTED_PER_MINUTE = 500
 
@@ -463,6 +500,7 @@ def bench_size(
     result["plan_only"] = median(
         lambda: run_served(_plan_args(work, only, "--only", only_file), services, setting)
     ) | _summary(only)
+    result["planted_duplicate"] = run_planted_duplicate(work, setting, services, pull)
     _log(f"{count:,}: paging at Partner Center's own rate")
     result["paging"] = run_paging(work, setting, pull)
     if with_apply:

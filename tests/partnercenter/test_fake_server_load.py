@@ -23,7 +23,7 @@ from reconciler.partnercenter.fake.state import FakeState
 from tests.timeouts import SAFETY_SECONDS
 
 CLIENTS = 32
-REQUESTS_PER_CLIENT = 160  # 5,120 in all
+REQUESTS_PER_CLIENT = 60  # 1,920 in all
 AUTH = {"Authorization": "Bearer load-test"}
 PATHS = (
     "/v1/customers?size=5",
@@ -85,7 +85,7 @@ def test_many_keep_alive_clients_are_all_answered_on_reused_connections(
     assert served == total  # every request reached the fake, and was answered by it
     # Each client kept its one connection: nowhere near one connection per request.
     assert CLIENTS <= accepted <= 2 * CLIENTS
-    assert accepted * 50 < total
+    assert accepted * 25 < total
 
 
 def test_a_burst_of_connections_waits_in_the_backlog_instead_of_being_dropped(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,15 +37,20 @@ SAFETY_SECONDS = 60
 
 def test_429_waits_exactly_retry_after_in_real_time(server: FakeServer) -> None:
     server.app.add_fault("GET", f"/customers/{CONTOSO}$", status=429, retry_after=1)
-    with PartnerCenterClient(server.url, StaticToken(FAKE_TOKEN)) as client:
-        started = time.monotonic()
+    waited: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the real sleep, and what it was asked for
+        waited.append(seconds)
+        time.sleep(seconds)
+
+    with PartnerCenterClient(server.url, StaticToken(FAKE_TOKEN), sleep=sleep) as client:
         customer = client.get_customer(CONTOSO)
-        elapsed = time.monotonic() - started
     assert customer.name == "Contoso Ltd"
-    assert 1.0 <= elapsed < 1.5
+    assert waited == [1.0]
     assert (client.request_count, client.throttled_count) == (2, 1)
     first, retry = server.app.requests
     assert (first.status, retry.status) == (429, 200)
+    assert retry.arrived - first.answered >= 1.0  # on the fake's clock
     assert first.request_id == retry.request_id  # a retry is the same logical call
 
 
@@ -207,12 +213,26 @@ def test_the_fake_throttle_is_absorbed_and_counted(state: FakeState) -> None:
     assert all(55 <= wait <= 60 for wait in sleep.calls)
 
 
+class Granting(RateLimiter):
+    """The real limiter, on the real clock, noting when it grants each call."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        super().__init__(limit, window)
+        self.granted: list[float] = []
+
+    def _grant(self, waiter: Any, now: float) -> None:
+        super()._grant(waiter, now)
+        self.granted.append(now)
+
+
 def test_rate_limiter_spaces_requests_in_real_time() -> None:
-    limiter = RateLimiter(2, window=0.2)
-    started = time.monotonic()
+    limiter = Granting(2, window=0.2)
     for _ in range(6):  # one every 0.1 s: the sixth at 0.5 s
         limiter.acquire()
-    assert 0.4 <= time.monotonic() - started < 0.6
+    granted = limiter.granted
+    # Never more than 2 in any 0.2 s, however late the machine wakes the waiting thread.
+    assert all(later - earlier >= 0.2 for earlier, later in zip(granted, granted[2:], strict=False))
+    assert granted[-1] - granted[0] >= 0.4
 
 
 def test_client_rate_limit_paces_requests_evenly(state: FakeState) -> None:
@@ -232,9 +252,9 @@ def test_per_minute_limiter_never_exceeds_the_rate() -> None:
         assert limiter.window <= 60
 
 
-def test_concurrency_is_capped_and_counters_are_thread_safe(tmp_path: Path) -> None:
+def test_concurrency_is_capped_and_counters_are_thread_safe() -> None:
     in_flight, peak, lock = 0, 0, threading.Lock()
-    full = threading.Event()
+    full, release = threading.Event(), threading.Event()
 
     def slow(request: httpx.Request) -> httpx.Response:
         nonlocal in_flight, peak
@@ -243,11 +263,9 @@ def test_concurrency_is_capped_and_counters_are_thread_safe(tmp_path: Path) -> N
             peak = max(peak, in_flight)
             if in_flight == 3:
                 full.set()
-        # The first callers wait here until the cap is reached: an event, so `peak == 3` never
-        # depends on how threads happen to be scheduled. The short sleep only gives a caller
-        # past a broken cap time to show itself; a passing run does not depend on it.
-        full.wait(SAFETY_SECONDS)
-        time.sleep(0.02)
+        # The first three stay inside until every other caller is seen queued for a place:
+        # a fourth let through a broken cap would be inside too by then.
+        release.wait(SAFETY_SECONDS)
         with lock:
             in_flight -= 1
         return httpx.Response(200, json={"id": CONTOSO, "relationshipToPartner": "reseller"})
@@ -258,10 +276,26 @@ def test_concurrency_is_capped_and_counters_are_thread_safe(tmp_path: Path) -> N
             StaticToken(FAKE_TOKEN),
             transport=httpx.MockTransport(slow),
             max_concurrency=3,
+            rate_per_minute=100_000,  # places, not the pace, hold the others back
         ) as client,
         ThreadPoolExecutor(max_workers=12) as pool,
     ):
-        results = list(pool.map(lambda _: client.get_customer(CONTOSO), range(36)))
-    assert len(results) == 36
+        results = pool.map(lambda _: client.get_customer(CONTOSO), range(36))
+        try:
+            assert full.wait(SAFETY_SECONDS)
+            # 12 callers, 3 places: 9 wait for one (or a broken cap let a fourth in).
+            wait_until(lambda: peak > 3 or sum(client._limiter.queued) == 9)
+            assert peak == 3
+        finally:
+            release.set()
+        assert len(list(results)) == 36
     assert peak == 3
     assert client.request_count == 36
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    """Until `condition` holds (looked at again whenever the other threads have run)."""
+    deadline = time.monotonic() + SAFETY_SECONDS
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0)  # let the other threads run

@@ -32,7 +32,7 @@ from tests.conftest import EXAMPLE
 from tests.graphs import graph_beside
 from tests.vanishing import NOW, example_desired
 
-RUNS = 200
+RUNS = 100
 KILL_CHANCE = 0.008  # per request; and 5 times that right after a change was taken
 
 

@@ -31,6 +31,7 @@ from reconciler.scaffold import REPOSITORY, WORKFLOWS
 from tests.artifact import REPO, Installed, snapshot
 from tests.azurite import Azurite
 from tests.conftest import EXAMPLE
+from tests.shared import once_per_run
 from tests.workflows.runner import (
     ACTION_VENV,
     PINNED,
@@ -133,28 +134,37 @@ class Estate:
 
 @pytest.fixture(scope="session")
 def runner_image(tmp_path_factory: pytest.TempPathFactory, installed: Installed) -> Path:
-    """The Action's environment, installed once by the Action's own install step.
+    """The Action's environment, installed once for the run by the Action's own install step.
 
     Most tests start their jobs on a machine that has it (`Runner.image`), so the
     suite does not spend seven seconds a job reinstalling the same locked wheels;
     the tests that prove the install step (`test_apply_workflow_plans_then_…`, this
     repository's own workflow) install on every job.
     """
-    root = tmp_path_factory.mktemp("image")
-    repo = init_repository(installed.pcr, root / "estate")
-    runner = Runner(
-        workspace=repo,
-        home=root / "runner",
-        action_path=installed.source,
-        action_repository=REPOSITORY,
+
+    def install(root: Path) -> Path:
+        repo = init_repository(installed.pcr, root / "estate")
+        runner = Runner(
+            workspace=repo,
+            home=root / "runner",
+            action_path=installed.source,
+            action_repository=REPOSITORY,
+        )
+        steps: list[dict[str, Any]] = [
+            {"uses": f"actions/checkout@{CHECKOUT}", "with": {"persist-credentials": False}}
+        ]
+        steps.append({"uses": f"{REPOSITORY}@main", "with": {"command": "validate"}})
+        job = runner.run({"jobs": {"install": {"runs-on": "ubuntu-latest", "steps": steps}}})
+        assert job.succeeded, job.log
+        return runner.temp / ACTION_VENV
+
+    return once_per_run(
+        tmp_path_factory,
+        "runner-image",
+        install,
+        lambda image: {"image": str(image)},
+        lambda fields: Path(fields["image"]),
     )
-    steps: list[dict[str, Any]] = [
-        {"uses": f"actions/checkout@{CHECKOUT}", "with": {"persist-credentials": False}}
-    ]
-    steps.append({"uses": f"{REPOSITORY}@main", "with": {"command": "validate"}})
-    job = runner.run({"jobs": {"install": {"runs-on": "ubuntu-latest", "steps": steps}}})
-    assert job.succeeded, job.log
-    return runner.temp / ACTION_VENV
 
 
 def make_runner(

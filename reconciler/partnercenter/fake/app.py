@@ -81,6 +81,10 @@ class RequestRecord:
     correlation_id: str | None
     authorized: bool
     status: int
+    # When it arrived and when it was answered, on the fake's clock (monotonic seconds): a
+    # test sees how long a client waited between two attempts without timing the client.
+    arrived: float = 0.0
+    answered: float = 0.0
 
 
 @dataclass
@@ -329,6 +333,7 @@ class FakePartnerCenter:
         return [payload]
 
     def handle(self, request: _Request) -> _Response:
+        arrived = self._clock()
         with self.lock:
             hold = next((h for h in self._holds if h._takes(request)), None)
         if hold is not None:
@@ -353,6 +358,8 @@ class FakePartnerCenter:
                     request.headers.get("ms-correlationid"),
                     request.headers.get("authorization", "").startswith("Bearer "),
                     response.status,
+                    arrived,
+                    self._clock(),
                 )
             )
             if response.changed:
