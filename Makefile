@@ -65,7 +65,7 @@ $(AZURITE): tests/azurite/package-lock.json
 # Every core, in a new random order each run (pytest prints its seed first; add
 # `--randomly-seed=N` to replay one); the ten slowest tests are listed at the end.
 test: lint $(WHEELHOUSE)/.complete $(AZURITE)
-	PCR_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(VENV)/bin/pytest -q \
+	PCR_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(VENV)/bin/pytest \
 		--numprocesses auto --maxprocesses 8 --dist worksteal --durations 10
 
 # Re-pin what the GitHub Action installs (needs the package index).
