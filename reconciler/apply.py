@@ -31,26 +31,30 @@ from reconciler.lifecycle import (
     blocks_removal,
     cancel_deadline,
     in_window,
+    live_reservations,
     satisfies,
     unknown_state,
 )
 from reconciler.partnercenter.client import PartnerCenterClient
-from reconciler.partnercenter.errors import NotFound, PartnerCenterError
+from reconciler.partnercenter.errors import LineNotFound, NotFound, PartnerCenterError
 from reconciler.partnercenter.graph import GraphClient
+from reconciler.partnercenter.http import CallId, Landed
 from reconciler.partnercenter.models import (
     AzureEntitlement,
     AzureEntitlementStatus,
-    EntitlementType,
+    CustomerRelationship,
     GdapRelationship,
     GdapRequest,
     GdapRequestStatus,
     GdapStatus,
+    Order,
     Subscription,
     SubscriptionKind,
     SubscriptionStatus,
     moment,
 )
 from reconciler.plan import ACTION_TYPES, Action, ActionType, Plan
+from reconciler.read import customer_gone
 
 
 class Outcome(StrEnum):
@@ -87,11 +91,11 @@ class _AlreadyDone(Exception):
 
 
 class _ThroughOrder(Exception):
-    """The subscription is a software purchase: cancel it through its order."""
+    """A perpetual software purchase: it is cancelled through its order's line."""
 
-    def __init__(self, order_id: str) -> None:
-        super().__init__(order_id)
-        self.order_id = order_id
+    def __init__(self, subscription: Subscription) -> None:
+        super().__init__(subscription.id)
+        self.subscription = subscription
 
 
 class WorldMoved(Exception):
@@ -103,9 +107,6 @@ class _Stopped(Exception):
 
 
 OnStep = Callable[[StepResult], None]  # told of every step as it ends
-
-# Software purchases are cancelled through their order (reference §7).
-SOFTWARE_PURCHASES = frozenset({SubscriptionKind.SOFTWARE, SubscriptionKind.PERPETUAL_SOFTWARE})
 
 GONE = "the customer is no longer in the partner's list"
 INTERRUPTED = "interrupted"
@@ -219,32 +220,33 @@ class Executor:
         self,
         action: Action,
         request_id: str,
-        send: Callable[[], object],
-        landed: Callable[[], bool],
-        *,
-        started: bool = False,
+        send: Callable[[CallId, Landed], object],
+        landed: Landed,
     ) -> None:
         """Send one change: journaled before (in flight) and after, audited once either way.
 
-        `landed` reads live state and says whether the change is in place. It is
-        asked when the call fails: an attempt whose answer was lost (a timeout)
-        may have taken effect, and the client's retry of it is then refused
+        `send` makes the call under the `CallId` it is given: the client gives an attempt
+        after an answer a new request id, and each one is journaled before it is sent, so
+        a killed run's step is checked under the id it last sent. `landed` reads live
+        state and says whether the change is in place. The client asks it when an answer
+        left the outcome open (a 5xx); it is asked here when the call fails: an attempt
+        whose answer was lost may have taken effect, and its retry then refused
         (cancelling a cancelled subscription, removing a removed customer).
         """
-        if not started:
-            self.journal.start(action, request_id)
+        self.journal.start(action, request_id)
+        call = CallId(request_id, on_new=lambda new: self.journal.start(action, new))
         try:
-            send()
+            send(call, lambda: self._verified(landed))
         except (_AlreadyDone, _ThroughOrder, WorldMoved, _Stopped):
             raise  # decided on a fresh read before anything was sent
         except Exception:
             if not self._verified(landed):
-                self._audit(action, "failed", request_id)
+                self._audit(action, "failed", call.value)
                 raise
         # Audit before `done`: a crash in between leaves the step in flight, and the
         # re-run sees this request id in the audit log and does not log it twice.
-        self._audit(action, "done", request_id)
-        self.journal.done(action.id, request_id, "done")
+        self._audit(action, "done", call.value)
+        self.journal.done(action.id, call.value, "done")
 
     @staticmethod
     def _verified(landed: Callable[[], bool]) -> bool:
@@ -353,33 +355,72 @@ class Executor:
                 deadline = cancel_deadline(sub)
                 closed = f"closed {moment(deadline)}" if deadline else "is gone"
                 raise WorldMoved(f"the cancellation window of {sub.id} {closed}: plan again")
-            if sub.kind in SOFTWARE_PURCHASES and sub.order_id:
-                raise _ThroughOrder(sub.order_id)
 
+        def routed(sub: Subscription) -> None:
+            check(sub)
+            if sub.kind is SubscriptionKind.PERPETUAL_SOFTWARE:
+                raise _ThroughOrder(sub)
+
+        # New commerce, software with a term and marketplace SaaS: the subscription PATCH,
+        # which cancels this subscription alone; a perpetual purchase only through its
+        # order (docs/partner-center.md). The read the PATCH needs anyway tells which.
         try:
             return self._set(
-                action, request_id, check, ended, "cancelled", status=SubscriptionStatus.DELETED
+                action, request_id, routed, ended, "cancelled", status=SubscriptionStatus.DELETED
             )
         except _ThroughOrder as through:
-            # Software purchases are cancelled through their order (reference sheet §7).
-            order_id = through.order_id
+            return self._cancel_order_line(action, request_id, through.subscription, ended)
 
-            def send() -> object:
-                try:
-                    return self.client.cancel_software_order(
-                        action.customer_id, order_id, request_id=request_id
-                    )
-                except NotFound:
-                    raise self._not_found(action, f"order {order_id}") from None
+    def _cancel_order_line(
+        self,
+        action: Action,
+        request_id: str,
+        sub: Subscription,
+        ended: Callable[[Subscription], bool],
+    ) -> tuple[Outcome, str]:
+        """A perpetual software purchase: its one line of its order, and nothing else. The
+        order is read again afterwards: anything else in it that changed is reported."""
+        if not sub.order_id:
+            raise WorldMoved(f"subscription {sub.id} names no order to cancel it through")
+        order_id = sub.order_id
+        before: list[Order] = []
 
-            self._mutate(
-                action,
-                request_id,
-                send,
-                lambda: ended(self._subscription(action)),
-                started=True,  # by the subscription read that led here
+        def send(call: CallId, landed: Landed) -> object:
+            try:
+                return self.client.cancel_order_line(
+                    action.customer_id,
+                    order_id,
+                    action.target_id,
+                    request_id=call,
+                    landed=landed,
+                    precondition=before.append,
+                )
+            except NotFound:
+                raise self._not_found(action, f"order {order_id}") from None
+            except LineNotFound as missing:
+                raise WorldMoved(str(missing.description)) from None
+
+        self._before[action.id] = _facts(sub, False)
+        self._mutate(action, request_id, send, lambda: ended(self._subscription(action)))
+        if before and (changed := self._others_changed(action, before[0])):
+            raise WorldMoved(
+                f"cancelled, but Partner Center changed more of order {order_id} than its "
+                f"line for {sub.id}: {changed}; check the order in Partner Center"
             )
-            return Outcome.DONE, "cancelled"
+        return Outcome.DONE, "cancelled (its order line)"
+
+    def _others_changed(self, action: Action, before: Order) -> str:
+        """What of an order's other lines differs from `before`: empty when nothing does."""
+        after = self.client.get_order(action.customer_id, before.id)
+        wanted = action.target_id.lower()
+        was = {line.number: line.quantity for line in before.line_items}
+        return ", ".join(
+            f"line {line.number} ({line.offer_id}) quantity {was.get(line.number)} -> "
+            f"{line.quantity}"
+            for line in after.line_items
+            if (line.subscription_id or "").lower() != wanted
+            and was.get(line.number) != line.quantity
+        )
 
     def auto_renew(self, action: Action, request_id: str) -> tuple[Outcome, str]:
         wanted = action.type is ActionType.ENABLE_AUTO_RENEW
@@ -429,16 +470,17 @@ class Executor:
         # Decided before the journal marks this step in flight (`_mutate`).
         recent = self._recent_read(action)
 
-        def send() -> object:
+        def send(call: CallId, landed_now: Landed) -> object:
             try:
                 return self.client.update_subscription(
                     action.customer_id,
                     action.target_id,
                     status=status,
                     auto_renew=auto_renew,
-                    request_id=request_id,
+                    request_id=call,
                     precondition=checked,
                     read=recent,
+                    landed=landed_now,
                 )
             except NotFound:
                 raise self._not_found(action, f"subscription {action.target_id}") from None
@@ -469,9 +511,13 @@ class Executor:
             )
         self._before[action.id] = current.status_text or current.status.value
 
-        def send() -> None:
+        def send(call: CallId, landed_now: Landed) -> None:
             self.client.cancel_azure_entitlement(
-                action.customer_id, action.parent_id, action.target_id, request_id=request_id
+                action.customer_id,
+                action.parent_id,
+                action.target_id,
+                request_id=call,
+                landed=landed_now,
             )
 
         def landed() -> bool:
@@ -539,9 +585,16 @@ class Executor:
         try:
             customer = self.client.get_customer(cid)
         except NotFound:
+            if not customer_gone(self.client, cid):  # one 404 proves nothing
+                raise WorldMoved(
+                    "Partner Center answered 404, then had it again: plan again"
+                ) from None
             return Outcome.ALREADY, GONE
-        if customer.relationship != "reseller":
-            return Outcome.ALREADY, f"relationship already {customer.relationship}"
+        if customer.relationship == CustomerRelationship.NONE:
+            return Outcome.ALREADY, "relationship already none"
+        if customer.relationship != CustomerRelationship.RESELLER:
+            shown = customer.relationship_text or "missing"
+            raise WorldMoved(f"relationship is {shown!r}, not reseller: refusing to remove")
         expected = self.expected_domains.get(cid)
         if domains_differ(expected, customer.domain):
             raise WorldMoved(
@@ -561,16 +614,15 @@ class Executor:
         self._mutate(
             action,
             request_id,
-            lambda: self.client.remove_relationship(cid, request_id=request_id),
+            lambda call, landed: self.client.remove_relationship(
+                cid, request_id=call, landed=landed
+            ),
             lambda: self._relationship_gone(cid),
         )
         return Outcome.DONE, "reseller relationship removed"
 
     def _relationship_gone(self, customer_id: str) -> bool:
-        try:
-            return self.client.get_customer(customer_id).relationship != "reseller"
-        except NotFound:
-            return True
+        return customer_gone(self.client, customer_id)
 
     def _removal_blockers(self, customer_id: str) -> list[str]:
         blockers = []
@@ -579,7 +631,7 @@ class Executor:
                 status = sub.status_text or sub.status.value
                 blockers.append(f"{sub.kind.value} subscription {sub.id} is {status}")
         entitlements = self.client.list_entitlements(customer_id)
-        reservations = [e for e in entitlements if e.type is EntitlementType.RESERVED_INSTANCE]
+        reservations = live_reservations(entitlements, self.now)
         if reservations:
             orders = ", ".join(a for e in reservations for a in e.artifact_ids)
             blockers.append(f"Azure reserved instances are live ({orders})")
@@ -605,10 +657,12 @@ class Executor:
             return Outcome.ALREADY, "already terminating; now terminated"
         self._check_gdap(current, GDAP_TERMINATED_BY_PCR)
         self._before[action.id] = current.status_text
-        asked: list[GdapRequest] = []
+        asked: list[GdapRequest | None] = []
 
-        def send() -> None:
-            asked.append(graph.terminate_relationship(action.target_id, request_id=request_id))
+        def send(call: CallId, landed: Landed) -> None:
+            asked.append(
+                graph.terminate_relationship(action.target_id, request_id=call, landed=landed)
+            )
 
         self._mutate(action, request_id, send, lambda: LANDED[action.type](self, action))
         # The removal that follows must not run while the partner's roles still hold.
@@ -623,9 +677,11 @@ class Executor:
         self._check_gdap(current, GDAP_DELETED_BY_PCR)
         self._before[action.id] = current.status_text
 
-        def send() -> None:
+        def send(call: CallId, landed: Landed) -> None:
             try:
-                graph.delete_relationship(action.target_id, current.etag, request_id=request_id)
+                graph.delete_relationship(
+                    action.target_id, current.etag, request_id=call, landed=landed
+                )
             except PartnerCenterError as exc:
                 if exc.status == 412:  # changed since the read above: it is no draft to delete
                     why = f"{current.label} changed since it was read: plan again"

@@ -18,6 +18,8 @@ from reconciler.partnercenter.models import (
     AzureEntitlement,
     AzureEntitlementStatus,
     CustomerDetail,
+    Entitlement,
+    EntitlementType,
     GdapRelationship,
     GdapStatus,
     Live,
@@ -242,6 +244,18 @@ def safe_order(subscriptions: Iterable[Subscription]) -> list[Subscription]:
 
 def addons_of(base: Subscription, detail: CustomerDetail) -> list[Subscription]:
     return [s for s in detail.subscriptions if s.parent_id == base.id.lower() and s is not base]
+
+
+def live_reservations(entitlements: Iterable[Entitlement], now: datetime) -> list[Entitlement]:
+    """The Azure reserved instances that still block a removal: every one whose term has
+    not run out. One whose `expiryDate` has passed blocks nothing any more; one without a
+    known expiry still blocks (docs/partner-center.md)."""
+    return [
+        e
+        for e in entitlements
+        if e.type is EntitlementType.RESERVED_INSTANCE
+        and (e.expires_at is None or e.expires_at > now)
+    ]
 
 
 def active_entitlements(plan: Subscription, detail: CustomerDetail) -> list[AzureEntitlement]:

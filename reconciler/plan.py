@@ -230,6 +230,9 @@ class BlockedKind(StrEnum):
     PENDING = "pending"
     MISSING_CUSTOMER = "missing_customer"
     GDAP = "gdap"  # a GDAP relationship pcr may not end (waiting for the customer), or cannot read
+    # Partner Center's answers for the customer could not be read (a 404 or 403 that a fresh
+    # read did not confirm): nothing is known, nothing planned, and the run fails.
+    READ_FAILED = "read_failed"
     OTHER = "other"
 
 
@@ -294,6 +297,12 @@ class Plan:
         shown, but they are not changes: apply does not carry them out.
         """
         return bool(self.actions)
+
+    @property
+    def unread(self) -> list[str]:
+        """The customers whose live state could not be read: the run that made this plan
+        fails, whatever it did for the others."""
+        return [b.customer_id for b in self.blocked if b.kind is BlockedKind.READ_FAILED]
 
     @property
     def is_empty(self) -> bool:

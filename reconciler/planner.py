@@ -48,6 +48,7 @@ from reconciler.lifecycle import (
     gdap_unknown_facts,
     in_window,
     label,
+    live_reservations,
     safe_order,
     satisfies,
     term_end_day,
@@ -60,6 +61,7 @@ from reconciler.partnercenter.models import (
     AzureEntitlement,
     Customer,
     CustomerDetail,
+    CustomerRelationship,
     GdapRelationship,
     Live,
     Subscription,
@@ -187,6 +189,8 @@ def plan_declared(
     """
     if (vanished := live.vanished.get(customer.tenant_id)) is not None:
         return plan_vanished(customer, vanished, now)
+    if (failure := live.unreadable.get(customer.tenant_id)) is not None:
+        return plan_unreadable(customer, failure, now)
     live_customer = live.customers.get(customer.tenant_id)
     detail = live.details.get(customer.tenant_id, CustomerDetail())
     result = plan_customer(
@@ -255,6 +259,30 @@ def plan_vanished(customer: DesiredCustomer, what: str, now: datetime) -> Custom
     return result
 
 
+def plan_unreadable(customer: DesiredCustomer, what: str, now: datetime) -> CustomerPlan:
+    """A customer Partner Center still has, whose answers could not be read: not a removal,
+    not a success; nothing is planned for it, and the run fails until a read succeeds."""
+    result = CustomerPlan(customer, now)
+    result.block(
+        f"{customer.path}: pcr could not read this customer from Partner Center ({what}), "
+        "though Partner Center still has it: nothing is planned for it",
+        "Run again; if it keeps failing, check the customer in Partner Center and the "
+        "roles of the user pcr signs in as",
+        kind=BlockedKind.READ_FAILED,
+    )
+    return result
+
+
+def _block_unknown_relationship(result: CustomerPlan, live: Customer) -> None:
+    shown = repr(live.relationship_text) if live.relationship_text else "none at all"
+    result.block(
+        f"Partner Center gives this customer a relationshipToPartner pcr does not know "
+        f"({shown}): nothing is done to it, and it is not taken as removed",
+        "Check the customer in Partner Center; plan again once it shows reseller or none",
+        kind=BlockedKind.UNKNOWN_STATE,
+    )
+
+
 def plan_customer(
     customer: DesiredCustomer,
     live: Customer | None,
@@ -269,7 +297,10 @@ def plan_customer(
     gdap = gdap or Gdap()
     if live is not None:
         _check_identity(result, live)
-    has_relationship = live is not None and live.relationship == "reseller"
+        if live.relationship == CustomerRelationship.UNKNOWN:
+            _block_unknown_relationship(result, live)
+            return result
+    has_relationship = live is not None and live.relationship == CustomerRelationship.RESELLER
     if customer.offboarding:
         _keep_gdap_said(result)
         if has_relationship:
@@ -411,7 +442,7 @@ def _offboard(result: CustomerPlan, detail: CustomerDetail, gdap: Gdap) -> None:
     # are not spent on a customer that may stay. Turning auto-renew off is still
     # safe: it is reversible and only stops a new term from starting.
     final = [s for s in detail.subscriptions if s.kind in FINAL_KINDS and _live(s)]
-    held = bool(detail.reserved_instances or final)
+    held = bool(live_reservations(detail.entitlements, result.now) or final)
     for sub in safe_order(detail.subscriptions):
         if unknown_state(sub) is not None:
             continue  # never acted on: `_fail_closed` makes it this customer's blocked item
@@ -603,12 +634,13 @@ def _disable_auto_renew(result: CustomerPlan, sub: Subscription, reason: str) ->
 def _block_for_reservations(
     result: CustomerPlan, detail: CustomerDetail, removal: _Removal
 ) -> None:
-    if not detail.reserved_instances:
+    reservations = live_reservations(detail.entitlements, result.now)
+    if not reservations:
         return
-    orders = sorted({a for ri in detail.reserved_instances for a in ri.artifact_ids})
+    orders = sorted({a for ri in reservations for a in ri.artifact_ids})
     listed = ", ".join(orders) or "(no reservation order id reported)"
     result.block(
-        f"{len(detail.reserved_instances)} Azure reserved instance(s) must be cancelled through "
+        f"{len(reservations)} Azure reserved instance(s) must be cancelled through "
         "Azure support before the relationship can be removed",
         "Open an Azure support request to cancel (refund or exchange) the reserved "
         f"instances; reservation orders: {listed}",

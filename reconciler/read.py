@@ -29,9 +29,15 @@ from reconciler.lifecycle import (
     needs_gdap,
 )
 from reconciler.partnercenter.client import PartnerCenterClient
-from reconciler.partnercenter.errors import NotFound, PartnerCenterError
+from reconciler.partnercenter.errors import Forbidden, NotFound, PartnerCenterError
 from reconciler.partnercenter.graph import GraphClient
-from reconciler.partnercenter.models import Customer, CustomerDetail, GdapRelationship, Live
+from reconciler.partnercenter.models import (
+    Customer,
+    CustomerDetail,
+    CustomerRelationship,
+    GdapRelationship,
+    Live,
+)
 from reconciler.progress import SILENT, Progress
 from reconciler.render.common import plural
 
@@ -174,17 +180,28 @@ class LiveRead:
         self._deep[wanted.tenant_id] = future
 
     def _collect_deep_reads(self) -> None:
-        live = self.live
         for customer_id, future in self._deep.items():
             if future is _DONE:
                 continue
             try:
-                live.details[customer_id] = future.result()
-            except NotFound as gone:
-                # Listed a moment ago, 404 now: its relationship was removed meanwhile,
-                # so it is no longer in the partner's list. Other errors still abort.
+                self.live.details[customer_id] = future.result()
+            except (NotFound, Forbidden) as missing:  # other errors still abort the read
+                self._read_again(customer_id, missing)
+
+    def _read_again(self, customer_id: str, missing: PartnerCenterError) -> None:
+        """A deep read that got a 404 or 403: the customer is gone only if Partner Center,
+        read afresh, no longer has it as the partner's (docs/partner-center.md: absence is
+        never proof on one answer). Otherwise its deep read is tried once more, and if that
+        fails too, the customer is unreadable: planned for nothing, and the run fails."""
+        live = self.live
+        try:
+            if customer_gone(self.client, customer_id):
                 del live.customers[customer_id]
-                live.vanished[customer_id] = f"listed, then its deep read got {gone}"
+                live.vanished[customer_id] = f"listed, then its deep read got {missing}"
+                return
+            live.details[customer_id] = _read_detail(self.client, self._declared[customer_id])
+        except PartnerCenterError as again:
+            live.unreadable[customer_id] = f"{missing}; read again: {again}"
 
 
 _DONE: Future[CustomerDetail] = Future()  # a customer whose file needs no deep read
@@ -311,6 +328,8 @@ def read_summary(live: Live) -> str:
     """One line for the log: how much reading Partner Center cost."""
     throttled = f", {live.throttled} throttled (429)" if live.throttled else ""
     vanished = f"; {len(live.vanished)} vanished while being read" if live.vanished else ""
+    if live.unreadable:
+        vanished += f"; {plural(len(live.unreadable), 'customer')} could not be read"
     read = len(live.details)
     details = "1 customer's details" if read == 1 else f"{read} customers' details"
     return (
@@ -320,7 +339,7 @@ def read_summary(live: Live) -> str:
 
 
 def _needs_deep_read(declared: DesiredCustomer, found: Customer) -> bool:
-    return needs_detail(declared) and found.relationship == "reseller"
+    return needs_detail(declared) and found.relationship == CustomerRelationship.RESELLER
 
 
 def _by_id(
@@ -336,18 +355,16 @@ def _by_id(
 def _confirm_unlisted(
     pool: ThreadPoolExecutor, client: PartnerCenterClient, desired: Desired, live: Live
 ) -> Iterator[tuple[str, Customer]]:
-    """Declared resellers that the paged list left out, but a direct read finds.
+    """Declared customers that the paged list left out, but a direct read finds.
 
-    Paging is no snapshot: a list that shifts under it can skip a customer, so
-    each absent reseller is looked up once by id before it counts as missing.
-    Offboarding customers are not: for them absence means the removal is done.
+    Paging is no snapshot: a list that shifts under it can skip a customer, so each
+    absent one is looked up by id before it counts as missing, offboarding ones too: a
+    removal is done only when Partner Center says so, never because a page left it out.
     """
     unlisted = [
-        c.tenant_id
-        for c in desired.customers.values()
-        if not c.offboarding and c.tenant_id not in live.customers
+        c.tenant_id for c in desired.customers.values() if c.tenant_id not in live.customers
     ]
-    lookups = {cid: pool.submit(_get_customer, client, cid) for cid in unlisted}
+    lookups = {cid: pool.submit(_lookup, client, cid) for cid in unlisted}
     for customer_id, lookup in lookups.items():
         if (found := lookup.result()) is not None:
             yield customer_id, found
@@ -370,11 +387,26 @@ def _request_link(client: PartnerCenterClient) -> str | None:
         return None
 
 
-def _get_customer(client: PartnerCenterClient, customer_id: str) -> Customer | None:
+def _lookup(client: PartnerCenterClient, customer_id: str) -> Customer | None:
+    """The customer by id, or None on a 404: one answer, which its caller confirms or
+    uses to confirm another (absence is never proof on one answer: docs/partner-center.md)."""
     try:
         return client.get_customer(customer_id)
     except NotFound:
         return None
+
+
+def _get_customer(client: PartnerCenterClient, customer_id: str) -> Customer | None:
+    """The customer by id; None only when Partner Center says so twice."""
+    found = _lookup(client, customer_id)
+    return found if found is not None else _lookup(client, customer_id)
+
+
+def customer_gone(client: PartnerCenterClient, customer_id: str) -> bool:
+    """After a 404 under a customer: whether it is no longer the partner's, by a fresh read
+    of it (its relationship is `none`, or that read is a 404 too)."""
+    found = _lookup(client, customer_id)
+    return found is None or found.relationship == CustomerRelationship.NONE
 
 
 def _read_detail(client: PartnerCenterClient, customer: DesiredCustomer) -> CustomerDetail:
@@ -400,7 +432,8 @@ def read_subscriptions(
 ) -> dict[str, CustomerDetail]:
     """Only the subscriptions of the given customers (`pcr drift --all`, `pcr import`).
 
-    A customer whose relationship was removed while pcr read (404) is left out.
+    A customer whose relationship was removed while pcr read (a 404, confirmed by a fresh
+    read of the customer) is left out.
     `progress` advances once per customer.
     """
     ids = list(customer_ids)
@@ -409,7 +442,10 @@ def read_subscriptions(
         try:
             return customer_id, CustomerDetail(tuple(client.list_subscriptions(customer_id)))
         except NotFound:
-            return customer_id, None
+            if customer_gone(client, customer_id):
+                return customer_id, None
+            # Still the partner's: the 404 was no removal. Once more, and what fails, fails.
+            return customer_id, CustomerDetail(tuple(client.list_subscriptions(customer_id)))
         finally:
             progress.advance()
 

@@ -23,7 +23,7 @@ from reconciler.commands import plan as plan_command
 from reconciler.desired import DesiredCustomer
 from reconciler.lifecycle import needs_detail
 from reconciler.partnercenter.backend import Clients
-from reconciler.partnercenter.errors import ConfigurationError, Forbidden
+from reconciler.partnercenter.errors import ConfigurationError, Forbidden, PartnerCenterError
 from reconciler.partnercenter.fake import FakePartnerCenter
 from reconciler.partnercenter.fake.server import FakeServer
 from reconciler.partnercenter.models import Live
@@ -195,7 +195,7 @@ def test_reads_in_flight_when_a_read_fails_report_no_progress_after_it() -> None
         cid for cid in listed if cid in desired.customers and needs_detail(desired.customers[cid])
     ]
     failing, held_one = deep[0], deep[-1]  # collected first; still in flight then
-    fake.add_fault("GET", f"/customers/{failing}/subscriptions", status=403, count=None)
+    fake.add_fault("GET", f"/customers/{failing}/subscriptions", status=400, count=None)
     meter = Recorder()
     with (
         fake.hold("GET", f"/customers/{held_one}/subscriptions") as held,
@@ -206,7 +206,7 @@ def test_reads_in_flight_when_a_read_fails_report_no_progress_after_it() -> None
         for customer in clients.partner_center.iter_customers():
             read.listed(customer)
         assert held.arrived.wait(SAFETY_SECONDS)
-        with pytest.raises(Forbidden):
+        with pytest.raises(PartnerCenterError):
             read.finish(desired, meter, None)
         steps = meter.steps
         held.release()

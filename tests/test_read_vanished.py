@@ -16,7 +16,7 @@ from reconciler.desired import Desired, DesiredCustomer, Relationship
 from reconciler.diff import drift
 from reconciler.drift import DriftKind
 from reconciler.loader import Mark
-from reconciler.partnercenter.errors import Forbidden
+from reconciler.partnercenter.errors import PartnerCenterError
 from reconciler.partnercenter.models import Live
 from reconciler.plan import BlockedKind, Plan, to_dict
 from reconciler.planner import make_plan
@@ -124,10 +124,46 @@ def test_the_fingerprint_of_a_read_with_a_vanished_customer_is_deterministic() -
 
 def test_other_errors_of_a_deep_read_still_abort_the_read() -> None:
     app = example_fake()
-    app.add_fault("GET", f"/customers/{FABRIKAM}/subscriptions$", status=403)
+    app.add_fault("GET", f"/customers/{FABRIKAM}/subscriptions$", status=400, count=None)
 
-    with in_process_client(app) as client, pytest.raises(Forbidden):
+    with in_process_client(app) as client, pytest.raises(PartnerCenterError) as caught:
         read_live(client, example_desired(), graph=graph_beside(client))
+    assert caught.value.status == 400
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_a_one_off_403_or_404_is_read_again_and_proves_nothing(status: int) -> None:
+    """A deep read refused once, of a customer Partner Center still has: read again, and
+    planned as if nothing had happened (absence is never proof on one answer)."""
+    app = example_fake()
+    app.add_fault("GET", f"/customers/{NORTHWIND}/subscriptions$", status=status, count=1)
+    with in_process_client(app) as client:
+        live = read_live(client, example_desired(), graph=graph_beside(client))
+    expected_live, expected = baseline()
+    assert not live.vanished and not live.unreadable
+    assert NORTHWIND in live.details
+    assert live.api_calls == expected_live.api_calls + 2  # the customer, its subscriptions
+    result = make_plan(example_desired(), live, NOW)
+    assert action_ids(result, without=set()) == action_ids(expected, without=set())
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_a_customer_whose_deep_read_keeps_failing_is_unread_not_removed(status: int) -> None:
+    """Northwind offboards. Its subscriptions answer 404 (or 403) every time, yet Partner
+    Center still has it: not "its relationship was removed, so its offboarding is done",
+    but a customer nothing is known of, planned for nothing, and a failed run."""
+    app = example_fake()
+    app.add_fault("GET", f"/customers/{NORTHWIND}/subscriptions$", status=status, count=None)
+    with in_process_client(app) as client:
+        live = read_live(client, example_desired(), graph=graph_beside(client))
+    assert not live.vanished and NORTHWIND in live.unreadable
+    result = make_plan(example_desired(), live, NOW)
+    assert not [a for a in result.actions if a.customer_id == NORTHWIND]
+    assert not [w for w in result.warnings if "offboarding is done" in w]
+    (blocked,) = [b for b in result.blocked if b.customer_id == NORTHWIND]
+    assert blocked.kind is BlockedKind.READ_FAILED
+    assert result.unread == [NORTHWIND]
+    assert [a for a in result.actions if a.customer_id != NORTHWIND]  # the others go on
 
 
 def test_a_reseller_the_list_left_out_is_confirmed_by_one_direct_read(mode: str) -> None:
@@ -175,17 +211,32 @@ def test_a_reseller_confirmed_missing_is_its_own_blocked_item_with_the_link() ->
     assert action_ids(result, without=set()) == action_ids(baseline()[1], without=set())
 
 
-def test_an_offboarding_customer_absent_from_the_list_is_not_looked_up() -> None:
+def test_an_offboarding_customer_absent_from_the_list_is_looked_up_before_it_counts_as_done() -> (
+    None
+):
+    """Absent from the list is the removal done, but a list that shifts under paging can
+    leave a customer out: one direct read says so before pcr believes it."""
     vanishing = Vanishing(example_fake())
     vanishing.state.customer(NORTHWIND)["relationshipToPartner"] = "none"  # removed before
 
     live = read(vanishing)
     result = make_plan(example_desired(), live, NOW)
 
-    assert not [r for r in vanishing.app.requests if NORTHWIND in r.path]
-    assert live.api_calls == baseline()[0].api_calls - 2  # no subscriptions, no entitlements
+    assert [r.path for r in vanishing.app.requests if NORTHWIND in r.path] == [
+        f"/v1/customers/{NORTHWIND}"
+    ]
+    assert live.api_calls == baseline()[0].api_calls - 2 + 1  # no deep reads; one lookup
     assert not live.vanished and not [a for a in result.actions if a.customer_id == NORTHWIND]
     assert not [w for w in result.warnings if "northwind.yaml" in w] and not result.errors
+
+
+def test_an_offboarding_customer_a_shifting_list_left_out_is_still_offboarded() -> None:
+    vanishing = Vanishing(example_fake(), hidden={NORTHWIND})
+    live = read(vanishing)
+    result = make_plan(example_desired(), live, NOW)
+    expected_live, expected = baseline()
+    assert NORTHWIND in live.details  # found by the direct read, then read in full
+    assert action_ids(result, without=set()) == action_ids(expected, without=set())
 
 
 def test_subscriptions_read_for_import_leave_out_a_vanished_customer(mode: str) -> None:

@@ -18,6 +18,7 @@ from reconciler.apply import INTERRUPTED, ApplyReport, Executor, Outcome, StepRe
 from reconciler.commands import DEFAULT_DESIRED, ERROR, OK
 from reconciler.commands.backend import Backend
 from reconciler.commands.plan import (
+    UNREAD,
     choose_scope,
     load_valid,
     load_valid_scoped,
@@ -135,6 +136,9 @@ def run(options: ApplyOptions) -> int:
     _summarise(report, plan, journal, audit)
     if report.interrupted:
         return interrupts.EXIT_CODE
+    if plan.unread:  # the others were applied; these were not even read
+        _say(f"pcr: {UNREAD.format(customers=plural(len(plan.unread), 'customer'))}")
+        return ERROR
     return ERROR if report.failed else OK
 
 
@@ -191,6 +195,8 @@ def _apply(
             # Guardrails first: a hand-edited plan is refused for what it would do,
             # not only because it differs from a fresh plan.
             reasons = guardrails.refusals(plan, desired, live)
+            if unread := sorted({a.customer_id for a in plan.actions} & set(fresh.unread)):
+                reasons.append(f"Partner Center could not be read for {', '.join(unread)}")
             if stale := guardrails.staleness(plan, fresh, journal, options.now):
                 reasons.append("the saved plan is stale: " + "; ".join(stale) + ". Plan again")
             if reasons:

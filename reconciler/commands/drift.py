@@ -13,7 +13,7 @@ import click
 from reconciler import interrupts
 from reconciler.commands import CHANGES, ERROR, OK
 from reconciler.commands.backend import Backend
-from reconciler.commands.plan import load_valid, read_with_progress
+from reconciler.commands.plan import UNREAD, load_valid, read_with_progress
 from reconciler.desired import Desired
 from reconciler.diff import drift
 from reconciler.lifecycle import unmanaged_ids
@@ -106,6 +106,15 @@ def run(options: DriftOptions) -> int:
         return ERROR
     # Pure from here on: a failure below is a bug, and is reported as one.
     report = drift(desired, live, options.now)
+    report.warnings += [
+        f"{cid}: could not be read from Partner Center ({why}): its drift is not known"
+        for cid, why in sorted(live.unreadable.items())
+    ]
     color = options.output_format == "text" and use_color(sys.stdout)
     click.echo(render_drift(report, options.output_format, color=color), nl=False, color=color)
+    if live.unreadable:
+        click.echo(
+            f"pcr: {UNREAD.format(customers=plural(len(live.unreadable), 'customer'))}", err=True
+        )
+        return ERROR
     return CHANGES if options.detailed_exitcode and report.has_changes else OK

@@ -22,9 +22,15 @@ from reconciler.planner import make_plan
 from reconciler.progress import Meter, Progress
 from reconciler.read import ReadAhead, read_live, read_summary
 from reconciler.render import render, use_color
+from reconciler.render.common import plural
 from reconciler.scope import Scope
 from reconciler.validate import DesiredStateError, LoadResult, load_desired, load_scoped
 
+# A plan of the others is still shown (and saved): it is right for them.
+UNREAD = (
+    "{customers} could not be read from Partner Center: nothing was planned or compared for "
+    "them, so this run is not the whole picture; run again"
+)
 NO_CUSTOMERS = (
     "{directory} declares no customers, so this plan manages none: every customer in Partner "
     "Center is left alone as unmanaged. Check that this is the right folder"
@@ -196,6 +202,7 @@ def _plan(options: PlanOptions, ahead: ReadAhead | None) -> int:
     if result.errors:
         click.echo("pcr: the plan is refused by a guardrail (see the errors above)", err=True)
         return ERROR
+    unread = len(result.unread)
     if options.out is not None:
         try:
             with interrupts.held():  # a plan file is written whole, its temporary file removed
@@ -208,4 +215,7 @@ def _plan(options: PlanOptions, ahead: ReadAhead | None) -> int:
         click.echo(
             f"pcr: plan saved to {options.out}; apply it with `pcr apply {options.out}`", err=True
         )
+    if unread:
+        click.echo(f"pcr: {UNREAD.format(customers=plural(unread, 'customer'))}", err=True)
+        return ERROR
     return CHANGES if options.detailed_exitcode and result.has_changes else OK

@@ -26,11 +26,14 @@ from reconciler.partnercenter.errors import (
     ANSWER,
     AUTH_HINTS,
     DESCRIPTION_LIMIT,
+    MFA_CODE,
+    MFA_HINT,
     PARTNER_CENTER,
     RULE_REFUSALS,
     MalformedAnswer,
     NotFound,
     PartnerCenterError,
+    Unauthorized,
     one_line,
     scrub,
 )
@@ -271,14 +274,33 @@ def error_from_answer(answer: Answer, token: str, host: str | None) -> PartnerCe
     description = payload.get("description") or payload.get("message")
     if not isinstance(description, str):
         description = answer.reason or "no description"
+    code_text = None if code in (None, "") else str(code)
     return refusal(
         answer,
-        None if code in (None, "") else str(code),
+        code_text,
         description,
         token,
         types=_PARTNER_CENTER_ERRORS,
-        hints=AUTH_HINTS,
+        hints=MFA_HINTS if _mfa_missing(answer, code_text, description) else AUTH_HINTS,
         rule_refusals=RULE_REFUSALS,
+    )
+
+
+MFA_HINTS: AuthHints = {401: (Unauthorized, MFA_HINT)}
+
+
+def _mfa_missing(answer: Answer, code: str | None, description: str) -> bool:
+    """A 401 for a token without the MFA claim: its code, or a claims challenge."""
+    if answer.status != 401:
+        return False
+    challenge = answer.headers.get("WWW-Authenticate", "").lower()
+    said = description.lower()
+    return (
+        code == MFA_CODE
+        or "claims=" in challenge
+        or "insufficient_claims" in challenge
+        or "multi-factor" in said
+        or "mfa" in said.split()
     )
 
 

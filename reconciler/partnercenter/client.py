@@ -47,11 +47,12 @@ from reconciler.partnercenter.config import (
 from reconciler.partnercenter.errors import (
     PARTNER_CENTER,
     InsecureEndpointError,
+    LineNotFound,
     MalformedAnswer,
     NotFound,
     PartnerCenterError,
 )
-from reconciler.partnercenter.http import Api, ApiClient, path_of
+from reconciler.partnercenter.http import Api, ApiClient, CallId, Landed, path_of
 from reconciler.partnercenter.models import (
     AzureEntitlement,
     Customer,
@@ -214,9 +215,10 @@ class PartnerCenterClient(ApiClient):
         *,
         status: SubscriptionStatus | str | None = None,
         auto_renew: bool | None = None,
-        request_id: str | None = None,
+        request_id: str | CallId | None = None,
         precondition: Callable[[Subscription], None] | None = None,
         read: Subscription | None = None,
+        landed: Landed | None = None,
     ) -> Subscription:
         """Suspend (`suspended`), reactivate (`active`), cancel (`deleted`), or set auto-renew.
 
@@ -246,36 +248,60 @@ class PartnerCenterClient(ApiClient):
             changes["autoRenewEnabled"] = auto_renew
         if not changes:
             return current
-        result = self._write("PATCH", path, {**body, **changes}, request_id)
+        result = self._write("PATCH", path, {**body, **changes}, request_id, landed)
         if result is None:
             return self.get_subscription(customer_id, subscription_id)
         return result.parse(_with(subscription_from_wire, customer_id))
 
-    def cancel_software_order(
-        self, customer_id: str, order_id: str, request_id: str | None = None
+    def cancel_order_line(
+        self,
+        customer_id: str,
+        order_id: str,
+        subscription_id: str,
+        request_id: str | CallId | None = None,
+        landed: Landed | None = None,
+        precondition: Callable[[Order], None] | None = None,
     ) -> Order:
-        """Cancel every line of a software order (only inside its cancellation window)."""
+        """Cancel the one line of an order that is `subscription_id` (a perpetual software
+        purchase, inside its window). An order PATCH cancels every line it lists, so it
+        lists only that line (docs/partner-center.md): the order's other purchases stay.
+
+        `precondition` sees the order as read right before the PATCH; it stops the change
+        by raising. Raises LineNotFound when no line of the order is that subscription.
+        """
         path = _order_path(customer_id, order_id)
         answer = self._request("GET", path)
         current = answer.parse(_with(order_from_wire, customer_id))  # understood, or nothing sent
-        order = answer.parse(object_from_wire)
-        if current.status == "cancelled":
-            return current
+        if precondition is not None:
+            precondition(current)
+        line = current.line_of(subscription_id)
+        if line is None:
+            raise LineNotFound(
+                None,
+                None,
+                f"order {order_id} has no line for subscription {subscription_id}: nothing "
+                "was sent (pcr cancels only the line it names)",
+                answer.request_id,
+            )
+        if line.quantity == 0:
+            return current  # cancelled lines come back with quantity 0
         body = {
-            "id": order.get("id", order_id),
+            "id": current.id or order_id,
             "status": "cancelled",
-            "lineItems": [
-                {"lineItemNumber": line.get("lineItemNumber"), "offerId": line.get("offerId")}
-                for line in order.get("lineItems") or []
-            ],
+            "lineItems": [{"lineItemNumber": line.number, "offerId": line.offer_id}],
         }
-        result = self._write("PATCH", path, body, request_id)
+        result = self._write("PATCH", path, body, request_id, landed)
         if result is None:
             return self._get(path, _with(order_from_wire, customer_id))
         return result.parse(_with(order_from_wire, customer_id))
 
     def cancel_azure_entitlement(
-        self, customer_id: str, plan_id: str, entitlement_id: str, request_id: str | None = None
+        self,
+        customer_id: str,
+        plan_id: str,
+        entitlement_id: str,
+        request_id: str | CallId | None = None,
+        landed: Landed | None = None,
     ) -> None:
         """Ask for an Azure subscription under a plan to be cancelled. Irreversible for the
         partner (the customer may reactivate it in the Azure portal while the plan is
@@ -283,16 +309,21 @@ class PartnerCenterClient(ApiClient):
         disagree on 200 with the entitlement or 202, and both are taken."""
         path = _azure_entitlement_path(customer_id, plan_id, entitlement_id) + "/cancel"
         body = {"cancellationReason": AZURE_CANCELLATION_REASON}
-        self._write("POST", path, body, request_id)
+        self._write("POST", path, body, request_id, landed)
 
-    def remove_relationship(self, customer_id: str, request_id: str | None = None) -> Customer:
+    def remove_relationship(
+        self,
+        customer_id: str,
+        request_id: str | CallId | None = None,
+        landed: Landed | None = None,
+    ) -> Customer:
         """End the reseller relationship. Irreversible from the partner's side.
 
         The service answers with a mostly-null Customer; the id is filled in
         from the request so the result still says whose relationship ended.
         """
         body = {"relationshipToPartner": "none", "attributes": {"objectType": "Customer"}}
-        result = self._write("PATCH", _customer_path(customer_id), body, request_id)
+        result = self._write("PATCH", _customer_path(customer_id), body, request_id, landed)
         if result is None:
             return customer_from_wire({"id": customer_id, "relationshipToPartner": "none"})
 
@@ -326,10 +357,18 @@ class PartnerCenterClient(ApiClient):
         )
 
     def _write(
-        self, method: str, path: str, body: Mapping[str, Any], request_id: str | None
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any],
+        request_id: str | CallId | None,
+        landed: Landed | None = None,
     ) -> Answer | None:
-        """Send a change; wait out a 202. None when the service returns no resource."""
-        answer = self._request(method, path, json_body=body, request_id=request_id)
+        """Send a change; wait out a 202. None when the service returns no resource (or a
+        5xx left it open and `landed` found it in place)."""
+        answer = self._change(method, path, json_body=body, request_id=request_id, landed=landed)
+        if answer is None:
+            return None
         if answer.status == 202:
             location = answer.headers.get("Location")
             if not location:

@@ -112,6 +112,10 @@ class NotFound(PartnerCenterError):
     """404: the customer, subscription or order does not exist (or is no longer ours)."""
 
 
+class LineNotFound(PartnerCenterError):
+    """An order has no line for the subscription to cancel: nothing is sent for it."""
+
+
 class Unauthorized(PartnerCenterError):
     """401: the token is missing, expired, or not App+User."""
 
@@ -138,6 +142,16 @@ RULE_REFUSALS = frozenset(
         "20002",  # no commerce relationship
         "900159",  # no commerce relationship (Azure entitlements)
     }
+)
+
+# Since 1 April 2026 Partner Center refuses App+User calls whose token carries no MFA
+# claim: a 401 with code 900421 (seen by partners; Microsoft documents the 401, not the
+# code) or a claims challenge in WWW-Authenticate (docs/partner-center.md).
+MFA_CODE = "900421"
+MFA_HINT = (
+    "Partner Center requires multi-factor authentication for App+User calls: the refresh "
+    "token must come from a sign-in that completed MFA. Sign in again with MFA to get a "
+    "new refresh token, and store it as PCR_REFRESH_TOKEN."
 )
 
 AUTH_HINTS: dict[int, tuple[type[PartnerCenterError], str]] = {

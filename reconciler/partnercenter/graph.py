@@ -53,7 +53,7 @@ from reconciler.partnercenter.errors import (
     Unauthorized,
     one_line,
 )
-from reconciler.partnercenter.http import Api, ApiClient
+from reconciler.partnercenter.http import Api, ApiClient, CallId, Landed
 from reconciler.partnercenter.models import (
     LINK,
     GdapRelationship,
@@ -260,8 +260,11 @@ class GraphClient(ApiClient):
     # -- writes --------------------------------------------------------------------------
 
     def terminate_relationship(
-        self, relationship_id: str, request_id: str | None = None
-    ) -> GdapRequest:
+        self,
+        relationship_id: str,
+        request_id: str | CallId | None = None,
+        landed: Landed | None = None,
+    ) -> GdapRequest | None:
         """Ask Graph to end an `active` relationship (201 and the request). Irreversible:
         only the customer can grant the roles again. The relationship goes on through
         `terminationRequested` and `terminating` to `terminated`; poll it, or the request.
@@ -271,11 +274,17 @@ class GraphClient(ApiClient):
         """
         path = f"{_relationship_path(relationship_id)}/requests"
         body = {"action": "terminate"}
-        answer = self._request("POST", path, json_body=body, request_id=request_id)
+        answer = self._change("POST", path, json_body=body, request_id=request_id, landed=landed)
+        if answer is None:  # a 5xx, and `landed` found it terminating: no request to follow
+            return None
         return answer.parse(lambda wire: gdap_request_from_wire(relationship_id, wire))
 
     def delete_relationship(
-        self, relationship_id: str, etag: str, request_id: str | None = None
+        self,
+        relationship_id: str,
+        etag: str,
+        request_id: str | CallId | None = None,
+        landed: Landed | None = None,
     ) -> None:
         """Delete a relationship still in `created` (204). `etag` is its `@odata.etag` as read:
         one that no longer matches is a `PreconditionFailed` (412), and nothing is deleted."""
@@ -285,7 +294,9 @@ class GraphClient(ApiClient):
                 "(If-Match is required, and it must be one header value)"
             )
         path = _relationship_path(relationship_id)
-        self._request("DELETE", path, headers={"If-Match": etag}, request_id=request_id)
+        self._change(
+            "DELETE", path, headers={"If-Match": etag}, request_id=request_id, landed=landed
+        )
 
     # -- plumbing ------------------------------------------------------------------------
 

@@ -3,10 +3,10 @@
 An `ApiClient` is synchronous and thread-safe: apply calls it from a thread pool. It
 keeps a run under its service's budget with a sliding-window rate limiter and a
 concurrency cap, retries what is worth retrying (429 after exactly `Retry-After`,
-5xx/timeouts with capped exponential backoff and jitter) while reusing the call's
-request id, and follows paging links. What tells one service's API apart (its path
-prefix, its request-id header, how it writes an error) is an `Api`; a client of a
-service subclasses `ApiClient` with the calls of that service.
+5xx/timeouts with capped exponential backoff and jitter) under the request id Microsoft's
+rule gives each attempt (`CallId`), and follows paging links. What tells one service's
+API apart (its path prefix, its request-id header, how it writes an error) is an `Api`;
+a client of a service subclasses `ApiClient` with the calls of that service.
 
 What a server can make the client spend is bounded: an answer is read as it
 streams in and refused past `max_answer_bytes` (decompressed, so a gzip bomb
@@ -90,6 +90,32 @@ _RETRYABLE_TRANSPORT_ERRORS = (
     httpx.NetworkError,
     httpx.RemoteProtocolError,
 )
+
+
+class CallId:
+    """The request id of one logical call (`MS-RequestId`, Graph's `client-request-id`).
+
+    Microsoft's rule (docs/partner-center.md): the id is the call's idempotency key. A
+    retry after no answer (a timeout, a lost connection) sends the same id, so that the
+    service can tell a call it may already have taken; once an answer came, whatever its
+    status, the next attempt gets a new id, or a service that remembers answers by id
+    would answer it again with the same refusal. `on_new` hears each new id before it is
+    sent: apply journals it, so that a run killed mid-call is checked under the id it sent.
+    """
+
+    def __init__(self, value: str | None = None, on_new: Callable[[str], None] | None = None):
+        self.value = value or str(uuid.uuid4())
+        self._on_new = on_new
+
+    def renew(self) -> None:
+        self.value = str(uuid.uuid4())
+        if self._on_new is not None:
+            self._on_new(self.value)
+
+
+# A write whose answer was a 5xx may have been carried out all the same: only a fresh read
+# can tell. `Landed` is that read (True: the change is in place).
+Landed = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -319,16 +345,60 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         json_body: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
-        request_id: str | None = None,
+        request_id: str | CallId | None = None,
         priority: bool = False,
     ) -> Answer:
-        """One logical call: a fixed request id across all its attempts.
+        """One logical call (`_call`) whose answer is always wanted."""
+        answer = self._call(
+            method,
+            path,
+            params=params,
+            json_body=json_body,
+            headers=headers,
+            request_id=request_id,
+            priority=priority,
+        )
+        assert answer is not None  # only a write's landed check ends a call without one
+        return answer
+
+    def _change(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        request_id: str | CallId | None = None,
+        landed: Landed | None = None,
+    ) -> Answer | None:
+        """A write (`_call`); None when a 5xx left it open and `landed` found it in place."""
+        return self._call(
+            method, path, json_body=json_body, headers=headers, request_id=request_id, landed=landed
+        )
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        request_id: str | CallId | None = None,
+        priority: bool = False,
+        landed: Landed | None = None,
+    ) -> Answer | None:
+        """One logical call, its attempts under the request ids `CallId` gives them.
 
         The attempts and the backoff between them share `call_timeout`; each attempt
         gets what is left of it, `answer_timeout` at most. Waits that the service asks
         for (`Retry-After`) are not counted, and are refused past a few minutes.
+
+        A write answered 5xx may have been carried out: it is tried again only once
+        `landed` (a fresh read) says it is not in place, and without `landed` it is not
+        tried again at all. None: `landed` found it in place.
         """
-        request_id = request_id or str(uuid.uuid4())
+        call = request_id if isinstance(request_id, CallId) else CallId(request_id)
         prefix = self.api.prefix
         url = path if path.startswith(("http://", "https://", prefix + "/")) else prefix + path
         spent = 0.0  # attempts and backoff, in seconds
@@ -339,9 +409,9 @@ class ApiClient:
             allowance = min(self._limits.answer_timeout, self._limits.per_call - spent)
             try:
                 answer = self._send(
-                    method, url, token, request_id, params, json_body, headers, priority, allowance
+                    method, url, token, call.value, params, json_body, headers, priority, allowance
                 )
-            except _Failed as failed:
+            except _Failed as failed:  # no answer: the same id again
                 spent += failed.elapsed
                 if not failed.retryable:
                     raise failed.error from None
@@ -356,15 +426,23 @@ class ApiClient:
                 paused = self._wait_if_busy(answer, error, busy, method, url)
                 if paused is not None:
                     busy += paused
+                    call.renew()  # an answer came: the next attempt is a new request
                     continue
                 wait, asked = self._retry_wait(answer, attempt, error)
+                if wait is not None and answer.status >= 500 and method != "GET":
+                    if landed is None:
+                        raise error  # it may be in place: the caller must read to know
+                    if landed():
+                        return None
+                if wait is not None:
+                    call.renew()
             if wait is None:
                 raise error
             out_of_time = spent + (0.0 if asked else wait) >= self._limits.per_call
             if attempt == self._limits.max_attempts or out_of_time:
                 within = f" in {spent:.1f} s, the most one call may take" if out_of_time else ""
                 raise error.retold(
-                    f"gave up after {_attempts(attempt)}{within}: {error.description}", request_id
+                    f"gave up after {_attempts(attempt)}{within}: {error.description}", call.value
                 )
             self._log.warning("%s %s: %s; retrying in %.1f s", method, path_of(url), error, wait)
             self._sleep(wait)

@@ -50,6 +50,20 @@ class SubscriptionStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
+class CustomerRelationship(StrEnum):
+    """`relationshipToPartner`: Microsoft's values (the SDK's CustomerPartnerRelationship,
+    docs/partner-center.md), and UNKNOWN for anything else, or none at all."""
+
+    NONE = "none"  # removed: the customer is no longer the partner's
+    RESELLER = "reseller"
+    ADVISOR = "advisor"
+    SYNDICATION = "syndication"
+    MICROSOFT_SUPPORT = "microsoft_support"
+    # Microsoft's own "unknown" (the SDK's value for what the service did not say), a
+    # value newer than pcr, or a customer without the field: never taken as `none`.
+    UNKNOWN = "unknown"
+
+
 class EntitlementType(StrEnum):
     RESERVED_INSTANCE = "reservedinstance"
     SOFTWARE = "software"
@@ -133,7 +147,8 @@ class Customer:
     id: str  # the customer's tenant id
     name: str
     domain: str
-    relationship: str  # none | reseller | advisor | syndication | microsoft_support
+    relationship: CustomerRelationship
+    relationship_text: str = ""  # as it came, for an unknown one ("" when it was missing)
 
 
 @dataclass(frozen=True)
@@ -212,6 +227,14 @@ class Order:
     line_items: tuple[OrderLineItem, ...] = ()
     created: datetime | None = None
 
+    def line_of(self, subscription_id: str) -> OrderLineItem | None:
+        """The line that bought `subscription_id`, if the order has one."""
+        wanted = subscription_id.lower()
+        return next(
+            (line for line in self.line_items if (line.subscription_id or "").lower() == wanted),
+            None,
+        )
+
 
 @dataclass(frozen=True)
 class CustomerDetail:
@@ -241,6 +264,10 @@ class Live:
     # removed while pcr read (someone in the portal). They are left out of `customers`,
     # as they are no longer in the partner's list; id -> what happened, one line.
     vanished: dict[str, str] = field(default_factory=dict)
+    # Customers whose deep read failed with a 404 or 403 although Partner Center, read
+    # again, still has them: nothing is known of them, so nothing is planned for them and
+    # the run fails (a one-off 404 is not a removal); id -> what happened, one line.
+    unreadable: dict[str, str] = field(default_factory=dict)
     # The link to send a customer whose reseller relationship is missing; read only when
     # a declared customer needs it, None when Partner Center would not give it.
     relationship_request_url: str | None = None
@@ -275,24 +302,38 @@ def moment(value: datetime) -> str:
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 # `productType.id` (lower case) -> kind; "software" and "azure" look further (see classify).
+# Microsoft's values only (docs/partner-center.md): there is no productType "SaaS".
 _PRODUCT_KINDS = {
     "onlineservicesnce": SubscriptionKind.NCE,
     "software": SubscriptionKind.SOFTWARE,
-    "saas": SubscriptionKind.SAAS,
     "azure": SubscriptionKind.AZURE,
 }
-_AZURE_SUBTYPES = {"": SubscriptionKind.AZURE, "azure": SubscriptionKind.AZURE}
-_AZURE_SUBTYPES["savingsplan"] = SubscriptionKind.SAVINGS_PLAN
-# The documented values (reference §4); anything else is a field pcr does not know.
-BILLING_CYCLES = frozenset({"", "none", "monthly", "annual", "triennial", "one_time"})
+# An Azure product's `subType.id`: the catalog gives marketplace SaaS products Azure / SaaS.
+_AZURE_SUBTYPES = {
+    "": SubscriptionKind.AZURE,
+    "azure": SubscriptionKind.AZURE,
+    "savingsplan": SubscriptionKind.SAVINGS_PLAN,
+    "saas": SubscriptionKind.SAAS,
+}
+# Microsoft's values (the SDK's BillingCycleType; docs/partner-center.md); anything else is
+# a field pcr does not know. pcr decides nothing by the billing cycle, so "unknown" (what
+# the service says when it does not say) is as good as any other.
+BILLING_CYCLES = frozenset(
+    {"", "unknown", "none", "monthly", "annual", "triennial", "biennial", "one_time"}
+)
 
 
 def classify(wire: Mapping[str, Any]) -> SubscriptionKind:
-    """What a subscription is: `productType` decides, else the shape of the offer id.
+    """What a subscription is, by Microsoft's own markers (docs/partner-center.md).
 
-    There is no explicit NCE flag. NCE offer ids look like `PRODUCT:SKU:AVAILABILITY`;
-    legacy ones are GUIDs (or `MS-AZR-…` for legacy Azure) with no `productType`.
-    Software without a term is a perpetual purchase. Anything else is unknown.
+    With a `productType`: OnlineServicesNCE is new commerce; Software is a software
+    subscription, perpetual when it has no term; Azure is the Azure plan, or by its
+    sub-type a savings plan or a marketplace SaaS product. Without one: a marketplace
+    subscription says `isMicrosoftProduct: false` (its offer id is shaped like new
+    commerce's, its publisher another company's); a legacy one has a GUID offer id (or
+    `MS-AZR-…` for legacy Azure); a new-commerce offer id counts as new commerce only when
+    the subscription says it is a Microsoft product. Anything else is unknown: pcr acts on
+    no subscription whose rules it would have to guess.
     """
     product_type = _product_type(wire).lower()
     kind = _PRODUCT_KINDS.get(product_type)
@@ -305,8 +346,11 @@ def classify(wire: Mapping[str, Any]) -> SubscriptionKind:
         return kind
     if product_type:
         return SubscriptionKind.UNKNOWN  # fail closed: its rules are not pcr's to guess
+    microsoft = wire.get("isMicrosoftProduct")
+    if microsoft is False:
+        return SubscriptionKind.SAAS
     offer_id = str(wire.get("offerId") or "")
-    if offer_id.count(":") == 2:
+    if offer_id.count(":") == 2 and microsoft is True:
         return SubscriptionKind.NCE
     if _GUID.fullmatch(offer_id) or offer_id.upper().startswith("MS-AZR-"):
         return SubscriptionKind.LEGACY
@@ -576,11 +620,14 @@ def customer_from_wire(wire: Mapping[str, Any]) -> Customer:
     customer_id = shape.text("id") or tenant
     if not is_ident(customer_id):
         raise shape._wrong("id", "an id (a non-empty string)")
+    # A missing relationship is not `none`: absence proves nothing (docs/partner-center.md).
+    relationship = shape.text("relationshipToPartner") or ""
     return Customer(
         id=customer_id,
         name=(profile.text("companyName") if profile is not None else None) or "",
         domain=(profile.text("domain") if profile is not None else None) or "",
-        relationship=(shape.text("relationshipToPartner") or "none").lower(),
+        relationship=_known(CustomerRelationship, relationship, CustomerRelationship.UNKNOWN),
+        relationship_text=relationship,
     )
 
 

@@ -17,8 +17,6 @@ from tests.apply.support import (
     NOW,
     TOKEN,
     WAITING_FILES,
-    WIDE_WORLD_ORDER,
-    WIDE_WORLD_SOFTWARE,
     Estate,
     assert_each_mutation_once,
     fake_serve,
@@ -36,8 +34,6 @@ AUDIT_FIELDS = {
     # who applied which plan, at which commit, and what the step changed
     *("actor", "commit", "plan", "before", "after"),
 }
-# A software subscription is cancelled through its order: the fake logs the order as target.
-VIA_ORDER = {WIDE_WORLD_SOFTWARE: WIDE_WORLD_ORDER}
 # What the fake's mutation log calls each plan action.
 FAKE_ACTION = {
     "suspend_subscription": "suspend",
@@ -84,10 +80,7 @@ def assert_records_match(estate: Estate, plan: dict[str, object]) -> None:
         assert events == [("start", request_id), ("done", request_id)]
         mutation = sent[request_id]
         target = action["target_id"]
-        assert (mutation["target"], mutation["action"]) == (
-            VIA_ORDER.get(target, target),
-            "cancel_order" if target in VIA_ORDER else FAKE_ACTION[action["type"]],
-        )
+        assert (mutation["target"], mutation["action"]) == (target, FAKE_ACTION[action["type"]])
         entry = audit[request_id]
         assert set(entry) == AUDIT_FIELDS
         assert (entry["customer_id"], entry["action"], entry["target_id"], entry["result"]) == (

@@ -494,10 +494,14 @@ def test_a_trials_auto_renew_can_be_turned_off() -> None:
 
 def saas(**fields: Any) -> FakeState:
     state = world()
+    # As Microsoft's examples show one (docs/partner-center.md): no productType, not a
+    # Microsoft product, another company's publisher, an offer id shaped like NCE's.
     wire = subscription(
         NCE,
-        offerId="contoso.saas-app:plan1",
-        productType={"id": "SaaS", "displayName": "SaaS"},
+        offerId="DZH318Z0BXWC:0001:DZH318Z0BMJX",
+        productType=None,
+        isMicrosoftProduct=False,
+        publisherName="Contoso Software Inc",
         termDuration="P1M",
         creationDate="2026-11-20T08:00:00Z",
         effectiveStartDate="2026-11-20T09:00:00Z",
@@ -536,9 +540,9 @@ def test_saas_own_cancellation_date_wins() -> None:
     refused(patch(late, NCE, full(late, NCE, status="deleted")), 400, 900213)
 
 
-def test_saas_cannot_be_suspended_800096() -> None:
+def test_saas_cannot_be_suspended_800077() -> None:
     state = saas()
-    refused(patch(state, NCE, full(state, NCE, status="suspended")), 400, 800096)
+    refused(patch(state, NCE, full(state, NCE, status="suspended")), 403, 800077)
 
 
 def test_saas_renews_at_term_end_with_a_new_72_hour_window() -> None:

@@ -21,6 +21,7 @@ from pc_support import (
     FAKE_TOKEN,
     WIDE_WORLD,
     WIDE_WORLD_ORDER,
+    WIDE_WORLD_SOFTWARE,
     example_state,
     make_client,
     serve_wsgi,
@@ -353,7 +354,7 @@ def test_no_order_is_cancelled_when_the_order_read_first_is_not_understood() -> 
     path = f"/orders/{WIDE_WORLD_ORDER}$"
     corrupt = Corrupting(app, "GET", path, lambda body: {**body, "lineItems": ["line 0"]})
     with make_client(corrupt) as client, pytest.raises(MalformedAnswer, match=r"lineItems\[0\]"):
-        client.cancel_software_order(WIDE_WORLD, WIDE_WORLD_ORDER)
+        client.cancel_order_line(WIDE_WORLD, WIDE_WORLD_ORDER, WIDE_WORLD_SOFTWARE)
     assert app.mutations == []
 
 

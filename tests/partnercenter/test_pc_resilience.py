@@ -51,7 +51,7 @@ def test_429_waits_exactly_retry_after_in_real_time(server: FakeServer) -> None:
     first, retry = server.app.requests
     assert (first.status, retry.status) == (429, 200)
     assert retry.arrived - first.answered >= 1.0  # on the fake's clock
-    assert first.request_id == retry.request_id  # a retry is the same logical call
+    assert first.request_id != retry.request_id  # an answer came: a new request
 
 
 def test_each_logical_call_gets_its_own_request_id(live: Live) -> None:
@@ -63,23 +63,70 @@ def test_each_logical_call_gets_its_own_request_id(live: Live) -> None:
 
 
 @pytest.mark.parametrize("status", [500, 503])
-def test_5xx_retry_with_growing_backoff(live: Live, status: int) -> None:
-    live.app.add_fault("PATCH", SUBSCRIPTION_PATH, status=status, count=3)
-    result = live.client.update_subscription(
-        FABRIKAM, FABRIKAM_BASIC_NCE, auto_renew=False, request_id="r-1"
-    )
-    assert not result.auto_renew
-    patches = [r for r in live.app.requests if r.method == "PATCH"]
-    assert [r.status for r in patches] == [status, status, status, 200]
-    assert {r.request_id for r in patches} == {"r-1"}
-    assert len(live.app.mutations) == 1  # only the accepted attempt changed anything
+def test_a_read_answered_5xx_is_retried_with_growing_backoff_and_new_ids(
+    live: Live, status: int
+) -> None:
+    live.app.add_fault("GET", f"/customers/{CONTOSO}$", status=status, count=3)
+    assert live.client.get_customer(CONTOSO).id == CONTOSO
+    reads = live.app.requests
+    assert [r.status for r in reads] == [status, status, status, 200]
+    # An answer came each time: each attempt is a new request (docs/partner-center.md).
+    assert len({r.request_id for r in reads}) == 4
     first, second, third = live.sleep.calls
     assert 0.5 <= first <= 0.75 and 1.0 <= second <= 1.5 and 2.0 <= third <= 3.0
 
 
+@pytest.mark.parametrize("status", [500, 503])
+def test_a_write_answered_5xx_is_sent_again_only_once_a_read_says_it_did_not_land(
+    live: Live, status: int
+) -> None:
+    live.app.add_fault("PATCH", SUBSCRIPTION_PATH, status=status, count=2)
+    looked: list[bool] = []
+
+    def landed() -> bool:
+        renews = live.client.get_subscription(FABRIKAM, FABRIKAM_BASIC_NCE).auto_renew
+        looked.append(not renews)
+        return not renews
+
+    result = live.client.update_subscription(
+        FABRIKAM, FABRIKAM_BASIC_NCE, auto_renew=False, request_id="r-1", landed=landed
+    )
+    assert not result.auto_renew
+    patches = [r for r in live.app.requests if r.method == "PATCH"]
+    assert [r.status for r in patches] == [status, status, 200]
+    assert patches[0].request_id == "r-1" and len({r.request_id for r in patches}) == 3
+    assert looked == [False, False]  # read before each resend: not in place, so sent again
+    assert len(live.app.mutations) == 1  # only the accepted attempt changed anything
+
+
+def test_a_write_answered_5xx_that_landed_is_not_sent_again(live: Live) -> None:
+    """The service took the change, then failed to say so: a fresh read finds it in place."""
+    live.app.add_fault("PATCH", SUBSCRIPTION_PATH, status=503, applied=True)
+
+    def landed() -> bool:
+        return not live.client.get_subscription(FABRIKAM, FABRIKAM_BASIC_NCE).auto_renew
+
+    result = live.client.update_subscription(
+        FABRIKAM, FABRIKAM_BASIC_NCE, auto_renew=False, landed=landed
+    )
+    assert not result.auto_renew
+    patches = [r for r in live.app.requests if r.method == "PATCH"]
+    assert [r.status for r in patches] == [503]  # in place: not sent again
+    assert len(live.app.mutations) == 1
+
+
+def test_a_write_answered_5xx_without_a_way_to_look_is_not_sent_again(live: Live) -> None:
+    live.app.add_fault("PATCH", SUBSCRIPTION_PATH, status=503, applied=True)
+    with pytest.raises(PartnerCenterError) as caught:
+        live.client.update_subscription(FABRIKAM, FABRIKAM_BASIC_NCE, auto_renew=False)
+    assert caught.value.status == 503
+    assert len([r for r in live.app.requests if r.method == "PATCH"]) == 1
+    assert len(live.app.mutations) == 1  # it did land: sending it again would be blind
+
+
 def test_a_renewal_in_progress_is_waited_out_for_minutes(live: Live) -> None:
     """409 for a minute and a half (a renewal), then the change goes through: the waits
-    grow, are not attempts, and the same request id is reused throughout."""
+    grow, are not attempts, and each attempt after a 409 is a new request."""
     live.app.add_fault("PATCH", SUBSCRIPTION_PATH, status=409, count=6)
     result = live.client.update_subscription(
         FABRIKAM, FABRIKAM_BASIC_NCE, auto_renew=False, request_id="r-9"
@@ -87,9 +134,32 @@ def test_a_renewal_in_progress_is_waited_out_for_minutes(live: Live) -> None:
     assert not result.auto_renew
     patches = [r for r in live.app.requests if r.method == "PATCH"]
     assert [r.status for r in patches] == [409] * 6 + [200]
-    assert {r.request_id for r in patches} == {"r-9"}
+    assert patches[0].request_id == "r-9" and len({r.request_id for r in patches}) == 7
     assert sum(live.sleep.calls) >= 60
     assert min(live.sleep.calls) >= 5  # a renewal is not a blip: no half-second retries
+
+
+def test_a_service_that_replays_an_answer_by_its_id_gets_a_new_id_after_a_409(
+    live: Live,
+) -> None:
+    """The fake answers a write it has answered before, under the same id, the same way
+    (an idempotency key). A 409 resent under its id would be answered 409 until pcr gave
+    up; under a new id the change goes through once the renewal is over."""
+    live.app.add_fault("PATCH", SUBSCRIPTION_PATH, status=409, count=1)
+    live.client.update_subscription(FABRIKAM, FABRIKAM_BASIC_NCE, auto_renew=False)
+    first, second = [r for r in live.app.requests if r.method == "PATCH"]
+    assert (first.status, second.status) == (409, 200)
+    assert first.request_id != second.request_id
+    assert len(live.app.mutations) == 1
+    # A call that starts under that old id is answered as it was (409, nothing done), and
+    # gets through under the new id it takes then.
+    live.client.update_subscription(
+        FABRIKAM, FABRIKAM_BASIC_NCE, auto_renew=True, request_id=first.request_id
+    )
+    replayed, fresh = [r for r in live.app.requests if r.method == "PATCH"][2:]
+    assert (replayed.request_id, replayed.status) == (first.request_id, 409)
+    assert fresh.status == 200 and fresh.request_id not in (first.request_id, second.request_id)
+    assert len(live.app.mutations) == 2
 
 
 def test_a_409_that_never_ends_gives_up_after_the_busy_wait(live: Live) -> None:

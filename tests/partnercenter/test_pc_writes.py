@@ -29,7 +29,7 @@ from pc_support import (
     make_client,
 )
 
-from reconciler.partnercenter.errors import NotFound, PartnerCenterError
+from reconciler.partnercenter.errors import LineNotFound, NotFound, PartnerCenterError
 from reconciler.partnercenter.fake import FakePartnerCenter
 from reconciler.partnercenter.fake.state import FakeApiError, FakeState
 from reconciler.partnercenter.models import SubscriptionStatus
@@ -251,25 +251,85 @@ def test_suspended_nce_at_term_end_is_disabled(state: FakeState) -> None:
 # -- software orders ------------------------------------------------------------------------
 
 
-def test_cancel_software_order_inside_the_window(live: Live) -> None:
-    order = live.client.cancel_software_order(WIDE_WORLD, WIDE_WORLD_ORDER, request_id="j-7")
-    assert order.status == "cancelled"
-    assert [line.quantity for line in order.line_items] == [0]
-    software = live.client.get_subscription(WIDE_WORLD, WIDE_WORLD_SOFTWARE)
-    assert software.status is SubscriptionStatus.DELETED
-    assert live.client.list_entitlements(WIDE_WORLD) == []
+WIDE_WORLD_PERPETUAL = "0c9e2f4a-6b8d-4e1f-a3c5-7d9b1f3e5a70"
+PERPETUAL_OFFER = "DG7GMGF0DVT6:0002:DG7GMGF0DK1G"
+
+
+def a_perpetual_purchase_in_the_same_order(live: Live) -> None:
+    """Wide World's software order gets a second line: a perpetual purchase, bought with
+    the one-year SQL Server subscription."""
+    with live.app.edit() as state:
+        state.add_subscription(
+            WIDE_WORLD,
+            {
+                "id": WIDE_WORLD_PERPETUAL,
+                "offerId": PERPETUAL_OFFER,
+                "offerName": "Windows Server 2022 Standard - 16 Core License Pack",
+                "productType": {"id": "Software", "displayName": "Software"},
+                "quantity": 2,
+                "status": "active",
+                "autoRenewEnabled": False,
+                "billingCycle": "one_time",
+                "creationDate": "2026-11-20T11:26:40Z",
+                "orderId": WIDE_WORLD_ORDER,
+                "attributes": {"objectType": "Subscription"},
+            },
+        )
+        order = state.order(WIDE_WORLD, WIDE_WORLD_ORDER)
+        order["lineItems"].append(
+            {
+                "lineItemNumber": 1,
+                "offerId": PERPETUAL_OFFER,
+                "subscriptionId": WIDE_WORLD_PERPETUAL,
+                "quantity": 2,
+            }
+        )
+
+
+def test_an_order_line_is_cancelled_alone(live: Live) -> None:
+    """Only the line that is the subscription goes: the order's other purchase stays."""
+    a_perpetual_purchase_in_the_same_order(live)
+    order = live.client.cancel_order_line(
+        WIDE_WORLD, WIDE_WORLD_ORDER, WIDE_WORLD_PERPETUAL, request_id="j-7"
+    )
+    assert [(line.number, line.quantity) for line in order.line_items] == [(0, 4), (1, 0)]
+    assert order.status == "completed"  # cancelled only once every line is
+    sent = [r for r in live.app.requests if r.method == "PATCH"]
+    assert len(sent) == 1 and live.app.mutations[-1]["lines"] == [1]
     assert live.app.mutations[-1]["request_id"] == "j-7"
+    perpetual = live.client.get_subscription(WIDE_WORLD, WIDE_WORLD_PERPETUAL)
+    assert perpetual.status is SubscriptionStatus.DELETED
+    software = live.client.get_subscription(WIDE_WORLD, WIDE_WORLD_SOFTWARE)
+    assert software.status is SubscriptionStatus.ACTIVE  # the other line's purchase is kept
     # Cancelling again sends nothing more.
-    live.client.cancel_software_order(WIDE_WORLD, WIDE_WORLD_ORDER)
+    live.client.cancel_order_line(WIDE_WORLD, WIDE_WORLD_ORDER, WIDE_WORLD_PERPETUAL)
     assert len(live.app.mutations) == 1
 
 
-def test_cancel_software_order_after_the_window_is_refused(live: Live) -> None:
-    live.app.set_now("2026-11-28T00:00:00Z")
+def test_no_line_for_the_subscription_sends_nothing(live: Live) -> None:
+    with pytest.raises(LineNotFound, match="has no line for subscription"):
+        live.client.cancel_order_line(WIDE_WORLD, WIDE_WORLD_ORDER, WIDE_WORLD_PERPETUAL)
+    assert [r.method for r in live.app.requests] == ["GET"]
+    assert live.app.mutations == []
+
+
+def test_an_order_line_after_the_window_is_refused(live: Live) -> None:
+    a_perpetual_purchase_in_the_same_order(live)
+    live.app.set_now("2026-12-21T00:00:00Z")  # perpetual: 30 days from 20 Nov
     with pytest.raises(PartnerCenterError) as caught:
-        live.client.cancel_software_order(WIDE_WORLD, WIDE_WORLD_ORDER)
+        live.client.cancel_order_line(WIDE_WORLD, WIDE_WORLD_ORDER, WIDE_WORLD_PERPETUAL)
     assert (caught.value.status, caught.value.code) == (400, "900117")
-    assert live.state.subscription(WIDE_WORLD, WIDE_WORLD_SOFTWARE)["status"] == "active"
+    assert live.state.subscription(WIDE_WORLD, WIDE_WORLD_PERPETUAL)["status"] == "active"
+
+
+def test_software_with_a_term_is_cancelled_by_its_subscription_alone(live: Live) -> None:
+    a_perpetual_purchase_in_the_same_order(live)
+    cancelled = live.client.update_subscription(WIDE_WORLD, WIDE_WORLD_SOFTWARE, status="deleted")
+    assert cancelled.status is SubscriptionStatus.DELETED
+    lines = live.state.order(WIDE_WORLD, WIDE_WORLD_ORDER)["lineItems"]
+    assert [line["quantity"] for line in lines] == [0, 2]  # its own line only
+    perpetual = live.client.get_subscription(WIDE_WORLD, WIDE_WORLD_PERPETUAL)
+    assert perpetual.status is SubscriptionStatus.ACTIVE
 
 
 def test_order_window_falls_back_to_the_order_date(state: FakeState) -> None:
@@ -346,7 +406,7 @@ def test_removal_is_refused_while_nce_is_suspended(live: Live) -> None:
 
 def test_removal_is_refused_while_software_is_active(live: Live) -> None:
     assert WIDE_WORLD_SOFTWARE in blocked(live, WIDE_WORLD).description
-    live.client.cancel_software_order(WIDE_WORLD, WIDE_WORLD_ORDER)
+    live.client.update_subscription(WIDE_WORLD, WIDE_WORLD_SOFTWARE, status="deleted")
     assert live.client.remove_relationship(WIDE_WORLD).relationship == "none"
 
 

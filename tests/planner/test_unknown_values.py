@@ -56,11 +56,12 @@ AZURE_PLAN = {
     "status": "active",
     "billingCycle": "one_time",
 }
-SAAS = {
+SAAS = {  # Microsoft's marketplace shape: no productType, not a Microsoft product
     "id": "5e6f7a8b-0000-4000-8000-000000000004",
-    "offerId": "contoso-crm:standard:monthly",
+    "offerId": "DZH318Z0BXWC:0001:DZH318Z0BMJX",
     "offerName": "Contoso CRM",
-    "productType": {"id": "SaaS"},
+    "isMicrosoftProduct": False,
+    "publisherName": "Contoso Software Inc",
     "quantity": 5,
     "status": "active",
     "autoRenewEnabled": True,

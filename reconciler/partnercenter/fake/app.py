@@ -22,6 +22,7 @@ latency is slept outside it so parallel callers really overlap.
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import json
 import math
@@ -29,9 +30,9 @@ import re
 import threading
 import time
 import uuid
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
@@ -57,6 +58,7 @@ API_PREFIX = "/v1"
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500  # the real maximum is not documented
 REQUEST_LOG_SIZE = 10_000
+ANSWERS_KEPT = 10_000  # writes' answers kept to answer a repeated request id again
 # Guess: the body of a 401 for a missing token is not documented; the status doubles as the code.
 CODE_UNAUTHENTICATED = 401
 # How long a held request waits for its release at most: only a safety net, so that a test
@@ -257,6 +259,7 @@ class FakePartnerCenter:
         self.status_counts: Counter[int] = Counter()
         self._recent: deque[float] = deque()  # arrival times, for the throttle
         self._holds: list[Hold] = []
+        self._answers: OrderedDict[str, _Response] = OrderedDict()  # a write's, by its id
 
     # -- the Python API ------------------------------------------------------------------
 
@@ -338,10 +341,13 @@ class FakePartnerCenter:
             hold = next((h for h in self._holds if h._takes(request)), None)
         if hold is not None:
             hold._wait()  # outside the lock: everything else goes on meanwhile
-        try:
-            response = self._handle(request)
-        except (FakeApiError, GraphApiError) as exc:
-            response = _Response(exc.status, exc.body())
+        response = self._replayed(request)
+        if response is None:
+            try:
+                response = self._handle(request)
+            except (FakeApiError, GraphApiError) as exc:
+                response = _Response(exc.status, exc.body())
+            self._remember(request, response)
         if request.graph:
             _graph_ids(request, response, self.state.data["now"])
         for name in ("MS-RequestId", "MS-CorrelationId"):
@@ -372,6 +378,30 @@ class FakePartnerCenter:
         if self.on_change is not None:
             self.on_change(self.state)
 
+    # A write's request id is its idempotency key (docs/partner-center.md): the service
+    # answers a write it has answered before, under the same id, with that same answer,
+    # and does nothing again. So a retry after a lost answer is safe, and a retry after an
+    # answer must come under a new id.
+
+    def _replayed(self, request: _Request) -> _Response | None:
+        if request.method == "GET" or not request.request_id:
+            return None
+        with self.lock:
+            answered = self._answers.get(request.request_id)
+        if answered is None:
+            return None
+        return _Response(answered.status, copy.deepcopy(answered.body), dict(answered.headers))
+
+    def _remember(self, request: _Request, response: _Response) -> None:
+        if request.method == "GET" or not request.request_id:
+            return
+        with self.lock:
+            self._answers[request.request_id] = _Response(
+                response.status, copy.deepcopy(response.body), dict(response.headers)
+            )
+            while len(self._answers) > ANSWERS_KEPT:
+                self._answers.popitem(last=False)
+
     def _handle(self, request: _Request) -> _Response:
         if not request.headers.get("authorization", "").startswith("Bearer "):
             if request.graph:
@@ -386,8 +416,9 @@ class FakePartnerCenter:
             rule = self.state.take_fault(request.method, request.path)
         if rule is not None and rule["latency"]:
             self._sleep(float(rule["latency"]))
-        if rule is not None and rule["status"] not in (None, 202):
-            return _fault_response(rule, request.graph)  # changed: the rule has one use less
+        failing = rule if rule is not None and rule["status"] not in (None, 202) else None
+        if failing is not None and not failing.get("applied"):
+            return _fault_response(failing, request.graph)  # changed: the rule has one use less
         handler, params = _route(request)
         with self.lock:
             lifecycle_changed = self.state.apply_lifecycle()
@@ -397,6 +428,8 @@ class FakePartnerCenter:
             response.changed |= lifecycle_changed or graph_changed or rule is not None
             if rule is not None and rule["status"] == 202 and response.status == 200:
                 response = self._accept_later(response, rule)
+        if failing is not None:  # carried out, then answered with the error
+            response = replace(_fault_response(failing, request.graph), changed=True)
         return response
 
     def _throttle(self, to_graph: bool = False) -> _Response | None:

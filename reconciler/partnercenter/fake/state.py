@@ -84,6 +84,7 @@ CODE_CANNOT_REACTIVATE = 900337  # 400: the Azure entitlement can't be reactivat
 CODE_USAGE_ASSETS_ACTIVE = 900115  # 403: the Azure plan still has active usage assets
 CODE_SAVINGS_PLAN_FINAL = 900321  # 400: savings plans are managed in the Azure portal
 CODE_SAAS_WINDOW_PASSED = 900213  # 400: the hour-based SaaS cancellation window has passed
+CODE_SAAS_CANCEL_ONLY = 800077  # 403: seat-based SaaS is cancelled with a subscription PATCH
 # Guesses: the real service's code for these cases is not documented.
 CODE_STATUS_NOT_UPDATABLE = 800096  # 400: "can't update status" (candidate named in the sheet)
 CODE_INVALID_REQUEST = 800061  # 400: malformed or unsupported request body
@@ -346,8 +347,12 @@ class FakeState:
         code: int | str | None = None,
         description: str | None = None,
         polls: int = 1,
+        applied: bool = False,
     ) -> dict[str, Any]:
         """Make matching requests fail (or go slow, or answer 202) `count` times (None: always).
+
+        `applied`: the request is carried out first, and then answered with the error (the
+        service took a change, then failed to say so).
 
         `path` is a regular expression searched in the request path
         (e.g. `/subscriptions/`); `method` is an HTTP method or `*`. On a Graph path
@@ -366,6 +371,7 @@ class FakeState:
             "code": code,
             "description": description,
             "polls": polls,
+            "applied": applied,
         }
         self.data["faults"].append(rule)
         return rule
@@ -486,7 +492,8 @@ class FakeState:
     def entitlements(
         self, customer_id: str, entitlement_type: str | None = None, *, show_expiry: bool = False
     ) -> list[dict[str, Any]]:
-        """Entitlements still in force; `expiryDate` only when asked for, as the service does."""
+        """Entitlements, with `expiryDate` only when asked for, as the service does. One
+        past its expiry is still listed (blocking nothing: `_entitlement_live`)."""
         key = self.customer(customer_id)["id"]
         items = []
         for item in self.data["entitlements"].get(key, []):
@@ -494,8 +501,6 @@ class FakeState:
                 entitlement_type
                 and item.get("entitlementType", "").lower() != entitlement_type.lower()
             ):
-                continue
-            if not self._entitlement_live(item):
                 continue
             shown = copy.deepcopy(item)
             if not show_expiry:
@@ -530,6 +535,7 @@ class FakeState:
         reservations = [
             artifact["resourceId"]
             for item in self.entitlements(customer_id, "reservedinstance")
+            if self._entitlement_live(item)  # one past its expiry blocks nothing
             for artifact in item.get("entitledArtifacts") or []
             if artifact.get("resourceId")
         ]
@@ -958,11 +964,13 @@ class FakeState:
                 CODE_STATUS_NOT_UPDATABLE,
                 "A trial's status can't be changed; cancel it or turn auto-renew off.",
             )
-        if kind is SubscriptionKind.SAAS:  # the code is a guess, as CODE_STATUS_NOT_UPDATABLE
+        if kind is SubscriptionKind.SAAS:
+            # Seat-based marketplace SaaS is cancelled, never suspended (docs/partner-center.md:
+            # error 800077 is the service's word for it).
             raise FakeApiError(
-                400,
-                CODE_STATUS_NOT_UPDATABLE,
-                "SaaS subscriptions can't be suspended; cancel them or turn auto-renew off.",
+                403,
+                CODE_SAAS_CANCEL_ONLY,
+                "Marketplace SaaS subscriptions can't be suspended; cancel them instead.",
             )
         if kind is SubscriptionKind.AZURE:
             live = [i["id"] for i in self._live_azure_entitlements(customer_id, sub["id"])]
