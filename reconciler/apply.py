@@ -117,10 +117,6 @@ AZURE_POLL_CAP_SECONDS = 60.0
 # How long a GDAP termination is polled to `terminated` before the removal may run.
 # Unconfirmed: Graph documents no duration; deprovisioning is seen to take minutes.
 GDAP_END_WAIT_SECONDS = 20 * 60
-# How long this run's own read of a subscription may stand in for a read right before a
-# reversible change: the fingerprint check already accepted it, and every write re-checks
-# the fields pcr decides on. A longer run reads again.
-RECENT_READ_SECONDS = 10 * 60
 NO_GRAPH = "no Microsoft Graph client (set PCR_GRAPH_TOKEN or the Secure Application Model)"
 
 
@@ -135,10 +131,6 @@ class Executor:
     graph: GraphClient | None = None
     # The customers whose removal must not leave an active GDAP relationship behind.
     gdap_customers: frozenset[str] = frozenset()
-    # This run's own read of each subscription, by (customer id, subscription id): a
-    # reversible change is written from it instead of reading the subscription again.
-    reads: dict[tuple[str, str], Subscription] = field(default_factory=dict)
-    read_at: float = field(default_factory=time.monotonic)
     # Set from the main thread to stop: no worker starts a step after it is set.
     stop: threading.Event = field(default_factory=threading.Event)
     # What each step's target was just before it changed, for the audit trail.
@@ -467,9 +459,6 @@ class Executor:
             self._before[action.id] = _facts(sub, auto_renew is not None)
             check(sub)
 
-        # Decided before the journal marks this step in flight (`_mutate`).
-        recent = self._recent_read(action)
-
         def send(call: CallId, landed_now: Landed) -> object:
             try:
                 return self.client.update_subscription(
@@ -479,7 +468,6 @@ class Executor:
                     auto_renew=auto_renew,
                     request_id=call,
                     precondition=checked,
-                    read=recent,
                     landed=landed_now,
                 )
             except NotFound:
@@ -490,15 +478,6 @@ class Executor:
         except _AlreadyDone as already:
             return Outcome.ALREADY, str(already)
         return Outcome.DONE, done
-
-    def _recent_read(self, action: Action) -> Subscription | None:
-        """This run's read of the subscription, for a reversible step: once, while it is
-        recent, and never for a step an interrupted run may have sent. An irreversible
-        step always reads it again right before the write."""
-        read = self.reads.pop((action.customer_id, action.target_id.lower()), None)
-        if action.irreversible or self.journal.in_flight(action.id) is not None:
-            return None
-        return read if time.monotonic() - self.read_at < RECENT_READ_SECONDS else None
 
     def cancel_azure_entitlement(self, action: Action, request_id: str) -> tuple[Outcome, str]:
         current = self._azure_entitlement(action)

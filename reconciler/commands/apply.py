@@ -267,13 +267,6 @@ def _executor(
         expected_domains={cid: c.domain for cid, c in desired.customers.items() if c.domain},
         graph=clients.graph,
         gdap_customers=frozenset(cid for cid, c in desired.customers.items() if needs_gdap(c)),
-        # The read this run just made: a reversible change needs no second one.
-        reads={
-            (cid, sub.id.lower()): sub
-            for cid, detail in live.details.items()
-            for sub in detail.subscriptions
-        },
-        read_at=time.monotonic() - live.read_seconds,  # as old as the read's first call
     )
 
 

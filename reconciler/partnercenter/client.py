@@ -217,28 +217,26 @@ class PartnerCenterClient(ApiClient):
         auto_renew: bool | None = None,
         request_id: str | CallId | None = None,
         precondition: Callable[[Subscription], None] | None = None,
-        read: Subscription | None = None,
         landed: Landed | None = None,
     ) -> Subscription:
         """Suspend (`suspended`), reactivate (`active`), cancel (`deleted`), or set auto-renew.
 
-        The body is the full resource as just read: a minimal body makes the
-        service silently turn auto-renew off. `read` is a read of it the caller
-        made moments ago (with its `wire`); without one, it is read here first.
-        Nothing is sent when the subscription already is as asked, nor when the
-        resource as read is not one pcr understands. `precondition` sees the
-        resource as read, before anything is sent, and stops the change by raising.
+        The body is the full resource, read by id for this write: Microsoft's update page
+        asks for the full resource, and a body without auto-renew or the scheduled
+        next-term and next-charge instructions turns auto-renew off and drops them. A
+        list's item is not shown to carry every field the GET does, so it is never the
+        body (docs/partner-center.md). Nothing is sent when the subscription already is
+        as asked, nor when the resource as read is not one pcr understands.
+        `precondition` sees the resource as read, before anything is sent, and stops the
+        change by raising.
         """
         new_status = None if status is None else str(status).lower()
         if new_status is not None and new_status not in WRITABLE_STATUSES:
             raise ValueError(f"cannot set a subscription to {status!r}")
         path = _subscription_path(customer_id, subscription_id)
-        if read is not None and read.wire is not None:
-            body, current = dict(read.wire), read
-        else:
-            answer = self._request("GET", path)
-            body = answer.parse(object_from_wire)
-            current = answer.parse(_with(subscription_from_wire, customer_id))
+        answer = self._request("GET", path)
+        body = answer.parse(object_from_wire)
+        current = answer.parse(_with(subscription_from_wire, customer_id))
         if precondition is not None:  # may raise: the caller's check of the fresh resource
             precondition(current)
         changes: dict[str, Any] = {}

@@ -176,9 +176,6 @@ class Subscription:
     # Fields pcr read but could not parse or does not know, each as "field 'value'":
     # every one of them makes the subscription a state pcr never acts on.
     unknowns: tuple[str, ...] = ()
-    # The resource as it came: a PATCH is the full body (reference §5), so a write made
-    # soon after this read can send it without reading the subscription again.
-    wire: Mapping[str, Any] | None = field(default=None, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -667,7 +664,6 @@ def subscription_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Subscri
         effective_start=read.time("effectiveStartDate"),
         full_refund_until=_full_refund_until(wire.get("refundOptions"), read),
         unknowns=tuple(read.unknowns),
-        wire=wire,
     )
 
 

@@ -9,7 +9,8 @@ For each estate size (`PCR_BENCH_SIZES`, default 20,000 and 100,000 customers) i
   one customer file; `pcr plan --changed-since HEAD~1` and `pcr plan --only FILE`, their
   calls and wall time beside the full plan's;
 - `pcr apply` of the full plan: calls against the minimum (pages + deep reads + one write
-  per action), wall time against the floor of its own calls;
+  per action + one read by id per subscription change), wall time against the floor of its
+  own calls;
 and once, at a small size (`PCR_BENCH_SEQUENTIAL_SIZE`, default 1,000), the same plan and
 apply one request at a time, for real, to measure the speed-up against its ceiling
 (rate times latency: what running requests side by side can buy under a throttle).
@@ -366,12 +367,32 @@ def _apply_args(work: Path, plan: Path, name: str, parallel: int | None = None) 
     return args + (["--parallel", str(parallel)] if parallel else [])
 
 
+# The steps that write a subscription: each reads it by id first, as the body of its PATCH.
+SUBSCRIPTION_CHANGES = frozenset(
+    {
+        "suspend_subscription",
+        "reactivate_subscription",
+        "cancel_subscription",
+        "disable_auto_renew",
+        "enable_auto_renew",
+    }
+)
+
+
 def _summary(plan: Path) -> dict[str, Any]:
     saved = json.loads(plan.read_text())
     summary = saved["summary"]
+    actions = saved["actions"]
+    subscription = [a for a in actions if a["type"] in SUBSCRIPTION_CHANGES]
     return {
         "actions": summary["actions"],
         "irreversible": summary["irreversible"],
+        "subscription_changes": len(subscription),
+        # Irreversible steps that write no subscription: each is re-checked on a read of its
+        # own right before it (a subscription change's read is counted with it).
+        "rechecked": sum(
+            1 for a in actions if a["irreversible"] and a["type"] not in SUBSCRIPTION_CHANGES
+        ),
         "scope": saved.get("scope"),
     }
 

@@ -90,8 +90,20 @@ def _run(calls: int, wall: float, api: float, floor: float, **extra: object) -> 
 
 
 def test_report_states_each_target_and_explains_misses(tmp_path: Path) -> None:
-    plan_summary = {"actions": 100, "irreversible": 10, "scope": None}
-    scoped = {"actions": 1, "irreversible": 0, "scope": ["t"]}
+    plan_summary = {
+        "actions": 100,
+        "irreversible": 10,
+        "subscription_changes": 60,
+        "rechecked": 4,
+        "scope": None,
+    }
+    scoped = {
+        "actions": 1,
+        "irreversible": 0,
+        "subscription_changes": 1,
+        "rechecked": 0,
+        "scope": ["t"],
+    }
     size = {
         "customers": 100_000,
         "estate": {"pages": 200, "deep_reads": 2000, "graph_reads": 0},
@@ -107,7 +119,7 @@ def test_report_states_each_target_and_explains_misses(tmp_path: Path) -> None:
         "plan": _run(2200, 60.0, 46.0, 44.0) | plan_summary,  # 1.36 x the floor: missed
         "plan_changed_since": _run(2, 12.0, 0.1, 0.04) | scoped,
         "plan_only": _run(3, 12.0, 0.1, 0.06) | scoped,
-        # 1.25 x (2200 + 100) + 10 = 2885 calls allowed
+        # 1.25 x (2200 + 100 + 60) + 4 = 2954 calls allowed
         "apply": _run(2800, 60.0, 57.0, 56.0),
     }
     sequential = {
@@ -147,7 +159,7 @@ def test_report_states_each_target_and_explains_misses(tmp_path: Path) -> None:
     assert "`--changed-since` 2, `--only` 3 | met |" in text
     assert "| full plan at 20,000: whole-process wall ≤ 1.15 × floor | not run | n/a |" in text
     assert "60.0 s ÷ 44.0 s = 1.36× (API phase 1.04×) | **not met** |" in text
-    assert "2,800 ≤ 1.25 × 2,300 + 10 = 2,885 (1.22× the minimum) | met |" in text
+    assert "2,800 ≤ 1.25 × 2,360 + 4 = 2,954 (1.19× the minimum) | met |" in text
     assert "45.0 s CPU, 900 MB peak RSS | **not met** |" in text
     assert "**full plan, 100,000 customers, 1.36× the floor.**" in text
     assert "apply, 100,000" not in text  # a met target needs no explanation
