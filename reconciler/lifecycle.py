@@ -346,6 +346,21 @@ def needs_detail(customer: DesiredCustomer) -> bool:
     return customer.offboarding or bool(customer.subscriptions)
 
 
+def cancels_through_order(customer: DesiredCustomer, sub: Subscription) -> bool:
+    """A live perpetual software purchase this customer's plan may cancel: only through
+    its order's line, so the plan reads the order to know there is one."""
+    cancelled = any(
+        o.id == sub.id.lower() and o.status is DesiredStatus.CANCELLED
+        for o in customer.subscriptions
+    )
+    return (
+        sub.kind is SubscriptionKind.PERPETUAL_SOFTWARE
+        and sub.status is SubscriptionStatus.ACTIVE
+        and bool(sub.order_id)
+        and (customer.offboarding or cancelled)
+    )
+
+
 def needs_entitlements(customer: DesiredCustomer) -> bool:
     """Entitlements (reserved instances, software) only matter when offboarding."""
     return customer.offboarding

@@ -519,6 +519,9 @@ def _offboard_windowed(
                 f"cancel {label(sub)} {sub.id} ({when}: act before then{refund})"
             )
             return
+        if _no_order_line(result, sub, detail):
+            removal.blocked = True
+            return
         result.act(ActionType.CANCEL, sub, when, after=result.after(addons_of(sub, detail)))
         return
     closed = _closed(sub, deadline, kept)
@@ -624,6 +627,24 @@ def _offboard_legacy(
     if sub.parent_id:
         reason += "; an add-on, handled before its base"
     result.act(ActionType.SUSPEND, sub, reason, after=result.after(addons_of(sub, detail)))
+
+
+def _no_order_line(result: CustomerPlan, sub: Subscription, detail: CustomerDetail) -> bool:
+    """A perpetual software purchase is cancelled through its order's line, and that line
+    alone (an order PATCH cancels every line it lists). Without one, nothing is planned for
+    it: a blocked item that says so. True when that is the case."""
+    if sub.kind is not SubscriptionKind.PERPETUAL_SOFTWARE or detail.order_line(sub):
+        return False
+    order = sub.order_id or "(none named)"
+    result.block(
+        f"{label(sub)} {sub.id} is cancelled only through its line of order {order}, and "
+        "pcr found no line there for it: nothing is cancelled (pcr never cancels a whole "
+        "order, which would cancel the order's other purchases too)",
+        f"In Partner Center, cancel this purchase alone from order {order}, inside its "
+        "30-day window; then plan again",
+        kind=BlockedKind.OTHER,
+    )
+    return True
 
 
 def _disable_auto_renew(result: CustomerPlan, sub: Subscription, reason: str) -> None:
@@ -880,12 +901,16 @@ def _apply_overrides(result: CustomerPlan, detail: CustomerDetail, now: datetime
                 "subscriptions in Partner Center: check the id"
             )
             continue
-        _override_status(result, override, sub, now)
+        _override_status(result, override, sub, now, detail)
         _override_auto_renew(result, override, sub)
 
 
 def _override_status(
-    result: CustomerPlan, override: SubscriptionOverride, sub: Subscription, now: datetime
+    result: CustomerPlan,
+    override: SubscriptionOverride,
+    sub: Subscription,
+    now: datetime,
+    detail: CustomerDetail,
 ) -> None:
     wanted, status = override.status, sub.status
     if wanted is None or satisfies(wanted, sub):
@@ -907,7 +932,7 @@ def _override_status(
             "Buy a new subscription for the customer, then declare its id instead",
         )
     elif wanted is DesiredStatus.CANCELLED and status in LIVE_STATUSES:
-        _override_cancel(result, override, sub, now)
+        _override_cancel(result, override, sub, now, detail)
 
 
 def _override_suspend(
@@ -944,7 +969,11 @@ def _refuse_override(
 
 
 def _override_cancel(
-    result: CustomerPlan, override: SubscriptionOverride, sub: Subscription, now: datetime
+    result: CustomerPlan,
+    override: SubscriptionOverride,
+    sub: Subscription,
+    now: datetime,
+    detail: CustomerDetail,
 ) -> None:
     if sub.kind is SubscriptionKind.AZURE or sub.kind in FINAL_KINDS:
         _refuse_override(result, override, sub, "cancelled")
@@ -963,7 +992,8 @@ def _override_cancel(
         when = "a trial, cancelled at any time"
         if deadline is not None and not sub.is_trial:
             when = f"window open until {moment(deadline)}"
-        result.act(ActionType.CANCEL, sub, f"declared cancelled; {when}")
+        if not _no_order_line(result, sub, detail):
+            result.act(ActionType.CANCEL, sub, f"declared cancelled; {when}")
         return
     _disable_auto_renew(result, sub, "declared cancelled, but its cancellation window has closed")
     ends = term_over(sub)

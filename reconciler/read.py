@@ -23,6 +23,7 @@ from reconciler import interrupts
 from reconciler.desired import Desired, DesiredCustomer
 from reconciler.lifecycle import (
     RESELLER,
+    cancels_through_order,
     needs_azure_entitlements,
     needs_detail,
     needs_entitlements,
@@ -411,8 +412,12 @@ def customer_gone(client: PartnerCenterClient, customer_id: str) -> bool:
 
 def _read_detail(client: PartnerCenterClient, customer: DesiredCustomer) -> CustomerDetail:
     subscriptions = tuple(client.list_subscriptions(customer.tenant_id))
+    ordered = {
+        s.order_id for s in subscriptions if s.order_id and cancels_through_order(customer, s)
+    }
+    orders = tuple(client.get_order(customer.tenant_id, oid) for oid in sorted(ordered))
     if not needs_entitlements(customer):
-        return CustomerDetail(subscriptions)
+        return CustomerDetail(subscriptions, orders=orders)
     entitlements = tuple(client.list_entitlements(customer.tenant_id))
     azure = tuple(
         entitlement
@@ -420,7 +425,7 @@ def _read_detail(client: PartnerCenterClient, customer: DesiredCustomer) -> Cust
         if needs_azure_entitlements(plan)
         for entitlement in client.list_azure_entitlements(customer.tenant_id, plan.id)
     )
-    return CustomerDetail(subscriptions, entitlements, azure)
+    return CustomerDetail(subscriptions, entitlements, azure, orders)
 
 
 def read_subscriptions(

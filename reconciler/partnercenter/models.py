@@ -70,6 +70,23 @@ class EntitlementType(StrEnum):
     OTHER = "other"  # a type pcr does not know: what it stands for is not pcr's to guess
 
 
+# Earlier names Microsoft still documents for a type (docs/partner-center.md).
+_ENTITLEMENT_ALIASES = {"virtualmachinereservedinstance": EntitlementType.RESERVED_INSTANCE}
+
+# Values Microsoft defines that pcr reads as unknown on purpose, by field: it acts on
+# nothing that has one (docs/partner-center.md). Every other documented value is
+# understood; tests/conformance holds pcr to both.
+FAILS_CLOSED: dict[str, frozenset[str]] = {
+    # The service's "it did not say": never taken as reseller or as none.
+    "Customer.relationshipToPartner": frozenset({"unknown"}),
+    # A reservation sold as a subscription: its rules are not pcr's to guess.
+    "Subscription.productType.subType.id": frozenset({"VirtualMachines"}),
+    # Graph's sentinel for values newer than the caller.
+    "GraphDelegatedAdminRelationship.status": frozenset({"unknownFutureValue"}),
+    "GraphDelegatedAdminRelationshipRequest.status": frozenset({"unknownFutureValue"}),
+}
+
+
 class AzureEntitlementStatus(StrEnum):
     ACTIVE = "active"
     INACTIVE = "inactive"  # cancelled: billing stopped, resources disabled
@@ -241,6 +258,13 @@ class CustomerDetail:
     entitlements: tuple[Entitlement, ...] = ()
     # The Azure subscriptions under each live Azure plan; read only when offboarding.
     azure_entitlements: tuple[AzureEntitlement, ...] = ()
+    # The orders of perpetual software purchases pcr may cancel: each through its own line.
+    orders: tuple[Order, ...] = ()
+
+    def order_line(self, sub: Subscription) -> OrderLineItem | None:
+        """The line of its order that bought `sub`, if its order was read and has one."""
+        order = next((o for o in self.orders if o.id == sub.order_id), None)
+        return None if order is None else order.line_of(sub.id)
 
     @property
     def reserved_instances(self) -> tuple[Entitlement, ...]:
@@ -714,7 +738,9 @@ def relationship_request_from_wire(wire: Mapping[str, Any]) -> str:
 def entitlement_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Entitlement:
     shape = _Object(wire)
     type_text = shape.text("entitlementType") or ""
-    kind = _known(EntitlementType, type_text, EntitlementType.OTHER)
+    kind = _ENTITLEMENT_ALIASES.get(type_text.lower()) or _known(
+        EntitlementType, type_text, EntitlementType.OTHER
+    )
     read = _Reader(wire)
     if kind is EntitlementType.OTHER:
         read.unknown("entitlementType")

@@ -29,6 +29,8 @@ from reconciler.partnercenter.models import (
     GdapRelationship,
     GdapStatus,
     Live,
+    Order,
+    OrderLineItem,
     Subscription,
     SubscriptionKind,
     SubscriptionStatus,
@@ -58,8 +60,9 @@ def sub(
     windowed = kind in WINDOWED_KINDS
     if window_days is None:
         window_days = -30 if windowed else 0
+    sid = id or guid()
     return Subscription(
-        id=id or guid(),
+        id=sid,
         customer_id=customer_id,
         offer_id="CFQ7TTC0LH18:0001" if kind is SubscriptionKind.NCE else guid(),
         offer_name=f"{kind.value} offer",
@@ -71,6 +74,8 @@ def sub(
         cancellation_allowed_until=NOW + timedelta(days=window_days) if windowed else None,
         is_trial=is_trial,
         parent_id=parent_id.lower() if parent_id else None,
+        # A perpetual purchase is cancelled through its order's line (`detail` adds it).
+        order_id=f"order-{sid[-6:]}" if kind is SubscriptionKind.PERPETUAL_SOFTWARE else None,
     )
 
 
@@ -154,9 +159,14 @@ def estate(
 def detail(
     *subs: Subscription, ris: int = 0, azure: tuple[AzureEntitlement, ...] = ()
 ) -> CustomerDetail:
-    return CustomerDetail(
-        tuple(subs), tuple(reserved_instance(f"ro-{i}") for i in range(ris)), azure
+    """A deep read: with the order of each perpetual purchase, its line in it."""
+    orders = tuple(
+        Order(s.order_id, s.customer_id, "completed", (OrderLineItem(0, s.offer_id, 1, s.id),))
+        for s in subs
+        if s.order_id
     )
+    reservations = tuple(reserved_instance(f"ro-{i}") for i in range(ris))
+    return CustomerDetail(tuple(subs), reservations, azure, orders)
 
 
 def azure_subscription(

@@ -9,11 +9,20 @@ from datetime import timedelta
 from reconciler.desired import NceOutsideWindow
 from reconciler.partnercenter.models import (
     AzureEntitlementStatus,
+    OrderLineItem,
     SubscriptionKind,
 )
 from reconciler.plan import Action, ActionType, Billing, BlockedKind, Plan, Refund, to_dict
 from reconciler.planner import make_plan
-from tests.planner.builders import NOW, azure_subscription, customer, detail, estate, sub
+from tests.planner.builders import (
+    NOW,
+    azure_subscription,
+    customer,
+    detail,
+    estate,
+    guid,
+    sub,
+)
 
 NCE, LEGACY, AZURE = SubscriptionKind.NCE, SubscriptionKind.LEGACY, SubscriptionKind.AZURE
 SAAS, PERPETUAL = SubscriptionKind.SAAS, SubscriptionKind.PERPETUAL_SOFTWARE
@@ -150,6 +159,22 @@ def test_perpetual_software_has_thirty_days() -> None:
     assert late.removals == 0
     (blocked,) = late.blocked
     assert old.id in blocked.reason and "can no longer be cancelled" in blocked.reason
+
+
+def test_perpetual_software_with_no_line_in_its_order_is_a_blocked_item() -> None:
+    """Cancelling it means its order's line, and only that line: no line, nothing sent."""
+    fresh = replace(
+        sub(PERPETUAL), cancellation_allowed_until=None, creation=NOW - timedelta(days=20)
+    )
+    other = OrderLineItem(0, fresh.offer_id, 1, guid())  # the order's other purchase
+    read = detail(fresh)
+    read = replace(read, orders=(replace(read.orders[0], line_items=(other,)),))
+    plan = make_plan(*estate((customer(), read)), NOW)
+    assert ActionType.CANCEL not in {a.type for a in plan.actions}
+    assert plan.removals == 0
+    (blocked,) = plan.blocked
+    assert "found no line there for it: nothing is cancelled" in blocked.reason
+    assert fresh.order_id and fresh.order_id in blocked.manual_steps[0]
 
 
 def test_a_savings_plan_blocks_and_holds_every_irreversible_step_back() -> None:
