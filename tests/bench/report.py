@@ -622,8 +622,10 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
         "Minimum = pages + deep reads + one write per action + one read by id per "
         "subscription change: Microsoft's update page asks for the full resource as the "
         "PATCH body, and a list's item is not shown to carry every field a read by id does, "
-        "so each change reads its subscription first (issue 16 wrote reversible changes from "
-        "the list read instead: this costs one call per subscription change). The call "
+        "so each change reads its subscription first. pcr used to write reversible changes "
+        "from the list read instead: 3,586 calls and 73.8 s at 20,000, 18,696 calls and "
+        "382.2 s at 100,000 on this machine; the read by id costs one call per subscription "
+        "change, about 40 % more of both. The call "
         "target adds 25 % and one re-check per other irreversible step (an Azure "
         "subscription, a GDAP relationship, the removal).",
         "",
