@@ -2,7 +2,6 @@
 VENV       := .venv
 PYTHON     := $(VENV)/bin/python
 PCR        := $(VENV)/bin/pcr
-DEMO_NOW   := 2026-11-22T09:00:00Z
 # What the GitHub Action installs: pcr's dependencies, the Blob Storage state backend's
 # included, pinned with their hashes.
 LOCK       := requirements.lock
@@ -37,12 +36,13 @@ $(WHEELHOUSE)/.complete: $(LOCK) | $(PYTHON)
 		"pip==$$($(PYTHON) -m pip --version | cut -d' ' -f2)" -d $(WHEELHOUSE)
 	touch $@
 
-# The demo plans the example estate against a copy of the bundled fake Partner
-# Center state, at a fixed time so that its NCE cancellation windows stay open.
+# The demo is what `pcr demo` gives a user: the example estate and its fake Partner
+# Center, dated today, written afresh each time, then validated and planned.
+DEMO_DIR   := $(VENV)/demo
 demo: $(VENV)/.installed
-	$(PCR) validate desired-state
-	cp desired-state/fake-state.json $(VENV)/demo-state.json
-	$(PCR) plan --fake $(VENV)/demo-state.json --now $(DEMO_NOW)
+	rm -rf $(DEMO_DIR)
+	$(PCR) demo $(DEMO_DIR)
+	cd $(DEMO_DIR) && ../bin/pcr validate && ../bin/pcr plan --fake fake-state.json
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check reconciler tests

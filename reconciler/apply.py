@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from reconciler.desired import DesiredStatus
 from reconciler.guardrails import domains_differ
@@ -54,6 +55,7 @@ from reconciler.partnercenter.models import (
     moment,
 )
 from reconciler.plan import ACTION_TYPES, Action, ActionType, Plan
+from reconciler.plan import to_dict as plan_to_dict
 from reconciler.read import customer_gone
 
 
@@ -84,6 +86,57 @@ class ApplyReport:
     @property
     def failed(self) -> list[StepResult]:
         return [r for r in self.results if r.outcome is Outcome.FAILED]
+
+
+# The `pcr apply --format json` document's version: a consumer checks it before reading.
+RESULT_FORMAT_VERSION = 1
+
+
+def applied_to_dict(
+    report: ApplyReport | None,
+    plan: Plan | None,
+    *,
+    exit_code: int,
+    refused: str = "",
+    error: str = "",
+    records: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """What an apply did, for machines: each step of the plan with its outcome (done,
+    already, skipped, failed, or not_started: the run never reached it), what waits, and
+    where the records are."""
+    outcomes = {r.action.id: r for r in report.results} if report else {}
+    steps = []
+    for action in plan.actions if plan else ():
+        result = outcomes.get(action.id)
+        steps.append(
+            {
+                "id": action.id,
+                "customer_id": action.customer_id,
+                "customer_name": plan.name_of(action.customer_id) if plan else "",
+                "type": str(action.type),
+                "target_id": action.target_id,
+                "target_name": action.target_name,
+                "outcome": (result.outcome if result else Outcome.NOT_STARTED).name.lower(),
+                "message": result.message if result else "",
+                "request_id": result.request_id if result else "",
+            }
+        )
+    whole = plan_to_dict(plan) if plan else {}
+    return {
+        "format_version": RESULT_FORMAT_VERSION,
+        "exit_code": exit_code,
+        "refused": refused or None,  # set: nothing was changed, and why
+        "error": error or None,
+        "interrupted": bool(report and report.interrupted),
+        "counts": {
+            o.name.lower(): sum(s["outcome"] == o.name.lower() for s in steps) for o in Outcome
+        },
+        "steps": steps,
+        "deferred": whole.get("deferred", []),
+        "blocked": whole.get("blocked", []),
+        "unread": list(plan.unread) if plan else [],
+        **(records or {}),
+    }
 
 
 class _AlreadyDone(Exception):

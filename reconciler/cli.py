@@ -41,10 +41,43 @@ state_dir_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="pcr")
+def _no_color(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        # One switch for every part that draws (renderers, progress bars): the convention
+        # each of them already follows (no-color.org).
+        os.environ["NO_COLOR"] = "1"
+
+
+def _no_color_option() -> click.Option:
+    return click.Option(
+        ["--no-color"],
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_no_color,
+        help="No colour or other terminal escapes, anywhere (as NO_COLOR=1 does).",
+    )
+
+
+class Commands(click.Group):
+    """pcr's commands, each of which takes `--no-color` too: it is typed where the output
+    is, `pcr plan --no-color` as often as `pcr --no-color plan`."""
+
+    group_class = type  # `pcr fake serve` too
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not any(param.name == "no_color" for param in cmd.params):
+            cmd.params.append(_no_color_option())
+        super().add_command(cmd, name)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="pcr")
 def cli() -> None:
     """pcr: declare Partner Center reseller relationships in git, plan and apply them safely."""
+
+
+cli.params.append(_no_color_option())
 
 
 @cli.command()
@@ -68,13 +101,35 @@ def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) ->
     """An ISO-8601 time; without a zone it is taken as UTC."""
     if value is None:
         return None
+    from reconciler.timestamps import read_time
+
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return read_time(value)
     except ValueError:
         raise click.BadParameter(
             f"{value!r} is not an ISO-8601 time (e.g. 2026-11-22T09:00:00Z)"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _parse_since(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """An ISO-8601 date or time, or a span back from now: 7d, 12h."""
+    if value is None:
+        return None
+    from datetime import timedelta
+
+    from reconciler.timestamps import read_time
+
+    span = value.strip().lower()
+    if span[:-1].isdigit() and span[-1:] in ("d", "h"):
+        hours = int(span[:-1]) * (24 if span.endswith("d") else 1)
+        return datetime.now(UTC) - timedelta(hours=hours)
+    try:
+        return read_time(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither an ISO-8601 date or time (2026-11-22, "
+            "2026-11-22T09:00:00Z) nor a span back from now (7d, 12h)"
+        ) from None
 
 
 def _now(value: datetime | None) -> datetime:
@@ -194,6 +249,15 @@ def show(plan_file: Path, output_format: str) -> None:
 )
 @now_option
 @scope_options
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: the result on stdout as one JSON document (each step and its outcome); "
+    "what text prints goes to stderr.",
+)
 def apply(
     plan_file: Path | None,
     desired_dir: Path | None,
@@ -206,6 +270,7 @@ def apply(
     now: datetime | None,
     only: tuple[str, ...],
     changed_since: str | None,
+    output_format: str,
 ) -> None:
     """Apply PLAN_FILE (from `pcr plan --out`), or plan and apply in one go."""
     from reconciler.commands import apply as apply_command
@@ -220,13 +285,20 @@ def apply(
         workers=parallel,
         only=only,
         changed_since=changed_since,
+        output_format=output_format,
     )
     sys.exit(apply_command.run(options))
 
 
 @cli.command()
-@click.argument("who", metavar="TENANT_ID_OR_FILE")
+@click.argument("who", metavar="[TENANT_ID_OR_FILE]", required=False)
 @desired_option
+@click.option(
+    "--since",
+    metavar="WHEN",
+    callback=_parse_since,
+    help="Only changes from then on: an ISO-8601 date or time, or a span back (7d, 12h).",
+)
 @click.option(
     "--format",
     "output_format",
@@ -236,11 +308,19 @@ def apply(
     help="Output format.",
 )
 @state_dir_option
-def history(who: str, desired_dir: Path, output_format: str, state_dir: Path | None) -> None:
-    """What pcr changed for one customer (a tenant id or its file), from the audit trail."""
+def history(
+    who: str | None,
+    desired_dir: Path,
+    since: datetime | None,
+    output_format: str,
+    state_dir: Path | None,
+) -> None:
+    """What pcr changed, from the audit trail, oldest first: for one customer (a tenant id
+    or its file), or for every customer."""
     from reconciler.commands import history as history_command
 
-    sys.exit(history_command.run(who, desired_dir, output_format, state_dir))
+    options = history_command.HistoryOptions(desired_dir, who, since, output_format, state_dir)
+    sys.exit(history_command.run(options))
 
 
 @cli.command()
@@ -337,17 +417,77 @@ def import_(
     "--ref",
     default=f"v{__version__}",
     show_default=True,
-    help="The tag (or commit) of that repository: the pcr version the workflows install.",
+    help="A tag (v0.1.0) or a whole 40-digit commit of that repository: the pcr the "
+    "workflows install.",
+)
+@click.option(
+    "--branch",
+    metavar="NAME",
+    help="The branch the workflows apply from (default: DIRECTORY's repository's default "
+    "branch, else main).",
 )
 @click.option("--force", is_flag=True, help="Replace files that exist (never partner.yaml).")
-def init(directory: Path, repository: str, ref: str, force: bool) -> None:
+def init(directory: Path, repository: str, ref: str, branch: str | None, force: bool) -> None:
     """Write a ready desired-state repository in DIRECTORY: settings, an example customer,
     the JSON Schemas, GitHub workflows and a pre-commit config."""
     from reconciler import scaffold
     from reconciler.commands import init as init_command
 
     source = scaffold.Source(repository, ref)
-    sys.exit(init_command.run(init_command.InitOptions(directory, source, force)))
+    options = init_command.InitOptions(directory, source, force=force, branch=branch)
+    sys.exit(init_command.run(options))
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+def demo(directory: Path) -> None:
+    """Write a ready estate to try pcr on in DIRECTORY (a desired state and a fake Partner
+    Center), and print the commands to try: no clone and no credentials needed."""
+    from reconciler.commands import demo as demo_command
+
+    sys.exit(demo_command.run(directory))
+
+
+@cli.command()
+@click.option(
+    "--device-code",
+    is_flag=True,
+    help="Sign in on another device with a code, instead of a browser on this machine.",
+)
+@click.option(
+    "--tenant",
+    envvar="PCR_TENANT_ID",
+    metavar="TENANT",
+    help="The partner tenant (its id or a domain); env PCR_TENANT_ID.",
+)
+@click.option(
+    "--client-id",
+    envvar="PCR_CLIENT_ID",
+    metavar="APP_ID",
+    help="The partner's app registration (its application id); env PCR_CLIENT_ID. Its "
+    "secret comes from env PCR_CLIENT_SECRET only.",
+)
+@click.option(
+    "--no-browser",
+    is_flag=True,
+    help="Do not open a browser (the sign-in address is printed either way).",
+)
+def login(device_code: bool, tenant: str | None, client_id: str | None, no_browser: bool) -> None:
+    """Sign in as a partner user (with MFA) and print the Secure Application Model refresh
+    token once, to store as a CI secret (PCR_REFRESH_TOKEN). Nothing is written to disk.
+
+    The browser sign-in comes back to http://localhost: the app registration needs that
+    redirect URI (platform Web)."""
+    from reconciler.commands import login as login_command
+
+    options = login_command.LoginOptions(
+        tenant=tenant,
+        client_id=client_id,
+        device_code=device_code,
+        open_browser=not no_browser,
+        env=dict(os.environ),
+    )
+    sys.exit(login_command.run(options))
 
 
 @cli.group()

@@ -158,6 +158,8 @@ def _subscription_comment(sub: Subscription, shown: _Shown) -> str:
         facts.append(f"quantity {sub.quantity}")
     if (last_day := term_end_day(sub)) is not None:
         facts.append(f"term ends {last_day.isoformat()}")
+    elif sub.open_ended:
+        facts.append("no end date")
     return "# " + ", ".join(facts)
 
 

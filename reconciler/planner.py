@@ -81,6 +81,7 @@ from reconciler.plan import (
     Plan,
     live_fingerprint,
 )
+from reconciler.wording import plural
 
 UNMANAGED_LISTED = 20
 
@@ -125,7 +126,7 @@ class CustomerPlan:
             entitlement.id,
             f"an Azure subscription under {label(plan)}: Partner Center suspends the plan "
             "only once none is active",
-            target_name=f"{entitlement.name or 'Azure subscription'} {entitlement.id}",
+            target_name=entitlement.name or "Azure subscription",
             irreversible=ACTION_TYPES[kind].irreversible,
             billing=billing(kind, plan, self.now),
             parent_id=plan.id,
@@ -215,6 +216,9 @@ def _merge(result: Plan, customer_plan: CustomerPlan) -> None:
 
 def _report_unmanaged(result: Plan, desired: Desired, live: Live) -> None:
     result.unmanaged = unmanaged_ids(desired, live)
+    # Named where the plan lists them: an id alone tells a reviewer little.
+    for cid in result.unmanaged[:UNMANAGED_LISTED]:
+        result.customers.setdefault(cid, CustomerRef(live.customers[cid].name, ""))
 
 
 def _earliest_deadline(result: Plan, live: Live) -> datetime | None:
@@ -661,7 +665,7 @@ def _block_for_reservations(
     orders = sorted({a for ri in reservations for a in ri.artifact_ids})
     listed = ", ".join(orders) or "(no reservation order id reported)"
     result.block(
-        f"{len(reservations)} Azure reserved instance(s) must be cancelled through "
+        f"{plural(len(reservations), 'Azure reserved instance')} must be cancelled through "
         "Azure support before the relationship can be removed",
         "Open an Azure support request to cancel (refund or exchange) the reserved "
         f"instances; reservation orders: {listed}",

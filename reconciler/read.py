@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler import interrupts
 from reconciler.desired import Desired, DesiredCustomer
@@ -45,6 +46,8 @@ from reconciler.render.common import plural
 if TYPE_CHECKING:  # the backend (and the fake behind it) is the caller's to import
     from reconciler.partnercenter.backend import Clients
 
+T = TypeVar("T")
+
 
 def read_live(
     client: PartnerCenterClient,
@@ -64,15 +67,17 @@ def read_live(
     Deep reads start as soon as a customer appears in the paged list, so they
     overlap with the (necessarily sequential) paging instead of waiting for it.
     A customer that vanishes between the list and its deep read is recorded in
-    `Live.vanished` and never stops the read of the others. `progress` advances
-    once per declared customer read in full, its status the count listed so far.
+    `Live.vanished` and never stops the read of the others. `progress` counts the
+    customers read in depth (see `LiveRead`), from before the first page; its status is
+    the count listed so far.
     The GDAP relationships of the customers whose offboarding ends them come from
     Microsoft Graph (`graph`), read beside the rest; without a Graph client,
     `Live.gdap_unreadable` says why (`graph_unavailable`).
     """
     with LiveRead(client, graph, workers) as read:
         read.declare(desired.customers.values())
-        for customer in _by_id(read.pool, client, desired) if scoped else client.iter_customers():
+        read.report_to(progress)  # the total is known: shown while the list is paged
+        for customer in _by_id(read, desired) if scoped else client.iter_customers():
             read.listed(customer)
         return read.finish(desired, progress, graph_unavailable, scoped=scoped)
 
@@ -86,6 +91,15 @@ class LiveRead:
 
     Thread-safe: in a full plan pages come from one thread while files validate in
     another. The counts and time of the read are the clients' from its start.
+
+    Its progress counts the customers read in depth, the work that takes the time: a
+    customer is one step once all its reads are over (its deep read, its GDAP listing,
+    its lookup by id: each one or more rate-limited calls, on two services with budgets
+    of their own), so the pace is that of the slower service. The total is the customers
+    with reads to do, as far as is known: a declared customer that needs a deep read
+    counts from when it is declared, and stops counting if it turns out to need no read
+    at all (Partner Center lists it as no reseller customer); one looked up by id counts
+    from its lookup. The customers listed, which page by quickly, are only its status.
     """
 
     def __init__(self, client: PartnerCenterClient, graph: GraphClient | None, workers: int):
@@ -102,6 +116,14 @@ class LiveRead:
         self._deep: dict[str, Future[CustomerDetail]] = {}
         self._gdap: dict[str, Future[list[GdapRelationship]]] = {}
         self._progress = _Held()
+        # Progress, by customer: those counted in the total, those whose deep read may
+        # still be needed (not yet listed), those with a read begun, their reads not over
+        # yet, and those done.
+        self._counted: set[str] = set()
+        self._awaited: set[str] = set()
+        self._began: set[str] = set()
+        self._reading: Counter[str] = Counter()
+        self._read: set[str] = set()
 
     def __enter__(self) -> LiveRead:
         return self
@@ -109,6 +131,8 @@ class LiveRead:
     def __exit__(self, *exc: object) -> None:
         # After `finish` nothing is left; after a failure, what is queued is dropped and
         # what is in flight is not waited for: the clients close next, and it ends then.
+        # It reports no progress then (a meter is gone once the command has moved on).
+        self._progress.detach()
         self.pool.shutdown(wait=False, cancel_futures=True)
         self._graph_pool.shutdown(wait=False, cancel_futures=True)
 
@@ -119,10 +143,17 @@ class LiveRead:
                     continue
                 self._declared[wanted.tenant_id] = wanted
                 if self.graph is not None and needs_gdap(wanted):
-                    read = self._graph_pool.submit(self.graph.list_relationships, wanted.tenant_id)
-                    self._gdap[wanted.tenant_id] = read
+                    self._gdap[wanted.tenant_id] = self._submit(
+                        self._graph_pool,
+                        wanted.tenant_id,
+                        self.graph.list_relationships,
+                        wanted.tenant_id,
+                    )
                 if (found := self.live.customers.get(wanted.tenant_id)) is not None:
                     self._start_deep_read(wanted, found)
+                elif needs_detail(wanted):
+                    self._awaited.add(wanted.tenant_id)
+                    self._count(wanted.tenant_id)
 
     def listed(self, customer: Customer, customer_id: str | None = None) -> None:
         customer_id = customer_id or customer.id.lower()
@@ -142,7 +173,7 @@ class LiveRead:
     ) -> Live:
         """The live state, once the list is in: what `desired` needs of it."""
         self.declare(desired.customers.values())
-        self._progress.attach(progress)
+        self.report_to(progress)
         try:
             return self._finish(desired, graph_unavailable, scoped=scoped)
         finally:
@@ -150,11 +181,19 @@ class LiveRead:
             # (a terminal, a closed stream) after the command has moved on.
             self._progress.detach()
 
+    def report_to(self, progress: Progress) -> None:
+        """Progress from now on goes to `progress`, what was made before it too."""
+        self._progress.attach(progress)
+
     def _finish(self, desired: Desired, graph_unavailable: str | None, *, scoped: bool) -> Live:
         live = self.live
-        confirmed = () if scoped else _confirm_unlisted(self.pool, self.client, desired, live)
+        confirmed = () if scoped else _confirm_unlisted(self, desired, live)
         for customer_id, customer in confirmed:
             self.listed(customer, customer_id)
+        with self._lock:  # what is still awaited, Partner Center does not have
+            for customer_id in list(self._awaited):
+                self._awaited.discard(customer_id)
+                self._settle(customer_id)
         self._collect_deep_reads()
         live.gdap = {cid: tuple(read.result()) for cid, read in self._gdap.items()}
         if self.graph is None and any(needs_gdap(c) for c in desired.customers.values()):
@@ -174,11 +213,75 @@ class LiveRead:
             return
         if not _needs_deep_read(wanted, found):
             self._deep[wanted.tenant_id] = _DONE
-            self._progress.advance()
+        else:
+            self._deep[wanted.tenant_id] = self._submit(
+                self.pool, wanted.tenant_id, _read_detail, self.client, wanted
+            )
+        if wanted.tenant_id in self._awaited:
+            self._awaited.discard(wanted.tenant_id)
+            self._settle(wanted.tenant_id)
+
+    def lookup(
+        self, read: Callable[[PartnerCenterClient, str], Customer | None], customer_id: str
+    ) -> Future[Customer | None]:
+        """`read` of one customer by id, on the pool. Its customer counts as read only once
+        the caller has `looked_up` it (and `listed` it if it was found): until then, the
+        deep read the lookup may lead to is not known."""
+        with self._lock:
+            self._begin(customer_id)
+            return self.pool.submit(read, self.client, customer_id)
+
+    def looked_up(self, customer_id: str) -> None:
+        """A `lookup`'s answer is taken in."""
+        with self._lock:
+            self._awaited.discard(customer_id)
+            self._end(customer_id)
+
+    # -- progress, by customer (all under the lock) --------------------------------------
+
+    def _submit(
+        self, pool: ThreadPoolExecutor, customer_id: str, read: Callable[..., T], *args: Any
+    ) -> Future[T]:
+        """A read of a customer, on `pool`: the customer counted before it starts (so that
+        its step never comes before its count), its step taken once its reads are over,
+        before the read's result is there for `finish` to take."""
+
+        def reading() -> T:
+            try:
+                return read(*args)
+            finally:
+                with self._lock:
+                    self._end(customer_id)
+
+        self._begin(customer_id)
+        return pool.submit(reading)
+
+    def _count(self, customer_id: str) -> None:
+        if customer_id not in self._counted:
+            self._counted.add(customer_id)
+            self._progress.expect(len(self._counted))
+
+    def _begin(self, customer_id: str) -> None:
+        self._count(customer_id)
+        self._began.add(customer_id)
+        self._reading[customer_id] += 1
+
+    def _end(self, customer_id: str) -> None:
+        self._reading[customer_id] -= 1
+        self._settle(customer_id)
+
+    def _settle(self, customer_id: str) -> None:
+        """A customer with nothing more to read is a step, or leaves the total if it had
+        nothing to read at all."""
+        if customer_id in self._awaited or self._reading[customer_id] > 0:
             return
-        future = self.pool.submit(_read_detail, self.client, wanted)
-        future.add_done_callback(lambda _: self._progress.advance())
-        self._deep[wanted.tenant_id] = future
+        if customer_id not in self._began:
+            if customer_id in self._counted:
+                self._counted.discard(customer_id)
+                self._progress.expect(len(self._counted))
+        elif customer_id not in self._read:
+            self._read.add(customer_id)
+            self._progress.advance()
 
     def _collect_deep_reads(self) -> None:
         for customer_id, future in self._deep.items():
@@ -219,16 +322,28 @@ class _Held:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._to: Progress | None = None
+        self._total: int | None = None
         self._steps = 0
         self._status: str | None = None
 
     def attach(self, progress: Progress) -> None:
         with self._lock:
+            if self._to is progress:
+                return
             self._to = progress
-            if self._steps:
-                progress.advance(self._steps)
             if self._status is not None:
                 progress.status(self._status)
+            if self._total is not None:
+                progress.expect(self._total)
+            if self._steps:
+                progress.advance(self._steps)
+                self._steps = 0
+
+    def expect(self, total: int) -> None:
+        with self._lock:
+            self._total = total
+            if self._to is not None:
+                self._to.expect(total)
 
     def detach(self) -> None:
         """From now on, progress goes nowhere."""
@@ -244,9 +359,8 @@ class _Held:
 
     def status(self, text: str) -> None:
         with self._lock:
-            if self._to is None:
-                self._status = text
-            else:
+            self._status = text
+            if self._to is not None:
                 self._to.status(text)
 
 
@@ -343,18 +457,17 @@ def _needs_deep_read(declared: DesiredCustomer, found: Customer) -> bool:
     return needs_detail(declared) and found.relationship == CustomerRelationship.RESELLER
 
 
-def _by_id(
-    pool: ThreadPoolExecutor, client: PartnerCenterClient, desired: Desired
-) -> Iterator[Customer]:
+def _by_id(read: LiveRead, desired: Desired) -> Iterator[Customer]:
     """The declared customers Partner Center has, each read by id (a scoped read)."""
-    lookups = [pool.submit(_get_customer, client, cid) for cid in desired.customers]
-    for lookup in lookups:
+    lookups = {cid: read.lookup(_get_customer, cid) for cid in desired.customers}
+    for customer_id, lookup in lookups.items():
         if (found := lookup.result()) is not None:
-            yield found
+            yield found  # listed by the caller before the lookup is taken in
+        read.looked_up(customer_id)
 
 
 def _confirm_unlisted(
-    pool: ThreadPoolExecutor, client: PartnerCenterClient, desired: Desired, live: Live
+    read: LiveRead, desired: Desired, live: Live
 ) -> Iterator[tuple[str, Customer]]:
     """Declared customers that the paged list left out, but a direct read finds.
 
@@ -365,10 +478,11 @@ def _confirm_unlisted(
     unlisted = [
         c.tenant_id for c in desired.customers.values() if c.tenant_id not in live.customers
     ]
-    lookups = {cid: pool.submit(_lookup, client, cid) for cid in unlisted}
+    lookups = {cid: read.lookup(_lookup, cid) for cid in unlisted}
     for customer_id, lookup in lookups.items():
         if (found := lookup.result()) is not None:
-            yield customer_id, found
+            yield customer_id, found  # listed by the caller before the lookup is taken in
+        read.looked_up(customer_id)
 
 
 def _needs_request_link(desired: Desired, live: Live) -> bool:

@@ -1,6 +1,6 @@
 """Load and validate `desired-state/`: every problem found, each with its file:line:col.
 
-Exactly `customers/*.yaml` and `partner.yaml` are read, as regular files;
+Exactly `customers/*.yaml` (and `*.yml`) and `partner.yaml` are read, as regular files;
 anything else that looks like desired state (another case or extension, a
 subfolder, a link to nowhere, a FIFO) is a problem, never skipped. Validation
 runs in three passes so that one mistake does not hide the next: YAML
@@ -34,6 +34,12 @@ if TYPE_CHECKING:  # `pcr validate` never chooses a scope: git and the rest stay
     from reconciler.scope import Declarations, Scope
 
 PARTNER_FILE = "partner.yaml"
+CUSTOMER_SUFFIXES = (".yaml", ".yml")  # lower case: `X.YAML` is a problem that says so
+MISSING_PARTNER = (
+    "missing: pcr needs partner.yaml to know who the partner is (direct partners and "
+    "indirect providers may remove relationships, indirect resellers may not); write one "
+    "with 'partner:' and '  type: direct' (or indirect_provider, or indirect_reseller)"
+)
 CUSTOMERS_DIR = "customers"
 
 
@@ -306,7 +312,7 @@ def _gather(
     return customers
 
 
-# --- which files are desired state: exactly customers/*.yaml and partner.yaml ----------
+# --- which files are desired state: exactly customers/*.yaml (or .yml) and partner.yaml ----------
 # Anything that looks like desired state but is not read is an error, never skipped:
 # a customer silently left out of the plan is a customer pcr forgets about.
 
@@ -356,11 +362,26 @@ def _customer_entries(folder: Path, problems: list[Problem]) -> list[os.DirEntry
         return []
     files: list[os.DirEntry[str]] = []
     for entry in entries:
-        if entry.name.endswith(".yaml"):
+        if entry.name.endswith(CUSTOMER_SUFFIXES):
             files.append(entry)  # read_source says what it is if not a file
         else:
             problems.extend(_not_a_customer_file(entry))
+    problems.extend(_twice_by_name(files))
     return files
+
+
+def _twice_by_name(files: list[os.DirEntry[str]]) -> Iterator[Problem]:
+    """`contoso.yaml` beside `contoso.yml`: one customer's file twice, or two customers
+    whose files no one can tell apart by name."""
+    by_stem: dict[str, str] = {}
+    for entry in files:
+        stem = entry.name.rsplit(".", 1)[0]
+        if (first := by_stem.setdefault(stem, entry.name)) != entry.name:
+            yield Problem(
+                Mark(entry.path, 1, 1),
+                f"{first} and {entry.name} are both here: keep one file per customer "
+                "(.yaml and .yml are read alike)",
+            )
 
 
 def _is_folder(path: Path) -> bool:
@@ -384,7 +405,7 @@ def _not_a_customer_file(entry: os.DirEntry[str]) -> Iterator[Problem]:
     if _looks_like_yaml(entry.name):
         yield Problem(
             mark,
-            f"not read: pcr reads {CUSTOMERS_DIR}/*.yaml (lower-case .yaml); "
+            f"not read: pcr reads {CUSTOMERS_DIR}/*.yaml and *.yml (lower case); "
             f"rename it to {_customer_name(entry.name)}",
         )
     elif entry.is_dir(follow_symlinks=False):
@@ -392,7 +413,7 @@ def _not_a_customer_file(entry: os.DirEntry[str]) -> Iterator[Problem]:
     elif entry.is_symlink() and _is_folder(Path(entry.path)):
         yield Problem(
             mark,
-            f"a link to a folder: pcr reads {CUSTOMERS_DIR}/*.yaml only, not subfolders; "
+            f"a link to a folder: pcr reads {CUSTOMERS_DIR}/*.yaml and *.yml only, not subfolders; "
             f"move its customer files into {CUSTOMERS_DIR}/ or remove the link",
         )
 
@@ -405,7 +426,7 @@ def _in_subfolder(folder: Path) -> Iterator[Problem]:
         for name in sorted(n for n in [*dirs, *names] if _looks_like_yaml(n)):
             yield Problem(
                 Mark(os.path.join(root, name), 1, 1),
-                f"not read: pcr reads {CUSTOMERS_DIR}/*.yaml only, not subfolders; "
+                f"not read: pcr reads {CUSTOMERS_DIR}/*.yaml and *.yml only, not subfolders; "
                 f"move it to {CUSTOMERS_DIR}/{_customer_name(name)}",
             )
     for error in unreadable:
@@ -468,6 +489,8 @@ def _schema_problems(name: str, data: Mapping) -> list[Problem]:
 def _load_partner(directory: Path, problems: list[Problem]) -> d.PartnerSettings:
     path = directory / PARTNER_FILE
     if not os.path.lexists(path):  # a dangling link is there, and reported when read
+        # Who the partner is decides what it may remove: never assumed.
+        problems.append(Problem(Mark(str(path), 1, 1), MISSING_PARTNER))
         return d.PartnerSettings()
     data = _read_mapping(path, problems)
     if data is None or (found := _schema_problems("partner", data)):

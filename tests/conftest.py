@@ -28,10 +28,16 @@ def example_copy(tmp_path: Path) -> Path:
 WriteFile = Callable[[str, str], Path]
 
 
+# partner.yaml is required; a test that is about the partner writes its own over this one.
+DIRECT_PARTNER = "partner:\n  type: direct\n"
+
+
 @pytest.fixture
 def desired_dir(tmp_path: Path) -> Path:
+    """An empty desired state of a direct partner."""
     folder = tmp_path / "desired"
     (folder / "customers").mkdir(parents=True)
+    (folder / "partner.yaml").write_text(DIRECT_PARTNER, encoding="utf-8")
     return folder
 
 

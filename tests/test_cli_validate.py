@@ -114,7 +114,7 @@ def test_empty_desired_state_warns_loudly_and_passes(desired_dir: Path) -> None:
         f"pcr: warning: no customer files in {desired_dir / 'customers'}: this desired state "
         "declares no customers, so pcr manages none; add one customers/<name>.yaml per "
         "customer (or check that this is the right folder)",
-        f"{desired_dir}: 0 files, 0 customers, no problems, 1 warning (see above)",
+        f"{desired_dir}: 1 file, 0 customers, no problems, 1 warning (see above)",
     ]
 
 

@@ -123,6 +123,7 @@ def test_customers_is_a_dangling_link(desired_dir: Path, customers: Path) -> Non
 
 
 def test_dangling_partner_link(desired_dir: Path) -> None:
+    (desired_dir / "partner.yaml").unlink()
     (desired_dir / "partner.yaml").symlink_to("settings.yaml")
     assert problems(desired_dir) == [
         f"partner.yaml:1:1: a link to nowhere (settings.yaml does not exist), not a file: "
@@ -131,19 +132,20 @@ def test_dangling_partner_link(desired_dir: Path) -> None:
 
 
 def test_partner_folder(desired_dir: Path) -> None:
+    (desired_dir / "partner.yaml").unlink()
     (desired_dir / "partner.yaml").mkdir()
     assert problems(desired_dir) == [f"partner.yaml:1:1: a folder, not a file: {ONLY_FILES}"]
 
 
 @pytest.mark.parametrize(
-    ("name", "wanted"), [("x.yml", "x.yaml"), ("X.YAML", "X.yaml"), ("x.Yaml", "x.yaml")]
+    ("name", "wanted"), [("x.YML", "x.yaml"), ("X.YAML", "X.yaml"), ("x.Yaml", "x.yaml")]
 )
 def test_other_case_or_extension(
     desired_dir: Path, write: WriteFile, name: str, wanted: str
 ) -> None:
     write(f"customers/{name}", CUSTOMER)
     assert problems(desired_dir) == [
-        f"customers/{name}:1:1: not read: pcr reads customers/*.yaml (lower-case .yaml); "
+        f"customers/{name}:1:1: not read: pcr reads customers/*.yaml and *.yml (lower case); "
         f"rename it to {wanted}"
     ]
 
@@ -153,10 +155,10 @@ def test_yaml_in_a_subfolder(desired_dir: Path, write: WriteFile) -> None:
     write("customers/sub/deeper/y.yml", CUSTOMER)
     write("customers/sub/notes.md", "not desired state\n")
     assert problems(desired_dir) == [
-        "customers/sub/deeper/y.yml:1:1: not read: pcr reads customers/*.yaml only, "
+        "customers/sub/deeper/y.yml:1:1: not read: pcr reads customers/*.yaml and *.yml only, "
         "not subfolders; move it to customers/y.yaml",
-        "customers/sub/x.yaml:1:1: not read: pcr reads customers/*.yaml only, not subfolders; "
-        "move it to customers/x.yaml",
+        "customers/sub/x.yaml:1:1: not read: pcr reads customers/*.yaml and *.yml only, not "
+        "subfolders; move it to customers/x.yaml",
     ]
 
 
@@ -164,8 +166,8 @@ def test_link_to_a_folder_in_customers(desired_dir: Path, customers: Path, tmp_p
     (tmp_path / "more").mkdir()
     (customers / "more").symlink_to(tmp_path / "more")
     assert problems(desired_dir) == [
-        "customers/more:1:1: a link to a folder: pcr reads customers/*.yaml only, not "
-        "subfolders; move its customer files into customers/ or remove the link"
+        "customers/more:1:1: a link to a folder: pcr reads customers/*.yaml and *.yml only, "
+        "not subfolders; move its customer files into customers/ or remove the link"
     ]
 
 
@@ -253,16 +255,16 @@ def test_unreadable_desired_folder(desired_dir: Path, as_user_who_cannot_read: N
 
 def test_cli_names_each_entry_and_fails(desired_dir: Path, customers: Path) -> None:
     (customers / "gone.yaml").symlink_to("nowhere.yaml")
-    (customers / "x.yml").write_text(CUSTOMER)
+    (customers / "x.YML").write_text(CUSTOMER)
     result = CliRunner().invoke(cli, ["validate", str(desired_dir)])
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
         f"{customers}/gone.yaml:1:1: a link to nowhere (nowhere.yaml does not exist), not a "
         f"file: {ONLY_FILES}",
-        f"{customers}/x.yml:1:1: not read: pcr reads customers/*.yaml (lower-case .yaml); "
+        f"{customers}/x.YML:1:1: not read: pcr reads customers/*.yaml and *.yml (lower case); "
         "rename it to x.yaml",
     ]
-    assert "2 problems in 1 file under" in result.stderr
+    assert "2 problems in 2 files under" in result.stderr
 
 
 def test_installed_pcr_neither_hangs_on_a_fifo_nor_reads_dev_zero(

@@ -24,7 +24,6 @@ from reconciler.desired import DesiredCustomer
 from reconciler.lifecycle import needs_detail
 from reconciler.partnercenter.backend import Clients
 from reconciler.partnercenter.errors import ConfigurationError, Forbidden, PartnerCenterError
-from reconciler.partnercenter.fake import FakePartnerCenter
 from reconciler.partnercenter.fake.server import FakeServer
 from reconciler.partnercenter.models import Live
 from reconciler.progress import SILENT
@@ -32,18 +31,12 @@ from reconciler.read import LiveRead, ReadAhead, read_live
 from reconciler.validate import load_desired
 from tests.apply.support import NORTHWIND
 from tests.conftest import EXAMPLE
-from tests.graphs import graph_beside
-from tests.vanishing import example_desired, example_fake, in_process_client
+from tests.reading import Recorder, clients_on, needing_reads
+from tests.vanishing import example_desired, example_fake
 
 NOW = "2026-11-22T09:00:00Z"
 SAFETY_SECONDS = 30  # only a bound for waits that end on events
 CUSTOMER_LIST = r"^/v1/customers$"
-
-
-@contextmanager
-def clients_on(fake: FakePartnerCenter) -> Iterator[Clients]:
-    with in_process_client(fake) as client:
-        yield Clients(client, graph_beside(client))
 
 
 def what_was_read(live: Live) -> tuple[object, ...]:
@@ -134,18 +127,6 @@ def test_an_abandoned_read_lets_go_at_once_while_a_page_is_in_flight() -> None:
     assert [r.path for r in fake.requests] == ["/v1/customers"]  # nothing after the page
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.steps = 0
-        self.statuses: list[str] = []
-
-    def advance(self, steps: int = 1) -> None:
-        self.steps += steps
-
-    def status(self, text: str) -> None:
-        self.statuses.append(text)
-
-
 def test_progress_made_before_the_meter_exists_is_passed_on_to_it() -> None:
     fake = example_fake()
     desired = example_desired()
@@ -156,8 +137,8 @@ def test_progress_made_before_the_meter_exists_is_passed_on_to_it() -> None:
         live = ahead.finish(desired, meter)
     finally:
         ahead.close()
-    listed = [c for c in desired.customers if c in live.customers]
-    assert meter.steps == len(listed)  # once per declared customer read in full
+    read = [cid for cid in needing_reads(desired) if cid in live.customers]
+    assert meter.done == meter.total == len(read)  # once per customer read in depth
     assert meter.statuses[-1] == f"{len(live.customers):,} listed"
 
 
@@ -208,10 +189,10 @@ def test_reads_in_flight_when_a_read_fails_report_no_progress_after_it() -> None
         assert held.arrived.wait(SAFETY_SECONDS)
         with pytest.raises(PartnerCenterError):
             read.finish(desired, meter, None)
-        steps = meter.steps
+        steps = meter.done
         held.release()
         read.pool.shutdown(wait=True)  # the held read done: the command had moved on
-        assert meter.steps == steps
+        assert meter.done == steps
 
 
 # --- validation hands out customers as their files prove valid ---------------------------

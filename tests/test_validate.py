@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from reconciler.desired import DesiredStatus, NceOutsideWindow, PartnerType, Relationship
 from reconciler.validate import DesiredStateError, load_desired
-from tests.conftest import EXAMPLE, WriteFile
+from tests.conftest import DIRECT_PARTNER, EXAMPLE, WriteFile
 
 # An offboarding declares its domain as a second key (policy.require_domain_for_removal).
 DOMAIN = "domain: contoso.onmicrosoft.com\n"
@@ -63,11 +63,55 @@ def test_builds_typed_customer(desired_dir: Path, write: WriteFile) -> None:
     assert customer.path.endswith("c.yaml")
 
 
-def test_partner_defaults_without_partner_file(desired_dir: Path) -> None:
+def test_partner_defaults_with_only_the_partner_type(desired_dir: Path) -> None:
     result = load_desired(desired_dir)
     assert result.desired is not None
     assert result.desired.partner.policy.max_removals_per_run == 10
     assert result.desired.customers == {}
+
+
+def test_a_desired_state_without_partner_file_says_what_to_write(desired_dir: Path) -> None:
+    # Without it pcr would not know an indirect reseller, who may remove nothing.
+    (desired_dir / "partner.yaml").unlink()
+    name, line, message = only_problem(desired_dir)
+    assert (name, line) == ("partner.yaml", 1)
+    assert message.startswith("missing: pcr needs partner.yaml to know who the partner is")
+    assert "'partner:' and '  type: direct' (or indirect_provider, or indirect_reseller)" in message
+    assert load_desired(desired_dir).desired is None
+
+
+def test_a_partner_file_without_the_partner_type_is_refused(
+    desired_dir: Path, write: WriteFile
+) -> None:
+    write("partner.yaml", "policy:\n  max_removals_per_run: 3\n")
+    name, line, message = only_problem(desired_dir)
+    assert name == "partner.yaml" and "partner" in message and "required" in message
+    write("partner.yaml", "partner: {}\n")
+    name, line, message = only_problem(desired_dir)
+    assert name == "partner.yaml" and "type" in message and "required" in message
+
+
+def test_yml_customer_files_are_read_like_yaml(desired_dir: Path, write: WriteFile) -> None:
+    write("customers/a.yml", f"tenant_id: {TENANT}\nrelationship: reseller\n")
+    result = load_desired(desired_dir)
+    assert result.problems == [] and result.desired is not None
+    assert list(result.desired.customers) == [TENANT]
+    assert result.desired.customers[TENANT].path.endswith("a.yml")
+
+
+def test_one_customer_name_in_yaml_and_yml_is_an_error(desired_dir: Path, write: WriteFile) -> None:
+    write("customers/contoso.yaml", f"tenant_id: {TENANT}\nrelationship: reseller\n")
+    write("customers/contoso.yml", f"tenant_id: {TENANT}\nrelationship: reseller\n")
+    found = problems(desired_dir)
+    twice = [f for f in found if "are both here" in f[2]]
+    assert twice == [
+        (
+            "contoso.yml",
+            1,
+            "contoso.yaml and contoso.yml are both here: keep one file per customer "
+            "(.yaml and .yml are read alike)",
+        )
+    ]
 
 
 def test_yaml_syntax_error(desired_dir: Path, write: WriteFile) -> None:
@@ -392,7 +436,9 @@ def test_offboarding_without_domain_says_what_to_add(desired_dir: Path, write: W
 def test_the_policy_can_let_an_offboarding_go_without_domain(
     desired_dir: Path, write: WriteFile
 ) -> None:
-    write("partner.yaml", "policy:\n  require_domain_for_removal: false\n")
+    write(
+        "partner.yaml", "partner:\n  type: direct\npolicy:\n  require_domain_for_removal: false\n"
+    )
     write("customers/c.yaml", f"tenant_id: {TENANT}\nrelationship: none\n")
     result = load_desired(desired_dir)
     assert result.problems == []
@@ -413,6 +459,7 @@ def test_no_customer_files_is_a_warning_not_a_problem(desired_dir: Path, write: 
 
 
 def test_no_customers_folder_at_all_is_the_same_warning(tmp_path: Path) -> None:
+    (tmp_path / "partner.yaml").write_text(DIRECT_PARTNER)
     result = load_desired(tmp_path)
     assert result.desired is not None
     assert [w.split(":")[0] for w in result.warnings] == [

@@ -9,12 +9,20 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TextIO
 
 import click
 
 from reconciler import guardrails, interrupts
 from reconciler import plan as plan_model
-from reconciler.apply import INTERRUPTED, ApplyReport, Executor, Outcome, StepResult
+from reconciler.apply import (
+    INTERRUPTED,
+    ApplyReport,
+    Executor,
+    Outcome,
+    StepResult,
+    applied_to_dict,
+)
 from reconciler.commands import DEFAULT_DESIRED, ERROR, OK
 from reconciler.commands.backend import Backend
 from reconciler.commands.plan import (
@@ -37,6 +45,7 @@ from reconciler.progress import Meter
 from reconciler.read import read_summary
 from reconciler.render import render, use_color
 from reconciler.render.common import deferred_when, irreversible_headline, plural, verb_of
+from reconciler.render.json import render_applied
 from reconciler.scope import Declarations, Scope, ScopeError
 from reconciler.state import Holder, LockedError, StateError, StateStore, open_store
 
@@ -52,6 +61,7 @@ class ApplyOptions:
     workers: int = 8
     only: tuple[str, ...] = ()  # a fresh plan's scope: customer files or tenant ids
     changed_since: str | None = None  # a fresh plan's scope: a git ref
+    output_format: str = "text"  # json: the result on stdout, everything else on stderr
 
     @property
     def state(self) -> Path:
@@ -104,42 +114,77 @@ def saved_plan(options: ApplyOptions) -> tuple[ApplyOptions, plan_model.SavedPla
 
 
 def run(options: ApplyOptions) -> int:
+    finished = _run(options)
+    if options.output_format == "json":
+        click.echo(render_applied(finished.to_dict()), nl=False)
+    return finished.code
+
+
+def _run(options: ApplyOptions) -> Finished:
     try:
         options, saved = saved_plan(options)
-    except Refused as exc:
-        _say(f"pcr: apply refused, nothing was changed: {exc}")
-        return ERROR
-    try:
         desired, chosen = _load(options, saved)
     except (Refused, ScopeError) as exc:
-        _say(f"pcr: apply refused, nothing was changed: {exc}")
-        return ERROR
+        return _refused(str(exc))
     if desired is None:
-        return ERROR
+        return Finished(ERROR, error="the desired state cannot be used")
     desired = chosen.restrict(desired) if chosen else desired
     try:
         store = open_store(desired.partner.state, options.state)
         with store.lock(Holder.me(options.desired), _say):
             report, plan, journal, audit = _apply(options, desired, saved, store, chosen)
     except (Refused, LockedError) as exc:
-        _say(f"pcr: apply refused, nothing was changed: {exc}")
-        return ERROR
+        return _refused(str(exc))
     except options.backend.errors as exc:
-        _say(f"pcr: {options.backend.failure_message(exc)}")
-        return ERROR
+        return _failed(options.backend.failure_message(exc))
     except StateError as exc:
-        _say(f"pcr: apply stopped: {exc}")
-        return ERROR
+        return _failed(f"apply stopped: {exc}")
     except OSError as exc:  # the journal, the audit log or the lock could not be written
-        _say(f"pcr: apply stopped: cannot write its records under {options.state}: {exc}")
-        return ERROR
+        return _failed(f"apply stopped: cannot write its records under {options.state}: {exc}")
     _summarise(report, plan, journal, audit)
+    finished = Finished(OK, report, plan, journal.path, audit.path)
     if report.interrupted:
-        return interrupts.EXIT_CODE
+        return replace(finished, code=interrupts.EXIT_CODE)
     if plan.unread:  # the others were applied; these were not even read
-        _say(f"pcr: {UNREAD.format(customers=plural(len(plan.unread), 'customer'))}")
-        return ERROR
-    return ERROR if report.failed else OK
+        return replace(finished, code=ERROR, error=_failed(_unread(plan)).error)
+    return replace(finished, code=ERROR) if report.failed else finished
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How an apply ended: its exit code, and what it did (`apply --format json`)."""
+
+    code: int
+    report: ApplyReport | None = None
+    plan: Plan | None = None
+    journal: str = ""
+    audit: str = ""
+    refused: str = ""  # why nothing was changed
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return applied_to_dict(
+            self.report,
+            self.plan,
+            exit_code=self.code,
+            refused=self.refused,
+            error=self.error,
+            records={"journal": self.journal, "audit_log": self.audit},
+        )
+
+
+def _refused(reason: str) -> Finished:
+    _say(f"pcr: apply refused, nothing was changed: {reason}")
+    return Finished(ERROR, refused=reason)
+
+
+def _failed(message: str) -> Finished:
+    _say(f"pcr: {message}")
+    return Finished(ERROR, error=message)
+
+
+def _unread(plan: Plan) -> str:
+    return UNREAD.format(customers=plural(len(plan.unread), "customer"))
 
 
 def _load(
@@ -205,7 +250,11 @@ def _apply(
             plan = fresh
             refused = guardrails.refusals(plan, desired, live)
             # A plan a guardrail refuses is shown, but never asked about.
-            _show_and_confirm(plan, ask=not (options.auto_approve or refused))
+            _show_and_confirm(
+                plan,
+                ask=not (options.auto_approve or refused),
+                stream=sys.stderr if options.output_format == "json" else sys.stdout,
+            )
             if refused:
                 raise Refused("; ".join(refused))
             key = fresh_run_key(plan)
@@ -229,13 +278,13 @@ def fresh_run_key(plan: Plan) -> str:
     return f"{plan.live_fingerprint.removeprefix('sha256:')[:12]}-{uuid.uuid4().hex[:8]}"
 
 
-def _show_and_confirm(plan: Plan, *, ask: bool) -> None:
-    stream = sys.stdout
+def _show_and_confirm(plan: Plan, *, ask: bool, stream: TextIO) -> None:
+    """The plan shown on `stream`, and a "yes" asked for where a person can give it."""
     color = use_color(stream)
-    click.echo(render(plan, "text", color=color), nl=False, color=color)
+    click.echo(render(plan, "text", color=color), nl=False, color=color, file=stream)
     if not ask or plan.errors or not plan.actions:
         return
-    if not (sys.stdin.isatty() and stream.isatty()):
+    if not (sys.stdin.isatty() and stream.isatty() and stream is sys.stdout):
         raise Refused(
             "no saved plan and no --auto-approve, and there is no terminal to confirm on: "
             "pass a saved plan (`pcr plan --out PLAN.json`) or --auto-approve"
@@ -360,7 +409,9 @@ def _summarise(report: ApplyReport, plan: Plan, journal: Journal, audit: AuditLo
 def _interrupted(left: int) -> str:
     if not left:
         return f"{interrupts.MESSAGE} after the last step had started: every step ran"
-    return f"{interrupts.MESSAGE}: {left} step(s) not started; the next `pcr apply` does them"
+    return (
+        f"{interrupts.MESSAGE}: {plural(left, 'step')} not started; the next `pcr apply` does them"
+    )
 
 
 def _say(text: str) -> None:

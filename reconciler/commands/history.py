@@ -1,8 +1,11 @@
-"""`pcr history`: what pcr did to one customer, from the audit trail, oldest first."""
+"""`pcr history`: what pcr changed, from the audit trail, oldest first: for one customer,
+or for the whole estate; `--since` keeps the recent part."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,52 +13,137 @@ import click
 
 from reconciler.commands import ERROR, OK
 from reconciler.commands.plan import load_valid
+from reconciler.desired import Desired
 from reconciler.journal import AUDIT_NAME, audit_records
+from reconciler.plan import ActionType
 from reconciler.printable import escape_hidden
+from reconciler.render.common import verb_of
 from reconciler.scope import DesiredDeclarations, customer_id_of
 from reconciler.state import StateError, open_store
+from reconciler.timestamps import format_time, read_time
 from reconciler.validate import CUSTOMERS_DIR
+from reconciler.wording import plural
 
 
-def run(
-    who: str, desired_dir: Path, output_format: str = "text", state_dir: Path | None = None
-) -> int:
-    desired = load_valid(desired_dir)
+@dataclass(frozen=True)
+class HistoryOptions:
+    desired_dir: Path
+    who: str | None = None  # a tenant id or a customer file; None: every customer
+    since: datetime | None = None
+    output_format: str = "text"
+    state_dir: Path | None = None
+
+
+def run(options: HistoryOptions) -> int:
+    desired = load_valid(options.desired_dir)
     if desired is None:
         return ERROR
-    customer_id = customer_id_of(who, DesiredDeclarations(desired, desired_dir / CUSTOMERS_DIR))
-    if customer_id is None:
-        click.echo(
-            f"pcr: {who} is neither a customer file under {desired_dir} nor a tenant id",
-            err=True,
-        )
-        return ERROR
-    local = state_dir or desired_dir.resolve().parent / ".pcr"
+    customer_id = None
+    if options.who is not None:
+        declared = DesiredDeclarations(desired, options.desired_dir / CUSTOMERS_DIR)
+        if (customer_id := customer_id_of(options.who, declared)) is None:
+            click.echo(
+                f"pcr: {options.who} is neither a customer file under {options.desired_dir} "
+                "nor a tenant id",
+                err=True,
+            )
+            return ERROR
+    local = options.state_dir or options.desired_dir.resolve().parent / ".pcr"
     try:
         store = open_store(desired.partner.state, local)
-        records = [r for r in audit_records(store) if r.get("customer_id") == customer_id]
+        records = _chosen(audit_records(store), customer_id, options.since)
     except StateError as exc:
         click.echo(f"pcr: cannot read the audit trail: {exc}", err=True)
         return ERROR
-    records.sort(key=lambda r: str(r.get("time", "")))
-    if output_format == "json":
-        click.echo(json.dumps({"customer_id": customer_id, "history": records}, indent=2))
+    where = f"{store.where}/{AUDIT_NAME}"
+    if options.output_format == "json":
+        click.echo(json.dumps(_json(customer_id, options.since, records, where), indent=2))
     else:
-        click.echo(_text(customer_id, records, f"{store.where}/{AUDIT_NAME}"))
+        click.echo(_text(customer_id, options.since, records, where, _names(desired)))
     return OK
 
 
-def _text(customer_id: str, records: list[dict[str, Any]], where: str) -> str:
+def _chosen(
+    records: list[dict[str, Any]], customer_id: str | None, since: datetime | None
+) -> list[dict[str, Any]]:
+    """The records of `customer_id` (every customer's when None) from `since` on, oldest
+    first. A record whose time cannot be read is kept: the trail is never shown short."""
+    chosen = [r for r in records if customer_id is None or r.get("customer_id") == customer_id]
+    if since is not None:
+        chosen = [r for r in chosen if not _before(r, since)]
+    chosen.sort(key=lambda r: str(r.get("time", "")))
+    return chosen
+
+
+def _before(record: dict[str, Any], since: datetime) -> bool:
+    try:
+        return read_time(str(record.get("time"))) < since
+    except (TypeError, ValueError):
+        return False
+
+
+def _json(
+    customer_id: str | None, since: datetime | None, records: list[dict[str, Any]], where: str
+) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "since": format_time(since) if since else None,
+        "audit_trail": where,
+        "history": records,
+    }
+
+
+def _names(desired: Desired) -> dict[str, str]:
+    return {c.tenant_id: c.name for c in desired.customers.values() if c.name}
+
+
+def _text(
+    customer_id: str | None,
+    since: datetime | None,
+    records: list[dict[str, Any]],
+    where: str,
+    names: dict[str, str],
+) -> str:
+    when = f" since {format_time(since)}" if since else ""
     if not records:
-        return f"No changes to {customer_id} in the audit trail ({where})."
-    lines = [f"History of {customer_id} ({len(records)} changes, from {where}):"]
+        whom = _customer(customer_id, names) if customer_id else "any customer"
+        return escape_hidden(f"No changes to {whom}{when} in the audit trail ({where}).")
+    whom = _customer(customer_id, names) if customer_id else "every customer"
+    lines = [f"History of {whom}{when}: {plural(len(records), 'change')}, from {where}"]
     for r in records:
-        change = f"{r.get('before') or '?'} -> {r.get('after') or '?'}"
-        who = f"by {r.get('actor') or '?'} at {str(r.get('commit') or '?')[:12]}"
-        lines.append(
-            f"  {r.get('time', '?')}  {r.get('action', '?')} {r.get('target_id', '')}: "
-            f"{change}, {r.get('result', '?')} ({who}, plan {r.get('plan') or '?'}, "
-            f"request {r.get('request_id', '?')})"
-        )
+        who = "" if customer_id else f"{_customer(str(r.get('customer_id', '?')), names)}: "
+        lines.append(f"  {r.get('time', '?')}  {who}{_change(r)}")
     # The records hold what Partner Center and the runner said (a status, an actor's name).
     return escape_hidden("\n".join(lines))
+
+
+def _customer(customer_id: str, names: dict[str, str]) -> str:
+    name = names.get(customer_id)
+    return f"{name} ({customer_id})" if name else customer_id
+
+
+def _change(r: dict[str, Any]) -> str:
+    change = f"{r.get('before') or '?'} -> {r.get('after') or '?'}"
+    return (
+        f"{_verb(r.get('action'))} {r.get('target_id', '')}: {change}, {r.get('result', '?')} "
+        f"(by {r.get('actor') or 'unknown'}, {_commit(r.get('commit'))}, "
+        f"plan {r.get('plan') or '?'}, request {r.get('request_id', '?')})"
+    )
+
+
+def _verb(action: object) -> str:
+    """The plan's words for an action type (a record of an older pcr may name one this pcr
+    does not know: it is shown as written)."""
+    try:
+        return verb_of(ActionType(str(action))).text
+    except ValueError:
+        return str(action or "?")
+
+
+def _commit(value: object) -> str:
+    """A commit as git shows it short, with what was said of it ("with uncommitted
+    changes (…)") kept."""
+    if not value:
+        return "no commit"
+    head, _, rest = str(value).partition(" ")
+    return f"commit {head[:12]}" + (f" {rest}" if rest else "")

@@ -242,10 +242,6 @@ def write_files(out: Path, files: Iterable[CustomerFile], *, force: bool) -> Imp
         folder.sync()
         _write_partner(root, result)
         root.sync()
-        # The files' modelines point at ../schemas beside the desired-state folder.
-        up = os.open("..", _DIRECTORY, dir_fd=root.fd)
-        parent = stack.enter_context(_opened(out.resolve().parent, up))
-        _write_schemas(parent, result)
     return result
 
 
@@ -287,42 +283,6 @@ def _write_partner(root: _Folder, result: ImportResult) -> None:
         result.written.append(partner)
     else:  # the partner's own: never replaced
         result.skipped.append(f"{partner}: exists (kept, also with --force)")
-
-
-def _write_schemas(parent: _Folder, result: ImportResult) -> None:
-    """The schemas where the modelines point; never replaced, never through a link."""
-    files = {
-        relative.removeprefix(f"{SCHEMAS_DIR}/"): text.encode("utf-8")
-        for relative, text in schema_files().items()
-    }
-    found = parent.entry(SCHEMAS_DIR)
-    if found is not None and not stat.S_ISDIR(found.st_mode):
-        # A link to the schemas (as in pcr's own repository) is fine if they are there.
-        linked = parent.path / SCHEMAS_DIR
-        for name, data in files.items():
-            if _read_through(linked / name) != data:
-                result.skipped.append(
-                    f"{linked / name}: {linked} is {_kind(found)}, not a folder (not written)"
-                )
-        return
-    with _subfolder(parent, SCHEMAS_DIR) as folder:
-        for name, data in files.items():
-            path = folder.path / name
-            there = folder.entry(name)
-            if there is not None and not _is_file(there):
-                result.skipped.append(f"{path}: {_kind(there)}, not a file (left alone)")
-            elif there is None and folder.put(name, data, replace=False):
-                result.written.append(path)
-            elif folder.read(name) != data:
-                result.skipped.append(f"{path}: exists, kept")
-
-
-def _read_through(path: Path) -> bytes | None:
-    try:
-        fd = os.open(path, _READ)
-    except OSError:
-        return None
-    return _read_regular(fd)
 
 
 def _read_regular(fd: int) -> bytes | None:
@@ -385,4 +345,17 @@ def _report(out: Path, result: ImportResult, notes: list[str]) -> None:
         f"pcr: {len(result.written)} written, {len(result.skipped)} skipped, "
         f"{len(notes)} not imported; check them with `pcr validate {out}`",
         err=True,
+    )
+    click.echo(f"pcr: {_where_schemas_are(out)}", err=True)
+
+
+def _where_schemas_are(out: Path) -> str:
+    """pcr import writes under --out only; the files' modelines name the schemas at
+    ../schemas beside it (the layout `pcr init` writes)."""
+    schemas = out.resolve().parent / SCHEMAS_DIR
+    if all((schemas / name.removeprefix(f"{SCHEMAS_DIR}/")).is_file() for name in schema_files()):
+        return f"the files' modelines point at the JSON Schemas in {schemas}, for editors"
+    return (
+        f"the files' modelines point at the JSON Schemas in {schemas}, which are not there: "
+        f"`pcr init {out.resolve().parent}` writes them (and keeps every file that exists)"
     )

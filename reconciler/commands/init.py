@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,20 +14,41 @@ import click
 from reconciler import scaffold
 from reconciler.commands import ERROR, OK
 
+# git answers these from local files: a second is plenty, five seconds a hung git.
+GIT_TIMEOUT = 5
+# What git may see of pcr's environment: where it is, and the user's own configuration
+# (init.defaultBranch); never a GIT_DIR, GIT_WORK_TREE or the like left by a hook.
+GIT_ENV = ("PATH", "HOME", "XDG_CONFIG_HOME", "SYSTEMROOT")
+
 
 @dataclass(frozen=True)
 class InitOptions:
     directory: Path
     source: scaffold.Source
     force: bool = False
+    branch: str | None = None  # None: DIRECTORY's repository's default branch
 
 
 def run(options: InitOptions) -> int:
-    repository = options.source.repository
-    if repository.count("/") != 1 or not all(repository.split("/")):
-        click.echo(f"pcr: --repository {repository!r} is not OWNER/NAME", err=True)
+    source = options.source
+    if problem := scaffold.repository_problem(source.repository):
+        click.echo(f"pcr: --repository {problem}", err=True)
         return ERROR
-    files = scaffold.repository_files(options.source)
+    if problem := scaffold.ref_problem(source.ref):
+        click.echo(f"pcr: --ref {problem}", err=True)
+        return ERROR
+    if options.branch is not None:
+        branch, where = options.branch, "--branch"
+    else:
+        branch, where = default_branch(options.directory)
+    if problem := scaffold.branch_problem(branch):
+        if options.branch is not None:
+            click.echo(f"pcr: --branch {problem}", err=True)
+        else:
+            click.echo(f"pcr: {problem} ({where}): pass --branch NAME", err=True)
+        return ERROR
+    source = scaffold.pin(source, scaffold.installed_release())
+    files = scaffold.repository_files(source, branch)
     try:
         result = scaffold.write_files(options.directory, files, force=options.force)
     except OSError as exc:
@@ -31,15 +56,95 @@ def run(options: InitOptions) -> int:
         return ERROR
     for path in result.written:
         click.echo(f"wrote {path}")
+    for path in result.unchanged:
+        click.echo(f"unchanged {path}")
     for kept in result.kept:
         click.echo(f"kept {kept}")
+    say(
+        f"{result.count} files: {len(result.written)} written, "
+        f"{len(result.unchanged)} unchanged, {len(result.kept)} kept."
+    )
+    if options.branch is None:
+        where += "; --branch NAME for another"
+    say(f"the workflows apply from the branch {branch!r} ({where}).")
+    if source.pinned:
+        say(f"the workflows and the pre-commit hook pin {source.repository} by commit.")
+    else:
+        tag = f"refs/tags/{source.ref}"
+        say(
+            f"the workflows and the pre-commit hook name {source.repository} by the tag "
+            f"{source.ref}, which can be moved. To pin them by its commit, look it up "
+            f"(`git ls-remote {source.url} {tag} '{tag}^{{}}'`: the last line) and run "
+            f"`pcr init {options.directory} --force --ref COMMIT`."
+        )
     desired = options.directory / scaffold.DESIRED_DIR
     example = options.directory / scaffold.EXAMPLE_CUSTOMER
-    click.echo(
-        f"pcr: {len(result.written)} written, {len(result.kept)} kept. Next: copy "
-        f"{example} into {desired / 'customers'} "
+    say(
+        f"next: copy {example} into {desired / 'customers'} "
         f"(or run `pcr import --out {desired}`), check partner.type in "
-        f"{desired / 'partner.yaml'}, and run `pcr validate {desired}`",
-        err=True,
+        f"{desired / 'partner.yaml'}, and run `pcr validate {desired}`"
     )
     return OK
+
+
+def say(text: str) -> None:
+    click.echo(f"pcr: {text}", err=True)
+
+
+def default_branch(directory: Path) -> tuple[str, str]:
+    """The branch the workflows apply from, and where it comes from: `directory`'s git
+    repository's default branch (its origin's, else its current branch), else git's
+    init.defaultBranch, else main. A directory outside any repository, or no git, is fine."""
+    where = _existing(directory)
+    try:
+        remote = _git(where, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD")
+        if remote and remote.startswith("origin/"):
+            return remote.removeprefix("origin/"), "the default branch of the repository's origin"
+        if current := _git(where, "symbolic-ref", "--quiet", "--short", "HEAD"):
+            return current, "the repository's current branch"
+        if configured := _git(where, "config", "--get", "init.defaultBranch"):
+            return configured, "git's init.defaultBranch"
+    except GitUnavailable as exc:
+        return scaffold.DEFAULT_BRANCH, f"pcr's default: {exc}"
+    return scaffold.DEFAULT_BRANCH, "pcr's default"
+
+
+class GitUnavailable(Exception):
+    """git is not there, or did not answer in time: asking it again would not help."""
+
+
+def _existing(directory: Path) -> Path:
+    """`directory`, or the nearest folder above it that exists (it may not, yet)."""
+    path = directory.absolute()
+    while not path.is_dir() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _git(cwd: Path, *args: str) -> str | None:
+    """What git prints, stripped; None when it says no (not a repository, no such ref)."""
+    env = {key: value for key, value in os.environ.items() if key in GIT_ENV}
+    env |= {"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
+    try:
+        process = subprocess.Popen(
+            ["git", "-C", str(cwd), *args],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            # Its own process group, so that whatever it started ends with it on a timeout.
+            process_group=0,
+        )
+    except OSError as exc:
+        raise GitUnavailable(f"no git ({exc.strerror or exc})") from exc
+    with process:
+        try:
+            out, _ = process.communicate(timeout=GIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise GitUnavailable(f"git did not answer in {GIT_TIMEOUT} s") from None
+    if process.returncode != 0:
+        return None
+    return out.decode("utf-8", "replace").strip() or None

@@ -83,8 +83,8 @@ def _reported(result: LoadResult, directory: Path) -> Desired | None:
         click.echo(f"pcr: warning: {warning}", err=True)
     if result.desired is None:
         click.echo(
-            f"pcr: {len(result.problems)} problem(s) in {directory}; "
-            "run `pcr validate` and fix them first",
+            f"pcr: {plural(len(result.problems), 'problem')} in {directory}; "
+            f"run `pcr validate` and fix {'it' if len(result.problems) == 1 else 'them'} first",
             err=True,
         )
     return result.desired
@@ -128,7 +128,7 @@ def read_with_progress(clients: Clients, desired: Desired, *, scoped: bool = Fal
 
 
 def _metered(desired: Desired, read: Callable[[Progress], Live]) -> Live:
-    with Meter("reading Partner Center", len(desired.customers), "declared customers") as meter:
+    with Meter("reading Partner Center", 0, "customers' details") as meter:  # total: the read's
         live = read(meter)
         meter.finish()
     return live

@@ -8,6 +8,7 @@ import click
 
 from reconciler.commands import ERROR, OK
 from reconciler.validate import DesiredStateError, Problem, load_desired
+from reconciler.wording import plural
 
 
 def _escape(text: str, *, prop: bool = False) -> str:
@@ -45,13 +46,13 @@ def run(directory: Path, output_format: str) -> int:
         click.echo(f"pcr: warning: {warning}", err=True)
         if github:
             click.echo(github_warning(warning))
-    files = f"{result.files} file{'s' * (result.files != 1)}"
+    files = plural(result.files, "file")
     if result.desired is None:
-        count = len(result.problems)
-        click.echo(f"{count} problem{'s' * (count != 1)} in {files} under {directory}", err=True)
+        problems = plural(len(result.problems), "problem")
+        click.echo(f"{problems} in {files} under {directory}", err=True)
         return ERROR
-    customers = len(result.desired.customers)
+    customers = plural(len(result.desired.customers), "customer")
     warned = len(result.warnings)
-    warnings = f", {warned} warning{'s' * (warned != 1)} (see above)" if warned else ""
-    click.echo(f"{directory}: {files}, {customers} customers, no problems{warnings}", err=True)
+    warnings = f", {plural(warned, 'warning')} (see above)" if warned else ""
+    click.echo(f"{directory}: {files}, {customers}, no problems{warnings}", err=True)
     return OK

@@ -78,7 +78,7 @@ _HOST_NAME = re.compile(
 )
 _USERINFO = re.compile(r"(//)[^/?#]*@")
 # A tenant as the authority's path names it: a GUID or a domain name, nothing a URL parses.
-_TENANT = re.compile(r"[a-z0-9][a-z0-9.-]{0,252}", re.IGNORECASE)
+TENANT = re.compile(r"[a-z0-9][a-z0-9.-]{0,252}", re.IGNORECASE)
 
 # The token endpoint's answer is a few KiB; what it may cost is bounded all the same.
 TOKEN_ANSWER_BYTES = 1024 * 1024
@@ -223,21 +223,21 @@ class SecureApplicationModel:
         verify: ssl.SSLContext | bool = True,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if not _TENANT.fullmatch(tenant_id):  # the value is not shown: it may be a misplaced secret
+        if not TENANT.fullmatch(tenant_id):  # the value is not shown: it may be a misplaced secret
             raise ConfigurationError(
                 "PCR_TENANT_ID is not a tenant: expected the partner tenant's id (a GUID) or its "
                 "domain name (contoso.onmicrosoft.com)"
             )
         self.tenant_id = tenant_id
         self.client_id = client_id
-        self.login_url = _login_root(login_url)
+        self.login_url = login_root(login_url)
         self._client_secret = client_secret
         self._refresh_token = refresh_token
         self._secrets: set[str] = set()
         self._secrets_lock = threading.Lock()
         self._remember(client_secret)
         self._remember(refresh_token)
-        self._http = _LoginHttp(
+        self._http = LoginHttp(
             httpx.URL(self.login_url),
             tenant_id,
             verify=verify,
@@ -328,7 +328,7 @@ class SecureApplicationModel:
         # Imported here, not with this module: most commands (validate, show) need none of it.
         import msal  # type: ignore[import-untyped]
 
-        _scrub_msal_logs()
+        scrub_msal_logs()
         # Entra ID's own hosts are validated as MSAL validates them; another authority (a test
         # server) is taken as it is, and MSAL asks no instance discovery about it.
         known = httpx.URL(self.login_url).host in msal.authority.WELL_KNOWN_AUTHORITY_HOSTS
@@ -343,7 +343,7 @@ class SecureApplicationModel:
                 token_cache=msal.TokenCache(),  # in memory only: nothing is written to disk
                 azure_region=False,  # regional endpoints serve app-only tokens, not these
             )
-        except _LoginFailure as exc:
+        except LoginFailure as exc:
             raise AuthError(self._scrub(str(exc))) from None
         except BackendError:
             raise
@@ -358,7 +358,7 @@ class SecureApplicationModel:
         """`call` into MSAL, whose every failure becomes a one-line AuthError without secrets."""
         try:
             return call()
-        except _LoginFailure as exc:
+        except LoginFailure as exc:
             raise AuthError(self._scrub(str(exc))) from None
         except BackendError:
             raise
@@ -372,7 +372,7 @@ class SecureApplicationModel:
         if not isinstance(result, dict):
             raise AuthError(f"MSAL returned no token for {AUDIENCE_NAMES[audience]}")
         if "error" in result:
-            raise AuthError(self._scrub(_refusal_message(audience, result)))
+            raise AuthError(self._scrub(refusal_message(audience, result)))
         token = result.get("access_token")
         if not isinstance(token, str) or not token:
             raise AuthError(
@@ -386,7 +386,7 @@ class SecureApplicationModel:
         if secret:
             with self._secrets_lock:
                 self._secrets.add(secret)
-            _LOGIN_SECRETS.add(secret)
+            LOGIN_SECRETS.add(secret)
 
     def _rotated(self, refresh_token: str) -> None:
         """A refresh token an answer handed out: the one to redeem should MSAL lose its own."""
@@ -435,7 +435,7 @@ class SamTokenProvider:
         self.sign_in._release()
 
 
-def _refusal_message(audience: str, payload: Mapping[str, Any]) -> str:
+def refusal_message(audience: str, payload: Mapping[str, Any]) -> str:
     """What Entra ID said when it refused, and what to do about it."""
     error = one_line(str(payload.get("error") or "unknown_error"), 60)
     suberror = payload.get("suberror")
@@ -471,7 +471,7 @@ def _check_audience(audience: str) -> None:
         raise ValueError(f"unknown audience {audience!r}: expected one of {', '.join(AUDIENCES)}")
 
 
-def _login_root(login_url: str) -> str:
+def login_root(login_url: str) -> str:
     """The authority root MSAL is given, or a one-line error: https, a host, no path."""
     parsed = check_endpoint_url(login_url)
     if parsed.scheme != "https":
@@ -499,7 +499,7 @@ def _kind(exc: BaseException) -> str:
 # -- MSAL's HTTP client -------------------------------------------------------------------------
 
 
-class _LoginFailure(Exception):
+class LoginFailure(Exception):
     """The sign-in endpoint could not be used; the text says why, and what to do."""
 
 
@@ -517,10 +517,10 @@ class _Answer:
 
     def raise_for_status(self) -> None:
         if self.status_code >= 400:
-            raise _LoginFailure(f"the sign-in endpoint answered HTTP {self.status_code}")
+            raise LoginFailure(f"the sign-in endpoint answered HTTP {self.status_code}")
 
 
-class _LoginHttp:
+class LoginHttp:
     """The HTTP client MSAL is given (`msal.oauth2cli.http.HttpClient`), instead of its own
     requests session: pcr's transport (every socket operation held to the answer's deadline,
     the environment's proxy), answers read under a cap, only a JSON object handed on, and
@@ -616,29 +616,29 @@ class _LoginHttp:
                 body = _read_limited(response, deadline)
                 status, answer_headers = response.status_code, dict(response.headers.items())
         except _TooLarge:
-            raise _LoginFailure(
+            raise LoginFailure(
                 f"{what} answered with more than {TOKEN_ANSWER_BYTES // 1024} KiB or for longer "
                 f"than {TOKEN_ANSWER_SECONDS:.0f} s: that is no token answer"
             ) from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise _LoginFailure(
+            raise LoginFailure(
                 f"could not reach {what}: {type(exc).__name__}{_tls_hint(exc)}"
             ) from None
         payload = _json_object(body)
         if method == "GET" and status != 200:
-            raise _LoginFailure(self._no_configuration(status))
+            raise LoginFailure(self._no_configuration(status))
         if status == 429 or status >= 500:
             error = (
                 f", {one_line(str(payload['error']), 60)}"
                 if payload and payload.get("error")
                 else ""
             )
-            raise _LoginFailure(
+            raise LoginFailure(
                 f"{what} answered HTTP {status}{error}: Entra ID is unavailable or throttling, "
                 "try again later"
             )
         if payload is None:
-            raise _LoginFailure(
+            raise LoginFailure(
                 f"{what} answered HTTP {status} with something other than a JSON object: that is "
                 "no token answer"
             )
@@ -666,7 +666,7 @@ class _LoginHttp:
             or target.host != root.host
             or (target.port or 443) != (root.port or 443)
         ):
-            raise _LoginFailure(
+            raise LoginFailure(
                 f"refusing to send the credentials to {_shown(url)}, which the OpenID "
                 f"configuration of tenant {self._tenant_id} names: they go only to {root} "
                 "over https"
@@ -743,19 +743,19 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
 
 # The secrets of every sign-in of this process, scrubbed from MSAL's log records (it masks
 # them itself where it knows to; this is the net under that).
-_LOGIN_SECRETS = Secrets(keep=64)
+LOGIN_SECRETS = Secrets(keep=64)
 
 
 class _ScrubLoginSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = _LOGIN_SECRETS.scrub(message)
+        cleaned = LOGIN_SECRETS.scrub(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
 
 
-def _scrub_msal_logs() -> None:
+def scrub_msal_logs() -> None:
     """Put a `_ScrubLoginSecrets` on each of MSAL's loggers (once MSAL is imported)."""
     names = [name for name in logging.Logger.manager.loggerDict if name.split(".")[0] == "msal"]
     for name in names:
@@ -807,7 +807,7 @@ def token_provider_from_env(
                 client_secret,
                 refresh_token,
                 login_url=login_url,
-                verify=_trusted_certificates(*ca),
+                verify=trusted_certificates(*ca),
             )
             sign_in._shared_key = key
             _SHARED[key] = sign_in
@@ -815,7 +815,7 @@ def token_provider_from_env(
     return SamTokenProvider(sign_in, audience)
 
 
-def _trusted_certificates(cafile: str, capath: str) -> ssl.SSLContext | bool:
+def trusted_certificates(cafile: str, capath: str) -> ssl.SSLContext | bool:
     """The CA certificates that SSL_CERT_FILE / SSL_CERT_DIR name, as httpx would load them
     for Partner Center and Graph; without them, httpx's own (certifi's)."""
     if not cafile and not capath:

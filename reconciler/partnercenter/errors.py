@@ -29,11 +29,27 @@ def one_line(text: str, limit: int | None = None) -> str:
     return text
 
 
+# Below this, a "secret" cannot be told from ordinary text (a one-letter value would hide
+# every "a"), and no credential Microsoft issues is that short: it is left alone.
+MIN_SECRET = 4
+# From this length on, a secret hidden wherever it appears, glued to other text too: no
+# word contains it by chance. Shorter ones are hidden as whole tokens only.
+ANYWHERE_FROM = 12
+
+
 def scrub(text: str, *secrets: str | None) -> str:
-    """`text` with every one of `secrets` in it replaced by `<hidden>`."""
-    for secret in secrets:
-        if secret:
+    """`text` with every one of `secrets` in it replaced by `<hidden>`, without mangling
+    the rest: a short secret ("xam") must not turn `partner.example.com` into
+    `partner.e<hidden>ple.com`, so it is hidden only as a whole token (in `=xam&` or a
+    sentence); a long one is hidden wherever it is."""
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        if len(secret) < MIN_SECRET:
+            continue
+        if len(secret) >= ANYWHERE_FROM:
             text = text.replace(secret, "<hidden>")
+        else:
+            whole = rf"(?<![0-9A-Za-z]){re.escape(secret)}(?![0-9A-Za-z])"
+            text = re.sub(whole, "<hidden>", text)
     return text
 
 

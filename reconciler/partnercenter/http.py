@@ -25,6 +25,7 @@ is followed only back to the same root.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import itertools
 import logging
@@ -569,6 +570,11 @@ class ApiClient:
             return PartnerCenterError, f"could not send the request to {host} in time", True
         if isinstance(exc, httpx.TimeoutException):
             return PartnerCenterError, f"{type(exc).__name__} talking to {host}", True
+        if isinstance(exc, httpx.ConnectError) and _refused(exc):
+            # Nothing listens there: retrying for the whole call budget only makes a wrong
+            # endpoint (or a fake that is not running) take half a minute to say so.
+            where = self.base_url.rstrip("/")
+            return PartnerCenterError, f"nothing accepts connections at {where} ({text})", False
         if isinstance(exc, httpx.ConnectError):
             return PartnerCenterError, f"cannot connect to {host}: {text}", True
         if isinstance(exc, httpx.RemoteProtocolError):
@@ -617,6 +623,18 @@ class ApiClient:
         """Capped exponential backoff plus up to 50% jitter, so parallel workers spread out."""
         base = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
         return float(base + self._random.uniform(0, base / 2))
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection failed because nothing listens at the address."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        if isinstance(seen, OSError) and seen.errno == errno.ECONNREFUSED:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "connection refused" in str(exc).lower()
 
 
 def path_of(url: str) -> str:

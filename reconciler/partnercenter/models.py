@@ -190,6 +190,8 @@ class Subscription:
     creation: datetime | None = None
     effective_start: datetime | None = None  # the start of the current term
     full_refund_until: datetime | None = None  # `refundOptions` of type Full
+    # Its term has no end: Partner Center's year-9999 date (an Azure plan), not a date.
+    open_ended: bool = False
     # Fields pcr read but could not parse or does not know, each as "field 'value'":
     # every one of them makes the subscription a state pcr never acts on.
     unknowns: tuple[str, ...] = ()
@@ -666,6 +668,7 @@ def subscription_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Subscri
     friendly_name = shape.text("friendlyName")
     parent = shape.text("parentSubscriptionId")
     read = _Reader(wire)
+    ends = read.time("commitmentEndDate")
     return Subscription(
         id=shape.ident("id"),
         customer_id=customer_id,
@@ -678,7 +681,8 @@ def subscription_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Subscri
         auto_renew=read.flag("autoRenewEnabled"),
         quantity=shape.whole("quantity") or 0,
         term_duration=shape.text("termDuration"),
-        commitment_end=read.time("commitmentEndDate"),
+        commitment_end=_term_end(ends),
+        open_ended=ends is not None and _term_end(ends) is None,
         cancellation_allowed_until=read.time("cancellationAllowedUntilDate"),
         order_id=shape.text("orderId"),
         is_trial=read.flag("isTrial"),
@@ -689,6 +693,15 @@ def subscription_from_wire(customer_id: str, wire: Mapping[str, Any]) -> Subscri
         full_refund_until=_full_refund_until(wire.get("refundOptions"), read),
         unknowns=tuple(read.unknowns),
     )
+
+
+# Partner Center dates a subscription that has no end (an Azure plan, legacy Azure) in
+# the year 9999 (docs/partner-center.md): that is no date, and shown as none.
+NO_END_YEAR = 9999
+
+
+def _term_end(end: datetime | None) -> datetime | None:
+    return None if end is None or end.year >= NO_END_YEAR else end
 
 
 def _full_refund_until(options: object, read: _Reader) -> datetime | None:

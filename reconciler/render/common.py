@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from reconciler import wording
 from reconciler.drift import DriftRecord, Value
 from reconciler.partnercenter.models import moment
 from reconciler.plan import (
@@ -119,8 +120,7 @@ def counts_by_type(actions: Iterable[Action]) -> list[tuple[Verb, int]]:
     return [(verb, counts[t]) for t, verb in VERBS.items() if counts[t]]
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+plural = wording.plural  # where the renderers and commands have always found it
 
 
 REFUNDS = {
@@ -187,7 +187,7 @@ def scope_line(plan: Plan) -> str | None:
 
 def removal_limit_message(plan: Plan) -> str:
     return (
-        f"This plan removes {plan.removals} relationships, more than "
+        f"This plan removes {plural(plan.removals, 'relationship')}, more than "
         f"max_removals_per_run ({plan.max_removals}): apply will refuse it."
     )
 
@@ -201,17 +201,19 @@ def value(item: Value) -> str:
     return item
 
 
-def wrap(text: str, indent: str = INDENT) -> list[str]:
-    """`text` wrapped to WIDTH under `indent`; at least one line, even when empty."""
+def wrap(text: str, indent: str = INDENT, first: str | None = None) -> list[str]:
+    """`text` wrapped to WIDTH under `indent`; at least one line, even when empty. The
+    first line starts with `first` instead when given: the plain text of a head that the
+    caller paints and puts back, so that the head counts in the width."""
     # Ids must stay whole to be copied, so no breaking inside words or at hyphens.
     return textwrap.wrap(
         text,
         width=WIDTH,
-        initial_indent=indent,
+        initial_indent=indent if first is None else first,
         subsequent_indent=indent,
         break_long_words=False,
         break_on_hyphens=False,
-    ) or [indent.rstrip()]
+    ) or [(indent if first is None else first).rstrip()]
 
 
 # --- Markdown: escaping, and staying under a size limit ---------------------------------
@@ -235,6 +237,25 @@ def md(text: str) -> str:
     escaped = " ".join(text.split()).translate(_MD_ESCAPES)
     # User text can follow a list marker ("- "), where it could open a nested block.
     return _LINE_START.sub(lambda m: m[0][:-1] + "\\" + m[0][-1], escaped)
+
+
+def prose(text: str) -> str:
+    """One of pcr's own messages, safe in Markdown, its `code spans` shown as code (the
+    values it quotes are escaped like any user text)."""
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # a backtick without its pair: all of it is plain text
+        return md(text)
+    shown = []
+    for index, part in enumerate(parts):
+        if index % 2:
+            shown.append(code(part))
+        elif part.strip():
+            lead = " " if part[0].isspace() else ""
+            trail = " " if part[-1].isspace() else ""
+            shown.append(lead + md(part) + trail)
+        else:
+            shown.append(" " if part else "")
+    return "".join(shown)
 
 
 def raw_html(text: str) -> str:

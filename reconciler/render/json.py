@@ -21,6 +21,11 @@ def render_drift(report: DriftReport, *, color: bool = False) -> str:
     return _dump(drift.to_dict(report))
 
 
+def render_applied(document: dict[str, Any]) -> str:
+    """What `pcr apply --format json` prints: `apply.applied_to_dict`'s document."""
+    return _dump(document)
+
+
 def _dump(document: dict[str, Any]) -> str:
     # Non-ASCII customer names stay readable; JSON is UTF-8 either way.
     return json.dumps(document, indent=2, ensure_ascii=False).translate(JSON_ESCAPES) + "\n"

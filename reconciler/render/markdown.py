@@ -35,6 +35,7 @@ from reconciler.render.common import (
     keep_what_fits,
     md,
     plural,
+    prose,
     raw_html,
     records_by_customer,
     removal_limit_message,
@@ -142,10 +143,15 @@ def _warnings(plan: Plan) -> list[Chunk]:
     return [(None, "**Warnings**\n\n"), *items, (None, "\n")]
 
 
+def _named(plan: Plan, customer_id: str) -> str:
+    name = plan.name_of(customer_id)
+    return code(customer_id) if name == customer_id else f"{md(name)} ({code(customer_id)})"
+
+
 def _unmanaged(plan: Plan) -> list[Chunk]:
     if not plan.unmanaged:
         return []
-    shown = ", ".join(code(cid) for cid in plan.unmanaged[:UNMANAGED_SHOWN])
+    shown = ", ".join(_named(plan, cid) for cid in plan.unmanaged[:UNMANAGED_SHOWN])
     more = len(plan.unmanaged) - UNMANAGED_SHOWN
     tail = f" and {more} more" if more > 0 else ""
     line = (
@@ -296,7 +302,7 @@ def _note_row(report: DriftReport, note: DriftNote) -> str:
     target = code(note.target_id)
     target = f"{md(note.target_name)} {target}" if note.target_name else target
     ends = md(moment(note.ends)) if note.ends else ""
-    cells = [md(report.name_of(note.customer_id)), target, ends, md(note.message)]
+    cells = [md(report.name_of(note.customer_id)), target, ends, prose(note.message)]
     return "| " + " | ".join(cells) + " |\n"
 
 
@@ -331,7 +337,7 @@ def _drift_row(record: DriftRecord) -> str:
     if record.target_id != record.customer_id:
         target = code(record.target_id)
         target = f"{md(record.target_name)} {target}" if record.target_name else target
-    note = ("**Waiting:** " if record.waiting else "") + md(record.message)
+    note = ("**Waiting:** " if record.waiting else "") + prose(record.message)
     subscriptions = record.detail.get("subscriptions", ())
     if subscriptions:
         note += "<br>" + "<br>".join(

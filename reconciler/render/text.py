@@ -111,10 +111,15 @@ def _warnings(warnings: list[str], paint: Paint) -> list[str]:
     return lines
 
 
+def _named(plan: Plan, customer_id: str) -> str:
+    name = plan.name_of(customer_id)
+    return customer_id if name == customer_id else f"{name} ({customer_id})"
+
+
 def _unmanaged(plan: Plan) -> list[str]:
     if not plan.unmanaged:
         return []
-    shown = ", ".join(plan.unmanaged[:UNMANAGED_SHOWN])
+    shown = ", ".join(_named(plan, cid) for cid in plan.unmanaged[:UNMANAGED_SHOWN])
     more = len(plan.unmanaged) - UNMANAGED_SHOWN
     tail = f" and {more} more" if more > 0 else ""
     return [
@@ -185,8 +190,9 @@ def _deferred(item: Deferred, now: datetime, paint: Paint) -> list[str]:
 
 
 def _blocked(item: Blocked, paint: Paint) -> list[str]:
-    first, *rest = wrap(item.reason, INDENT)
-    lines = [paint(f"  {'x':<2} blocked:", YELLOW, BOLD) + " " + first.lstrip(), *rest]
+    head = f"  {'x':<2} blocked: "
+    first, *rest = wrap(item.reason, INDENT, first=head)
+    lines = [paint(head.rstrip(), YELLOW, BOLD) + " " + first[len(head) :], *rest]
     for number, step in enumerate(item.manual_steps, start=1):
         lines += _numbered(number, step)
     return lines

@@ -10,7 +10,9 @@ log (`reconciler.journal`) are written through them and know nothing of where.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+import hashlib
 import os
 import socket
 import subprocess
@@ -89,13 +91,37 @@ def actor() -> str:
 
 
 def commit(desired_dir: Path | None) -> str:
-    """The commit the desired state was read at: GITHUB_SHA in CI, else git's HEAD."""
-    if found := os.environ.get("GITHUB_SHA"):
-        return found
+    """The commit the desired state was read at (GITHUB_SHA in CI, else git's HEAD), and,
+    when its files differ from that commit, that they do, with a hash of the difference:
+    an apply made from uncommitted edits is not credited to a commit that lacks them."""
+    folder = desired_dir or Path.cwd()
+    head = os.environ.get("GITHUB_SHA") or _git(folder, "rev-parse", "HEAD").strip()
+    if not head:
+        return ""
+    changes = _uncommitted(folder)
+    return f"{head} with uncommitted changes ({changes})" if changes else head
+
+
+def _uncommitted(folder: Path) -> str:
+    """sha256 of what differs under `folder` from HEAD (changed and untracked files), or ""."""
+    changed = _git(folder, "diff", "--binary", "HEAD", "--", ".")
+    untracked = _git(folder, "ls-files", "--others", "--exclude-standard", "-z", "--", ".")
+    if not changed and not untracked:
+        return ""
+    digest = hashlib.sha256(changed.encode())
+    for name in sorted(filter(None, untracked.split("\0"))):
+        digest.update(b"\0" + name.encode())
+        with contextlib.suppress(OSError):
+            digest.update((folder / name).read_bytes())
+    return f"sha256:{digest.hexdigest()[:16]}"
+
+
+def _git(folder: Path, *args: str) -> str:
+    """git's output in `folder`, or "" when there is no git or no repository."""
     try:
         answer = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=desired_dir or Path.cwd(),
+            ["git", *args],
+            cwd=folder,
             capture_output=True,
             text=True,
             timeout=10,
@@ -103,7 +129,7 @@ def commit(desired_dir: Path | None) -> str:
         )
     except (OSError, subprocess.SubprocessError):
         return ""
-    return answer.stdout.strip() if answer.returncode == 0 else ""
+    return answer.stdout if answer.returncode == 0 else ""
 
 
 class Records(Protocol):
@@ -141,10 +167,22 @@ def _local(settings: StateSettings, local_dir: Path) -> StateStore:
     return LocalStore(local_dir)
 
 
+# What installs the Azure SDK beside pcr, for a message: the extra is not there by default.
+AZURE_EXTRA = (
+    "the azure_blob state backend needs pcr's azure extra: install pcr with it, e.g. "
+    "`pipx install 'partnercenter-reconciler[azure]'` (or `pip install "
+    "'partnercenter-reconciler[azure]'`; from a clone, `pip install '.[azure]'`)"
+)
+
+
 def _azure_blob(settings: StateSettings, local_dir: Path) -> StateStore:
     # Imported only when configured: the Azure SDK is an optional extra, slow to import.
-    from reconciler.state.azure_blob import AzureBlobStore
-
+    try:
+        from reconciler.state.azure_blob import AzureBlobStore
+    except ImportError as missing:
+        if not (missing.name or "").startswith("azure"):
+            raise
+        raise StateError(AZURE_EXTRA) from None
     return AzureBlobStore.from_settings(settings)
 
 

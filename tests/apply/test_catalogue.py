@@ -13,6 +13,7 @@ import pytest
 
 from reconciler.partnercenter.fake.state import FakeState
 from tests.apply.support import NOW, Estate, fake_serve, run_apply, run_pcr, save_plan
+from tests.conftest import DIRECT_PARTNER
 
 LEAVING = "0a1b2c3d-0000-4000-8000-00000000a001"
 MISSING = "0a1b2c3d-0000-4000-8000-00000000b002"
@@ -102,6 +103,7 @@ def estate(tmp_path: Path) -> Estate:
     estate = Estate(tmp_path)
     customers = estate.desired / "customers"
     customers.mkdir(parents=True)
+    (estate.desired / "partner.yaml").write_text(DIRECT_PARTNER)
     (customers / "alpine.yaml").write_text(
         MODELINE + f"tenant_id: {LEAVING}\nname: Alpine Ski House\n"
         "domain: alpineskihouse.onmicrosoft.com\nrelationship: none\n"

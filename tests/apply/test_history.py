@@ -1,4 +1,5 @@
-"""`pcr history`: one customer's changes from the audit trail, by file or tenant id."""
+"""`pcr history`: the audit trail, of one customer (by file or tenant id) or of the whole
+estate, from a moment on (`--since`), as text or JSON."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.apply.support import NORTHWIND, Estate, make_estate, run_apply, run_pcr, save_plan
+from tests.apply.support import (
+    CONTOSO,
+    EXAMPLE_ACTIONS,
+    NORTHWIND,
+    Estate,
+    make_estate,
+    run_apply,
+    run_pcr,
+    save_plan,
+)
 
 
 def applied(tmp_path: Path, pcr: str) -> Estate:
@@ -28,9 +38,11 @@ def northwind_history(tmp_path: Path, pcr: str) -> subprocess.CompletedProcess[s
 def test_history_of_a_customer_after_an_apply(tmp_path: Path, pcr_executable: str) -> None:
     estate = applied(tmp_path, pcr_executable)
     by_file = northwind_history(tmp_path, pcr_executable)
-    assert f"History of {NORTHWIND} (3 changes" in by_file.stdout
-    assert "suspend_subscription" in by_file.stdout and "active -> suspended" in by_file.stdout
-    assert "remove_relationship" in by_file.stdout
+    assert f"History of Northwind Traders ({NORTHWIND}): 3 changes, from " in by_file.stdout
+    # In the plan's words, not the audit trail's type names.
+    assert "  suspend b2c4e6f8-" in by_file.stdout and "active -> suspended" in by_file.stdout
+    assert f"  remove relationship {NORTHWIND}" in by_file.stdout
+    assert "_subscription" not in by_file.stdout
     assert "relationship reseller -> relationship none" in by_file.stdout
 
     as_json = run_pcr(
@@ -51,7 +63,7 @@ def test_history_of_someone_pcr_never_touched(tmp_path: Path, pcr_executable: st
         pcr_executable, "history", "contoso.yaml", "--desired", str(estate.desired), cwd=tmp_path
     )
     assert quiet.returncode == 0
-    assert "No changes to cfc52cfc-1732-4fd6-8bf3-8918bdf0a40b in the audit trail" in quiet.stdout
+    assert f"No changes to Contoso Ltd ({CONTOSO}) in the audit trail" in quiet.stdout
     wrong = run_pcr(
         pcr_executable, "history", "nobody.yaml", "--desired", str(estate.desired), cwd=tmp_path
     )
@@ -66,5 +78,56 @@ def test_history_shows_what_others_wrote_in_the_audit_trail_safely(
     monkeypatch.setenv("GITHUB_ACTOR", "mallory\x1b]0;owned\x07\u202e")
     applied(tmp_path, pcr_executable)
     shown = northwind_history(tmp_path, pcr_executable)
-    assert "by mallory\\x1b]0;owned\\x07\\u202e at" in shown.stdout
+    assert "by mallory\\x1b]0;owned\\x07\\u202e, " in shown.stdout
     assert "\x1b" not in shown.stdout and "\u202e" not in shown.stdout
+
+
+def test_history_of_the_whole_estate_names_each_customer(
+    tmp_path: Path, pcr_executable: str
+) -> None:
+    applied(tmp_path, pcr_executable)
+    shown = run_pcr(pcr_executable, "history", "--desired", "desired-state", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].startswith(f"History of every customer: {EXAMPLE_ACTIONS} changes, from ")
+    assert len(lines) == 1 + EXAMPLE_ACTIONS
+    assert sum(f"Northwind Traders ({NORTHWIND}): " in line for line in lines) == 3
+    assert all(": " in line.split("  ", 2)[-1] for line in lines[1:])
+    times = [line.split()[0] for line in lines[1:]]
+    assert times == sorted(times)  # oldest first
+
+
+def test_history_since_keeps_the_changes_from_then_on(tmp_path: Path, pcr_executable: str) -> None:
+    estate = applied(tmp_path, pcr_executable)
+    # An older line, as an earlier apply would have written it.
+    old = {"time": "2025-01-02T03:04:05Z", "customer_id": CONTOSO, "action": "suspend_subscription"}
+    with estate.audit.open("a", encoding="utf-8") as trail:
+        trail.write(json.dumps(old) + "\n")
+    every = ("history", "--desired", "desired-state", "--format", "json")
+    whole = json.loads(run_pcr(pcr_executable, *every, cwd=tmp_path).stdout)
+    assert len(whole["history"]) == EXAMPLE_ACTIONS + 1
+    assert whole["history"][0]["time"] == old["time"] and whole["customer_id"] is None
+
+    recent = json.loads(
+        run_pcr(pcr_executable, *every, "--since", "2026-01-01", cwd=tmp_path).stdout
+    )
+    assert recent["since"] == "2026-01-01T00:00:00Z"
+    assert len(recent["history"]) == EXAMPLE_ACTIONS
+    # A span back from now: everything this test applied is within the last day.
+    spans = run_pcr(pcr_executable, *every, "--since", "1d", cwd=tmp_path)
+    assert len(json.loads(spans.stdout)["history"]) == EXAMPLE_ACTIONS
+
+    later = run_pcr(
+        pcr_executable,
+        "history",
+        "--desired",
+        "desired-state",
+        "--since",
+        "2999-01-01",
+        cwd=tmp_path,
+    )
+    assert later.returncode == 0
+    assert "No changes to any customer since 2999-01-01T00:00:00Z" in later.stdout
+    wrong = run_pcr(pcr_executable, "history", "--since", "last tuesday", cwd=tmp_path)
+    assert wrong.returncode == 1
+    assert "neither an ISO-8601 date or time" in wrong.stderr and "Traceback" not in wrong.stderr

@@ -175,7 +175,8 @@ def test_a_signal_mid_apply_finishes_the_steps_in_flight_and_starts_no_other(
     )
     assert err.count("\n  not started ") == left  # each one named in the summary
     assert f"pcr: applied {CUSTOMERS} of {EXAMPLE_ACTIONS} steps" in err
-    last = f"pcr: interrupted: {left} step(s) not started; the next `pcr apply` does them"
+    steps = "1 step" if left == 1 else f"{left} steps"
+    last = f"pcr: interrupted: {steps} not started; the next `pcr apply` does them"
     assert err.rstrip().endswith(last)
     assert "aborted" not in err and "Traceback" not in err
     assert rerun.returncode == 0, rerun.stderr

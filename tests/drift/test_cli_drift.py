@@ -146,7 +146,9 @@ def test_drift_only_reads(state: Path) -> None:
 def test_no_drift_after_the_estate_matches(tmp_path: Path, state: Path) -> None:
     desired = tmp_path / "desired"
     (desired / "customers").mkdir(parents=True)
-    (desired / "partner.yaml").write_text("policy:\n  unmanaged_customers: ignore\n")
+    (desired / "partner.yaml").write_text(
+        "partner:\n  type: direct\npolicy:\n  unmanaged_customers: ignore\n"
+    )
     shutil.copy(EXAMPLE / "customers" / "contoso.yaml", desired / "customers")
     result = CliRunner().invoke(
         cli, ["drift", "--desired", str(desired), "--fake", str(state), "--detailed-exitcode"]

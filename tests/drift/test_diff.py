@@ -373,7 +373,7 @@ def test_subscriptions_held_back_by_a_reserved_instance_say_so() -> None:
         assert "`pcr apply`" not in record.message
         assert record.message.startswith(
             "held back: nothing is suspended or cancelled for this customer while a person must "
-            "act: 1 Azure reserved instance(s) must be cancelled through Azure support"
+            "act: 1 Azure reserved instance must be cancelled through Azure support"
         )
         assert not record.waiting
 

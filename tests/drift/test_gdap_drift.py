@@ -373,7 +373,9 @@ def gdap_estate(root: Path) -> tuple[Path, Path, FakeState]:
     relationship was left behind; Stays stays, with one about to end."""
     desired = root / "desired"
     (desired / "customers").mkdir(parents=True)
-    (desired / "partner.yaml").write_text("policy:\n  unmanaged_customers: ignore\n")
+    (desired / "partner.yaml").write_text(
+        "partner:\n  type: direct\npolicy:\n  unmanaged_customers: ignore\n"
+    )
     (desired / "customers" / "gone.yaml").write_text(
         f"tenant_id: {GONE}\nname: Gone Ltd\ndomain: gone.onmicrosoft.com\nrelationship: none\n"
     )

@@ -31,7 +31,9 @@ def waiting_estate(root: Path) -> tuple[Path, Path]:
     """(desired-state folder, fake state file): Tailspin and Proseware, applied, waiting."""
     desired = root / "waiting"
     (desired / "customers").mkdir(parents=True)
-    (desired / "partner.yaml").write_text("policy:\n  unmanaged_customers: ignore\n")
+    (desired / "partner.yaml").write_text(
+        "partner:\n  type: direct\npolicy:\n  unmanaged_customers: ignore\n"
+    )
     for name in ("tailspin-toys.yaml", "proseware.yaml"):
         shutil.copy(EXAMPLE / "customers" / name, desired / "customers")
     state = root / "waiting-state.json"

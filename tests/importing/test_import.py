@@ -300,3 +300,26 @@ def test_out_that_is_a_file_is_an_error(tmp_path: Path, capsys: pytest.CaptureFi
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith(f"pcr: cannot write to {blocker / 'desired'}: "), err
+
+
+def test_import_writes_only_under_out_and_says_where_the_schemas_are(
+    odd_state: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    out = work / "desired"
+    work.mkdir()
+    result = imported(odd_state, out)
+    written = {p for p in work.rglob("*")}
+    assert written and all(p == out or out in p.parents for p in written)
+    schemas = work / "schemas"
+    assert (
+        f"pcr: the files' modelines point at the JSON Schemas in {schemas}, which are not "
+        f"there: `pcr init {work}` writes them" in result.stderr
+    )
+
+    init = invoke("init", str(work))
+    assert init.exit_code == 0, init.output
+    again = imported(odd_state, out)
+    assert f"pcr: the files' modelines point at the JSON Schemas in {schemas}, for editors" in (
+        again.stderr
+    )

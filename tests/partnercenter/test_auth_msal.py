@@ -8,29 +8,29 @@ trusted the way production trusts a proxy's: SSL_CERT_FILE.
 
 from __future__ import annotations
 
-import base64
-import datetime
-import ipaddress
 import json
 import logging
-import socketserver
-import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import httpx
 import msal  # type: ignore[import-untyped]
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from entra import (
+    CLIENT,
+    GRAPH_GRANTED,
+    REFRESH,
+    SAFETY_SECONDS,
+    SECRET,
+    TENANT,
+    Certificates,
+    FakeEntra,
+    Login,
+    make_certificates,
+    serving,
+)
 
 from reconciler.partnercenter.auth import (
     GRAPH,
@@ -48,273 +48,13 @@ from reconciler.partnercenter.errors import (
     InvalidEndpointError,
 )
 
-SAFETY_SECONDS = 30  # only a bound for waits that end on events
-TENANT = "8777b240-c6f0-4469-9e98-a3205431b836"
-CLIENT = "app-6c3f"
-SECRET = "client-SECRET-51a0-do-not-print"
-REFRESH = "refresh-SECRET-77d2-do-not-print"
 OIDC = {"openid", "profile", "offline_access"}
-# What Entra ID answers a `.default` request with: the permissions it stands for.
-GRAPH_GRANTED = (
-    "https://graph.microsoft.com/DelegatedAdminRelationship.ReadWrite.All "
-    "https://graph.microsoft.com/User.Read"
-)
-
-
-# -- a fake Entra ID --------------------------------------------------------------------------
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def unsigned_jwt(claims: dict[str, Any]) -> str:
-    header = b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode())
-    return f"{header}.{b64url(json.dumps(claims).encode())}."
-
-
-@dataclass
-class Received:
-    method: str
-    path: str
-    form: dict[str, str]
-
-
-@dataclass
-class FakeEntra:
-    """Entra ID's v2 endpoints for one tenant: the OpenID configuration MSAL reads, and a token
-    endpoint that takes refresh_token grants, rotates the refresh token each time and (with
-    `strict`) takes only the newest one, as a token endpoint may."""
-
-    tenant: str = TENANT
-    expires_in: int = 3600
-    strict: bool = True
-    # Set: the first token request waits for it (`first_arrived` says it came), so that
-    # other callers arrive while it is in flight.
-    hold_first: threading.Event | None = None
-    first_arrived: threading.Event = field(default_factory=threading.Event)
-    graph_scope: str = GRAPH_GRANTED
-    # (status, body) to answer the next token requests with, in turn, instead of a token.
-    answers: list[tuple[int, bytes]] = field(default_factory=list)
-    # Overrides of the OpenID configuration's fields.
-    configuration: dict[str, str] = field(default_factory=dict)
-    received: list[Received] = field(default_factory=list)
-    valid_refresh_tokens: set[str] = field(default_factory=lambda: {REFRESH})
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    in_flight: int = 0
-    most_in_flight: int = 0
-
-    @property
-    def grants(self) -> list[dict[str, str]]:
-        return [r.form for r in self.received if r.method == "POST"]
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
-        size = int(environ.get("CONTENT_LENGTH") or 0)
-        form = {k: v[0] for k, v in parse_qs(environ["wsgi.input"].read(size).decode()).items()}
-        with self.lock:
-            self.received.append(Received(method, path, form))
-        base = f"https://{environ['HTTP_HOST']}/{self.tenant}"
-        if method == "GET" and path == f"/{self.tenant}/v2.0/.well-known/openid-configuration":
-            configuration = {
-                "issuer": f"{base}/v2.0",
-                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                "token_endpoint": f"{base}/oauth2/v2.0/token",
-                **self.configuration,
-            }
-            return answer(start_response, 200, json.dumps(configuration).encode())
-        if method == "POST" and path == f"/{self.tenant}/oauth2/v2.0/token":
-            with self.lock:
-                self.in_flight += 1
-                self.most_in_flight = max(self.most_in_flight, self.in_flight)
-                first = len(self.grants) == 1
-            try:
-                if first and self.hold_first is not None:
-                    self.first_arrived.set()
-                    assert self.hold_first.wait(SAFETY_SECONDS), "the first grant was never let go"
-                status, body = self._token(form)
-            finally:
-                with self.lock:
-                    self.in_flight -= 1
-            return answer(start_response, status, body)
-        return answer(start_response, 404, b'{"error": "not_found"}')
-
-    def _token(self, form: dict[str, str]) -> tuple[int, bytes]:
-        with self.lock:
-            if self.answers:
-                return self.answers.pop(0)
-            number = len(self.grants)
-            if form.get("grant_type") != "refresh_token" or form.get("client_secret") != SECRET:
-                return 401, json.dumps({"error": "invalid_client"}).encode()
-            if form.get("refresh_token") not in self.valid_refresh_tokens:
-                failure = {"error": "invalid_grant", "error_description": "AADSTS70000: no."}
-                return 400, json.dumps(failure).encode()
-            rotated = f"rotated-{number}-do-not-print"
-            if self.strict:
-                self.valid_refresh_tokens = {rotated}
-            else:
-                self.valid_refresh_tokens.add(rotated)
-        scopes = set(form["scope"].split())
-        audience = "pc" if SCOPES[PARTNER_CENTER] in scopes else "graph"
-        now = int(time.time())
-        token = {
-            "token_type": "Bearer",
-            "scope": SCOPES[PARTNER_CENTER] if audience == "pc" else self.graph_scope,
-            "expires_in": self.expires_in,
-            "ext_expires_in": self.expires_in,
-            "access_token": f"{audience}-access-{number}",
-            "refresh_token": rotated,
-            "id_token": unsigned_jwt(
-                {
-                    "aud": form["client_id"],
-                    "iss": f"https://login.test/{self.tenant}/v2.0",
-                    "iat": now,
-                    "exp": now + 3600,
-                    "sub": "subject-1",
-                    "oid": "user-oid-1",
-                    "tid": self.tenant,
-                    "preferred_username": "admin@partner.test",
-                }
-            ),
-            "client_info": b64url(json.dumps({"uid": "user-oid-1", "utid": self.tenant}).encode()),
-        }
-        return 200, json.dumps(token).encode()
-
-
-def answer(start_response: Any, status: int, body: bytes) -> list[bytes]:
-    reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}
-    start_response(
-        f"{status} {reason.get(status, 'Status')}",
-        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
-    )
-    return [body]
-
-
-# -- TLS on loopback, with a CA made for the test ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class Certificates:
-    ca: Path
-    cert: Path
-    key: Path
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     """A CA and a server certificate it signed for 127.0.0.1 and localhost."""
-    directory = tmp_path_factory.mktemp("tls")
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("pcr test CA"))
-        .issuer_name(_name("pcr test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("127.0.0.1"))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = Certificates(directory / "ca.pem", directory / "server.pem", directory / "key.pem")
-    paths.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths.key.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return paths
-
-
-class _Silent(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _ThreadingTLSServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    context: ssl.SSLContext
-
-    def get_request(self) -> tuple[Any, Any]:
-        connection, address = self.socket.accept()
-        # The handshake runs in the request's thread: a client that refuses the certificate
-        # does not hold up the others.
-        return self.context.wrap_socket(connection, server_side=True), address
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a refused handshake is what some tests are about
-
-
-@dataclass
-class Login:
-    """A fake Entra ID on a loopback port over TLS, and the environment that points pcr at it."""
-
-    entra: FakeEntra
-    url: str
-    ca: Path
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return {
-            "PCR_TENANT_ID": self.entra.tenant,
-            "PCR_CLIENT_ID": CLIENT,
-            "PCR_CLIENT_SECRET": SECRET,
-            "PCR_REFRESH_TOKEN": REFRESH,
-            "PCR_LOGIN_URL": self.url,
-            "SSL_CERT_FILE": str(self.ca),
-            **extra,
-        }
-
-    def providers(self, **extra: str) -> tuple[SamTokenProvider, SamTokenProvider]:
-        env = self.env(**extra)
-        pc = token_provider_from_env(env)
-        graph = token_provider_from_env(env, audience=GRAPH)
-        assert isinstance(pc, SamTokenProvider) and isinstance(graph, SamTokenProvider)
-        return pc, graph
+    return make_certificates(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
@@ -324,20 +64,8 @@ def entra() -> FakeEntra:
 
 @pytest.fixture
 def login(entra: FakeEntra, certificates: Certificates) -> Iterator[Login]:
-    server = make_server(
-        "127.0.0.1", 0, entra, server_class=_ThreadingTLSServer, handler_class=_Silent
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(certificates.cert, certificates.key)
-    server.context = context
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02})
-    thread.start()
-    try:
-        yield Login(entra, f"https://127.0.0.1:{server.server_port}", certificates.ca)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(entra, certificates) as running:
+        yield running
 
 
 @pytest.fixture

@@ -4,15 +4,17 @@ It runs a workflow the way GitHub does for the parts pcr's workflows use: its jo
 the order `needs:` gives them, each on a fresh machine (an empty workspace until
 checkout, an empty RUNNER_TEMP, its own job summary), job `if:` conditions and
 `outputs`, the `needs` context, reusable workflows (`uses: ./.github/workflows/…`
-with `secrets: inherit`), and environments: a job with `environment:` waits for a
-reviewer (the test's stand-in, who sees the jobs done so far and the artifacts), and
-only then gets that environment's secrets. Within a job: `run:` steps under
+with `secrets: inherit` or secrets passed by name), and environments: a job with
+`environment:` waits for a reviewer (the test's stand-in, who sees the jobs done so far
+and the artifacts), and only then gets that environment's secrets. Within a job: `run:` steps under
 `bash --noprofile --norc -eo pipefail`, the runner files (`GITHUB_OUTPUT`,
-`GITHUB_ENV`, `GITHUB_PATH`, `GITHUB_STEP_SUMMARY`), `if:` conditions, expressions,
+`GITHUB_ENV`, `GITHUB_PATH`, `GITHUB_STEP_SUMMARY`; multi-line values between
+`NAME<<DELIMITER` lines), `if:` conditions, expressions,
 job and step `env`, and composite actions (this repository's `action.yml`, as
 `uses: ./` or `uses: OWNER/NAME@REF`) step by step with their own `inputs` and
 `steps`. The Marketplace actions the workflows pin are stood in for: checkout (a
-copy of the repository), setup-python (a Python 3.11 on PATH), github-script (the
+copy of the repository), setup-python (a Python 3.11, on PATH unless
+`update-environment: false`, and its path as the output `python-path`), github-script (the
 script itself, run by Node.js against a recording stand-in for the GitHub API), and
 upload-artifact and download-artifact (copies kept for the run, hidden files left
 out unless asked for, as v4 does). Anything else fails the test: a step this runner
@@ -184,6 +186,7 @@ class GitHub:
     calls: list[list[Any]] = field(default_factory=list)
     artifacts: dict[str, Path] = field(default_factory=dict)  # this run's, by name
     downloads: list[tuple[str, Path]] = field(default_factory=list)  # (artifact, where to)
+    warnings: list[str] = field(default_factory=list)  # what github-script scripts warned
 
 
 @dataclass
@@ -291,6 +294,11 @@ class Runner:
     # installed, as a second use in one job does. None: every job installs afresh.
     image: Path | None = None
     env: dict[str, str] = field(default_factory=dict)  # the runner machine's environment
+    # Folders put first on the machine's PATH (a machine whose own Python is another).
+    path_first: list[Path] = field(default_factory=list)
+    # Who the job's token posts pull-request comments as: a GitHub App's token (the job's
+    # own) shows as a Bot, a person's token as a User.
+    comment_user: dict[str, str] = field(default_factory=lambda: {"type": "Bot"})
     github_api: GitHub = field(default_factory=GitHub)
     run_id: int = 1001  # the next run's id
     _run_id: int = 0  # the running one's
@@ -299,6 +307,7 @@ class Runner:
     _cwd: Path | None = None  # the running job's workspace
     _jobs_started: int = 0
     _sessions: list[int] = field(default_factory=list)
+    _workflow: str = ""  # the name of the workflow that runs (the caller's, for a call)
 
     def __post_init__(self) -> None:
         self.temp.mkdir(parents=True, exist_ok=True)
@@ -321,7 +330,7 @@ class Runner:
 
     def _fresh_machine(self) -> None:
         # The machine's tools, but no pcr: the workflow must install the one it runs.
-        self._path = [
+        self._path = [str(d) for d in self.path_first] + [
             d for d in os.environ.get("PATH", "").split(os.pathsep) if d and not _has_pcr(d)
         ]
         self._job_env = dict(self.env)
@@ -332,6 +341,7 @@ class Runner:
         """One run of `workflow`: every job, in the order `needs:` gives them."""
         run = WorkflowRun(self.run_id)
         self._run_id = self.run_id
+        self._workflow = str(workflow.get("name") or "")
         self.run_id += 1
         self.github_api.artifacts = {}
         self.github_api.downloads = []
@@ -478,6 +488,7 @@ class Runner:
                 "token": "ghs_stand-in-token",
                 "workspace": str(self.cwd),
                 "action_path": str(self.action_path),
+                "workflow": self._workflow,
             },
             "secrets": dict(self.secrets if secrets is None else secrets),
             "vars": {},
@@ -561,6 +572,7 @@ class Runner:
                 "GITHUB_EVENT_NAME": self.event_name,
                 "GITHUB_RUN_ID": str(self._run_id or self.run_id),
                 "GITHUB_RUN_ATTEMPT": "1",
+                "GITHUB_WORKFLOW": self._workflow,
                 "GITHUB_STEP_SUMMARY": str(self.summary),
                 "RUNNER_TEMP": str(self.temp),
                 "NO_COLOR": "1",
@@ -645,8 +657,30 @@ _RUNNER_FILES = ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH")
 
 
 def _pairs(text: str) -> dict[str, str]:
-    """NAME=value lines of a runner file (pcr's steps never write multi-line values)."""
-    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    """A runner file's values, as GitHub's runner reads them: `NAME=value` lines, and
+    multi-line values between `NAME<<DELIMITER` and a line that is exactly DELIMITER."""
+    found: dict[str, str] = {}
+    lines = text.split("\n")
+    at = 0
+    while at < len(lines):
+        line = lines[at]
+        at += 1
+        equals, heredoc = line.find("="), line.find("<<")
+        if heredoc != -1 and (equals == -1 or heredoc < equals):
+            name, delimiter = line[:heredoc], line[heredoc + 2 :]
+            if not name or not delimiter:
+                raise UnsupportedStep(f"a runner file line GitHub refuses: {line!r}")
+            try:
+                end = lines.index(delimiter, at)
+            except ValueError:
+                raise UnsupportedStep(f"{name}: no line {delimiter!r} ends its value") from None
+            found[name] = "\n".join(lines[at:end])
+            at = end + 1
+        elif equals > 0:
+            found[line[:equals]] = line[equals + 1 :]
+        elif line.strip():
+            raise UnsupportedStep(f"a runner file line GitHub refuses: {line!r}")
+    return found
 
 
 def _has_pcr(directory: str) -> bool:
@@ -675,13 +709,16 @@ def _setup_python(runner: Runner, name: str, with_: dict[str, Any], env: dict[st
     version = str(with_.get("python-version", ""))
     if version != "3.11":
         raise UnsupportedStep(f"{name}: this machine has Python 3.11, not {version!r}")
+    if unknown := set(with_) - {"python-version", "update-environment"}:
+        raise UnsupportedStep(f"{name}: setup-python with {sorted(unknown)}")
     shim = runner.home / "python-3.11" / "bin"
     shim.mkdir(parents=True, exist_ok=True)
     for command in ("python", "python3"):
         if not (shim / command).exists():
             (shim / command).symlink_to(base_python())
-    runner._path.insert(0, str(shim))
-    return StepRun(name, "success")
+    if str(with_.get("update-environment", "true")).lower() != "false":
+        runner._path.insert(0, str(shim))
+    return StepRun(name, "success", outputs={"python-path": str(shim / "python")})
 
 
 UPLOAD_INPUTS = {"name", "path", "if-no-files-found", "include-hidden-files", "retention-days"}
@@ -750,17 +787,28 @@ GITHUB_SCRIPT = """
 const state = JSON.parse(require('fs').readFileSync(process.env.STAND_IN_STATE, 'utf8'));
 let nextId = Math.max(0, ...state.comments.map((c) => c.id)) + 1;
 const record = (call) => { state.calls.push(call); };
+const refused = () => Object.assign(new Error('Resource not accessible by integration'), {
+  status: 403,
+});
 const github = {
   paginate: async (method, params) => { record(['list', params]); return state.comments; },
-  rest: { issues: {
+  rest: {
+    // A person's token says whose it is; an app's (the job's own) may not ask.
+    users: { getAuthenticated: async () => {
+      if (state.user.type !== 'User') throw refused();
+      return { data: { login: state.user.login } };
+    } },
+    issues: {
     listComments: 'listComments',
     updateComment: async (params) => {
       record(['update', params]);
-      state.comments.find((c) => c.id === params.comment_id).body = params.body;
+      const comment = state.comments.find((c) => c.id === params.comment_id);
+      if (comment.locked) throw refused(); // a comment this token may not edit
+      comment.body = params.body;
     },
     createComment: async (params) => {
       record(['create', params]);
-      state.comments.push({ id: nextId++, user: { type: 'Bot' }, body: params.body });
+      state.comments.push({ id: nextId++, user: state.user, body: params.body });
     },
   } },
 };
@@ -769,11 +817,12 @@ const context = {
   repo: { owner: 'contoso-partner', repo: 'estate' },
   issue: { number: (event.pull_request || {}).number },
   runId: Number(process.env.GITHUB_RUN_ID), serverUrl: 'https://github.example',
-  payload: event,
+  payload: event, workflow: process.env.GITHUB_WORKFLOW,
 };
+const core = { warning: (message) => { state.warnings.push(message); } };
 const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
 const script = new AsyncFunction('github', 'context', 'core', 'require', process.env.SCRIPT);
-script(github, context, {}, require).then(() => {
+script(github, context, core, require).then(() => {
   require('fs').writeFileSync(process.env.STAND_IN_STATE, JSON.stringify(state));
 });
 """
@@ -789,7 +838,8 @@ def _github_script(
         return StepRun(name, "failure", stderr="github-script needs a token")
     state_file = runner.home / "github-api.json"
     api = runner.github_api
-    state_file.write_text(json.dumps({"comments": api.comments, "calls": []}))
+    state = {"comments": api.comments, "calls": [], "warnings": [], "user": runner.comment_user}
+    state_file.write_text(json.dumps(state))
     done = subprocess.run(
         [node, "-e", GITHUB_SCRIPT],
         cwd=runner.cwd,
@@ -808,6 +858,7 @@ def _github_script(
     if done.returncode == 0:
         state = json.loads(state_file.read_text())
         api.comments, api.calls = state["comments"], api.calls + state["calls"]
+        api.warnings += state["warnings"]
     outcome = "success" if done.returncode == 0 else "failure"
     return StepRun(name, outcome, done.stdout, done.stderr)
 

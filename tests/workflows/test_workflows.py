@@ -25,13 +25,15 @@ from typing import Any
 import pytest
 import yaml
 
+from reconciler import __version__
 from reconciler.partnercenter.fake.server import FakeServer
 from reconciler.partnercenter.fake.state import FakeState
 from reconciler.scaffold import REPOSITORY, WORKFLOWS
-from tests.artifact import REPO, Installed, snapshot
+from tests.artifact import REPO, Installed, offline_env, snapshot
 from tests.azurite import Azurite
 from tests.conftest import EXAMPLE
 from tests.shared import once_per_run
+from tests.workflows.release import release_commit, released_pcr
 from tests.workflows.runner import (
     ACTION_VENV,
     PINNED,
@@ -43,7 +45,8 @@ from tests.workflows.runner import (
     load_workflow,
 )
 
-MARKER = "<!-- pcr-plan -->"
+# The plan comment's hidden marker: the workflow's name and the desired-state folder.
+MARKER = "<!-- pcr-plan: pcr plan / desired-state -->"
 CHECKOUT = "11bd71901bbe5b1630ceea73d27597364c9af683"  # actions/checkout v4.2.2
 ENVIRONMENT = "partner-center"
 # The write credentials: environment secrets of `partner-center`, for the apply job only.
@@ -90,12 +93,26 @@ def action_checkout(installed: Installed) -> Path:
     return installed.source
 
 
-def init_repository(pcr: Path, target: Path) -> Path:
+def init_repository(pcr: Path, target: Path, *options: str) -> Path:
     done = subprocess.run(
-        [str(pcr), "init", str(target)], capture_output=True, text=True, check=False
+        [str(pcr), "init", str(target), *options], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
     return target
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """pcr as the release workflow builds it: it knows the commit it was built from."""
+    return released_pcr(tmp_path_factory)
+
+
+@pytest.fixture
+def released_repo(tmp_path: Path, released: Installed) -> Path:
+    """A partner's repository as a released pcr writes it, on a branch of its own name."""
+    repo = init_repository(released.pcr, tmp_path / "estate", "--branch", "release/estate")
+    git(repo, "init", "-q", "-b", "release/estate")
+    return repo
 
 
 @pytest.fixture
@@ -193,6 +210,7 @@ def pull_request(number: int = 7, sha: str = "abcdef1234567") -> dict[str, Any]:
             "pull_request": {
                 "number": number,
                 "head": {"sha": sha, "repo": {"full_name": "contoso-partner/estate"}},
+                "base": {"ref": "trunk"},
             }
         },
     }
@@ -247,6 +265,12 @@ def test_the_initialised_workflows_lint_clean(actionlint: str, partner_repo: Pat
     assert (result.returncode, result.stdout) == (0, ""), result.stdout + result.stderr
 
 
+def test_a_released_pcrs_workflows_lint_clean(actionlint: str, released_repo: Path) -> None:
+    """Pinned by commit, on a branch that is not main."""
+    result = lint(actionlint, released_repo)
+    assert (result.returncode, result.stdout) == (0, ""), result.stdout + result.stderr
+
+
 def test_this_repositorys_workflows_lint_clean(actionlint: str) -> None:
     # actionlint also checks each `uses: ./` step's inputs against action.yml.
     result = lint(actionlint, REPO)
@@ -261,6 +285,125 @@ def test_actionlint_does_catch_a_wrong_action_input(actionlint: str, tmp_path: P
     result = lint(actionlint, repo)
     assert result.returncode == 1
     assert 'input "comand" is not defined in action "pcr"' in result.stdout
+
+
+# zizmor, offline: every audit that needs no network (the online ones ask GitHub's API).
+# A finding at any severity it reports by default fails these tests: errors, warnings
+# and the help-level ones too. Two things are said in the files themselves, as zizmor
+# ignore comments: `uses: ./` instead of `$/` (GitHub Enterprise Server knows no `$/`;
+# this repository's workflow uses the action at its root, as checked out). The auditor
+# persona's `secrets-outside-env` (read-only credentials as repository secrets, for the
+# pull-request plan and drift) is the design README's "Setting up the secrets" explains.
+
+
+@pytest.fixture(scope="module")
+def zizmor() -> str:
+    found = shutil.which("zizmor", path=str(Path(sys.executable).parent))
+    found = found or shutil.which("zizmor")
+    if found is None:
+        pytest.fail("zizmor is not installed: install the test extras (`make test`)")
+    return found
+
+
+def audit(zizmor: str, *paths: Path, home: Path) -> list[dict[str, Any]]:
+    """zizmor's findings on `paths` (what it reports by default; ignored ones left out)."""
+    done = subprocess.run(
+        [zizmor, "--offline", "--no-exit-codes", "--no-progress", "--format", "json"]
+        + [str(path) for path in paths],
+        env=offline_env(HOME=str(home), XDG_CACHE_HOME=str(home / "cache")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for path in paths:
+        assert str(path) in done.stderr, f"zizmor did not audit {path}: {done.stderr}"
+    findings: list[dict[str, Any]] = json.loads(done.stdout)
+    return findings
+
+
+def described(findings: list[dict[str, Any]]) -> list[str]:
+    """One line a finding: its audit, its severity, and where."""
+    lines = []
+    for finding in findings:
+        primary = [
+            place for place in finding["locations"] if place["symbolic"]["kind"] == "Primary"
+        ] or finding["locations"]
+        place = primary[0]
+        where = place["symbolic"]["key"].get("Local", {}).get("verbatim_path", "?")
+        row = place["concrete"]["location"]["start_point"]["row"] + 1
+        severity = finding["determinations"]["severity"]
+        lines.append(
+            f"{finding['ident']} ({severity}) {where}:{row}: {place['concrete']['feature']}"
+        )
+    return lines
+
+
+def test_a_released_pcrs_workflows_pass_zizmor(
+    zizmor: str, released_repo: Path, tmp_path: Path
+) -> None:
+    workflows = released_repo / ".github/workflows"
+    assert described(audit(zizmor, *sorted(workflows.glob("*.yml")), home=tmp_path)) == []
+
+
+def test_this_repositorys_workflows_and_action_pass_zizmor(zizmor: str, tmp_path: Path) -> None:
+    files = [*sorted((REPO / ".github/workflows").glob("*.yml")), REPO / "action.yml"]
+    assert described(audit(zizmor, *files, home=tmp_path)) == []
+
+
+def test_pinned_by_tag_the_pcr_action_is_zizmors_only_finding(
+    zizmor: str, partner_repo: Path, tmp_path: Path
+) -> None:
+    """A pcr built from source (not by the release workflow) does not know its commit: its
+    workflows name the Action by tag, zizmor says so, and `pcr init` says how to pin it."""
+    workflows = sorted((partner_repo / ".github/workflows").glob("*.yml"))
+    found = described(audit(zizmor, *workflows, home=tmp_path))
+    ours = f"{REPOSITORY}@v{__version__}"
+    assert found and all(line.startswith("unpinned-uses (High)") for line in found), found
+    assert all(line.endswith(ours) for line in found), found
+    uses = sum(path.read_text().count(f"uses: {ours}") for path in workflows)
+    assert len(found) == uses
+
+
+def test_zizmor_does_catch_what_the_workflows_once_had(zizmor: str, released_repo: Path) -> None:
+    """Inherited secrets, a pull-request permission for every job, PATH changed by an action."""
+    reconcile = released_repo / ".github/workflows/pcr-reconcile.yml"
+    text = reconcile.read_text()
+    text = text[: text.index("    secrets:\n")] + "    secrets: inherit\n"
+    reconcile.write_text(text)
+    plan = released_repo / ".github/workflows/pcr-plan.yml"
+    plan.write_text(
+        plan.read_text().replace("permissions: {}", "permissions:\n  pull-requests: write", 1)
+    )
+    action = released_repo / "action.yml"
+    install = 'echo "pcr-path=$venv/bin/pcr"'
+    action.write_text(
+        (REPO / "action.yml")
+        .read_text()
+        .replace(install, f'echo "$venv/bin" >> "$GITHUB_PATH"\n        {install}')
+    )
+    found = described(audit(zizmor, reconcile, action, home=released_repo.parent))
+    assert [line.split(" ", 1)[0] for line in found] == ["secrets-inherit", "github-env"], found
+    pedantic = subprocess.run(
+        [zizmor, "--offline", "--no-progress", "--persona", "pedantic", str(plan)],
+        env=offline_env(HOME=str(released_repo.parent)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "excessive-permissions" in pedantic.stdout, pedantic.stdout + pedantic.stderr
+
+
+USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$", re.M)
+VERSION_COMMENT = re.compile(r"\s+# v\d+(?:\.\d+)*$")
+
+
+def uses_lines(*files: Path) -> Iterator[tuple[str, str, str]]:
+    """(file, what it uses, what follows on the line) for every `uses:` in `files`."""
+    for path in files:
+        for match in USES.finditer(path.read_text(encoding="utf-8")):
+            yield path.name, match.group(1), match.group(2)
 
 
 def uses_everywhere(partner_repo: Path) -> Iterator[tuple[str, str]]:
@@ -286,6 +429,29 @@ def test_every_marketplace_action_is_pinned_to_a_commit(partner_repo: Path) -> N
         if not (uses == "./" or uses.startswith(ours) or PINNED.match(uses))
     ]
     assert unpinned == []
+
+
+def test_every_action_is_pinned_by_commit_with_its_version_beside_it(
+    released_repo: Path, released: Installed
+) -> None:
+    """In what a released pcr writes, the pcr Action too (by the commit it was built from)."""
+    files = [
+        *sorted((released_repo / ".github/workflows").glob("*.yml")),
+        *sorted((REPO / ".github/workflows").glob("*.yml")),
+        REPO / "action.yml",
+    ]
+    found = list(uses_lines(*files))
+    local = {"./", "./.github/workflows/pcr-apply.yml"}
+    assert {uses for _, uses, _ in found if uses in local} == local
+    loose = [
+        (where, uses, rest)
+        for where, uses, rest in found
+        if uses not in local
+        and not (PINNED.match(uses) and VERSION_COMMENT.match(rest.split("  #")[0]))
+    ]
+    assert loose == []
+    ours = {uses for _, uses, _ in found if uses.startswith(f"{REPOSITORY}@")}
+    assert ours == {f"{REPOSITORY}@{release_commit(released)}"}
 
 
 def test_the_lock_pins_every_dependency_with_hashes() -> None:
@@ -323,7 +489,10 @@ def test_credentials_reach_only_the_steps_that_call_partner_center(partner_repo:
             where = f"{name}: {job_id}"
             assert not SECRET_REFERENCE.search(str(job.get("env") or "")), where
             if "uses" in job:  # a call of this repository's own reusable workflow
-                assert job.get("secrets") == "inherit", where
+                # The read-only credentials, by name: never `inherit`, never a write one.
+                assert job["secrets"] == {
+                    name: f"${{{{ secrets.{name} }}}}" for name in READ_SECRETS
+                }, where
                 continue
             used: set[str] = set()
             for step in job["steps"]:
@@ -398,10 +567,16 @@ def test_plan_workflow_comments_the_plan_and_updates_it_in_place(pr_estate: Esta
     actions = int(plan.outputs["actions"])
     assert actions > 0
     assert job.summary.startswith("### pcr plan\n")
+    # The report is an output as text (many lines), and as a file; the summary has it too.
+    report = plan.outputs["report"]
+    assert report.startswith("### pcr plan\n") and report.count("\n") > 10
+    assert report == Path(plan.outputs["report-file"]).read_text().rstrip("\n")
+    assert job.summary.startswith(report)
     body = the_comment(pr_estate)
     assert body.startswith(f"{MARKER}\n### pcr plan\n")
     assert f"**Merging this pull request applies {actions} actions**" in body
     assert "a reviewer approves that plan before it is applied" in body
+    assert "pcr plans again on `trunk` after the merge" in body  # the base branch
     assert "Planned at abcdef1" in body
     assert pr_estate.fake.state.mutations == []  # planning never writes
 
@@ -428,6 +603,67 @@ def test_plan_workflow_comments_the_plan_and_updates_it_in_place(pr_estate: Esta
         "list",
         "update",
     ]
+
+
+def test_a_comment_posted_with_a_personal_token_is_updated_in_place(pr_estate: Estate) -> None:
+    """Found by its marker, whoever posted it: a person's token posts as a User, not a Bot."""
+    pr_estate.runner.comment_user = {"type": "User", "login": "partner-admin"}
+    assert pr_estate.run("pcr-plan.yml").succeeded
+    pr_estate.runner.event = pull_request(sha="1234567fedcba")["event"]
+    assert pr_estate.run("pcr-plan.yml").succeeded
+    (comment,) = pr_estate.runner.github_api.comments
+    assert comment["user"]["type"] == "User"
+    assert "Planned at 1234567" in comment["body"]
+    calls = [call[0] for call in pr_estate.runner.github_api.calls]
+    assert calls == ["list", "create", "list", "update"]
+
+
+def test_comments_of_another_estate_or_without_the_marker_are_left_alone(
+    pr_estate: Estate,
+) -> None:
+    others = [
+        {"id": 1, "user": {"type": "Bot"}, "body": "<!-- pcr-plan: pcr plan / other -->\nx"},
+        {"id": 2, "user": {"type": "Bot"}, "body": "<!-- pcr-plan -->\nan older pcr's"},
+        {"id": 3, "user": {"type": "User"}, "body": f"quoting it: {MARKER}"},
+    ]
+    pr_estate.runner.github_api.comments = [dict(c) for c in others]
+    assert pr_estate.run("pcr-plan.yml").succeeded
+    comments = pr_estate.runner.github_api.comments
+    assert comments[:3] == others
+    (ours,) = comments[3:]
+    assert ours["body"].startswith(f"{MARKER}\n### pcr plan\n")
+
+
+@pytest.mark.parametrize(
+    "token", [{"type": "Bot"}, {"type": "User", "login": "partner-admin"}], ids=["app", "person"]
+)
+def test_a_marked_comment_somebody_else_wrote_is_never_taken_for_the_plan(
+    pr_estate: Estate, token: dict[str, str]
+) -> None:
+    """Whoever can comment could plant the marker, and edit their comment afterwards to show
+    another plan: the plan goes into a comment of the token's own."""
+    pr_estate.runner.comment_user = token
+    planted = {"id": 1, "user": {"type": "User", "login": "mallory"}, "body": f"{MARKER}\nfake"}
+    pr_estate.runner.github_api.comments = [dict(planted)]
+    assert pr_estate.run("pcr-plan.yml").succeeded
+    first, ours = pr_estate.runner.github_api.comments
+    assert first == planted
+    assert ours["user"] == token and ours["body"].startswith(f"{MARKER}\n### pcr plan\n")
+    assert [call[0] for call in pr_estate.runner.github_api.calls] == ["list", "create"]
+
+
+def test_a_marked_comment_it_may_not_edit_gets_a_new_comment_beside_it(
+    pr_estate: Estate,
+) -> None:
+    """Another GitHub App's comment (a Bot too) with the marker: the update is refused."""
+    planted = {"id": 1, "user": {"type": "Bot"}, "body": f"{MARKER}\nan app's", "locked": True}
+    pr_estate.runner.github_api.comments = [dict(planted)]
+    assert pr_estate.run("pcr-plan.yml").succeeded
+    first, ours = pr_estate.runner.github_api.comments
+    assert first == planted
+    assert ours["body"].startswith(f"{MARKER}\n### pcr plan\n")
+    (warning,) = pr_estate.runner.github_api.warnings
+    assert "cannot update comment 1 (403)" in warning
 
 
 FABRIKAM = "d815fc46-557a-42b8-83ec-fb3ebcb1fb2f"
@@ -837,3 +1073,74 @@ def test_this_repositorys_action_workflow(
     assert len(installs) == 4  # validate, plan, apply, drift
     assert all("already installed" in out for out in installs[1:]), installs
     assert json.loads(job.file(".pcr/plan.json").read_text())["actions"]
+
+
+# --- the Action and the job it runs in ----------------------------------------------------
+
+
+def action_job(*steps: dict[str, Any]) -> dict[str, Any]:
+    """A workflow of one job: checkout, then `steps`."""
+    checkout = {"uses": f"actions/checkout@{CHECKOUT}", "with": {"persist-credentials": False}}
+    return {
+        "name": "job",
+        "jobs": {"job": {"runs-on": "ubuntu-latest", "steps": [checkout, *steps]}},
+    }
+
+
+RUNNER_FILES = {"GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH"}
+VALIDATE = {"command": "validate"}
+
+
+def test_the_action_leaves_the_job_as_it_found_it(fresh_estate: Estate) -> None:
+    """Nothing on PATH, nothing in the job's environment: later steps see what earlier ones
+    did, and run the pcr it installed only by the path it outputs."""
+    workflow = action_job(
+        {"name": "before", "run": "true"},
+        {
+            "name": "Validate",
+            "id": "pcr",
+            "uses": f"{REPOSITORY}@main",
+            "with": {"command": "validate"},
+        },
+        {
+            "name": "after",
+            "env": {"PCR": "${{ steps.pcr.outputs.pcr-path }}"},
+            "run": 'if command -v pcr; then exit 1; fi\n"$PCR" --version',
+        },
+    )
+    job = fresh_estate.runner.run(workflow).job("job")
+    assert job.succeeded, job.log
+    before, after = job.step("before").env, job.step("after").env
+    assert after["PCR"].endswith("/pcr-venv/bin/pcr")
+    assert f"pcr, version {__version__}" in job.step("after").stdout
+    unchanged = {k: v for k, v in after.items() if k not in RUNNER_FILES | {"PCR"}}
+    assert unchanged == {k: v for k, v in before.items() if k not in RUNNER_FILES}
+    # The runner's own Python did: actions/setup-python was not needed.
+    assert job.step("Set up Python").outcome == "skipped"
+    assert job.step("Find a Python").outputs["python"]
+
+
+def test_without_a_python_to_use_the_action_sets_one_up_for_itself(
+    partner_repo: Path, action_checkout: Path, fake: FakeServer, tmp_path: Path
+) -> None:
+    """A runner whose python3 is too old: actions/setup-python installs one for pcr alone
+    (`update-environment: false`), and the job's python3 is still the old one after it."""
+    old = tmp_path / "old-python"
+    old.mkdir()
+    for name in ("python3", "python"):
+        (old / name).write_text("#!/usr/bin/env bash\necho 'Python 3.9.18'\nexit 1\n")
+        (old / name).chmod(0o755)
+    runner = make_runner(partner_repo, action_checkout, fake)
+    runner.path_first = [old]
+    workflow = action_job(
+        {"name": "Validate", "uses": f"{REPOSITORY}@main", "with": VALIDATE},
+        {"name": "after", "run": "command -v python3"},
+    )
+    job = runner.run(workflow).job("job")
+    assert job.succeeded, job.log
+    assert job.step("Find a Python").outputs["python"] == ""
+    setup = job.step("Set up Python")
+    assert setup.outcome == "success" and setup.inputs["update-environment"] is False
+    install = job.step("Install pcr")
+    assert install.env["PCR_PYTHON"] == setup.outputs["python-path"]
+    assert job.step("after").stdout.strip() == str(old / "python3")

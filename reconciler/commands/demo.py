@@ -1,0 +1,37 @@
+"""`pcr demo DIR`: write a ready estate to try pcr on, and say what to run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from reconciler import demo, scaffold
+from reconciler.commands import ERROR, OK
+
+
+def run(directory: Path, now: datetime | None = None) -> int:
+    files = demo.demo_files(now or datetime.now(UTC))
+    if taken := [name for name in files if (directory / name).exists()]:
+        # A demo over an estate (or an earlier demo that has been applied) would mix the
+        # two: nothing is written.
+        click.echo(
+            f"pcr: {directory / taken[0]} exists: give `pcr demo` a new or empty folder",
+            err=True,
+        )
+        return ERROR
+    try:
+        written = scaffold.write_files(directory, files, force=False).written
+    except OSError as exc:
+        click.echo(f"pcr: cannot write the demo in {directory}: {exc}", err=True)
+        return ERROR
+    click.echo(
+        f"pcr: wrote a demo estate in {directory} ({len(written)} files): "
+        "a desired state and a fake Partner Center, no credentials needed."
+    )
+    click.echo("Try, in order:")
+    width = max(len(command) for command, _ in demo.commands(directory))
+    for command, what in demo.commands(directory):
+        click.echo(f"  {command:<{width}}  {'# ' + what if what else ''}".rstrip())
+    return OK
