@@ -20,7 +20,8 @@ import click
 
 from reconciler import interrupts
 from reconciler.commands import ERROR, OK
-from reconciler.partnercenter.auth import CA_VARIABLES, DEFAULT_LOGIN_URL, trusted_certificates
+from reconciler.partnercenter.auth import CA_VARIABLES, DEFAULT_LOGIN_URL
+from reconciler.partnercenter.credentials import trusted_certificates
 from reconciler.partnercenter.errors import BackendError, ConfigurationError
 from reconciler.partnercenter.signin import (
     Application,

@@ -24,9 +24,9 @@ from reconciler.partnercenter.auth import (
     TokenProvider,
     check_endpoint_url,
     is_loopback,
-    token_provider_from_env,
 )
 from reconciler.partnercenter.client import PartnerCenterClient
+from reconciler.partnercenter.credentials import token_provider_from_env
 from reconciler.partnercenter.errors import (
     AuthError,
     ConfigurationError,

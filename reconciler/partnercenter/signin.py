@@ -35,30 +35,18 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, TypeVar
 
-import httpx
-
 from reconciler.interrupts import leave_signals_to_main
 from reconciler.partnercenter.auth import (
     DEFAULT_LOGIN_URL,
     GRAPH,
-    LOGIN_SECRETS,
     PARTNER_CENTER,
     SCOPES,
     TENANT,
-    LoginFailure,
-    LoginHttp,
     check_token,
-    login_root,
-    refusal_message,
-    scrub_msal_logs,
 )
-from reconciler.partnercenter.errors import (
-    AuthError,
-    BackendError,
-    ConfigurationError,
-    one_line,
-    scrub,
-)
+from reconciler.partnercenter.errors import AuthError, ConfigurationError, one_line
+from reconciler.partnercenter.msal_app import MsalApp, refusal_parts
+from reconciler.partnercenter.sam import refusal_message
 
 T = TypeVar("T")
 
@@ -155,8 +143,8 @@ def sign_in_with_device_code(app: Application, show: Callable[[DeviceCode], None
 
 
 class _SignIn:
-    """One sign-in: its MSAL application, with an in-memory token cache, talking to the sign-in
-    host only (through auth.LoginHttp), and every secret it sees remembered to be scrubbed."""
+    """One sign-in: its MSAL application (`MsalApp`: an in-memory token cache, the sign-in host
+    only, every secret it sees remembered to be scrubbed)."""
 
     def __init__(self, app: Application) -> None:
         if not TENANT.fullmatch(app.tenant_id):  # not shown: it may be a misplaced secret
@@ -165,21 +153,19 @@ class _SignIn:
                 "tenant's id (a GUID) or its domain name (contoso.onmicrosoft.com)"
             )
         self.app = app
-        self.root = login_root(app.login_url)
-        self._secrets: set[str] = set()
-        self._lock = threading.Lock()
-        self._refresh_token: str | None = None
-        self._remember(app.client_secret or "")
-        self._http = LoginHttp(
-            httpx.URL(self.root),
+        self._msal = MsalApp(
             app.tenant_id,
+            app.client_id,
+            app.client_secret,
+            login_url=app.login_url,
             verify=app.verify,
-            transport=None,
-            remember=self._remember,
-            rotated=self._rotated,
-            custom_login=self.root != DEFAULT_LOGIN_URL,
+            error=SignInError,
+            tenant_hint="the tenant (--tenant or PCR_TENANT_ID)",
         )
-        self._msal: Any = None
+
+    @property
+    def root(self) -> str:
+        return self._msal.login_url
 
     def __enter__(self) -> _SignIn:
         return self
@@ -190,7 +176,7 @@ class _SignIn:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._http.close()
+        self._msal.close()
 
     # -- the authorization code flow ------------------------------------------------------------
 
@@ -203,8 +189,7 @@ class _SignIn:
                 list(SIGN_IN_SCOPES),
                 redirect_uri=redirect_uri,
                 prompt="select_account",  # the partner user, not whoever the browser knows
-            ),
-            self._unreadable,
+            )
         )
         self._remember(str(flow.get("code_verifier") or ""))
         return flow
@@ -217,9 +202,7 @@ class _SignIn:
         self._remember(answer["code"])
         app = self._application()
         response = {"code": answer["code"], "state": answer["state"]}
-        return self._call(
-            lambda: app.acquire_token_by_auth_code_flow(flow, response), self._unreadable
-        )
+        return self._call(lambda: app.acquire_token_by_auth_code_flow(flow, response))
 
     # -- the device code flow -------------------------------------------------------------------
 
@@ -229,7 +212,7 @@ class _SignIn:
         secret with the token requests, as Entra ID asks of a web app."""
         client = self._application().client
         scopes = [*SIGN_IN_SCOPES, *_RESERVED_SCOPES]
-        flow = self._call(lambda: client.initiate_device_flow(scope=scopes), self._unreadable)
+        flow = self._call(lambda: client.initiate_device_flow(scope=scopes))
         if not isinstance(flow, dict) or "error" in flow:
             raise self._refusal(flow if isinstance(flow, dict) else {})
         fields = ("device_code", "user_code", "verification_uri")
@@ -251,9 +234,7 @@ class _SignIn:
         client = self._application().client
         # MSAL's own device flow sends the device code as `code` too; so does this one.
         data = {"code": flow["device_code"]}
-        result = self._call(
-            lambda: client.obtain_token_by_device_flow(flow, data=data), self._unreadable
-        )
+        result = self._call(lambda: client.obtain_token_by_device_flow(flow, data=data))
         if isinstance(result, dict) and result.get("error") in _PENDING:
             raise SignInTimeout(
                 "the device code expired before the sign-in was completed: run "
@@ -267,13 +248,13 @@ class _SignIn:
         """The refresh token of a successful answer (the newest one, should the check for Graph
         have rotated it), and who signed in."""
         self._access_token(result)
-        if self._refresh_token is None:
+        if self._msal.refresh_token is None:
             raise SignInError(
                 "Entra ID signed the user in but gave no refresh token: the app needs the "
                 "offline_access permission (Microsoft Graph, delegated)"
             )
-        graph_refusal = self._graph_refusal(self._refresh_token)
-        refresh_token = check_token(self._refresh_token, "the refresh token from Entra ID")
+        graph_refusal = self._graph_refusal(self._msal.refresh_token)
+        refresh_token = check_token(self._msal.refresh_token, "the refresh token from Entra ID")
         return SignedIn(refresh_token, _username(result), graph_refusal)
 
     def _graph_refusal(self, refresh_token: str) -> str | None:
@@ -282,116 +263,40 @@ class _SignIn:
         app = self._application()
         scopes = [SCOPES[GRAPH]]
         try:
-            result = self._call(
-                lambda: app.acquire_token_by_refresh_token(refresh_token, scopes),
-                self._unreadable,
-            )
+            result = self._call(lambda: app.acquire_token_by_refresh_token(refresh_token, scopes))
             if isinstance(result, dict) and "error" in result:
-                return self._scrub(refusal_message(GRAPH, result))
+                return self._msal.scrub(refusal_message(GRAPH, result))
             self._access_token(result)
         except AuthError as exc:
             return str(exc)
         return None
 
     def _access_token(self, result: Any) -> str:
-        if not isinstance(result, dict):
-            raise SignInError("MSAL returned no token")
-        if "error" in result:
-            raise self._refusal(result)
-        token = result.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise SignInError(
-                f"the token endpoint for tenant {self.app.tenant_id} answered without an "
-                "access token: that is no token answer"
-            )
-        return check_token(token, "the access token from the token endpoint")
+        return self._msal.access_token(result, self._refusal)
 
     def _refusal(self, payload: Mapping[str, Any]) -> SignInError:
         """What Entra ID said when it refused (in a redirect or a token answer), scrubbed."""
         kind, message = _refusal_of(payload)
-        return kind(self._scrub(message))
-
-    # -- the MSAL application -------------------------------------------------------------------
+        return kind(self._msal.scrub(message))
 
     def _application(self) -> Any:
-        if self._msal is None:
-            failure = f"the OpenID configuration of tenant {self.app.tenant_id} at {self.root}"
-            login = " and PCR_LOGIN_URL" if self.root != DEFAULT_LOGIN_URL else ""
-            self._msal = self._call(
-                self._build, f"{failure} cannot be used", f": check the tenant{login}"
-            )
-        return self._msal
+        return self._msal.application()
 
-    def _build(self) -> Any:
-        # Imported here, not with this module: `pcr --help` needs none of it.
-        import msal  # type: ignore[import-untyped]
-
-        scrub_msal_logs()
-        # Entra ID's own hosts are validated as MSAL validates them; another authority (a test
-        # server) is taken as it is, and MSAL asks no instance discovery about it.
-        known = httpx.URL(self.root).host in msal.authority.WELL_KNOWN_AUTHORITY_HOSTS
-        options: dict[str, Any] = {
-            "authority": f"{self.root}/{self.app.tenant_id}",
-            "validate_authority": known,
-            "instance_discovery": None if known else False,
-            "http_client": self._http,
-            "token_cache": msal.TokenCache(),  # in memory only: nothing is written to disk
-        }
-        if self.app.client_secret:
-            return msal.ConfidentialClientApplication(
-                self.app.client_id,
-                client_credential=self.app.client_secret,
-                azure_region=False,  # regional endpoints serve app-only tokens, not these
-                **options,
-            )
-        return msal.PublicClientApplication(self.app.client_id, **options)
-
-    @property
-    def _unreadable(self) -> str:
-        return f"the token endpoint for tenant {self.app.tenant_id} gave an answer MSAL cannot read"
-
-    def _call(
-        self, call: Callable[[], T], failure: str, advice: str = ": that is no token answer"
-    ) -> T:
-        """`call` into MSAL, whose every failure becomes a one-line SignInError without secrets."""
-        try:
-            with warnings.catch_warnings():
-                # MSAL warns that it prefers response_mode=form_post; the listener takes the
-                # query of a redirect, whose code is worth nothing without the PKCE verifier.
-                warnings.simplefilter("ignore")
-                return call()
-        except LoginFailure as exc:
-            raise SignInError(self._scrub(str(exc))) from None
-        except BackendError:
-            raise
-        except Exception as exc:  # its text is not shown: it may quote what was received
-            raise SignInError(f"{failure} ({type(exc).__name__}){advice}") from None
+    def _call(self, call: Callable[[], T]) -> T:
+        with warnings.catch_warnings():
+            # MSAL warns that it prefers response_mode=form_post; the listener takes the query
+            # of a redirect, whose code is worth nothing without the PKCE verifier.
+            warnings.simplefilter("ignore")
+            return self._msal.call(call)
 
     def _remember(self, secret: str) -> None:
-        """A secret to keep out of this sign-in's messages and out of MSAL's log records."""
-        if secret:
-            with self._lock:
-                self._secrets.add(secret)
-            LOGIN_SECRETS.add(secret)
-
-    def _rotated(self, refresh_token: str) -> None:
-        self._refresh_token = refresh_token
-
-    def _scrub(self, text: str) -> str:
-        with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        return scrub(text, *secrets)
+        self._msal.remember(secret)
 
 
 def _refusal_of(payload: Mapping[str, Any]) -> tuple[type[SignInError], str]:
     """The kind of a refusal, and its message: Entra ID's code, the first line of its
     description (the rest is trace ids and timestamps), and what to do."""
-    error = one_line(str(payload.get("error") or "unknown_error"), 60)
-    suberror = payload.get("suberror")
-    code = f"{error}, {one_line(str(suberror), 60)}" if suberror else error
-    description = str(payload.get("error_description") or "").splitlines()
-    first = one_line(description[0], 300).rstrip(".") if description else ""
-    detail = f": {first}" if first else ""
+    error, code, detail = refusal_parts(payload)
     if error in _CANCELLED:
         return SignInCancelled, f"the sign-in was cancelled ({code}){detail}. Run `pcr login` again"
     if error == "expired_token":

@@ -37,13 +37,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from reconciler.partnercenter.auth import (
-    GRAPH,
-    PARTNER_CENTER,
-    SCOPES,
-    SamTokenProvider,
-    token_provider_from_env,
-)
+from reconciler.partnercenter.auth import GRAPH, PARTNER_CENTER, SCOPES
+from reconciler.partnercenter.credentials import token_provider_from_env
+from reconciler.partnercenter.sam import SamTokenProvider
 
 SAFETY_SECONDS = 30  # only a bound for waits that end on events
 TENANT = "8777b240-c6f0-4469-9e98-a3205431b836"

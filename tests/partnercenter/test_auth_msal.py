@@ -32,21 +32,15 @@ from entra import (
     serving,
 )
 
-from reconciler.partnercenter.auth import (
-    GRAPH,
-    PARTNER_CENTER,
-    SCOPES,
-    SamTokenProvider,
-    SecureApplicationModel,
-    StaticToken,
-    token_provider_from_env,
-)
+from reconciler.partnercenter.auth import GRAPH, PARTNER_CENTER, SCOPES, StaticToken
+from reconciler.partnercenter.credentials import token_provider_from_env
 from reconciler.partnercenter.errors import (
     AuthError,
     ConfigurationError,
     InsecureEndpointError,
     InvalidEndpointError,
 )
+from reconciler.partnercenter.sam import SamTokenProvider, SecureApplicationModel
 
 OIDC = {"openid", "profile", "offline_access"}
 
@@ -253,9 +247,7 @@ def test_invalid_grant_says_renew_the_consent_without_showing_secrets(
         "the token endpoint refused the refresh token for Partner Center (invalid_grant): "
         "AADSTS70008: The refresh token has expired (<hidden>, <hidden>)."
     )
-    assert message.endswith(
-        "Renew the Secure Application Model consent to get a new refresh token."
-    )
+    assert message.endswith("Run `pcr login` for a new refresh token (PCR_REFRESH_TOKEN).")
     assert "Trace ID" not in message  # only the first line of Entra ID's description
     assert len(message.splitlines()) == 1
     out, err = capsys.readouterr()
@@ -279,8 +271,8 @@ def test_a_graph_refusal_names_graph_and_leaves_partner_center_working(
         graph()
     assert str(caught.value) == (
         "the token endpoint refused the refresh token for Microsoft Graph (invalid_grant): "
-        "AADSTS65001: no consent for <hidden>. Renew the Secure Application Model consent with "
-        "the app's Microsoft Graph permissions granted to get a new refresh token."
+        "AADSTS65001: no consent for <hidden>. Run `pcr login` once the app's Microsoft Graph "
+        "permissions are granted for a new refresh token (PCR_REFRESH_TOKEN)."
     )
     assert "Refresh failed" in caplog.text  # MSAL's own record of it, scrubbed
     assert_hidden([caplog.text], "rotated-1-do-not-print", "pc-access-1", SECRET, REFRESH)
@@ -293,8 +285,11 @@ def test_a_graph_refusal_names_graph_and_leaves_partner_center_working(
     ("error", "advice"),
     [
         ("invalid_client", "Check PCR_CLIENT_ID and PCR_CLIENT_SECRET (a client secret expires"),
-        ("invalid_scope", f"Grant the app {SCOPES[PARTNER_CENTER]} and renew"),
-        ("invalid_request", "Check PCR_TENANT_ID, PCR_CLIENT_ID and PCR_CLIENT_SECRET, or renew"),
+        ("invalid_scope", f"Grant the app {SCOPES[PARTNER_CENTER]}, then run `pcr login`"),
+        (
+            "invalid_request",
+            "Check PCR_TENANT_ID, PCR_CLIENT_ID and PCR_CLIENT_SECRET, or run `pcr login`",
+        ),
     ],
 )
 def test_each_refusal_says_what_to_do(login: Login, error: str, advice: str) -> None:

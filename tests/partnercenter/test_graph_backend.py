@@ -21,7 +21,7 @@ from pc_support import (
 
 from reconciler import cli
 from reconciler.commands.backend import SECRET_VARIABLES, Backend, make_backend
-from reconciler.partnercenter.auth import GRAPH, SamTokenProvider
+from reconciler.partnercenter.auth import GRAPH
 from reconciler.partnercenter.backend import Clients, open_clients
 from reconciler.partnercenter.errors import (
     AuthError,
@@ -31,6 +31,7 @@ from reconciler.partnercenter.errors import (
 from reconciler.partnercenter.fake.server import FakeServer
 from reconciler.partnercenter.fake.state import FakeState
 from reconciler.partnercenter.models import GdapStatus
+from reconciler.partnercenter.sam import SamTokenProvider
 
 GRAPH_TOKEN = "tok-GRAPH-SECRET-5c1e9a37-do-not-print"
 SAM = {

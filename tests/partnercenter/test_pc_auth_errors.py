@@ -12,14 +12,9 @@ import pytest
 from pc_support import CONTOSO, FAKE_TOKEN, Live, example_state, make_client
 from test_auth_msal import CLIENT, REFRESH, SECRET, Clock, FakeEntra
 
-from reconciler.partnercenter.auth import (
-    GRAPH,
-    PARTNER_CENTER,
-    SecureApplicationModel,
-    StaticToken,
-    token_provider_from_env,
-)
+from reconciler.partnercenter.auth import GRAPH, PARTNER_CENTER, StaticToken
 from reconciler.partnercenter.client import PartnerCenterClient
+from reconciler.partnercenter.credentials import token_provider_from_env
 from reconciler.partnercenter.errors import (
     AuthError,
     Forbidden,
@@ -29,6 +24,7 @@ from reconciler.partnercenter.errors import (
     Unauthorized,
 )
 from reconciler.partnercenter.fake import FakePartnerCenter
+from reconciler.partnercenter.sam import SecureApplicationModel
 
 # -- error messages -------------------------------------------------------------------------
 
@@ -241,7 +237,7 @@ def test_a_refused_refresh_is_a_clear_error_without_secrets() -> None:
         tokens()
     message = str(caught.value)
     assert "invalid_grant" in message and "AADSTS70008" in message
-    assert "Renew the Secure Application Model consent" in message
+    assert "Run `pcr login` for a new refresh token (PCR_REFRESH_TOKEN)." in message
     assert "Trace ID" not in message  # only the first line of Entra ID's description
     assert REFRESH not in message and SECRET not in message
     tokens.close()

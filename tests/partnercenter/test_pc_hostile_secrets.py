@@ -16,12 +16,7 @@ from pc_support import FAKE_TOKEN
 
 from reconciler import cli
 from reconciler.commands.backend import Backend
-from reconciler.partnercenter.auth import (
-    PARTNER_CENTER,
-    SecureApplicationModel,
-    StaticToken,
-    check_endpoint_url,
-)
+from reconciler.partnercenter.auth import PARTNER_CENTER, StaticToken, check_endpoint_url
 from reconciler.partnercenter.backend import open_client
 from reconciler.partnercenter.client import PartnerCenterClient
 from reconciler.partnercenter.errors import (
@@ -31,6 +26,7 @@ from reconciler.partnercenter.errors import (
     InvalidEndpointError,
     PartnerCenterError,
 )
+from reconciler.partnercenter.sam import SecureApplicationModel
 from tests.conftest import EXAMPLE
 from tests.timeouts import Connection, RawServer
 
