@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -29,6 +30,8 @@ _directory = click.Path(path_type=Path, file_okay=True, dir_okay=True)
 FORMATS = ("text", "json", "markdown")
 # `pcr init`'s defaults (`scaffold.Source`), for the same reason.
 INIT_REPOSITORY = "partnercenter-reconciler/pcr"
+# `desired.PartnerType`'s values, for the same reason.
+PARTNER_TYPES = ("direct", "indirect_provider", "indirect_reseller")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -120,12 +123,12 @@ def _parse_since(ctx: click.Context, param: click.Parameter, value: str | None) 
     from reconciler.timestamps import read_time
 
     span = value.strip().lower()
-    if span[:-1].isdigit() and span[-1:] in ("d", "h"):
-        hours = int(span[:-1]) * (24 if span.endswith("d") else 1)
-        return datetime.now(UTC) - timedelta(hours=hours)
     try:
+        if re.fullmatch(r"[0-9]{1,6}[dh]", span):
+            hours = int(span[:-1]) * (24 if span.endswith("d") else 1)
+            return datetime.now(UTC) - timedelta(hours=hours)
         return read_time(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # 999999d: before the first year there is
         raise click.BadParameter(
             f"{value!r} is neither an ISO-8601 date or time (2026-11-22, "
             "2026-11-22T09:00:00Z) nor a span back from now (7d, 12h)"
@@ -379,6 +382,14 @@ def drift(
     sys.exit(drift_command.run(options))
 
 
+partner_type_option = click.option(
+    "--partner-type",
+    type=click.Choice(PARTNER_TYPES),
+    help="Who the partner is, written into partner.yaml (default: left for you to set; pcr "
+    "plans nothing until it is: indirect resellers may not remove relationships).",
+)
+
+
 @cli.command("import")
 @backend_options
 @click.option(
@@ -388,18 +399,24 @@ def drift(
     help="The desired-state directory to write (customers/ and partner.yaml).",
 )
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@partner_type_option
 def import_(
     endpoint: str | None,
     graph_endpoint: str | None,
     fake_state: Path | None,
     out: Path,
     force: bool,
+    partner_type: str | None,
 ) -> None:
     """Write a customer file for every reseller customer in Partner Center, as it is now."""
     from reconciler.commands import import_state as import_command
+    from reconciler.desired import PartnerType
 
     options = import_command.ImportOptions(
-        backend=make_backend(endpoint, fake_state, graph_endpoint), out=out, force=force
+        backend=make_backend(endpoint, fake_state, graph_endpoint),
+        out=out,
+        force=force,
+        partner_type=PartnerType(partner_type) if partner_type else None,
     )
     sys.exit(import_command.run(options))
 
@@ -427,14 +444,29 @@ def import_(
     "branch, else main).",
 )
 @click.option("--force", is_flag=True, help="Replace files that exist (never partner.yaml).")
-def init(directory: Path, repository: str, ref: str, branch: str | None, force: bool) -> None:
+@partner_type_option
+def init(
+    directory: Path,
+    repository: str,
+    ref: str,
+    branch: str | None,
+    force: bool,
+    partner_type: str | None,
+) -> None:
     """Write a ready desired-state repository in DIRECTORY: settings, an example customer,
     the JSON Schemas, GitHub workflows and a pre-commit config."""
     from reconciler import scaffold
     from reconciler.commands import init as init_command
+    from reconciler.desired import PartnerType
 
     source = scaffold.Source(repository, ref)
-    options = init_command.InitOptions(directory, source, force=force, branch=branch)
+    options = init_command.InitOptions(
+        directory,
+        source,
+        force=force,
+        branch=branch,
+        partner_type=PartnerType(partner_type) if partner_type else None,
+    )
     sys.exit(init_command.run(options))
 
 

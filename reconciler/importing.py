@@ -42,15 +42,6 @@ DECLARABLE = {"active": "active", "suspended": "suspended", "deleted": "cancelle
 MAX_STEM = 60
 _STR = "tag:yaml.org,2002:str"
 
-PARTNER_YAML = f"""{PARTNER_MODELINE}
-# Partner-wide settings for pcr, written by `pcr import` with the defaults: check partner.type.
-partner:
-  type: direct                  # direct | indirect_provider | indirect_reseller
-policy:
-  max_removals_per_run: 10      # apply refuses a plan that removes more relationships
-  unmanaged_customers: report   # live customers with no file here are reported, never changed
-"""
-
 
 @dataclass(frozen=True)
 class CustomerFile:

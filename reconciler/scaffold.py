@@ -30,6 +30,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from reconciler import __version__
+from reconciler.desired import PartnerType
 from reconciler.validate import CUSTOMERS_DIR, PARTNER_FILE, SCHEMA_NAMES, schema_path
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -217,6 +218,20 @@ def pin(source: Source, release: Release | None) -> Source:
     return replace(source, commit=None)
 
 
+# partner.type until the partner says which they are: no type pcr knows, so every command
+# but `pcr validate` (which says what to write) refuses the desired state. An indirect
+# reseller is never taken for a direct partner by default.
+UNSET_PARTNER_TYPE = "unset  # set it: direct, indirect_provider or indirect_reseller"
+
+
+def partner_settings(partner_type: PartnerType | None) -> str:
+    """partner.yaml as pcr writes it, for `partner_type` (None: not known yet)."""
+    text = (TEMPLATES / "partner.yaml").read_text(encoding="utf-8")
+    return text.replace(
+        "@PARTNER_TYPE@", partner_type.value if partner_type else UNSET_PARTNER_TYPE
+    )
+
+
 def _template(name: str, source: Source, branch: str = DEFAULT_BRANCH) -> str:
     text = (TEMPLATES / name).read_text(encoding="utf-8")
     return (
@@ -235,11 +250,13 @@ def schema_files(root: str = SCHEMAS_DIR) -> dict[str, str]:
     }
 
 
-def repository_files(source: Source, branch: str = DEFAULT_BRANCH) -> dict[str, str]:
+def repository_files(
+    source: Source, branch: str = DEFAULT_BRANCH, partner_type: PartnerType | None = None
+) -> dict[str, str]:
     """Every file of a new desired-state repository, by its path inside the repository;
     the workflows apply from `branch`."""
     files = {
-        f"{DESIRED_DIR}/{PARTNER_FILE}": _template("partner.yaml", source),
+        f"{DESIRED_DIR}/{PARTNER_FILE}": partner_settings(partner_type),
         # git keeps no empty folders; the loader only reads *.yaml and *.yml here.
         f"{DESIRED_DIR}/{CUSTOMERS_DIR}/.gitkeep": "",
         EXAMPLE_CUSTOMER: _template("customer.example.yaml", source),

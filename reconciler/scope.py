@@ -10,7 +10,6 @@ A change to `partner.yaml` changes the rules for everyone, so it scopes nothing.
 from __future__ import annotations
 
 import functools
-import subprocess
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,8 +18,7 @@ from typing import Protocol
 import yaml
 
 from reconciler.desired import Desired
-
-GIT_SECONDS = 60.0  # a local `git diff` is quick; a hung one must not hang pcr
+from reconciler.git import GIT_SECONDS, GitUnavailable, git
 
 
 class ScopeError(Exception):
@@ -233,17 +231,9 @@ def _left(desired_dir: Path, ref: str, path: str, declared: Declarations) -> str
 
 def _git(cwd: Path, *args: str) -> str:
     try:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=GIT_SECONDS,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        answer = git(cwd, *args, seconds=GIT_SECONDS)
+    except GitUnavailable as exc:
         raise ScopeError(f"--changed-since needs git, which could not run: {exc}") from None
-    if done.returncode != 0:
-        why = (done.stderr.strip().splitlines() or ["git failed"])[-1]
-        raise ScopeError(f"--changed-since: git {args[0]} failed: {why}")
-    return done.stdout
+    if not answer.ok:
+        raise ScopeError(f"--changed-since: git {args[0]} failed: {answer.err or 'git failed'}")
+    return answer.text

@@ -31,8 +31,8 @@ import yaml
 from reconciler import interrupts
 from reconciler.commands import ERROR, OK
 from reconciler.commands.backend import Backend
+from reconciler.desired import PartnerType
 from reconciler.importing import (
-    PARTNER_YAML,
     CustomerFile,
     customer_files,
     describe,
@@ -42,7 +42,7 @@ from reconciler.importing import (
 from reconciler.partnercenter.models import Customer, CustomerDetail
 from reconciler.progress import Meter
 from reconciler.read import read_subscriptions
-from reconciler.scaffold import SCHEMAS_DIR, schema_files
+from reconciler.scaffold import SCHEMAS_DIR, partner_settings, schema_files
 from reconciler.validate import CUSTOMERS_DIR, PARTNER_FILE
 
 
@@ -51,6 +51,7 @@ class ImportOptions:
     backend: Backend
     out: Path
     force: bool = False
+    partner_type: PartnerType | None = None  # None: partner.yaml says to set it
 
 
 @dataclass
@@ -223,8 +224,15 @@ def declared_tenants(folder: _Folder) -> dict[str, str]:
     return found
 
 
-def write_files(out: Path, files: Iterable[CustomerFile], *, force: bool) -> ImportResult:
-    """Write the customer files, partner.yaml and the schemas; see the module's rules."""
+def write_files(
+    out: Path,
+    files: Iterable[CustomerFile],
+    *,
+    force: bool,
+    partner_type: PartnerType | None = None,
+) -> ImportResult:
+    """Write the customer files and partner.yaml (for `partner_type`); see the module's
+    rules."""
     # Encoded before anything touches the disk: text that cannot be written leaves no file.
     encoded = [(item, item.text.encode("utf-8")) for item in files]
     result = ImportResult()
@@ -240,7 +248,7 @@ def write_files(out: Path, files: Iterable[CustomerFile], *, force: bool) -> Imp
             else:  # it appeared meanwhile
                 result.skipped.append(f"{path}: exists (--force overwrites it)")
         folder.sync()
-        _write_partner(root, result)
+        _write_partner(root, partner_settings(partner_type), result)
         root.sync()
     return result
 
@@ -262,6 +270,10 @@ def _customer_writes(
             where = printable(elsewhere)
             result.skipped.append(f"{path}: tenant {item.tenant_id} is already in {where}")
             continue
+        twin = f"{item.name.removesuffix('.yaml')}.yml"
+        if folder.entry(twin) is not None:  # one name, two files: validation refuses both
+            result.skipped.append(f"{path}: {printable(twin)} has that name (left alone)")
+            continue
         found = folder.entry(item.name)
         if found is not None and not _is_file(found):
             if force:
@@ -274,12 +286,12 @@ def _customer_writes(
     return todo
 
 
-def _write_partner(root: _Folder, result: ImportResult) -> None:
+def _write_partner(root: _Folder, settings: str, result: ImportResult) -> None:
     partner = root.path / PARTNER_FILE
     found = root.entry(PARTNER_FILE)
     if found is not None and not _is_file(found):
         result.skipped.append(f"{partner}: {_kind(found)}, not a file (left alone)")
-    elif found is None and root.put(PARTNER_FILE, PARTNER_YAML.encode(), replace=False):
+    elif found is None and root.put(PARTNER_FILE, settings.encode(), replace=False):
         result.written.append(partner)
     else:  # the partner's own: never replaced
         result.skipped.append(f"{partner}: exists (kept, also with --force)")
@@ -308,14 +320,16 @@ def run(options: ImportOptions) -> int:
     with interrupts.held():
         try:
             files = customer_files(customers, details)
-            result = write_files(options.out, files, force=options.force)
+            result = write_files(
+                options.out, files, force=options.force, partner_type=options.partner_type
+            )
         except Refused as exc:
             click.echo(f"pcr: {exc}", err=True)
             return ERROR
         except OSError as exc:
             click.echo(f"pcr: cannot write to {options.out}: {exc}", err=True)
             return ERROR
-        _report(options.out, result, notes)
+        _report(options.out, result, notes, options.partner_type)
     return OK
 
 
@@ -334,7 +348,9 @@ def _read(backend: Backend) -> tuple[list[Customer], dict[str, CustomerDetail], 
     return [c for c in customers if c.id.lower() in details], details, notes
 
 
-def _report(out: Path, result: ImportResult, notes: list[str]) -> None:
+def _report(
+    out: Path, result: ImportResult, notes: list[str], partner_type: PartnerType | None
+) -> None:
     for path in result.written:
         click.echo(f"wrote {path}")
     for skipped in result.skipped:
@@ -347,6 +363,14 @@ def _report(out: Path, result: ImportResult, notes: list[str]) -> None:
         err=True,
     )
     click.echo(f"pcr: {_where_schemas_are(out)}", err=True)
+    partner = out / PARTNER_FILE
+    if partner_type is None and partner in result.written:
+        click.echo(
+            f"pcr: set partner.type in {partner} (direct, indirect_provider or "
+            "indirect_reseller), or import again with --partner-type: pcr plans nothing until "
+            "it knows who the partner is",
+            err=True,
+        )
 
 
 def _where_schemas_are(out: Path) -> str:

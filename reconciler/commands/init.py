@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,12 +9,11 @@ import click
 
 from reconciler import scaffold
 from reconciler.commands import ERROR, OK
+from reconciler.desired import PartnerType
+from reconciler.git import GitUnavailable, git
 
 # git answers these from local files: a second is plenty, five seconds a hung git.
 GIT_TIMEOUT = 5
-# What git may see of pcr's environment: where it is, and the user's own configuration
-# (init.defaultBranch); never a GIT_DIR, GIT_WORK_TREE or the like left by a hook.
-GIT_ENV = ("PATH", "HOME", "XDG_CONFIG_HOME", "SYSTEMROOT")
 
 
 @dataclass(frozen=True)
@@ -27,6 +22,7 @@ class InitOptions:
     source: scaffold.Source
     force: bool = False
     branch: str | None = None  # None: DIRECTORY's repository's default branch
+    partner_type: PartnerType | None = None  # None: partner.yaml says to set it
 
 
 def run(options: InitOptions) -> int:
@@ -48,7 +44,7 @@ def run(options: InitOptions) -> int:
             click.echo(f"pcr: {problem} ({where}): pass --branch NAME", err=True)
         return ERROR
     source = scaffold.pin(source, scaffold.installed_release())
-    files = scaffold.repository_files(source, branch)
+    files = scaffold.repository_files(source, branch, options.partner_type)
     try:
         result = scaffold.write_files(options.directory, files, force=options.force)
     except OSError as exc:
@@ -79,10 +75,15 @@ def run(options: InitOptions) -> int:
         )
     desired = options.directory / scaffold.DESIRED_DIR
     example = options.directory / scaffold.EXAMPLE_CUSTOMER
+    partner = desired / "partner.yaml"
+    if options.partner_type is None and partner in result.written:
+        say(
+            f"set partner.type in {partner} (direct, indirect_provider or indirect_reseller): "
+            "pcr plans nothing until it knows who the partner is."
+        )
     say(
         f"next: copy {example} into {desired / 'customers'} "
-        f"(or run `pcr import --out {desired}`), check partner.type in "
-        f"{desired / 'partner.yaml'}, and run `pcr validate {desired}`"
+        f"(or run `pcr import --out {desired}`), and run `pcr validate {desired}`"
     )
     return OK
 
@@ -109,10 +110,6 @@ def default_branch(directory: Path) -> tuple[str, str]:
     return scaffold.DEFAULT_BRANCH, "pcr's default"
 
 
-class GitUnavailable(Exception):
-    """git is not there, or did not answer in time: asking it again would not help."""
-
-
 def _existing(directory: Path) -> Path:
     """`directory`, or the nearest folder above it that exists (it may not, yet)."""
     path = directory.absolute()
@@ -123,28 +120,5 @@ def _existing(directory: Path) -> Path:
 
 def _git(cwd: Path, *args: str) -> str | None:
     """What git prints, stripped; None when it says no (not a repository, no such ref)."""
-    env = {key: value for key, value in os.environ.items() if key in GIT_ENV}
-    env |= {"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
-    try:
-        process = subprocess.Popen(
-            ["git", "-C", str(cwd), *args],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            # Its own process group, so that whatever it started ends with it on a timeout.
-            process_group=0,
-        )
-    except OSError as exc:
-        raise GitUnavailable(f"no git ({exc.strerror or exc})") from exc
-    with process:
-        try:
-            out, _ = process.communicate(timeout=GIT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-            raise GitUnavailable(f"git did not answer in {GIT_TIMEOUT} s") from None
-    if process.returncode != 0:
-        return None
-    return out.decode("utf-8", "replace").strip() or None
+    answer = git(cwd, *args, seconds=GIT_TIMEOUT, own_setup_only=True)
+    return answer.text.strip() or None if answer.ok else None

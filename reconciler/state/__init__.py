@@ -15,7 +15,6 @@ import getpass
 import hashlib
 import os
 import socket
-import subprocess
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -25,6 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from reconciler.git import GitUnavailable, git
 from reconciler.timestamps import format_time
 
 Notice = Callable[[str], None]
@@ -95,7 +95,7 @@ def commit(desired_dir: Path | None) -> str:
     when its files differ from that commit, that they do, with a hash of the difference:
     an apply made from uncommitted edits is not credited to a commit that lacks them."""
     folder = desired_dir or Path.cwd()
-    head = os.environ.get("GITHUB_SHA") or _git(folder, "rev-parse", "HEAD").strip()
+    head = os.environ.get("GITHUB_SHA") or _git(folder, "rev-parse", "HEAD").decode().strip()
     if not head:
         return ""
     changes = _uncommitted(folder)
@@ -108,28 +108,21 @@ def _uncommitted(folder: Path) -> str:
     untracked = _git(folder, "ls-files", "--others", "--exclude-standard", "-z", "--", ".")
     if not changed and not untracked:
         return ""
-    digest = hashlib.sha256(changed.encode())
-    for name in sorted(filter(None, untracked.split("\0"))):
-        digest.update(b"\0" + name.encode())
+    digest = hashlib.sha256(changed)
+    for name in sorted(filter(None, untracked.split(b"\0"))):
+        digest.update(b"\0" + name)
         with contextlib.suppress(OSError):
-            digest.update((folder / name).read_bytes())
+            digest.update((folder / os.fsdecode(name)).read_bytes())
     return f"sha256:{digest.hexdigest()[:16]}"
 
 
-def _git(folder: Path, *args: str) -> str:
-    """git's output in `folder`, or "" when there is no git or no repository."""
+def _git(folder: Path, *args: str) -> bytes:
+    """git's output in `folder`, or nothing when there is no git or no repository."""
     try:
-        answer = subprocess.run(
-            ["git", *args],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return answer.stdout if answer.returncode == 0 else ""
+        answer = git(folder, *args)
+    except GitUnavailable:
+        return b""
+    return answer.out if answer.ok else b""
 
 
 class Records(Protocol):

@@ -128,6 +128,7 @@ def test_history_since_keeps_the_changes_from_then_on(tmp_path: Path, pcr_execut
     )
     assert later.returncode == 0
     assert "No changes to any customer since 2999-01-01T00:00:00Z" in later.stdout
-    wrong = run_pcr(pcr_executable, "history", "--since", "last tuesday", cwd=tmp_path)
-    assert wrong.returncode == 1
+    for nonsense in ("last tuesday", "1000000d", "\u00b2d"):  # no date, too far back, no digit
+        wrong = run_pcr(pcr_executable, "history", "--since", nonsense, cwd=tmp_path)
+        assert wrong.returncode == 1 and "a span back from now" in wrong.stderr, wrong.stderr
     assert "neither an ISO-8601 date or time" in wrong.stderr and "Traceback" not in wrong.stderr

@@ -64,6 +64,9 @@ def git(repo: Path, *args: str) -> str:
     return done.stdout
 
 
+DIRECT = ("--partner-type", "direct")
+
+
 @pytest.fixture(scope="module")
 def released(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     """pcr as the release workflow builds it: it knows the commit it was built from."""
@@ -72,7 +75,7 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> Installed:
 
 @pytest.fixture
 def repo(installed: Installed, tmp_path: Path) -> Path:
-    done = pcr(installed, "init", "estate", cwd=tmp_path)
+    done = pcr(installed, "init", "estate", *DIRECT, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     return tmp_path / "estate"
@@ -159,6 +162,26 @@ def test_init_names_another_home_for_the_action(installed: Installed, tmp_path: 
     assert "is not OWNER/NAME" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_without_a_partner_type_nothing_plans_until_it_is_set(
+    installed: Installed, tmp_path: Path
+) -> None:
+    """Who the partner is decides whether pcr may remove relationships: it is never assumed."""
+    done = pcr(installed, "init", "estate", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    partner = tmp_path / "estate/desired-state/partner.yaml"
+    assert f"set partner.type in {Path('estate/desired-state/partner.yaml')}" in done.stderr
+    refused = pcr(installed, "validate", cwd=tmp_path / "estate")
+    assert refused.returncode == 1
+    assert "partner.yaml:6:9: partner.type: 'unset' is not allowed; use one of: direct," in (
+        refused.stdout + refused.stderr
+    )
+    partner.unlink()
+    chosen = pcr(installed, "init", "estate", "--partner-type", "indirect_reseller", cwd=tmp_path)
+    assert chosen.returncode == 0 and "set partner.type" not in chosen.stderr
+    assert "  type: indirect_reseller\n" in partner.read_text()
+    assert pcr(installed, "validate", cwd=tmp_path / "estate").returncode == 0
+
+
 def test_init_into_a_file_is_an_error(installed: Installed, tmp_path: Path) -> None:
     (tmp_path / "taken").write_text("")
     done = pcr(installed, "init", "taken", cwd=tmp_path)
@@ -170,7 +193,7 @@ def test_imported_files_modelines_resolve_in_an_init_repository(
     installed: Installed, tmp_path: Path
 ) -> None:
     shutil.copy(EXAMPLE / "fake-state.json", tmp_path / "state.json")
-    assert pcr(installed, "init", "estate", cwd=tmp_path).returncode == 0
+    assert pcr(installed, "init", "estate", *DIRECT, cwd=tmp_path).returncode == 0
     out = tmp_path / "estate" / "desired-state"
     done = pcr(installed, "import", "--fake", "state.json", "--out", out, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -183,7 +206,7 @@ def test_imported_files_modelines_resolve_in_an_init_repository(
 
 
 def test_init_again_says_every_file_is_there_unchanged(repo: Path, installed: Installed) -> None:
-    again = pcr(installed, "init", ".", cwd=repo)
+    again = pcr(installed, "init", ".", *DIRECT, cwd=repo)
     assert again.returncode == 0, again.stderr
     assert f"{len(EXPECTED)} files: 0 written, {len(EXPECTED)} unchanged, 0 kept." in again.stderr
     unchanged = {

@@ -61,7 +61,9 @@ def state(tmp_path: Path) -> Path:
 
 
 def run_import(state: Path, out: Path, *extra: str) -> Result:
-    return invoke("import", "--fake", str(state), "--out", str(out), *extra)
+    return invoke(
+        "import", "--fake", str(state), "--out", str(out), "--partner-type", "direct", *extra
+    )
 
 
 def files_under(folder: Path) -> list[str]:

@@ -96,12 +96,15 @@ def odd_state(tmp_path: Path) -> Path:
     return path
 
 
+DIRECT = ("--partner-type", "direct")
+
+
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args))
 
 
 def imported(state: Path, out: Path, *extra: str) -> Result:
-    result = invoke("import", "--fake", str(state), "--out", str(out), *extra)
+    result = invoke("import", "--fake", str(state), "--out", str(out), *DIRECT, *extra)
     assert result.exit_code == 0, result.output
     return result
 
@@ -255,6 +258,37 @@ def test_existing_files_are_kept_unless_forced(odd_state: Path, tmp_path: Path) 
     assert f"wrote {mine}" in forced.stdout
     assert "relationship: reseller" in mine.read_text()
     assert (out / "partner.yaml").read_text() == "policy:\n  max_removals_per_run: 1\n"
+
+
+def test_a_yml_file_of_the_same_name_is_left_alone(odd_state: Path, tmp_path: Path) -> None:
+    """`null.yml` declares another tenant: an imported `null.yaml` beside it would make two
+    files of one name, which validation refuses; it is not written, with --force neither."""
+    out = tmp_path / "desired"
+    (out / "customers").mkdir(parents=True)
+    theirs = out / "customers" / "null.yml"
+    theirs.write_text(f"tenant_id: {guid(4242)}\nrelationship: reseller\n")
+    for extra in ((), ("--force",)):
+        result = imported(odd_state, out, *extra)
+        assert f"skipped {out / 'customers' / 'null.yaml'}: null.yml has that name" in (
+            result.stdout
+        )
+        assert not (out / "customers" / "null.yaml").exists()
+    assert theirs.read_text() == f"tenant_id: {guid(4242)}\nrelationship: reseller\n"
+
+
+def test_without_a_partner_type_partner_yaml_says_to_set_it(
+    odd_state: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "desired"
+    result = invoke("import", "--fake", str(odd_state), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert f"set partner.type in {out / 'partner.yaml'}" in result.stderr
+    assert "  type: unset  # set it: direct, indirect_provider or indirect_reseller" in (
+        (out / "partner.yaml").read_text()
+    )
+    refused = load_desired(out)
+    assert refused.desired is None
+    assert any("partner.type: 'unset' is not allowed" in str(p) for p in refused.problems)
 
 
 def test_a_tenant_declared_in_another_file_is_not_declared_twice(

@@ -57,6 +57,21 @@ def test_edits_and_new_files_are_said_with_a_hash_of_them(repository: Path) -> N
     assert commit(desired) == git(repository, "rev-parse", "HEAD")
 
 
+def test_edits_that_are_not_utf8_are_hashed_as_they_are(repository: Path) -> None:
+    """A note in Latin-1 beside the customer files, changed and new: git's diff of it is
+    bytes, hashed as such (never decoded)."""
+    desired = repository / "desired-state"
+    (desired / "notes-latin1.txt").write_bytes("Müller, Zürich\n".encode("latin-1"))
+    git(repository, "add", "-A")
+    git(repository, "commit", "-q", "-m", "notes")
+    head = git(repository, "rev-parse", "HEAD")
+    (desired / "notes-latin1.txt").write_bytes("Müller, Genève\n".encode("latin-1"))
+    (desired / "nouveau-é.txt".encode("latin-1").decode("utf-8", "surrogateescape")).write_bytes(
+        b"\xe9t\xe9\n"
+    )
+    assert commit(desired).startswith(f"{head} with uncommitted changes (sha256:")
+
+
 def test_a_folder_outside_any_repository_has_no_commit(tmp_path: Path) -> None:
     assert commit(tmp_path) == ""
 

@@ -95,7 +95,10 @@ def action_checkout(installed: Installed) -> Path:
 
 def init_repository(pcr: Path, target: Path, *options: str) -> Path:
     done = subprocess.run(
-        [str(pcr), "init", str(target), *options], capture_output=True, text=True, check=False
+        [str(pcr), "init", str(target), "--partner-type", "direct", *options],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return target
