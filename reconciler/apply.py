@@ -105,22 +105,9 @@ def applied_to_dict(
     already, skipped, failed, or not_started: the run never reached it), what waits, and
     where the records are."""
     outcomes = {r.action.id: r for r in report.results} if report else {}
-    steps = []
-    for action in plan.actions if plan else ():
-        result = outcomes.get(action.id)
-        steps.append(
-            {
-                "id": action.id,
-                "customer_id": action.customer_id,
-                "customer_name": plan.name_of(action.customer_id) if plan else "",
-                "type": str(action.type),
-                "target_id": action.target_id,
-                "target_name": action.target_name,
-                "outcome": (result.outcome if result else Outcome.NOT_STARTED).name.lower(),
-                "message": result.message if result else "",
-                "request_id": result.request_id if result else "",
-            }
-        )
+    steps = (
+        [_step(plan, action, outcomes.get(action.id)) for action in plan.actions] if plan else []
+    )
     whole = plan_to_dict(plan) if plan else {}
     return {
         "format_version": RESULT_FORMAT_VERSION,
@@ -136,6 +123,20 @@ def applied_to_dict(
         "blocked": whole.get("blocked", []),
         "unread": list(plan.unread) if plan else [],
         **(records or {}),
+    }
+
+
+def _step(plan: Plan, action: Action, result: StepResult | None) -> dict[str, Any]:
+    return {
+        "id": action.id,
+        "customer_id": action.customer_id,
+        "customer_name": plan.name_of(action.customer_id),
+        "type": str(action.type),
+        "target_id": action.target_id,
+        "target_name": action.target_name,
+        "outcome": (result.outcome if result else Outcome.NOT_STARTED).name.lower(),
+        "message": result.message if result else "",
+        "request_id": result.request_id if result else "",
     }
 
 

@@ -16,13 +16,16 @@ import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from reconciler import __version__, interrupts
 from reconciler.commands import DEFAULT_DESIRED, ERROR
 from reconciler.commands.backend import backend_options, make_backend
+
+if TYPE_CHECKING:  # imported when a command runs: `pcr --help` needs none of it
+    from reconciler.desired import PartnerType
 
 _directory = click.Path(path_type=Path, file_okay=True, dir_okay=True)
 # The output formats, named here so that `pcr --help` needs no renderer imported;
@@ -382,9 +385,18 @@ def drift(
     sys.exit(drift_command.run(options))
 
 
+def _partner_type(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> PartnerType | None:
+    from reconciler.desired import PartnerType
+
+    return PartnerType(value) if value else None
+
+
 partner_type_option = click.option(
     "--partner-type",
     type=click.Choice(PARTNER_TYPES),
+    callback=_partner_type,
     help="Who the partner is, written into partner.yaml (default: left for you to set; pcr "
     "plans nothing until it is: indirect resellers may not remove relationships).",
 )
@@ -406,17 +418,16 @@ def import_(
     fake_state: Path | None,
     out: Path,
     force: bool,
-    partner_type: str | None,
+    partner_type: PartnerType | None,
 ) -> None:
     """Write a customer file for every reseller customer in Partner Center, as it is now."""
     from reconciler.commands import import_state as import_command
-    from reconciler.desired import PartnerType
 
     options = import_command.ImportOptions(
         backend=make_backend(endpoint, fake_state, graph_endpoint),
         out=out,
         force=force,
-        partner_type=PartnerType(partner_type) if partner_type else None,
+        partner_type=partner_type,
     )
     sys.exit(import_command.run(options))
 
@@ -451,13 +462,12 @@ def init(
     ref: str,
     branch: str | None,
     force: bool,
-    partner_type: str | None,
+    partner_type: PartnerType | None,
 ) -> None:
     """Write a ready desired-state repository in DIRECTORY: settings, an example customer,
     the JSON Schemas, GitHub workflows and a pre-commit config."""
     from reconciler import scaffold
     from reconciler.commands import init as init_command
-    from reconciler.desired import PartnerType
 
     source = scaffold.Source(repository, ref)
     options = init_command.InitOptions(
@@ -465,7 +475,7 @@ def init(
         source,
         force=force,
         branch=branch,
-        partner_type=PartnerType(partner_type) if partner_type else None,
+        partner_type=partner_type,
     )
     sys.exit(init_command.run(options))
 

@@ -8,14 +8,15 @@ fake Partner Center is moved to today: every date in it shifts by the same whole
 of days, so cancellation windows that are open in the example are open on the day the
 demo is written, and the commands it prints need no `--now`.
 
-Everything here is pure: `demo_files(now)` gives each file's text by its path inside the
-demo folder; the command writes them.
+`demo_files(now)` gives each file's text by its path inside the demo folder, from the
+example the package holds; the command writes them.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -133,11 +134,11 @@ def commands(folder: Path) -> list[tuple[str, str]]:
     """What to run in the demo folder, each with what it shows."""
     backend = f"--fake {FAKE_STATE}"
     return [
-        (f"cd {folder}", ""),
+        (f"cd {shlex.quote(str(folder))}", ""),
         ("pcr validate", "check every file of the desired state"),
         (f"pcr plan {backend}", "what pcr would do, and why, in order"),
         (f"pcr plan {backend} --out plan.json", "the same plan, saved for review"),
         (f"pcr apply plan.json {backend}", "carry out the reviewed plan (the fake changes)"),
         (f"pcr drift {backend}", "what differs from the desired state now"),
-        ("pcr history", "what pcr did, customer by customer"),
+        ("pcr history", "what pcr changed, oldest first, and on whose behalf"),
     ]

@@ -41,7 +41,7 @@ from reconciler.partnercenter.models import (
     Live,
 )
 from reconciler.progress import SILENT, Progress
-from reconciler.render.common import plural
+from reconciler.wording import plural
 
 if TYPE_CHECKING:  # the backend (and the fake behind it) is the caller's to import
     from reconciler.partnercenter.backend import Clients

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from reconciler.cli import cli
 from reconciler.commands import demo as demo_command
-from reconciler.demo import FAKE_STATE, demo_files
+from reconciler.demo import FAKE_STATE, commands, demo_files
 
 
 def planned(folder: Path, now: datetime | None = None) -> dict[str, Any]:
@@ -78,3 +78,9 @@ def test_a_folder_that_holds_any_of_its_files_is_left_alone(tmp_path: Path) -> N
     assert f"{folder / 'desired-state' / 'partner.yaml'} exists" in result.output
     assert (folder / "desired-state" / "partner.yaml").read_text() == "mine\n"
     assert not (folder / FAKE_STATE).exists()
+
+
+def test_the_folder_is_named_as_a_shell_reads_it() -> None:
+    """The printed `cd` is pasted into a shell: a folder with a space stays one word."""
+    assert commands(Path("my demo"))[0] == ("cd 'my demo'", "")
+    assert commands(Path("try-pcr"))[0] == ("cd try-pcr", "")

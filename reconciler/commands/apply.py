@@ -44,10 +44,11 @@ from reconciler.printable import escape_hidden
 from reconciler.progress import Meter
 from reconciler.read import read_summary
 from reconciler.render import render, use_color
-from reconciler.render.common import deferred_when, irreversible_headline, plural, verb_of
+from reconciler.render.common import deferred_when, irreversible_headline, verb_of
 from reconciler.render.json import render_applied
 from reconciler.scope import Declarations, Scope, ScopeError
 from reconciler.state import Holder, LockedError, StateError, StateStore, open_store
+from reconciler.wording import plural
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,9 @@ def _run(options: ApplyOptions) -> Finished:
     if report.interrupted:
         return replace(finished, code=interrupts.EXIT_CODE)
     if plan.unread:  # the others were applied; these were not even read
-        return replace(finished, code=ERROR, error=_failed(_unread(plan)).error)
+        unread = _unread(plan)
+        _say(f"pcr: {unread}")
+        return replace(finished, code=ERROR, error=unread)
     return replace(finished, code=ERROR) if report.failed else finished
 
 

@@ -22,7 +22,7 @@ from reconciler.partnercenter.models import GdapRelationship, Live
 from reconciler.progress import Meter
 from reconciler.read import read_subscriptions, read_summary
 from reconciler.render import render_drift, use_color
-from reconciler.render.common import plural
+from reconciler.wording import plural
 
 
 @dataclass(frozen=True)

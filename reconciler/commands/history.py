@@ -22,7 +22,7 @@ from reconciler.scope import DesiredDeclarations, customer_id_of
 from reconciler.state import StateError, open_store
 from reconciler.timestamps import format_time, read_time
 from reconciler.validate import CUSTOMERS_DIR
-from reconciler.wording import plural
+from reconciler.wording import named, plural
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,7 @@ def _text(
 
 
 def _customer(customer_id: str, names: dict[str, str]) -> str:
-    name = names.get(customer_id)
-    return f"{name} ({customer_id})" if name else customer_id
+    return named(names.get(customer_id), customer_id)
 
 
 def _change(r: dict[str, Any]) -> str:

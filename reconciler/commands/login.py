@@ -30,6 +30,7 @@ from reconciler.partnercenter.signin import (
     sign_in_with_browser,
     sign_in_with_device_code,
 )
+from reconciler.wording import in_words
 
 # A client id is an application id (a GUID); whatever it is, it goes into a URL as one word.
 _CLIENT_ID = re.compile(r"[\x21-\x7e]{1,256}")
@@ -153,7 +154,7 @@ def _show_code(code: DeviceCode) -> None:
         f"{code.verification_uri} in a browser on any device and enter the code {code.user_code}"
     )
     _say(
-        f"waiting for the sign-in; the code expires in {_minutes(code.expires_in)} (Ctrl+C to stop)"
+        f"waiting for the sign-in; the code expires in {in_words(code.expires_in)} (Ctrl+C to stop)"
     )
 
 
@@ -175,12 +176,6 @@ def _report(signed_in: SignedIn) -> None:
     )
     if sys.stdout.isatty():
         _say("standard output is this terminal: the token shows on screen")
-
-
-def _minutes(seconds: int) -> str:
-    if seconds < 120:
-        return f"{seconds} seconds"
-    return f"{round(seconds / 60)} minutes"
 
 
 def _say(message: str) -> None:

@@ -22,9 +22,9 @@ from reconciler.planner import make_plan
 from reconciler.progress import Meter, Progress
 from reconciler.read import ReadAhead, read_live, read_summary
 from reconciler.render import render, use_color
-from reconciler.render.common import plural
 from reconciler.scope import Scope
 from reconciler.validate import DesiredStateError, LoadResult, load_desired, load_scoped
+from reconciler.wording import plural
 
 # A plan of the others is still shown (and saved): it is right for them.
 UNREAD = (

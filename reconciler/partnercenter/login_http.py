@@ -16,7 +16,7 @@ import httpx
 
 from reconciler.partnercenter.auth import shown_url
 from reconciler.partnercenter.errors import ConfigurationError, one_line
-from reconciler.partnercenter.scrubbing import Secrets
+from reconciler.partnercenter.scrubbing import ScrubSecrets, Secrets
 from reconciler.partnercenter.transport import (
     DeadlineTransport,
     answer_deadline,
@@ -279,19 +279,10 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
 LOGIN_SECRETS = Secrets(keep=64)
 
 
-class _ScrubLoginSecrets(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = LOGIN_SECRETS.scrub(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
-
-
 def scrub_msal_logs() -> None:
-    """Put a `_ScrubLoginSecrets` on each of MSAL's loggers (once MSAL is imported)."""
+    """Put a filter of `LOGIN_SECRETS` on each of MSAL's loggers (once MSAL is imported)."""
     names = [name for name in logging.Logger.manager.loggerDict if name.split(".")[0] == "msal"]
     for name in names:
         logger = logging.getLogger(name)
-        if not any(isinstance(f, _ScrubLoginSecrets) for f in logger.filters):
-            logger.addFilter(_ScrubLoginSecrets())
+        if not any(getattr(f, "secrets", None) is LOGIN_SECRETS for f in logger.filters):
+            logger.addFilter(ScrubSecrets(LOGIN_SECRETS))

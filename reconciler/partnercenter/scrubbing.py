@@ -11,7 +11,7 @@ import re
 import threading
 from collections import deque
 
-from reconciler.partnercenter.errors import scrub
+from reconciler.partnercenter.errors import MIN_SECRET, scrub
 
 __all__ = ["HTTP_LOGGERS", "SECRETS", "ScrubSecrets", "Secrets", "install_log_scrubbing"]
 
@@ -31,9 +31,6 @@ HTTP_LOGGERS = (
 )
 
 
-MIN_SECRET_LENGTH = 8
-
-
 class Secrets:
     """The last few bearer tokens the clients of this process sent, to scrub from logs."""
 
@@ -42,9 +39,7 @@ class Secrets:
         self._lock = threading.Lock()
 
     def add(self, token: str) -> None:
-        # A bearer token is hundreds of characters; a few letters (a test's "t") would be
-        # scrubbed out of every word of every later message, hiding nothing worth hiding.
-        if len(token) < MIN_SECRET_LENGTH:
+        if len(token) < MIN_SECRET:  # `scrub` would leave it alone: see there
             return
         with self._lock:
             if token not in self._tokens:
@@ -60,11 +55,16 @@ SECRETS = Secrets()
 
 
 class ScrubSecrets(logging.Filter):
-    """Takes any bearer token out of a log record's message before a handler sees it."""
+    """Takes any bearer token (and each of `secrets`) out of a log record's message before a
+    handler sees it."""
+
+    def __init__(self, secrets: Secrets = SECRETS) -> None:
+        super().__init__()
+        self.secrets = secrets
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = SECRETS.scrub(message)
+        cleaned = self.secrets.scrub(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True

@@ -47,6 +47,7 @@ from reconciler.partnercenter.auth import (
 from reconciler.partnercenter.errors import AuthError, ConfigurationError, one_line
 from reconciler.partnercenter.msal_app import MsalApp, refusal_parts
 from reconciler.partnercenter.sam import refusal_message
+from reconciler.wording import in_words
 
 T = TypeVar("T")
 
@@ -407,7 +408,7 @@ class RedirectListener:
         if not self._arrived.wait(timeout):
             raise SignInTimeout(
                 f"the browser did not come back to {self.redirect_uri} within "
-                f"{_duration(timeout)}. If Entra ID showed AADSTS50011, add http://localhost "
+                f"{in_words(timeout)}. If Entra ID showed AADSTS50011, add http://localhost "
                 "as a redirect URI of the app; or use `pcr login --device-code`"
             )
         assert self._answer is not None
@@ -452,12 +453,6 @@ def _answer(query: str) -> dict[str, str] | None:
         return None
     answer = {name: values[0] for name, values in fields.items()}
     return answer if bool(answer.get("code")) != bool(answer.get("error")) else None
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 120:
-        return f"{seconds / 60:g} minutes"
-    return f"{seconds:g} seconds"
 
 
 # An authorization response is a few KiB at most.

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from reconciler import wording
 from reconciler.drift import DriftRecord, Value
 from reconciler.partnercenter.models import moment
 from reconciler.plan import (
@@ -30,6 +29,7 @@ from reconciler.plan import (
     Plan,
     Refund,
 )
+from reconciler.wording import plural
 
 NO_CHANGES = "No changes. Partner Center matches the desired state."
 NO_DRIFT = "No drift. Partner Center matches the desired state."
@@ -118,9 +118,6 @@ def counts_by_type(actions: Iterable[Action]) -> list[tuple[Verb, int]]:
     """Non-zero counts per action type, in `VERBS` order."""
     counts = Counter(a.type for a in actions)
     return [(verb, counts[t]) for t, verb in VERBS.items() if counts[t]]
-
-
-plural = wording.plural  # where the renderers and commands have always found it
 
 
 REFUNDS = {

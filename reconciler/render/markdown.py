@@ -34,7 +34,6 @@ from reconciler.render.common import (
     irreversible_headline,
     keep_what_fits,
     md,
-    plural,
     prose,
     raw_html,
     records_by_customer,
@@ -43,6 +42,7 @@ from reconciler.render.common import (
     value,
     verb_of,
 )
+from reconciler.wording import named, plural
 
 DEFAULT_LIMIT = 65_000
 HEADING = "### pcr plan\n\n"
@@ -145,7 +145,7 @@ def _warnings(plan: Plan) -> list[Chunk]:
 
 def _named(plan: Plan, customer_id: str) -> str:
     name = plan.name_of(customer_id)
-    return code(customer_id) if name == customer_id else f"{md(name)} ({code(customer_id)})"
+    return named(md(name) if name != customer_id else None, code(customer_id))
 
 
 def _unmanaged(plan: Plan) -> list[Chunk]:

@@ -29,7 +29,6 @@ from reconciler.render.common import (
     deferred_count,
     deferred_when,
     irreversible_headline,
-    plural,
     records_by_customer,
     removal_limit_message,
     scope_line,
@@ -37,6 +36,7 @@ from reconciler.render.common import (
     verb_of,
     wrap,
 )
+from reconciler.wording import named, plural
 
 KIND_WIDTH = max(len(kind.value) for kind in DriftKind)
 
@@ -111,15 +111,10 @@ def _warnings(warnings: list[str], paint: Paint) -> list[str]:
     return lines
 
 
-def _named(plan: Plan, customer_id: str) -> str:
-    name = plan.name_of(customer_id)
-    return customer_id if name == customer_id else f"{name} ({customer_id})"
-
-
 def _unmanaged(plan: Plan) -> list[str]:
     if not plan.unmanaged:
         return []
-    shown = ", ".join(_named(plan, cid) for cid in plan.unmanaged[:UNMANAGED_SHOWN])
+    shown = ", ".join(named(plan.name_of(cid), cid) for cid in plan.unmanaged[:UNMANAGED_SHOWN])
     more = len(plan.unmanaged) - UNMANAGED_SHOWN
     tail = f" and {more} more" if more > 0 else ""
     return [
