@@ -1,20 +1,18 @@
-"""The artifact users install: what the wheel and sdist hold, and each way of installing it."""
+"""The artifact users install: what the wheel and sdist hold, and the installed wheel at work.
+Each way of installing it that the README shows is run by `test_readme.py`."""
 
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
 
-import pytest
-
 import reconciler
-from tests.artifact import REPO, Installed, make_venv, offline_env, run
+from tests.artifact import REPO, Installed
 from tests.artifact import run_pcr as pcr
 from tests.conftest import EXAMPLE
 
@@ -72,27 +70,3 @@ def test_the_installed_wheel_validates_and_plans(installed: Installed, tmp_path:
     planned = demo_plan(installed.pcr, tmp_path)
     assert planned.returncode == 0, planned.stderr
     assert "IRREVERSIBLE" in planned.stdout and "deferred until 2027-03-01" in planned.stdout
-
-
-def test_pip_install_dot(installed: Installed, tmp_path: Path) -> None:
-    """`python -m venv v && v/bin/pip install .`, as the README and pre-commit do it."""
-    venv = make_venv(tmp_path / "v")
-    run([venv / "bin" / "pip", "install", "--quiet", "."], cwd=installed.source, env=offline_env())
-    validated = pcr(venv / "bin" / "pcr", "validate", EXAMPLE, cwd=tmp_path)
-    assert validated.returncode == 0, validated.stderr
-    from_source, from_wheel = (
-        demo_plan(venv / "bin" / "pcr", tmp_path),
-        demo_plan(installed.pcr, tmp_path),
-    )
-    assert from_source.returncode == 0, from_source.stderr
-    assert from_source.stdout == from_wheel.stdout
-
-
-def test_pipx_install(installed: Installed, tmp_path: Path) -> None:
-    pipx = shutil.which("pipx", path=str(Path(sys.executable).parent))
-    if pipx is None:
-        pytest.fail("pipx is not installed: install the test extras (`make test`)")
-    homes = {f"PIPX_{name}": str(tmp_path / name.lower()) for name in ("HOME", "BIN_DIR")}
-    run([pipx, "install", installed.wheel], cwd=tmp_path, env=offline_env(**homes))
-    validated = pcr(tmp_path / "bin_dir" / "pcr", "validate", EXAMPLE, cwd=tmp_path)
-    assert validated.returncode == 0, validated.stderr
