@@ -77,7 +77,11 @@ from reconciler.partnercenter.errors import (
 from reconciler.partnercenter.models import NextPage, Page
 from reconciler.partnercenter.ratelimit import RateLimiter
 from reconciler.partnercenter.scrubbing import SECRETS
-from reconciler.partnercenter.transport import answer_deadline, default_transport
+from reconciler.partnercenter.transport import (
+    answer_deadline,
+    default_transport,
+    environment_proxy,
+)
 
 __all__ = ["Api", "ApiClient", "ErrorReader"]
 
@@ -574,6 +578,8 @@ class ApiClient:
             # Nothing listens there: retrying for the whole call budget only makes a wrong
             # endpoint (or a fake that is not running) take half a minute to say so.
             where = self.base_url.rstrip("/")
+            if environment_proxy(httpx.URL(where)):  # the proxy is what refused
+                where = f"the proxy the environment names for {where}"
             return PartnerCenterError, f"nothing accepts connections at {where} ({text})", False
         if isinstance(exc, httpx.ConnectError):
             return PartnerCenterError, f"cannot connect to {host}: {text}", True

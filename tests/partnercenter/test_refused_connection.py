@@ -65,3 +65,19 @@ def test_pcr_plan_against_a_closed_port_says_where_in_one_line(
     assert planned.returncode == 1
     assert f"nothing accepts connections at {url}" in planned.stderr
     assert "Traceback" not in planned.stderr
+
+
+def test_a_refusing_proxy_is_named_as_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Partner Center may well be up: it is the proxy the environment names that refused."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    url = f"http://127.0.0.1:{closed_port()}"
+    with (
+        PartnerCenterClient(url, StaticToken("t"), sleep=lambda _: None) as pc,
+        pytest.raises(PartnerCenterError) as failed,
+    ):
+        pc.list_customers()
+    assert f"nothing accepts connections at the proxy the environment names for {url}" in str(
+        failed.value
+    )
