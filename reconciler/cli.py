@@ -25,7 +25,7 @@ from reconciler.commands import DEFAULT_DESIRED, ERROR
 from reconciler.commands.backend import backend_options, make_backend
 
 if TYPE_CHECKING:  # imported when a command runs: `pcr --help` needs none of it
-    from reconciler.desired import PartnerType
+    from reconciler.desired.model import PartnerType
 
 _directory = click.Path(path_type=Path, file_okay=True, dir_okay=True)
 # The output formats, named here so that `pcr --help` needs no renderer imported;
@@ -388,7 +388,7 @@ def drift(
 def _partner_type(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> PartnerType | None:
-    from reconciler.desired import PartnerType
+    from reconciler.desired.model import PartnerType
 
     return PartnerType(value) if value else None
 
@@ -466,8 +466,8 @@ def init(
 ) -> None:
     """Write a ready desired-state repository in DIRECTORY: settings, an example customer,
     the JSON Schemas, GitHub workflows and a pre-commit config."""
-    from reconciler import scaffold
     from reconciler.commands import init as init_command
+    from reconciler.scaffold import repository as scaffold
 
     source = scaffold.Source(repository, ref)
     options = init_command.InitOptions(

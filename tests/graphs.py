@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from reconciler.partnercenter.auth import StaticToken
-from reconciler.partnercenter.client import PartnerCenterClient
-from reconciler.partnercenter.graph import GraphClient
+from reconciler.live.auth import StaticToken
+from reconciler.live.client import PartnerCenterClient
+from reconciler.live.graph import GraphClient
 
 GRAPH_TOKEN = "tok-GRAPH-tests-5c2e9d"
 

@@ -6,10 +6,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from reconciler.desired import Desired
-from reconciler.lifecycle import needs_detail, needs_gdap
-from reconciler.partnercenter.backend import Clients
-from reconciler.partnercenter.fake import FakePartnerCenter
+from reconciler.desired.model import Desired
+from reconciler.fake import FakePartnerCenter
+from reconciler.live.backend import Clients
+from reconciler.live.lifecycle import needs_detail, needs_gdap
 from tests.graphs import graph_beside
 from tests.vanishing import in_process_client
 

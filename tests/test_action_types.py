@@ -7,11 +7,11 @@ import re
 
 import pytest
 
-from reconciler.apply import STEPS, Executor
-from reconciler.partnercenter.fake import serves
-from reconciler.plan import ACTION_TYPES, DESTRUCTIVE, Action, ActionType, Plan
+from reconciler.apply.executor import STEPS, Executor
+from reconciler.fake import serves
+from reconciler.plan.model import ACTION_TYPES, DESTRUCTIVE, Action, ActionType, Plan
 from reconciler.render import render
-from tests.planner.builders import NOW
+from tests.plan.builders import NOW
 
 IDS = {"customer": "c-1", "subscription": "s-1", "order": "o-1", "entitlement": "e-1"}
 IDS["relationship"] = "00000000-0000-4000-8000-000000000001-00000000-0000-4000-8000-000000000002"

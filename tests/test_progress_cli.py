@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from reconciler.partnercenter.fake.app import Hold
-from reconciler.partnercenter.fake.server import FakeServer
+from reconciler.fake.app import Hold
+from reconciler.fake.server import FakeServer
 from reconciler.progress import RATE_SPAN
 from tests.apply.support import NOW, pcr_env
 from tests.bench.estate import generate, write_desired, write_fake_state

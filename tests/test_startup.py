@@ -7,11 +7,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from reconciler import __version__, cli, render, scaffold
+from reconciler import __version__, cli, render
+from reconciler.desired.model import PartnerType
+from reconciler.scaffold import repository as scaffold
 
 
 def test_the_clis_own_names_match_the_modules_they_stand_for() -> None:
     assert list(cli.FORMATS) == list(render.FORMATS)
+    assert list(cli.PARTNER_TYPES) == [t.value for t in PartnerType]
     assert cli.INIT_REPOSITORY == scaffold.REPOSITORY
     assert f"v{__version__}" == scaffold.Source().ref
 
@@ -29,5 +32,20 @@ def test_the_cli_imports_no_command_until_it_runs() -> None:
     loaded = imported_by("import reconciler.cli")
     commands = {m for m in loaded if m.startswith("reconciler.commands.")}
     assert commands <= {"reconciler.commands.backend"}, commands
-    for heavy in ("reconciler.planner", "reconciler.apply", "reconciler.render", "jsonschema"):
+    for heavy in (
+        "reconciler.plan.planner",
+        "reconciler.apply.executor",
+        "reconciler.render",
+        "jsonschema",
+    ):
         assert heavy not in loaded, heavy
+
+
+def test_a_run_against_partner_center_never_loads_the_fake() -> None:
+    """The fake (thousands of lines) is for `--fake` and tests: the clients, the read, the
+    planner and apply load without it."""
+    loaded = imported_by(
+        "import reconciler.live.backend, reconciler.live.read, reconciler.plan.planner, "
+        "reconciler.apply.executor, reconciler.commands.plan, reconciler.commands.apply"
+    )
+    assert not {m for m in loaded if m.startswith("reconciler.fake")}

@@ -17,7 +17,7 @@ from types import TracebackType
 
 import httpx
 
-from reconciler.partnercenter.transport import DeadlineTransport
+from reconciler.live.transport import DeadlineTransport
 
 # Only a safety net: how long a misbehaving server keeps misbehaving at most, so that a
 # client that does not give up makes a test fail instead of hang.

@@ -15,12 +15,12 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import httpx
 
-from reconciler.desired import Desired
-from reconciler.partnercenter.auth import StaticToken
-from reconciler.partnercenter.client import PartnerCenterClient
-from reconciler.partnercenter.fake import FakePartnerCenter
-from reconciler.partnercenter.fake.state import FakeState
-from reconciler.validate import load_desired
+from reconciler.desired.load import load_desired
+from reconciler.desired.model import Desired
+from reconciler.fake import FakePartnerCenter
+from reconciler.fake.state import FakeState
+from reconciler.live.auth import StaticToken
+from reconciler.live.client import PartnerCenterClient
 from tests.conftest import EXAMPLE
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)

@@ -13,9 +13,8 @@ from typing import Any, TextIO
 
 import click
 
-from reconciler import guardrails, interrupts
-from reconciler import plan as plan_model
-from reconciler.apply import (
+from reconciler import interrupts
+from reconciler.apply.executor import (
     INTERRUPTED,
     ApplyReport,
     Executor,
@@ -23,6 +22,15 @@ from reconciler.apply import (
     StepResult,
     applied_to_dict,
 )
+from reconciler.apply.journal import (
+    AUDIT_NAME,
+    AuditLog,
+    Journal,
+    RunContext,
+    journal_name,
+    orphans,
+)
+from reconciler.apply.state import Holder, LockedError, StateError, StateStore, open_store
 from reconciler.commands import DEFAULT_DESIRED, ERROR, OK
 from reconciler.commands.backend import Backend
 from reconciler.commands.plan import (
@@ -32,22 +40,22 @@ from reconciler.commands.plan import (
     load_valid_scoped,
     read_with_progress,
 )
-from reconciler.desired import Desired
-from reconciler.journal import AUDIT_NAME, AuditLog, Journal, RunContext, journal_name, orphans
-from reconciler.lifecycle import needs_gdap
-from reconciler.partnercenter.backend import Clients
-from reconciler.partnercenter.client import PartnerCenterClient
-from reconciler.partnercenter.models import Live
-from reconciler.plan import Plan
-from reconciler.planner import make_plan
+from reconciler.desired.model import Desired
+from reconciler.desired.scope import Declarations, Scope, ScopeError
+from reconciler.live.backend import Clients
+from reconciler.live.client import PartnerCenterClient
+from reconciler.live.lifecycle import needs_gdap
+from reconciler.live.models import Live
+from reconciler.live.read import read_summary
+from reconciler.plan import guardrails
+from reconciler.plan import model as plan_model
+from reconciler.plan.model import Plan
+from reconciler.plan.planner import make_plan
 from reconciler.printable import escape_hidden
 from reconciler.progress import Meter
-from reconciler.read import read_summary
 from reconciler.render import render, use_color
 from reconciler.render.common import deferred_when, irreversible_headline, verb_of
 from reconciler.render.json import render_applied
-from reconciler.scope import Declarations, Scope, ScopeError
-from reconciler.state import Holder, LockedError, StateError, StateStore, open_store
 from reconciler.wording import plural
 
 
@@ -245,7 +253,7 @@ def _apply(
             reasons = guardrails.refusals(plan, desired, live)
             if unread := sorted({a.customer_id for a in plan.actions} & set(fresh.unread)):
                 reasons.append(f"Partner Center could not be read for {', '.join(unread)}")
-            if stale := guardrails.staleness(plan, fresh, journal, options.now):
+            if stale := guardrails.staleness(plan, fresh, journal.steps, options.now):
                 reasons.append("the saved plan is stale: " + "; ".join(stale) + ". Plan again")
             if reasons:
                 raise Refused("; ".join(reasons))

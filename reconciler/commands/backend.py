@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from reconciler.partnercenter.errors import BackendError, ConfigurationError, one_line, scrub
+from reconciler.live.errors import BackendError, ConfigurationError, one_line, scrub
 
 # The HTTP client, the clients and the fake are imported when a backend is opened: the
 # CLI imports this module for its options, and `pcr --help` or `pcr validate` need none.
 if TYPE_CHECKING:
-    from reconciler.partnercenter.backend import Clients
-    from reconciler.partnercenter.client import PartnerCenterClient
+    from reconciler.live.backend import Clients
+    from reconciler.live.client import PartnerCenterClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,7 +47,7 @@ class Backend:
     def open(self, read_only: bool = False) -> Iterator[PartnerCenterClient]:
         """Partner Center alone. `read_only`: a command that only reads, whose `--fake`
         file is never written."""
-        from reconciler.partnercenter.backend import open_client
+        from reconciler.live.backend import open_client
 
         with open_client(
             endpoint=self.endpoint,
@@ -63,7 +63,7 @@ class Backend:
         """Partner Center, and Microsoft Graph for GDAP (None, and why, without credentials).
         The limits from the environment hold for each, each with its own budget.
         `read_only`: a command that only reads, whose `--fake` file is never written."""
-        from reconciler.partnercenter.backend import open_clients
+        from reconciler.live.backend import open_clients
 
         with open_clients(
             endpoint=self.endpoint,

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from reconciler import demo, scaffold
 from reconciler.commands import ERROR, OK
+from reconciler.scaffold import demo
+from reconciler.scaffold import repository as scaffold
 
 
 def run(directory: Path, now: datetime | None = None) -> int:

@@ -14,13 +14,13 @@ from reconciler import interrupts
 from reconciler.commands import CHANGES, ERROR, OK
 from reconciler.commands.backend import Backend
 from reconciler.commands.plan import UNREAD, load_valid, read_with_progress
-from reconciler.desired import Desired
-from reconciler.diff import drift
-from reconciler.lifecycle import unmanaged_ids
-from reconciler.partnercenter.backend import Clients
-from reconciler.partnercenter.models import GdapRelationship, Live
+from reconciler.desired.model import Desired
+from reconciler.drift.compare import drift
+from reconciler.live.backend import Clients
+from reconciler.live.lifecycle import unmanaged_ids
+from reconciler.live.models import GdapRelationship, Live
+from reconciler.live.read import read_subscriptions, read_summary
 from reconciler.progress import Meter
-from reconciler.read import read_subscriptions, read_summary
 from reconciler.render import render_drift, use_color
 from reconciler.wording import plural
 

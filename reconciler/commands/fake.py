@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from reconciler.commands import ERROR, OK
-from reconciler.partnercenter.auth import is_loopback
-from reconciler.partnercenter.fake import serve
+from reconciler.fake import serve
+from reconciler.live.auth import is_loopback
 
 
 def run(state: Path, host: str, port: int, save_interval: float) -> int:

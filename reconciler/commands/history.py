@@ -11,17 +11,17 @@ from typing import Any
 
 import click
 
+from reconciler.apply.journal import AUDIT_NAME, audit_records
+from reconciler.apply.state import StateError, open_store
 from reconciler.commands import ERROR, OK
 from reconciler.commands.plan import load_valid
-from reconciler.desired import Desired
-from reconciler.journal import AUDIT_NAME, audit_records
-from reconciler.plan import ActionType
+from reconciler.desired.load import CUSTOMERS_DIR
+from reconciler.desired.model import Desired
+from reconciler.desired.scope import DesiredDeclarations, customer_id_of
+from reconciler.plan.model import ActionType
 from reconciler.printable import escape_hidden
 from reconciler.render.common import verb_of
-from reconciler.scope import DesiredDeclarations, customer_id_of
-from reconciler.state import StateError, open_store
 from reconciler.timestamps import format_time, read_time
-from reconciler.validate import CUSTOMERS_DIR
 from reconciler.wording import named, plural
 
 

@@ -1,6 +1,6 @@
 """`pcr import`: write a customer file for every reseller customer, as Partner Center has it.
 
-The files are built by `reconciler.importing`; this reads Partner Center, writes
+The files are built by `reconciler.scaffold.imported`; this reads Partner Center, writes
 them without replacing what exists, and reports each file.
 
 Writing never follows a link below `--out`. `--out` itself is the operator's own
@@ -31,19 +31,19 @@ import yaml
 from reconciler import interrupts
 from reconciler.commands import ERROR, OK
 from reconciler.commands.backend import Backend
-from reconciler.desired import PartnerType
-from reconciler.importing import (
+from reconciler.desired.load import CUSTOMERS_DIR, PARTNER_FILE
+from reconciler.desired.model import PartnerType
+from reconciler.live.models import Customer, CustomerDetail
+from reconciler.live.read import read_subscriptions
+from reconciler.progress import Meter
+from reconciler.scaffold.imported import (
     CustomerFile,
     customer_files,
     describe,
     importable,
     printable,
 )
-from reconciler.partnercenter.models import Customer, CustomerDetail
-from reconciler.progress import Meter
-from reconciler.read import read_subscriptions
-from reconciler.scaffold import SCHEMAS_DIR, partner_settings, schema_files
-from reconciler.validate import CUSTOMERS_DIR, PARTNER_FILE
+from reconciler.scaffold.repository import SCHEMAS_DIR, partner_settings, schema_files
 
 
 @dataclass(frozen=True)

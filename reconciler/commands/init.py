@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from reconciler import scaffold
 from reconciler.commands import ERROR, OK
-from reconciler.desired import PartnerType
+from reconciler.desired.model import PartnerType
 from reconciler.git import GitUnavailable, git
+from reconciler.scaffold import repository as scaffold
 
 # git answers these from local files: a second is plenty, five seconds a hung git.
 GIT_TIMEOUT = 5

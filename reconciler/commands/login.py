@@ -20,10 +20,10 @@ import click
 
 from reconciler import interrupts
 from reconciler.commands import ERROR, OK
-from reconciler.partnercenter.auth import CA_VARIABLES, DEFAULT_LOGIN_URL
-from reconciler.partnercenter.credentials import trusted_certificates
-from reconciler.partnercenter.errors import BackendError, ConfigurationError
-from reconciler.partnercenter.signin import (
+from reconciler.live.auth import CA_VARIABLES, DEFAULT_LOGIN_URL
+from reconciler.live.credentials import trusted_certificates
+from reconciler.live.errors import BackendError, ConfigurationError
+from reconciler.live.signin import (
     Application,
     DeviceCode,
     SignedIn,

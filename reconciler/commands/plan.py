@@ -11,19 +11,20 @@ from pathlib import Path
 
 import click
 
-from reconciler import interrupts, scope
-from reconciler import plan as plan_model
+from reconciler import interrupts
 from reconciler.commands import CHANGES, ERROR, OK
 from reconciler.commands.backend import Backend
-from reconciler.desired import Desired, DesiredCustomer
-from reconciler.partnercenter.backend import Clients
-from reconciler.partnercenter.models import Live
-from reconciler.planner import make_plan
+from reconciler.desired import scope
+from reconciler.desired.load import DesiredStateError, LoadResult, load_desired, load_scoped
+from reconciler.desired.model import Desired, DesiredCustomer
+from reconciler.desired.scope import Scope
+from reconciler.live.backend import Clients
+from reconciler.live.models import Live
+from reconciler.live.read import ReadAhead, read_live, read_summary
+from reconciler.plan import model as plan_model
+from reconciler.plan.planner import make_plan
 from reconciler.progress import Meter, Progress
-from reconciler.read import ReadAhead, read_live, read_summary
 from reconciler.render import render, use_color
-from reconciler.scope import Scope
-from reconciler.validate import DesiredStateError, LoadResult, load_desired, load_scoped
 from reconciler.wording import plural
 
 # A plan of the others is still shown (and saved): it is right for them.

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from reconciler import plan as plan_model
 from reconciler.commands import ERROR, OK
+from reconciler.plan import model as plan_model
 from reconciler.render import render, use_color
 
 

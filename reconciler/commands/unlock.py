@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
+from reconciler.apply.state import StateError, open_store
 from reconciler.commands import ERROR, OK
 from reconciler.commands.plan import load_valid
-from reconciler.state import StateError, open_store
 
 
 def run(desired_dir: Path, holder_id: str, state_dir: Path | None = None) -> int:

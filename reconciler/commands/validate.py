@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from reconciler.commands import ERROR, OK
-from reconciler.validate import DesiredStateError, Problem, load_desired
+from reconciler.desired.load import DesiredStateError, Problem, load_desired
 from reconciler.wording import plural
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import Protocol, TypeVar
 
-from reconciler.drift import DriftReport
-from reconciler.plan import Plan
+from reconciler.drift.model import DriftReport
+from reconciler.plan.model import Plan
 from reconciler.printable import shown
 from reconciler.progress import TTYStream, takes_escapes
 from reconciler.render import json, markdown, text

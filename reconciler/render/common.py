@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from reconciler.drift import DriftRecord, Value
-from reconciler.partnercenter.models import moment
-from reconciler.plan import (
+from reconciler.drift.model import DriftRecord, Value
+from reconciler.live.models import moment
+from reconciler.plan.model import (
     ACTION_TYPES,
     Action,
     ActionType,

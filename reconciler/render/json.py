@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler import drift
-from reconciler.drift import DriftReport
-from reconciler.plan import Plan, dumps
+from reconciler.drift import model as drift
+from reconciler.drift.model import DriftReport
+from reconciler.plan.model import Plan, dumps
 from reconciler.printable import JSON_ESCAPES
 
 

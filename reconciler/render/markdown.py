@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from reconciler.drift import DriftNote, DriftRecord, DriftReport
-from reconciler.partnercenter.models import moment
-from reconciler.plan import Action, ActionType, Blocked, Deferred, Plan
+from reconciler.drift.model import DriftNote, DriftRecord, DriftReport
+from reconciler.live.models import moment
+from reconciler.plan.model import Action, ActionType, Blocked, Deferred, Plan
 from reconciler.render.common import (
     EXPIRY_REASON,
     IRREVERSIBLE_LEAD,

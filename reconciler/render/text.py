@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from reconciler.drift import DriftKind, DriftNote, DriftRecord, DriftReport
-from reconciler.partnercenter.models import moment
-from reconciler.plan import Action, Blocked, Deferred, Plan
+from reconciler.drift.model import DriftKind, DriftNote, DriftRecord, DriftReport
+from reconciler.live.models import moment
+from reconciler.plan.model import Action, Blocked, Deferred, Plan
 from reconciler.render.common import (
     EXPIRY_REASON,
     INDENT,

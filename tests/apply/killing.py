@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from reconciler.journal import Journal
+from reconciler.apply.journal import Journal
 from tests.apply.support import Estate, pcr_env
 
 # Only a safety net: every wait below normally ends on an event within a second or two.

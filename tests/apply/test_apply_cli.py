@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from reconciler.plan import from_dict
+from reconciler.plan.model import from_dict
 from reconciler.render.common import irreversible_headline
 from tests.apply.support import (
     EXAMPLE_ACTIONS,

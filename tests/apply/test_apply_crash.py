@@ -11,7 +11,7 @@ import random
 import threading
 from pathlib import Path
 
-from reconciler.partnercenter.fake.server import FakeServer
+from reconciler.fake.server import FakeServer
 from tests.apply.killing import SAFETY_SECONDS, STEP_DONE, Run, Tally, run_to_the_end
 from tests.apply.support import (
     EXAMPLE_ACTIONS,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from reconciler.partnercenter.fake.server import FakeServer
+from reconciler.fake.server import FakeServer
 from tests.apply.support import EXAMPLE_ACTIONS, NOW, make_estate, run_pcr, save_plan
 
 ONE_SUBSCRIPTION = re.compile(r"^/v1/customers/[^/]+/subscriptions/[^/]+$")

@@ -8,9 +8,9 @@ import json
 import re
 from collections import defaultdict
 
-from reconciler.partnercenter.fake.app import RequestRecord
-from reconciler.partnercenter.fake.server import FakeServer
-from reconciler.plan import ActionType
+from reconciler.fake.app import RequestRecord
+from reconciler.fake.server import FakeServer
+from reconciler.plan.model import ActionType
 from reconciler.render import verb_of
 from tests.apply.support import (
     ADVENTURE_WORKS,

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from reconciler import guardrails
-from reconciler import plan as plan_model
-from reconciler.journal import Journal
-from reconciler.partnercenter.fake.state import FakeState
-from reconciler.plan import REMOVAL_CONSEQUENCES
+from reconciler.apply.journal import Journal
+from reconciler.fake.state import FakeState
+from reconciler.plan import guardrails
+from reconciler.plan import model as plan_model
+from reconciler.plan.model import REMOVAL_CONSEQUENCES
 from tests.apply.support import (
     CONTOSO,
     LITWARE,
@@ -199,7 +199,7 @@ def test_a_resumed_plan_still_honours_its_deadline(
     journal.start(saved.actions[0].id, "req-1")  # an earlier run got this far
     fresh = replace(saved, live_fingerprint="sha256:moved-by-the-first-run")
 
-    assert guardrails.staleness(saved, fresh, journal, saved.expires_at) == []
+    assert guardrails.staleness(saved, fresh, journal.steps, saved.expires_at) == []
     late = saved.expires_at + timedelta(minutes=1)
-    (reason,) = guardrails.staleness(saved, fresh, journal, late)
+    (reason,) = guardrails.staleness(saved, fresh, journal.steps, late)
     assert "cancellation window that closed at 2026-11-26T23:59:00Z" in reason

@@ -9,18 +9,18 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.apply import AZURE_CANCEL_WAIT_SECONDS, Executor, Outcome, StepResult
-from reconciler.journal import AuditLog, Journal
-from reconciler.partnercenter.auth import StaticToken
-from reconciler.partnercenter.client import PartnerCenterClient
-from reconciler.partnercenter.fake import FakePartnerCenter
-from reconciler.partnercenter.fake.state import FakeState
-from reconciler.plan import Action, ActionType
-from reconciler.planner import make_plan
-from reconciler.read import read_live
+from reconciler.apply.executor import AZURE_CANCEL_WAIT_SECONDS, Executor, Outcome, StepResult
+from reconciler.apply.journal import AuditLog, Journal
+from reconciler.fake import FakePartnerCenter
+from reconciler.fake.state import FakeState
+from reconciler.live.auth import StaticToken
+from reconciler.live.client import PartnerCenterClient
+from reconciler.live.read import read_live
+from reconciler.plan.model import Action, ActionType
+from reconciler.plan.planner import make_plan
 from tests.apply.test_catalogue import AZURE_PLAN, AZURE_SUBS, LEAVING, build_state
 from tests.graphs import graph_beside
-from tests.planner.builders import NOW, customer, estate
+from tests.plan.builders import NOW, customer, estate
 
 
 class Clock:

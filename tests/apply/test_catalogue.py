@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.partnercenter.fake.state import FakeState
+from reconciler.fake.state import FakeState
 from tests.apply.support import NOW, Estate, fake_serve, run_apply, run_pcr, save_plan
 from tests.conftest import DIRECT_PARTNER
 

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reconciler.partnercenter.fake.server import FakeServer
-from reconciler.partnercenter.fake.state import FakeState
+from reconciler.fake.server import FakeServer
+from reconciler.fake.state import FakeState
 from tests.apply.support import (
     NORTHWIND,
     NOW,

@@ -16,18 +16,18 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.apply import ApplyReport, Executor, Outcome
-from reconciler.desired import Desired
-from reconciler.journal import AuditLog, Journal
-from reconciler.partnercenter.auth import StaticToken
-from reconciler.partnercenter.client import PartnerCenterClient
-from reconciler.partnercenter.fake import FakePartnerCenter
-from reconciler.partnercenter.fake.server import FakeServer
-from reconciler.partnercenter.fake.state import FakeState
-from reconciler.plan import Action, ActionType, Plan
-from reconciler.planner import make_plan
-from reconciler.read import read_live
-from reconciler.validate import load_desired
+from reconciler.apply.executor import ApplyReport, Executor, Outcome
+from reconciler.apply.journal import AuditLog, Journal
+from reconciler.desired.load import load_desired
+from reconciler.desired.model import Desired
+from reconciler.fake import FakePartnerCenter
+from reconciler.fake.server import FakeServer
+from reconciler.fake.state import FakeState
+from reconciler.live.auth import StaticToken
+from reconciler.live.client import PartnerCenterClient
+from reconciler.live.read import read_live
+from reconciler.plan.model import Action, ActionType, Plan
+from reconciler.plan.planner import make_plan
 from tests.apply.support import (
     ADVENTURE_WORKS,
     ADVENTURE_WORKS_NCE,

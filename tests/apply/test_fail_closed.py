@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply import Executor, Outcome
-from reconciler.journal import AuditLog, Journal
-from reconciler.partnercenter.client import PartnerCenterClient
-from reconciler.partnercenter.fake import FakePartnerCenter
-from reconciler.plan import ActionType
-from reconciler.planner import make_plan
-from reconciler.read import read_live
+from reconciler.apply.executor import Executor, Outcome
+from reconciler.apply.journal import AuditLog, Journal
+from reconciler.fake import FakePartnerCenter
+from reconciler.live.client import PartnerCenterClient
+from reconciler.live.read import read_live
+from reconciler.plan.model import ActionType
+from reconciler.plan.planner import make_plan
 from tests.apply.support import (
     NORTHWIND,
     NORTHWIND_E1,

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.partnercenter.fake.server import FakeServer
-from reconciler.partnercenter.fake.state import FakeState
+from reconciler.fake.server import FakeServer
+from reconciler.fake.state import FakeState
 from tests.apply.killing import STEP_DONE, Run, Tally, run_to_the_end
 from tests.apply.support import (
     NORTHWIND,

@@ -22,15 +22,15 @@ import httpx
 import pytest
 
 from reconciler import interrupts
-from reconciler.apply import Executor, Outcome
-from reconciler.journal import AuditLog, Journal
-from reconciler.partnercenter.auth import StaticToken
-from reconciler.partnercenter.client import PartnerCenterClient
-from reconciler.partnercenter.fake import FakePartnerCenter
-from reconciler.partnercenter.fake.app import Hold
-from reconciler.partnercenter.fake.server import FakeServer
-from reconciler.planner import make_plan
-from reconciler.read import read_live
+from reconciler.apply.executor import Executor, Outcome
+from reconciler.apply.journal import AuditLog, Journal
+from reconciler.fake import FakePartnerCenter
+from reconciler.fake.app import Hold
+from reconciler.fake.server import FakeServer
+from reconciler.live.auth import StaticToken
+from reconciler.live.client import PartnerCenterClient
+from reconciler.live.read import read_live
+from reconciler.plan.planner import make_plan
 from tests.apply.support import (
     EXAMPLE_ACTIONS,
     Estate,
@@ -44,7 +44,7 @@ from tests.apply.support import (
 from tests.apply.test_catalogue import AZURE_PLAN, LEAVING, build_state
 from tests.apply.test_executor import NOW, client_for, example_desired, example_state
 from tests.graphs import graph_beside
-from tests.planner import builders
+from tests.plan import builders
 
 SAFETY_SECONDS = 120  # a net for a hung process, never a measure of speed
 CUSTOMERS = 6  # the example plan's customers: each one's first step is a PATCH

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.partnercenter.fake.server import FakeServer
-from reconciler.state import LockedError
-from reconciler.state.local import apply_lock
+from reconciler.apply.state import LockedError
+from reconciler.apply.state.local import apply_lock
+from reconciler.fake.server import FakeServer
 from tests.apply.support import (
     EXAMPLE_ACTIONS,
     NOW,

@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from reconciler.partnercenter.fake.server import FakeServer
+from reconciler.fake.server import FakeServer
 from tests.apply.support import (
     NOW,
     Estate,

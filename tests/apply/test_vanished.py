@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply import ApplyReport, Executor, Outcome
-from reconciler.desired import Desired
-from reconciler.journal import AuditLog, Journal
-from reconciler.partnercenter.client import PartnerCenterClient
-from reconciler.plan import Plan
-from reconciler.planner import make_plan
-from reconciler.read import read_live
+from reconciler.apply.executor import ApplyReport, Executor, Outcome
+from reconciler.apply.journal import AuditLog, Journal
+from reconciler.desired.model import Desired
+from reconciler.live.client import PartnerCenterClient
+from reconciler.live.read import read_live
+from reconciler.plan.model import Plan
+from reconciler.plan.planner import make_plan
 from tests.apply.support import EXAMPLE_ACTIONS, NORTHWIND, read_jsonl
 from tests.graphs import graph_beside
 from tests.vanishing import (

@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from reconciler.planner import make_plan
-from reconciler.validate import load_desired
+from reconciler.desired.load import load_desired
+from reconciler.plan.planner import make_plan
 from tests.bench.estate import NOW
 
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from reconciler.partnercenter.models import (
+from reconciler.live.models import (
     CustomerDetail,
     Live,
     customer_from_wire,

@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reconciler.lifecycle import needs_detail
-from reconciler.partnercenter.backend import open_clients
-from reconciler.plan import ActionType
-from reconciler.planner import make_plan
-from reconciler.read import read_live
-from reconciler.validate import load_desired
+from reconciler.desired.load import load_desired
+from reconciler.live.backend import open_clients
+from reconciler.live.lifecycle import needs_detail
+from reconciler.live.read import read_live
+from reconciler.plan.model import ActionType
+from reconciler.plan.planner import make_plan
 from tests.bench.estate import (
     NOW,
     PAGE_SIZE,
@@ -181,7 +181,7 @@ def test_import_time_is_summed_by_top_level_package() -> None:
             "import time: self [us] | cumulative | imported package",
             "import time:       500 |        500 |   yaml.reader",
             "import time:      1500 |       2000 | yaml",
-            "import time:      3000 |       3000 |     reconciler.loader",
+            "import time:      3000 |       3000 |     reconciler.desired.marked_yaml",
             "import time:      1000 |       4000 |   reconciler",
             "pcr: something else on stderr",
         ]

@@ -25,15 +25,15 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from reconciler.partnercenter import answer as answer_module
-from reconciler.partnercenter import graph as graph_module
-from reconciler.partnercenter.auth import StaticToken
-from reconciler.partnercenter.client import PartnerCenterClient
-from reconciler.partnercenter.errors import NotFound, PartnerCenterError
-from reconciler.partnercenter.fake import FakePartnerCenter
-from reconciler.partnercenter.fake.state import FakeState
-from reconciler.partnercenter.graph import GraphClient
-from reconciler.partnercenter.models import (
+from reconciler.fake import FakePartnerCenter
+from reconciler.fake.state import FakeState
+from reconciler.live import answer as answer_module
+from reconciler.live import graph as graph_module
+from reconciler.live.auth import StaticToken
+from reconciler.live.client import PartnerCenterClient
+from reconciler.live.errors import NotFound, PartnerCenterError
+from reconciler.live.graph import GraphClient
+from reconciler.live.models import (
     FAILS_CLOSED,
     AzureEntitlementStatus,
     CustomerRelationship,
@@ -163,7 +163,7 @@ def tracked_reads(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def world() -> FakeState:
-    from tests.partnercenter.pc_support import example_state
+    from tests.live.pc_support import example_state
 
     state = example_state()
     state.add_subscription(

@@ -1,7 +1,7 @@
 """Drift and plan never disagree about what apply does: generated estates, checked customer
 by customer.
 
-The rule (also in `reconciler/diff.py`'s docstring), for every declared customer:
+The rule (also in `reconciler/drift/compare.py`'s docstring), for every declared customer:
 
 - drift has a record that is not waiting, other than `name` and `domain` (identity: the
   plan only warns about those, or refuses through an error), exactly when the customer's
@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.desired import (
+from reconciler.desired.model import (
     Desired,
     DesiredCustomer,
     DesiredStatus,
@@ -42,10 +42,10 @@ from reconciler.desired import (
     PartnerType,
     Relationship,
 )
-from reconciler.diff import APPLY_SAYS, as_planned, drift
-from reconciler.drift import DriftKind, DriftRecord
-from reconciler.lifecycle import needs_gdap
-from reconciler.partnercenter.models import (
+from reconciler.drift.compare import APPLY_SAYS, as_planned, drift
+from reconciler.drift.model import DriftKind, DriftRecord
+from reconciler.live.lifecycle import needs_gdap
+from reconciler.live.models import (
     AzureEntitlementStatus,
     CustomerDetail,
     GdapRelationship,
@@ -55,9 +55,9 @@ from reconciler.partnercenter.models import (
     SubscriptionKind,
     SubscriptionStatus,
 )
-from reconciler.plan import ActionType, BlockedKind, Plan
-from reconciler.planner import CustomerPlan, make_plan, plan_declared
-from tests.planner.builders import (
+from reconciler.plan.model import ActionType, BlockedKind, Plan
+from reconciler.plan.planner import CustomerPlan, make_plan, plan_declared
+from tests.plan.builders import (
     NOW,
     azure_subscription,
     customer,

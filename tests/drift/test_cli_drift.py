@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from reconciler.cli import cli, main
-from reconciler.desired import Relationship
-from reconciler.diff import drift
-from reconciler.drift import DriftReport
+from reconciler.desired.model import Relationship
+from reconciler.drift.compare import drift
+from reconciler.drift.model import DriftReport
 from reconciler.render import render_drift
 from reconciler.render.common import ONLY_WAITING
 from reconciler.render.markdown import render_drift as markdown
@@ -25,8 +25,8 @@ from tests.drift.waiting import (
     set_fake_clock,
     waiting_estate,
 )
-from tests.planner.builders import NOW as PLANNER_NOW
-from tests.planner.builders import customer, estate
+from tests.plan.builders import NOW as PLANNER_NOW
+from tests.plan.builders import customer, estate
 
 NOW = "2026-11-22T09:00:00Z"
 ALPINE = "ae43c559-1885-44c2-ad5f-68ff5454b9da"

@@ -8,26 +8,26 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.desired import (
+from reconciler.desired.model import (
     DesiredCustomer,
     DesiredStatus,
     Policy,
     Relationship,
     UnmanagedCustomers,
 )
-from reconciler.diff import cancellation_outlook, drift
-from reconciler.drift import DriftKind, DriftRecord, DriftReport, to_dict
-from reconciler.lifecycle import renewal_date, window_after
-from reconciler.partnercenter.models import (
+from reconciler.drift.compare import cancellation_outlook, drift
+from reconciler.drift.model import DriftKind, DriftRecord, DriftReport, to_dict
+from reconciler.live.lifecycle import renewal_date, window_after
+from reconciler.live.models import (
     Customer,
     CustomerDetail,
     Subscription,
     SubscriptionKind,
     SubscriptionStatus,
 )
-from reconciler.plan import ActionType, BlockedKind
-from reconciler.planner import make_plan
-from tests.planner.builders import (
+from reconciler.plan.model import ActionType, BlockedKind
+from reconciler.plan.planner import make_plan
+from tests.plan.builders import (
     NOW,
     customer,
     detail,

@@ -12,21 +12,21 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from reconciler.cli import cli
-from reconciler.desired import DesiredStatus, GdapOffboarding, Relationship
-from reconciler.diff import APPLY_SAYS, drift
-from reconciler.drift import DriftKind, DriftRecord, DriftReport, to_dict
-from reconciler.partnercenter.fake.state import FakeState
-from reconciler.partnercenter.models import (
+from reconciler.desired.model import DesiredStatus, GdapOffboarding, Relationship
+from reconciler.drift.compare import APPLY_SAYS, drift
+from reconciler.drift.model import DriftKind, DriftRecord, DriftReport, to_dict
+from reconciler.fake.state import FakeState
+from reconciler.live.models import (
     GdapRelationship,
     GdapStatus,
     Live,
     Subscription,
     SubscriptionKind,
 )
-from reconciler.plan import ActionType
-from reconciler.planner import make_plan
+from reconciler.plan.model import ActionType
+from reconciler.plan.planner import make_plan
 from reconciler.render import render_drift
-from tests.planner.builders import (
+from tests.plan.builders import (
     NOW,
     customer,
     detail,

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler import __version__, scaffold
+from reconciler import __version__
+from reconciler.scaffold import repository as scaffold
 from tests.artifact import REPO, Installed, offline_env, run_pcr
 from tests.conftest import EXAMPLE
 from tests.workflows.release import release_commit, released_pcr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.partnercenter.fake.server import FakeServer
+from reconciler.fake.server import FakeServer
 from reconciler.render.common import NOTHING_TO_APPLY
 from tests.conftest import EXAMPLE
 from tests.drift.waiting import NOW as WAITING_NOW

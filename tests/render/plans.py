@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from reconciler.plan import (
+from reconciler.plan.model import (
     Action,
     ActionType,
     Billing,

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from reconciler.plan import (
+from reconciler.plan.model import (
     AZURE_CANCEL_CONSEQUENCES,
     CANCEL_CONSEQUENCES,
     REMOVAL_CONSEQUENCES,

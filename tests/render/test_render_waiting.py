@@ -7,8 +7,8 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from reconciler.drift import DriftKind, DriftRecord, DriftReport, to_dict
-from reconciler.plan import Plan
+from reconciler.drift.model import DriftKind, DriftRecord, DriftReport, to_dict
+from reconciler.plan.model import Plan
 from reconciler.render import render, render_drift
 from reconciler.render.common import NO_CHANGES, NOTHING_TO_APPLY, ONLY_WAITING
 from tests.render.plans import NORTHWIND, NOW, small_plan

@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import json
 
-from reconciler.diff import drift
-from reconciler.importing import customer_yaml
-from reconciler.partnercenter.models import (
+from reconciler.drift.compare import drift
+from reconciler.live.models import (
     Customer,
     CustomerDetail,
     SubscriptionKind,
     subscription_from_wire,
 )
-from reconciler.planner import make_plan
+from reconciler.plan.planner import make_plan
 from reconciler.render import render, render_drift
 from reconciler.render.common import prose
+from reconciler.scaffold.imported import customer_yaml
 from reconciler.wording import plural
-from tests.planner.builders import NOW, customer, detail, estate, sub
+from tests.plan.builders import NOW, customer, detail, estate, sub
 
 STRANGER = Customer(
     id="ae43c559-1885-44c2-ad5f-68ff5454b9da",

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from reconciler import __version__
-from reconciler.scaffold import REPOSITORY
+from reconciler.scaffold.repository import REPOSITORY
 from tests.artifact import (
     REPO,
     Installed,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from reconciler import __version__
-from reconciler.scaffold import DISTRIBUTION, REPOSITORY
+from reconciler.scaffold.repository import DISTRIBUTION, REPOSITORY
 from tests.artifact import Installed
 from tests.workflows.release import (
     CHECK_VERSION,

@@ -26,9 +26,9 @@ import pytest
 import yaml
 
 from reconciler import __version__
-from reconciler.partnercenter.fake.server import FakeServer
-from reconciler.partnercenter.fake.state import FakeState
-from reconciler.scaffold import REPOSITORY, WORKFLOWS
+from reconciler.fake.server import FakeServer
+from reconciler.fake.state import FakeState
+from reconciler.scaffold.repository import REPOSITORY, WORKFLOWS
 from tests.artifact import REPO, Installed, offline_env, snapshot
 from tests.azurite import Azurite
 from tests.conftest import EXAMPLE

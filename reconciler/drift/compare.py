@@ -1,0 +1,881 @@
+"""Drift: every difference between the desired state and Partner Center, one record each.
+
+Pure: no I/O and no clock of its own (`now` is passed in). Both sides are
+first normalized into the same small model, plain dicts of exactly the facts
+pcr manages:
+
+    {tenant_id: {"relationship": ..., "name": ..., "domain": ...,
+                 "subscriptions": {subscription_id: {"status": ..., "auto_renew": ...}},
+                 "gdap": {relationship_id: {"status": ...}}}}
+
+and deepdiff compares the two estates; each difference it reports becomes a
+`DriftRecord`. Normalizing is where the rules live, the same ones the planner
+follows, so that drift and plan agree on what is converged:
+
+- a fact is compared only when both sides can state it (a name the file does
+  not declare, or a subscription nobody overrides, is left alone);
+- a live subscription that already satisfies what is wanted shows the wanted
+  value (an expired one satisfies `suspended` and `cancelled`; a suspended
+  legacy one satisfies `cancelled`, which Partner Center completes at term end);
+- an offboarding customer (`relationship: none`) that is gone is converged,
+  also one that vanished while pcr read it (`Live.vanished`: no longer in the
+  partner's list); a customer that should stay and vanished is missing;
+  one that is still there wants every subscription that blocks the removal
+  cancelled (NCE, software) or suspended (legacy, Azure), and auto-renew off
+  where the cancellation window has closed;
+- an offboarding customer whose GDAP relationships end with it (`gdap: terminate`),
+  gone or not (but not vanished during this read), wants every one that has not
+  ended terminated (a draft: deleted);
+  `gdap: keep` leaves them, and a customer that stays is not compared at all:
+  for it, a relationship about to end without extension is a note, not drift.
+
+Records then get what a person needs to act, from the customer's own part of
+the plan (`planner.plan_declared`, guardrails included), so that drift and plan
+never disagree about what apply does:
+
+- a record says "`pcr apply` <does X>" (the phrases in APPLY_SAYS) only when
+  the plan holds that action for its target; a subscription the plan holds
+  back (behind a reserved instance or a savings plan, or an unknown state:
+  fail closed), or that a guardrail refuses, says so instead;
+- a record is *waiting* when a deferred item whose date has not come explains
+  it, the plan holds no action for its target and no blocked item names it: the
+  relationship of an offboarding customer whose removal is deferred, each
+  subscription that such a removal (or a cancellation deferred for that
+  subscription) waits for, and each GDAP relationship, which ends with it.
+  Waiting records are shown but are not changes (`--detailed-exitcode` 0);
+  once the date has passed they are drift again ("due since").
+
+So, per declared customer: drift has a record that is not waiting, other than
+`name` and `domain` (which the plan only warns about), exactly when the plan
+has for that customer an action, a blocked item, an error, or a deferred item
+that is due; and it has only waiting records exactly when the plan has only
+deferred items that are not due (tests/drift/test_agreement.py). The one exception:
+GDAP relationships that could not be read at all (no Graph credentials) are a
+blocked item in the plan, and a warning in drift, which cannot compare them.
+
+The plan drift explains with is the one `pcr plan` makes, which reads GDAP only
+for the customers whose offboarding ends it (`lifecycle.needs_gdap`); drift reads
+every declared customer's, for the notes.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from reconciler.desired.model import Desired, DesiredCustomer, DesiredStatus
+from reconciler.drift.model import KIND_ORDER, DriftKind, DriftNote, DriftRecord, DriftReport, Value
+from reconciler.live.lifecycle import (
+    ENDED_STATUSES,
+    GDAP_AWAITING_CUSTOMER,
+    GDAP_DELETED_BY_PCR,
+    GDAP_HOLDS_ROLES,
+    RESELLER,
+    WINDOWED_KINDS,
+    cancel_deadline,
+    in_window,
+    label,
+    needs_gdap,
+    offboarding_wants,
+    renewal_date,
+    satisfies,
+    term_end_day,
+    unmanaged_ids,
+    window_after,
+)
+from reconciler.live.models import (
+    Customer,
+    CustomerDetail,
+    GdapRelationship,
+    GdapStatus,
+    Live,
+    Subscription,
+    SubscriptionKind,
+    SubscriptionStatus,
+    day,
+    moment,
+)
+from reconciler.plan.model import GDAP_STEPS, Action, ActionType, BlockedKind, CustomerRef, Deferred
+from reconciler.plan.planner import CustomerPlan, past_term, plan_declared
+from reconciler.timestamps import format_time
+
+NONE = "none"
+# What an offboarding that ends GDAP wants of a relationship that has not ended yet.
+TERMINATED, DELETED = "terminated", "deleted"
+# A relationship of a customer that stays, ending within this long without extension,
+# is a note (never drift): time enough to extend it.
+GDAP_NOTICE = timedelta(days=30)
+
+
+# --- the normalized models ----------------------------------------------------------------
+
+
+def _observed(wanted: DesiredStatus, sub: Subscription) -> str:
+    return str(wanted) if satisfies(wanted, sub) else str(sub.status)
+
+
+@dataclass
+class _Views:
+    """The two normalized estates, filled side by side so they always hold the same keys."""
+
+    desired: dict[str, dict[str, Any]] = field(default_factory=dict)
+    live: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def pair(self, customer_id: str, key: str, desired: Value, live: Value) -> None:
+        self.desired.setdefault(customer_id, {})[key] = desired
+        self.live.setdefault(customer_id, {})[key] = live
+
+    def pair_subscription(
+        self, customer_id: str, sub_id: str, key: str, desired: Value, live: Value
+    ) -> None:
+        self.desired[customer_id].setdefault("subscriptions", {}).setdefault(sub_id, {})[key] = (
+            desired
+        )
+        self.live[customer_id].setdefault("subscriptions", {}).setdefault(sub_id, {})[key] = live
+
+    def pair_gdap(self, customer_id: str, relationship_id: str, desired: str, live: str) -> None:
+        for view, status in ((self.desired, desired), (self.live, live)):
+            view.setdefault(customer_id, {}).setdefault("gdap", {})[relationship_id] = {
+                "status": status
+            }
+
+
+def _relationship(live: Customer | None) -> str:
+    if live is None:
+        return NONE
+    return RESELLER if live.relationship == RESELLER else (live.relationship or NONE)
+
+
+def _add_customer(views: _Views, customer: DesiredCustomer, live: Live, now: datetime) -> None:
+    _add_customer_itself(views, customer, live, now)
+    # One that vanished while pcr read it is done for this run, as the plan sees it; the
+    # next run, in which it is simply gone, compares what GDAP it left behind.
+    if customer.ends_gdap and customer.tenant_id not in live.vanished:
+        _add_gdap(views, customer.tenant_id, live.gdap.get(customer.tenant_id, ()))
+
+
+def _add_customer_itself(
+    views: _Views, customer: DesiredCustomer, live: Live, now: datetime
+) -> None:
+    cid = customer.tenant_id
+    found = live.customers.get(cid)
+    if customer.offboarding and (found is None or found.relationship != RESELLER):
+        return  # offboarded already: converged
+    if found is None:
+        views.desired[cid] = {"relationship": RESELLER}  # absent on the live side: missing
+        return
+    views.pair(cid, "relationship", str(customer.relationship), _relationship(found))
+    if customer.name and found.name:
+        views.pair(cid, "name", customer.name.strip(), found.name.strip())
+    if customer.domain and found.domain:
+        views.pair(cid, "domain", customer.domain.lower(), found.domain.lower())
+    detail = live.details.get(cid)
+    if detail is None or found.relationship != RESELLER:
+        return
+    views.desired[cid]["subscriptions"] = {}
+    views.live[cid]["subscriptions"] = {}
+    if customer.offboarding:
+        _add_offboarding_subscriptions(views, cid, detail, now)
+    else:
+        _add_overrides(views, customer, detail)
+
+
+def _add_overrides(views: _Views, customer: DesiredCustomer, detail: CustomerDetail) -> None:
+    cid = customer.tenant_id
+    by_id = {s.id.lower(): s for s in detail.subscriptions}
+    for override in customer.subscriptions:
+        sub = by_id.get(override.id)
+        if sub is None:
+            declared = str(override.status) if override.status else "present"
+            views.desired[cid]["subscriptions"][override.id] = {"status": declared}
+            continue  # absent on the live side: subscription_missing
+        if override.status is not None:
+            views.pair_subscription(
+                cid, override.id, "status", str(override.status), _observed(override.status, sub)
+            )
+        # Auto-renew can only be changed on an active subscription that is meant to stay.
+        compare_renewal = (
+            override.auto_renew is not None
+            and override.status in (None, DesiredStatus.ACTIVE)
+            and sub.status is SubscriptionStatus.ACTIVE
+        )
+        if compare_renewal:
+            views.pair_subscription(
+                cid, override.id, "auto_renew", override.auto_renew, sub.auto_renew
+            )
+
+
+def _add_offboarding_subscriptions(
+    views: _Views, cid: str, detail: CustomerDetail, now: datetime
+) -> None:
+    for sub in detail.subscriptions:
+        wanted = offboarding_wants(sub)
+        if wanted is None:
+            continue
+        sid = sub.id.lower()
+        views.pair_subscription(cid, sid, "status", str(wanted), _observed(wanted, sub))
+        # Past its window the subscription can only be left to end: it must not renew.
+        if (
+            sub.kind in WINDOWED_KINDS
+            and sub.status is SubscriptionStatus.ACTIVE
+            and not in_window(sub, now)
+        ):
+            views.pair_subscription(cid, sid, "auto_renew", False, sub.auto_renew)
+
+
+def gdap_wants(relationship: GdapRelationship) -> str | None:
+    """What an offboarding that ends GDAP wants of this relationship: terminated (a draft:
+    deleted), or None when it has ended or is ending by itself. One pcr cannot read, or
+    whose status it does not know, is compared too: the plan holds it for a person."""
+    if relationship.status in GDAP_DELETED_BY_PCR:
+        return DELETED
+    if (
+        relationship.status in GDAP_HOLDS_ROLES | GDAP_AWAITING_CUSTOMER
+        or relationship.status is GdapStatus.UNKNOWN
+        or relationship.unknowns
+    ):
+        return TERMINATED
+    return None
+
+
+def _gdap_status(relationship: GdapRelationship) -> str:
+    """The status as read; with what pcr could not read of the relationship, which the plan
+    holds for a person whatever the status (a terminated one with an unreadable end too)."""
+    status = relationship.status_text or str(relationship.status)
+    if relationship.status is GdapStatus.UNKNOWN or not relationship.unknowns:
+        return status  # a status pcr does not know already differs from any it wants
+    return f"{status}, with {', '.join(relationship.unknowns)}"
+
+
+def _add_gdap(views: _Views, cid: str, relationships: Iterable[GdapRelationship]) -> None:
+    for relationship in relationships:
+        if (wanted := gdap_wants(relationship)) is not None:
+            views.pair_gdap(cid, relationship.id, wanted, _gdap_status(relationship))
+
+
+def normalized(
+    desired: Desired, live: Live, now: datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The desired and the live estate in the one model that deepdiff compares."""
+    views = _Views()
+    for customer in desired.customers.values():
+        _add_customer(views, customer, live, now)
+    for cid in unmanaged_ids(desired, live):
+        views.live[cid] = {"relationship": RESELLER}  # absent on the desired side: unmanaged
+    return views.desired, views.live
+
+
+# --- comparing ---------------------------------------------------------------------------
+
+Difference = tuple[list[str], Value, Value]
+_REPORTS = ("values_changed", "type_changes", "dictionary_item_added", "dictionary_item_removed")
+
+
+@cache
+def _deepdiff_options() -> dict[str, Any]:
+    """From deepdiff 8.1 on, two dicts that share few keys are reported as one changed value
+    (`threshold_to_diff_deeper`); drift needs a record per key, as older versions give."""
+    from deepdiff import DeepDiff
+
+    if "threshold_to_diff_deeper" in inspect.signature(DeepDiff.__init__).parameters:
+        return {"threshold_to_diff_deeper": 0}
+    return {}
+
+
+def _plain(value: Any) -> Value:
+    """deepdiff's "not present" marker, and whole entries, become None/their status."""
+    if isinstance(value, dict):
+        status = value.get("status", value.get("relationship"))
+        return status if isinstance(status, str) else None
+    return value if isinstance(value, str | bool) else None
+
+
+def differences(desired_view: dict[str, Any], live_view: dict[str, Any]) -> Iterator[Difference]:
+    """(path, desired, live) for every difference between the normalized estates."""
+    # Imported here: deepdiff takes a tenth of a second to import, and only drift needs it.
+    from deepdiff import DeepDiff
+
+    # Plain equality first: in a large estate most customers are converged, and
+    # deepdiff costs far more per customer than `==` does.
+    changed = {
+        cid
+        for cid in desired_view.keys() | live_view.keys()
+        if desired_view.get(cid) != live_view.get(cid)
+    }
+    tree = DeepDiff(
+        {cid: model for cid, model in desired_view.items() if cid in changed},
+        {cid: model for cid, model in live_view.items() if cid in changed},
+        view="tree",
+        **_deepdiff_options(),
+    )
+    for report in _REPORTS:
+        for level in tree.get(report, ()):
+            yield (
+                [str(step) for step in level.path(output_format="list")],
+                _plain(level.t1),
+                _plain(level.t2),
+            )
+
+
+def _kind_of(path: list[str], desired: Value) -> DriftKind:
+    match path:
+        case [_]:
+            return (
+                DriftKind.MISSING_CUSTOMER if desired is not None else DriftKind.UNMANAGED_CUSTOMER
+            )
+        case [_, "relationship"]:
+            return DriftKind.RELATIONSHIP
+        case [_, "name"]:
+            return DriftKind.NAME
+        case [_, "domain"]:
+            return DriftKind.DOMAIN
+        case [_, "subscriptions", _]:
+            return DriftKind.SUBSCRIPTION_MISSING
+        case [_, "subscriptions", _, "status"]:
+            return DriftKind.SUBSCRIPTION_STATUS
+        case [_, "subscriptions", _, "auto_renew"]:
+            return DriftKind.AUTO_RENEW
+        case [_, "gdap", _, "status"]:
+            return DriftKind.GDAP_RELATIONSHIP
+    raise ValueError(f"drift at an unexpected place in the model: {path}")
+
+
+# --- the report --------------------------------------------------------------------------
+
+
+def drift(desired: Desired, live: Live, now: datetime) -> DriftReport:
+    """Every difference between `desired` and `live`, explained, in a stable order."""
+    report = DriftReport(now=now, checked=len(desired.customers), api_calls=live.api_calls)
+    for customer in desired.customers.values():
+        found = live.customers.get(customer.tenant_id)
+        report.customers[customer.tenant_id] = CustomerRef(
+            customer.name or (found.name if found else ""), customer.path
+        )
+    for cid in unmanaged_ids(desired, live):
+        report.customers[cid] = CustomerRef(live.customers[cid].name, "")
+    explain = _Explainer(desired, as_planned(desired, live), now)
+    records = [
+        explain(path, want, have)
+        for path, want, have in differences(*normalized(desired, live, now))
+    ]
+    report.records = sorted(records, key=lambda r: _order(report, r))
+    report.notes = sorted(
+        gdap_notes(desired, live, now),
+        key=lambda n: (_where(report, n.customer_id), n.ends or now, n.target_id),
+    )
+    report.warnings = gdap_warnings(desired, live)
+    return report
+
+
+def as_planned(desired: Desired, live: Live) -> Live:
+    """The live state as `pcr plan` reads it: GDAP relationships only for the customers
+    whose offboarding ends them (drift reads every declared customer's, for the notes)."""
+    kept = {
+        cid: relationships
+        for cid, relationships in live.gdap.items()
+        if (customer := desired.customers.get(cid)) is not None and needs_gdap(customer)
+    }
+    return live if len(kept) == len(live.gdap) else replace(live, gdap=kept)
+
+
+def _where(report: DriftReport, customer_id: str) -> str:
+    ref = report.customers.get(customer_id)
+    return (ref.file if ref and ref.file else "") or report.name_of(customer_id).lower()
+
+
+def _order(report: DriftReport, record: DriftRecord) -> tuple[bool, str, int, str]:
+    unmanaged = record.kind is DriftKind.UNMANAGED_CUSTOMER
+    return unmanaged, _where(report, record.customer_id), KIND_ORDER[record.kind], record.target_id
+
+
+# --- GDAP: notes for the customers that stay, and what could not be read ------------------
+
+
+def ends_unextended(relationship: GdapRelationship, now: datetime) -> bool:
+    """An active relationship that ends within GDAP_NOTICE and does not auto-extend."""
+    return (
+        relationship.status is GdapStatus.ACTIVE
+        and not relationship.auto_extends
+        and relationship.ends is not None
+        and relationship.ends - now <= GDAP_NOTICE
+    )
+
+
+def gdap_notes(desired: Desired, live: Live, now: datetime) -> Iterator[DriftNote]:
+    """A note for each GDAP relationship of a customer that stays that is about to end
+    without extension: the partner's admin roles would end with it. Not drift."""
+    for customer in desired.customers.values():
+        if customer.offboarding:
+            continue  # `terminate`: drift; `keep`: the plan says it leaves them
+        for relationship in live.gdap.get(customer.tenant_id, ()):
+            if ends_unextended(relationship, now) and relationship.ends is not None:
+                yield DriftNote(
+                    customer.tenant_id,
+                    relationship.id,
+                    _expiry_message(relationship, relationship.ends, now),
+                    relationship.ends,
+                    relationship.name,
+                )
+
+
+def _expiry_message(relationship: GdapRelationship, ends: datetime, now: datetime) -> str:
+    left = ends - now
+    if left <= timedelta(0):
+        when = f"its end date {moment(ends)} has passed, and Graph still shows it active"
+    elif left < timedelta(days=1):
+        when = f"it ends {moment(ends)}, in less than a day,"
+    else:
+        days = left.days
+        when = f"it ends {moment(ends)}, in {days} day{'s' * (days != 1)},"
+    extend = relationship.auto_extend or "PT0S"
+    return (
+        f"GDAP relationship: {when} and it does not auto-extend (autoExtendDuration "
+        f"{extend}): the partner's admin roles in this customer's tenant end with it. To keep "
+        "them, turn auto-extend on in the Partner Center portal (Customers > the customer > "
+        "Admin relationships), or set autoExtendDuration to P180D through Microsoft Graph "
+        "(PATCH the relationship, its ETag in If-Match); a relationship that includes the "
+        "Global Administrator role cannot auto-extend: the customer must approve a new one "
+        "before it ends"
+    )
+
+
+def gdap_warnings(desired: Desired, live: Live) -> list[str]:
+    """One line when the GDAP relationships of customers whose offboarding ends them could
+    not be read: drift cannot compare them, and says so rather than stay silent."""
+    unread = sorted(
+        (c for c in desired.customers.values() if needs_gdap(c) and c.tenant_id not in live.gdap),
+        key=lambda c: c.path,
+    )
+    if not unread:
+        return []
+    names = ", ".join(c.name or c.tenant_id for c in unread[:3])
+    if len(unread) > 3:
+        names += f" and {len(unread) - 3} more"
+    count = "1 offboarding customer" if len(unread) == 1 else f"{len(unread)} offboarding customers"
+    return [
+        f"GDAP relationships not compared for {count} with `gdap: terminate` ({names}): "
+        f"Microsoft Graph was not read ({live.gdap_unreadable or 'not read'}); the plan holds "
+        "their GDAP steps and removals for a person until it can be"
+    ]
+
+
+# What drift says apply does, one phrase per action type. A record says one only when
+# the customer's plan holds that action for the record's target (a test checks every
+# message against the plan).
+APPLY_SAYS: dict[ActionType, str] = {
+    ActionType.SUSPEND: "`pcr apply` suspends it",
+    ActionType.CANCEL: "`pcr apply` cancels it",
+    ActionType.REACTIVATE: "`pcr apply` reactivates it",
+    ActionType.DISABLE_AUTO_RENEW: "`pcr apply` turns auto-renew off",
+    ActionType.ENABLE_AUTO_RENEW: "`pcr apply` turns auto-renew on",
+    ActionType.TERMINATE_GDAP: "`pcr apply` terminates it",
+    ActionType.DELETE_GDAP: "`pcr apply` deletes it",
+    ActionType.REMOVE_RELATIONSHIP: "`pcr apply` removes the relationship",
+}
+# Blocked items that hold a whole customer back: nothing destructive is done to it.
+HOLDING_KINDS = frozenset(
+    {BlockedKind.RESERVED_INSTANCE, BlockedKind.SAVINGS_PLAN, BlockedKind.UNKNOWN_STATE}
+)
+STATUS_STEPS = frozenset({ActionType.SUSPEND, ActionType.CANCEL, ActionType.REACTIVATE})
+NOT_NOW = "this plan does not change it now: see `pcr plan`"
+Note = tuple[str, dict[str, Any]]
+
+
+def cancellation_outlook(
+    sub: Subscription, now: datetime, planned: Collection[ActionType] = ()
+) -> Note:
+    """When this subscription can be cancelled (now, at renewal, or never), and what the
+    plan (the action types it holds for this subscription) does about it."""
+    window = cancel_deadline(sub)
+    if in_window(sub, now):
+        until = f"until {moment(window)}" if window and not sub.is_trial else "at any time"
+        facts: dict[str, Any] = {"cancellable_until": format_time(window)} if window else {}
+        if ActionType.CANCEL in planned:
+            return f"it can be cancelled {until}: {APPLY_SAYS[ActionType.CANCEL]}", facts
+        return f"it can be cancelled {until}, but {NOT_NOW}", facts
+    closed = (
+        f"its cancellation window closed {moment(window)}"
+        if window
+        else "it has no cancellation window"
+    )
+    renews, last_day = renewal_date(sub), term_end_day(sub)
+    if renews is None or last_day is None:
+        return f"it cannot be cancelled: {closed}, and Partner Center reports no term end", {}
+    if not sub.auto_renew or sub.status is not SubscriptionStatus.ACTIVE:
+        return (
+            f"it cannot be cancelled now ({closed}); with auto-renew off its term ends {last_day}",
+            {"term_ends": last_day.isoformat()},
+        )
+    closes = window_after(renews)
+    facts = {"next_window_opens": format_time(renews), "next_window_closes": format_time(closes)}
+    then = (
+        f"it renews on {day(renews)}, and the next cancellation window opens then and closes "
+        f"{moment(closes)}"
+    )
+    if ActionType.DISABLE_AUTO_RENEW in planned:
+        turns_off = APPLY_SAYS[ActionType.DISABLE_AUTO_RENEW]
+        return (
+            f"it cannot be cancelled now ({closed}); its term ends {last_day}: {turns_off}, "
+            f"so that this term is its last (otherwise {then})",
+            facts,
+        )
+    return (
+        f"it cannot be cancelled now ({closed}); its term ends {last_day}: {then}: cancel "
+        "inside it, or turn auto-renew off so that this term is its last",
+        facts,
+    )
+
+
+def _targets(action: Action, target_id: str) -> bool:
+    """The action is on this target, or on an Azure subscription under it."""
+    target = target_id.lower()
+    return action.target_id.lower() == target or action.parent_id.lower() == target
+
+
+def _naming(planned: CustomerPlan, target_id: str) -> list[str]:
+    """The blocked items that name this target: a person's to act on."""
+    return [b.reason for b in planned.blocked if target_id.lower() in b.reason.lower()]
+
+
+def waits(planned: CustomerPlan, target_id: str, now: datetime) -> bool:
+    """The one rule for a waiting record: a deferred item whose date has not come explains
+    it (one deferred for its target, or the removal of its offboarding customer, which waits
+    for its terms and takes the GDAP steps with it), the plan holds no action for its target,
+    and no blocked item names it."""
+    target = target_id.lower()
+    # A blocked item is about something the customer has: the customer's own record (its
+    # relationship) waits with its removal, whatever else a person must see to.
+    named = target != planned.id.lower() and _naming(planned, target)
+    if named or any(_targets(a, target) for a in planned.actions):
+        return False
+    return any(
+        not d.due(now)
+        and (d.type is ActionType.REMOVE_RELATIONSHIP or d.target_id.lower() == target)
+        for d in planned.deferred
+    )
+
+
+def _held_back(
+    planned: CustomerPlan, target_id: str, nothing: str = "nothing is suspended or cancelled"
+) -> Note | None:
+    """Why the plan leaves this target as it is, when a guardrail or a person is why."""
+    if planned.errors:
+        return "refused by a guardrail: " + "; ".join(planned.errors), {
+            "refused": list(planned.errors)
+        }
+    holding = [b.reason for b in planned.blocked if b.kind in HOLDING_KINDS]
+    if holding:
+        return (
+            f"held back: {nothing} for this customer while a person must act: "
+            + "; ".join(holding),
+            {"blocked": holding},
+        )
+    if naming := _naming(planned, target_id):
+        return "blocked, a person must act: " + "; ".join(naming), {"blocked": naming}
+    return None
+
+
+@dataclass(frozen=True)
+class _Explainer:
+    """Turns a (path, desired, live) difference into a record a person can act on.
+
+    Every record is explained by the customer's own part of the plan (guardrails
+    included), so that drift says `pcr apply` does something only where the plan
+    holds that action, and marks as waiting what a deferred item explains.
+    """
+
+    desired: Desired
+    live: Live
+    now: datetime
+    plans: dict[str, CustomerPlan] = field(default_factory=dict)  # each customer's, once
+
+    def __call__(self, path: list[str], want: Value, have: Value) -> DriftRecord:
+        kind, cid = _kind_of(path, want), path[0]
+        if kind is DriftKind.UNMANAGED_CUSTOMER:
+            return self._unmanaged(cid)
+        customer = self.desired.customers[cid]
+        if kind in (
+            DriftKind.SUBSCRIPTION_STATUS,
+            DriftKind.AUTO_RENEW,
+            DriftKind.SUBSCRIPTION_MISSING,
+        ):
+            return self._subscription(kind, customer, path[2], want, have)
+        if kind is DriftKind.GDAP_RELATIONSHIP:
+            return self._gdap(customer, path[2], want, have)
+        message, detail = self._customer_note(kind, customer, have)
+        found = self._found(cid)
+        name = customer.name or (found.name if found else "")
+        waiting = kind is DriftKind.RELATIONSHIP and waits(self._plan(customer), cid, self.now)
+        return DriftRecord(cid, kind, cid, want, have, message, name, detail, waiting)
+
+    def _plan(self, customer: DesiredCustomer) -> CustomerPlan:
+        cid = customer.tenant_id
+        if cid not in self.plans:
+            self.plans[cid] = plan_declared(self.desired, self.live, customer, self.now)
+        return self.plans[cid]
+
+    def _found(self, cid: str) -> Customer | None:
+        return self.live.customers.get(cid)
+
+    def _detail(self, cid: str) -> CustomerDetail:
+        return self.live.details.get(cid, CustomerDetail())
+
+    def _unmanaged(self, cid: str) -> DriftRecord:
+        found = self.live.customers[cid]
+        detail: dict[str, Any] = {"name": found.name, "domain": found.domain}
+        if cid in self.live.details:
+            detail["subscriptions"] = [
+                _subscription_facts(s) for s in self._detail(cid).subscriptions
+            ]
+        message = (
+            "a reseller customer in Partner Center with no file in the desired state: declare it "
+            "(`pcr import` writes one), or set the policy unmanaged_customers: ignore"
+        )
+        return DriftRecord(
+            cid, DriftKind.UNMANAGED_CUSTOMER, cid, None, RESELLER, message, found.name, detail
+        )
+
+    def _customer_note(self, kind: DriftKind, customer: DesiredCustomer, have: Value) -> Note:
+        if kind is DriftKind.MISSING_CUSTOMER:
+            if (vanished := self.live.vanished.get(customer.tenant_id)) is not None:
+                return (
+                    "vanished from Partner Center's list while pcr read it: check in Partner "
+                    "Center whether the relationship was removed; only the customer can accept "
+                    "a new one",
+                    {"vanished": vanished},
+                )
+            return (
+                "not one of this partner's customers in Partner Center: check the tenant_id for a "
+                "typo; if the relationship was removed outside pcr, only the customer can accept a "
+                "new one",
+                {},
+            )
+        if kind is DriftKind.NAME:
+            return "a different name is only a warning: update the file, or check the tenant_id", {}
+        if kind is DriftKind.DOMAIN:
+            return (
+                "the domain is pcr's second key: nothing destructive is done to this customer "
+                "until the tenant_id or the domain in the file is fixed",
+                {},
+            )
+        if customer.offboarding:
+            return self._removal_outlook(customer)
+        return (
+            f"declared reseller, but Partner Center has no reseller relationship ({have}): only "
+            "the customer can accept a new one (Customers > Request a reseller relationship)",
+            {},
+        )
+
+    def _removal_outlook(self, customer: DesiredCustomer) -> Note:
+        """When the relationship can go, as the planner sees it."""
+        planned = self._plan(customer)
+        if any(a.type is ActionType.REMOVE_RELATIONSHIP for a in planned.actions):
+            gdap = sum(a.type in GDAP_STEPS for a in planned.actions)
+            steps = len(planned.actions) - 1 - gdap
+            on = [f"{steps} step{'s' * (steps != 1)} on its subscriptions"] if steps else []
+            on += [f"{gdap} on its GDAP relationships"] if gdap else []
+            before = f", after {' and '.join(on)}" if on else ""
+            removes = APPLY_SAYS[ActionType.REMOVE_RELATIONSHIP]
+            return f"offboarding: {removes} now{before}", {"removal": "now"}
+        for item in planned.deferred:
+            if item.type is ActionType.REMOVE_RELATIONSHIP:
+                return _deferred_removal(item, self.now)
+        if planned.errors:
+            return (
+                "offboarding refused by a guardrail: " + "; ".join(planned.errors),
+                {"removal": "refused", "refused": list(planned.errors)},
+            )
+        reasons = [b.reason for b in planned.blocked]
+        if reasons:
+            return (
+                "offboarding blocked, a person must act: " + "; ".join(reasons),
+                {"removal": "blocked", "blocked": reasons},
+            )
+        return "offboarding: see `pcr plan`", {}
+
+    def _subscription(
+        self, kind: DriftKind, customer: DesiredCustomer, sub_id: str, want: Value, have: Value
+    ) -> DriftRecord:
+        cid = customer.tenant_id
+        sub = next((s for s in self._detail(cid).subscriptions if s.id.lower() == sub_id), None)
+        if sub is None:
+            message = "not one of this customer's subscriptions in Partner Center: check the id"
+            return DriftRecord(cid, kind, sub_id, want, None, message)
+        planned = self._plan(customer)
+        acted = frozenset(a.type for a in planned.actions if _targets(a, sub.id))
+        if kind is DriftKind.AUTO_RENEW:
+            message, detail = self._renewal_note(customer, sub, bool(want), acted)
+        else:
+            message, detail = self._status_note(customer, sub, DesiredStatus(str(want)), acted)
+        waiting = waits(planned, sub.id, self.now)
+        return DriftRecord(cid, kind, sub_id, want, have, message, label(sub), detail, waiting)
+
+    def _gdap(
+        self, customer: DesiredCustomer, relationship_id: str, want: Value, have: Value
+    ) -> DriftRecord:
+        cid = customer.tenant_id
+        relationship = next(r for r in self.live.gdap[cid] if r.id == relationship_id)
+        planned = self._plan(customer)
+        message, detail = self._gdap_note(customer, relationship)
+        facts = {
+            "status": _gdap_status(relationship),
+            "ends": format_time(relationship.ends) if relationship.ends else None,
+            "auto_extend": relationship.auto_extend,
+        }
+        return DriftRecord(
+            cid,
+            DriftKind.GDAP_RELATIONSHIP,
+            relationship.id,
+            want,
+            have,
+            message,
+            relationship.name,
+            facts | detail,
+            waits(planned, relationship.id, self.now),
+        )
+
+    def _gdap_note(self, customer: DesiredCustomer, relationship: GdapRelationship) -> Note:
+        """What the plan does about a GDAP relationship that outlives an offboarding."""
+        planned = self._plan(customer)
+        acted = [a.type for a in planned.actions if _targets(a, relationship.id)]
+        if any(a.type is ActionType.REMOVE_RELATIONSHIP for a in planned.actions):
+            when = " with the removal"
+        elif (found := self._found(customer.tenant_id)) is None or found.relationship != RESELLER:
+            when = ", left behind by the removal of the reseller relationship"
+        else:
+            when = ""
+        if ActionType.TERMINATE_GDAP in acted:
+            return (
+                f"offboarding: {APPLY_SAYS[ActionType.TERMINATE_GDAP]}{when}; the partner's "
+                "admin roles in the customer's tenant end at once",
+                {},
+            )
+        if ActionType.DELETE_GDAP in acted:
+            return (
+                "offboarding: a draft the customer never approved: "
+                f"{APPLY_SAYS[ActionType.DELETE_GDAP]}{when}",
+                {},
+            )
+        held = _held_back(planned, relationship.id, "no GDAP relationship is ended")
+        if held is not None:
+            return held
+        ends = "deleted" if relationship.status in GDAP_DELETED_BY_PCR else "terminated"
+        for item in planned.deferred:
+            if item.target_id.lower() == relationship.id.lower():
+                when_due = "due since" if item.due(self.now) else "deferred until"
+                return (
+                    f"offboarding: {ends} together with the removal, {when_due} "
+                    f"{moment(item.not_before)}",
+                    {"not_before": format_time(item.not_before)},
+                )
+        return NOT_NOW, {}
+
+    def _renewal_note(
+        self,
+        customer: DesiredCustomer,
+        sub: Subscription,
+        want: bool,
+        acted: frozenset[ActionType],
+    ) -> Note:
+        step = ActionType.ENABLE_AUTO_RENEW if want else ActionType.DISABLE_AUTO_RENEW
+        if step not in acted:
+            return _held_back(self._plan(customer), sub.id) or (NOT_NOW, {})
+        renews = renewal_date(sub)
+        detail = {"renews_on": format_time(renews)} if renews else {}
+        if customer.offboarding:
+            when = f" on {day(renews)}" if renews else ""
+            return (
+                f"offboarding, past its cancellation window: it renews{when} unless "
+                f"{APPLY_SAYS[step]}",
+                detail,
+            )
+        return APPLY_SAYS[step], detail
+
+    def _status_note(
+        self,
+        customer: DesiredCustomer,
+        sub: Subscription,
+        want: DesiredStatus,
+        acted: frozenset[ActionType],
+    ) -> Note:
+        if acted & STATUS_STEPS:
+            return self._status_step(sub, want, acted)
+        if sub.status is SubscriptionStatus.PENDING:
+            return "still pending in Partner Center: plan again once it is provisioned", {}
+        if want is DesiredStatus.ACTIVE and sub.status in ENDED_STATUSES:
+            return (
+                f"{sub.status.value} subscriptions cannot be reactivated: buy a new one and "
+                "declare its id instead",
+                {},
+            )
+        if (held := _held_back(self._plan(customer), sub.id)) is not None:
+            return held
+        if past_term(sub, self.now):
+            ended = term_end_day(sub)
+            return (
+                f"its term ended {ended}, but Partner Center still shows it {sub.status.value}: "
+                "plan again later (Partner Center can take a day to end a term)",
+                {"term_ended": str(ended)},
+            )
+        if want is DesiredStatus.CANCELLED and sub.kind in WINDOWED_KINDS:
+            return cancellation_outlook(sub, self.now, acted)
+        return NOT_NOW, {}
+
+    def _status_step(
+        self, sub: Subscription, want: DesiredStatus, acted: frozenset[ActionType]
+    ) -> Note:
+        """What apply does to the subscription's status now."""
+        if ActionType.REACTIVATE in acted:
+            return APPLY_SAYS[ActionType.REACTIVATE], {}
+        if ActionType.CANCEL in acted:
+            return cancellation_outlook(sub, self.now, acted)
+        says = APPLY_SAYS[ActionType.SUSPEND]
+        if ActionType.CANCEL_AZURE_ENTITLEMENT in acted:
+            says += ", once the Azure subscriptions under it are cancelled"
+        if want is DesiredStatus.CANCELLED and sub.kind in WINDOWED_KINDS:
+            last_day = term_end_day(sub)
+            return (
+                f"{says} (offboarding.nce_outside_window: suspend): past its cancellation "
+                f"window it cannot be cancelled, and the partner pays for it until its term "
+                f"ends {last_day}",
+                {"term_ends": str(last_day)} if last_day else {},
+            )
+        if want is DesiredStatus.CANCELLED:
+            return (
+                f"{says}: a legacy subscription is cancelled by suspending it, and Partner "
+                "Center deletes it at the end of its term",
+                {},
+            )
+        if sub.kind is SubscriptionKind.NCE:
+            return f"{says}; a suspended NCE subscription is still billed until its term ends", {}
+        return says, {}
+
+
+def _deferred_removal(item: Deferred, now: datetime) -> Note:
+    """A removal waiting for its date, or due since then and waiting for Partner Center."""
+    when = {"not_before": format_time(item.not_before)}
+    if item.due(now):
+        return (
+            f"offboarding: removal due since {moment(item.not_before)}; {item.reason}",
+            {"removal": "due", **when},
+        )
+    return (
+        f"offboarding: removal deferred until {moment(item.not_before)} ({item.reason})",
+        {"removal": "deferred", **when},
+    )
+
+
+def _subscription_facts(sub: Subscription) -> dict[str, Any]:
+    last_day = term_end_day(sub)
+    return {
+        "id": sub.id,
+        "offer": sub.offer_name or sub.offer_id,
+        "kind": sub.kind.value,
+        "status": sub.status.value,
+        "auto_renew": sub.auto_renew,
+        "term_ends": last_day.isoformat() if last_day else None,
+    }

@@ -1,0 +1,242 @@
+"""Which Partner Center and Microsoft Graph a run talks to: the real APIs, or the fake in process.
+
+`open_clients` is the one place the CLI turns `--endpoint URL` / `--graph-endpoint URL` /
+`--fake FILE` into ready clients, so every command runs the same client code against
+either (`fake.server` puts the fake, Graph included, on a loopback port for `pcr fake
+serve`). `open_client` gives Partner Center alone. A command that only reads (plan, drift,
+import) opens them `read_only`: then the fake never writes its file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from reconciler.live.auth import (
+    GRAPH,
+    REFRESH_VARIABLES,
+    StaticToken,
+    TokenProvider,
+    check_endpoint_url,
+    is_loopback,
+)
+from reconciler.live.client import PartnerCenterClient
+from reconciler.live.credentials import token_provider_from_env
+from reconciler.live.errors import (
+    AuthError,
+    ConfigurationError,
+    FakeStateError,
+    InsecureEndpointError,
+    InvalidEndpointError,
+)
+from reconciler.live.graph import DEFAULT_GRAPH_ROOT, GraphClient
+
+__all__ = ["DEFAULT_ENDPOINT", "Clients", "graph_root", "open_client", "open_clients"]
+
+DEFAULT_ENDPOINT = "https://api.partnercenter.microsoft.com"
+if TYPE_CHECKING:  # loaded only for --fake: a run against Partner Center never imports it
+    from reconciler.fake.app import FakePartnerCenter
+
+# The in-process fake is reached through the transport, never the network; this
+# host only has to be a syntactically valid URL that cannot resolve anywhere.
+FAKE_BASE_URL = "https://fake.partnercenter.invalid"
+FAKE_TOKEN = "fake-token"
+# Settings of the Partner Center client that Graph's has not: Graph answers no 409 to
+# wait out, and has no correlation header.
+_PARTNER_CENTER_ONLY = ("busy_wait", "correlation_id")
+
+
+@dataclass(frozen=True)
+class Clients:
+    """What one run talks to: Partner Center, and Microsoft Graph for GDAP.
+
+    `graph` is None when no Graph credentials are configured; `graph_unavailable`
+    then says which variables to set, so that each customer that needed GDAP reads
+    gets a blocked item instead of a silent skip.
+    """
+
+    partner_center: PartnerCenterClient
+    graph: GraphClient | None = None
+    graph_unavailable: str | None = None
+
+
+@contextmanager
+def open_clients(
+    *,
+    endpoint: str | None,
+    fake_state: Path | None,
+    env: Mapping[str, str],
+    graph_endpoint: str | None = None,
+    read_only: bool = False,
+    **client_kwargs: Any,
+) -> Iterator[Clients]:
+    """Partner Center as `open_client` gives it, and Microsoft Graph beside it.
+
+    With `fake_state`, both run over the one fake in process (one state, saved as
+    `open_client` saves it, or never when `read_only`). Else Graph is `graph_root`'s, with
+    its own token: `PCR_GRAPH_TOKEN`, else the Secure Application Model's; a `PCR_TOKEN` is
+    Partner Center's only. Without either, `graph` is None and `graph_unavailable` says what
+    to set.
+    """
+    _one_backend(endpoint, fake_state)
+    graph_kwargs = {k: v for k, v in client_kwargs.items() if k not in _PARTNER_CENTER_ONLY}
+    if fake_state is not None:
+        if graph_endpoint:
+            raise ConfigurationError(
+                "--graph-endpoint goes with --endpoint: the fake serves Microsoft Graph itself"
+            )
+        with _fake_app(fake_state, read_only=read_only) as app, ExitStack() as stack:
+            partner_center = stack.enter_context(_fake_partner_center(app, client_kwargs))
+            graph = stack.enter_context(
+                GraphClient(
+                    FAKE_BASE_URL, _fake_token(), transport=_in_process(app), **graph_kwargs
+                )
+            )
+            yield Clients(partner_center, graph)
+        return
+    url = _partner_center_url(endpoint, env)
+    root = graph_root(url, graph_endpoint, env)
+    with ExitStack() as stack:
+        partner_center = stack.enter_context(_endpoint_client(url, env, client_kwargs))
+        provider, unavailable = _graph_token(env)
+        if provider is None:
+            yield Clients(partner_center, None, unavailable)
+            return
+        stack.callback(_close, provider)
+        graph = stack.enter_context(GraphClient(root, provider, **graph_kwargs))
+        yield Clients(partner_center, graph)
+
+
+def graph_root(partner_center_url: str, graph_endpoint: str | None, env: Mapping[str, str]) -> str:
+    """The Graph root for a run against `partner_center_url`, checked: `graph_endpoint`, else
+    env `PCR_GRAPH_ENDPOINT`, else a loopback Partner Center's own root (`pcr fake serve`
+    serves both), else the real Graph."""
+    root = graph_endpoint or env.get("PCR_GRAPH_ENDPOINT", "").strip()
+    if not root:
+        partner_center = httpx.URL(partner_center_url)
+        loopback = partner_center.host and is_loopback(partner_center.host)
+        root = str(partner_center.copy_with(raw_path=b"/")) if loopback else DEFAULT_GRAPH_ROOT
+    try:
+        check_endpoint_url(root)
+    except (InsecureEndpointError, InvalidEndpointError) as exc:
+        raise type(exc)(f"the Microsoft Graph endpoint: {exc}") from None
+    return root.rstrip("/")
+
+
+@contextmanager
+def open_client(
+    *,
+    endpoint: str | None,
+    fake_state: Path | None,
+    env: Mapping[str, str],
+    read_only: bool = False,
+    **client_kwargs: Any,
+) -> Iterator[PartnerCenterClient]:
+    """A client for `endpoint` (else env `PCR_ENDPOINT`, else the real API), or for the fake.
+
+    With `fake_state`, the fake runs in this process on that file: every
+    change is saved as it happens and once more when the run ends, also when
+    it ends with an exception, so work done is never lost. `read_only` (a command that
+    only reads) leaves the file as it is: not its bytes, its mode or its mtime; what the
+    fake changes as it answers reads (terms caught up with its clock, a settling Azure
+    cancellation counting a read) lives only as long as the run.
+    """
+    _one_backend(endpoint, fake_state)
+    if fake_state is not None:
+        with (
+            _fake_app(fake_state, read_only=read_only) as app,
+            _fake_partner_center(app, client_kwargs) as client,
+        ):
+            yield client
+        return
+    with _endpoint_client(_partner_center_url(endpoint, env), env, client_kwargs) as client:
+        yield client
+
+
+def _one_backend(endpoint: str | None, fake_state: Path | None) -> None:
+    if endpoint and fake_state is not None:
+        raise ConfigurationError("choose one backend: an endpoint or a fake state file, not both")
+
+
+def _partner_center_url(endpoint: str | None, env: Mapping[str, str]) -> str:
+    url = endpoint or env.get("PCR_ENDPOINT", "").strip() or DEFAULT_ENDPOINT
+    check_endpoint_url(url)  # a URL that cannot be used is said first, before credentials
+    return url
+
+
+@contextmanager
+def _endpoint_client(
+    url: str, env: Mapping[str, str], client_kwargs: dict[str, Any]
+) -> Iterator[PartnerCenterClient]:
+    provider = token_provider_from_env(env)
+    try:
+        with PartnerCenterClient(url, provider, **client_kwargs) as client:
+            yield client
+    finally:
+        _close(provider)
+
+
+def _graph_token(env: Mapping[str, str]) -> tuple[TokenProvider | None, str | None]:
+    """Graph's token provider; or None and why, when no Graph credential is configured at
+    all. One that is configured but cannot be used is an error, as Partner Center's is."""
+    configured = bool(env.get("PCR_GRAPH_TOKEN", "").strip()) or all(
+        env.get(name, "").strip() for name in REFRESH_VARIABLES
+    )
+    try:
+        return token_provider_from_env(env, audience=GRAPH), None
+    except AuthError as exc:
+        if configured:
+            raise
+        return None, str(exc)
+
+
+def _close(provider: object) -> None:
+    close = getattr(provider, "close", None)
+    if callable(close):
+        close()
+
+
+@contextmanager
+def _fake_app(path: Path, *, read_only: bool = False) -> Iterator[FakePartnerCenter]:
+    """The fake in process on the state in `path`: saved after each change, and at the end;
+    never, when `read_only`."""
+    from reconciler.fake.app import FakePartnerCenter
+    from reconciler.fake.state import FakeState
+
+    try:
+        state = FakeState.load(path)
+    except (OSError, ValueError) as exc:  # unreadable, or not the fake's JSON
+        raise FakeStateError(f"{path}: cannot read the fake's state ({exc})") from None
+    if read_only:
+        yield FakePartnerCenter(state)
+        return
+    app = FakePartnerCenter(state, on_change=lambda changed: changed.save(path))
+    try:
+        yield app
+    finally:
+        with app.lock:
+            try:
+                state.save(path)
+            except OSError as exc:
+                raise FakeStateError(f"{path}: cannot save the fake's state ({exc})") from None
+
+
+def _fake_partner_center(
+    app: FakePartnerCenter, client_kwargs: dict[str, Any]
+) -> PartnerCenterClient:
+    return PartnerCenterClient(
+        FAKE_BASE_URL, _fake_token(), transport=_in_process(app), **client_kwargs
+    )
+
+
+def _fake_token() -> StaticToken:
+    return StaticToken(FAKE_TOKEN)
+
+
+def _in_process(app: FakePartnerCenter) -> httpx.WSGITransport:
+    return httpx.WSGITransport(app=app)

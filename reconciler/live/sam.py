@@ -1,0 +1,249 @@
+"""The Secure Application Model: the refresh token of one interactive MFA sign-in (`pcr login`),
+redeemed through MSAL for the short-lived access tokens of Partner Center and Microsoft Graph.
+
+One sign-in serves both audiences: MSAL redeems the refresh token once per run and from then
+on keeps it, rotated, in its in-memory token cache beside the access tokens.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from reconciler.live.auth import (
+    AUDIENCE_NAMES,
+    AUDIENCES,
+    DEFAULT_LOGIN_URL,
+    GRAPH,
+    PARTNER_CENTER,
+    SCOPES,
+    TENANT,
+    check_audience,
+)
+from reconciler.live.errors import AuthError, ConfigurationError
+from reconciler.live.msal_app import MsalApp, refusal_parts
+
+
+class SecureApplicationModel:
+    """One Secure Application Model sign-in: one MSAL `ConfidentialClientApplication` and its
+    in-memory token cache, for both audiences.
+
+    The first token asked for, of either audience, redeems the refresh token
+    (`acquire_token_by_refresh_token`); MSAL files what comes back under the consenting user's
+    account, and every later token, of either audience, comes from `acquire_token_silent`: a
+    cached access token while it has more than five minutes left, else one from the refresh
+    token MSAL holds (kept as Entra ID rotates it). Nothing touches the network before the
+    first token is asked for.
+
+    Thread-safe: concurrent callers of one audience share one token request, and the refresh
+    token handed in is redeemed once however many callers of both audiences arrive together.
+    """
+
+    def __init__(
+        self,
+        tenant_id: str,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        *,
+        login_url: str = DEFAULT_LOGIN_URL,
+        verify: ssl.SSLContext | bool = True,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not TENANT.fullmatch(tenant_id):  # the value is not shown: it may be a misplaced secret
+            raise ConfigurationError(
+                "PCR_TENANT_ID is not a tenant: expected the partner tenant's id (a GUID) or its "
+                "domain name (contoso.onmicrosoft.com)"
+            )
+        self._msal = MsalApp(
+            tenant_id,
+            client_id,
+            client_secret,
+            login_url=login_url,
+            verify=verify,
+            transport=transport,
+        )
+        self._msal.refresh_token = refresh_token  # to redeem, until an answer rotates it
+        self._msal.remember(refresh_token)
+        self._account: dict[str, Any] | None = None
+        self._redeem_lock = threading.Lock()
+        self._audience_locks = {audience: threading.Lock() for audience in AUDIENCES}
+        self._users = 0
+        self._released: Callable[[], None] | None = None  # once the last provider is closed
+
+    @property
+    def tenant_id(self) -> str:
+        return self._msal.tenant_id
+
+    @property
+    def client_id(self) -> str:
+        return self._msal.client_id
+
+    @property
+    def login_url(self) -> str:
+        return self._msal.login_url
+
+    def __repr__(self) -> str:
+        return f"SecureApplicationModel(tenant_id={self.tenant_id!r}, client_id={self.client_id!r})"
+
+    def __enter__(self) -> SecureApplicationModel:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections to the sign-in endpoint (a later token request reopens them)."""
+        self._msal.close()
+
+    def provider(self, audience: str = PARTNER_CENTER) -> SamTokenProvider:
+        """A token provider for `audience`, sharing this sign-in with every other one."""
+        check_audience(audience)
+        with _SHARED_LOCK:
+            self._users += 1
+        return SamTokenProvider(self, audience)
+
+    def token(self, audience: str = PARTNER_CENTER) -> str:
+        """A current access token for `audience`, from MSAL's cache or the token endpoint."""
+        check_audience(audience)
+        with self._audience_locks[audience]:
+            return self._acquire(audience)
+
+    # -- inside ---------------------------------------------------------------------------------
+
+    def _acquire(self, audience: str) -> str:
+        app = self._msal.application()
+        account = self._account
+        if account is None:
+            with self._redeem_lock:  # whoever comes first, of either audience, redeems
+                account = self._account
+                if account is None:
+                    return self._redeem(app, audience)
+        scopes = [SCOPES[audience]]
+        silent = self._msal.call(
+            lambda: app.acquire_token_silent_with_error(scopes, account=account)
+        )
+        if silent is None:  # MSAL holds no refresh token for the account: redeem the newest
+            with self._redeem_lock:
+                return self._redeem(app, audience)
+        return self._access_token(silent, audience)
+
+    def _redeem(self, app: Any, audience: str) -> str:
+        """The refresh token handed in (or the newest one an answer rotated in) traded for an
+        access token, and the consenting user's account MSAL filed the tokens under."""
+        refresh_token, scopes = self._msal.refresh_token, [SCOPES[audience]]
+        result = self._msal.call(lambda: app.acquire_token_by_refresh_token(refresh_token, scopes))
+        token = self._access_token(result, audience)
+        accounts = self._msal.call(app.get_accounts)
+        if not accounts:
+            raise AuthError(
+                f"the token endpoint for tenant {self.tenant_id} answered without naming the "
+                "consenting user (no client_info or id_token), so MSAL cannot keep its tokens: "
+                "is PCR_LOGIN_URL an Entra ID sign-in endpoint?"
+            )
+        self._account = accounts[0]
+        return token
+
+    def _access_token(self, result: Any, audience: str) -> str:
+        def refused(payload: Mapping[str, Any]) -> AuthError:
+            return AuthError(self._msal.scrub(refusal_message(audience, payload)))
+
+        return self._msal.access_token(result, refused, AUDIENCE_NAMES[audience])
+
+    def _release(self) -> None:
+        """One provider fewer; with the last one gone the connections close, and a shared
+        sign-in is no longer handed out."""
+        with _SHARED_LOCK:
+            self._users -= 1
+            if self._users > 0:
+                return
+            if self._released is not None:
+                self._released()
+        self.close()
+
+
+class SamTokenProvider:
+    """The tokens of one audience from a `SecureApplicationModel` sign-in."""
+
+    def __init__(self, sign_in: SecureApplicationModel, audience: str) -> None:
+        self.sign_in = sign_in
+        self.audience = audience
+        self._closed = False
+        self._close_lock = threading.Lock()
+
+    def __call__(self) -> str:
+        return self.sign_in.token(self.audience)
+
+    def __repr__(self) -> str:
+        return (
+            f"SamTokenProvider({self.audience!r}, tenant_id={self.sign_in.tenant_id!r}, "
+            f"client_id={self.sign_in.client_id!r})"
+        )
+
+    def close(self) -> None:
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self.sign_in._release()
+
+
+def refusal_message(audience: str, payload: Mapping[str, Any]) -> str:
+    """What Entra ID said when it refused the refresh token, and what to do about it."""
+    error, code, detail = refusal_parts(payload)
+    name = AUDIENCE_NAMES[audience]
+    if error in ("invalid_client", "unauthorized_client"):
+        advice = "Check PCR_CLIENT_ID and PCR_CLIENT_SECRET (a client secret expires too)."
+    elif error == "invalid_scope":
+        advice = f"Grant the app {SCOPES[audience]}, then run `pcr login` for a new refresh token."
+    elif error in ("temporarily_unavailable", "server_error"):
+        advice = "Try again later."
+    elif error in ("invalid_grant", "interaction_required", "consent_required"):
+        permissions = (
+            " once the app's Microsoft Graph permissions are granted" if audience == GRAPH else ""
+        )
+        advice = f"Run `pcr login`{permissions} for a new refresh token (PCR_REFRESH_TOKEN)."
+    else:
+        advice = (
+            "Check PCR_TENANT_ID, PCR_CLIENT_ID and PCR_CLIENT_SECRET, or run `pcr login` for a "
+            "new refresh token."
+        )
+    return f"the token endpoint refused the refresh token for {name} ({code}){detail}. {advice}"
+
+
+# -- shared by the providers of both audiences -------------------------------------------------
+
+# The sign-ins handed out by `shared_provider`, by their credentials: the providers of both
+# audiences made from the same variables share one, so the refresh token is redeemed once.
+_SHARED: dict[tuple[str, ...], SecureApplicationModel] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_provider(
+    key: tuple[str, ...], sign_in: Callable[[], SecureApplicationModel], audience: str
+) -> SamTokenProvider:
+    """A provider of `audience` from the sign-in filed under `key`, made by `sign_in()` the
+    first time; each provider's `close()` gives its share back."""
+    with _SHARED_LOCK:
+        shared = _SHARED.get(key)
+        if shared is None:
+            shared = _SHARED[key] = sign_in()
+            shared._released = lambda: _forget(key, shared)
+        shared._users += 1
+    return SamTokenProvider(shared, audience)
+
+
+def _forget(key: tuple[str, ...], sign_in: SecureApplicationModel) -> None:
+    """Under `_SHARED_LOCK`: `sign_in` is handed out no more."""
+    if _SHARED.get(key) is sign_in:
+        del _SHARED[key]

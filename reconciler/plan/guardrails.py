@@ -1,0 +1,122 @@
+"""The guardrails: each rule once, as a predicate the planner and apply both call.
+
+The planner refuses what a rule forbids while it plans (and says so in the plan);
+apply checks any plan again, wherever it came from (saved, fresh or hand-edited),
+against the current desired and live state, because a plan file is only JSON; its
+executor asks the domain rule once more on the fresh read right before a removal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from datetime import datetime
+
+from reconciler.desired.model import (
+    Desired,
+    DesiredCustomer,
+    PartnerSettings,
+    PartnerType,
+    Relationship,
+)
+from reconciler.live.models import Live
+from reconciler.plan.model import DESTRUCTIVE, ActionType, Plan
+from reconciler.timestamps import format_time
+
+# --- the rules ------------------------------------------------------------------------------
+
+
+def domains_differ(declared: str | None, live: str | None) -> bool:
+    """Two-key identity: a declared domain that Partner Center contradicts.
+
+    Only a contradiction counts: a domain missing on either side is no evidence
+    that the tenant id points at someone else.
+    """
+    return bool(declared and live) and str(declared).lower() != str(live).lower()
+
+
+def protected_refuses(customer: DesiredCustomer, action_type: ActionType) -> bool:
+    """A protected customer never loses anything: no suspension, cancellation or removal."""
+    return customer.protected and action_type in DESTRUCTIVE
+
+
+def partner_cannot_remove(partner: PartnerSettings, action_type: ActionType) -> bool:
+    """Indirect resellers cannot remove a reseller relationship: their provider must."""
+    return (
+        partner.type is PartnerType.INDIRECT_RESELLER
+        and action_type is ActionType.REMOVE_RELATIONSHIP
+    )
+
+
+def removal_limit_refusal(removals: int, limit: int) -> str | None:
+    """Too many removals in one run: a mistake in bulk must not offboard half the estate."""
+    if removals <= limit:
+        return None
+    return (
+        f"the plan removes {removals} reseller relationships, more than "
+        f"max_removals_per_run ({limit}): offboard fewer customers per change"
+    )
+
+
+# --- a whole plan, before apply ---------------------------------------------------------------
+
+
+def refusals(plan: Plan, desired: Desired, live: Live) -> list[str]:
+    """Why this plan must not be applied now; empty when it may."""
+    limit = removal_limit_refusal(plan.removals, desired.partner.policy.max_removals_per_run)
+    found = [f"the plan has errors: {e}" for e in plan.errors if e != limit]
+    # Checked again whatever the plan file says: a hand-edited plan may add removals.
+    found += [limit] if limit else []
+    found += _action_refusals(plan, desired, live)
+    return found
+
+
+def _action_refusals(plan: Plan, desired: Desired, live: Live) -> Iterator[str]:
+    for action in plan.actions:
+        customer = desired.customers.get(action.customer_id)
+        if customer is None:
+            yield f"{action.id}: customer {action.customer_id} has no file in the desired state"
+            continue
+        if protected_refuses(customer, action.type):
+            yield f"{action.id}: {customer.path} is protected (protected: true)"
+        is_removal = action.type is ActionType.REMOVE_RELATIONSHIP
+        if is_removal and customer.relationship is not Relationship.NONE:
+            yield f"{action.id}: {customer.path} declares relationship: reseller"
+        if partner_cannot_remove(desired.partner, action.type):
+            yield (
+                f"{action.id}: indirect resellers cannot remove a reseller relationship; "
+                "ask your indirect provider"
+            )
+        found = live.customers.get(action.customer_id)
+        if action.destructive and found and domains_differ(customer.domain, found.domain):
+            yield (
+                f"{action.id}: {customer.path} says domain {customer.domain!r}, Partner "
+                f"Center says {found.domain!r}: check the tenant_id"
+            )
+
+
+def staleness(saved: Plan, fresh: Plan, started: Collection[str], now: datetime) -> list[str]:
+    """Why a saved plan no longer describes what would happen; empty when it still does.
+
+    A run that was interrupted part-way resumes the same plan (`started`: the ids of the
+    steps its journal holds): live state has then moved by the plan's own steps, so
+    instead of the fingerprint it checks that what is left to do is still a part of the
+    saved plan. The plan's deadline holds either way.
+    """
+    reasons = []
+    if saved.expires_at is not None and now > saved.expires_at:
+        reasons.append(
+            f"the plan relied on a cancellation window that closed at "
+            f"{format_time(saved.expires_at)}"
+        )
+    saved_ids = [a.id for a in saved.actions]
+    if any(i in started for i in saved_ids):
+        extra = [a.id for a in fresh.actions if a.id not in set(saved_ids)]
+        if extra:
+            changed = ", ".join(extra)
+            reasons.append(f"live or desired state changed while resuming (new: {changed})")
+        return reasons
+    if saved.live_fingerprint != fresh.live_fingerprint:
+        reasons.append("live state in Partner Center changed since the plan was made")
+    if saved_ids != [a.id for a in fresh.actions]:
+        reasons.append("the desired state no longer yields the same actions")
+    return reasons

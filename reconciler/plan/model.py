@@ -1,0 +1,599 @@
+"""The plan: ordered actions, deferred items and blocked items, and its JSON contract.
+
+A `Plan` is what the planner produces and what apply consumes; `to_dict` and
+`from_dict` are the only code that knows the plan-JSON layout (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from reconciler.live.models import Live, parse_time
+from reconciler.printable import JSON_ESCAPES
+from reconciler.timestamps import format_time
+
+FORMAT_VERSION = 1
+
+
+class ActionType(StrEnum):
+    SUSPEND = "suspend_subscription"
+    REACTIVATE = "reactivate_subscription"
+    CANCEL = "cancel_subscription"
+    DISABLE_AUTO_RENEW = "disable_auto_renew"
+    ENABLE_AUTO_RENEW = "enable_auto_renew"
+    CANCEL_AZURE_ENTITLEMENT = "cancel_azure_entitlement"
+    TERMINATE_GDAP = "terminate_gdap_relationship"
+    DELETE_GDAP = "delete_gdap_relationship"
+    REMOVE_RELATIONSHIP = "remove_relationship"
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """Everything pcr knows about one action type, in one place.
+
+    `step` names the executor's method that carries it out (`apply.Executor`); a
+    test checks that every action type has one, and that the fake serves its routes.
+    """
+
+    verb: str  # what the action does, on its own line of a plan
+    short: str  # its name in a plan's summary counts
+    symbol: str  # the Terraform-like marker in the terminal
+    # Takes something away from the customer: refused for protected customers and for
+    # customers whose domain does not match (two-key identity).
+    destructive: bool
+    irreversible: bool  # cannot be undone from the partner's side
+    step: str  # the executor's method for it
+    routes: tuple[str, ...]  # the Partner Center calls that carry it out
+    consequences: tuple[str, ...] = ()  # what an irreversible step takes away, for reviewers
+    noun: str = ""  # one such step, as the headline counts it ("2 removals")
+
+
+_SUBSCRIPTION = "PATCH /v1/customers/{customer}/subscriptions/{subscription}"
+_AZURE_ENTITLEMENT = (
+    "POST /v1/customers/{customer}/subscriptions/{subscription}/azureEntitlements/{entitlement}"
+    "/cancel"
+)
+
+# What removing a reseller relationship does (Partner Center documentation).
+REMOVAL_CONSEQUENCES = (
+    "removes the customer from the partner's customer list in Partner Center",
+    "removes the partner from the customer's support contacts",
+    "ends the partner's delegated admin privileges for the customer",
+    "prevents any future purchases by the partner for the customer",
+)
+# Cancelling is final (reference §17): `deleted` cannot be reactivated.
+CANCEL_CONSEQUENCES = (
+    "the customer's users lose access at once; the subscription cannot be restored",
+    "admins have 7 days to back up data",
+)
+_GDAP = "/v1.0/tenantRelationships/delegatedAdminRelationships/{relationship}"
+# Ending GDAP (reference §12.3, §12.4): the partner's access ends now, and only the
+# customer can grant it again.
+TERMINATE_GDAP_CONSEQUENCES = (
+    "the partner's security groups lose their admin roles in the customer's tenant at once",
+    "a new GDAP relationship needs the customer's approval",
+)
+DELETE_GDAP_CONSEQUENCES = (
+    "the draft relationship is deleted; a new one must be created and approved by the customer",
+)
+AZURE_CANCEL_CONSEQUENCES = (
+    "billing for the Azure subscription stops and its resources are disabled",
+    "data is kept for 30 to 90 days, then the Azure subscription is deleted",
+)
+
+# In the order a plan's summary counts them: what takes something away first.
+ACTION_TYPES: dict[ActionType, ActionSpec] = {
+    ActionType.SUSPEND: ActionSpec(
+        "suspend", "suspend", "~", True, False, "suspend", (_SUBSCRIPTION,)
+    ),
+    ActionType.CANCEL: ActionSpec(
+        "cancel",
+        "cancel",
+        "-",
+        True,
+        True,
+        "cancel",
+        # Software purchases are cancelled through their order.
+        (_SUBSCRIPTION, "PATCH /v1/customers/{customer}/orders/{order}"),
+        CANCEL_CONSEQUENCES,
+        "cancellation",
+    ),
+    ActionType.CANCEL_AZURE_ENTITLEMENT: ActionSpec(
+        "cancel Azure subscription",
+        "cancel Azure subscription",
+        "-",
+        True,
+        True,
+        "cancel_azure_entitlement",
+        (_AZURE_ENTITLEMENT,),
+        AZURE_CANCEL_CONSEQUENCES,
+        "Azure subscription cancellation",
+    ),
+    ActionType.TERMINATE_GDAP: ActionSpec(
+        "terminate GDAP relationship",
+        "terminate GDAP",
+        "-",
+        True,
+        True,
+        "terminate_gdap",
+        (f"POST {_GDAP}/requests",),
+        TERMINATE_GDAP_CONSEQUENCES,
+        "GDAP termination",
+    ),
+    ActionType.DELETE_GDAP: ActionSpec(
+        "delete GDAP relationship",
+        "delete GDAP",
+        "-",
+        True,
+        True,
+        "delete_gdap",
+        (f"DELETE {_GDAP}",),
+        DELETE_GDAP_CONSEQUENCES,
+        "GDAP deletion",
+    ),
+    ActionType.REMOVE_RELATIONSHIP: ActionSpec(
+        "remove relationship",
+        "remove",
+        "!!",
+        True,
+        True,
+        "remove",
+        ("PATCH /v1/customers/{customer}",),
+        REMOVAL_CONSEQUENCES,
+        "removal",
+    ),
+    ActionType.DISABLE_AUTO_RENEW: ActionSpec(
+        "auto-renew off", "auto-renew off", "~", False, False, "auto_renew", (_SUBSCRIPTION,)
+    ),
+    ActionType.REACTIVATE: ActionSpec(
+        "reactivate", "reactivate", "+", False, False, "reactivate", (_SUBSCRIPTION,)
+    ),
+    ActionType.ENABLE_AUTO_RENEW: ActionSpec(
+        "auto-renew on", "auto-renew on", "+", False, False, "auto_renew", (_SUBSCRIPTION,)
+    ),
+}
+
+DESTRUCTIVE = frozenset(t for t, spec in ACTION_TYPES.items() if spec.destructive)
+# The steps that end GDAP: after every subscription step, before the removal.
+GDAP_STEPS = frozenset({ActionType.TERMINATE_GDAP, ActionType.DELETE_GDAP})
+
+
+class Refund(StrEnum):
+    FULL = "full"
+    PRORATED = "prorated"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Billing:
+    """What a step does to the partner's bill (`actions[].billing`)."""
+
+    stops_billing: bool
+    # The last day the partner pays for, inclusive like `commitmentEndDate`; None when
+    # billing stops now, or goes on with no end in sight.
+    billed_until: date | None = None
+    refund: Refund = Refund.NONE
+
+
+@dataclass(frozen=True)
+class Action:
+    customer_id: str
+    type: ActionType
+    target_id: str
+    reason: str
+    target_name: str = ""
+    depends_on: tuple[str, ...] = ()
+    irreversible: bool = False
+    billing: Billing | None = None
+    # The subscription the target sits under: an Azure subscription's Azure plan.
+    parent_id: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.customer_id}/{self.type}/{self.target_id}"
+
+    @property
+    def destructive(self) -> bool:
+        return self.type in DESTRUCTIVE
+
+    @property
+    def consequences(self) -> tuple[str, ...]:
+        return ACTION_TYPES[self.type].consequences if self.irreversible else ()
+
+
+@dataclass(frozen=True)
+class Deferred:
+    customer_id: str
+    type: ActionType
+    not_before: datetime
+    reason: str
+    target_id: str = ""
+
+    def due(self, now: datetime) -> bool:
+        """Its date has come: it is waiting for Partner Center now, not for the calendar."""
+        return self.not_before <= now
+
+
+class BlockedKind(StrEnum):
+    """Why a person must act (`blocked[].kind` in the plan JSON)."""
+
+    UNKNOWN_STATE = "unknown_state"  # something pcr does not know: it does nothing destructive
+    RESERVED_INSTANCE = "reserved_instance"
+    SAVINGS_PLAN = "savings_plan"  # final: it cannot be cancelled, only run out
+    PENDING = "pending"
+    MISSING_CUSTOMER = "missing_customer"
+    GDAP = "gdap"  # a GDAP relationship pcr may not end (waiting for the customer), or cannot read
+    # Partner Center's answers for the customer could not be read (a 404 or 403 that a fresh
+    # read did not confirm): nothing is known, nothing planned, and the run fails.
+    READ_FAILED = "read_failed"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Blocked:
+    customer_id: str
+    reason: str
+    manual_steps: tuple[str, ...] = ()
+    kind: BlockedKind = BlockedKind.OTHER
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    """Who a customer is, for people reading the plan."""
+
+    name: str
+    file: str
+
+
+@dataclass
+class Plan:
+    now: datetime
+    actions: list[Action] = field(default_factory=list)
+    deferred: list[Deferred] = field(default_factory=list)
+    blocked: list[Blocked] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    # Guardrail refusals: a plan with errors is shown but never applied (exit 1).
+    errors: list[str] = field(default_factory=list)
+    customers: dict[str, CustomerRef] = field(default_factory=dict)
+    unmanaged: list[str] = field(default_factory=list)
+    live_fingerprint: str = ""
+    expires_at: datetime | None = None
+    max_removals: int | None = None
+    api_calls: int = 0
+    # What the plan was made from, so that `pcr apply PLAN.json` needs nothing else:
+    # the desired-state folder as given to `pcr plan`, and the customers a scoped plan
+    # covered (None: every customer).
+    desired_dir: str = ""
+    scope: list[str] | None = None
+
+    @property
+    def removals(self) -> int:
+        return sum(a.type is ActionType.REMOVE_RELATIONSHIP for a in self.actions)
+
+    @property
+    def irreversible(self) -> dict[ActionType, int]:
+        """The irreversible steps, counted by type in ACTION_TYPES order."""
+        counts = {
+            t: sum(a.irreversible and a.type is t for a in self.actions) for t in ACTION_TYPES
+        }
+        return {t: n for t, n in counts.items() if n}
+
+    @property
+    def exceeds_removal_limit(self) -> bool:
+        return self.max_removals is not None and self.removals > self.max_removals
+
+    @property
+    def has_changes(self) -> bool:
+        """Something for apply to do now: at least one action (`--detailed-exitcode` 2).
+
+        Deferred items (waiting for a date) and blocked items (waiting for a person) are
+        shown, but they are not changes: apply does not carry them out.
+        """
+        return bool(self.actions)
+
+    @property
+    def unread(self) -> list[str]:
+        """The customers whose live state could not be read: the run that made this plan
+        fails, whatever it did for the others."""
+        return [b.customer_id for b in self.blocked if b.kind is BlockedKind.READ_FAILED]
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to show: no actions, and nothing deferred or blocked either."""
+        return not (self.actions or self.deferred or self.blocked)
+
+    @property
+    def due(self) -> list[Deferred]:
+        """The deferred items whose date has passed: they wait for Partner Center now."""
+        return [d for d in self.deferred if d.due(self.now)]
+
+    def customer_ids(self) -> list[str]:
+        """Every customer the plan has something for, in plan order."""
+        ids = [i.customer_id for i in self.actions]
+        ids += [i.customer_id for i in self.deferred] + [i.customer_id for i in self.blocked]
+        return list(dict.fromkeys(ids))
+
+    def name_of(self, customer_id: str) -> str:
+        ref = self.customers.get(customer_id)
+        return ref.name if ref and ref.name else customer_id
+
+
+# --- the live facts a plan relies on ----------------------------------------------------
+
+
+def live_fingerprint(live: Live, customer_ids: Iterable[str]) -> str:
+    """A hash of exactly the live facts a plan depends on, for the given customers.
+
+    Undeclared customers are left out on purpose: a new customer signing up
+    must not make a reviewed plan stale.
+    """
+    facts: list[Any] = []
+    for customer_id in sorted(set(customer_ids)):
+        customer = live.customers.get(customer_id)
+        entry: dict[str, Any] = {"id": customer_id, "present": customer is not None}
+        if customer is not None:
+            entry |= {"relationship": customer.relationship, "domain": customer.domain.lower()}
+        if (detail := live.details.get(customer_id)) is not None:
+            entry["subscriptions"] = sorted(
+                [
+                    s.id,
+                    s.kind,
+                    s.status_text or s.status,
+                    s.auto_renew,
+                    s.commitment_end and format_time(s.commitment_end),
+                    s.cancellation_allowed_until and format_time(s.cancellation_allowed_until),
+                    s.is_trial,
+                    s.parent_id,
+                    list(s.unknowns),
+                ]
+                for s in detail.subscriptions
+            )
+            entry["entitlements"] = sorted(
+                [e.type_text or e.type, e.order_id or "", *e.artifact_ids]
+                for e in detail.entitlements
+            )
+            entry["azure_entitlements"] = sorted(
+                [e.plan_id, e.id, e.status_text] for e in detail.azure_entitlements
+            )
+        if (relationships := live.gdap.get(customer_id)) is not None:
+            entry["gdap"] = sorted([r.id, r.status_text, list(r.unknowns)] for r in relationships)
+        facts.append(entry)
+    digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+    return f"sha256:{digest}"
+
+
+# --- JSON contract ----------------------------------------------------------------------
+
+
+def _time(value: datetime | None) -> str | None:
+    return format_time(value) if value else None
+
+
+def to_dict(plan: Plan) -> dict[str, Any]:
+    """The plan-JSON contract (DESIGN.md), key order stable."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "now": format_time(plan.now),
+        "live_fingerprint": plan.live_fingerprint,
+        "expires_at": _time(plan.expires_at),
+        "actions": [
+            {
+                "id": a.id,
+                "customer_id": a.customer_id,
+                "type": str(a.type),
+                "target_id": a.target_id,
+                "target_name": a.target_name,
+                "depends_on": list(a.depends_on),
+                "reason": a.reason,
+                "irreversible": a.irreversible,
+                **({"consequences": list(a.consequences)} if a.consequences else {}),
+                "billing": _billing_dict(a.billing),
+                **({"parent_id": a.parent_id} if a.parent_id else {}),
+            }
+            for a in plan.actions
+        ],
+        "deferred": [
+            {
+                "customer_id": d.customer_id,
+                "type": str(d.type),
+                "target_id": d.target_id,
+                "not_before": format_time(d.not_before),
+                "reason": d.reason,
+                "due": d.due(plan.now),
+            }
+            for d in plan.deferred
+        ],
+        "blocked": [
+            {
+                "customer_id": b.customer_id,
+                "reason": b.reason,
+                "manual_steps": list(b.manual_steps),
+                "kind": str(b.kind),
+            }
+            for b in plan.blocked
+        ],
+        "warnings": list(plan.warnings),
+        "errors": list(plan.errors),
+        "customers": {
+            cid: {"name": ref.name, "file": ref.file} for cid, ref in plan.customers.items()
+        },
+        "unmanaged": list(plan.unmanaged),
+        "policy": {
+            "max_removals_per_run": plan.max_removals,
+            "removals": plan.removals,
+            "exceeded": plan.exceeds_removal_limit,
+        },
+        "summary": {
+            "customers": len(plan.customer_ids()),
+            "actions": len(plan.actions),
+            "deferred": len(plan.deferred),
+            "blocked": len(plan.blocked),
+            "irreversible": sum(plan.irreversible.values()),
+            "api_calls": plan.api_calls,
+        },
+        "desired_dir": plan.desired_dir or None,
+        "scope": None if plan.scope is None else list(plan.scope),
+    }
+
+
+def _billing_dict(billing: Billing | None) -> dict[str, Any] | None:
+    if billing is None:
+        return None
+    return {
+        "stops_billing": billing.stops_billing,
+        "billed_until": billing.billed_until.isoformat() if billing.billed_until else None,
+        "refund": str(billing.refund),
+    }
+
+
+def _billing(data: object) -> Billing | None:
+    if not isinstance(data, Mapping):
+        return None
+    until = data.get("billed_until")
+    return Billing(
+        stops_billing=bool(data.get("stops_billing")),
+        billed_until=date.fromisoformat(until) if until else None,
+        refund=Refund(str(data.get("refund") or "none")),
+    )
+
+
+class PlanFormatError(ValueError):
+    """A saved plan file that this pcr cannot read."""
+
+
+def from_dict(data: Mapping[str, Any]) -> Plan:
+    """Read a saved plan; raises PlanFormatError with what is wrong."""
+    if data.get("format_version") != FORMAT_VERSION:
+        raise PlanFormatError(
+            f"plan format_version {data.get('format_version')!r} is not {FORMAT_VERSION}: "
+            "plan again with this pcr"
+        )
+    try:
+        now = parse_time(data["now"])
+        if now is None:
+            raise PlanFormatError("plan has no 'now'")
+        policy = data.get("policy") or {}
+        return Plan(
+            now=now,
+            actions=[_action(a) for a in data["actions"]],
+            deferred=[_deferred(d) for d in data["deferred"]],
+            blocked=[
+                Blocked(
+                    b["customer_id"],
+                    b["reason"],
+                    tuple(b.get("manual_steps", ())),
+                    _blocked_kind(b.get("kind")),
+                )
+                for b in data["blocked"]
+            ],
+            warnings=list(data.get("warnings", [])),
+            errors=list(data.get("errors", [])),
+            customers={
+                cid: CustomerRef(ref.get("name", ""), ref.get("file", ""))
+                for cid, ref in (data.get("customers") or {}).items()
+            },
+            unmanaged=list(data.get("unmanaged", [])),
+            live_fingerprint=str(data["live_fingerprint"]),
+            expires_at=parse_time(data.get("expires_at")),
+            max_removals=policy.get("max_removals_per_run"),
+            api_calls=int((data.get("summary") or {}).get("api_calls", 0)),
+            desired_dir=str(data.get("desired_dir") or ""),
+            scope=None if data.get("scope") is None else [str(c) for c in data["scope"]],
+        )
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, PlanFormatError):
+            raise
+        raise PlanFormatError(f"plan file is malformed ({type(exc).__name__}: {exc})") from None
+
+
+def _blocked_kind(value: object) -> BlockedKind:
+    # A kind a later pcr added is still a reason to stop: read it as "other".
+    try:
+        return BlockedKind(str(value))
+    except ValueError:
+        return BlockedKind.OTHER
+
+
+def _action(data: Mapping[str, Any]) -> Action:
+    action = Action(
+        customer_id=data["customer_id"],
+        type=ActionType(data["type"]),
+        target_id=data["target_id"],
+        reason=data["reason"],
+        target_name=data.get("target_name", ""),
+        depends_on=tuple(data.get("depends_on", ())),
+        irreversible=bool(data.get("irreversible", False)),
+        billing=_billing(data.get("billing")),
+        parent_id=str(data.get("parent_id") or ""),
+    )
+    if action.id != data["id"]:
+        raise PlanFormatError(f"action id {data['id']!r} does not match its content")
+    return action
+
+
+def _deferred(data: Mapping[str, Any]) -> Deferred:
+    not_before = parse_time(data["not_before"])
+    if not_before is None:
+        raise PlanFormatError("deferred item without not_before")
+    return Deferred(
+        data["customer_id"],
+        ActionType(data["type"]),
+        not_before,
+        data["reason"],
+        data.get("target_id", ""),
+    )
+
+
+# --- plan files -------------------------------------------------------------------------
+
+
+def dumps(plan: Plan) -> str:
+    """The plan-JSON document: what `pcr plan --format json` prints and the plan file holds."""
+    return json.dumps(to_dict(plan), indent=2, ensure_ascii=False).translate(JSON_ESCAPES) + "\n"
+
+
+def save(plan: Plan, path: Path, text: str | None = None) -> None:
+    """Write the plan file atomically: a reader never sees half a plan. `text`: the plan's
+    `dumps`, when the caller has it already (a large plan takes a while to encode)."""
+    text = dumps(plan) if text is None else text
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
+    ) as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(handle.name, path)
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    plan: Plan
+    key: str  # a short hash of the file's bytes, which names its journal
+
+
+def load(path: Path) -> SavedPlan:
+    """A saved plan file; raises PlanFormatError saying what is wrong with it."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise PlanFormatError(f"{path}: no such plan file") from None
+    except OSError as exc:
+        raise PlanFormatError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise PlanFormatError("not a JSON object")
+        plan = from_dict(data)
+    except ValueError as exc:  # JSON, UTF-8 and format errors alike
+        raise PlanFormatError(f"{path}: not a pcr plan ({exc})") from None
+    return SavedPlan(plan, hashlib.sha256(raw).hexdigest()[:16])

@@ -1,0 +1,65 @@
+"""Fixtures for the live side: the example fake state, the fake in process and on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.fake import FakePartnerCenter
+from reconciler.fake.server import FakeServer
+from reconciler.fake.state import FakeState
+from reconciler.live.auth import StaticToken
+from reconciler.live.client import PartnerCenterClient
+from tests.live.pc_support import (
+    EXAMPLE_STATE,
+    FAKE_TOKEN,
+    Live,
+    SleepRecorder,
+    example_state,
+    make_client,
+)
+
+
+@pytest.fixture
+def state() -> FakeState:
+    return example_state()
+
+
+@pytest.fixture
+def state_file(tmp_path: Path) -> Path:
+    path = tmp_path / "fake-state.json"
+    path.write_text(EXAMPLE_STATE.read_text())
+    return path
+
+
+@pytest.fixture
+def sleep() -> SleepRecorder:
+    return SleepRecorder()
+
+
+@pytest.fixture
+def server(state_file: Path) -> Iterator[FakeServer]:
+    """The fake on a real loopback socket, in a background thread."""
+    with FakeServer(state_file) as running:
+        yield running
+
+
+@pytest.fixture(params=["in-process", "loopback"])
+def live(
+    request: pytest.FixtureRequest, state: FakeState, state_file: Path, sleep: SleepRecorder
+) -> Iterator[Live]:
+    """The example estate behind a client: in process (WSGITransport), then over real sockets."""
+    if request.param == "in-process":
+        app = FakePartnerCenter(state)
+        with make_client(app, sleep=sleep) as client:
+            yield Live(client, app, sleep)
+        return
+    with (
+        FakeServer(state_file) as running,
+        PartnerCenterClient(
+            running.url, StaticToken(FAKE_TOKEN), sleep=sleep, rate_per_minute=100_000
+        ) as client,
+    ):
+        yield Live(client, running.app, sleep)
