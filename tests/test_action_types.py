@@ -1,46 +1,56 @@
-"""Every table that lists action types agrees: the description in the plan model, the
-executor's steps, the renderers' verbs, and the fake's routes for each type's calls."""
+"""Each action type is one `ActionKind` in the registry, and nothing else dispatches on the
+type: the plan model, the renderers, drift's words, the executor's step, its landed check
+and the audit trail's `after` all come from the kind; the fake serves each kind's calls."""
 
 from __future__ import annotations
 
+import inspect
+import json
 import re
+from pathlib import Path
 
 import pytest
 
-from reconciler.apply.executor import STEPS, Executor
+from reconciler.apply.executor import Executor
+from reconciler.apply.journal import AuditLog, Journal
 from reconciler.fake import serves
-from reconciler.plan.model import ACTION_TYPES, DESTRUCTIVE, Action, ActionType, Plan
+from reconciler.plan import actions
+from reconciler.plan.actions import DESTRUCTIVE, KINDS, REGISTRY, ActionType, Billing, Outcome
+from reconciler.plan.actions.base import ActionKind, Steps
+from reconciler.plan.model import Action, Plan, from_dict, to_dict
 from reconciler.render import render
+from tests.apply.test_executor import client_for
 from tests.plan.builders import NOW
 
 IDS = {"customer": "c-1", "subscription": "s-1", "order": "o-1", "entitlement": "e-1"}
 IDS["relationship"] = "00000000-0000-4000-8000-000000000001-00000000-0000-4000-8000-000000000002"
 
 
-def test_every_action_type_is_described_once() -> None:
-    assert list(ACTION_TYPES) and set(ACTION_TYPES) == set(ActionType)
-    assert {t for t, spec in ACTION_TYPES.items() if spec.destructive} == DESTRUCTIVE
-
-
-def test_every_action_type_has_an_executor_step() -> None:
-    assert set(STEPS) == set(ActionType)
-    for step in STEPS.values():
-        assert getattr(Executor, step.__name__) is step
+def test_every_action_type_is_one_kind_in_the_registry() -> None:
+    assert [k.type for k in KINDS] == list(REGISTRY) and set(REGISTRY) == set(ActionType)
+    assert len(KINDS) == len(set(k.type for k in KINDS))
+    assert {k.type for k in KINDS if k.destructive} == DESTRUCTIVE
+    for kind in KINDS:
+        # Its step and its landed check are written in the kind's own module.
+        assert inspect.getmodule(kind.step) is inspect.getmodule(kind.landed)
+        assert inspect.getmodule(kind.step).__name__.startswith("reconciler.plan.actions.")
+        assert kind.irreversible or not kind.consequences
 
 
 @pytest.mark.parametrize("action_type", list(ActionType))
 def test_every_action_type_renders_under_its_own_words(action_type: ActionType) -> None:
-    spec = ACTION_TYPES[action_type]
+    kind = REGISTRY[action_type]
     action = Action("c-1", action_type, "s-1", "a reason", target_name="Offer (nce)")
     shown = render(Plan(now=NOW, actions=[action]), "text")
-    assert re.search(rf"{re.escape(spec.symbol)}\s+{re.escape(spec.verb)}\s", shown), shown
-    assert f"1 to change (1 {spec.short})" in shown
-    assert spec.verb in render(Plan(now=NOW, actions=[action]), "markdown")
+    assert re.search(rf"{re.escape(kind.symbol)}\s+{re.escape(kind.verb)}\s", shown), shown
+    assert f"1 to change (1 {kind.short})" in shown
+    assert kind.verb in render(Plan(now=NOW, actions=[action]), "markdown")
+    assert action.irreversible is kind.irreversible
 
 
 @pytest.mark.parametrize("action_type", list(ActionType))
 def test_the_fake_serves_every_call_an_action_type_makes(action_type: ActionType) -> None:
-    routes = ACTION_TYPES[action_type].routes
+    routes = REGISTRY[action_type].routes
     assert routes
     for route in routes:
         method, path = route.split(" ", 1)
@@ -50,3 +60,58 @@ def test_the_fake_serves_every_call_an_action_type_makes(action_type: ActionType
 def test_the_route_check_can_fail() -> None:
     assert not serves("DELETE", "/v1/customers/c-1")
     assert not serves("PATCH", "/v1/customers/c-1/azureEntitlements/e-1")
+
+
+def test_a_hand_edited_plan_cannot_make_an_irreversible_step_reversible() -> None:
+    removal = Action("c-1", ActionType.REMOVE_RELATIONSHIP, "c-1", "why")
+    data = to_dict(Plan(now=NOW, actions=[removal]))
+    data["actions"][0]["irreversible"] = False
+    (loaded,) = from_dict(json.loads(json.dumps(data))).actions
+    assert loaded.irreversible and loaded.consequences
+
+
+def test_a_kind_is_all_the_rest_of_pcr_knows_of_its_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kind swapped in the registry is what the plan shows, what apply runs, what its
+    landed check answers and what the audit trail records: there is no second table."""
+    called: list[str] = []
+
+    def step(steps: Steps, action: Action, request_id: str) -> tuple[Outcome, str]:
+        called.append(action.id)
+        steps.mutate(action, request_id, lambda call, landed: None, lambda: True)
+        return Outcome.DONE, "pinged"
+
+    pinged = ActionKind(
+        type=ActionType.REACTIVATE,
+        verb="ping",
+        short="ping",
+        symbol="*",
+        destructive=False,
+        irreversible=False,
+        routes=("GET /v1/customers/{customer}",),
+        after="pinged",
+        apply_says="`pcr apply` pings it",
+        goes_on="billing as ever",
+        step=step,
+        landed=lambda steps, action: True,
+    )
+    monkeypatch.setitem(actions.REGISTRY, ActionType.REACTIVATE, pinged)
+    unchanged = Billing(stops_billing=False)
+    action = Action(
+        "c-1", ActionType.REACTIVATE, "s-1", "why", target_name="Offer", billing=unchanged
+    )
+    plan = Plan(now=NOW, actions=[action])
+    shown = render(plan, "text")
+    assert re.search(r"\*\s+ping\s", shown) and "billing as ever" in shown
+
+    executor = Executor(
+        client=client_for(lambda *args: None),  # never called: the step sends nothing
+        journal=Journal(tmp_path / "journal.jsonl"),
+        audit=AuditLog(tmp_path / "audit.jsonl"),
+        now=NOW,
+    )
+    (result,) = executor.apply(plan).results
+    assert (result.outcome, result.message, called) == (Outcome.DONE, "pinged", [action.id])
+    (record,) = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert record["after"] == "pinged"

@@ -26,7 +26,8 @@ from typing import Any
 
 from reconciler.apply.state import Records, StateStore, actor, commit
 from reconciler.apply.state.local import LocalRecords
-from reconciler.plan.model import Action, ActionType
+from reconciler.plan.actions import ActionType
+from reconciler.plan.model import Action
 from reconciler.timestamps import format_time
 
 JOURNAL_PREFIX = "journal-"

@@ -18,7 +18,6 @@ from reconciler.apply.executor import (
     INTERRUPTED,
     ApplyReport,
     Executor,
-    Outcome,
     StepResult,
     applied_to_dict,
 )
@@ -49,6 +48,7 @@ from reconciler.live.models import Live
 from reconciler.live.read import read_summary
 from reconciler.plan import guardrails
 from reconciler.plan import model as plan_model
+from reconciler.plan.actions import Outcome
 from reconciler.plan.model import Plan
 from reconciler.plan.planner import make_plan
 from reconciler.printable import escape_hidden

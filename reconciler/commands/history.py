@@ -18,7 +18,7 @@ from reconciler.commands.plan import load_valid
 from reconciler.desired.load import CUSTOMERS_DIR
 from reconciler.desired.model import Desired
 from reconciler.desired.scope import DesiredDeclarations, customer_id_of
-from reconciler.plan.model import ActionType
+from reconciler.plan.actions import ActionType
 from reconciler.printable import escape_hidden
 from reconciler.render.common import verb_of
 from reconciler.timestamps import format_time, read_time

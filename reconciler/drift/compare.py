@@ -33,7 +33,7 @@ Records then get what a person needs to act, from the customer's own part of
 the plan (`planner.plan_declared`, guardrails included), so that drift and plan
 never disagree about what apply does:
 
-- a record says "`pcr apply` <does X>" (the phrases in APPLY_SAYS) only when
+- a record says "`pcr apply` <does X>" (its kind's `apply_says`) only when
   the plan holds that action for its target; a subscription the plan holds
   back (behind a reserved instance or a savings plan, or an unknown state:
   fail closed), or that a guardrail refuses, says so instead;
@@ -99,7 +99,8 @@ from reconciler.live.models import (
     day,
     moment,
 )
-from reconciler.plan.model import GDAP_STEPS, Action, ActionType, BlockedKind, CustomerRef, Deferred
+from reconciler.plan.actions import ActionType, kind_of
+from reconciler.plan.model import GDAP_STEPS, Action, BlockedKind, CustomerRef, Deferred
 from reconciler.plan.planner import CustomerPlan, past_term, plan_declared
 from reconciler.timestamps import format_time
 
@@ -463,19 +464,6 @@ def gdap_warnings(desired: Desired, live: Live) -> list[str]:
     ]
 
 
-# What drift says apply does, one phrase per action type. A record says one only when
-# the customer's plan holds that action for the record's target (a test checks every
-# message against the plan).
-APPLY_SAYS: dict[ActionType, str] = {
-    ActionType.SUSPEND: "`pcr apply` suspends it",
-    ActionType.CANCEL: "`pcr apply` cancels it",
-    ActionType.REACTIVATE: "`pcr apply` reactivates it",
-    ActionType.DISABLE_AUTO_RENEW: "`pcr apply` turns auto-renew off",
-    ActionType.ENABLE_AUTO_RENEW: "`pcr apply` turns auto-renew on",
-    ActionType.TERMINATE_GDAP: "`pcr apply` terminates it",
-    ActionType.DELETE_GDAP: "`pcr apply` deletes it",
-    ActionType.REMOVE_RELATIONSHIP: "`pcr apply` removes the relationship",
-}
 # Blocked items that hold a whole customer back: nothing destructive is done to it.
 HOLDING_KINDS = frozenset(
     {BlockedKind.RESERVED_INSTANCE, BlockedKind.SAVINGS_PLAN, BlockedKind.UNKNOWN_STATE}
@@ -495,7 +483,7 @@ def cancellation_outlook(
         until = f"until {moment(window)}" if window and not sub.is_trial else "at any time"
         facts: dict[str, Any] = {"cancellable_until": format_time(window)} if window else {}
         if ActionType.CANCEL in planned:
-            return f"it can be cancelled {until}: {APPLY_SAYS[ActionType.CANCEL]}", facts
+            return f"it can be cancelled {until}: {kind_of(ActionType.CANCEL).apply_says}", facts
         return f"it can be cancelled {until}, but {NOT_NOW}", facts
     closed = (
         f"its cancellation window closed {moment(window)}"
@@ -517,7 +505,7 @@ def cancellation_outlook(
         f"{moment(closes)}"
     )
     if ActionType.DISABLE_AUTO_RENEW in planned:
-        turns_off = APPLY_SAYS[ActionType.DISABLE_AUTO_RENEW]
+        turns_off = kind_of(ActionType.DISABLE_AUTO_RENEW).apply_says
         return (
             f"it cannot be cancelled now ({closed}); its term ends {last_day}: {turns_off}, "
             f"so that this term is its last (otherwise {then})",
@@ -679,7 +667,7 @@ class _Explainer:
             on = [f"{steps} step{'s' * (steps != 1)} on its subscriptions"] if steps else []
             on += [f"{gdap} on its GDAP relationships"] if gdap else []
             before = f", after {' and '.join(on)}" if on else ""
-            removes = APPLY_SAYS[ActionType.REMOVE_RELATIONSHIP]
+            removes = kind_of(ActionType.REMOVE_RELATIONSHIP).apply_says
             return f"offboarding: {removes} now{before}", {"removal": "now"}
         for item in planned.deferred:
             if item.type is ActionType.REMOVE_RELATIONSHIP:
@@ -750,14 +738,14 @@ class _Explainer:
             when = ""
         if ActionType.TERMINATE_GDAP in acted:
             return (
-                f"offboarding: {APPLY_SAYS[ActionType.TERMINATE_GDAP]}{when}; the partner's "
-                "admin roles in the customer's tenant end at once",
+                f"offboarding: {kind_of(ActionType.TERMINATE_GDAP).apply_says}{when}; the "
+                "partner's admin roles in the customer's tenant end at once",
                 {},
             )
         if ActionType.DELETE_GDAP in acted:
             return (
                 "offboarding: a draft the customer never approved: "
-                f"{APPLY_SAYS[ActionType.DELETE_GDAP]}{when}",
+                f"{kind_of(ActionType.DELETE_GDAP).apply_says}{when}",
                 {},
             )
         held = _held_back(planned, relationship.id, "no GDAP relationship is ended")
@@ -790,10 +778,10 @@ class _Explainer:
             when = f" on {day(renews)}" if renews else ""
             return (
                 f"offboarding, past its cancellation window: it renews{when} unless "
-                f"{APPLY_SAYS[step]}",
+                f"{kind_of(step).apply_says}",
                 detail,
             )
-        return APPLY_SAYS[step], detail
+        return kind_of(step).apply_says, detail
 
     def _status_note(
         self,
@@ -830,10 +818,10 @@ class _Explainer:
     ) -> Note:
         """What apply does to the subscription's status now."""
         if ActionType.REACTIVATE in acted:
-            return APPLY_SAYS[ActionType.REACTIVATE], {}
+            return kind_of(ActionType.REACTIVATE).apply_says, {}
         if ActionType.CANCEL in acted:
             return cancellation_outlook(sub, self.now, acted)
-        says = APPLY_SAYS[ActionType.SUSPEND]
+        says = kind_of(ActionType.SUSPEND).apply_says
         if ActionType.CANCEL_AZURE_ENTITLEMENT in acted:
             says += ", once the Azure subscriptions under it are cancelled"
         if want is DesiredStatus.CANCELLED and sub.kind in WINDOWED_KINDS:

@@ -19,7 +19,8 @@ from reconciler.desired.model import (
     Relationship,
 )
 from reconciler.live.models import Live
-from reconciler.plan.model import DESTRUCTIVE, ActionType, Plan
+from reconciler.plan.actions import DESTRUCTIVE, ActionType
+from reconciler.plan.model import Plan
 from reconciler.timestamps import format_time
 
 # --- the rules ------------------------------------------------------------------------------

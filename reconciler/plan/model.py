@@ -18,170 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.live.models import Live, parse_time
+from reconciler.plan.actions import DESTRUCTIVE, KINDS, kind_of
+from reconciler.plan.actions.base import ActionType, Billing, Refund
 from reconciler.printable import JSON_ESCAPES
 from reconciler.timestamps import format_time
 
 FORMAT_VERSION = 1
 
 
-class ActionType(StrEnum):
-    SUSPEND = "suspend_subscription"
-    REACTIVATE = "reactivate_subscription"
-    CANCEL = "cancel_subscription"
-    DISABLE_AUTO_RENEW = "disable_auto_renew"
-    ENABLE_AUTO_RENEW = "enable_auto_renew"
-    CANCEL_AZURE_ENTITLEMENT = "cancel_azure_entitlement"
-    TERMINATE_GDAP = "terminate_gdap_relationship"
-    DELETE_GDAP = "delete_gdap_relationship"
-    REMOVE_RELATIONSHIP = "remove_relationship"
-
-
-@dataclass(frozen=True)
-class ActionSpec:
-    """Everything pcr knows about one action type, in one place.
-
-    `step` names the executor's method that carries it out (`apply.Executor`); a
-    test checks that every action type has one, and that the fake serves its routes.
-    """
-
-    verb: str  # what the action does, on its own line of a plan
-    short: str  # its name in a plan's summary counts
-    symbol: str  # the Terraform-like marker in the terminal
-    # Takes something away from the customer: refused for protected customers and for
-    # customers whose domain does not match (two-key identity).
-    destructive: bool
-    irreversible: bool  # cannot be undone from the partner's side
-    step: str  # the executor's method for it
-    routes: tuple[str, ...]  # the Partner Center calls that carry it out
-    consequences: tuple[str, ...] = ()  # what an irreversible step takes away, for reviewers
-    noun: str = ""  # one such step, as the headline counts it ("2 removals")
-
-
-_SUBSCRIPTION = "PATCH /v1/customers/{customer}/subscriptions/{subscription}"
-_AZURE_ENTITLEMENT = (
-    "POST /v1/customers/{customer}/subscriptions/{subscription}/azureEntitlements/{entitlement}"
-    "/cancel"
-)
-
-# What removing a reseller relationship does (Partner Center documentation).
-REMOVAL_CONSEQUENCES = (
-    "removes the customer from the partner's customer list in Partner Center",
-    "removes the partner from the customer's support contacts",
-    "ends the partner's delegated admin privileges for the customer",
-    "prevents any future purchases by the partner for the customer",
-)
-# Cancelling is final (reference §17): `deleted` cannot be reactivated.
-CANCEL_CONSEQUENCES = (
-    "the customer's users lose access at once; the subscription cannot be restored",
-    "admins have 7 days to back up data",
-)
-_GDAP = "/v1.0/tenantRelationships/delegatedAdminRelationships/{relationship}"
-# Ending GDAP (reference §12.3, §12.4): the partner's access ends now, and only the
-# customer can grant it again.
-TERMINATE_GDAP_CONSEQUENCES = (
-    "the partner's security groups lose their admin roles in the customer's tenant at once",
-    "a new GDAP relationship needs the customer's approval",
-)
-DELETE_GDAP_CONSEQUENCES = (
-    "the draft relationship is deleted; a new one must be created and approved by the customer",
-)
-AZURE_CANCEL_CONSEQUENCES = (
-    "billing for the Azure subscription stops and its resources are disabled",
-    "data is kept for 30 to 90 days, then the Azure subscription is deleted",
-)
-
-# In the order a plan's summary counts them: what takes something away first.
-ACTION_TYPES: dict[ActionType, ActionSpec] = {
-    ActionType.SUSPEND: ActionSpec(
-        "suspend", "suspend", "~", True, False, "suspend", (_SUBSCRIPTION,)
-    ),
-    ActionType.CANCEL: ActionSpec(
-        "cancel",
-        "cancel",
-        "-",
-        True,
-        True,
-        "cancel",
-        # Software purchases are cancelled through their order.
-        (_SUBSCRIPTION, "PATCH /v1/customers/{customer}/orders/{order}"),
-        CANCEL_CONSEQUENCES,
-        "cancellation",
-    ),
-    ActionType.CANCEL_AZURE_ENTITLEMENT: ActionSpec(
-        "cancel Azure subscription",
-        "cancel Azure subscription",
-        "-",
-        True,
-        True,
-        "cancel_azure_entitlement",
-        (_AZURE_ENTITLEMENT,),
-        AZURE_CANCEL_CONSEQUENCES,
-        "Azure subscription cancellation",
-    ),
-    ActionType.TERMINATE_GDAP: ActionSpec(
-        "terminate GDAP relationship",
-        "terminate GDAP",
-        "-",
-        True,
-        True,
-        "terminate_gdap",
-        (f"POST {_GDAP}/requests",),
-        TERMINATE_GDAP_CONSEQUENCES,
-        "GDAP termination",
-    ),
-    ActionType.DELETE_GDAP: ActionSpec(
-        "delete GDAP relationship",
-        "delete GDAP",
-        "-",
-        True,
-        True,
-        "delete_gdap",
-        (f"DELETE {_GDAP}",),
-        DELETE_GDAP_CONSEQUENCES,
-        "GDAP deletion",
-    ),
-    ActionType.REMOVE_RELATIONSHIP: ActionSpec(
-        "remove relationship",
-        "remove",
-        "!!",
-        True,
-        True,
-        "remove",
-        ("PATCH /v1/customers/{customer}",),
-        REMOVAL_CONSEQUENCES,
-        "removal",
-    ),
-    ActionType.DISABLE_AUTO_RENEW: ActionSpec(
-        "auto-renew off", "auto-renew off", "~", False, False, "auto_renew", (_SUBSCRIPTION,)
-    ),
-    ActionType.REACTIVATE: ActionSpec(
-        "reactivate", "reactivate", "+", False, False, "reactivate", (_SUBSCRIPTION,)
-    ),
-    ActionType.ENABLE_AUTO_RENEW: ActionSpec(
-        "auto-renew on", "auto-renew on", "+", False, False, "auto_renew", (_SUBSCRIPTION,)
-    ),
-}
-
-DESTRUCTIVE = frozenset(t for t, spec in ACTION_TYPES.items() if spec.destructive)
 # The steps that end GDAP: after every subscription step, before the removal.
 GDAP_STEPS = frozenset({ActionType.TERMINATE_GDAP, ActionType.DELETE_GDAP})
-
-
-class Refund(StrEnum):
-    FULL = "full"
-    PRORATED = "prorated"
-    NONE = "none"
-
-
-@dataclass(frozen=True)
-class Billing:
-    """What a step does to the partner's bill (`actions[].billing`)."""
-
-    stops_billing: bool
-    # The last day the partner pays for, inclusive like `commitmentEndDate`; None when
-    # billing stops now, or goes on with no end in sight.
-    billed_until: date | None = None
-    refund: Refund = Refund.NONE
 
 
 @dataclass(frozen=True)
@@ -197,6 +43,12 @@ class Action:
     # The subscription the target sits under: an Azure subscription's Azure plan.
     parent_id: str = ""
 
+    def __post_init__(self) -> None:
+        # A step of an irreversible kind is irreversible, whatever a (hand-edited) plan file
+        # says; one the file marks irreversible stays so.
+        if kind_of(self.type).irreversible and not self.irreversible:
+            object.__setattr__(self, "irreversible", True)
+
     @property
     def id(self) -> str:
         return f"{self.customer_id}/{self.type}/{self.target_id}"
@@ -207,7 +59,7 @@ class Action:
 
     @property
     def consequences(self) -> tuple[str, ...]:
-        return ACTION_TYPES[self.type].consequences if self.irreversible else ()
+        return kind_of(self.type).consequences if self.irreversible else ()
 
 
 @dataclass(frozen=True)
@@ -281,9 +133,9 @@ class Plan:
 
     @property
     def irreversible(self) -> dict[ActionType, int]:
-        """The irreversible steps, counted by type in ACTION_TYPES order."""
+        """The irreversible steps, counted by type in the registry's order."""
         counts = {
-            t: sum(a.irreversible and a.type is t for a in self.actions) for t in ACTION_TYPES
+            k.type: sum(a.irreversible and a.type is k.type for a in self.actions) for k in KINDS
         }
         return {t: n for t, n in counts.items() if n}
 

@@ -61,7 +61,7 @@ from reconciler.live.models import (
     SubscriptionStatus,
     moment,
 )
-from reconciler.plan.billing import billing
+from reconciler.plan.actions import DESTRUCTIVE, ActionType, kind_of
 from reconciler.plan.guardrails import (
     domains_differ,
     partner_cannot_remove,
@@ -69,11 +69,8 @@ from reconciler.plan.guardrails import (
     removal_limit_refusal,
 )
 from reconciler.plan.model import (
-    ACTION_TYPES,
-    DESTRUCTIVE,
     GDAP_STEPS,
     Action,
-    ActionType,
     Blocked,
     BlockedKind,
     CustomerRef,
@@ -112,8 +109,7 @@ class CustomerPlan:
             reason,
             target_name=label(sub),
             depends_on=tuple(a.id for a in after),
-            irreversible=ACTION_TYPES[kind].irreversible,
-            billing=billing(kind, sub, self.now),
+            billing=kind_of(kind).billing(sub, self.now),
         )
         self.actions.append(action)
         return action
@@ -127,8 +123,7 @@ class CustomerPlan:
             f"an Azure subscription under {label(plan)}: Partner Center suspends the plan "
             "only once none is active",
             target_name=entitlement.name or "Azure subscription",
-            irreversible=ACTION_TYPES[kind].irreversible,
-            billing=billing(kind, plan, self.now),
+            billing=kind_of(kind).billing(plan, self.now),
             parent_id=plan.id,
         )
         self.actions.append(action)
@@ -144,8 +139,7 @@ class CustomerPlan:
             reason,
             target_name=relationship.name or relationship.id,
             depends_on=tuple(a.id for a in self.actions if a.type not in GDAP_STEPS),
-            irreversible=ACTION_TYPES[kind].irreversible,
-            billing=billing(kind, None, self.now),
+            billing=kind_of(kind).billing(None, self.now),
         )
         self.actions.append(action)
         return action
@@ -729,8 +723,7 @@ def _remove_or_defer(result: CustomerPlan, removal: _Removal) -> None:
             "relationship: none, and nothing left blocks the removal",
             target_name=customer.name or customer.tenant_id,
             depends_on=tuple(a.id for a in result.actions),
-            irreversible=ACTION_TYPES[kind].irreversible,
-            billing=billing(kind, None, result.now),
+            billing=kind_of(kind).billing(None, result.now),
         )
     )
 
@@ -878,7 +871,7 @@ def _hold_gdap(result: CustomerPlan, removal: _Removal, gdap: Gdap) -> None:
     """Blocked before the removal (a reservation): GDAP waits with it, and is named."""
     if result.customer.ends_gdap:
         removal.held_back += [
-            f"{ACTION_TYPES[kind].verb} {r.name or r.id}" for kind, r in _gdap_steps(gdap)
+            f"{kind_of(kind).verb} {r.name or r.id}" for kind, r in _gdap_steps(gdap)
         ]
 
 

@@ -19,16 +19,8 @@ from datetime import datetime
 
 from reconciler.drift.model import DriftRecord, Value
 from reconciler.live.models import moment
-from reconciler.plan.model import (
-    ACTION_TYPES,
-    Action,
-    ActionType,
-    Billing,
-    Blocked,
-    Deferred,
-    Plan,
-    Refund,
-)
+from reconciler.plan.actions import KINDS, ActionType, Billing, Refund, kind_of
+from reconciler.plan.model import Action, Blocked, Deferred, Plan
 from reconciler.wording import plural
 
 NO_CHANGES = "No changes. Partner Center matches the desired state."
@@ -59,16 +51,10 @@ class Verb:
     short: str  # its name in the summary counts
 
 
-# From the one description of each action type, in its order: the summary counts
-# what takes something away first.
-VERBS: dict[ActionType, Verb] = {
-    kind: Verb(spec.symbol, spec.verb, spec.short) for kind, spec in ACTION_TYPES.items()
-}
-
-
 def verb_of(action_type: ActionType) -> Verb:
-    # Every action type has its words: VERBS is built from the one description of them.
-    return VERBS[action_type]
+    """An action type's words, as its kind gives them."""
+    kind = kind_of(action_type)
+    return Verb(kind.symbol, kind.verb, kind.short)
 
 
 @dataclass
@@ -115,22 +101,16 @@ def records_by_customer(records: Iterable[DriftRecord]) -> dict[str, list[DriftR
 
 
 def counts_by_type(actions: Iterable[Action]) -> list[tuple[Verb, int]]:
-    """Non-zero counts per action type, in `VERBS` order."""
+    """Non-zero counts per action type, in the registry's order: what takes something
+    away first."""
     counts = Counter(a.type for a in actions)
-    return [(verb, counts[t]) for t, verb in VERBS.items() if counts[t]]
+    return [(verb_of(k.type), counts[k.type]) for k in KINDS if counts[k.type]]
 
 
 REFUNDS = {
     Refund.FULL: "full refund",
     Refund.PRORATED: "prorated refund",
     Refund.NONE: "no refund",
-}
-
-
-# What steps that neither stop billing nor end it do to the bill.
-GOES_ON = {
-    ActionType.REACTIVATE: "billing resumes",
-    ActionType.ENABLE_AUTO_RENEW: "billing goes on: the term renews",
 }
 
 
@@ -147,7 +127,7 @@ def billing_words(billing: Billing | None, step: ActionType | None = None) -> st
             f"still billed: the partner pays through {billing.billed_until.isoformat()}, "
             "the last day of its term"
         )
-    return GOES_ON.get(step, "billing unchanged") if step else "billing unchanged"
+    return kind_of(step).goes_on if step else "billing unchanged"
 
 
 def irreversible_headline(plan: Plan) -> str | None:
@@ -164,9 +144,9 @@ def irreversible_headline(plan: Plan) -> str | None:
 
 
 def _step_noun(action_type: ActionType) -> str:
-    spec = ACTION_TYPES[action_type]
+    kind = kind_of(action_type)
     # A hand-edited plan can mark any step irreversible; only those types lack a noun.
-    return spec.noun or f"{spec.short} step"
+    return kind.noun or f"{kind.short} step"
 
 
 def scope_line(plan: Plan) -> str | None:

@@ -13,7 +13,8 @@ from datetime import datetime
 
 from reconciler.drift.model import DriftNote, DriftRecord, DriftReport
 from reconciler.live.models import moment
-from reconciler.plan.model import Action, ActionType, Blocked, Deferred, Plan
+from reconciler.plan.actions import ActionType
+from reconciler.plan.model import Action, Blocked, Deferred, Plan
 from reconciler.render.common import (
     EXPIRY_REASON,
     IRREVERSIBLE_LEAD,

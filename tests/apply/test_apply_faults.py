@@ -10,7 +10,7 @@ from collections import defaultdict
 
 from reconciler.fake.app import RequestRecord
 from reconciler.fake.server import FakeServer
-from reconciler.plan.model import ActionType
+from reconciler.plan.actions import ActionType
 from reconciler.render import verb_of
 from tests.apply.support import (
     ADVENTURE_WORKS,

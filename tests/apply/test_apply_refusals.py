@@ -16,7 +16,7 @@ from reconciler.apply.journal import Journal
 from reconciler.fake.state import FakeState
 from reconciler.plan import guardrails
 from reconciler.plan import model as plan_model
-from reconciler.plan.model import REMOVAL_CONSEQUENCES
+from reconciler.plan.actions.removal import CONSEQUENCES as REMOVAL_CONSEQUENCES
 from tests.apply.support import (
     CONTOSO,
     LITWARE,

@@ -9,14 +9,15 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.apply.executor import AZURE_CANCEL_WAIT_SECONDS, Executor, Outcome, StepResult
+from reconciler.apply.executor import AZURE_CANCEL_WAIT_SECONDS, Executor, StepResult
 from reconciler.apply.journal import AuditLog, Journal
 from reconciler.fake import FakePartnerCenter
 from reconciler.fake.state import FakeState
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.read import read_live
-from reconciler.plan.model import Action, ActionType
+from reconciler.plan.actions import ActionType, Outcome
+from reconciler.plan.model import Action
 from reconciler.plan.planner import make_plan
 from tests.apply.test_catalogue import AZURE_PLAN, AZURE_SUBS, LEAVING, build_state
 from tests.graphs import graph_beside

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.apply.executor import ApplyReport, Executor, Outcome
+from reconciler.apply.executor import ApplyReport, Executor
 from reconciler.apply.journal import AuditLog, Journal
 from reconciler.desired.load import load_desired
 from reconciler.desired.model import Desired
@@ -26,7 +26,8 @@ from reconciler.fake.state import FakeState
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.read import read_live
-from reconciler.plan.model import Action, ActionType, Plan
+from reconciler.plan.actions import ActionType, Outcome
+from reconciler.plan.model import Action, Plan
 from reconciler.plan.planner import make_plan
 from tests.apply.support import (
     ADVENTURE_WORKS,

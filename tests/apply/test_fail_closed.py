@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply.executor import Executor, Outcome
+from reconciler.apply.executor import Executor
 from reconciler.apply.journal import AuditLog, Journal
 from reconciler.fake import FakePartnerCenter
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.read import read_live
-from reconciler.plan.model import ActionType
+from reconciler.plan.actions import ActionType, Outcome
 from reconciler.plan.planner import make_plan
 from tests.apply.support import (
     NORTHWIND,

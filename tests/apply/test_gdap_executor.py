@@ -8,13 +8,14 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.apply.executor import Executor, Outcome, StepResult
+from reconciler.apply.executor import Executor, StepResult
 from reconciler.apply.journal import AuditLog, Journal
 from reconciler.fake.app import FakePartnerCenter
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.read import read_live
-from reconciler.plan.model import ActionType, Plan
+from reconciler.plan.actions import ActionType, Outcome
+from reconciler.plan.model import Plan
 from reconciler.plan.planner import make_plan
 from tests.apply.support import NORTHWIND, TOKEN
 from tests.apply.test_executor import NOW, example_desired, example_state

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from reconciler import interrupts
-from reconciler.apply.executor import Executor, Outcome
+from reconciler.apply.executor import Executor
 from reconciler.apply.journal import AuditLog, Journal
 from reconciler.fake import FakePartnerCenter
 from reconciler.fake.app import Hold
@@ -30,6 +30,7 @@ from reconciler.fake.server import FakeServer
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.read import read_live
+from reconciler.plan.actions import Outcome
 from reconciler.plan.planner import make_plan
 from tests.apply.support import (
     EXAMPLE_ACTIONS,

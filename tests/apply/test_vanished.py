@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply.executor import ApplyReport, Executor, Outcome
+from reconciler.apply.executor import ApplyReport, Executor
 from reconciler.apply.journal import AuditLog, Journal
 from reconciler.desired.model import Desired
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.read import read_live
+from reconciler.plan.actions import Outcome
 from reconciler.plan.model import Plan
 from reconciler.plan.planner import make_plan
 from tests.apply.support import EXAMPLE_ACTIONS, NORTHWIND, read_jsonl

@@ -12,7 +12,7 @@ from reconciler.desired.load import load_desired
 from reconciler.live.backend import open_clients
 from reconciler.live.lifecycle import needs_detail
 from reconciler.live.read import read_live
-from reconciler.plan.model import ActionType
+from reconciler.plan.actions import ActionType
 from reconciler.plan.planner import make_plan
 from tests.bench.estate import (
     NOW,

@@ -42,7 +42,7 @@ from reconciler.desired.model import (
     PartnerType,
     Relationship,
 )
-from reconciler.drift.compare import APPLY_SAYS, as_planned, drift
+from reconciler.drift.compare import as_planned, drift
 from reconciler.drift.model import DriftKind, DriftRecord
 from reconciler.live.lifecycle import needs_gdap
 from reconciler.live.models import (
@@ -55,7 +55,9 @@ from reconciler.live.models import (
     SubscriptionKind,
     SubscriptionStatus,
 )
-from reconciler.plan.model import ActionType, BlockedKind, Plan
+from reconciler.plan import actions
+from reconciler.plan.actions import ActionType
+from reconciler.plan.model import BlockedKind, Plan
 from reconciler.plan.planner import CustomerPlan, make_plan, plan_declared
 from tests.plan.builders import (
     NOW,
@@ -233,9 +235,13 @@ def warned(desired: Desired, live: Live, c: DesiredCustomer) -> bool:
 
 def said_by(record: DriftRecord) -> set[ActionType]:
     """The actions a message says apply carries out; no other "`pcr apply`" may be left."""
-    said = {t for t, phrase in APPLY_SAYS.items() if phrase in record.message}
+    said = {
+        t
+        for t, phrase in ((k.type, k.apply_says) for k in actions.KINDS)
+        if phrase in record.message
+    }
     rest = record.message
-    for phrase in APPLY_SAYS.values():
+    for phrase in (k.apply_says for k in actions.KINDS):
         rest = rest.replace(phrase, "")
     assert "`pcr apply`" not in rest, record.message
     return said

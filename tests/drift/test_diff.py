@@ -25,7 +25,8 @@ from reconciler.live.models import (
     SubscriptionKind,
     SubscriptionStatus,
 )
-from reconciler.plan.model import ActionType, BlockedKind
+from reconciler.plan.actions import ActionType
+from reconciler.plan.model import BlockedKind
 from reconciler.plan.planner import make_plan
 from tests.plan.builders import (
     NOW,

@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 from reconciler.cli import cli
 from reconciler.desired.model import DesiredStatus, GdapOffboarding, Relationship
-from reconciler.drift.compare import APPLY_SAYS, drift
+from reconciler.drift.compare import drift
 from reconciler.drift.model import DriftKind, DriftRecord, DriftReport, to_dict
 from reconciler.fake.state import FakeState
 from reconciler.live.models import (
@@ -23,7 +23,7 @@ from reconciler.live.models import (
     Subscription,
     SubscriptionKind,
 )
-from reconciler.plan.model import ActionType
+from reconciler.plan.actions import ActionType, kind_of
 from reconciler.plan.planner import make_plan
 from reconciler.render import render_drift
 from tests.plan.builders import (
@@ -107,7 +107,7 @@ def test_what_drift_says_apply_does_to_gdap_is_in_the_plan() -> None:
     report = drift(desired, live, NOW)
     planned = {(a.type, a.target_id) for a in make_plan(desired, live, NOW).actions}
     by_id = {r.target_id: r for r in gdap_records(report)}
-    assert APPLY_SAYS[ActionType.TERMINATE_GDAP] in by_id[active.id].message
+    assert kind_of(ActionType.TERMINATE_GDAP).apply_says in by_id[active.id].message
     assert (ActionType.TERMINATE_GDAP, active.id) in planned
     assert (by_id[draft.id].desired, by_id[draft.id].live) == ("deleted", "created")
     assert "a draft the customer never approved: `pcr apply` deletes it" in (

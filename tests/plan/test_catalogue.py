@@ -12,7 +12,8 @@ from reconciler.live.models import (
     OrderLineItem,
     SubscriptionKind,
 )
-from reconciler.plan.model import Action, ActionType, Billing, BlockedKind, Plan, Refund, to_dict
+from reconciler.plan.actions import ActionType, Billing, Refund
+from reconciler.plan.model import Action, BlockedKind, Plan, to_dict
 from reconciler.plan.planner import make_plan
 from tests.plan.builders import (
     NOW,

@@ -9,7 +9,8 @@ from datetime import timedelta
 from reconciler.desired.model import DesiredStatus, NceOutsideWindow, Relationship
 from reconciler.live.lifecycle import term_over
 from reconciler.live.models import SubscriptionKind, SubscriptionStatus
-from reconciler.plan.model import ActionType, Blocked, Plan, to_dict
+from reconciler.plan.actions import ActionType
+from reconciler.plan.model import Blocked, Plan, to_dict
 from reconciler.plan.planner import make_plan
 from tests.plan.builders import NOW, customer, detail, estate, guid, override, sub
 

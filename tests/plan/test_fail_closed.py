@@ -14,7 +14,8 @@ from reconciler.live.models import (
     SubscriptionStatus,
     subscription_from_wire,
 )
-from reconciler.plan.model import ActionType, BlockedKind, Plan, to_dict
+from reconciler.plan.actions import ActionType
+from reconciler.plan.model import BlockedKind, Plan, to_dict
 from reconciler.plan.planner import make_plan
 from tests.plan.builders import NOW, customer, detail, estate, override, sub
 

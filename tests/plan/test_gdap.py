@@ -7,7 +7,8 @@ from dataclasses import replace
 
 from reconciler.desired.model import GdapOffboarding
 from reconciler.live.models import GdapStatus, SubscriptionKind
-from reconciler.plan.model import ActionType, BlockedKind, to_dict
+from reconciler.plan.actions import ActionType
+from reconciler.plan.model import BlockedKind, to_dict
 from reconciler.plan.planner import make_plan
 from tests.plan.builders import NOW, customer, detail, estate, guid, relationship, sub
 

@@ -13,7 +13,8 @@ from reconciler.desired.model import (
 )
 from reconciler.live.lifecycle import term_over
 from reconciler.live.models import Customer, SubscriptionKind, SubscriptionStatus
-from reconciler.plan.model import ActionType, BlockedKind, Plan
+from reconciler.plan.actions import ActionType
+from reconciler.plan.model import BlockedKind, Plan
 from reconciler.plan.planner import make_plan
 from reconciler.render import render
 from tests.plan.builders import (

@@ -16,7 +16,8 @@ from reconciler.live.models import (
     entitlement_from_wire,
     subscription_from_wire,
 )
-from reconciler.plan.model import ActionType, BlockedKind, Plan
+from reconciler.plan.actions import ActionType
+from reconciler.plan.model import BlockedKind, Plan
 from reconciler.plan.planner import make_plan
 from tests.plan.builders import NOW, customer, estate
 

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from reconciler.plan.model import (
-    Action,
-    ActionType,
-    Billing,
-    Blocked,
-    CustomerRef,
-    Deferred,
-    Plan,
-    Refund,
-)
+from reconciler.plan.actions import ActionType, Billing, Refund
+from reconciler.plan.model import Action, Blocked, CustomerRef, Deferred, Plan
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 CONTOSO = "3f2b7a4e-1c0d-4e8f-9a61-5b7c2d9e0f13"

@@ -6,7 +6,8 @@ from datetime import date
 
 import pytest
 
-from reconciler.plan.model import Action, ActionType, Billing, Plan, Refund
+from reconciler.plan.actions import ActionType, Billing, Refund
+from reconciler.plan.model import Action, Plan
 from reconciler.render.common import billing_words, irreversible_headline
 from tests.render.plans import NOW, cancel, cancel_azure, remove, small_plan
 

@@ -6,14 +6,10 @@ import json
 
 import pytest
 
-from reconciler.plan.model import (
-    AZURE_CANCEL_CONSEQUENCES,
-    CANCEL_CONSEQUENCES,
-    REMOVAL_CONSEQUENCES,
-    CustomerRef,
-    from_dict,
-    to_dict,
-)
+from reconciler.plan.actions.azure_subscription import CONSEQUENCES as AZURE_CANCEL_CONSEQUENCES
+from reconciler.plan.actions.cancel import CONSEQUENCES as CANCEL_CONSEQUENCES
+from reconciler.plan.actions.removal import CONSEQUENCES as REMOVAL_CONSEQUENCES
+from reconciler.plan.model import CustomerRef, from_dict, to_dict
 from reconciler.render.json import render
 from tests.render.plans import CONTOSO, small_plan
 

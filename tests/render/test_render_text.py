@@ -6,15 +6,11 @@ import re
 
 import pytest
 
-from reconciler.plan.model import (
-    AZURE_CANCEL_CONSEQUENCES,
-    CANCEL_CONSEQUENCES,
-    REMOVAL_CONSEQUENCES,
-    Action,
-    ActionType,
-    Blocked,
-    Plan,
-)
+from reconciler.plan.actions import ActionType
+from reconciler.plan.actions.azure_subscription import CONSEQUENCES as AZURE_CANCEL_CONSEQUENCES
+from reconciler.plan.actions.cancel import CONSEQUENCES as CANCEL_CONSEQUENCES
+from reconciler.plan.actions.removal import CONSEQUENCES as REMOVAL_CONSEQUENCES
+from reconciler.plan.model import Action, Blocked, Plan
 from reconciler.render.common import NO_CHANGES, billing_words
 from reconciler.render.text import render
 from tests.render.plans import (

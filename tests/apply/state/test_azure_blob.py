@@ -10,7 +10,8 @@ import pytest
 from reconciler.apply.journal import AuditLog, Journal, RunContext
 from reconciler.apply.state import Holder, LockedError, StateBackend, StateError, StateSettings
 from reconciler.apply.state.azure_blob import CONNECTION_STRING, AzureBlobStore
-from reconciler.plan.model import Action, ActionType
+from reconciler.plan.actions import ActionType
+from reconciler.plan.model import Action
 from tests.azurite import Azurite
 
 

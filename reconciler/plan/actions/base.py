@@ -1,0 +1,187 @@
+"""What an action type is, whole: an `ActionKind`, one per type, each in a module of its own
+in this package, registered in `reconciler.plan.actions.KINDS`.
+
+A kind holds everything pcr knows of its type: what plans call it (verb, marker, the noun
+a headline counts it by); what it may take away (destructive: refused for a protected
+customer and for a domain that does not match; irreversible, with what a reviewer must
+know it takes away); the Partner Center or Graph calls that carry it out; what it does to
+the partner's bill; what drift says `pcr apply` will do about a difference; what it
+leaves its target as, for the audit trail; and how apply carries it out and checks that
+it landed, through `Steps`: what the executor offers every step (fresh reads, the
+journaled and audited mutation, the waits).
+
+Nothing here reads or writes anything; the steps do, only when apply calls them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # the plan's model holds actions; the kinds only describe them
+    from reconciler.live.client import PartnerCenterClient
+    from reconciler.live.graph import GraphClient
+    from reconciler.live.http import CallId
+    from reconciler.live.http import Landed as LandedNow
+    from reconciler.live.models import (
+        AzureEntitlement,
+        GdapRelationship,
+        GdapRequest,
+        Subscription,
+        SubscriptionStatus,
+    )
+    from reconciler.plan.model import Action
+
+
+class ActionType(StrEnum):
+    SUSPEND = "suspend_subscription"
+    REACTIVATE = "reactivate_subscription"
+    CANCEL = "cancel_subscription"
+    DISABLE_AUTO_RENEW = "disable_auto_renew"
+    ENABLE_AUTO_RENEW = "enable_auto_renew"
+    CANCEL_AZURE_ENTITLEMENT = "cancel_azure_entitlement"
+    TERMINATE_GDAP = "terminate_gdap_relationship"
+    DELETE_GDAP = "delete_gdap_relationship"
+    REMOVE_RELATIONSHIP = "remove_relationship"
+
+
+class Refund(StrEnum):
+    FULL = "full"
+    PRORATED = "prorated"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Billing:
+    """What a step does to the partner's bill (`actions[].billing`)."""
+
+    stops_billing: bool
+    # The last day the partner pays for, inclusive like `commitmentEndDate`; None when
+    # billing stops now, or goes on with no end in sight.
+    billed_until: date | None = None
+    refund: Refund = Refund.NONE
+
+
+class Outcome(StrEnum):
+    DONE = "done"  # a mutation was sent and succeeded
+    ALREADY = "already"  # live state already matched: nothing sent
+    SKIPPED = "skipped"  # not attempted: an earlier step of the customer failed
+    FAILED = "failed"
+    NOT_STARTED = "not started"  # not attempted: the run was asked to stop first
+
+
+class Unsent(Exception):
+    """Decided on a fresh read, before anything was sent: the change is not in doubt."""
+
+
+class AlreadyDone(Unsent):
+    """Live state already is what the step wants: nothing to send."""
+
+
+class Stopped(Unsent):
+    """The run was asked to stop while this step waited, before it sent anything."""
+
+
+class WorldMoved(Exception):
+    """A precondition that held at planning time no longer holds: stop this customer."""
+
+
+# A mutation as a step sends it: under the request id it is given, with the check of
+# whether it took effect for the client to ask when an answer leaves that open.
+Send = Callable[["CallId", "LandedNow"], object]
+
+
+class Steps(Protocol):
+    """What the executor offers a step: the clients, fresh reads that turn a 404 into the
+    right `WorldMoved`, the one way to send a change (journaled, audited, verified when
+    its answer is lost), and the waits that a stop interrupts."""
+
+    @property
+    def client(self) -> PartnerCenterClient: ...
+
+    @property
+    def now(self) -> datetime: ...
+
+    def contradicted_domain(self, customer_id: str, live_domain: str | None) -> str | None:
+        """The declared domain, when Partner Center's contradicts it (two-key identity)."""
+
+    def graph_client(self) -> GraphClient: ...
+
+    def subscription(self, action: Action) -> Subscription: ...
+
+    def azure_entitlement(self, action: Action) -> AzureEntitlement: ...
+
+    def gdap(self, action: Action) -> GdapRelationship | None: ...
+
+    def relationship_gone(self, customer_id: str) -> bool: ...
+
+    def not_found(self, action: Action, what: str) -> WorldMoved: ...
+
+    def was(self, action: Action, facts: str) -> None:
+        """What the target was just before the change, for the audit trail."""
+
+    def mutate(
+        self, action: Action, request_id: str, send: Send, landed: Callable[[], bool]
+    ) -> None:
+        """Send one change: journaled before and after, audited once either way."""
+
+    def set_subscription(
+        self,
+        action: Action,
+        request_id: str,
+        check: Callable[[Subscription], None],
+        landed: Callable[[Subscription], bool],
+        done: str,
+        *,
+        status: SubscriptionStatus | None = None,
+        auto_renew: bool | None = None,
+    ) -> tuple[Outcome, str]:
+        """Change a subscription in one read and one write; `check` sees it just before."""
+
+    def await_azure_cancellations(self, action: Action) -> None: ...
+
+    def removal_blockers(self, customer_id: str) -> list[str]: ...
+
+    def await_gdap_end(self, action: Action, asked: GdapRequest | None = None) -> None: ...
+
+
+Step = Callable[[Steps, "Action", str], tuple[Outcome, str]]
+LandedCheck = Callable[[Steps, "Action"], bool]
+BillingRule = Callable[["Subscription | None", datetime], Billing]
+
+
+def bill_unchanged(sub: Subscription | None, now: datetime) -> Billing:
+    return Billing(stops_billing=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionKind:
+    """Everything pcr knows about one action type, in one place (see the module)."""
+
+    type: ActionType
+    verb: str  # what the action does, on its own line of a plan
+    short: str  # its name in a plan's summary counts
+    symbol: str  # the Terraform-like marker in the terminal
+    # Takes something away from the customer: refused for protected customers and for
+    # customers whose domain does not match (two-key identity).
+    destructive: bool
+    irreversible: bool  # cannot be undone from the partner's side
+    consequences: tuple[str, ...] = ()  # what an irreversible step takes away, for reviewers
+    noun: str = ""  # one such step, as the headline counts it ("2 removals")
+    routes: tuple[str, ...]  # the Partner Center or Graph calls that carry it out
+    after: str  # what the target is once the step is done (the audit trail's `after`)
+    apply_says: str  # what drift says `pcr apply` does about a difference it plans this for
+    billing: BillingRule = bill_unchanged
+    # The bill, in words, when the step neither stops billing nor has a last billed day.
+    goes_on: str = "billing unchanged"
+    step: Step  # how apply carries it out
+    landed: LandedCheck  # whether it is in place in Partner Center now
+
+
+# What a step says of a customer Partner Center no longer lists as the partner's.
+GONE = "the customer is no longer in the partner's list"
+# The routes the kinds share.
+SUBSCRIPTION_PATCH = "PATCH /v1/customers/{customer}/subscriptions/{subscription}"
