@@ -525,8 +525,8 @@ def _targets(action: Action, target_id: str) -> bool:
 
 
 def _naming(planned: CustomerPlan, target_id: str) -> list[str]:
-    """The blocked items that name this target: a person's to act on."""
-    return [b.reason for b in planned.blocked if target_id.lower() in b.reason.lower()]
+    """The blocked items about this target: a person's to act on."""
+    return [b.reason for b in planned.blocked if target_id.lower() in b.about]
 
 
 def waits(planned: CustomerPlan, target_id: str, now: datetime) -> bool:

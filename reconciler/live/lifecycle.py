@@ -167,6 +167,7 @@ class Unknown:
     why: str  # the field and its value
     subscription: Subscription | None = None
     steps: tuple[str, ...] = ()  # what a person checks, where it is not Partner Center
+    target_id: str = ""  # the resource's id, where it has one
 
 
 def unknown_facts(detail: CustomerDetail) -> list[Unknown]:
@@ -176,7 +177,7 @@ def unknown_facts(detail: CustomerDetail) -> list[Unknown]:
     customer only its subscriptions can appear here.
     """
     facts = [
-        Unknown(f"{label(s)} {s.id}", why, s)
+        Unknown(f"{label(s)} {s.id}", why, s, target_id=s.id)
         for s in detail.subscriptions
         if (why := unknown_state(s))
     ]
@@ -186,7 +187,7 @@ def unknown_facts(detail: CustomerDetail) -> list[Unknown]:
         if e.unknowns
     ]
     facts += [
-        Unknown(f"Azure subscription {e.name} {e.id}", f"status {e.status_text!r}")
+        Unknown(f"Azure subscription {e.name} {e.id}", f"status {e.status_text!r}", target_id=e.id)
         for e in detail.azure_entitlements
         if e.status is AzureEntitlementStatus.UNKNOWN
     ]
@@ -204,6 +205,7 @@ def gdap_unknown_facts(relationships: Iterable[GdapRelationship]) -> list[Unknow
                 "(Microsoft Graph): pcr does not know what it shows",
                 "Plan again once it is in a state pcr knows (active, created, terminated)",
             ),
+            target_id=r.id,
         )
         for r in relationships
         if r.unknowns or r.status is GdapStatus.UNKNOWN

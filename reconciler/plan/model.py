@@ -96,6 +96,9 @@ class Blocked:
     reason: str
     manual_steps: tuple[str, ...] = ()
     kind: BlockedKind = BlockedKind.OTHER
+    # The ids of what it is about (subscriptions, GDAP relationships, the customer): how
+    # drift ties its records to it. Not in the plan's JSON: drift reads the plan it makes.
+    about: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ the removal limit) to the whole plan.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -149,8 +149,17 @@ class CustomerPlan:
         ids = {s.id for s in subs}
         return [a for a in self.actions if a.target_id in ids]
 
-    def block(self, reason: str, *steps: str, kind: BlockedKind = BlockedKind.OTHER) -> None:
-        self.blocked.append(Blocked(self.id, reason, steps, kind))
+    def block(
+        self,
+        reason: str,
+        *steps: str,
+        kind: BlockedKind = BlockedKind.OTHER,
+        about: Iterable[str] = (),
+    ) -> None:
+        """A person must act: `reason`, what to do (`steps`), and the ids of what it is
+        about (`about`: a subscription, a GDAP relationship, the customer)."""
+        ids = frozenset(i.lower() for i in about if i)
+        self.blocked.append(Blocked(self.id, reason, steps, kind, ids))
 
 
 # --- the whole plan ---------------------------------------------------------------------
@@ -348,6 +357,7 @@ def _block_missing(result: CustomerPlan, live: Customer | None, request_url: str
         "A Global admin of the customer's tenant accepts it in the Microsoft 365 admin "
         "center; then plan again",
         kind=BlockedKind.MISSING_CUSTOMER,
+        about=[customer.tenant_id],
     )
 
 
@@ -381,6 +391,7 @@ def _fail_closed(
             "this customer",
             *steps,
             kind=BlockedKind.UNKNOWN_STATE,
+            about=[fact.target_id],
         )
 
 
@@ -450,6 +461,7 @@ def _offboard(result: CustomerPlan, detail: CustomerDetail, gdap: Gdap) -> None:
                 f"{label(sub)} {sub.id} is still pending in Partner Center",
                 "Wait until Partner Center finishes provisioning it, then plan again",
                 kind=BlockedKind.PENDING,
+                about=[sub.id],
             )
         elif sub.kind in FINAL_KINDS:
             continue  # a blocked item of its own, below
@@ -532,6 +544,7 @@ def _offboard_windowed(
             f"{label(sub)} {sub.id} can no longer be cancelled ({closed}) and blocks "
             f"removing the relationship{until}",
             "Plan again after the term has ended, or ask Microsoft support about an exception",
+            about=[sub.id],
         )
         return
     if held:
@@ -619,6 +632,7 @@ def _offboard_legacy(
         result.block(
             f"{label(sub)} {sub.id} is active and can be neither suspended nor cancelled by pcr",
             "Turn auto-renew off or end it in Partner Center, then plan again",
+            about=[sub.id],
         )
         return
     reason = "a suspended legacy subscription is not billed"
@@ -641,6 +655,7 @@ def _no_order_line(result: CustomerPlan, sub: Subscription, detail: CustomerDeta
         f"In Partner Center, cancel this purchase alone from order {order}, inside its "
         "30-day window; then plan again",
         kind=BlockedKind.OTHER,
+        about=[sub.id],
     )
     return True
 
@@ -684,6 +699,7 @@ def _block_for_final(result: CustomerPlan, final: list[Subscription], removal: _
             "Plan again after its term has ended",
             *_held_back(removal),
             kind=BlockedKind.SAVINGS_PLAN,
+            about=[sub.id],
         )
 
 
@@ -802,6 +818,7 @@ def _block_gdap_in_passing(
             "the removal waits so that it does not outlive the reseller relationship",
             "Plan again in a few minutes: pcr then terminates it, and removes the relationship",
             kind=BlockedKind.GDAP,
+            about=[relationship.id],
         )
     elif relationship.status in GDAP_ENDING and not removal.done:  # nothing waits otherwise
         removal.blocked = True
@@ -811,6 +828,7 @@ def _block_gdap_in_passing(
             "Plan again in a few minutes: once Graph shows it terminated, pcr removes the "
             "relationship",
             kind=BlockedKind.GDAP,
+            about=[relationship.id],
         )
     elif relationship.status in GDAP_AWAITING_CUSTOMER:
         result.block(
@@ -819,6 +837,7 @@ def _block_gdap_in_passing(
             "Ask the customer's Global administrator not to approve it, or wait until it "
             "lapses (90 days after it was sent); if it is approved, the next plan terminates it",
             kind=BlockedKind.GDAP,
+            about=[relationship.id],
         )
 
 
@@ -863,6 +882,7 @@ def _gdap_is_theirs(result: CustomerPlan, live: Customer | None, gdap: Gdap) -> 
         f"Check the tenant id in {customer.path}",
         "If it is this customer, declare `name` as Microsoft Graph has it, then plan again",
         kind=BlockedKind.GDAP,
+        about=[customer.tenant_id],
     )
     return False
 
@@ -918,6 +938,7 @@ def _override_status(
             "still pending in Partner Center",
             "Wait until Partner Center finishes provisioning it, then plan again",
             kind=BlockedKind.PENDING,
+            about=[sub.id],
         )
     elif wanted is DesiredStatus.SUSPENDED and status is SubscriptionStatus.ACTIVE:
         _override_suspend(result, override, sub)
@@ -927,6 +948,7 @@ def _override_status(
         result.block(
             f"{override.mark}: {label(sub)} {sub.id} is {status.value} and cannot be reactivated",
             "Buy a new subscription for the customer, then declare its id instead",
+            about=[sub.id],
         )
     elif wanted is DesiredStatus.CANCELLED and status in LIVE_STATUSES:
         _override_cancel(result, override, sub, now, detail)
@@ -962,6 +984,7 @@ def _refuse_override(
     result.block(
         f"{override.mark}: {label(sub)} {sub.id} is declared {wanted}, but {why}",
         "Change the declared status, or handle it in Partner Center or the Azure portal",
+        about=[sub.id],
     )
 
 
