@@ -9,8 +9,9 @@ pcr manages:
                  "gdap": {relationship_id: {"status": ...}}}}
 
 and deepdiff compares the two estates; each difference it reports becomes a
-`DriftRecord`. Normalizing is where the rules live, the same ones the planner
-follows, so that drift and plan agree on what is converged:
+`DriftRecord`. What an offboarding wants of each subscription and GDAP relationship is
+the customer's plan's own (`CustomerPlan.expects`, `expects_gdap`): drift has no rule of
+its own for it, so drift and plan agree on what is converged:
 
 - a fact is compared only when both sides can state it (a name the file does
   not declare, or a subscription nobody overrides, is left alone);
@@ -61,7 +62,7 @@ every declared customer's, for the notes.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cache
@@ -71,16 +72,13 @@ from reconciler.desired.model import Desired, DesiredCustomer, DesiredStatus
 from reconciler.drift.model import KIND_ORDER, DriftKind, DriftNote, DriftRecord, DriftReport, Value
 from reconciler.live.lifecycle import (
     ENDED_STATUSES,
-    GDAP_AWAITING_CUSTOMER,
     GDAP_DELETED_BY_PCR,
-    GDAP_HOLDS_ROLES,
     RESELLER,
     WINDOWED_KINDS,
     cancel_deadline,
     in_window,
     label,
     needs_gdap,
-    offboarding_wants,
     renewal_date,
     satisfies,
     term_end_day,
@@ -105,8 +103,9 @@ from reconciler.plan.planner import CustomerPlan, past_term, plan_declared
 from reconciler.timestamps import format_time
 
 NONE = "none"
+# A declared customer's part of the plan, by its tenant id.
+Planned = Callable[[str], CustomerPlan]
 # What an offboarding that ends GDAP wants of a relationship that has not ended yet.
-TERMINATED, DELETED = "terminated", "deleted"
 # A relationship of a customer that stays, ending within this long without extension,
 # is a note (never drift): time enough to extend it.
 GDAP_NOTICE = timedelta(days=30)
@@ -151,16 +150,16 @@ def _relationship(live: Customer | None) -> str:
     return RESELLER if live.relationship == RESELLER else (live.relationship or NONE)
 
 
-def _add_customer(views: _Views, customer: DesiredCustomer, live: Live, now: datetime) -> None:
-    _add_customer_itself(views, customer, live, now)
+def _add_customer(views: _Views, customer: DesiredCustomer, live: Live, planned: Planned) -> None:
+    _add_customer_itself(views, customer, live, planned)
     # One that vanished while pcr read it is done for this run, as the plan sees it; the
     # next run, in which it is simply gone, compares what GDAP it left behind.
     if customer.ends_gdap and customer.tenant_id not in live.vanished:
-        _add_gdap(views, customer.tenant_id, live.gdap.get(customer.tenant_id, ()))
+        _add_gdap(views, customer.tenant_id, live.gdap.get(customer.tenant_id, ()), planned)
 
 
 def _add_customer_itself(
-    views: _Views, customer: DesiredCustomer, live: Live, now: datetime
+    views: _Views, customer: DesiredCustomer, live: Live, planned: Planned
 ) -> None:
     cid = customer.tenant_id
     found = live.customers.get(cid)
@@ -180,7 +179,7 @@ def _add_customer_itself(
     views.desired[cid]["subscriptions"] = {}
     views.live[cid]["subscriptions"] = {}
     if customer.offboarding:
-        _add_offboarding_subscriptions(views, cid, detail, now)
+        _add_offboarding_subscriptions(views, cid, detail, planned(cid))
     else:
         _add_overrides(views, customer, detail)
 
@@ -211,36 +210,17 @@ def _add_overrides(views: _Views, customer: DesiredCustomer, detail: CustomerDet
 
 
 def _add_offboarding_subscriptions(
-    views: _Views, cid: str, detail: CustomerDetail, now: datetime
+    views: _Views, cid: str, detail: CustomerDetail, plan: CustomerPlan
 ) -> None:
+    """Each subscription as the offboarding's plan expects it (`CustomerPlan.expects`)."""
     for sub in detail.subscriptions:
-        wanted = offboarding_wants(sub)
-        if wanted is None:
-            continue
         sid = sub.id.lower()
-        views.pair_subscription(cid, sid, "status", str(wanted), _observed(wanted, sub))
-        # Past its window the subscription can only be left to end: it must not renew.
-        if (
-            sub.kind in WINDOWED_KINDS
-            and sub.status is SubscriptionStatus.ACTIVE
-            and not in_window(sub, now)
-        ):
-            views.pair_subscription(cid, sid, "auto_renew", False, sub.auto_renew)
-
-
-def gdap_wants(relationship: GdapRelationship) -> str | None:
-    """What an offboarding that ends GDAP wants of this relationship: terminated (a draft:
-    deleted), or None when it has ended or is ending by itself. One pcr cannot read, or
-    whose status it does not know, is compared too: the plan holds it for a person."""
-    if relationship.status in GDAP_DELETED_BY_PCR:
-        return DELETED
-    if (
-        relationship.status in GDAP_HOLDS_ROLES | GDAP_AWAITING_CUSTOMER
-        or relationship.status is GdapStatus.UNKNOWN
-        or relationship.unknowns
-    ):
-        return TERMINATED
-    return None
+        expected = plan.expects.get(sid, {})
+        if "status" in expected:
+            wanted = DesiredStatus(str(expected["status"]))
+            views.pair_subscription(cid, sid, "status", str(wanted), _observed(wanted, sub))
+        if "auto_renew" in expected:
+            views.pair_subscription(cid, sid, "auto_renew", expected["auto_renew"], sub.auto_renew)
 
 
 def _gdap_status(relationship: GdapRelationship) -> str:
@@ -252,19 +232,24 @@ def _gdap_status(relationship: GdapRelationship) -> str:
     return f"{status}, with {', '.join(relationship.unknowns)}"
 
 
-def _add_gdap(views: _Views, cid: str, relationships: Iterable[GdapRelationship]) -> None:
+def _add_gdap(
+    views: _Views, cid: str, relationships: Iterable[GdapRelationship], planned: Planned
+) -> None:
+    """Each GDAP relationship as the offboarding's plan expects it (`expects_gdap`)."""
+    expected = planned(cid).expects_gdap
     for relationship in relationships:
-        if (wanted := gdap_wants(relationship)) is not None:
+        if (wanted := expected.get(relationship.id)) is not None:
             views.pair_gdap(cid, relationship.id, wanted, _gdap_status(relationship))
 
 
 def normalized(
-    desired: Desired, live: Live, now: datetime
+    desired: Desired, live: Live, planned: Planned
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The desired and the live estate in the one model that deepdiff compares."""
+    """The desired and the live estate in the one model that deepdiff compares; what an
+    offboarding wants comes from the customer's plan (`planned`)."""
     views = _Views()
     for customer in desired.customers.values():
-        _add_customer(views, customer, live, now)
+        _add_customer(views, customer, live, planned)
     for cid in unmanaged_ids(desired, live):
         views.live[cid] = {"relationship": RESELLER}  # absent on the desired side: unmanaged
     return views.desired, views.live
@@ -361,7 +346,7 @@ def drift(desired: Desired, live: Live, now: datetime) -> DriftReport:
     explain = _Explainer(desired, as_planned(desired, live), now)
     records = [
         explain(path, want, have)
-        for path, want, have in differences(*normalized(desired, live, now))
+        for path, want, have in differences(*normalized(desired, live, explain.plan_of))
     ]
     report.records = sorted(records, key=lambda r: _order(report, r))
     report.notes = sorted(
@@ -599,6 +584,10 @@ class _Explainer:
         name = customer.name or (found.name if found else "")
         waiting = kind is DriftKind.RELATIONSHIP and waits(self._plan(customer), cid, self.now)
         return DriftRecord(cid, kind, cid, want, have, message, name, detail, waiting)
+
+    def plan_of(self, customer_id: str) -> CustomerPlan:
+        """A declared customer's part of the plan (made once)."""
+        return self._plan(self.desired.customers[customer_id])
 
     def _plan(self, customer: DesiredCustomer) -> CustomerPlan:
         cid = customer.tenant_id

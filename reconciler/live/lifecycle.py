@@ -353,6 +353,21 @@ GDAP_HOLDS_ROLES = GDAP_TERMINATED_BY_PCR | GDAP_BECOMING_ACTIVE
 GDAP_HOLDS_REMOVAL = GDAP_HOLDS_ROLES | GDAP_ENDING
 
 
+def gdap_offboarding_wants(relationship: GdapRelationship) -> str | None:
+    """What an offboarding that ends GDAP wants of this relationship: `terminated` (a draft:
+    `deleted`), or None when it has ended or is ending by itself. One pcr cannot read, or
+    whose status it does not know, is wanted terminated too: the plan holds it for a person."""
+    if relationship.status in GDAP_DELETED_BY_PCR:
+        return "deleted"
+    if (
+        relationship.status in GDAP_HOLDS_ROLES | GDAP_AWAITING_CUSTOMER
+        or relationship.status is GdapStatus.UNKNOWN
+        or relationship.unknowns
+    ):
+        return "terminated"
+    return None
+
+
 def needs_gdap(customer: DesiredCustomer) -> bool:
     """GDAP relationships are read only for a customer whose offboarding ends them."""
     return customer.ends_gdap

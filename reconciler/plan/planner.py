@@ -37,10 +37,12 @@ from reconciler.live.lifecycle import (
     active_entitlements,
     addons_of,
     cancel_deadline,
+    gdap_offboarding_wants,
     gdap_unknown_facts,
     in_window,
     label,
     live_reservations,
+    offboarding_wants,
     safe_order,
     satisfies,
     term_end_day,
@@ -94,6 +96,11 @@ class CustomerPlan:
     blocked: list[Blocked] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # What an offboarding leaves each subscription (by id: its status, its auto-renew) and
+    # each GDAP relationship (by id: its status) as, once it and what it defers are done:
+    # drift compares Partner Center with this, and with no rule of its own.
+    expects: dict[str, dict[str, str | bool]] = field(default_factory=dict)
+    expects_gdap: dict[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -302,6 +309,8 @@ def plan_customer(
     """The actions one customer needs, before partner-wide guardrails."""
     result = CustomerPlan(customer, now)
     gdap = gdap or Gdap()
+    if customer.offboarding:
+        _expect_offboarded(result, live, detail, gdap)
     if live is not None:
         _check_identity(result, live)
         if live.relationship == CustomerRelationship.UNKNOWN:
@@ -328,6 +337,31 @@ def plan_customer(
             (gdap.relationships or ()) if customer.ends_gdap else (),
         )
     return result
+
+
+def _expect_offboarded(
+    result: CustomerPlan, live: Customer | None, detail: CustomerDetail, gdap: Gdap
+) -> None:
+    """What the offboarding leaves behind: every subscription that would block the removal
+    ended (cancelled, or suspended where it cannot be cancelled), and not renewing past its
+    window; every GDAP relationship that grants roles ended, when the offboarding ends GDAP."""
+    if live is not None and live.relationship == CustomerRelationship.RESELLER:
+        for sub in detail.subscriptions:
+            if (wanted := offboarding_wants(sub)) is None:
+                continue
+            expected: dict[str, str | bool] = {"status": str(wanted)}
+            # Past its window it can only be left to end: it must not renew.
+            if (
+                sub.kind in WINDOWED_KINDS
+                and sub.status is SubscriptionStatus.ACTIVE
+                and not in_window(sub, result.now)
+            ):
+                expected["auto_renew"] = False
+            result.expects[sub.id.lower()] = expected
+    if result.customer.ends_gdap:
+        for relationship in gdap.relationships or ():
+            if (status := gdap_offboarding_wants(relationship)) is not None:
+                result.expects_gdap[relationship.id] = status
 
 
 def _block_missing(result: CustomerPlan, live: Customer | None, request_url: str | None) -> None:
