@@ -160,7 +160,8 @@ format_option = click.option(
 
 
 def scope_options(command: F) -> F:
-    """--only and --changed-since: a plan or apply of some customers (DESIGN.md)."""
+    """--only and --changed-since: a plan or apply of some customers (docs/design.md,
+    "Scoped runs")."""
     command = click.option(
         "--changed-since",
         metavar="GIT_REF",

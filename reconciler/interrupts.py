@@ -1,4 +1,5 @@
-"""SIGINT and SIGTERM: how pcr stops when it is asked to (exit 130, see DESIGN.md).
+"""SIGINT and SIGTERM: how pcr stops when it is asked to (exit 130: docs/design.md,
+"Exit codes").
 
 A person presses Ctrl+C, maybe twice; GitHub cancels a job with SIGINT, then SIGTERM
 7.5 s later, then SIGKILL 2.5 s after that. Outside apply's steps there is nothing to

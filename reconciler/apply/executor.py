@@ -486,7 +486,7 @@ class Executor:
 
     def _check_request(self, current: GdapRelationship, asked: GdapRequest) -> None:
         """A terminate request Graph reports failed (or in a state pcr does not know) is no
-        termination to wait for (reference §12.3: `failed` is an internal error)."""
+        termination to wait for (`failed` is an internal error: docs/partner-center.md, "GDAP")."""
         request = self.graph_client().get_request(current.id, asked.id)
         if request.status in (GdapRequestStatus.FAILED, GdapRequestStatus.UNKNOWN):
             raise WorldMoved(

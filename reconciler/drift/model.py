@@ -1,4 +1,4 @@
-"""Drift: the report model and the drift-JSON contract (DESIGN.md).
+"""Drift: the report model and the drift-JSON contract (docs/design.md, "Drift JSON").
 
 `diff` computes a `DriftReport` from the desired and live state; `render` turns
 one into text, JSON or Markdown; `to_dict` is the only code that knows the
@@ -120,7 +120,7 @@ class DriftReport:
 
 
 def to_dict(report: DriftReport) -> dict[str, Any]:
-    """The drift-JSON contract (DESIGN.md), key order stable."""
+    """The drift-JSON contract (docs/design.md, "Drift JSON"), key order stable."""
     return {
         "format_version": FORMAT_VERSION,
         "now": format_time(report.now),

@@ -34,7 +34,8 @@ AUDIENCES = (PARTNER_CENTER, GRAPH)
 
 PARTNER_CENTER_RESOURCE = "https://api.partnercenter.microsoft.com"
 GRAPH_RESOURCE = "https://graph.microsoft.com"
-# What MSAL asks the v2 token endpoint for, per audience (reference §12, "Tokens").
+# What MSAL asks the v2 token endpoint for, per audience (docs/partner-center.md,
+# "Signing in once: `pcr login`").
 SCOPES = {
     PARTNER_CENTER: f"{PARTNER_CENTER_RESOURCE}/user_impersonation",
     GRAPH: f"{GRAPH_RESOURCE}/.default",

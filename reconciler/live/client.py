@@ -89,8 +89,9 @@ PARTNER_CENTER_API = Api(PARTNER_CENTER, API_PREFIX, "MS-RequestId", error_from_
 
 # The service's writable subscription states, by what pcr calls them.
 WRITABLE_STATUSES = frozenset({"active", "suspended", "deleted"})
-# The one cancellation reason the Azure entitlement API documents (reference §14); it
-# rejects others it does not know (900307), and which others it takes is unconfirmed.
+# The one cancellation reason the Azure entitlement API documents; it rejects others it
+# does not know (900307), and which others it takes is unconfirmed (docs/partner-center.md,
+# "Azure subscriptions").
 AZURE_CANCELLATION_REASON = "compromise"
 
 # Headers of pcr's own, which a paging link does not get to set. Only `MS-` headers are
@@ -187,7 +188,8 @@ class PartnerCenterClient(ApiClient):
         return list(self._iter_collection(path, parse, params={"showExpiry": "true"}))
 
     def list_azure_entitlements(self, customer_id: str, plan_id: str) -> list[AzureEntitlement]:
-        """The Azure subscriptions under an Azure plan (reference §14)."""
+        """The Azure subscriptions under an Azure plan (docs/partner-center.md,
+        "Azure subscriptions")."""
         path = f"{_subscription_path(customer_id, plan_id)}/azureEntitlements"
 
         def parse(wire: Mapping[str, Any]) -> AzureEntitlement:

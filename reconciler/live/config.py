@@ -38,13 +38,16 @@ __all__ = [
     "Limits",
 ]
 
-# The documented budget is 500 requests a minute per partner tenant.
+# The documented budget is 500 requests a minute per partner tenant (docs/partner-center.md,
+# "Errors, throttling, sign-in").
 DEFAULT_RATE_PER_MINUTE = 500
 # Microsoft Graph publishes no GDAP limit (unconfirmed); this stays far below the
-# identity-and-access bucket's writes (3,000 per 150 s per app and tenant, reference §19),
-# and a run sends few GDAP calls: one listing per offboarded customer, and its terminations.
+# identity-and-access bucket's writes (3,000 per 150 s per app and tenant:
+# docs/partner-center.md, "Errors, throttling, sign-in"), and a run sends few GDAP
+# calls: one listing per offboarded customer, and its terminations.
 DEFAULT_GRAPH_RATE_PER_MINUTE = 600
-# The largest `$top` the delegatedAdminRelationships listing takes (reference §12.1).
+# The largest `$top` the delegatedAdminRelationships listing takes (docs/partner-center.md,
+# "GDAP").
 DEFAULT_GRAPH_PAGE_SIZE = 300
 DEFAULT_MAX_CONCURRENCY = 8
 DEFAULT_MAX_ATTEMPTS = 6
@@ -61,7 +64,8 @@ MAX_POLLS = 30
 MAX_RETRY_AFTER_SECONDS = 300.0
 # How long a call waits out 409s: Partner Center answers 409 while a subscription renews
 # (from 00:01 UTC, up to a day) or another operation runs on it, and asks to retry after
-# about two minutes (reference §5, §19). These waits are not attempts.
+# about two minutes (docs/partner-center.md, "Errors, throttling, sign-in"). These waits
+# are not attempts.
 DEFAULT_BUSY_WAIT = 300.0
 BUSY_PAUSE_FIRST_SECONDS = 5.0
 BUSY_PAUSE_CAP_SECONDS = 60.0

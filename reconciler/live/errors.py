@@ -148,8 +148,8 @@ class InvalidIdentifier(BackendError, ValueError):
     """An id that is not of the shape its kind has: it is never put in a request's path."""
 
 
-# 403s that are service rules, not missing roles (reference §10, §14, §16): the role
-# hint would send a person to the wrong fix.
+# 403s that are service rules, not missing roles (docs/partner-center.md, "Error codes"): the
+# role hint would send a person to the wrong fix.
 RULE_REFUSALS = frozenset(
     {
         "900115",  # an Azure plan with active usage assets cannot be suspended

@@ -1,4 +1,5 @@
-"""A synchronous, thread-safe Microsoft Graph client for GDAP relationships (reference §12).
+"""A synchronous, thread-safe Microsoft Graph client for GDAP relationships
+(docs/partner-center.md, "GDAP").
 
 It stands on the same `http.ApiClient` as the Partner Center client: the same retries
 (429 after exactly `Retry-After`, fractional ones included; 5xx and timeouts with capped
@@ -85,7 +86,8 @@ RELATIONSHIPS = "/tenantRelationships/delegatedAdminRelationships"
 
 _GUID = r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
 _TENANT_ID = re.compile(_GUID)
-# Two GUIDs joined by `-` (reference §12.2): never a GUID, never anything else.
+# Two GUIDs joined by `-` (docs/partner-center.md, "GDAP"): never a GUID, never anything
+# else.
 _RELATIONSHIP_ID = re.compile(f"{_GUID}-{_GUID}")
 # An ETag as Graph gives it (`W/"…"`, base64 inside): visible ASCII, nothing a header ends on.
 _ETAG = re.compile(r"[\x21-\x7e]{1,1024}")
@@ -234,7 +236,8 @@ class GraphClient(ApiClient):
 
         Filtered by Graph; a relationship of another tenant in the answer means the filter
         was not applied, and is an error rather than a relationship to act on. One created
-        for "any customer" names no tenant until approved, so the filter misses it (§12.1).
+        for "any customer" names no tenant until approved, so the filter misses it
+        (docs/partner-center.md, "GDAP").
         """
         tenant = _tenant_id(customer_id)
         clause = quote(f"customer/tenantId eq {_odata_string(tenant)}", safe="/'")

@@ -48,10 +48,12 @@ WINDOWED_KINDS = frozenset(
         SubscriptionKind.SAAS,
     }
 )
-# Purchases that are final: nothing pcr can send ends them early (reference §16).
+# Purchases that are final: nothing pcr can send ends them early (docs/partner-center.md,
+# "Cancelling and changing").
 FINAL_KINDS = frozenset({SubscriptionKind.SAVINGS_PLAN})
 # What Partner Center lets a partner suspend. SaaS, perpetual software and savings
-# plans have no suspended state; trials cannot change status except by cancelling.
+# plans have no suspended state; a trial's status cannot be changed while it runs
+# (docs/partner-center.md, "Trials"; pcr only ever cancels one, which is unconfirmed).
 SUSPENDABLE_KINDS = frozenset(
     {
         SubscriptionKind.NCE,
@@ -62,11 +64,13 @@ SUSPENDABLE_KINDS = frozenset(
 )
 # A suspended subscription of these kinds still bills the partner until its term ends.
 BILLED_WHILE_SUSPENDED = frozenset({SubscriptionKind.NCE, SubscriptionKind.SOFTWARE})
-# The seed documents' window; the API states each subscription's own end
-# (`cancellationAllowedUntilDate`), which wins wherever it is known.
+# Microsoft's window for new commerce and software with a term, from purchase or
+# renewal (docs/partner-center.md, "Cancelling and changing"); the API states each
+# subscription's own end (`cancellationAllowedUntilDate`), which wins wherever it is known.
 CANCELLATION_WINDOW_DAYS = 7
-# Where a subscription states no window of its own (reference §16): marketplace SaaS
-# is refunded in full for 72 hours, perpetual software for 30 days.
+# Where a subscription states no window of its own: marketplace SaaS is refunded in
+# full for 72 hours, perpetual software for 30 days (docs/partner-center.md,
+# "Cancelling and changing").
 SAAS_WINDOW = timedelta(hours=72)
 PERPETUAL_SOFTWARE_WINDOW_DAYS = 30
 # Plan order within a customer: NCE first, then software and SaaS, then legacy and the
@@ -112,8 +116,11 @@ def cancel_deadline(sub: Subscription) -> datetime | None:
 def in_window(sub: Subscription, now: datetime) -> bool:
     """Whether the subscription may be cancelled now (the window's end is inclusive).
 
-    A trial may be cancelled at any time (reference §16; that the API takes
-    `deleted` on a trial is unconfirmed, and the fake assumes it does).
+    pcr treats a trial as cancellable at any time, and Microsoft does not document that:
+    it says a new-commerce trial's status cannot be changed while the trial runs, and
+    the documented way out is auto-renew off, so that the trial expires. Whether the API
+    takes `deleted` on a trial is unconfirmed; the fake assumes it does
+    (docs/partner-center.md, "Trials").
     """
     if sub.is_trial:
         return True
@@ -213,7 +220,8 @@ def gdap_unknown_facts(relationships: Iterable[GdapRelationship]) -> list[Unknow
 
 
 def safe_order(subscriptions: Iterable[Subscription]) -> list[Subscription]:
-    """The order to handle subscriptions in: add-ons right before their base (§15).
+    """The order to handle subscriptions in: add-ons right before their base
+    (docs/partner-center.md, "Add-ons").
 
     Bases follow KIND_ORDER, then name. Cancelling a base first could leave its
     add-ons behind, and for legacy ones the base's suspension would take them
@@ -335,7 +343,7 @@ def needs_entitlements(customer: DesiredCustomer) -> bool:
     return customer.offboarding
 
 
-# --- GDAP relationships (reference §12.2): what offboarding does in each status ----------
+# --- GDAP relationships (docs/partner-center.md, "GDAP"): what offboarding does in each status
 
 GDAP_TERMINATED_BY_PCR = frozenset({GdapStatus.ACTIVE})  # terminate
 GDAP_DELETED_BY_PCR = frozenset({GdapStatus.CREATED})  # a draft: delete (If-Match)

@@ -24,7 +24,8 @@ T = TypeVar("T")
 
 
 class SubscriptionKind(StrEnum):
-    """What a subscription is, which decides every rule pcr applies to it (reference §16)."""
+    """What a subscription is, which decides every rule pcr applies to it
+    (docs/partner-center.md, "What a subscription is")."""
 
     NCE = "nce"
     LEGACY = "legacy"
@@ -45,7 +46,8 @@ class SubscriptionStatus(StrEnum):
     EXPIRED = "expired"
     DISABLED = "disabled"
     DELETED = "deleted"
-    # Not Partner Center's: a value outside its documented list (§18), kept as it came
+    # Not Partner Center's: a value outside its documented list (docs/partner-center.md,
+    # "The values pcr reads"), kept as it came
     # in `Subscription.status_text`. pcr never acts on what it does not know.
     UNKNOWN = "unknown"
 
@@ -94,7 +96,8 @@ class AzureEntitlementStatus(StrEnum):
 
 
 class GdapStatus(StrEnum):
-    """A GDAP relationship's status in Microsoft Graph (reference §12.2)."""
+    """A GDAP relationship's status in Microsoft Graph (docs/partner-center.md,
+    "The values pcr reads")."""
 
     CREATED = "created"  # the partner's draft: deleted, never terminated
     APPROVAL_PENDING = "approvalPending"  # waits for the customer: nothing pcr may do
@@ -110,7 +113,7 @@ class GdapStatus(StrEnum):
 
 
 class GdapRequestStatus(StrEnum):
-    """A terminate request's status (reference §12.3)."""
+    """A terminate request's status (docs/partner-center.md, "The values pcr reads")."""
 
     CREATED = "created"
     PENDING = "pending"
@@ -119,13 +122,14 @@ class GdapRequestStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
-# An `autoExtendDuration` that extends nothing (reference §12.2).
+# An `autoExtendDuration` that extends nothing (docs/partner-center.md, "GDAP").
 NO_EXTENSION = frozenset({"", "pt0s", "p0d"})
 
 
 @dataclass(frozen=True)
 class GdapRelationship:
-    """A granular delegated admin relationship with one customer (Microsoft Graph, §12)."""
+    """A granular delegated admin relationship with one customer, in Microsoft Graph
+    (docs/partner-center.md, "GDAP")."""
 
     id: str  # two GUIDs joined by `-`, as Graph gives it (not a GUID)
     customer_id: str  # the customer's tenant id, lower case
@@ -215,7 +219,7 @@ class Entitlement:
 
 @dataclass(frozen=True)
 class AzureEntitlement:
-    """An Azure subscription under an Azure plan (reference §14)."""
+    """An Azure subscription under an Azure plan (docs/partner-center.md, "Azure subscriptions")."""
 
     id: str  # the Azure subscription id
     customer_id: str

@@ -1,7 +1,8 @@
 """The plan: ordered actions, deferred items and blocked items, and its JSON contract.
 
 A `Plan` is what the planner produces and what apply consumes; `to_dict` and
-`from_dict` are the only code that knows the plan-JSON layout (DESIGN.md).
+`from_dict` are the only code that knows the plan-JSON layout (docs/design.md,
+"Plan JSON").
 """
 
 from __future__ import annotations
@@ -234,7 +235,7 @@ def _time(value: datetime | None) -> str | None:
 
 
 def to_dict(plan: Plan) -> dict[str, Any]:
-    """The plan-JSON contract (DESIGN.md), key order stable."""
+    """The plan-JSON contract (docs/design.md, "Plan JSON"), key order stable."""
     return {
         "format_version": FORMAT_VERSION,
         "now": format_time(plan.now),

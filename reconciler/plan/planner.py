@@ -138,7 +138,8 @@ class CustomerPlan:
 
     def act_on_gdap(self, kind: ActionType, relationship: GdapRelationship, reason: str) -> Action:
         # After every subscription step: a GDAP step comes after the subscriptions and
-        # before the removal (DESIGN.md), and in-tenant work needs GDAP to the end.
+        # before the removal (docs/partner-center.md, "GDAP"), and in-tenant work needs GDAP to
+        # the end.
         action = Action(
             self.id,
             kind,
@@ -632,7 +633,8 @@ def _offboard_azure_plan(
     *,
     held: bool,
 ) -> None:
-    """Cancel each active Azure subscription under the plan, then suspend the plan (§14).
+    """Cancel each active Azure subscription under the plan, then suspend the plan
+    (docs/partner-center.md, "Azure subscriptions").
 
     Partner Center refuses to suspend a plan with an active Azure subscription
     under it (900115), and the removal stays blocked until the plan is suspended.

@@ -1,4 +1,5 @@
-"""Plans and drift as JSON: exactly the contracts (DESIGN.md) that the `to_dict`s build."""
+"""Plans and drift as JSON: exactly the contracts that the `to_dict`s build (docs/design.md,
+"Plan JSON" and "Drift JSON")."""
 
 from __future__ import annotations
 

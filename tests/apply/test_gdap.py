@@ -79,7 +79,7 @@ def assert_the_mix_converged(estate: Estate, ids: list[str]) -> None:
     }  # the draft is deleted
     assert draft not in relationships(estate)
     steps = northwind_steps(estate.mutations())
-    # Subscriptions first, then GDAP, then the removal (DESIGN.md's order).
+    # Subscriptions first, then GDAP, then the removal (docs/partner-center.md, "GDAP").
     gdap = [i for i, step in enumerate(steps) if step in GDAP_ACTIONS]
     assert len(gdap) == 3 and steps[-1] == "remove_relationship"
     assert all(step not in GDAP_ACTIONS for step in steps[: gdap[0]])

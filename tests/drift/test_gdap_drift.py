@@ -278,7 +278,7 @@ def test_one_ending_later_or_extending_itself_or_over_is_no_note() -> None:
     assert steady(relationship(STEADY, ends_in_days=20, auto_extend="P180D")).notes == []
     assert steady(relationship(STEADY, GdapStatus.TERMINATED, ends_in_days=20)).notes == []
     assert steady(relationship(STEADY, GdapStatus.EXPIRED, ends_in_days=-1)).notes == []
-    # `P0D` and `PT0S` both mean no extension (reference §12.2).
+    # `P0D` and `PT0S` both mean no extension (docs/partner-center.md, "GDAP").
     assert len(steady(relationship(STEADY, ends_in_days=5, auto_extend="P0D")).notes) == 1
 
 

@@ -123,8 +123,9 @@ def test_the_client_always_sends_the_full_resource(state: FakeState) -> None:
 
 
 def test_a_write_keeps_scheduled_changes_and_fields_pcr_does_not_manage(live: Live) -> None:
-    """§17: a body without `scheduledNextTermInstructions` or `nextChargeInstructions`
-    deletes them, and the fake does as the service does; pcr sends back what it read."""
+    """A body without `scheduledNextTermInstructions` or `nextChargeInstructions` deletes
+    them (docs/partner-center.md, "Cancelling and changing"), and the fake does as the service
+    does; pcr sends back what it read."""
     scheduled = {
         "product": {"productId": "CFQ7TTC0LH18", "skuId": "0002", "termDuration": "P1Y"},
         "quantity": 30,

@@ -1,5 +1,6 @@
 """The product catalogue in the plan: each kind gets its own rules, in the documented order,
-with what it does to the partner's bill on the row (reference sheet §14 to §17)."""
+with what it does to the partner's bill on the row (docs/partner-center.md: "Cancelling and
+changing", "Refunds and billing", "Trials", "Add-ons", "Azure subscriptions")."""
 
 from __future__ import annotations
 

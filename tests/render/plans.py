@@ -14,8 +14,9 @@ NORTHWIND = "b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e"
 TAILSPIN = "e5f6a7b8-c9d0-4e1f-a2b3-c4d5e6f7a8b9"
 AZURE_PLAN = "azure-plan-1"
 
-# What lifecycle.billing gives each kind of step (reference §17).
-STOPS_PRORATED = Billing(stops_billing=True, refund=Refund.PRORATED)  # NCE, after 72 hours
+# What each action type's billing rule gives its step (docs/partner-center.md,
+# "Refunds and billing").
+STOPS_PRORATED = Billing(stops_billing=True, refund=Refund.PRORATED)  # NCE, after its first day
 STOPS = Billing(stops_billing=True)  # a legacy suspension, an Azure subscription's usage
 TERM_END = date(2027, 1, 13)
 TO_TERM_END = Billing(stops_billing=False, billed_until=TERM_END)  # auto-renew off

@@ -296,7 +296,7 @@ def test_actionlint_does_catch_a_wrong_action_input(actionlint: str, tmp_path: P
 # ignore comments: `uses: ./` instead of `$/` (GitHub Enterprise Server knows no `$/`;
 # this repository's workflow uses the action at its root, as checked out). The auditor
 # persona's `secrets-outside-env` (read-only credentials as repository secrets, for the
-# pull-request plan and drift) is the design README's "Setting up the secrets" explains.
+# pull-request plan and drift) is what README.md's "Setting up the secrets" explains.
 
 
 @pytest.fixture(scope="module")

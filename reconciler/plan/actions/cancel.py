@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from reconciler.live.http import CallId, Landed
     from reconciler.plan.model import Action
 
-# Cancelling is final: `deleted` cannot be reactivated (docs/partner-center.md).
+# Cancelling is final: `deleted` cannot be reactivated (docs/partner-center.md,
+# "Refunds and billing").
 CONSEQUENCES = (
     "the customer's users lose access at once; the subscription cannot be restored",
     "admins have 7 days to back up data",

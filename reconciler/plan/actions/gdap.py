@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from reconciler.plan.model import Action
 
 _RELATIONSHIP = "/v1.0/tenantRelationships/delegatedAdminRelationships/{relationship}"
-# Ending GDAP: the partner's access ends now, and only the customer can grant it again.
+# Ending GDAP: the partner's access ends now, and only the customer can grant it again
+# (docs/partner-center.md, "GDAP").
 TERMINATE_CONSEQUENCES = (
     "the partner's security groups lose their admin roles in the customer's tenant at once",
     "a new GDAP relationship needs the customer's approval",
