@@ -29,7 +29,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from types import TracebackType
 from typing import Protocol, TextIO
 
 
@@ -165,12 +164,7 @@ class Meter:
             self._beating.start()
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         # Also on an interrupt: the line is left whole, the next output on a line of its own.
         self._stop.set()
         if self._beating is not None:

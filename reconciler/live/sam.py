@@ -10,7 +10,6 @@ from __future__ import annotations
 import ssl
 import threading
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -94,12 +93,7 @@ class SecureApplicationModel:
     def __enter__(self) -> SecureApplicationModel:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:

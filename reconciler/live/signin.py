@@ -32,7 +32,6 @@ import urllib.parse
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, TypeVar
 
 from reconciler.interrupts import leave_signals_to_main
@@ -171,12 +170,7 @@ class _SignIn:
     def __enter__(self) -> _SignIn:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._msal.close()
 
     # -- the authorization code flow ------------------------------------------------------------
@@ -384,12 +378,7 @@ class RedirectListener:
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
