@@ -17,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from reconciler.errors import PcrError
 from reconciler.live.models import Live, parse_time
 from reconciler.printable import JSON_ESCAPES
 from reconciler.timestamps import format_time
@@ -466,7 +467,7 @@ def _billing(data: object) -> Billing | None:
     )
 
 
-class PlanFormatError(ValueError):
+class PlanFormatError(PcrError, ValueError):
     """A saved plan file that this pcr cannot read."""
 
 
