@@ -1,9 +1,11 @@
 """The `pcr` command line: a thin shell over the stages in `reconciler/`.
 
 Commands return exit codes (0 ok, 1 error, 2 changes with --detailed-exitcode,
-130 interrupted); `main` makes sure that every failure, including a usage error,
-ends in a one-line message and exit 1, never a traceback, and that SIGINT and
-SIGTERM end in `pcr: interrupted` and exit 130 (`reconciler.interrupts`).
+130 interrupted) or raise a `PcrError` (`reconciler.errors`), which is reported here
+once, for every command (`Commands.invoke`): `pcr: <message>` and its exit code.
+`main` makes sure that every other failure, including a usage error, ends in a
+one-line message and exit 1 as well, never a traceback, and that SIGINT and SIGTERM
+end in `pcr: interrupted` and exit 130 (`reconciler.interrupts`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from reconciler import __version__, interrupts
-from reconciler.commands import DEFAULT_DESIRED, ERROR
+from reconciler.commands import DEFAULT_DESIRED, ERROR, say
 from reconciler.commands.backend import backend_options, make_backend
+from reconciler.errors import PcrError
 
 if TYPE_CHECKING:  # imported when a command runs: `pcr --help` needs none of it
     from reconciler.desired.model import PartnerType
@@ -67,7 +70,8 @@ def _no_color_option() -> click.Option:
 
 class Commands(click.Group):
     """pcr's commands, each of which takes `--no-color` too: it is typed where the output
-    is, `pcr plan --no-color` as often as `pcr --no-color plan`."""
+    is, `pcr plan --no-color` as often as `pcr --no-color plan`. A `PcrError` that one
+    raises is reported here, for all of them."""
 
     group_class = type  # `pcr fake serve` too
 
@@ -75,6 +79,14 @@ class Commands(click.Group):
         if not any(param.name == "no_color" for param in cmd.params):
             cmd.params.append(_no_color_option())
         super().add_command(cmd, name)
+
+    # Here rather than in `main`: whatever invokes the group reports it the same way.
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PcrError as exc:  # expected: what went wrong and what to do, in its own words
+            say(exc.message)
+            sys.exit(exc.exit_code)
 
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -574,15 +586,12 @@ def _main(argv: list[str] | None) -> None:
         exc.show()
         sys.exit(ERROR)  # not click's 2: that code means "changes" under --detailed-exitcode
     except click.exceptions.Abort:  # end of input at a prompt; signals are `Interrupted`
-        click.echo("pcr: aborted", err=True)
+        say("aborted")
         sys.exit(ERROR)
     except KeyboardInterrupt:  # outside a command (click makes one inside it Abort)
         interrupts.exit_interrupted()
     except Exception as exc:  # a bug: one line by default, the traceback on request
         if os.environ.get("PCR_DEBUG"):
             traceback.print_exc()
-        click.echo(
-            f"pcr: internal error: {type(exc).__name__}: {exc} (set PCR_DEBUG=1 for details)",
-            err=True,
-        )
+        say(f"internal error: {type(exc).__name__}: {exc} (set PCR_DEBUG=1 for details)")
         sys.exit(ERROR)

@@ -11,6 +11,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.errors import PcrError
+
 # A local git answers in well under a second; this long, it is hung.
 GIT_SECONDS = 60.0
 # git's answers are read, so they are asked for in plain English, and git never waits for a
@@ -21,7 +23,7 @@ _QUIET = {"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
 _OWN_SETUP = ("PATH", "HOME", "XDG_CONFIG_HOME", "SYSTEMROOT")
 
 
-class GitUnavailable(Exception):
+class GitUnavailable(PcrError):
     """git is not there, or did not answer in time: asking it again would not help."""
 
 

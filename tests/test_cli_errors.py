@@ -4,6 +4,7 @@ Partner Center raises); a bad setting or argument as what to fix."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from reconciler import cli
 from reconciler.commands import apply as apply_command
 from reconciler.commands import drift as drift_command
 from reconciler.commands import plan as plan_command
+from reconciler.errors import PcrError
 from tests.conftest import EXAMPLE
 
 NOW = "2026-11-22T09:00:00Z"
@@ -90,3 +92,68 @@ def test_the_fake_refuses_to_serve_beyond_this_machine(
     # It takes any bearer token: on a network address anyone could change its state.
     args = ["fake", "serve", "--state", str(estate / "state.json"), "--host", "0.0.0.0"]
     assert "--host 0.0.0.0 is not a loopback address" in one_line_error(capsys, args)
+
+
+def test_an_expected_failure_is_said_once_in_its_own_words(
+    estate: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(estate)
+    err = one_line_error(capsys, ["show", "missing.json"])
+    assert err == "pcr: missing.json: no such plan file\n"
+
+
+def test_an_expected_failure_exits_with_its_own_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reconciler.commands import show as show_command
+
+    def interrupted(*args: Any) -> int:
+        raise PcrError("interrupted: nothing shown", exit_code=130)
+
+    monkeypatch.setattr(show_command, "run", interrupted)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["show", "plan.json"])
+    assert exit_info.value.code == 130
+    assert capsys.readouterr() == ("", "pcr: interrupted: nothing shown\n")
+
+
+def apply_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[dict[str, Any], list[str]]:
+    """`pcr apply --format json` that fails: its result on stdout, its stderr's lines."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["apply", "--format", "json", "--fake", "state.json", "--now", NOW, *args])
+    assert exit_info.value.code == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    result = json.loads(out)
+    assert result["exit_code"] == 1
+    return result, err.splitlines()
+
+
+def test_apply_refused_still_prints_its_json_result(
+    estate: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(estate)
+    result, err = apply_json(capsys)  # no saved plan, no --auto-approve, no terminal
+    assert result["refused"].startswith("no saved plan and no --auto-approve")
+    assert result["error"] is None
+    assert err[-1] == f"pcr: apply refused, nothing was changed: {result['refused']}"
+
+
+def test_apply_on_an_invalid_desired_state_still_prints_its_json_result(
+    estate: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(estate)
+    (estate / "desired-state" / "partner.yaml").write_text("partner: [\n")
+    result, err = apply_json(capsys, "--auto-approve")
+    assert (result["refused"], result["error"]) == (None, "the desired state cannot be used")
+    assert err[-1] == "pcr: 1 problem in desired-state; run `pcr validate` and fix it first"
+
+
+def test_apply_that_cannot_reach_its_backend_still_prints_its_json_result(
+    estate: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(estate)
+    (estate / "state.json").write_text("{not json")
+    result, err = apply_json(capsys, "--auto-approve")
+    assert "state.json: cannot read the fake's state" in result["error"]
+    assert err[-1] == f"pcr: {result['error']}"

@@ -30,7 +30,7 @@ from reconciler.apply.journal import (
     orphans,
 )
 from reconciler.apply.state import Holder, LockedError, StateError, StateStore, open_store
-from reconciler.commands import DEFAULT_DESIRED, ERROR, OK
+from reconciler.commands import DEFAULT_DESIRED, ERROR, OK, say
 from reconciler.commands.backend import Backend
 from reconciler.commands.plan import (
     UNREAD,
@@ -39,8 +39,10 @@ from reconciler.commands.plan import (
     load_valid_scoped,
     read_with_progress,
 )
+from reconciler.desired.load import DesiredStateError
 from reconciler.desired.model import Desired
 from reconciler.desired.scope import Declarations, Scope, ScopeError
+from reconciler.errors import PcrError, prefixed
 from reconciler.live.backend import Clients
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.lifecycle import needs_gdap
@@ -82,7 +84,7 @@ class ApplyOptions:
         return self.desired_dir or DEFAULT_DESIRED
 
 
-class Refused(Exception):
+class Refused(PcrError):
     """Apply will not start; nothing was changed."""
 
 
@@ -123,41 +125,50 @@ def saved_plan(options: ApplyOptions) -> tuple[ApplyOptions, plan_model.SavedPla
 
 
 def run(options: ApplyOptions) -> int:
+    """OK; ERROR or 130 when a step failed or a signal stopped the steps (the summary says
+    which). Raises PcrError, after the JSON result, when apply refused, stopped, or could
+    not read some customers."""
     finished = _run(options)
-    if options.output_format == "json":
+    if options.output_format == "json":  # a refusal and a failure are results too
         click.echo(render_applied(finished.to_dict()), nl=False)
+    if finished.failure:
+        raise PcrError(finished.failure)
     return finished.code
 
 
 def _run(options: ApplyOptions) -> Finished:
+    """How the apply ended, also when it refused or stopped: each is a result of its own."""
     try:
         options, saved = saved_plan(options)
-        desired, chosen = _load(options, saved)
-    except (Refused, ScopeError) as exc:
+        return _outcome(options, saved)
+    except (Refused, ScopeError, LockedError) as exc:
         return _refused(str(exc))
-    if desired is None:
-        return Finished(ERROR, error="the desired state cannot be used")
+    except DesiredStateError as exc:  # its problems were listed as it loaded
+        return Finished(ERROR, error="the desired state cannot be used", failure=exc.message)
+    except PcrError as exc:
+        return _failed(exc.message)
+
+
+def _outcome(options: ApplyOptions, saved: plan_model.SavedPlan | None) -> Finished:
+    """The apply itself: the desired state loaded, the lock taken, the steps run, summarised."""
+    desired, chosen = _load(options, saved)
     desired = chosen.restrict(desired) if chosen else desired
-    try:
+    unwritten = f"apply stopped: cannot write its records under {options.state}"
+    with (
+        options.backend.failures(),
+        prefixed("apply stopped", StateError),
+        prefixed(unwritten, OSError),  # the journal, the audit log or the lock
+    ):
         store = open_store(desired.partner.state, options.state)
-        with store.lock(Holder.me(options.desired), _say):
+        with store.lock(Holder.me(options.desired), _stderr):
             report, plan, journal, audit = _apply(options, desired, saved, store, chosen)
-    except (Refused, LockedError) as exc:
-        return _refused(str(exc))
-    except options.backend.errors as exc:
-        return _failed(options.backend.failure_message(exc))
-    except StateError as exc:
-        return _failed(f"apply stopped: {exc}")
-    except OSError as exc:  # the journal, the audit log or the lock could not be written
-        return _failed(f"apply stopped: cannot write its records under {options.state}: {exc}")
     _summarise(report, plan, journal, audit)
     finished = Finished(OK, report, plan, journal.path, audit.path)
     if report.interrupted:
         return replace(finished, code=interrupts.EXIT_CODE)
     if plan.unread:  # the others were applied; these were not even read
         unread = _unread(plan)
-        _say(f"pcr: {unread}")
-        return replace(finished, code=ERROR, error=unread)
+        return replace(finished, code=ERROR, error=unread, failure=unread)
     return replace(finished, code=ERROR) if report.failed else finished
 
 
@@ -172,6 +183,7 @@ class Finished:
     audit: str = ""
     refused: str = ""  # why nothing was changed
     error: str = ""
+    failure: str = ""  # what the CLI says of a refusal or a failure, after the result
 
     def to_dict(self) -> dict[str, Any]:
         return applied_to_dict(
@@ -185,13 +197,11 @@ class Finished:
 
 
 def _refused(reason: str) -> Finished:
-    _say(f"pcr: apply refused, nothing was changed: {reason}")
-    return Finished(ERROR, refused=reason)
+    return Finished(ERROR, refused=reason, failure=f"apply refused, nothing was changed: {reason}")
 
 
 def _failed(message: str) -> Finished:
-    _say(f"pcr: {message}")
-    return Finished(ERROR, error=message)
+    return Finished(ERROR, error=message, failure=message)
 
 
 def _unread(plan: Plan) -> str:
@@ -200,8 +210,9 @@ def _unread(plan: Plan) -> str:
 
 def _load(
     options: ApplyOptions, saved: plan_model.SavedPlan | None
-) -> tuple[Desired | None, Scope | None]:
-    """The desired state, whole or only the scope's customers. Raises Refused, ScopeError."""
+) -> tuple[Desired, Scope | None]:
+    """The desired state, whole or only the scope's customers. Raises DesiredStateError,
+    Refused, ScopeError."""
     scoped = options.only or options.changed_since or (saved and saved.plan.scope is not None)
     if not scoped:
         return load_valid(options.desired), None
@@ -241,7 +252,7 @@ def _apply(
     with options.backend.open_clients() as clients:
         client = clients.partner_center
         live = interrupts.interruptible(lambda: read_with_progress(clients, desired, scoped=scoped))
-        _say(f"pcr: {read_summary(live)}")
+        say(read_summary(live))
         fresh = make_plan(desired, live, options.now)
         if chosen is not None:
             fresh.scope = list(chosen.customers)
@@ -273,7 +284,7 @@ def _apply(
         audit = AuditLog(store.records(AUDIT_NAME), RunContext.here(key, options.desired))
         executor = _executor(options, clients, journal, audit, desired, live)
         for note in executor.recover(orphans(store, journal)):
-            _say(f"pcr: {note}")
+            say(note)
         report = _execute(client, executor, plan, options.workers)
     return report, plan, journal, audit
 
@@ -347,8 +358,8 @@ def _execute(
     finally:
         calls, throttled = client.request_count - calls, client.throttled_count - throttled
         limited = f", {throttled} throttled (429)" if throttled else ""
-        _say(
-            f"pcr: applied {_steps_run(plan, report)} with {plural(calls, 'API call')} in "
+        say(
+            f"applied {_steps_run(plan, report)} with {plural(calls, 'API call')} in "
             f"{time.monotonic() - started:.1f} s{limited}"
         )
 
@@ -377,7 +388,7 @@ class _StepLog:
                 self.failed += 1
                 self.meter.status(f"{self.failed} failed")
             if not self.meter.redraws:
-                _say(f"[{self.seen}/{self.meter.total}] {step_line(self.plan, result)}")
+                _stderr(f"[{self.seen}/{self.meter.total}] {step_line(self.plan, result)}")
         self.meter.advance()
 
 
@@ -403,18 +414,18 @@ def _summarise(report: ApplyReport, plan: Plan, journal: Journal, audit: AuditLo
     ]
     if left := report.count(Outcome.NOT_STARTED):
         parts.insert(4, f"{left} not started: {INTERRUPTED}")
-    _say("Apply: " + ", ".join(parts) + ".")
+    _stderr("Apply: " + ", ".join(parts) + ".")
     for result in report.results:
         if result.outcome in (Outcome.FAILED, Outcome.SKIPPED, Outcome.NOT_STARTED):
-            _say(f"  {step_line(plan, result)}")
+            _stderr(f"  {step_line(plan, result)}")
     for item in plan.deferred:
         what = f"{verb_of(item.type).text} {item.target_id}".rstrip()
-        _say(f"  {deferred_when(item, plan.now)}: {plan.name_of(item.customer_id)}: {what}")
+        _stderr(f"  {deferred_when(item, plan.now)}: {plan.name_of(item.customer_id)}: {what}")
     for blocked in plan.blocked:
-        _say(f"  blocked: {plan.name_of(blocked.customer_id)}: {blocked.reason}")
-    _say(f"Journal: {journal.path}; audit log: {audit.path}")
+        _stderr(f"  blocked: {plan.name_of(blocked.customer_id)}: {blocked.reason}")
+    _stderr(f"Journal: {journal.path}; audit log: {audit.path}")
     if report.interrupted:
-        _say(_interrupted(left))
+        _stderr(_interrupted(left))
 
 
 def _interrupted(left: int) -> str:
@@ -425,5 +436,6 @@ def _interrupted(left: int) -> str:
     )
 
 
-def _say(text: str) -> None:
-    click.echo(text, err=True)
+def _stderr(line: str) -> None:
+    """A line on stderr as it is: the summary, the step log, the lock's notices."""
+    click.echo(line, err=True)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from reconciler.errors import PcrError
 from reconciler.live.errors import BackendError, ConfigurationError, one_line, scrub
 
 # The HTTP client, the clients and the fake are imported when a backend is opened: the
@@ -81,6 +82,15 @@ class Backend:
             # In process there is no service to protect: pace only when asked to.
             limits.setdefault("rate_per_minute", 1_000_000)
         return limits
+
+    @contextmanager
+    def failures(self) -> Iterator[None]:
+        """What talking to Partner Center raises in the block, raised again as a PcrError
+        in `failure_message`'s words; anything else passes through as it is."""
+        try:
+            yield
+        except self.errors as exc:
+            raise PcrError(self.failure_message(exc)) from exc
 
     def failure_message(self, exc: Exception) -> str:
         """One line, with no secret from the environment in it, whatever raised it."""

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from reconciler.commands import ERROR, OK
+from reconciler.commands import OK
+from reconciler.errors import PcrError, prefixed
 from reconciler.scaffold import demo
 from reconciler.scaffold import repository as scaffold
 
@@ -17,16 +18,9 @@ def run(directory: Path, now: datetime | None = None) -> int:
     if taken := [name for name in files if (directory / name).exists()]:
         # A demo over an estate (or an earlier demo that has been applied) would mix the
         # two: nothing is written.
-        click.echo(
-            f"pcr: {directory / taken[0]} exists: give `pcr demo` a new or empty folder",
-            err=True,
-        )
-        return ERROR
-    try:
+        raise PcrError(f"{directory / taken[0]} exists: give `pcr demo` a new or empty folder")
+    with prefixed(f"cannot write the demo in {directory}", OSError):
         written = scaffold.write_files(directory, files, force=False).written
-    except OSError as exc:
-        click.echo(f"pcr: cannot write the demo in {directory}: {exc}", err=True)
-        return ERROR
     click.echo(
         f"pcr: wrote a demo estate in {directory} ({len(written)} files): "
         "a desired state and a fake Partner Center, no credentials needed."

@@ -11,11 +11,12 @@ from pathlib import Path
 import click
 
 from reconciler import interrupts
-from reconciler.commands import CHANGES, ERROR, OK
+from reconciler.commands import CHANGES, OK, say
 from reconciler.commands.backend import Backend
 from reconciler.commands.plan import UNREAD, load_valid, read_with_progress
 from reconciler.desired.model import Desired
 from reconciler.drift.compare import drift
+from reconciler.errors import PcrError
 from reconciler.live.backend import Clients
 from reconciler.live.lifecycle import unmanaged_ids
 from reconciler.live.models import GdapRelationship, Live
@@ -51,7 +52,7 @@ def read_for_drift(desired: Desired, backend: Backend, *, read_all: bool) -> Liv
         graph_calls = read_gdap(clients, desired, live)
         live.api_calls = client.request_count - start + graph_calls
         live.read_seconds = time.monotonic() - started
-    click.echo(f"pcr: {read_summary(live)}; {gdap_summary(live, graph_calls)}", err=True)
+    say(f"{read_summary(live)}; {gdap_summary(live, graph_calls)}")
     return live
 
 
@@ -95,15 +96,10 @@ def gdap_summary(live: Live, graph_calls: int) -> str:
 
 def run(options: DriftOptions) -> int:
     desired = load_valid(options.desired_dir)
-    if desired is None:
-        return ERROR
-    try:
+    with options.backend.failures():
         live = interrupts.interruptible(
             lambda: read_for_drift(desired, options.backend, read_all=options.read_all)
         )
-    except options.backend.errors as exc:
-        click.echo(f"pcr: {options.backend.failure_message(exc)}", err=True)
-        return ERROR
     # Pure from here on: a failure below is a bug, and is reported as one.
     report = drift(desired, live, options.now)
     report.warnings += [
@@ -113,8 +109,5 @@ def run(options: DriftOptions) -> int:
     color = options.output_format == "text" and use_color(sys.stdout)
     click.echo(render_drift(report, options.output_format, color=color), nl=False, color=color)
     if live.unreadable:
-        click.echo(
-            f"pcr: {UNREAD.format(customers=plural(len(live.unreadable), 'customer'))}", err=True
-        )
-        return ERROR
+        raise PcrError(UNREAD.format(customers=plural(len(live.unreadable), "customer")))
     return CHANGES if options.detailed_exitcode and report.has_changes else OK

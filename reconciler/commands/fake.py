@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
-
-from reconciler.commands import ERROR, OK
+from reconciler.commands import OK
+from reconciler.errors import PcrError
 from reconciler.fake import serve
 from reconciler.live.auth import is_loopback
 
@@ -14,11 +13,9 @@ from reconciler.live.auth import is_loopback
 def run(state: Path, host: str, port: int, save_interval: float) -> int:
     if not is_loopback(host):
         # The fake accepts any bearer token: it must never be reachable from a network.
-        click.echo(
-            f"pcr: --host {host} is not a loopback address: the fake serves only this "
-            "machine (127.0.0.1, ::1 or localhost)",
-            err=True,
+        raise PcrError(
+            f"--host {host} is not a loopback address: the fake serves only this machine "
+            "(127.0.0.1, ::1 or localhost)"
         )
-        return ERROR
     serve(state, host, port, save_interval=save_interval)
     return OK

@@ -13,11 +13,12 @@ import click
 
 from reconciler.apply.journal import AUDIT_NAME, audit_records
 from reconciler.apply.state import StateError, open_store
-from reconciler.commands import ERROR, OK
+from reconciler.commands import OK
 from reconciler.commands.plan import load_valid
 from reconciler.desired.load import CUSTOMERS_DIR
 from reconciler.desired.model import Desired
 from reconciler.desired.scope import DesiredDeclarations, customer_id_of
+from reconciler.errors import PcrError, prefixed
 from reconciler.plan.actions import ActionType
 from reconciler.printable import escape_hidden
 from reconciler.render.common import verb_of
@@ -36,25 +37,18 @@ class HistoryOptions:
 
 def run(options: HistoryOptions) -> int:
     desired = load_valid(options.desired_dir)
-    if desired is None:
-        return ERROR
     customer_id = None
     if options.who is not None:
         declared = DesiredDeclarations(desired, options.desired_dir / CUSTOMERS_DIR)
         if (customer_id := customer_id_of(options.who, declared)) is None:
-            click.echo(
-                f"pcr: {options.who} is neither a customer file under {options.desired_dir} "
-                "nor a tenant id",
-                err=True,
+            raise PcrError(
+                f"{options.who} is neither a customer file under {options.desired_dir} "
+                "nor a tenant id"
             )
-            return ERROR
     local = options.state_dir or options.desired_dir.resolve().parent / ".pcr"
-    try:
+    with prefixed("cannot read the audit trail", StateError):
         store = open_store(desired.partner.state, local)
         records = _chosen(audit_records(store), customer_id, options.since)
-    except StateError as exc:
-        click.echo(f"pcr: cannot read the audit trail: {exc}", err=True)
-        return ERROR
     where = f"{store.where}/{AUDIT_NAME}"
     if options.output_format == "json":
         click.echo(json.dumps(_json(customer_id, options.since, records, where), indent=2))

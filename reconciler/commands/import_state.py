@@ -29,10 +29,11 @@ import click
 import yaml
 
 from reconciler import interrupts
-from reconciler.commands import ERROR, OK
+from reconciler.commands import OK, say
 from reconciler.commands.backend import Backend
 from reconciler.desired.load import CUSTOMERS_DIR, PARTNER_FILE
 from reconciler.desired.model import PartnerType
+from reconciler.errors import PcrError, prefixed
 from reconciler.live.models import Customer, CustomerDetail
 from reconciler.live.read import read_subscriptions
 from reconciler.progress import Meter
@@ -60,7 +61,7 @@ class ImportResult:
     skipped: list[str] = field(default_factory=list)  # "path: why", one per file not written
 
 
-class Refused(Exception):
+class Refused(PcrError):
     """A path `pcr import` will not write through or replace; the message names it."""
 
 
@@ -310,25 +311,16 @@ def _read_regular(fd: int) -> bytes | None:
 
 
 def run(options: ImportOptions) -> int:
-    try:
+    with options.backend.failures():
         customers, details, notes = interrupts.interruptible(lambda: _read(options.backend))
-    except options.backend.errors as exc:
-        click.echo(f"pcr: {options.backend.failure_message(exc)}", err=True)
-        return ERROR
     # An interrupt waits for the files and their report: each file is then whole or
     # absent, no temporary file is left, and what was written is said.
     with interrupts.held():
-        try:
+        with prefixed(f"cannot write to {options.out}", OSError):
             files = customer_files(customers, details)
             result = write_files(
                 options.out, files, force=options.force, partner_type=options.partner_type
             )
-        except Refused as exc:
-            click.echo(f"pcr: {exc}", err=True)
-            return ERROR
-        except OSError as exc:
-            click.echo(f"pcr: cannot write to {options.out}: {exc}", err=True)
-            return ERROR
         _report(options.out, result, notes, options.partner_type)
     return OK
 
@@ -357,19 +349,17 @@ def _report(
         click.echo(f"skipped {skipped}")
     for note in notes:
         click.echo(f"not imported: {note}")
-    click.echo(
-        f"pcr: {len(result.written)} written, {len(result.skipped)} skipped, "
-        f"{len(notes)} not imported; check them with `pcr validate {out}`",
-        err=True,
+    say(
+        f"{len(result.written)} written, {len(result.skipped)} skipped, "
+        f"{len(notes)} not imported; check them with `pcr validate {out}`"
     )
-    click.echo(f"pcr: {_where_schemas_are(out)}", err=True)
+    say(_where_schemas_are(out))
     partner = out / PARTNER_FILE
     if partner_type is None and partner in result.written:
-        click.echo(
-            f"pcr: set partner.type in {partner} (direct, indirect_provider or "
-            "indirect_reseller), or import again with --partner-type: pcr plans nothing until "
-            "it knows who the partner is",
-            err=True,
+        say(
+            f"set partner.type in {partner} (direct, indirect_provider or indirect_reseller), "
+            "or import again with --partner-type: pcr plans nothing until it knows who the "
+            "partner is"
         )
 
 

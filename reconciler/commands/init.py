@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from reconciler.commands import ERROR, OK
+from reconciler.commands import OK, say
 from reconciler.desired.model import PartnerType
+from reconciler.errors import PcrError, prefixed
 from reconciler.git import GitUnavailable, git
 from reconciler.scaffold import repository as scaffold
 
@@ -28,28 +29,21 @@ class InitOptions:
 def run(options: InitOptions) -> int:
     source = options.source
     if problem := scaffold.repository_problem(source.repository):
-        click.echo(f"pcr: --repository {problem}", err=True)
-        return ERROR
+        raise PcrError(f"--repository {problem}")
     if problem := scaffold.ref_problem(source.ref):
-        click.echo(f"pcr: --ref {problem}", err=True)
-        return ERROR
+        raise PcrError(f"--ref {problem}")
     if options.branch is not None:
         branch, where = options.branch, "--branch"
     else:
         branch, where = default_branch(options.directory)
     if problem := scaffold.branch_problem(branch):
         if options.branch is not None:
-            click.echo(f"pcr: --branch {problem}", err=True)
-        else:
-            click.echo(f"pcr: {problem} ({where}): pass --branch NAME", err=True)
-        return ERROR
+            raise PcrError(f"--branch {problem}")
+        raise PcrError(f"{problem} ({where}): pass --branch NAME")
     source = scaffold.pin(source, scaffold.installed_release())
     files = scaffold.repository_files(source, branch, options.partner_type)
-    try:
+    with prefixed(f"cannot write to {options.directory}", OSError):
         result = scaffold.write_files(options.directory, files, force=options.force)
-    except OSError as exc:
-        click.echo(f"pcr: cannot write to {options.directory}: {exc}", err=True)
-        return ERROR
     for path in result.written:
         click.echo(f"wrote {path}")
     for path in result.unchanged:
@@ -86,10 +80,6 @@ def run(options: InitOptions) -> int:
         f"(or run `pcr import --out {desired}`), and run `pcr validate {desired}`"
     )
     return OK
-
-
-def say(text: str) -> None:
-    click.echo(f"pcr: {text}", err=True)
 
 
 def default_branch(directory: Path) -> tuple[str, str]:

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 import click
 
 from reconciler import interrupts
-from reconciler.commands import ERROR, OK
+from reconciler.commands import OK, say
+from reconciler.errors import PcrError
 from reconciler.live.auth import CA_VARIABLES, DEFAULT_LOGIN_URL
 from reconciler.live.credentials import trusted_certificates
-from reconciler.live.errors import BackendError, ConfigurationError
+from reconciler.live.errors import ConfigurationError
 from reconciler.live.signin import (
     Application,
     DeviceCode,
@@ -50,12 +51,11 @@ def run(options: LoginOptions) -> int:
     try:
         app = _application(options)
         signed_in = _sign_in(app, options)
-    except BackendError as exc:
-        click.echo(f"pcr: {exc}", err=True)
-        return ERROR
-    except (interrupts.Interrupted, KeyboardInterrupt):  # the listener is closed by now
-        click.echo(f"{interrupts.MESSAGE}: no refresh token was printed", err=True)
-        return interrupts.EXIT_CODE
+    except (interrupts.Interrupted, KeyboardInterrupt) as exc:  # the listener is closed by now
+        # Not `pcr: interrupted` alone: whoever waits for the token learns there is none.
+        raise PcrError(
+            "interrupted: no refresh token was printed", exit_code=interrupts.EXIT_CODE
+        ) from exc
     _report(signed_in)
     click.echo(signed_in.refresh_token)  # once, and the only thing on standard output
     return OK
@@ -93,7 +93,7 @@ def _application(options: LoginOptions) -> Application:
 
 def _sign_in(app: Application, options: LoginOptions) -> SignedIn:
     if app.client_secret is None:
-        _say(
+        say(
             "no PCR_CLIENT_SECRET: signing in as a public client (the app must allow public "
             "client flows; pcr's runs need PCR_CLIENT_SECRET all the same)"
         )
@@ -103,16 +103,16 @@ def _sign_in(app: Application, options: LoginOptions) -> SignedIn:
     def show(address: str, redirect_uri: str) -> None:
         _show_address(address, redirect_uri, open_browser=options.open_browser)
 
-    return sign_in_with_browser(app, show, refused=_say)
+    return sign_in_with_browser(app, show, refused=say)
 
 
 def _show_address(address: str, redirect_uri: str, *, open_browser: bool) -> None:
     # The address is always printed: the browser may not open, or open on another screen.
-    _say("sign in as a partner user (a Partner Center admin, with MFA) at this address:")
+    say("sign in as a partner user (a Partner Center admin, with MFA) at this address:")
     click.echo(f"  {address}", err=True)
     if open_browser and not _browse(address):
-        _say("no browser opened: open the address above in one (or use --device-code)")
-    _say(f"waiting for the browser to come back to {redirect_uri} (Ctrl+C to stop)")
+        say("no browser opened: open the address above in one (or use --device-code)")
+    say(f"waiting for the browser to come back to {redirect_uri} (Ctrl+C to stop)")
 
 
 def _browse(address: str) -> bool:
@@ -149,11 +149,11 @@ def _stdout_to_stderr() -> Iterator[None]:
 
 
 def _show_code(code: DeviceCode) -> None:
-    _say(
+    say(
         "to sign in as a partner user (a Partner Center admin, with MFA), open "
         f"{code.verification_uri} in a browser on any device and enter the code {code.user_code}"
     )
-    _say(
+    say(
         f"waiting for the sign-in; the code expires in {in_words(code.expires_in)} (Ctrl+C to stop)"
     )
 
@@ -161,22 +161,18 @@ def _show_code(code: DeviceCode) -> None:
 def _report(signed_in: SignedIn) -> None:
     who = f" as {signed_in.username}" if signed_in.username else ""
     if signed_in.graph_refusal is None:
-        _say(f"signed in{who}; the refresh token redeems for Partner Center and Microsoft Graph")
+        say(f"signed in{who}; the refresh token redeems for Partner Center and Microsoft Graph")
     else:
-        _say(f"signed in{who}; the refresh token redeems for Partner Center")
-        _say(
+        say(f"signed in{who}; the refresh token redeems for Partner Center")
+        say(
             "warning: not for Microsoft Graph, which GDAP needs (offboarding with gdap: "
             f"terminate): {signed_in.graph_refusal}"
         )
-    _say(
+    say(
         "the refresh token follows on standard output, once: store it as the CI secret "
         "PCR_REFRESH_TOKEN (e.g. `pcr login | gh secret set PCR_REFRESH_TOKEN`), beside "
         "PCR_TENANT_ID, PCR_CLIENT_ID and PCR_CLIENT_SECRET. pcr writes it nowhere; treat it "
         "like a password, and run `pcr login` again before it lapses (Entra ID gives it 90 days)"
     )
     if sys.stdout.isatty():
-        _say("standard output is this terminal: the token shows on screen")
-
-
-def _say(message: str) -> None:
-    click.echo(f"pcr: {message}", err=True)
+        say("standard output is this terminal: the token shows on screen")

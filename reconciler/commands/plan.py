@@ -12,12 +12,13 @@ from pathlib import Path
 import click
 
 from reconciler import interrupts
-from reconciler.commands import CHANGES, ERROR, OK
+from reconciler.commands import CHANGES, OK, say
 from reconciler.commands.backend import Backend
 from reconciler.desired import scope
 from reconciler.desired.load import DesiredStateError, LoadResult, load_desired, load_scoped
 from reconciler.desired.model import Desired, DesiredCustomer
 from reconciler.desired.scope import Scope
+from reconciler.errors import PcrError, prefixed
 from reconciler.live.backend import Clients
 from reconciler.live.models import Live
 from reconciler.live.read import ReadAhead, read_live, read_summary
@@ -50,43 +51,38 @@ class PlanOptions:
     changed_since: str | None = None  # --changed-since: a git ref
 
 
+class DesiredStateProblems(DesiredStateError):
+    """Problems in the desired state's files, each printed as it was found: a command that
+    would act on them stops before anything is read or changed."""
+
+
 def load_valid(
     directory: Path, on_customers: Callable[[list[DesiredCustomer]], None] | None = None
-) -> Desired | None:
-    """The desired state, or None after printing why it cannot be used. `on_customers`:
+) -> Desired:
+    """The desired state; raises DesiredStateError when it cannot be used. `on_customers`:
     see `load_desired`."""
-    try:
-        result = load_desired(directory, on_customers)
-    except DesiredStateError as exc:
-        click.echo(f"pcr: {exc}", err=True)
-        return None
-    return _reported(result, directory)
+    return _reported(load_desired(directory, on_customers), directory)
 
 
 Chooser = Callable[[scope.Declarations], Scope | None]
 
 
-def load_valid_scoped(directory: Path, choose: Chooser) -> tuple[Desired | None, Scope | None]:
-    """A scoped run's desired state (`load_scoped`) and its scope, or None after printing
-    why it cannot be used. Raises what `choose` raises, but for DesiredStateError."""
-    try:
-        result, chosen = load_scoped(directory, choose)
-    except DesiredStateError as exc:
-        click.echo(f"pcr: {exc}", err=True)
-        return None, None
+def load_valid_scoped(directory: Path, choose: Chooser) -> tuple[Desired, Scope | None]:
+    """A scoped run's desired state (`load_scoped`) and its scope. Raises DesiredStateError
+    when it cannot be used, and what `choose` raises."""
+    result, chosen = load_scoped(directory, choose)
     return _reported(result, directory), chosen
 
 
-def _reported(result: LoadResult, directory: Path) -> Desired | None:
+def _reported(result: LoadResult, directory: Path) -> Desired:
     for problem in result.problems:
         click.echo(str(problem), err=True)
     for warning in result.warnings:
-        click.echo(f"pcr: warning: {warning}", err=True)
+        say(f"warning: {warning}")
     if result.desired is None:
-        click.echo(
-            f"pcr: {plural(len(result.problems), 'problem')} in {directory}; "
-            f"run `pcr validate` and fix {'it' if len(result.problems) == 1 else 'them'} first",
-            err=True,
+        raise DesiredStateProblems(
+            f"{plural(len(result.problems), 'problem')} in {directory}; "
+            f"run `pcr validate` and fix {'it' if len(result.problems) == 1 else 'them'} first"
         )
     return result.desired
 
@@ -103,10 +99,9 @@ def choose_scope(
     if changed_since is not None:
         changed = scope.changed_since(declared, desired_dir, changed_since)
         if changed is None:
-            click.echo(
-                f"pcr: partner.yaml changed since {changed_since}: it applies to every "
-                "customer, so this plan covers them all",
-                err=True,
+            say(
+                f"partner.yaml changed since {changed_since}: it applies to every customer, "
+                "so this plan covers them all"
             )
             return None
         scopes.append(changed)
@@ -144,7 +139,7 @@ def read_for_plan(
     else:
         with backend.open_clients(read_only=True) as clients:  # a plan only reads
             live = read_with_progress(clients, desired, scoped=scoped)
-    click.echo(f"pcr: {read_summary(live)}", err=True)
+    say(read_summary(live))
     return live
 
 
@@ -164,26 +159,17 @@ def _plan(options: PlanOptions, ahead: ReadAhead | None) -> int:
     if ahead is not None:
         desired, chosen = load_valid(options.desired_dir, ahead.declare), None
     else:
-        try:
-            desired, chosen = load_valid_scoped(
-                options.desired_dir,
-                lambda declared: choose_scope(
-                    declared, options.desired_dir, options.only, options.changed_since
-                ),
-            )
-        except scope.ScopeError as exc:
-            click.echo(f"pcr: {exc}", err=True)
-            return ERROR
-    if desired is None:
-        return ERROR
+        desired, chosen = load_valid_scoped(
+            options.desired_dir,
+            lambda declared: choose_scope(
+                declared, options.desired_dir, options.only, options.changed_since
+            ),
+        )
     planned = chosen.restrict(desired) if chosen else desired
-    try:
+    with options.backend.failures():
         live = interrupts.interruptible(
             lambda: read_for_plan(planned, options.backend, scoped=chosen is not None, ahead=ahead)
         )
-    except options.backend.errors as exc:
-        click.echo(f"pcr: {options.backend.failure_message(exc)}", err=True)
-        return ERROR
     if ahead is not None:
         ahead.close()  # the read is done: its clients close before planning
     # What was read and loaded lives to the end of the run: the cyclic collector need not
@@ -201,22 +187,14 @@ def _plan(options: PlanOptions, ahead: ReadAhead | None) -> int:
     rendered = render(result, options.output_format, color=color)
     click.echo(rendered, nl=False, color=color)
     if result.errors:
-        click.echo("pcr: the plan is refused by a guardrail (see the errors above)", err=True)
-        return ERROR
-    unread = len(result.unread)
+        raise PcrError("the plan is refused by a guardrail (see the errors above)")
     if options.out is not None:
-        try:
-            with interrupts.held():  # a plan file is written whole, its temporary file removed
-                # The JSON format is the plan file's own text: encoded once.
-                text = rendered if options.output_format == "json" else None
-                plan_model.save(result, options.out, text)
-        except OSError as exc:
-            click.echo(f"pcr: cannot save the plan to {options.out}: {exc}", err=True)
-            return ERROR
-        click.echo(
-            f"pcr: plan saved to {options.out}; apply it with `pcr apply {options.out}`", err=True
-        )
-    if unread:
-        click.echo(f"pcr: {UNREAD.format(customers=plural(unread, 'customer'))}", err=True)
-        return ERROR
+        # A plan file is written whole, its temporary file removed.
+        with prefixed(f"cannot save the plan to {options.out}", OSError), interrupts.held():
+            # The JSON format is the plan file's own text: encoded once.
+            text = rendered if options.output_format == "json" else None
+            plan_model.save(result, options.out, text)
+        say(f"plan saved to {options.out}; apply it with `pcr apply {options.out}`")
+    if result.unread:
+        raise PcrError(UNREAD.format(customers=plural(len(result.unread), "customer")))
     return CHANGES if options.detailed_exitcode and result.has_changes else OK

@@ -7,17 +7,13 @@ from pathlib import Path
 
 import click
 
-from reconciler.commands import ERROR, OK
+from reconciler.commands import OK
 from reconciler.plan import model as plan_model
 from reconciler.render import render, use_color
 
 
 def run(plan_file: Path, output_format: str) -> int:
-    try:
-        saved = plan_model.load(plan_file)
-    except plan_model.PlanFormatError as exc:
-        click.echo(f"pcr: {exc}", err=True)
-        return ERROR
+    saved = plan_model.load(plan_file)
     color = output_format == "text" and use_color(sys.stdout)
     click.echo(render(saved.plan, output_format, color=color), nl=False, color=color)
     return OK

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
-
 from reconciler.apply.state import StateError, open_store
-from reconciler.commands import ERROR, OK
+from reconciler.commands import OK, say
 from reconciler.commands.plan import load_valid
+from reconciler.errors import prefixed
 
 
 def run(desired_dir: Path, holder_id: str, state_dir: Path | None = None) -> int:
@@ -18,13 +17,8 @@ def run(desired_dir: Path, holder_id: str, state_dir: Path | None = None) -> int
     run took a moment ago.
     """
     desired = load_valid(desired_dir)
-    if desired is None:
-        return ERROR
     local = state_dir or desired_dir.resolve().parent / ".pcr"
-    try:
+    with prefixed("unlock refused", StateError):
         message = open_store(desired.partner.state, local).unlock(holder_id)
-    except StateError as exc:
-        click.echo(f"pcr: unlock refused: {exc}", err=True)
-        return ERROR
-    click.echo(f"pcr: {message}", err=True)
+    say(message)
     return OK

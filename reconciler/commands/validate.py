@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from reconciler.commands import ERROR, OK
-from reconciler.desired.load import DesiredStateError, Problem, load_desired
+from reconciler.commands import ERROR, OK, say
+from reconciler.desired.load import Problem, load_desired
 from reconciler.wording import plural
 
 
@@ -32,18 +32,14 @@ def github_warning(message: str) -> str:
 
 
 def run(directory: Path, output_format: str) -> int:
-    try:
-        result = load_desired(directory)
-    except DesiredStateError as exc:
-        click.echo(f"pcr: {exc}", err=True)
-        return ERROR
+    result = load_desired(directory)
     github = output_format == "github"
     for problem in result.problems:
         click.echo(github_annotation(problem) if github else str(problem))
     # A warning does not fail the run: an empty desired state (a fresh `pcr init`)
     # makes pcr remove nothing, it only leaves every customer unmanaged.
     for warning in result.warnings:
-        click.echo(f"pcr: warning: {warning}", err=True)
+        say(f"warning: {warning}")
         if github:
             click.echo(github_warning(warning))
     files = plural(result.files, "file")

@@ -29,6 +29,7 @@ from reconciler.desired import model as d
 from reconciler.desired.id_index import IdIndex
 from reconciler.desired.marked_yaml import Mapping, Mark, Sequence, load_file, what_is_at
 from reconciler.desired.model import StateBackend, StateSettings
+from reconciler.errors import PcrError
 
 if TYPE_CHECKING:  # `pcr validate` never chooses a scope: git and the rest stay unloaded
     from reconciler.desired.scope import Declarations, Scope
@@ -52,7 +53,7 @@ class Problem:
         return f"{self.mark}: {self.message}"
 
 
-class DesiredStateError(Exception):
+class DesiredStateError(PcrError):
     """The directory itself cannot be used (missing, not a directory, unreadable)."""
 
 

@@ -18,10 +18,11 @@ from typing import Protocol
 import yaml
 
 from reconciler.desired.model import Desired
+from reconciler.errors import PcrError
 from reconciler.git import GIT_SECONDS, GitUnavailable, git
 
 
-class ScopeError(Exception):
+class ScopeError(PcrError):
     """A scope that cannot be used: the message says what to do."""
 
 

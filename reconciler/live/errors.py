@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from reconciler.errors import PcrError
+
 # Bidirectional overrides and isolates: they reorder what a terminal shows.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _WHITESPACE = re.compile(r"\s+")
@@ -53,7 +55,7 @@ def scrub(text: str, *secrets: str | None) -> str:
     return text
 
 
-class BackendError(Exception):
+class BackendError(PcrError):
     """A run could not read or change Partner Center; the message says why, in one line."""
 
     def __str__(self) -> str:

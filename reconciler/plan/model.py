@@ -18,6 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from reconciler.errors import PcrError
 from reconciler.live.models import Live, parse_time
 from reconciler.plan.actions import DESTRUCTIVE, KINDS, kind_of
 from reconciler.plan.actions.base import ActionType, Billing, Refund
@@ -322,7 +323,7 @@ def _billing(data: object) -> Billing | None:
     )
 
 
-class PlanFormatError(ValueError):
+class PlanFormatError(PcrError, ValueError):
     """A saved plan file that this pcr cannot read."""
 
 

@@ -29,6 +29,7 @@ import httpx
 import pytest
 
 from reconciler.commands import login as login_command
+from reconciler.errors import PcrError
 from reconciler.live.auth import GRAPH, PARTNER_CENTER, SCOPES
 from reconciler.live.signin import (
     Application,
@@ -597,9 +598,12 @@ def test_a_refresh_token_without_graph_consent_is_a_warning(
 def test_settings_that_are_not_usable(
     login: Login, capsys: pytest.CaptureFixture[str], changes: dict[str, object], message: str
 ) -> None:
-    assert login_command.run(options(login, **changes)) == 1
-    out, err = capsys.readouterr()
-    assert out == "" and err.startswith(message) and len(err.splitlines()) == 1
+    with pytest.raises(PcrError) as refused:
+        login_command.run(options(login, **changes))
+    assert refused.value.exit_code == 1
+    assert capsys.readouterr() == ("", "")  # the CLI says the one line
+    said = f"pcr: {refused.value.message}"
+    assert said.startswith(message) and len(said.splitlines()) == 1
 
 
 def test_the_secret_never_shows_in_the_options(login: Login) -> None:

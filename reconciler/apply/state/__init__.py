@@ -24,17 +24,18 @@ from pathlib import Path
 from typing import Protocol
 
 from reconciler.desired.model import StateBackend, StateSettings
+from reconciler.errors import PcrError
 from reconciler.git import GitUnavailable, git
 from reconciler.timestamps import format_time
 
 Notice = Callable[[str], None]
 
 
-class LockedError(Exception):
+class LockedError(PcrError):
     """Another apply holds the lock: this one starts nothing."""
 
 
-class StateError(Exception):
+class StateError(PcrError):
     """The state backend cannot be reached or used; the message says what to fix."""
 
 
