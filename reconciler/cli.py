@@ -24,7 +24,7 @@ import click
 
 from reconciler import __version__, interrupts
 from reconciler.commands import DEFAULT_DESIRED, ERROR, say
-from reconciler.commands.backend import backend_options, make_backend
+from reconciler.commands.backend import Backend, backend_options
 from reconciler.errors import PcrError
 
 if TYPE_CHECKING:  # imported when a command runs: `pcr --help` needs none of it
@@ -211,9 +211,7 @@ now_option = click.option(
 @scope_options
 def plan(
     desired_dir: Path,
-    endpoint: str | None,
-    graph_endpoint: str | None,
-    fake_state: Path | None,
+    backend: Backend,
     out: Path | None,
     output_format: str,
     detailed_exitcode: bool,
@@ -226,7 +224,7 @@ def plan(
 
     options = plan_command.PlanOptions(
         desired_dir=desired_dir,
-        backend=make_backend(endpoint, fake_state, graph_endpoint),
+        backend=backend,
         now=_now(now),
         output_format=output_format,
         out=out,
@@ -280,9 +278,7 @@ def show(plan_file: Path, output_format: str) -> None:
 def apply(
     plan_file: Path | None,
     desired_dir: Path | None,
-    endpoint: str | None,
-    graph_endpoint: str | None,
-    fake_state: Path | None,
+    backend: Backend,
     auto_approve: bool,
     state_dir: Path | None,
     parallel: int,
@@ -296,7 +292,7 @@ def apply(
 
     options = apply_command.ApplyOptions(
         desired_dir=desired_dir,
-        backend=make_backend(endpoint, fake_state, graph_endpoint),
+        backend=backend,
         now=_now(now),
         plan_file=plan_file,
         auto_approve=auto_approve,
@@ -376,9 +372,7 @@ def unlock(desired_dir: Path, holder_id: str, state_dir: Path | None) -> None:
 @now_option
 def drift(
     desired_dir: Path,
-    endpoint: str | None,
-    graph_endpoint: str | None,
-    fake_state: Path | None,
+    backend: Backend,
     output_format: str,
     detailed_exitcode: bool,
     read_all: bool,
@@ -389,7 +383,7 @@ def drift(
 
     options = drift_command.DriftOptions(
         desired_dir=desired_dir,
-        backend=make_backend(endpoint, fake_state, graph_endpoint),
+        backend=backend,
         now=_now(now),
         output_format=output_format,
         detailed_exitcode=detailed_exitcode,
@@ -426,9 +420,7 @@ partner_type_option = click.option(
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 @partner_type_option
 def import_(
-    endpoint: str | None,
-    graph_endpoint: str | None,
-    fake_state: Path | None,
+    backend: Backend,
     out: Path,
     force: bool,
     partner_type: PartnerType | None,
@@ -437,7 +429,7 @@ def import_(
     from reconciler.commands import import_state as import_command
 
     options = import_command.ImportOptions(
-        backend=make_backend(endpoint, fake_state, graph_endpoint),
+        backend=backend,
         out=out,
         force=force,
         partner_type=partner_type,

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -139,8 +140,23 @@ def client_limits(env: dict[str, str]) -> dict[str, Any]:
 
 
 def backend_options(command: F) -> F:
-    """Add --endpoint / --graph-endpoint / --fake to a command (its parameters `endpoint`,
-    `graph_endpoint` and `fake_state`)."""
+    """Add --endpoint / --graph-endpoint / --fake to a command, which gets them as one
+    `backend` (`make_backend`)."""
+
+    takes_backend = command
+
+    @functools.wraps(takes_backend)
+    def with_backend(
+        *args: Any,
+        endpoint: str | None,
+        graph_endpoint: str | None,
+        fake_state: Path | None,
+        **kwargs: Any,
+    ) -> Any:
+        backend = make_backend(endpoint, fake_state, graph_endpoint)
+        return takes_backend(*args, backend=backend, **kwargs)
+
+    command = cast(F, with_backend)
     command = click.option(
         "--fake",
         "fake_state",
