@@ -150,8 +150,9 @@ def _parse_since(ctx: click.Context, param: click.Parameter, value: str | None) 
         ) from None
 
 
-def _now(value: datetime | None) -> datetime:
-    return value or datetime.now(UTC)
+def _now(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime:
+    """`--now`, or the current time: what a command plans as of."""
+    return _parse_now(ctx, param, value) or datetime.now(UTC)
 
 
 desired_option = click.option(
@@ -192,7 +193,7 @@ def scope_options(command: F) -> F:
 now_option = click.option(
     "--now",
     metavar="ISO-8601",
-    callback=_parse_now,
+    callback=_now,
     help="Plan as if it were this time (default: now, UTC).",
 )
 
@@ -209,30 +210,11 @@ now_option = click.option(
 )
 @now_option
 @scope_options
-def plan(
-    desired_dir: Path,
-    backend: Backend,
-    out: Path | None,
-    output_format: str,
-    detailed_exitcode: bool,
-    now: datetime | None,
-    only: tuple[str, ...],
-    changed_since: str | None,
-) -> None:
+def plan(**options: Any) -> None:
     """Diff the desired state against Partner Center and print an ordered, safe plan."""
     from reconciler.commands import plan as plan_command
 
-    options = plan_command.PlanOptions(
-        desired_dir=desired_dir,
-        backend=backend,
-        now=_now(now),
-        output_format=output_format,
-        out=out,
-        detailed_exitcode=detailed_exitcode,
-        only=only,
-        changed_since=changed_since,
-    )
-    sys.exit(plan_command.run(options))
+    sys.exit(plan_command.run(plan_command.PlanOptions(**options)))
 
 
 @cli.command()
@@ -259,6 +241,7 @@ def show(plan_file: Path, output_format: str) -> None:
 @state_dir_option
 @click.option(
     "--parallel",
+    "workers",
     type=click.IntRange(1, 64),
     default=8,
     show_default=True,
@@ -275,34 +258,11 @@ def show(plan_file: Path, output_format: str) -> None:
     help="json: the result on stdout as one JSON document (each step and its outcome); "
     "what text prints goes to stderr.",
 )
-def apply(
-    plan_file: Path | None,
-    desired_dir: Path | None,
-    backend: Backend,
-    auto_approve: bool,
-    state_dir: Path | None,
-    parallel: int,
-    now: datetime | None,
-    only: tuple[str, ...],
-    changed_since: str | None,
-    output_format: str,
-) -> None:
+def apply(**options: Any) -> None:
     """Apply PLAN_FILE (from `pcr plan --out`), or plan and apply in one go."""
     from reconciler.commands import apply as apply_command
 
-    options = apply_command.ApplyOptions(
-        desired_dir=desired_dir,
-        backend=backend,
-        now=_now(now),
-        plan_file=plan_file,
-        auto_approve=auto_approve,
-        state_dir=state_dir,
-        workers=parallel,
-        only=only,
-        changed_since=changed_since,
-        output_format=output_format,
-    )
-    sys.exit(apply_command.run(options))
+    sys.exit(apply_command.run(apply_command.ApplyOptions(**options)))
 
 
 @cli.command()
@@ -370,26 +330,11 @@ def unlock(desired_dir: Path, holder_id: str, state_dir: Path | None) -> None:
     help="Also read the subscriptions of customers that are not declared (more API calls).",
 )
 @now_option
-def drift(
-    desired_dir: Path,
-    backend: Backend,
-    output_format: str,
-    detailed_exitcode: bool,
-    read_all: bool,
-    now: datetime | None,
-) -> None:
+def drift(**options: Any) -> None:
     """Report every difference between the desired state and Partner Center."""
     from reconciler.commands import drift as drift_command
 
-    options = drift_command.DriftOptions(
-        desired_dir=desired_dir,
-        backend=backend,
-        now=_now(now),
-        output_format=output_format,
-        detailed_exitcode=detailed_exitcode,
-        read_all=read_all,
-    )
-    sys.exit(drift_command.run(options))
+    sys.exit(drift_command.run(drift_command.DriftOptions(**options)))
 
 
 def _partner_type(
