@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
+from reconciler.live.config import Limits
 from reconciler.live.graph import GraphClient
 
 GRAPH_TOKEN = "tok-GRAPH-tests-5c2e9d"
@@ -19,5 +20,5 @@ def graph_beside(client: PartnerCenterClient) -> GraphClient:
         client.base_url,
         StaticToken(GRAPH_TOKEN, "PCR_GRAPH_TOKEN"),
         transport=client._http._transport,
-        rate_per_minute=1_000_000,
+        limits=Limits(rate_per_minute=1_000_000),
     )

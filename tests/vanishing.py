@@ -21,6 +21,7 @@ from reconciler.fake import FakePartnerCenter
 from reconciler.fake.state import FakeState
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
+from reconciler.live.config import Limits
 from tests.conftest import EXAMPLE
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -108,7 +109,7 @@ def in_process_client(app: WsgiApp) -> PartnerCenterClient:
         "https://pc.test",
         StaticToken(TOKEN),
         transport=httpx.WSGITransport(app=app),
-        rate_per_minute=100_000,
+        limits=Limits(rate_per_minute=100_000),
     )
 
 
@@ -131,7 +132,9 @@ def loopback_client(app: WsgiApp) -> Iterator[PartnerCenterClient]:
     thread.start()
     try:
         with PartnerCenterClient(
-            f"http://127.0.0.1:{httpd.server_port}", StaticToken(TOKEN), rate_per_minute=100_000
+            f"http://127.0.0.1:{httpd.server_port}",
+            StaticToken(TOKEN),
+            limits=Limits(rate_per_minute=100_000),
         ) as client:
             yield client
     finally:

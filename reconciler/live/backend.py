@@ -9,6 +9,7 @@ import) opens them `read_only`: then the fake never writes its file.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from reconciler.live.auth import (
     is_loopback,
 )
 from reconciler.live.client import PartnerCenterClient
+from reconciler.live.config import GRAPH_LIMITS, PARTNER_CENTER_LIMITS, Limits
 from reconciler.live.credentials import token_provider_from_env
 from reconciler.live.errors import (
     AuthError,
@@ -49,6 +51,23 @@ FAKE_TOKEN = "fake-token"
 # Settings of the Partner Center client that Graph's has not: Graph answers no 409 to
 # wait out, and has no correlation header.
 _PARTNER_CENTER_ONLY = ("busy_wait", "correlation_id")
+_LIMIT_FIELDS = frozenset(f.name for f in dataclasses.fields(Limits))
+
+
+def client_settings(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The keywords of the Partner Center client and of the Graph client: each one's
+    `Limits` with the `overrides` that name its fields (the environment's, a test's), and
+    the rest (a correlation id) where it applies."""
+    limits = {k: v for k, v in overrides.items() if k in _LIMIT_FIELDS}
+    rest = {k: v for k, v in overrides.items() if k not in _LIMIT_FIELDS}
+    graph_only = {k: v for k, v in limits.items() if k not in _PARTNER_CENTER_ONLY}
+    return (
+        {"limits": dataclasses.replace(PARTNER_CENTER_LIMITS, **limits), **rest},
+        {
+            "limits": dataclasses.replace(GRAPH_LIMITS, **graph_only),
+            **{k: v for k, v in rest.items() if k not in _PARTNER_CENTER_ONLY},
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -84,7 +103,7 @@ def open_clients(
     to set.
     """
     _one_backend(endpoint, fake_state)
-    graph_kwargs = {k: v for k, v in client_kwargs.items() if k not in _PARTNER_CENTER_ONLY}
+    client_kwargs, graph_kwargs = client_settings(client_kwargs)
     if fake_state is not None:
         if graph_endpoint:
             raise ConfigurationError(
@@ -147,6 +166,7 @@ def open_client(
     cancellation counting a read) lives only as long as the run.
     """
     _one_backend(endpoint, fake_state)
+    client_kwargs, _ = client_settings(client_kwargs)
     if fake_state is not None:
         with (
             _fake_app(fake_state, read_only=read_only) as app,

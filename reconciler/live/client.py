@@ -30,19 +30,12 @@ from reconciler.live.auth import TokenProvider
 from reconciler.live.config import (
     BUSY_PAUSE_CAP_SECONDS,
     BUSY_PAUSE_FIRST_SECONDS,
-    DEFAULT_ANSWER_TIMEOUT,
-    DEFAULT_BUSY_WAIT,
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_ANSWER_BYTES,
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_CONCURRENCY,
-    DEFAULT_MAX_PAGES,
     DEFAULT_PAGE_SIZE,
-    DEFAULT_RATE_PER_MINUTE,
-    DEFAULT_READ_TIMEOUT,
     MAX_POLLS,
+    PARTNER_CENTER_LIMITS,
     POLL_BASE_SECONDS,
     POLL_CAP_SECONDS,
+    Limits,
 )
 from reconciler.live.errors import (
     PARTNER_CENTER,
@@ -109,41 +102,21 @@ class PartnerCenterClient(ApiClient):
         base_url: str,
         token_provider: TokenProvider,
         *,
+        limits: Limits = PARTNER_CENTER_LIMITS,
         transport: httpx.BaseTransport | None = None,
-        rate_per_minute: float = DEFAULT_RATE_PER_MINUTE,
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        read_timeout: float = DEFAULT_READ_TIMEOUT,
-        answer_timeout: float = DEFAULT_ANSWER_TIMEOUT,
-        call_timeout: float | None = None,
-        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
-        max_pages: int = DEFAULT_MAX_PAGES,
-        busy_wait: float = DEFAULT_BUSY_WAIT,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         correlation_id: str | None = None,
     ) -> None:
-        """`call_timeout` (default: `answer_timeout`) is what one call may spend on its
-        attempts and the backoff between them; waits the service asks for are not counted.
-        `busy_wait` is how long 409s (a renewal in progress) are waited out. The limits are
-        checked as a `Limits`."""
+        """`limits`: the budget and what one call and one answer may cost (`Limits`);
+        `busy_wait` among them is how long 409s (a renewal in progress) are waited out."""
         super().__init__(
             PARTNER_CENTER_API,
             base_url,
             token_provider,
             log=log,
+            limits=limits,
             transport=transport,
-            rate_per_minute=rate_per_minute,
-            max_concurrency=max_concurrency,
-            max_attempts=max_attempts,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            answer_timeout=answer_timeout,
-            call_timeout=call_timeout,
-            max_answer_bytes=max_answer_bytes,
-            max_pages=max_pages,
-            busy_wait=busy_wait,
             sleep=sleep,
             clock=clock,
         )

@@ -96,6 +96,7 @@ class Limits:
     attempts and the backoff between them; waits the service asks for are not counted.
     """
 
+    rate_per_minute: float = DEFAULT_RATE_PER_MINUTE  # the service's budget, paced evenly
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
@@ -107,6 +108,8 @@ class Limits:
     busy_wait: float = DEFAULT_BUSY_WAIT  # seconds of 409s a call waits out
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.rate_per_minute) and self.rate_per_minute > 0):
+            raise ValueError("rate_per_minute must be a positive number")
         if self.max_attempts < 1 or self.max_concurrency < 1:
             raise ValueError("max_attempts and max_concurrency must be at least 1")
         timeouts = (self.connect_timeout, self.read_timeout, self.answer_timeout, self.per_call)
@@ -128,3 +131,8 @@ class Limits:
             write=min(self.read_timeout, allowance),
             pool=min(self.connect_timeout, allowance),
         )
+
+
+# Partner Center's limits, and Microsoft Graph's: the same, with Graph's own budget.
+PARTNER_CENTER_LIMITS = Limits()
+GRAPH_LIMITS = Limits(rate_per_minute=DEFAULT_GRAPH_RATE_PER_MINUTE)

@@ -32,17 +32,7 @@ import httpx
 
 from reconciler.live.answer import Answer, error_payload, redirect_error, refusal
 from reconciler.live.auth import TokenProvider
-from reconciler.live.config import (
-    DEFAULT_ANSWER_TIMEOUT,
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_GRAPH_PAGE_SIZE,
-    DEFAULT_GRAPH_RATE_PER_MINUTE,
-    DEFAULT_MAX_ANSWER_BYTES,
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_CONCURRENCY,
-    DEFAULT_MAX_PAGES,
-    DEFAULT_READ_TIMEOUT,
-)
+from reconciler.live.config import DEFAULT_GRAPH_PAGE_SIZE, GRAPH_LIMITS, Limits
 from reconciler.live.errors import (
     MICROSOFT_GRAPH,
     Forbidden,
@@ -194,37 +184,20 @@ class GraphClient(ApiClient):
         base_url: str,
         token_provider: TokenProvider,
         *,
+        limits: Limits = GRAPH_LIMITS,
         transport: httpx.BaseTransport | None = None,
-        rate_per_minute: float = DEFAULT_GRAPH_RATE_PER_MINUTE,
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        read_timeout: float = DEFAULT_READ_TIMEOUT,
-        answer_timeout: float = DEFAULT_ANSWER_TIMEOUT,
-        call_timeout: float | None = None,
-        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
-        max_pages: int = DEFAULT_MAX_PAGES,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`base_url` is the Graph root (`https://graph.microsoft.com`; a trailing `/v1.0`
-        is taken off). The limits are those of `PartnerCenterClient`, with a budget of
-        their own."""
+        is taken off). Its limits are Partner Center's, with Graph's own budget."""
         super().__init__(
             GRAPH_API,
             base_url,
             token_provider,
             log=log,
+            limits=limits,
             transport=transport,
-            rate_per_minute=rate_per_minute,
-            max_concurrency=max_concurrency,
-            max_attempts=max_attempts,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            answer_timeout=answer_timeout,
-            call_timeout=call_timeout,
-            max_answer_bytes=max_answer_bytes,
-            max_pages=max_pages,
             sleep=sleep,
             clock=clock,
         )

@@ -52,15 +52,6 @@ from reconciler.live.auth import TokenProvider, check_endpoint_url, check_token
 from reconciler.live.config import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_CAP_SECONDS,
-    DEFAULT_ANSWER_TIMEOUT,
-    DEFAULT_BUSY_WAIT,
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_ANSWER_BYTES,
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_CONCURRENCY,
-    DEFAULT_MAX_PAGES,
-    DEFAULT_RATE_PER_MINUTE,
-    DEFAULT_READ_TIMEOUT,
     MAX_RETRY_AFTER_SECONDS,
     Limits,
 )
@@ -152,35 +143,13 @@ class ApiClient:
         token_provider: TokenProvider,
         *,
         log: logging.Logger,
+        limits: Limits,
         transport: httpx.BaseTransport | None = None,
-        rate_per_minute: float = DEFAULT_RATE_PER_MINUTE,
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        read_timeout: float = DEFAULT_READ_TIMEOUT,
-        answer_timeout: float = DEFAULT_ANSWER_TIMEOUT,
-        call_timeout: float | None = None,
-        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
-        max_pages: int = DEFAULT_MAX_PAGES,
-        busy_wait: float = DEFAULT_BUSY_WAIT,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`call_timeout` (default: `answer_timeout`) is what one call may spend on its
-        attempts and the backoff between them; waits the service asks for are not counted.
-        The limits are checked as a `Limits`."""
         root = check_endpoint_url(base_url, allow_any=transport is not None)
-        self._limits = Limits(
-            max_attempts=max_attempts,
-            max_concurrency=max_concurrency,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            answer_timeout=answer_timeout,
-            call_timeout=call_timeout,
-            max_answer_bytes=max_answer_bytes,
-            max_pages=max_pages,
-            busy_wait=busy_wait,
-        )
+        self._limits = limits
         self.api = api
         self.base_url = str(root).rstrip("/").removesuffix(api.prefix)
         self.host = root.host
@@ -193,7 +162,7 @@ class ApiClient:
         # page of a listing) is first in line for both: it never waits for a place in flight
         # behind ordinary calls that are themselves only waiting for the rate.
         self._limiter = RateLimiter.per_minute(
-            rate_per_minute, sleep=sleep, max_in_flight=max_concurrency
+            limits.rate_per_minute, sleep=sleep, max_in_flight=limits.max_concurrency
         )
         self._counter_lock = threading.Lock()
         self._request_count = 0
@@ -201,7 +170,7 @@ class ApiClient:
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=transport if transport is not None else default_transport(root),
-            timeout=self._limits.timeouts(answer_timeout),
+            timeout=limits.timeouts(limits.answer_timeout),
             follow_redirects=False,  # a redirect must not carry the bearer token elsewhere
         )
 

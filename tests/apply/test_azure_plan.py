@@ -15,6 +15,7 @@ from reconciler.fake import FakePartnerCenter
 from reconciler.fake.state import FakeState
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
+from reconciler.live.config import Limits
 from reconciler.live.read import read_live
 from reconciler.plan.actions import ActionType, Outcome
 from reconciler.plan.model import Action
@@ -49,7 +50,7 @@ def run(
         "https://pc.test",
         StaticToken("tok-SOAK-7f3e2a91"),
         transport=httpx.WSGITransport(app=app),
-        rate_per_minute=100_000,
+        limits=Limits(rate_per_minute=100_000),
         sleep=clock,
     )
     leaving = customer(LEAVING, name="Alpine Ski House", domain="alpineskihouse.onmicrosoft.com")

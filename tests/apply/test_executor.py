@@ -25,6 +25,7 @@ from reconciler.fake.server import FakeServer
 from reconciler.fake.state import FakeState
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
+from reconciler.live.config import Limits
 from reconciler.live.read import read_live
 from reconciler.plan.actions import ActionType, Outcome
 from reconciler.plan.model import Action, Plan
@@ -109,7 +110,7 @@ def client_for(app: Callable[..., Any]) -> PartnerCenterClient:
         "https://pc.test",
         StaticToken(TOKEN),
         transport=httpx.WSGITransport(app=app),
-        rate_per_minute=100_000,
+        limits=Limits(rate_per_minute=100_000),
     )
 
 
@@ -391,7 +392,7 @@ def test_a_change_that_landed_before_a_timeout_is_not_a_failure(tmp_path: Path) 
             StaticToken(TOKEN),
             # Only these first attempts time out; every other request has the default timeout.
             transport=FirstAttemptTimesOut("PATCH", "|".join(targets), read=0.2),
-            rate_per_minute=100_000,
+            limits=Limits(rate_per_minute=100_000),
         ) as client:
             rig = Rig(server.app, client, example_desired(), tmp_path)
             report = rig.apply(rig.plan())

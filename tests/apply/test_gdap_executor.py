@@ -13,6 +13,7 @@ from reconciler.apply.journal import AuditLog, Journal
 from reconciler.fake.app import FakePartnerCenter
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
+from reconciler.live.config import Limits
 from reconciler.live.read import read_live
 from reconciler.plan.actions import ActionType, Outcome
 from reconciler.plan.model import Plan
@@ -30,7 +31,7 @@ def run(tmp_path: Path, app: FakePartnerCenter, between: object = None) -> list[
         "https://pc.test",
         StaticToken(TOKEN),
         transport=httpx.WSGITransport(app=app),
-        rate_per_minute=100_000,
+        limits=Limits(rate_per_minute=100_000),
         sleep=lambda seconds: None,
     )
     with client:

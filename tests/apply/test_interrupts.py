@@ -29,6 +29,7 @@ from reconciler.fake.app import Hold
 from reconciler.fake.server import FakeServer
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
+from reconciler.live.config import Limits
 from reconciler.live.read import read_live
 from reconciler.plan.actions import Outcome
 from reconciler.plan.planner import make_plan
@@ -291,7 +292,7 @@ def test_a_stop_ends_the_wait_for_azure_cancellations(tmp_path: Path) -> None:
         "https://pc.test",
         StaticToken("t"),
         transport=httpx.WSGITransport(app=FakePartnerCenter(state)),
-        rate_per_minute=100_000,
+        limits=Limits(rate_per_minute=100_000),
         sleep=lambda seconds: stop.set(),  # the signal comes during the first pause
     )
     leaving = builders.customer(

@@ -31,6 +31,7 @@ from reconciler.live import answer as answer_module
 from reconciler.live import graph as graph_module
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
+from reconciler.live.config import Limits
 from reconciler.live.errors import NotFound, PartnerCenterError
 from reconciler.live.graph import GraphClient
 from reconciler.live.models import (
@@ -268,10 +269,16 @@ def session() -> Iterator[Session]:
         transport = recording(app, recorded)
         with (
             PartnerCenterClient(
-                "https://pc.test", StaticToken(TOKEN), transport=transport, rate_per_minute=10**6
+                "https://pc.test",
+                StaticToken(TOKEN),
+                transport=transport,
+                limits=Limits(rate_per_minute=10**6),
             ) as pc,
             GraphClient(
-                "https://pc.test", StaticToken(TOKEN), transport=transport, rate_per_minute=10**6
+                "https://pc.test",
+                StaticToken(TOKEN),
+                transport=transport,
+                limits=Limits(rate_per_minute=10**6),
             ) as graph,
         ):
             every_call(pc, graph, recorded)

@@ -12,6 +12,7 @@ from reconciler.fake.server import FakeServer
 from reconciler.fake.state import FakeState
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
+from reconciler.live.config import Limits
 from tests.live.pc_support import (
     EXAMPLE_STATE,
     FAKE_TOKEN,
@@ -59,7 +60,10 @@ def live(
     with (
         FakeServer(state_file) as running,
         PartnerCenterClient(
-            running.url, StaticToken(FAKE_TOKEN), sleep=sleep, rate_per_minute=100_000
+            running.url,
+            StaticToken(FAKE_TOKEN),
+            sleep=sleep,
+            limits=Limits(rate_per_minute=100_000),
         ) as client,
     ):
         yield Live(client, running.app, sleep)

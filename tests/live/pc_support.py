@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from reconciler.fake import FakePartnerCenter
 from reconciler.fake.state import FakeState
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
+from reconciler.live.config import Limits
 
 EXAMPLE_STATE = Path(__file__).resolve().parents[2] / "desired-state" / "fake-state.json"
 # Recognisable, so a test can prove it never shows up anywhere.
@@ -73,9 +75,11 @@ def example_state() -> FakeState:
 def make_client(
     app: Callable[..., Any], base_url: str = "https://pc.test", **kwargs: Any
 ) -> PartnerCenterClient:
-    kwargs.setdefault("rate_per_minute", 100_000)
     return PartnerCenterClient(
-        base_url, StaticToken(FAKE_TOKEN), transport=httpx.WSGITransport(app=app), **kwargs
+        base_url,
+        StaticToken(FAKE_TOKEN),
+        transport=httpx.WSGITransport(app=app),
+        **with_limits(kwargs, rate_per_minute=100_000),
     )
 
 
@@ -98,3 +102,12 @@ def serve_wsgi(app: Callable[..., Any]) -> Iterator[str]:
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+def with_limits(kwargs: dict[str, Any], **defaults: Any) -> dict[str, Any]:
+    """A client's keywords, the `Limits` fields among them (and `defaults`) gathered into
+    its one `limits`."""
+    fields = {f.name for f in dataclasses.fields(Limits)}
+    limits = {**defaults, **{k: v for k, v in kwargs.items() if k in fields}}
+    rest = {k: v for k, v in kwargs.items() if k not in fields}
+    return {**rest, "limits": Limits(**limits)}

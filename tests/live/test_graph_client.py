@@ -33,7 +33,14 @@ from reconciler.live.errors import (
 )
 from reconciler.live.graph import GraphClient
 from reconciler.live.models import GdapRequestStatus, GdapStatus
-from tests.live.pc_support import CONTOSO, FABRIKAM, FAKE_TOKEN, SleepRecorder, example_state
+from tests.live.pc_support import (
+    CONTOSO,
+    FABRIKAM,
+    FAKE_TOKEN,
+    SleepRecorder,
+    example_state,
+    with_limits,
+)
 
 RELATIONSHIPS = "/v1.0/tenantRelationships/delegatedAdminRelationships"
 # Only a safety net for waits that end on events.
@@ -73,8 +80,12 @@ def gdap_state() -> FakeState:
 
 
 def graph_client(transport: httpx.BaseTransport | None, url: str, **kwargs: Any) -> GraphClient:
-    kwargs.setdefault("rate_per_minute", 100_000)
-    return GraphClient(url, StaticToken(FAKE_TOKEN), transport=transport, **kwargs)
+    return GraphClient(
+        url,
+        StaticToken(FAKE_TOKEN),
+        transport=transport,
+        **with_limits(kwargs, rate_per_minute=100_000),
+    )
 
 
 @pytest.fixture(params=["in-process", "loopback"])

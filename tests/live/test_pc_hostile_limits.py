@@ -28,6 +28,7 @@ from reconciler.live.config import (
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_PAGES,
     DEFAULT_READ_TIMEOUT,
+    Limits,
 )
 from reconciler.live.errors import (
     AnswerTimeout,
@@ -38,7 +39,7 @@ from reconciler.live.errors import (
     PartnerCenterError,
 )
 from tests.conftest import EXAMPLE
-from tests.live.pc_support import FAKE_TOKEN, SleepRecorder
+from tests.live.pc_support import FAKE_TOKEN, SleepRecorder, with_limits
 from tests.timeouts import SAFETY_SECONDS, Connection, RawServer
 
 MiB = 1024 * 1024
@@ -46,8 +47,9 @@ OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 
 
 def client(url: str, **kwargs: object) -> PartnerCenterClient:
-    kwargs.setdefault("rate_per_minute", 100_000)
-    return PartnerCenterClient(url, StaticToken(FAKE_TOKEN), **kwargs)  # type: ignore[arg-type]
+    return PartnerCenterClient(
+        url, StaticToken(FAKE_TOKEN), **with_limits(dict(kwargs), rate_per_minute=100_000)
+    )
 
 
 def failure(call: PartnerCenterClient) -> PartnerCenterError:
@@ -154,7 +156,10 @@ def test_the_cap_holds_for_in_process_transports_too() -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=big))
     with (
         PartnerCenterClient(
-            "https://pc.test", StaticToken("t"), transport=transport, max_answer_bytes=MiB
+            "https://pc.test",
+            StaticToken("t"),
+            transport=transport,
+            limits=Limits(max_answer_bytes=MiB),
         ) as c,
         pytest.raises(AnswerTooLarge, match="larger than 1 MiB"),
     ):
@@ -336,7 +341,9 @@ def test_with_the_default_limits_a_dead_service_costs_a_call_a_minute_not_202_s(
             transport=httpx.MockTransport(dead),
             sleep=clock.sleep,
             clock=clock,
-            rate_per_minute=100_000,  # no pacing: only the attempts and their backoff count
+            limits=Limits(
+                rate_per_minute=100_000
+            ),  # no pacing: only the attempts and their backoff count
         ) as c,
         pytest.raises(PartnerCenterError) as caught,
     ):
@@ -364,7 +371,7 @@ def test_waits_the_service_asks_for_do_not_use_up_the_call_budget(
         StaticToken("t"),
         transport=httpx.MockTransport(throttled),
         sleep=sleep,
-        rate_per_minute=100_000,
+        limits=Limits(rate_per_minute=100_000),
     ) as c:
         assert c.list_customers() == []
     assert sleep.calls == [50, 50, 50]
@@ -402,7 +409,7 @@ def test_a_retry_after_that_is_no_number_of_seconds_means_back_off(
         StaticToken("t"),
         transport=httpx.MockTransport(answer),
         sleep=sleep,
-        rate_per_minute=100_000,
+        limits=Limits(rate_per_minute=100_000),
     ) as c:
         assert c.list_customers() == []
     (wait,) = sleep.calls
@@ -449,7 +456,7 @@ def test_an_endless_listing_with_a_new_token_each_page_ends_at_max_pages() -> No
     (transport,) = endless_pages()
     with (
         PartnerCenterClient(
-            "https://pc.test", StaticToken("t"), transport=transport, max_pages=5
+            "https://pc.test", StaticToken("t"), transport=transport, limits=Limits(max_pages=5)
         ) as c,
         pytest.raises(PagingError) as caught,
     ):

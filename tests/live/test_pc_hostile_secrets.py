@@ -18,6 +18,7 @@ from reconciler.commands.backend import Backend
 from reconciler.live.auth import PARTNER_CENTER, StaticToken, check_endpoint_url
 from reconciler.live.backend import open_client
 from reconciler.live.client import PartnerCenterClient
+from reconciler.live.config import Limits
 from reconciler.live.errors import (
     AuthError,
     BackendError,
@@ -132,7 +133,10 @@ def test_a_transport_error_quoting_the_token_is_scrubbed_everywhere(
     with (
         RawServer(echoing) as server,
         PartnerCenterClient(
-            server.url, StaticToken(FAKE_TOKEN), sleep=lambda seconds: None, max_attempts=2
+            server.url,
+            StaticToken(FAKE_TOKEN),
+            sleep=lambda seconds: None,
+            limits=Limits(max_attempts=2),
         ) as client,
         pytest.raises(PartnerCenterError) as caught,
     ):

@@ -16,6 +16,7 @@ from reconciler.fake.server import FakeServer
 from reconciler.fake.state import FakeState
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
+from reconciler.live.config import Limits
 from reconciler.live.errors import PartnerCenterError
 from reconciler.live.models import SubscriptionStatus
 from reconciler.live.ratelimit import RateLimiter
@@ -345,8 +346,8 @@ def test_concurrency_is_capped_and_counters_are_thread_safe() -> None:
             "https://pc.test",
             StaticToken(FAKE_TOKEN),
             transport=httpx.MockTransport(slow),
-            max_concurrency=3,
-            rate_per_minute=100_000,  # places, not the pace, hold the others back
+            # Places, not the pace, hold the others back.
+            limits=Limits(rate_per_minute=100_000, max_concurrency=3),
         ) as client,
         ThreadPoolExecutor(max_workers=12) as pool,
     ):

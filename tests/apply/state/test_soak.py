@@ -32,6 +32,7 @@ from reconciler.fake import FakePartnerCenter
 from reconciler.fake.state import FakeState
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
+from reconciler.live.config import Limits
 from reconciler.live.read import read_live
 from reconciler.plan.planner import make_plan
 from tests.apply.support import assert_each_mutation_once
@@ -84,9 +85,8 @@ def one_run(
         "https://pc.test",
         StaticToken("tok-SOAK-7f3e2a91"),
         transport=transport,
-        rate_per_minute=1_000_000,
+        limits=Limits(rate_per_minute=1_000_000, max_attempts=3),
         sleep=lambda _: None,
-        max_attempts=3,
     )
     desired = example_desired()
     with client:
