@@ -64,13 +64,7 @@ class Relationships:
     def blockers(self, customer_id: str) -> list[str]:
         """What stops the relationship from being removed, one phrase per kind of blocker."""
         active, suspended_nce, unsettled = self._subscriptions_in_the_way(customer_id)
-        reservations = [
-            artifact["resourceId"]
-            for item in self._estate.entitlements(customer_id, "reservedinstance")
-            if self._entitlement_live(item)  # one past its expiry blocks nothing
-            for artifact in item.get("entitledArtifacts") or []
-            if artifact.get("resourceId")
-        ]
+        reservations = self._reservations_in_the_way(customer_id)
         azure = [item["id"] for item in self._azure.live(customer_id)]
         blockers = []
         if unsettled:
@@ -132,6 +126,16 @@ class Relationships:
                 # (pending, or one pcr has never seen) is assumed to be a refusal.
                 unsettled.append(f"{sub['id']} ({status})")
         return active, suspended_nce, unsettled
+
+    def _reservations_in_the_way(self, customer_id: str) -> list[str]:
+        """The reservation order ids of the customer's Azure reserved instances."""
+        return [
+            artifact["resourceId"]
+            for item in self._estate.entitlements(customer_id, "reservedinstance")
+            if self._entitlement_live(item)  # one past its expiry blocks nothing
+            for artifact in item.get("entitledArtifacts") or []
+            if artifact.get("resourceId")
+        ]
 
     def _entitlement_live(self, item: dict[str, Any]) -> bool:
         expiry = parse_time(item.get("expiryDate"))
