@@ -231,24 +231,7 @@ def test_a_failure_mid_write_leaves_the_old_file_whole(
     assert strays(tmp_path) == []
 
 
-# -- FakeState.load: compact or pretty-printed, and nothing else -----------------------------
-
-
-def copies(tmp_path: Path) -> tuple[Path, Path]:
-    """The example state pretty-printed (as bundled) and compact."""
-    pretty, compact = tmp_path / "pretty.json", tmp_path / "compact.json"
-    shutil.copy(EXAMPLE_STATE, pretty)
-    compact.write_text(json.dumps(json.loads(EXAMPLE_STATE.read_text()), separators=(",", ":")))
-    return pretty, compact
-
-
-def test_a_compact_file_and_a_pretty_one_save_alike(tmp_path: Path) -> None:
-    expected = example_state().to_json()
-    for path in copies(tmp_path):
-        state = FakeState.load(path)
-        state.subscriptions(NORTHWIND)
-        state.save(path)
-        assert path.read_text() == expected
+# -- FakeState.load: the fake's JSON, and nothing else ---------------------------------------
 
 
 @pytest.mark.parametrize(
