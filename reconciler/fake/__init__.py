@@ -1,6 +1,6 @@
 """The fake Partner Center: the same wire format and rules as the real service.
 
-`state` holds the estate and the service's rules (in a JSON file), `app` is the
+`state` holds the estate and the service's rules (over one JSON document), `app` is the
 WSGI application that speaks the REST API over it (mounted as the client's
 transport in process), and `server` puts that app on a loopback port (`pcr fake
 serve`). The fake models Microsoft's side on its own, with its own copy of the

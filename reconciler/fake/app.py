@@ -39,18 +39,17 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from reconciler.fake import graph as fake_graph
-from reconciler.fake.graph import GRAPH_PREFIX, RELATIONSHIPS_PATH, GraphApiError
-from reconciler.fake.state import (
+from reconciler.fake.errors import (
     CODE_INVALID_REQUEST,
     CODE_NOT_FOUND,
     CODE_PENDING_OPERATION,
     FakeApiError,
-    FakeState,
-    Origin,
-    decode_token,
-    encode_token,
-    in_partner_list,
 )
+from reconciler.fake.estate import in_partner_list
+from reconciler.fake.graph import GRAPH_PREFIX, RELATIONSHIPS_PATH, GraphApiError
+from reconciler.fake.mutations import Origin
+from reconciler.fake.state import FakeState
+from reconciler.fake.wire import decode_token, encode_token
 
 __all__ = ["FakePartnerCenter", "FakeState", "Hold", "RequestRecord"]
 
@@ -413,7 +412,7 @@ class FakePartnerCenter:
         if throttled is not None:
             return throttled
         with self.lock:
-            rule = self.state.take_fault(request.method, request.path)
+            rule = self.state.faults.take(request.method, request.path)
         if rule is not None and rule["latency"]:
             self._sleep(float(rule["latency"]))
         failing = rule if rule is not None and rule["status"] not in (None, 202) else None
@@ -454,7 +453,7 @@ class FakePartnerCenter:
         The real service points Location at the resource itself; the fake
         uses its own `/operations/{id}` so that polling can be observed.
         """
-        operation_id = self.state.start_operation(done.body, int(rule["polls"]))
+        operation_id = self.state.operations.start(done.body, int(rule["polls"]))
         headers = {"Location": f"/operations/{operation_id}"}
         if rule["retry_after"] is not None:
             headers["Retry-After"] = _seconds(rule["retry_after"])
@@ -555,7 +554,7 @@ class FakePartnerCenter:
         return _Response(202, None, changed=True)  # 202 without a Location: nothing to poll
 
     def _poll_operation(self, request: _Request, params: dict[str, str]) -> _Response:
-        result = self.state.poll_operation(params["opid"])
+        result = self.state.operations.poll(params["opid"])
         if result is None:
             headers = {"Location": request.path.removeprefix(API_PREFIX), "Retry-After": "0"}
             return _Response(202, None, headers, changed=True)

@@ -38,7 +38,8 @@ from reconciler.live.models import parse_time
 from reconciler.timestamps import format_time
 
 if TYPE_CHECKING:
-    from reconciler.fake.state import FakeState, Origin
+    from reconciler.fake.mutations import Origin
+    from reconciler.fake.state import FakeState
 
 __all__ = [
     "DEFAULT_TERMINATE_READS",
@@ -251,7 +252,7 @@ class FakeGraph:
             "request": request["id"],
         }
         self._move(relationship, 0)
-        self._state._log(
+        self._state.mutation_log.record(
             origin,
             _tenant_of(relationship),
             relationship["id"],
@@ -287,7 +288,7 @@ class FakeGraph:
         self._data["gdapRequests"].pop(relationship["id"], None)
         self._data["gdapTerminations"].pop(relationship["id"], None)
         self.version += 1
-        self._state._log(
+        self._state.mutation_log.record(
             origin,
             _tenant_of(relationship),
             relationship["id"],

@@ -244,8 +244,11 @@ def commit_all(directory: Path, message: str) -> None:
     _git(directory, "commit", "--quiet", "--no-verify", "-m", message)
 
 
-def write_fake_state(estate: Estate, path: Path) -> None:
-    state = {
+def fake_state(estate: Estate) -> dict[str, Any]:
+    """The fake's document for the estate: `FakeState(fake_state(estate))` is its fake in
+    process, with no file between. It holds the estate's own lists, which the fake changes
+    as it runs."""
+    return {
         "format_version": 1,
         "now": format_time(NOW),
         "customers": estate.customers,
@@ -257,7 +260,12 @@ def write_fake_state(estate: Estate, path: Path) -> None:
         "operations": {},
         "mutations": [],
     }
-    path.write_text(json.dumps(state))
+
+
+def write_fake_state(estate: Estate, path: Path) -> None:
+    """The fake's document for the estate, for a fake in another process (`pcr fake serve`,
+    `pcr plan --fake`), which reads it with `json`."""
+    path.write_text(json.dumps(fake_state(estate)))
 
 
 def live_snapshot(estate: Estate, needs_detail: set[str]) -> Live:

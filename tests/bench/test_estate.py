@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 
 from reconciler.desired.load import load_desired
-from reconciler.live.backend import open_clients
+from reconciler.fake import FakePartnerCenter
+from reconciler.fake.state import FakeState
 from reconciler.live.lifecycle import needs_detail
 from reconciler.live.read import read_live
 from reconciler.plan.actions import ActionType
@@ -17,6 +18,7 @@ from reconciler.plan.planner import make_plan
 from tests.bench.estate import (
     NOW,
     PAGE_SIZE,
+    fake_state,
     generate,
     live_snapshot,
     pull_request,
@@ -25,6 +27,7 @@ from tests.bench.estate import (
 )
 from tests.bench.report import write_markdown
 from tests.bench.startup import import_ms_by_package
+from tests.reading import clients_on
 
 
 def test_generated_estate_validates_and_plans_only_what_it_declares(tmp_path: Path) -> None:
@@ -44,8 +47,7 @@ def test_generated_estate_validates_and_plans_only_what_it_declares(tmp_path: Pa
     removed = {a.customer_id for a in made.actions if a.type is ActionType.REMOVE_RELATIONSHIP}
     assert removed <= estate.offboarding
 
-    write_fake_state(estate, tmp_path / "state.json")
-    state = json.loads((tmp_path / "state.json").read_text())
+    state = fake_state(estate)
     assert len(state["customers"]) == 400
     software = sum(
         1 for subs in estate.subscriptions.values() for s in subs if "Software" in str(s)
@@ -58,17 +60,23 @@ def test_the_minimum_the_report_counts_is_what_a_full_read_makes(tmp_path: Path)
     write_desired(estate, tmp_path / "desired")
     tenant, changed = pull_request(estate, tmp_path / "desired")
     assert tenant in estate.overrides and "auto_renew: false" in changed.read_text()
-    write_fake_state(estate, tmp_path / "state.json")
     desired = load_desired(tmp_path / "desired").desired
     assert desired is not None
-    with open_clients(
-        endpoint=None, fake_state=tmp_path / "state.json", env={}, rate_per_minute=1e6
-    ) as clients:
+    with clients_on(FakePartnerCenter(FakeState(fake_state(estate)))) as clients:
         live = read_live(clients.partner_center, desired, graph=clients.graph)
     assert estate.graph_reads == len(estate.offboarding) > 0
     assert live.api_calls == -(-600 // PAGE_SIZE) + estate.deep_reads + estate.graph_reads
     made = make_plan(desired, live, NOW)
     assert [a.customer_id for a in made.actions if a.customer_id == tenant] == [tenant]
+
+
+def test_the_fake_reads_the_written_estate_as_the_one_handed_to_it(tmp_path: Path) -> None:
+    """A fake in another process reads the estate from the file the benchmark writes."""
+    estate = generate(50, seed=3)
+    write_fake_state(estate, tmp_path / "state.json")
+    loaded = FakeState.load(tmp_path / "state.json")
+    assert loaded.to_json() == FakeState(fake_state(estate)).to_json()
+    assert json.loads(loaded.to_json())["subscriptions"] == estate.subscriptions
 
 
 def _run(calls: int, wall: float, api: float, floor: float, **extra: object) -> dict[str, object]:

@@ -4,8 +4,7 @@ written compactly, atomically and with its mode kept by the one that writes (app
 The installed `pcr` runs plan, drift and import against a copy of the example fake state:
 the file keeps its bytes, its mode and its mtime. apply writes it: compact JSON, the mode it
 had. `FakeState.save` is checked on its own with a failure between the write and the
-replace, and the large-file reading (sections decoded a customer at a time) against the
-plain one.
+replace, and a file that is not the fake's JSON is refused with a message that says so.
 """
 
 from __future__ import annotations
@@ -20,9 +19,10 @@ from typing import Any
 
 import pytest
 
-from reconciler.fake import state as fake_state
-from reconciler.fake.state import FakeState, LazySection
+from reconciler.fake import store
+from reconciler.fake.state import FakeState
 from reconciler.live import backend as pc_backend
+from reconciler.live.errors import FakeStateError
 from tests.apply.support import make_estate, run_pcr
 from tests.conftest import EXAMPLE
 from tests.live.pc_support import (
@@ -203,7 +203,7 @@ def test_a_failure_between_write_and_replace_leaves_the_old_file_whole(
 
     state = example_state()
     state.set_now("2027-01-01T00:00:00Z")
-    monkeypatch.setattr(fake_state.os, "replace", killed)
+    monkeypatch.setattr(store.os, "replace", killed)
     with pytest.raises(Killed):
         state.save(path)
     monkeypatch.undo()
@@ -220,105 +220,49 @@ def test_a_failure_mid_write_leaves_the_old_file_whole(
     before = pinned(path)
     state = example_state()
 
-    def half(out: Any) -> None:
+    def half(data: Any, out: Any) -> None:
         out.write('{"format_version":1,"now":')
         raise Killed
 
-    monkeypatch.setattr(state, "_write_json", half)
+    monkeypatch.setattr(store, "_write_json", half)
     with pytest.raises(Killed):
         state.save(path)
     assert pinned(path) == before
     assert strays(tmp_path) == []
 
 
-# -- a large state file: decoded a customer at a time ----------------------------------------
+# -- FakeState.load: the fake's JSON, and nothing else ---------------------------------------
 
 
-@pytest.fixture
-def lazily(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every file is read as a large one, in chunks of a few characters, so that tokens
-    and values straddle the chunks' ends."""
-    monkeypatch.setattr(fake_state, "LAZY_FROM_BYTES", 0)
-    monkeypatch.setattr(fake_state, "_READ_CHUNK", 7)
-
-
-def copies(tmp_path: Path) -> tuple[Path, Path]:
-    """The example state pretty-printed (as bundled) and compact."""
-    pretty, compact = tmp_path / "pretty.json", tmp_path / "compact.json"
-    shutil.copy(EXAMPLE_STATE, pretty)
-    compact.write_text(json.dumps(json.loads(EXAMPLE_STATE.read_text()), separators=(",", ":")))
-    return pretty, compact
-
-
-@pytest.mark.usefixtures("lazily")
-def test_a_large_file_reads_as_the_same_state(tmp_path: Path) -> None:
-    expected = json.loads(EXAMPLE_STATE.read_text())
-    for path in copies(tmp_path):
-        state = FakeState.load(path)
-        section = state.data["subscriptions"]
-        assert isinstance(section, LazySection)
-        assert sorted(section) == sorted(expected["subscriptions"])  # nothing decoded for it
-        assert state.subscriptions(FABRIKAM) == expected["subscriptions"][FABRIKAM]
-        assert state.customers() == [
-            c for c in expected["customers"] if c["relationshipToPartner"] != "none"
-        ]
-        assert {k: dict(v) if isinstance(v, LazySection) else v for k, v in state.data.items()} == {
-            **expected,
-            **{k: v for k, v in state.data.items() if k not in expected},  # defaults added
-        }
-
-
-@pytest.mark.usefixtures("lazily")
-def test_a_large_file_saves_as_a_small_one_does(tmp_path: Path) -> None:
-    pretty, compact = copies(tmp_path)
-    eager_text = example_state().to_json()
-    for path in (pretty, compact):
-        state = FakeState.load(path)
-        state.subscriptions(NORTHWIND)  # one customer decoded, the others still text
-        state.save(path)
-        assert path.read_text() == eager_text
-        assert is_compact(path.read_text())
-
-
-@pytest.mark.usefixtures("lazily")
-def test_a_large_file_catches_terms_up_as_a_small_one_does(tmp_path: Path) -> None:
-    """Customers still held as text catch up with the clocks the lifecycle saw when they are
-    first read, whichever way the clock went since: the same as catching up everyone."""
-    path = copies(tmp_path)[0]
-    for clocks in (["2027-12-01T00:00:00Z"], ["2027-12-01T00:00:00Z", "2026-11-22T09:00:00Z"]):
-        eager, lazy = example_state(), FakeState.load(path)
-        for clock in clocks:
-            for state in (eager, lazy):
-                state.set_now(clock)
-                state.apply_lifecycle()
-        for customer in (FABRIKAM, NORTHWIND, CONTOSO):
-            assert lazy.subscriptions(customer) == eager.subscriptions(customer)
-        # Saved, the customers never read are as they were loaded (the clock only went
-        # forward: they catch up when next loaded), or caught up (it went back).
-        saved = tmp_path / "saved.json"
-        lazy.save(saved)
-        again = FakeState.load(saved)
-        again.apply_lifecycle()
-        assert dict(again.data["subscriptions"].items()) == eager.data["subscriptions"]
-
-
-@pytest.mark.usefixtures("lazily")
 @pytest.mark.parametrize(
-    "text",
+    ("text", "reason"),
     [
-        '{"format_version": 1, "now": "2026-11-22T09:00:00Z", "subscriptions": {"a": [1, 2]',
-        '{"format_version": 1, "now": "2026-11-22T09:00:00Z"} trailing',
-        '{"format_version": 1 "now": "2026-11-22T09:00:00Z"}',
-        '{"format_version": 1, "subscriptions": {"a": [1,, 2]}}',
-        "[]",
-        "",
+        (
+            '{"format_version": 1, "now": "2026-11-22T09:00:00Z", "subscriptions": {"a": [1, 2]',
+            "Expecting ',' delimiter",
+        ),
+        ('{"format_version": 1, "now": "2026-11-22T09:00:00Z"} trailing', "Extra data"),
+        ('{"format_version": 1 "now": "2026-11-22T09:00:00Z"}', "Expecting ',' delimiter"),
+        ('{"format_version": 1, "subscriptions": {"a": [1,, 2]}}', "Expecting value"),
+        ("[]", "the fake's state must be a JSON object"),
+        ("", "Expecting value"),
     ],
 )
-def test_a_large_file_that_is_not_json_is_refused(tmp_path: Path, text: str) -> None:
+def test_a_file_that_is_not_the_fakes_json_is_refused(
+    tmp_path: Path, text: str, reason: str
+) -> None:
     path = tmp_path / "broken.json"
     path.write_text(text)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=reason):
         FakeState.load(path)
+    with (
+        pytest.raises(
+            FakeStateError, match=f"broken.json: cannot read the fake's state \\({reason}"
+        ),
+        pc_backend.open_client(endpoint=None, fake_state=path, env={}),
+    ):
+        pass
+    assert path.read_text() == text
 
 
 def test_the_bundled_example_stays_pretty_printed() -> None:

@@ -15,12 +15,9 @@ import pytest
 
 from reconciler.fake import FakePartnerCenter
 from reconciler.fake.app import serves
-from reconciler.fake.state import (
-    CODE_ADDONS_LIVE,
-    FORMAT_VERSION,
-    FakeApiError,
-    FakeState,
-)
+from reconciler.fake.errors import CODE_ADDONS_LIVE, FakeApiError
+from reconciler.fake.state import FakeState
+from reconciler.fake.store import FORMAT_VERSION
 from tests.live.pc_support import FAKE_TOKEN
 
 NOW = "2026-11-22T09:00:00Z"

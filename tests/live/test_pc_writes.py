@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from reconciler.fake import FakePartnerCenter
-from reconciler.fake.state import FakeApiError, FakeState
+from reconciler.fake.errors import FakeApiError
+from reconciler.fake.state import FakeState
 from reconciler.live.errors import LineNotFound, NotFound, PartnerCenterError
 from reconciler.live.models import SubscriptionStatus
 from tests.live.pc_support import (
