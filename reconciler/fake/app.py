@@ -837,7 +837,8 @@ def _graph_fault_code(rule: dict[str, Any], status: int) -> str:
     return _GRAPH_FAULT_CODES.get(status, fallback)
 
 
-# Graph's generic codes for the statuses a test injects most (reference §12.5).
+# Graph's generic codes for the statuses a test injects most (docs/partner-center.md,
+# "Errors, throttling, sign-in").
 _GRAPH_FAULT_CODES = {
     401: fake_graph.CODE_UNAUTHENTICATED,
     403: "accessDenied",

@@ -1,5 +1,5 @@
-"""The Azure subscriptions under an Azure plan (reference sheet §14): listed, cancelled and
-reactivated.
+"""The Azure subscriptions under an Azure plan (docs/partner-center.md, "Azure
+subscriptions"): listed, cancelled and reactivated.
 
 A cancel answers `active` still, as the real one takes about 10 minutes to show `inactive`:
 the cancellation settles at the `azureCancelReads`-th later read of the entitlement, or once

@@ -10,9 +10,10 @@ returns it verbatim:
     gdapTerminateReads  how many later reads of a terminated relationship show it terminated
     gdapPageSize        the most relationships a page holds, whatever `$top` asks
 
-The rules (reference §12): only an `active` relationship is terminated, only a `created`
-one is deleted, and a DELETE needs the ETag last read in `If-Match` (none: 400; a stale
-one: 412). Every change gets a new ETag. A termination runs on the fake's clock — the
+The rules (docs/partner-center.md, "GDAP"): only an `active` relationship is terminated,
+only a `created` one is deleted, and a DELETE needs the ETag last read in `If-Match` (a
+stale one: 412, as Graph documents; none: 400, the fake's own guess). Every change gets a
+new ETag. A termination runs on the fake's clock — the
 request `created` and the relationship `terminationRequested` at once, `pending` and
 `terminating` after TERMINATING_AFTER, `succeeded` and `terminated` after TERMINATED_AFTER
 (Graph documents no durations: a guess) — or, however still the clock stands, `terminated`
@@ -56,12 +57,13 @@ RELATIONSHIPS_PATH = "/tenantRelationships/delegatedAdminRelationships"
 TERMINATING_AFTER = timedelta(minutes=1)
 TERMINATED_AFTER = timedelta(minutes=5)
 DEFAULT_TERMINATE_READS = 1
-MAX_TOP = 300  # the documented largest `$top` (reference §12.1)
+MAX_TOP = 300  # the documented largest `$top` (docs/partner-center.md, "GDAP")
 DEFAULT_DURATION = "P730D"  # the longest a relationship may run: two years
 # The roles a relationship grants when a test names none: Directory Readers.
 DEFAULT_ROLE = "88d8e3e3-8f55-4a1e-953a-9b9898b8876b"
 
-# Graph's generic codes (reference §12.5); which the GDAP API sends is undocumented.
+# Graph's generic codes (docs/partner-center.md, "Errors, throttling, sign-in"); which the
+# GDAP API sends is undocumented.
 CODE_INVALID_REQUEST = "invalidRequest"
 CODE_NOT_FOUND = "itemNotFound"
 CODE_PRECONDITION_FAILED = "resourceModified"

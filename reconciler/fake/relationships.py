@@ -1,5 +1,6 @@
-"""Removing the reseller relationship (reference sheet §8), refused while anything the
-partner sells the customer still runs; and the reservation an Azure support request ends."""
+"""Removing the reseller relationship (docs/partner-center.md, "Cancelling and changing"),
+refused while anything the partner sells the customer still runs; and the reservation an
+Azure support request ends."""
 
 from __future__ import annotations
 
@@ -143,7 +144,8 @@ class Relationships:
 
 
 def _removed_customer() -> dict[str, Any]:
-    """The service answers a removal with a mostly-null Customer (reference sheet §8)."""
+    """The service answers a removal with a mostly-null Customer (docs/partner-center.md,
+    "Cancelling and changing")."""
     return {
         "id": None,
         "commerceId": None,

@@ -1,6 +1,6 @@
 """Software purchases: their order lines are cancelled through the order, inside the window,
 and a cancelled purchase takes its subscription and its software entitlements with it
-(reference sheet §7)."""
+(docs/partner-center.md, "Cancelling and changing")."""
 
 from __future__ import annotations
 

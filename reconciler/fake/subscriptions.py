@@ -1,5 +1,6 @@
 """The subscription PATCH: suspend, reactivate, cancel (`deleted`) and auto-renew, with the
-rules for each kind of subscription (reference sheet §5, §6, §7, §15, §16).
+rules for each kind of subscription (docs/partner-center.md: "Cancelling and changing",
+"Trials", "Add-ons").
 
 The PATCH takes the full resource: what the body leaves out is taken as switched off
 (auto-renew, the next term's instructions), as the real service does.
@@ -34,7 +35,8 @@ from reconciler.fake.wire import fields, status_of
 from reconciler.live.models import SubscriptionKind, classify, parse_time
 from reconciler.timestamps import format_time
 
-# What a full-body PATCH drops when the body leaves it out (reference sheet §5, §17).
+# What a full-body PATCH drops when the body leaves it out (docs/partner-center.md,
+# "Cancelling and changing").
 _INSTRUCTIONS = ("scheduledNextTermInstructions", "nextChargeInstructions")
 _LOGGED = ("status", "autoRenewEnabled", *_INSTRUCTIONS)
 
@@ -211,7 +213,8 @@ class SubscriptionUpdates:
         ]
 
     def _suspend_addons(self, customer_id: str, base: dict[str, Any], origin: Origin) -> None:
-        """Suspending a legacy base suspends its active add-ons too (reference sheet §15)."""
+        """Suspending a legacy base suspends its active add-ons too (docs/partner-center.md,
+        "Add-ons")."""
         for addon in self._addons(customer_id, base):
             if status_of(addon) != "active":
                 continue

@@ -1,5 +1,6 @@
-"""A subscription's term, as the reference sheet states it: when it ends, what it becomes
-then, and the cancellation window a purchase or a renewal opens.
+"""A subscription's term, as docs/partner-center.md ("Cancelling and changing") states it:
+when it ends, what it becomes then, and the cancellation window a purchase or a renewal
+opens.
 
 At the end of a term (the day after the inclusive `commitmentEndDate`) an active NCE,
 software or SaaS subscription renews if auto-renew is on and expires if it is off; a
@@ -18,8 +19,10 @@ from reconciler.live.models import SubscriptionKind, classify, parse_time
 from reconciler.timestamps import format_time
 
 CANCELLATION_WINDOW_DAYS = 7
-PERPETUAL_WINDOW_DAYS = 30  # perpetual software: 30 days from purchase (reference sheet §7)
-SAAS_WINDOW_HOURS = 72  # marketplace SaaS: full refund within 72 h (reference sheet §16)
+# Perpetual software: 30 days from purchase; marketplace SaaS: a full refund within 72 hours
+# (docs/partner-center.md, "Cancelling and changing", "Refunds and billing").
+PERPETUAL_WINDOW_DAYS = 30
+SAAS_WINDOW_HOURS = 72
 # Kinds whose terms renew or expire with the clock.
 TERM_KINDS = (SubscriptionKind.NCE, SubscriptionKind.SOFTWARE, SubscriptionKind.SAAS)
 
