@@ -45,7 +45,7 @@ def test_a_run_against_partner_center_never_loads_the_fake() -> None:
     """The fake (thousands of lines) is for `--fake` and tests: the clients, the read, the
     planner and apply load without it."""
     loaded = imported_by(
-        "import reconciler.live.backend, reconciler.live.read, reconciler.plan.planner, "
+        "import reconciler.connect, reconciler.live.read, reconciler.plan.planner, "
         "reconciler.apply.executor, reconciler.commands.plan, reconciler.commands.apply"
     )
     assert not {m for m in loaded if m.startswith("reconciler.fake")}

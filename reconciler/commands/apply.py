@@ -43,8 +43,8 @@ from reconciler.desired.load import DesiredStateError
 from reconciler.desired.model import Desired
 from reconciler.desired.scope import Declarations, Scope, ScopeError
 from reconciler.errors import PcrError, prefixed
-from reconciler.live.backend import Clients
 from reconciler.live.client import PartnerCenterClient
+from reconciler.live.clients import Clients
 from reconciler.live.lifecycle import needs_gdap
 from reconciler.live.models import Live
 from reconciler.live.read import read_summary

@@ -19,8 +19,8 @@ from reconciler.live.errors import BackendError, ConfigurationError, one_line, s
 # The HTTP client, the clients and the fake are imported when a backend is opened: the
 # CLI imports this module for its options, and `pcr --help` or `pcr validate` need none.
 if TYPE_CHECKING:
-    from reconciler.live.backend import Clients
     from reconciler.live.client import PartnerCenterClient
+    from reconciler.live.clients import Clients
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,7 +49,7 @@ class Backend:
     def open(self, read_only: bool = False) -> Iterator[PartnerCenterClient]:
         """Partner Center alone. `read_only`: a command that only reads, whose `--fake`
         file is never written."""
-        from reconciler.live.backend import open_client
+        from reconciler.connect import open_client
 
         with open_client(
             endpoint=self.endpoint,
@@ -65,7 +65,7 @@ class Backend:
         """Partner Center, and Microsoft Graph for GDAP (None, and why, without credentials).
         The limits from the environment hold for each, each with its own budget.
         `read_only`: a command that only reads, whose `--fake` file is never written."""
-        from reconciler.live.backend import open_clients
+        from reconciler.connect import open_clients
 
         with open_clients(
             endpoint=self.endpoint,

@@ -17,7 +17,7 @@ from reconciler.commands.plan import UNREAD, load_valid, read_with_progress
 from reconciler.desired.model import Desired
 from reconciler.drift.compare import drift
 from reconciler.errors import PcrError
-from reconciler.live.backend import Clients
+from reconciler.live.clients import Clients
 from reconciler.live.lifecycle import unmanaged_ids
 from reconciler.live.models import GdapRelationship, Live
 from reconciler.live.read import read_subscriptions, read_summary

@@ -19,7 +19,7 @@ from reconciler.desired.load import DesiredStateError, LoadResult, load_desired,
 from reconciler.desired.model import Desired, DesiredCustomer
 from reconciler.desired.scope import Scope
 from reconciler.errors import PcrError, prefixed
-from reconciler.live.backend import Clients
+from reconciler.live.clients import Clients
 from reconciler.live.models import Live
 from reconciler.live.read import ReadAhead, read_live, read_summary
 from reconciler.plan import model as plan_model

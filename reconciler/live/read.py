@@ -44,7 +44,7 @@ from reconciler.progress import SILENT, Progress
 from reconciler.wording import plural
 
 if TYPE_CHECKING:  # the backend (and the fake behind it) is the caller's to import
-    from reconciler.live.backend import Clients
+    from reconciler.live.clients import Clients
 
 T = TypeVar("T")
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
+from reconciler import connect as pc_backend
 from reconciler.fake import store
 from reconciler.fake.state import FakeState
-from reconciler.live import backend as pc_backend
 from reconciler.live.errors import FakeStateError
 from tests.apply.support import make_estate, run_pcr
 from tests.conftest import EXAMPLE

@@ -13,10 +13,11 @@ from click.testing import CliRunner
 
 from reconciler import cli
 from reconciler.commands.backend import SECRET_VARIABLES, Backend, make_backend
+from reconciler.connect import open_clients
 from reconciler.fake.server import FakeServer
 from reconciler.fake.state import FakeState
 from reconciler.live.auth import GRAPH
-from reconciler.live.backend import Clients, open_clients
+from reconciler.live.clients import Clients
 from reconciler.live.errors import (
     AuthError,
     ConfigurationError,

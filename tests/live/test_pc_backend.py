@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from reconciler.connect import open_client
 from reconciler.fake.server import FakeServer
 from reconciler.fake.state import FakeState
-from reconciler.live.backend import open_client
 from reconciler.live.errors import AuthError, InsecureEndpointError
 from tests.live.pc_support import (
     ADVENTURE_WORKS,

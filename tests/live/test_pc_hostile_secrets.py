@@ -15,8 +15,8 @@ import pytest
 
 from reconciler import cli
 from reconciler.commands.backend import Backend
+from reconciler.connect import open_client
 from reconciler.live.auth import PARTNER_CENTER, StaticToken, check_endpoint_url
-from reconciler.live.backend import open_client
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.config import Limits
 from reconciler.live.errors import (

@@ -23,7 +23,7 @@ from reconciler.commands import plan as plan_command
 from reconciler.desired.load import load_desired
 from reconciler.desired.model import DesiredCustomer
 from reconciler.fake.server import FakeServer
-from reconciler.live.backend import Clients
+from reconciler.live.clients import Clients
 from reconciler.live.errors import ConfigurationError, Forbidden, PartnerCenterError
 from reconciler.live.lifecycle import needs_detail
 from reconciler.live.models import Live

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ from reconciler.live.auth import (
     is_loopback,
 )
 from reconciler.live.client import PartnerCenterClient
+from reconciler.live.clients import Clients
 from reconciler.live.config import GRAPH_LIMITS, PARTNER_CENTER_LIMITS, Limits
 from reconciler.live.credentials import token_provider_from_env
 from reconciler.live.errors import (
@@ -68,20 +68,6 @@ def client_settings(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[
             **{k: v for k, v in rest.items() if k not in _PARTNER_CENTER_ONLY},
         },
     )
-
-
-@dataclass(frozen=True)
-class Clients:
-    """What one run talks to: Partner Center, and Microsoft Graph for GDAP.
-
-    `graph` is None when no Graph credentials are configured; `graph_unavailable`
-    then says which variables to set, so that each customer that needed GDAP reads
-    gets a blocked item instead of a silent skip.
-    """
-
-    partner_center: PartnerCenterClient
-    graph: GraphClient | None = None
-    graph_unavailable: str | None = None
 
 
 @contextmanager
