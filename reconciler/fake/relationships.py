@@ -132,7 +132,7 @@ class Relationships:
         """The reservation order ids of the customer's Azure reserved instances."""
         return [
             artifact["resourceId"]
-            for item in self._estate.entitlements(customer_id, "reservedinstance")
+            for item in self._estate.entitlements(customer_id, "reservedinstance", show_expiry=True)
             if self._entitlement_live(item)  # one past its expiry blocks nothing
             for artifact in item.get("entitledArtifacts") or []
             if artifact.get("resourceId")
