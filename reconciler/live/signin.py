@@ -424,8 +424,13 @@ class RedirectListener:
                 )
                 return 400, _NOT_THIS
             self._answer = answer
-        self._arrived.set()
         return (200, _SIGNED_IN) if "code" in answer else (200, _DECLINED)
+
+    def delivered(self) -> None:
+        """The browser has its page: the answer it brought (if any) may be acted on now. Not
+        before: pcr may exit on it at once, and the browser would get half a page."""
+        if self._answer is not None:
+            self._arrived.set()
 
     def _serve(self) -> None:
         leave_signals_to_main()
@@ -466,7 +471,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         target = urllib.parse.urlsplit(self.path)
-        self._send(*self.server.listener.take(target.path, target.query))
+        self._answer(*self.server.listener.take(target.path, target.query))
 
     def do_POST(self) -> None:
         # The answer comes as a query today; response_mode=form_post, which MSAL is moving
@@ -476,7 +481,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(400, _NOT_THIS)
             return
         form = self.rfile.read(int(length)).decode("ascii", errors="replace")
-        self._send(*self.server.listener.take(urllib.parse.urlsplit(self.path).path, form))
+        self._answer(*self.server.listener.take(urllib.parse.urlsplit(self.path).path, form))
+
+    def _answer(self, status: int, page: str) -> None:
+        try:
+            self._send(status, page)
+        finally:  # a browser that hung up still brought the answer
+            self.server.listener.delivered()
 
     def _send(self, status: int, page: str) -> None:
         body = page.encode()

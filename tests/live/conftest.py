@@ -13,6 +13,7 @@ from reconciler.fake.state import FakeState
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.config import Limits
+from tests.live.entra import Certificates, FakeEntra, Login, make_certificates, serving
 from tests.live.pc_support import (
     EXAMPLE_STATE,
     FAKE_TOKEN,
@@ -67,3 +68,23 @@ def live(
         ) as client,
     ):
         yield Live(client, running.app, sleep)
+
+
+# -- a loopback Entra ID over TLS, for the sign-in tests ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A CA and a server certificate it signed for 127.0.0.1 and localhost."""
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def entra() -> FakeEntra:
+    return FakeEntra()
+
+
+@pytest.fixture
+def login(entra: FakeEntra, certificates: Certificates) -> Iterator[Login]:
+    with serving(entra, certificates) as running:
+        yield running

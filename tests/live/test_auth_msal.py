@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
@@ -35,31 +35,11 @@ from tests.live.entra import (
     SAFETY_SECONDS,
     SECRET,
     TENANT,
-    Certificates,
     FakeEntra,
     Login,
-    make_certificates,
-    serving,
 )
 
 OIDC = {"openid", "profile", "offline_access"}
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
-    """A CA and a server certificate it signed for 127.0.0.1 and localhost."""
-    return make_certificates(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def entra() -> FakeEntra:
-    return FakeEntra()
-
-
-@pytest.fixture
-def login(entra: FakeEntra, certificates: Certificates) -> Iterator[Login]:
-    with serving(entra, certificates) as running:
-        yield running
 
 
 @pytest.fixture
