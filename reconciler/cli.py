@@ -24,7 +24,7 @@ import click
 
 from reconciler import __version__, interrupts
 from reconciler.commands import DEFAULT_DESIRED, ERROR, say
-from reconciler.commands.backend import Backend, backend_options
+from reconciler.commands.backend import backend_options
 from reconciler.errors import PcrError
 
 if TYPE_CHECKING:  # imported when a command runs: `pcr --help` needs none of it
@@ -364,22 +364,11 @@ partner_type_option = click.option(
 )
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 @partner_type_option
-def import_(
-    backend: Backend,
-    out: Path,
-    force: bool,
-    partner_type: PartnerType | None,
-) -> None:
+def import_(**options: Any) -> None:
     """Write a customer file for every reseller customer in Partner Center, as it is now."""
     from reconciler.commands import import_state as import_command
 
-    options = import_command.ImportOptions(
-        backend=backend,
-        out=out,
-        force=force,
-        partner_type=partner_type,
-    )
-    sys.exit(import_command.run(options))
+    sys.exit(import_command.run(import_command.ImportOptions(**options)))
 
 
 @cli.command()
