@@ -128,23 +128,10 @@ class FakeState:
         """An Azure subscription under the Azure plan `plan_subscription_id`."""
         return self.azure.add(customer_id, plan_subscription_id, wire)
 
-    def add_gdap_relationship(
-        self,
-        customer_id: str,
-        *,
-        status: str = "active",
-        display_name: str | None = None,
-        ends: datetime | str | None = None,
-        auto_extend: str = "PT0S",
-    ) -> dict[str, Any]:
-        """A GDAP relationship with `customer_id` in Microsoft Graph (see `FakeGraph`)."""
-        return self.gdap.add_relationship(
-            customer_id,
-            status=status,
-            display_name=display_name,
-            ends=ends,
-            auto_extend=auto_extend,
-        )
+    def add_gdap_relationship(self, customer_id: str, **relationship: Any) -> dict[str, Any]:
+        """A GDAP relationship with `customer_id` in Microsoft Graph, as
+        `FakeGraph.add_relationship` makes it (its status, name, end and auto-extension)."""
+        return self.gdap.add_relationship(customer_id, **relationship)
 
     def set_azure_cancel_reads(self, reads: int) -> None:
         """See `AzureEntitlements.set_cancel_reads`."""
