@@ -21,9 +21,9 @@ from tests.apply.support import (
     make_estate,
     run_pcr,
 )
+from tests.live.pc_support import WIDE_WORLD_PERPETUAL, add_perpetual_purchase
 
-PERPETUAL = "0c9e2f4a-6b8d-4e1f-a3c5-7d9b1f3e5a70"
-PERPETUAL_OFFER = "DG7GMGF0DVT6:0002:DG7GMGF0DK1G"
+PERPETUAL = WIDE_WORLD_PERPETUAL
 MARKETPLACE = "5e6f7a8b-0000-4000-8000-000000000004"
 BIENNIAL = "6a7b8c9d-0000-4000-8000-000000000005"
 WOODGROVE = "139748a4-22d9-4508-bd7f-04e25f245176"
@@ -44,33 +44,6 @@ def edit_live(estate: Estate, change: Any) -> None:
     state = FakeState.load(estate.live)
     change(state)
     state.save(estate.live)
-
-
-def a_second_purchase_in_wide_worlds_order(state: FakeState) -> None:
-    state.add_subscription(
-        WIDE_WORLD,
-        {
-            "id": PERPETUAL,
-            "offerId": PERPETUAL_OFFER,
-            "offerName": "Windows Server 2022 Standard - 16 Core License Pack",
-            "productType": {"id": "Software", "displayName": "Software"},
-            "quantity": 2,
-            "status": "active",
-            "autoRenewEnabled": False,
-            "billingCycle": "one_time",
-            "creationDate": "2026-11-20T11:26:40Z",
-            "orderId": WIDE_WORLD_ORDER,
-            "attributes": {"objectType": "Subscription"},
-        },
-    )
-    state.order(WIDE_WORLD, WIDE_WORLD_ORDER)["lineItems"].append(
-        {
-            "lineItemNumber": 1,
-            "offerId": PERPETUAL_OFFER,
-            "subscriptionId": PERPETUAL,
-            "quantity": 2,
-        }
-    )
 
 
 def wide_world_stays_and_cancels(estate: Estate, subscription: str) -> None:
@@ -100,7 +73,7 @@ def test_one_of_two_software_purchases_in_one_order_is_cancelled_and_the_other_k
 ) -> None:
     """The harm this fixes: the order PATCH used to list every line of the order."""
     estate = make_estate(tmp_path)
-    edit_live(estate, a_second_purchase_in_wide_worlds_order)
+    edit_live(estate, add_perpetual_purchase)
     wide_world_stays_and_cancels(estate, PERPETUAL)
     applied = apply_now(pcr_executable, estate, *only(WIDE_WORLD))
     assert applied.returncode == 0, applied.stderr
@@ -115,7 +88,7 @@ def test_software_with_a_term_is_cancelled_by_its_subscription_alone(
     tmp_path: Path, pcr_executable: str
 ) -> None:
     estate = make_estate(tmp_path)
-    edit_live(estate, a_second_purchase_in_wide_worlds_order)
+    edit_live(estate, add_perpetual_purchase)
     wide_world_stays_and_cancels(estate, WIDE_WORLD_SOFTWARE)
     applied = apply_now(pcr_executable, estate, *only(WIDE_WORLD))
     assert applied.returncode == 0, applied.stderr

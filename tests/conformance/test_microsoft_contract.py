@@ -52,6 +52,7 @@ from reconciler.live.models import (
     subscription_from_wire,
 )
 from tests.conformance.contract import Contract, contract
+from tests.live.pc_support import WIDE_WORLD_PERPETUAL as PERPETUAL
 
 TOKEN = "tok-CONFORMANCE-7d1e"
 CONTOSO = "cfc52cfc-1732-4fd6-8bf3-8918bdf0a40b"
@@ -61,7 +62,6 @@ FABRIKAM_NCE = "1e576d26-e853-4b0b-a16b-9f12450fa0e2"
 WOODGROVE = "139748a4-22d9-4508-bd7f-04e25f245176"
 WIDE_WORLD = "d597d86d-6156-4b62-b83c-8bccabcc0e21"
 WIDE_WORLD_ORDER = "3df4a1c5d6eb"
-PERPETUAL = "0c9e2f4a-6b8d-4e1f-a3c5-7d9b1f3e5a70"
 MARKETPLACE = "5e6f7a8b-0000-4000-8000-000000000004"
 LEAVING = "7a1b2c3d-0000-4000-8000-00000000abcd"  # a customer with nothing left to end
 
@@ -164,34 +164,10 @@ def tracked_reads(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def world() -> FakeState:
-    from tests.live.pc_support import example_state
+    from tests.live.pc_support import add_perpetual_purchase, example_state
 
     state = example_state()
-    state.add_subscription(
-        WIDE_WORLD,
-        {
-            "id": PERPETUAL,
-            "offerId": "DG7GMGF0DVT6:0002:DG7GMGF0DK1G",
-            "offerName": "Windows Server 2022 Standard - 16 Core License Pack",
-            "productType": {"id": "Software", "displayName": "Software"},
-            "quantity": 2,
-            "status": "active",
-            "autoRenewEnabled": False,
-            "isMicrosoftProduct": True,
-            "billingCycle": "one_time",
-            "creationDate": "2026-11-20T11:26:40Z",
-            "orderId": WIDE_WORLD_ORDER,
-            "attributes": {"objectType": "Subscription"},
-        },
-    )
-    state.order(WIDE_WORLD, WIDE_WORLD_ORDER)["lineItems"].append(
-        {
-            "lineItemNumber": 1,
-            "offerId": "DG7GMGF0DVT6:0002:DG7GMGF0DK1G",
-            "subscriptionId": PERPETUAL,
-            "quantity": 2,
-        }
-    )
+    add_perpetual_purchase(state, isMicrosoftProduct=True)
     state.add_subscription(  # Microsoft's marketplace shape (docs/partner-center.md)
         FABRIKAM,
         {

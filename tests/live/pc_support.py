@@ -111,3 +111,40 @@ def with_limits(kwargs: dict[str, Any], **defaults: Any) -> dict[str, Any]:
     limits = {**defaults, **{k: v for k, v in kwargs.items() if k in fields}}
     rest = {k: v for k, v in kwargs.items() if k not in fields}
     return {**rest, "limits": Limits(**limits)}
+
+
+# A perpetual software purchase that Wide World's software order holds beside its one-year
+# SQL Server subscription: a second line, as Microsoft's cancel-software-purchases example
+# orders do.
+WIDE_WORLD_PERPETUAL = "0c9e2f4a-6b8d-4e1f-a3c5-7d9b1f3e5a70"
+PERPETUAL_OFFER = "DG7GMGF0DVT6:0002:DG7GMGF0DK1G"
+
+
+def add_perpetual_purchase(state: FakeState, **fields: Any) -> None:
+    """Wide World's order gets `WIDE_WORLD_PERPETUAL` as its second line; `fields` add to
+    (or replace) the subscription's wire fields."""
+    state.add_subscription(
+        WIDE_WORLD,
+        {
+            "id": WIDE_WORLD_PERPETUAL,
+            "offerId": PERPETUAL_OFFER,
+            "offerName": "Windows Server 2022 Standard - 16 Core License Pack",
+            "productType": {"id": "Software", "displayName": "Software"},
+            "quantity": 2,
+            "status": "active",
+            "autoRenewEnabled": False,
+            "billingCycle": "one_time",
+            "creationDate": "2026-11-20T11:26:40Z",
+            "orderId": WIDE_WORLD_ORDER,
+            "attributes": {"objectType": "Subscription"},
+            **fields,
+        },
+    )
+    state.order(WIDE_WORLD, WIDE_WORLD_ORDER)["lineItems"].append(
+        {
+            "lineItemNumber": 1,
+            "offerId": PERPETUAL_OFFER,
+            "subscriptionId": WIDE_WORLD_PERPETUAL,
+            "quantity": 2,
+        }
+    )

@@ -28,10 +28,12 @@ from tests.live.pc_support import (
     TAILSPIN_NCE,
     WIDE_WORLD,
     WIDE_WORLD_ORDER,
+    WIDE_WORLD_PERPETUAL,
     WIDE_WORLD_SOFTWARE,
     WOODGROVE,
     WOODGROVE_RESERVATION,
     Live,
+    add_perpetual_purchase,
     make_client,
 )
 
@@ -253,39 +255,11 @@ def test_suspended_nce_at_term_end_is_disabled(state: FakeState) -> None:
 # -- software orders ------------------------------------------------------------------------
 
 
-WIDE_WORLD_PERPETUAL = "0c9e2f4a-6b8d-4e1f-a3c5-7d9b1f3e5a70"
-PERPETUAL_OFFER = "DG7GMGF0DVT6:0002:DG7GMGF0DK1G"
-
-
 def a_perpetual_purchase_in_the_same_order(live: Live) -> None:
     """Wide World's software order gets a second line: a perpetual purchase, bought with
     the one-year SQL Server subscription."""
     with live.app.edit() as state:
-        state.add_subscription(
-            WIDE_WORLD,
-            {
-                "id": WIDE_WORLD_PERPETUAL,
-                "offerId": PERPETUAL_OFFER,
-                "offerName": "Windows Server 2022 Standard - 16 Core License Pack",
-                "productType": {"id": "Software", "displayName": "Software"},
-                "quantity": 2,
-                "status": "active",
-                "autoRenewEnabled": False,
-                "billingCycle": "one_time",
-                "creationDate": "2026-11-20T11:26:40Z",
-                "orderId": WIDE_WORLD_ORDER,
-                "attributes": {"objectType": "Subscription"},
-            },
-        )
-        order = state.order(WIDE_WORLD, WIDE_WORLD_ORDER)
-        order["lineItems"].append(
-            {
-                "lineItemNumber": 1,
-                "offerId": PERPETUAL_OFFER,
-                "subscriptionId": WIDE_WORLD_PERPETUAL,
-                "quantity": 2,
-            }
-        )
+        add_perpetual_purchase(state)
 
 
 def test_an_order_line_is_cancelled_alone(live: Live) -> None:
