@@ -48,6 +48,7 @@ from reconciler.plan.actions.base import GONE, AlreadyDone, Stopped, Unsent, Wor
 from reconciler.plan.guardrails import domains_differ
 from reconciler.plan.model import Action, Plan
 from reconciler.plan.model import to_dict as plan_to_dict
+from reconciler.wording import in_words
 
 
 @dataclass(frozen=True)
@@ -412,7 +413,7 @@ class Executor:
             if waited >= AZURE_CANCEL_WAIT_SECONDS:
                 raise WorldMoved(
                     f"Azure subscriptions under the plan are still active after "
-                    f"{waited / 60:.0f} minutes ({', '.join(e.id for e in active)}): "
+                    f"{in_words(waited)} ({', '.join(e.id for e in active)}): "
                     "apply again later"
                 )
             self._pause(pause)
@@ -478,7 +479,7 @@ class Executor:
             if max(waited, time.monotonic() - started) >= GDAP_END_WAIT_SECONDS:
                 raise WorldMoved(
                     f"{current.label} is still {current.status_text} after "
-                    f"{GDAP_END_WAIT_SECONDS / 60:.0f} minutes: apply again later"
+                    f"{in_words(GDAP_END_WAIT_SECONDS)}: apply again later"
                 )
             self._pause(pause)
             waited += pause

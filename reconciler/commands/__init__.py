@@ -21,3 +21,9 @@ def say(text: str) -> None:
     """A line to the user beside the output, on stderr: a notice, a warning, a summary, or
     the CLI's one line for an error."""
     click.echo(f"pcr: {text}", err=True)
+
+
+def state_folder(desired_dir: Path, state_dir: Path | None = None) -> Path:
+    """Where the local state backend keeps the lock, journals and audit trail: `--state-dir`,
+    else `.pcr` beside the desired state (not in it, where a pull request would carry it)."""
+    return state_dir or desired_dir.resolve().parent / ".pcr"

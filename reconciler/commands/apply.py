@@ -30,7 +30,7 @@ from reconciler.apply.journal import (
     orphans,
 )
 from reconciler.apply.state import Holder, LockedError, StateError, StateStore, open_store
-from reconciler.commands import DEFAULT_DESIRED, ERROR, OK, say
+from reconciler.commands import DEFAULT_DESIRED, ERROR, OK, say, state_folder
 from reconciler.commands.backend import Backend
 from reconciler.commands.plan import (
     UNREAD,
@@ -76,8 +76,7 @@ class ApplyOptions:
 
     @property
     def state(self) -> Path:
-        """The local backend's folder: beside the desired state, not in it."""
-        return self.state_dir or self.desired.resolve().parent / ".pcr"
+        return state_folder(self.desired, self.state_dir)
 
     @property
     def desired(self) -> Path:

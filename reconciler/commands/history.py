@@ -13,7 +13,7 @@ import click
 
 from reconciler.apply.journal import AUDIT_NAME, audit_records
 from reconciler.apply.state import StateError, open_store
-from reconciler.commands import OK
+from reconciler.commands import OK, state_folder
 from reconciler.commands.plan import load_valid
 from reconciler.desired.load import CUSTOMERS_DIR
 from reconciler.desired.model import Desired
@@ -45,7 +45,7 @@ def run(options: HistoryOptions) -> int:
                 f"{options.who} is neither a customer file under {options.desired_dir} "
                 "nor a tenant id"
             )
-    local = options.state_dir or options.desired_dir.resolve().parent / ".pcr"
+    local = state_folder(options.desired_dir, options.state_dir)
     with prefixed("cannot read the audit trail", StateError):
         store = open_store(desired.partner.state, local)
         records = _chosen(audit_records(store), customer_id, options.since)

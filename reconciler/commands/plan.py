@@ -111,7 +111,6 @@ def choose_scope(
 def read_with_progress(clients: Clients, desired: Desired, *, scoped: bool = False) -> Live:
     """`read_live` (Partner Center, and Graph for GDAP), its progress shown on stderr."""
     return _metered(
-        desired,
         lambda meter: read_live(
             clients.partner_center,
             desired,
@@ -123,7 +122,7 @@ def read_with_progress(clients: Clients, desired: Desired, *, scoped: bool = Fal
     )
 
 
-def _metered(desired: Desired, read: Callable[[Progress], Live]) -> Live:
+def _metered(read: Callable[[Progress], Live]) -> Live:
     with Meter("reading Partner Center", 0, "customers' details") as meter:  # total: the read's
         live = read(meter)
         meter.finish()
@@ -135,7 +134,7 @@ def read_for_plan(
 ) -> Live:
     """What the plan needs from Partner Center. Raises backend errors."""
     if ahead is not None:  # a full read, begun while the desired state validated
-        live = _metered(desired, lambda meter: ahead.finish(desired, meter))
+        live = _metered(lambda meter: ahead.finish(desired, meter))
     else:
         with backend.open_clients(read_only=True) as clients:  # a plan only reads
             live = read_with_progress(clients, desired, scoped=scoped)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler.apply.state import StateError, open_store
-from reconciler.commands import OK, say
+from reconciler.commands import OK, say, state_folder
 from reconciler.commands.plan import load_valid
 from reconciler.errors import prefixed
 
@@ -17,7 +17,7 @@ def run(desired_dir: Path, holder_id: str, state_dir: Path | None = None) -> int
     run took a moment ago.
     """
     desired = load_valid(desired_dir)
-    local = state_dir or desired_dir.resolve().parent / ".pcr"
+    local = state_folder(desired_dir, state_dir)
     with prefixed("unlock refused", StateError):
         message = open_store(desired.partner.state, local).unlock(holder_id)
     say(message)

@@ -101,6 +101,7 @@ from reconciler.plan.actions import ActionType, kind_of
 from reconciler.plan.model import GDAP_STEPS, Action, BlockedKind, CustomerRef, Deferred
 from reconciler.plan.planner import CustomerPlan, past_term, plan_declared
 from reconciler.timestamps import format_time
+from reconciler.wording import plural
 
 NONE = "none"
 # A declared customer's part of the plan, by its tenant id.
@@ -415,8 +416,7 @@ def _expiry_message(relationship: GdapRelationship, ends: datetime, now: datetim
     elif left < timedelta(days=1):
         when = f"it ends {moment(ends)}, in less than a day,"
     else:
-        days = left.days
-        when = f"it ends {moment(ends)}, in {days} day{'s' * (days != 1)},"
+        when = f"it ends {moment(ends)}, in {plural(left.days, 'day')},"
     extend = relationship.auto_extend or "PT0S"
     return (
         f"GDAP relationship: {when} and it does not auto-extend (autoExtendDuration "
@@ -441,7 +441,7 @@ def gdap_warnings(desired: Desired, live: Live) -> list[str]:
     names = ", ".join(c.name or c.tenant_id for c in unread[:3])
     if len(unread) > 3:
         names += f" and {len(unread) - 3} more"
-    count = "1 offboarding customer" if len(unread) == 1 else f"{len(unread)} offboarding customers"
+    count = plural(len(unread), "offboarding customer")
     return [
         f"GDAP relationships not compared for {count} with `gdap: terminate` ({names}): "
         f"Microsoft Graph was not read ({live.gdap_unreadable or 'not read'}); the plan holds "
@@ -653,7 +653,7 @@ class _Explainer:
         if any(a.type is ActionType.REMOVE_RELATIONSHIP for a in planned.actions):
             gdap = sum(a.type in GDAP_STEPS for a in planned.actions)
             steps = len(planned.actions) - 1 - gdap
-            on = [f"{steps} step{'s' * (steps != 1)} on its subscriptions"] if steps else []
+            on = [f"{plural(steps, 'step')} on its subscriptions"] if steps else []
             on += [f"{gdap} on its GDAP relationships"] if gdap else []
             before = f", after {' and '.join(on)}" if on else ""
             removes = kind_of(ActionType.REMOVE_RELATIONSHIP).apply_says

@@ -72,6 +72,7 @@ from reconciler.live.transport import (
     default_transport,
     environment_proxy,
 )
+from reconciler.wording import plural
 
 __all__ = ["Api", "ApiClient", "ErrorReader"]
 
@@ -410,7 +411,8 @@ class ApiClient:
             if attempt == self._limits.max_attempts or out_of_time:
                 within = f" in {spent:.1f} s, the most one call may take" if out_of_time else ""
                 raise error.retold(
-                    f"gave up after {_attempts(attempt)}{within}: {error.description}", call.value
+                    f"gave up after {plural(attempt, 'attempt')}{within}: {error.description}",
+                    call.value,
                 )
             self._log.warning("%s %s: %s; retrying in %.1f s", method, path_of(url), error, wait)
             self._sleep(wait)
@@ -612,10 +614,6 @@ def path_of(url: str) -> str:
         return httpx.URL(url).path
     except httpx.InvalidURL:
         return "(an invalid URL)"
-
-
-def _attempts(count: int) -> str:
-    return "1 attempt" if count == 1 else f"{count} attempts"
 
 
 def _page_key(uri: str, headers: Mapping[str, str]) -> bytes:

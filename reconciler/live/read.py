@@ -117,11 +117,10 @@ class LiveRead:
         self._gdap: dict[str, Future[list[GdapRelationship]]] = {}
         self._progress = _Held()
         # Progress, by customer: those counted in the total, those whose deep read may
-        # still be needed (not yet listed), those with a read begun, their reads not over
-        # yet, and those done.
+        # still be needed (not yet listed), the reads not over yet of those with a read
+        # begun (a key once begun), and those done.
         self._counted: set[str] = set()
         self._awaited: set[str] = set()
-        self._began: set[str] = set()
         self._reading: Counter[str] = Counter()
         self._read: set[str] = set()
 
@@ -263,7 +262,6 @@ class LiveRead:
 
     def _begin(self, customer_id: str) -> None:
         self._count(customer_id)
-        self._began.add(customer_id)
         self._reading[customer_id] += 1
 
     def _end(self, customer_id: str) -> None:
@@ -275,7 +273,7 @@ class LiveRead:
         nothing to read at all."""
         if customer_id in self._awaited or self._reading[customer_id] > 0:
             return
-        if customer_id not in self._began:
+        if customer_id not in self._reading:
             if customer_id in self._counted:
                 self._counted.discard(customer_id)
                 self._progress.expect(len(self._counted))
@@ -445,8 +443,7 @@ def read_summary(live: Live) -> str:
     vanished = f"; {len(live.vanished)} vanished while being read" if live.vanished else ""
     if live.unreadable:
         vanished += f"; {plural(len(live.unreadable), 'customer')} could not be read"
-    read = len(live.details)
-    details = "1 customer's details" if read == 1 else f"{read} customers' details"
+    details = plural(len(live.details), "customer's details", "customers' details")
     return (
         f"read {plural(len(live.customers), 'customer')} and {details} with "
         f"{plural(live.api_calls, 'API call')} in {live.read_seconds:.1f} s{throttled}{vanished}"

@@ -111,7 +111,8 @@ def staleness(saved: Plan, fresh: Plan, started: Collection[str], now: datetime)
         )
     saved_ids = [a.id for a in saved.actions]
     if any(i in started for i in saved_ids):
-        extra = [a.id for a in fresh.actions if a.id not in set(saved_ids)]
+        known = set(saved_ids)
+        extra = [a.id for a in fresh.actions if a.id not in known]
         if extra:
             changed = ", ".join(extra)
             reasons.append(f"live or desired state changed while resuming (new: {changed})")

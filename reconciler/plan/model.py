@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -139,10 +140,8 @@ class Plan:
     @property
     def irreversible(self) -> dict[ActionType, int]:
         """The irreversible steps, counted by type in the registry's order."""
-        counts = {
-            k.type: sum(a.irreversible and a.type is k.type for a in self.actions) for k in KINDS
-        }
-        return {t: n for t, n in counts.items() if n}
+        counts = Counter(a.type for a in self.actions if a.irreversible)
+        return {k.type: counts[k.type] for k in KINDS if counts[k.type]}
 
     @property
     def exceeds_removal_limit(self) -> bool:
