@@ -50,13 +50,13 @@ from reconciler.live.models import Live
 from reconciler.live.read import read_summary
 from reconciler.plan import guardrails
 from reconciler.plan import model as plan_model
-from reconciler.plan.actions import Outcome
+from reconciler.plan.actions import Outcome, kind_of
 from reconciler.plan.model import Plan
 from reconciler.plan.planner import make_plan
 from reconciler.printable import escape_hidden
 from reconciler.progress import Meter
 from reconciler.render import render, use_color
-from reconciler.render.common import deferred_when, irreversible_headline, verb_of
+from reconciler.render.common import deferred_when, irreversible_headline
 from reconciler.render.json import render_applied
 from reconciler.wording import plural
 
@@ -397,7 +397,7 @@ def step_line(plan: Plan, result: StepResult) -> str:
     target = action.target_name or action.target_id
     return escape_hidden(
         f"{result.outcome.value:<8} {plan.name_of(action.customer_id)}: "
-        f"{verb_of(action.type).text} {target}".rstrip()
+        f"{kind_of(action.type).verb} {target}".rstrip()
         + (f" — {result.message}" if result.message else "")
     )
 
@@ -418,7 +418,7 @@ def _summarise(report: ApplyReport, plan: Plan, journal: Journal, audit: AuditLo
         if result.outcome in (Outcome.FAILED, Outcome.SKIPPED, Outcome.NOT_STARTED):
             _stderr(f"  {step_line(plan, result)}")
     for item in plan.deferred:
-        what = f"{verb_of(item.type).text} {item.target_id}".rstrip()
+        what = f"{kind_of(item.type).verb} {item.target_id}".rstrip()
         _stderr(f"  {deferred_when(item, plan.now)}: {plan.name_of(item.customer_id)}: {what}")
     for blocked in plan.blocked:
         _stderr(f"  blocked: {plan.name_of(blocked.customer_id)}: {blocked.reason}")

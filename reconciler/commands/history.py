@@ -19,9 +19,8 @@ from reconciler.desired.load import CUSTOMERS_DIR
 from reconciler.desired.model import Desired
 from reconciler.desired.scope import DesiredDeclarations, customer_id_of
 from reconciler.errors import PcrError, prefixed
-from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import ActionType, kind_of
 from reconciler.printable import escape_hidden
-from reconciler.render.common import verb_of
 from reconciler.timestamps import format_time, read_time
 from reconciler.wording import named, plural
 
@@ -128,7 +127,7 @@ def _verb(action: object) -> str:
     """The plan's words for an action type (a record of an older pcr may name one this pcr
     does not know: it is shown as written)."""
     try:
-        return verb_of(ActionType(str(action))).text
+        return kind_of(ActionType(str(action))).verb
     except ValueError:
         return str(action or "?")
 

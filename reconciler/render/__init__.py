@@ -15,7 +15,6 @@ from reconciler.plan.model import Plan
 from reconciler.printable import shown
 from reconciler.progress import TTYStream, takes_escapes
 from reconciler.render import json, markdown, text
-from reconciler.render.common import verb_of as verb_of  # how plans name an action type
 
 T = TypeVar("T")
 

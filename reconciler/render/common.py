@@ -19,7 +19,7 @@ from datetime import datetime
 
 from reconciler.drift.model import DriftRecord, Value
 from reconciler.live.models import moment
-from reconciler.plan.actions import KINDS, ActionType, Billing, Refund, kind_of
+from reconciler.plan.actions import KINDS, ActionKind, ActionType, Billing, Refund, kind_of
 from reconciler.plan.model import Action, Blocked, Deferred, Plan
 from reconciler.wording import plural
 
@@ -40,21 +40,6 @@ UNMANAGED_SHOWN = 3
 
 WIDTH = 100
 INDENT = " " * 7  # reasons and steps line up under the action's text
-
-
-@dataclass(frozen=True)
-class Verb:
-    """How people read one action type."""
-
-    symbol: str  # the Terraform-like marker in the terminal
-    text: str  # what the action does, on its own line
-    short: str  # its name in the summary counts
-
-
-def verb_of(action_type: ActionType) -> Verb:
-    """An action type's words, as its kind gives them."""
-    kind = kind_of(action_type)
-    return Verb(kind.symbol, kind.verb, kind.short)
 
 
 @dataclass
@@ -100,11 +85,11 @@ def records_by_customer(records: Iterable[DriftRecord]) -> dict[str, list[DriftR
     return groups
 
 
-def counts_by_type(actions: Iterable[Action]) -> list[tuple[Verb, int]]:
+def counts_by_type(actions: Iterable[Action]) -> list[tuple[ActionKind, int]]:
     """Non-zero counts per action type, in the registry's order: what takes something
     away first."""
     counts = Counter(a.type for a in actions)
-    return [(verb_of(k.type), counts[k.type]) for k in KINDS if counts[k.type]]
+    return [(k, counts[k.type]) for k in KINDS if counts[k.type]]
 
 
 REFUNDS = {

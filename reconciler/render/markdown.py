@@ -13,7 +13,7 @@ from datetime import datetime
 
 from reconciler.drift.model import DriftNote, DriftRecord, DriftReport
 from reconciler.live.models import moment
-from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import ActionType, kind_of
 from reconciler.plan.model import Action, Blocked, Deferred, Plan
 from reconciler.render.common import (
     EXPIRY_REASON,
@@ -41,7 +41,6 @@ from reconciler.render.common import (
     removal_limit_message,
     scope_line,
     value,
-    verb_of,
 )
 from reconciler.wording import named, plural
 
@@ -119,11 +118,11 @@ def _overview(plan: Plan) -> str:
         ("Customers", str(len(plan.customer_ids()))),
         ("Actions", str(len(plan.actions))),
     ]
-    for verb, count in counts_by_type(plan.actions):
+    for kind, count in counts_by_type(plan.actions):
         value = str(count)
-        if verb.short == "remove" and plan.max_removals is not None:
+        if kind.type is ActionType.REMOVE_RELATIONSHIP and plan.max_removals is not None:
             value += f" (at most {plan.max_removals} per run)"
-        rows.append((f"· {verb.text}", value))
+        rows.append((f"· {kind.verb}", value))
     headline = irreversible_headline(plan)
     rows.append(("Irreversible", f"**{headline}**" if headline else "none"))
     rows += [
@@ -212,7 +211,7 @@ def _target(name: str, target_id: str) -> str:
 def _actions_table(actions: list[Action]) -> list[str]:
     rows = []
     for action in actions:
-        verb = verb_of(action.type).text
+        verb = kind_of(action.type).verb
         label = f"**{verb} (IRREVERSIBLE)**" if action.irreversible else verb
         cells = [
             label,
@@ -225,13 +224,13 @@ def _actions_table(actions: list[Action]) -> list[str]:
 
 
 def _consequences(action: Action) -> list[str]:
-    what = f"{verb_of(action.type).text} {_target(action.target_name, action.target_id)}"
+    what = f"{kind_of(action.type).verb} {_target(action.target_name, action.target_id)}"
     lines = [f"**IRREVERSIBLE: {what}.** {IRREVERSIBLE_LEAD}", ""]
     return lines + [f"- {md(consequence)}" for consequence in action.consequences]
 
 
 def _deferred(item: Deferred, now: datetime) -> str:
-    what = f"{verb_of(item.type).text} {code(item.target_id) if item.target_id else ''}"
+    what = f"{kind_of(item.type).verb} {code(item.target_id) if item.target_id else ''}"
     when = (
         f"due since {moment(item.not_before)}"
         if item.due(now)

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from reconciler.drift.model import DriftKind, DriftNote, DriftRecord, DriftReport
 from reconciler.live.models import moment
+from reconciler.plan.actions import kind_of
 from reconciler.plan.model import Action, Blocked, Deferred, Plan
 from reconciler.render.common import (
     EXPIRY_REASON,
@@ -33,7 +34,6 @@ from reconciler.render.common import (
     removal_limit_message,
     scope_line,
     value,
-    verb_of,
     wrap,
 )
 from reconciler.wording import named, plural
@@ -150,7 +150,7 @@ def _target(name: str, target_id: str) -> str:
 def _verb_width(plan: Plan) -> int:
     # The plan's own longest verb: one rare long verb ("cancel Azure subscription")
     # widens only the plans that hold it, and every block of a plan still lines up.
-    return max((len(verb_of(a.type).text) for a in plan.actions), default=0)
+    return max((len(kind_of(a.type).verb) for a in plan.actions), default=0)
 
 
 def _action(action: Action, width: int, paint: Paint) -> list[str]:
@@ -165,9 +165,9 @@ def _action(action: Action, width: int, paint: Paint) -> list[str]:
 
 
 def _head_and_reason(action: Action, width: int, paint: Paint) -> list[str]:
-    verb = verb_of(action.type)
+    kind = kind_of(action.type)
     style = RED if action.destructive or action.irreversible else GREEN
-    marker = f"  {verb.symbol:<2} {verb.text:<{width}}"
+    marker = f"  {kind.symbol:<2} {kind.verb:<{width}}"
     plain = f"{marker}  {_target(action.target_name, action.target_id)}".rstrip()
     head = paint(marker, style) + plain[len(marker) :]
     if action.irreversible:
@@ -179,7 +179,7 @@ def _head_and_reason(action: Action, width: int, paint: Paint) -> list[str]:
 
 
 def _deferred(item: Deferred, now: datetime, paint: Paint) -> list[str]:
-    what = f"{verb_of(item.type).text} {item.target_id}".rstrip()
+    what = f"{kind_of(item.type).verb} {item.target_id}".rstrip()
     head = paint(f"  {'>':<2} {deferred_when(item, now)}:", YELLOW)
     return [f"{head} {what}", *wrap(item.reason)]
 
@@ -206,7 +206,7 @@ def _summary(plan: Plan, paint: Paint) -> list[str]:
     head = f"Plan: {len(plan.actions)} to change"
     counts = counts_by_type(plan.actions)
     if counts:
-        head += " (" + ", ".join(f"{n} {verb.short}" for verb, n in counts) + ")"
+        head += " (" + ", ".join(f"{n} {kind.short}" for kind, n in counts) + ")"
     parts = [head]
     if plan.deferred:
         parts.append(deferred_count(plan))

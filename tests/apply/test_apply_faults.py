@@ -10,8 +10,7 @@ from collections import defaultdict
 
 from reconciler.fake.app import RequestRecord
 from reconciler.fake.server import FakeServer
-from reconciler.plan.actions import ActionType
-from reconciler.render import verb_of
+from reconciler.plan.actions import ActionType, kind_of
 from tests.apply.support import (
     ADVENTURE_WORKS,
     EXAMPLE_ACTIONS,
@@ -105,7 +104,7 @@ def test_one_failing_customer_leaves_the_others_done(planned: Estate, pcr_execut
     )
     # The summary names each step as the plan does: its verb and its target.
     first, *rest = (
-        f"Northwind Traders: {verb_of(ActionType(a['type'])).text} {a['target_name']}"
+        f"Northwind Traders: {kind_of(ActionType(a['type'])).verb} {a['target_name']}"
         for a in northwind
     )
     assert re.search(
