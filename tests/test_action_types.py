@@ -7,12 +7,13 @@ from __future__ import annotations
 import inspect
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from reconciler.apply.executor import Executor
-from reconciler.apply.journal import AuditLog, Journal
+from reconciler.apply.journal import AuditLog, Journal, Orphan
 from reconciler.fake import serves
 from reconciler.plan import actions
 from reconciler.plan.actions import DESTRUCTIVE, KINDS, REGISTRY, ActionType, Billing, Outcome
@@ -94,7 +95,7 @@ def test_a_kind_is_all_the_rest_of_pcr_knows_of_its_type(
         apply_says="`pcr apply` pings it",
         goes_on="billing as ever",
         step=step,
-        landed=lambda steps, action: True,
+        landed=lambda steps, action: action.target_id == "s-1",
     )
     monkeypatch.setitem(actions.REGISTRY, ActionType.REACTIVATE, pinged)
     unchanged = Billing(stops_billing=False)
@@ -115,3 +116,8 @@ def test_a_kind_is_all_the_rest_of_pcr_knows_of_its_type(
     assert (result.outcome, result.message, called) == (Outcome.DONE, "pinged", [action.id])
     (record,) = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert record["after"] == "pinged"
+    # A step an interrupted run sent is verified by the kind's landed check.
+    sent = Orphan(Journal(tmp_path / "killed.jsonl"), action, "req-9")
+    assert executor.recover([sent]) == [f"{action.id}: sent by an interrupted run, found in place"]
+    elsewhere = Orphan(sent.journal, replace(action, target_id="s-2"), "req-8")
+    assert "did not land" in executor.recover([elsewhere])[0]

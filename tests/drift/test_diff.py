@@ -422,6 +422,27 @@ def test_a_pending_subscription_is_blocked_in_the_plan_as_in_drift() -> None:
     assert blocked.kind is BlockedKind.PENDING
 
 
+def test_a_blocked_item_about_one_subscription_leaves_the_others_records_alone() -> None:
+    """Drift ties a blocked item to the records of what it is about (`Blocked.about`): the
+    pending subscription's record is blocked; the other one, whose cancellation waits for
+    its term, still waits."""
+    pending = sub(NCE, SubscriptionStatus.PENDING, id=guid())
+    later = sub(NCE, auto_renew=False, window_days=-30, term_end_days=40, id=guid())
+    c = customer(
+        relationship=RESELLER,
+        overrides=(
+            override(pending.id, DesiredStatus.ACTIVE),
+            override(later.id, DesiredStatus.CANCELLED),
+        ),
+    )
+    desired, live = estate((c, detail(pending, later)))
+    by_target = {r.target_id: r for r in drift(desired, live, NOW).records}
+    assert "still pending" in by_target[pending.id].message
+    assert not by_target[pending.id].waiting
+    assert by_target[later.id].waiting, by_target[later.id].message
+    assert "pending" not in by_target[later.id].message
+
+
 # --- waiting for a date, then due ----------------------------------------------------------------
 
 

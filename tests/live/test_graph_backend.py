@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,12 @@ from click.testing import CliRunner
 
 from reconciler import cli
 from reconciler.commands.backend import SECRET_VARIABLES, Backend, make_backend
-from reconciler.connect import open_clients
+from reconciler.connect import client_settings, open_clients
 from reconciler.fake.server import FakeServer
 from reconciler.fake.state import FakeState
 from reconciler.live.auth import GRAPH
 from reconciler.live.clients import Clients
+from reconciler.live.config import GRAPH_LIMITS, PARTNER_CENTER_LIMITS, Limits
 from reconciler.live.errors import (
     AuthError,
     ConfigurationError,
@@ -284,3 +286,17 @@ def test_a_backend_never_shows_its_environment() -> None:
     secrets = {"PCR_GRAPH_TOKEN": "graph-SECRET-81", "PCR_CLIENT_SECRET": "client-SECRET-82"}
     shown = repr(Backend(env=secrets))
     assert "SECRET" not in shown and "env" not in shown
+
+
+def test_each_client_gets_its_own_limits_with_the_overrides_that_apply_to_it() -> None:
+    """A rate limit set for the run (PCR_RATE_LIMIT) paces Graph too; waiting out 409s and
+    the correlation id are Partner Center's alone; Graph keeps its own budget otherwise."""
+    partner_center, graph = client_settings({})
+    assert partner_center["limits"] == PARTNER_CENTER_LIMITS
+    assert graph["limits"] == GRAPH_LIMITS != PARTNER_CENTER_LIMITS
+    partner_center, graph = client_settings(
+        {"rate_per_minute": 90, "busy_wait": 12.0, "max_pages": 7, "correlation_id": "run-3"}
+    )
+    assert partner_center["limits"] == Limits(rate_per_minute=90, busy_wait=12.0, max_pages=7)
+    assert partner_center["correlation_id"] == "run-3"
+    assert graph == {"limits": replace(GRAPH_LIMITS, rate_per_minute=90, max_pages=7)}

@@ -17,7 +17,7 @@ from reconciler.plan.planner import make_plan
 from reconciler.render import render, render_drift
 from reconciler.render.common import prose
 from reconciler.scaffold.imported import customer_yaml
-from reconciler.wording import plural
+from reconciler.wording import in_words, plural
 from tests.plan.builders import NOW, customer, detail, estate, sub
 
 STRANGER = Customer(
@@ -94,3 +94,15 @@ def test_prose_escapes_what_it_quotes_and_keeps_code() -> None:
     assert prose("run `pcr validate` *now*") == "run <code>pcr validate</code> \\*now\\*"
     assert prose("an odd ` backtick") == "an odd \\` backtick"
     assert "<b>" not in prose("`<b>` and <b>")
+
+
+def test_a_length_of_time_is_said_in_seconds_then_in_minutes() -> None:
+    assert [in_words(s) for s in (0, 1, 90, 119, 120, 900, 1230)] == [
+        "0 seconds",
+        "1 second",
+        "90 seconds",
+        "119 seconds",
+        "2 minutes",
+        "15 minutes",
+        "20 minutes",
+    ]

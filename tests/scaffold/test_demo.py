@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from reconciler.cli import cli
 from reconciler.commands import demo as demo_command
 from reconciler.scaffold.demo import FAKE_STATE, commands, demo_files
+from tests.conftest import EXAMPLE
 
 
 def planned(folder: Path, now: datetime | None = None) -> dict[str, Any]:
@@ -61,8 +62,9 @@ def test_the_commands_it_prints_need_no_clock_and_no_credentials(tmp_path: Path)
 
 def test_the_demo_is_the_example_plus_what_a_try_out_needs(tmp_path: Path) -> None:
     files = demo_files(datetime(2026, 11, 22, 9, tzinfo=UTC))
-    example = Path(__file__).resolve().parent.parent / "desired-state"
-    for path in (example / "customers").glob("*.yaml"):
+    declared = sorted((EXAMPLE / "customers").glob("*.yaml"))
+    assert len(declared) >= 9  # the example's customers, each one there as it is
+    for path in declared:
         assert files[f"desired-state/customers/{path.name}"] == path.read_text()
     assert "desired-state/customers/relecloud.yaml" in files
     assert {"schemas/customer.schema.json", "schemas/partner.schema.json"} <= set(files)

@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 
 from reconciler.cli import cli, main
 from reconciler.desired.load import load_desired
+from reconciler.desired.model import PartnerType
 from reconciler.fake.state import FakeState
 from reconciler.live.models import (
     Customer,
@@ -289,6 +290,18 @@ def test_without_a_partner_type_partner_yaml_says_to_set_it(
     refused = load_desired(out)
     assert refused.desired is None
     assert any("partner.type: 'unset' is not allowed" in str(p) for p in refused.problems)
+
+
+def test_the_partner_type_given_is_the_one_written(odd_state: Path, tmp_path: Path) -> None:
+    out = tmp_path / "desired"
+    result = invoke(
+        "import", "--fake", str(odd_state), "--out", str(out), "--partner-type", "indirect_provider"
+    )
+    assert result.exit_code == 0, result.output
+    assert "set partner.type" not in result.stderr
+    loaded = load_desired(out)
+    assert loaded.desired is not None, loaded.problems
+    assert loaded.desired.partner.type is PartnerType.INDIRECT_PROVIDER
 
 
 def test_a_tenant_declared_in_another_file_is_not_declared_twice(
