@@ -80,7 +80,7 @@ def test_a_kind_is_all_the_rest_of_pcr_knows_of_its_type(
 
     def step(steps: Steps, action: Action, request_id: str) -> tuple[Outcome, str]:
         called.append(action.id)
-        steps.mutate(action, request_id, lambda call, landed: None, lambda: True)
+        steps.mutate(action, request_id, lambda call, landed: None)
         return Outcome.DONE, "pinged"
 
     pinged = ActionKind(

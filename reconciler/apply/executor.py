@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from reconciler.apply.journal import AuditLog, Journal, Orphan
@@ -230,18 +231,18 @@ class Executor:
         action: Action,
         request_id: str,
         send: Callable[[CallId, Landed], object],
-        landed: Landed,
     ) -> None:
         """Send one change: journaled before (in flight) and after, audited once either way.
 
         `send` makes the call under the `CallId` it is given: the client gives an attempt
         after an answer a new request id, and each one is journaled before it is sent, so
-        a killed run's step is checked under the id it last sent. `landed` reads live
-        state and says whether the change is in place. The client asks it when an answer
-        left the outcome open (a 5xx); it is asked here when the call fails: an attempt
+        a killed run's step is checked under the id it last sent. The kind's `landed`
+        reads live state and says whether the change is in place. The client asks it when
+        an answer left the outcome open (a 5xx); it is asked here when the call fails: an attempt
         whose answer was lost may have taken effect, and its retry then refused
         (cancelling a cancelled subscription, removing a removed customer).
         """
+        landed = partial(kind_of(action.type).landed, self, action)
         self.journal.start(action, request_id)
         call = CallId(request_id, on_new=lambda new: self.journal.start(action, new))
         try:
@@ -333,7 +334,6 @@ class Executor:
         action: Action,
         request_id: str,
         check: Callable[[Subscription], None],
-        landed: Callable[[Subscription], bool],
         done: str,
         *,
         status: SubscriptionStatus | None = None,
@@ -367,7 +367,7 @@ class Executor:
                 raise self.not_found(action, f"subscription {action.target_id}") from None
 
         try:
-            self.mutate(action, request_id, send, lambda: landed(self.subscription(action)))
+            self.mutate(action, request_id, send)
         except AlreadyDone as already:
             return Outcome.ALREADY, str(already)
         return Outcome.DONE, done

@@ -41,7 +41,6 @@ def _step(wanted: bool) -> Step:
             action,
             request_id,
             check,
-            lambda s: s.auto_renew is wanted,
             f"auto-renew {state}",
             auto_renew=wanted,
         )

@@ -51,7 +51,7 @@ def step(steps: Steps, action: Action, request_id: str) -> tuple[Outcome, str]:
             landed=landed_now,
         )
 
-    steps.mutate(action, request_id, send, lambda: landed(steps, action))
+    steps.mutate(action, request_id, send)
     return Outcome.DONE, "cancelled (Partner Center shows it inactive within minutes)"
 
 

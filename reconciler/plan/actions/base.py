@@ -123,17 +123,15 @@ class Steps(Protocol):
     def was(self, action: Action, facts: str) -> None:
         """What the target was just before the change, for the audit trail."""
 
-    def mutate(
-        self, action: Action, request_id: str, send: Send, landed: Callable[[], bool]
-    ) -> None:
-        """Send one change: journaled before and after, audited once either way."""
+    def mutate(self, action: Action, request_id: str, send: Send) -> None:
+        """Send one change: journaled before and after, audited once either way, and when
+        its answer is lost, judged by the kind's `landed` check."""
 
     def set_subscription(
         self,
         action: Action,
         request_id: str,
         check: Callable[[Subscription], None],
-        landed: Callable[[Subscription], bool],
         done: str,
         *,
         status: SubscriptionStatus | None = None,

@@ -66,7 +66,7 @@ def step(steps: Steps, action: Action, request_id: str) -> tuple[Outcome, str]:
     # The read the PATCH needs anyway tells which way this subscription is cancelled.
     try:
         return steps.set_subscription(
-            action, request_id, routed, cancelled, "cancelled", status=SubscriptionStatus.DELETED
+            action, request_id, routed, "cancelled", status=SubscriptionStatus.DELETED
         )
     except _ThroughOrder as through:
         return _cancel_order_line(steps, action, request_id, through.subscription)
@@ -98,7 +98,7 @@ def _cancel_order_line(
             raise WorldMoved(str(missing.description)) from None
 
     steps.was(action, sub.status_text or sub.status.value)
-    steps.mutate(action, request_id, send, lambda: cancelled(steps.subscription(action)))
+    steps.mutate(action, request_id, send)
     if before and (changed := _others_changed(steps, action, before[0])):
         raise WorldMoved(
             f"cancelled, but Partner Center changed more of order {order_id} than its "

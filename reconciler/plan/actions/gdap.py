@@ -42,7 +42,7 @@ def terminate(steps: Steps, action: Action, request_id: str) -> tuple[Outcome, s
     def send(call: CallId, landed: Landed) -> None:
         asked.append(graph.terminate_relationship(action.target_id, request_id=call, landed=landed))
 
-    steps.mutate(action, request_id, send, lambda: terminated(steps, action))
+    steps.mutate(action, request_id, send)
     # The removal that follows must not run while the partner's roles still hold.
     steps.await_gdap_end(action, asked[0] if asked else None)
     return Outcome.DONE, "terminated"
@@ -71,7 +71,7 @@ def delete(steps: Steps, action: Action, request_id: str) -> tuple[Outcome, str]
                 raise WorldMoved(f"{current.label} changed since it was read: plan again") from None
             raise
 
-    steps.mutate(action, request_id, send, lambda: deleted(steps, action))
+    steps.mutate(action, request_id, send)
     return Outcome.DONE, "deleted"
 
 

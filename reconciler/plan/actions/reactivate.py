@@ -33,7 +33,7 @@ def step(steps: Steps, action: Action, request_id: str) -> tuple[Outcome, str]:
             raise WorldMoved(f"subscription {sub.id} is {sub.status.value}: cannot reactivate")
 
     return steps.set_subscription(
-        action, request_id, check, active, "reactivated", status=SubscriptionStatus.ACTIVE
+        action, request_id, check, "reactivated", status=SubscriptionStatus.ACTIVE
     )
 
 

@@ -51,7 +51,6 @@ def step(steps: Steps, action: Action, request_id: str) -> tuple[Outcome, str]:
         action,
         request_id,
         lambda call, landed: steps.client.remove_relationship(cid, request_id=call, landed=landed),
-        lambda: steps.relationship_gone(cid),
     )
     return Outcome.DONE, "reseller relationship removed"
 

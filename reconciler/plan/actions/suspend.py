@@ -35,7 +35,7 @@ def step(steps: Steps, action: Action, request_id: str) -> tuple[Outcome, str]:
             steps.await_azure_cancellations(action)
 
     return steps.set_subscription(
-        action, request_id, check, suspended, "suspended", status=SubscriptionStatus.SUSPENDED
+        action, request_id, check, "suspended", status=SubscriptionStatus.SUSPENDED
     )
 
 
