@@ -38,7 +38,7 @@ from reconciler.live.errors import (
 )
 from reconciler.live.graph import DEFAULT_GRAPH_ROOT, GraphClient
 
-__all__ = ["DEFAULT_ENDPOINT", "Clients", "graph_root", "open_client", "open_clients"]
+__all__ = ["DEFAULT_ENDPOINT", "graph_root", "open_client", "open_clients"]
 
 DEFAULT_ENDPOINT = "https://api.partnercenter.microsoft.com"
 if TYPE_CHECKING:  # loaded only for --fake: a run against Partner Center never imports it

@@ -44,7 +44,12 @@ from reconciler.scaffold.imported import (
     importable,
     printable,
 )
-from reconciler.scaffold.repository import SCHEMAS_DIR, partner_settings, schema_files
+from reconciler.scaffold.repository import (
+    SCHEMAS_DIR,
+    partner_settings,
+    partner_type_to_set,
+    schema_files,
+)
 
 
 @dataclass(frozen=True)
@@ -356,11 +361,7 @@ def _report(
     say(_where_schemas_are(out))
     partner = out / PARTNER_FILE
     if partner_type is None and partner in result.written:
-        say(
-            f"set partner.type in {partner} (direct, indirect_provider or indirect_reseller), "
-            "or import again with --partner-type: pcr plans nothing until it knows who the "
-            "partner is"
-        )
+        say(f"{partner_type_to_set(partner)} (or import again with --partner-type)")
 
 
 def _where_schemas_are(out: Path) -> str:

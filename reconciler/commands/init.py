@@ -71,10 +71,7 @@ def run(options: InitOptions) -> int:
     example = options.directory / scaffold.EXAMPLE_CUSTOMER
     partner = desired / "partner.yaml"
     if options.partner_type is None and partner in result.written:
-        say(
-            f"set partner.type in {partner} (direct, indirect_provider or indirect_reseller): "
-            "pcr plans nothing until it knows who the partner is."
-        )
+        say(f"{scaffold.partner_type_to_set(partner)}.")
     say(
         f"next: copy {example} into {desired / 'customers'} "
         f"(or run `pcr import --out {desired}`), and run `pcr validate {desired}`"

@@ -19,7 +19,7 @@ import yaml
 
 from reconciler.desired.model import Desired
 from reconciler.errors import PcrError
-from reconciler.git import GIT_SECONDS, GitUnavailable, git
+from reconciler.git import GitUnavailable, git
 
 
 class ScopeError(PcrError):
@@ -232,7 +232,7 @@ def _left(desired_dir: Path, ref: str, path: str, declared: Declarations) -> str
 
 def _git(cwd: Path, *args: str) -> str:
     try:
-        answer = git(cwd, *args, seconds=GIT_SECONDS)
+        answer = git(cwd, *args)
     except GitUnavailable as exc:
         raise ScopeError(f"--changed-since needs git, which could not run: {exc}") from None
     if not answer.ok:

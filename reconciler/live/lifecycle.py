@@ -4,7 +4,7 @@ term ends, what blocks removing a relationship, and what "already done" means.
 The planner decides actions with these rules, drift compares with them, the
 reader decides what to read with them and apply re-checks with them, so the four
 never disagree. They speak of Partner Center's own states only: what pcr does about them
-(actions, billing) is the plan's. Pure functions over the typed live model (`partnercenter.models`)
+(actions, billing) is the plan's. Pure functions over the typed live model (`live.models`)
 and the desired model; no I/O.
 """
 
@@ -273,7 +273,7 @@ def active_entitlements(plan: Subscription, detail: CustomerDetail) -> list[Azur
     return [e for e in detail.under(plan) if e.status is AzureEntitlementStatus.ACTIVE]
 
 
-# --- what a step does to the partner's bill --------------------------------------------
+# --- removing a relationship ---------------------------------------------------------------
 
 
 def blocks_removal(sub: Subscription) -> bool:

@@ -224,6 +224,15 @@ def pin(source: Source, release: Release | None) -> Source:
 UNSET_PARTNER_TYPE = "unset  # set it: direct, indirect_provider or indirect_reseller"
 
 
+def partner_type_to_set(path: Path) -> str:
+    """What to tell whoever gets a partner.yaml whose type is not set yet."""
+    types = ", ".join(t.value for t in PartnerType)
+    return (
+        f"set partner.type in {path} (one of {types}): pcr plans nothing until it knows who "
+        "the partner is"
+    )
+
+
 def partner_settings(partner_type: PartnerType | None) -> str:
     """partner.yaml as pcr writes it, for `partner_type` (None: not known yet)."""
     text = (TEMPLATES / "partner.yaml").read_text(encoding="utf-8")
