@@ -20,7 +20,7 @@ from reconciler.desired.model import (
 )
 from reconciler.live.models import Live
 from reconciler.plan.actions import DESTRUCTIVE, ActionType
-from reconciler.plan.model import Plan
+from reconciler.plan.model import Plan, Refusal, RefusalKind, too_many_removals
 from reconciler.timestamps import format_time
 
 # --- the rules ------------------------------------------------------------------------------
@@ -48,13 +48,15 @@ def partner_cannot_remove(partner: PartnerSettings, action_type: ActionType) -> 
     )
 
 
-def removal_limit_refusal(removals: int, limit: int) -> str | None:
-    """Too many removals in one run: a mistake in bulk must not offboard half the estate."""
-    if removals <= limit:
+def removal_limit(removals: int, limit: int) -> Refusal | None:
+    """Too many removals in one run (`too_many_removals`), as the plan's refusal."""
+    if not too_many_removals(removals, limit):
         return None
-    return (
+    return Refusal(
+        RefusalKind.REMOVAL_LIMIT,
         f"the plan removes {removals} reseller relationships, more than "
-        f"max_removals_per_run ({limit}): offboard fewer customers per change"
+        f"max_removals_per_run ({limit}): offboard fewer customers per change",
+        refused=(str(ActionType.REMOVE_RELATIONSHIP),),
     )
 
 
@@ -63,12 +65,20 @@ def removal_limit_refusal(removals: int, limit: int) -> str | None:
 
 def refusals(plan: Plan, desired: Desired, live: Live) -> list[str]:
     """Why this plan must not be applied now; empty when it may."""
-    limit = removal_limit_refusal(plan.removals, desired.partner.policy.max_removals_per_run)
-    found = [f"the plan has errors: {e}" for e in plan.errors if e != limit]
-    # Checked again whatever the plan file says: a hand-edited plan may add removals.
-    found += [limit] if limit else []
+    found = [_refused(r) for r in plan.refusals]
+    # A plan file that says it has none is checked against the removal limit again: a
+    # hand-edited one may add removals. (One that has any is refused for those already.)
+    limit = removal_limit(plan.removals, desired.partner.policy.max_removals_per_run)
+    if limit is not None and not plan.refusals:
+        found.append(limit.message)
     found += _action_refusals(plan, desired, live)
     return found
+
+
+def _refused(refusal: Refusal) -> str:
+    if refusal.kind is RefusalKind.REMOVAL_LIMIT:
+        return refusal.message
+    return f"the plan has errors: {refusal.message}"
 
 
 def _action_refusals(plan: Plan, desired: Desired, live: Live) -> Iterator[str]:

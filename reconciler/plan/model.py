@@ -45,6 +45,8 @@ class Action:
     billing: Billing | None = None
     # The subscription the target sits under: an Azure subscription's Azure plan.
     parent_id: str = ""
+    # When the step stops being possible (a cancellation window closing), or None.
+    deadline: datetime | None = None
 
     def __post_init__(self) -> None:
         # A step of an irreversible kind is irreversible, whatever a (hand-edited) plan file
@@ -104,6 +106,38 @@ class Blocked:
     about: frozenset[str] = frozenset()
 
 
+class RefusalKind(StrEnum):
+    """Which guardrail refused part of a plan."""
+
+    PROTECTED = "protected"  # the customer is declared protected: true
+    DOMAIN_MISMATCH = "domain_mismatch"  # two-key identity: the tenant id may be someone else's
+    INDIRECT_RESELLER = "indirect_reseller"  # only the provider may remove the relationship
+    UNKNOWN_SUBSCRIPTION = "unknown_subscription"  # an override names no subscription of its own
+    REMOVAL_LIMIT = "removal_limit"  # more removals than policy.max_removals_per_run
+    # Read back from a plan file, which keeps a refusal's words only (its `errors`).
+    SAVED = "saved"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A guardrail's refusal: a plan with one is shown, but never applied (exit 1).
+
+    The facts are data (which rule, whose customer, which action types it kept out of the
+    plan); `message` says them for people, once, for every output format alike.
+    """
+
+    kind: RefusalKind
+    message: str
+    customer_id: str = ""  # empty: the whole plan
+    refused: tuple[str, ...] = ()
+
+
+def too_many_removals(removals: int, limit: int | None) -> bool:
+    """More removals than policy.max_removals_per_run allows: a mistake in bulk must not
+    offboard half the estate in one run."""
+    return limit is not None and removals > limit
+
+
 @dataclass(frozen=True)
 class CustomerRef:
     """Who a customer is, for people reading the plan."""
@@ -119,8 +153,7 @@ class Plan:
     deferred: list[Deferred] = field(default_factory=list)
     blocked: list[Blocked] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    # Guardrail refusals: a plan with errors is shown but never applied (exit 1).
-    errors: list[str] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
     customers: dict[str, CustomerRef] = field(default_factory=dict)
     unmanaged: list[str] = field(default_factory=list)
     live_fingerprint: str = ""
@@ -134,6 +167,11 @@ class Plan:
     scope: list[str] | None = None
 
     @property
+    def errors(self) -> list[str]:
+        """The refusals in words (`errors` in the plan JSON)."""
+        return [r.message for r in self.refusals]
+
+    @property
     def removals(self) -> int:
         return sum(a.type is ActionType.REMOVE_RELATIONSHIP for a in self.actions)
 
@@ -145,7 +183,7 @@ class Plan:
 
     @property
     def exceeds_removal_limit(self) -> bool:
-        return self.max_removals is not None and self.removals > self.max_removals
+        return too_many_removals(self.removals, self.max_removals)
 
     @property
     def has_changes(self) -> bool:
@@ -352,7 +390,7 @@ def from_dict(data: Mapping[str, Any]) -> Plan:
                 for b in data["blocked"]
             ],
             warnings=list(data.get("warnings", [])),
-            errors=list(data.get("errors", [])),
+            refusals=[Refusal(RefusalKind.SAVED, str(e)) for e in data.get("errors", [])],
             customers={
                 cid: CustomerRef(ref.get("name", ""), ref.get("file", ""))
                 for cid, ref in (data.get("customers") or {}).items()

@@ -68,7 +68,7 @@ from reconciler.plan.guardrails import (
     domains_differ,
     partner_cannot_remove,
     protected_refuses,
-    removal_limit_refusal,
+    removal_limit,
 )
 from reconciler.plan.model import (
     GDAP_STEPS,
@@ -78,6 +78,8 @@ from reconciler.plan.model import (
     CustomerRef,
     Deferred,
     Plan,
+    Refusal,
+    RefusalKind,
     live_fingerprint,
 )
 from reconciler.wording import plural
@@ -95,7 +97,7 @@ class CustomerPlan:
     deferred: list[Deferred] = field(default_factory=list)
     blocked: list[Blocked] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
     # What an offboarding leaves each subscription (by id: its status, its auto-renew) and
     # each GDAP relationship (by id: its status) as, once it and what it defers are done:
     # drift compares Partner Center with this, and with no rule of its own.
@@ -105,6 +107,14 @@ class CustomerPlan:
     @property
     def id(self) -> str:
         return self.customer.tenant_id
+
+    @property
+    def errors(self) -> list[str]:
+        return [r.message for r in self.refusals]
+
+    def refuse(self, kind: RefusalKind, message: str, refused: Iterable[str] = ()) -> None:
+        """A guardrail keeps something out of the plan, and the plan fails."""
+        self.refusals.append(Refusal(kind, message, self.id, tuple(refused)))
 
     def act(
         self, kind: ActionType, sub: Subscription, reason: str, *, after: Sequence[Action] = ()
@@ -117,6 +127,7 @@ class CustomerPlan:
             target_name=label(sub),
             depends_on=tuple(a.id for a in after),
             billing=kind_of(kind).billing(sub, self.now),
+            deadline=kind_of(kind).deadline(sub),
         )
         self.actions.append(action)
         return action
@@ -182,10 +193,11 @@ def make_plan(desired: Desired, live: Live, now: datetime) -> Plan:
         )
         _merge(result, plan_declared(desired, live, customer, now))
     limit = desired.partner.policy.max_removals_per_run
-    if (too_many := removal_limit_refusal(result.removals, limit)) is not None:
-        result.errors.append(too_many)  # refused at plan time, so the pull request shows it
+    if (too_many := removal_limit(result.removals, limit)) is not None:
+        result.refusals.append(too_many)  # refused at plan time, so the pull request shows it
     _report_unmanaged(result, desired, live)
-    result.expires_at = _earliest_deadline(result, live)
+    # The plan relies on every step's window staying open until it is applied.
+    result.expires_at = min((a.deadline for a in result.actions if a.deadline), default=None)
     result.live_fingerprint = live_fingerprint(live, desired.customers)
     result.api_calls = live.api_calls
     return result
@@ -222,7 +234,7 @@ def _merge(result: Plan, customer_plan: CustomerPlan) -> None:
     result.deferred += customer_plan.deferred
     result.blocked += customer_plan.blocked
     result.warnings += customer_plan.warnings
-    result.errors += customer_plan.errors
+    result.refusals += customer_plan.refusals
 
 
 def _report_unmanaged(result: Plan, desired: Desired, live: Live) -> None:
@@ -230,19 +242,6 @@ def _report_unmanaged(result: Plan, desired: Desired, live: Live) -> None:
     # Named where the plan lists them: an id alone tells a reviewer little.
     for cid in result.unmanaged[:UNMANAGED_LISTED]:
         result.customers.setdefault(cid, CustomerRef(live.customers[cid].name, ""))
-
-
-def _earliest_deadline(result: Plan, live: Live) -> datetime | None:
-    """The plan relies on cancellation windows staying open until it is applied."""
-    deadlines = []
-    for action in result.actions:
-        if action.type is not ActionType.CANCEL:
-            continue
-        detail = live.details.get(action.customer_id, CustomerDetail())
-        for sub in detail.subscriptions:
-            if sub.id == action.target_id and not sub.is_trial:  # a trial has no window
-                deadlines.append(cancel_deadline(sub))
-    return min((d for d in deadlines if d is not None), default=None)
 
 
 # --- one customer -----------------------------------------------------------------------
@@ -949,9 +948,10 @@ def _apply_overrides(result: CustomerPlan, detail: CustomerDetail, now: datetime
     for override in result.customer.subscriptions:
         sub = by_id.get(override.id)
         if sub is None:
-            result.errors.append(
+            result.refuse(
+                RefusalKind.UNKNOWN_SUBSCRIPTION,
                 f"{override.mark}: subscription {override.id} is not one of this customer's "
-                "subscriptions in Partner Center: check the id"
+                "subscriptions in Partner Center: check the id",
             )
             continue
         _override_status(result, override, sub, now, detail)
@@ -1085,12 +1085,14 @@ def _guard_customer(result: CustomerPlan, desired: Desired, live: Customer | Non
     if any(protected_refuses(customer, t) for t in DESTRUCTIVE):
         _refuse_destructive(
             result,
+            RefusalKind.PROTECTED,
             f"{customer.path}: customer is protected (protected: true)",
             "remove the overrides that suspend or cancel, or set protected: false",
         )
     if (mismatch := _domain_mismatch(customer, live)) is not None:
         refused = _refuse_destructive(
             result,
+            RefusalKind.DOMAIN_MISMATCH,
             mismatch,
             "a wrong tenant_id must not act on someone else's customer: fix the tenant_id "
             "or the domain",
@@ -1101,7 +1103,7 @@ def _guard_customer(result: CustomerPlan, desired: Desired, live: Customer | Non
         _refuse_removal_by_reseller(result, desired)
 
 
-def _refuse_destructive(result: CustomerPlan, why: str, fix: str) -> bool:
+def _refuse_destructive(result: CustomerPlan, kind: RefusalKind, why: str, fix: str) -> bool:
     """Drop destructive actions (and deferred ones) with an error; True if any were dropped."""
     refused = [str(a.type) for a in result.actions if a.destructive]
     refused += [f"{d.type} (deferred)" for d in result.deferred]
@@ -1109,7 +1111,8 @@ def _refuse_destructive(result: CustomerPlan, why: str, fix: str) -> bool:
         return False
     result.actions = [a for a in result.actions if not a.destructive]
     result.deferred = []
-    result.errors.append(f"{why}: refusing {', '.join(sorted(set(refused)))}; {fix}")
+    types = sorted(set(refused))
+    result.refuse(kind, f"{why}: refusing {', '.join(types)}; {fix}", types)
     return True
 
 
@@ -1122,7 +1125,9 @@ def _refuse_removal_by_reseller(result: CustomerPlan, desired: Desired) -> None:
     result.actions = [a for a in result.actions if a.type is not ActionType.REMOVE_RELATIONSHIP]
     result.deferred = [d for d in result.deferred if d.type is not ActionType.REMOVE_RELATIONSHIP]
     source = desired.partner.source or "partner.yaml"
-    result.errors.append(
+    result.refuse(
+        RefusalKind.INDIRECT_RESELLER,
         f"{result.customer.path}: {source} says partner.type is indirect_reseller, and indirect "
-        "resellers cannot remove a reseller relationship: ask your indirect provider to remove it"
+        "resellers cannot remove a reseller relationship: ask your indirect provider to remove it",
+        [str(ActionType.REMOVE_RELATIONSHIP)],
     )

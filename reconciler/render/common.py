@@ -147,13 +147,6 @@ def scope_line(plan: Plan) -> str | None:
     )
 
 
-def removal_limit_message(plan: Plan) -> str:
-    return (
-        f"This plan removes {plural(plan.removals, 'relationship')}, more than "
-        f"max_removals_per_run ({plan.max_removals}): apply will refuse it."
-    )
-
-
 def value(item: Value) -> str:
     """A desired or live value for people: booleans as in YAML, absence as a dash."""
     if item is None:

@@ -38,7 +38,6 @@ from reconciler.render.common import (
     prose,
     raw_html,
     records_by_customer,
-    removal_limit_message,
     scope_line,
     value,
 )
@@ -106,8 +105,6 @@ def _document(plan: Plan) -> list[Chunk]:
 
 def _caution(plan: Plan) -> list[Chunk]:
     messages: list[Chunk] = [("error", f"> - {md(error)}\n") for error in plan.errors]
-    if plan.exceeds_removal_limit:
-        messages.append((None, f"> - {md(removal_limit_message(plan))}\n"))
     if not messages:
         return []
     return [(None, f"> [!CAUTION]\n> **{NOT_APPLIED}**\n>\n"), *messages, (None, "\n")]

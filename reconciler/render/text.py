@@ -31,7 +31,6 @@ from reconciler.render.common import (
     deferred_when,
     irreversible_headline,
     records_by_customer,
-    removal_limit_message,
     scope_line,
     value,
     wrap,
@@ -85,9 +84,7 @@ def render(plan: Plan, *, color: bool) -> str:
 
 
 def _errors(plan: Plan, paint: Paint) -> list[str]:
-    messages = list(plan.errors)
-    if plan.exceeds_removal_limit:
-        messages.append(removal_limit_message(plan))
+    messages = plan.errors
     if not messages:
         return []
     lines = []

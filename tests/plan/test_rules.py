@@ -14,7 +14,7 @@ from reconciler.desired.model import (
 from reconciler.live.lifecycle import term_over
 from reconciler.live.models import Customer, SubscriptionKind, SubscriptionStatus
 from reconciler.plan.actions import ActionType
-from reconciler.plan.model import BlockedKind, Plan
+from reconciler.plan.model import BlockedKind, Plan, RefusalKind
 from reconciler.plan.planner import make_plan
 from reconciler.render import render
 from tests.plan.builders import (
@@ -76,6 +76,20 @@ def test_nce_inside_window_is_cancelled() -> None:
         (ActionType.REMOVE_RELATIONSHIP, c.tenant_id),
     ]
     assert result.expires_at == s.cancellation_allowed_until
+    # The deadline is the step's own fact; the plan's expiry is the earliest of them.
+    assert [a.deadline for a in result.actions] == [s.cancellation_allowed_until, None]
+
+
+def test_the_plan_expires_with_its_earliest_window_and_a_trial_has_none() -> None:
+    c = customer()
+    soon, later = sub(NCE, window_days=1), sub(NCE, window_days=5)
+    trial = sub(NCE, window_days=2, is_trial=True)
+    result = make_plan(*estate((c, detail(later, trial, soon))), NOW)
+    deadlines = {a.target_id: a.deadline for a in result.actions}
+    assert deadlines[later.id] == later.cancellation_allowed_until
+    assert deadlines[soon.id] == soon.cancellation_allowed_until
+    assert deadlines[trial.id] is None and deadlines[c.tenant_id] is None
+    assert result.expires_at == soon.cancellation_allowed_until
 
 
 def test_window_boundary_is_inclusive() -> None:
@@ -401,6 +415,12 @@ def test_protected_customer_refuses_destructive_overrides() -> None:
     assert types(result) == [(ActionType.DISABLE_AUTO_RENEW, renew.id)]
     assert "protected" in result.errors[0] and c.path in result.errors[0]
     assert "cancel_subscription" in result.errors[0]
+    [refusal] = result.refusals
+    assert (refusal.kind, refusal.customer_id, refusal.refused) == (
+        RefusalKind.PROTECTED,
+        c.tenant_id,
+        ("cancel_subscription",),
+    )
 
 
 def test_indirect_reseller_cannot_remove() -> None:
@@ -461,5 +481,12 @@ def test_removal_limit_refuses_the_plan_itself() -> None:
         "the plan removes 3 reseller relationships, more than max_removals_per_run (2): "
         "offboard fewer customers per change"
     ]
+    [refusal] = result.refusals
+    assert (refusal.kind, refusal.customer_id, refusal.refused) == (
+        RefusalKind.REMOVAL_LIMIT,
+        "",
+        ("remove_relationship",),
+    )
+    assert result.exceeds_removal_limit
     within = make_plan(*estate(*pairs, max_removals=3), NOW)
     assert within.errors == []

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from reconciler.plan.actions import ActionType, Billing, Refund
-from reconciler.plan.model import Action, Blocked, CustomerRef, Deferred, Plan
+from reconciler.plan.model import (
+    Action,
+    Blocked,
+    CustomerRef,
+    Deferred,
+    Plan,
+    Refusal,
+    RefusalKind,
+)
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 CONTOSO = "3f2b7a4e-1c0d-4e8f-9a61-5b7c2d9e0f13"
@@ -29,6 +37,11 @@ STEPS = (
     "Open an Azure support request to cancel reservation order ro-1",
     "Run pcr plan again once the reservation is cancelled",
 )
+
+
+def refusal(message: str) -> Refusal:
+    """A guardrail's refusal, as a plan file gives it back: its words only."""
+    return Refusal(RefusalKind.SAVED, message)
 
 
 def remove(customer_id: str, name: str = "") -> Action:

@@ -11,12 +11,12 @@ from reconciler.plan.actions.cancel import CONSEQUENCES as CANCEL_CONSEQUENCES
 from reconciler.plan.actions.removal import CONSEQUENCES as REMOVAL_CONSEQUENCES
 from reconciler.plan.model import CustomerRef, from_dict, to_dict
 from reconciler.render.json import render
-from tests.render.plans import CONTOSO, small_plan
+from tests.render.plans import CONTOSO, refusal, small_plan
 
 
 def test_round_trip_gives_back_the_same_plan() -> None:
     plan = small_plan()
-    plan.errors = ["refused"]
+    plan.refusals = [refusal("refused")]
     back = from_dict(json.loads(render(plan)))
     assert back.actions == plan.actions
     assert back.deferred == plan.deferred

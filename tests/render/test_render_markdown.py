@@ -10,6 +10,7 @@ from reconciler.plan.actions import ActionType
 from reconciler.plan.actions.azure_subscription import CONSEQUENCES as AZURE_CANCEL_CONSEQUENCES
 from reconciler.plan.actions.cancel import CONSEQUENCES as CANCEL_CONSEQUENCES
 from reconciler.plan.actions.removal import CONSEQUENCES as REMOVAL_CONSEQUENCES
+from reconciler.plan.guardrails import removal_limit
 from reconciler.plan.model import Action, CustomerRef, Plan
 from reconciler.render.common import NO_CHANGES, billing_words, md
 from reconciler.render.markdown import DEFAULT_LIMIT, render
@@ -22,6 +23,7 @@ from tests.render.plans import (
     cancel,
     cancel_azure,
     large_plan,
+    refusal,
     remove,
     small_plan,
 )
@@ -64,7 +66,8 @@ def test_heading_table_and_sections() -> None:
 
 def test_errors_and_removal_limit_are_a_caution_alert_before_the_table() -> None:
     plan = Plan(now=NOW, actions=[remove(f"c-{n}") for n in range(3)], max_removals=2)
-    plan.errors = ["customers/a.yaml: protected: true, refusing remove_relationship"]
+    plan.refusals = [refusal("customers/a.yaml: protected: true, refusing remove_relationship")]
+    plan.refusals.append(removal_limit(plan.removals, 2) or refusal("no limit refusal"))
     document = render(plan)
     alert = document[document.index("> [!CAUTION]") : document.index("| Plan | |")]
     assert alert.strip().splitlines() == [
@@ -72,8 +75,8 @@ def test_errors_and_removal_limit_are_a_caution_alert_before_the_table() -> None
         "> **This plan will not be applied: apply refuses it until these errors are fixed.**",
         ">",
         r"> - customers/a.yaml: protected: true, refusing remove\_relationship",
-        r"> - This plan removes 3 relationships, more than max\_removals\_per\_run (2): "
-        "apply will refuse it.",
+        r"> - the plan removes 3 reseller relationships, more than max\_removals\_per\_run "
+        "(2): offboard fewer customers per change",
     ]
 
 

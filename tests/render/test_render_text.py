@@ -10,6 +10,7 @@ from reconciler.plan.actions import ActionType
 from reconciler.plan.actions.azure_subscription import CONSEQUENCES as AZURE_CANCEL_CONSEQUENCES
 from reconciler.plan.actions.cancel import CONSEQUENCES as CANCEL_CONSEQUENCES
 from reconciler.plan.actions.removal import CONSEQUENCES as REMOVAL_CONSEQUENCES
+from reconciler.plan.guardrails import removal_limit
 from reconciler.plan.model import Action, Blocked, Plan
 from reconciler.render.common import NO_CHANGES, billing_words
 from reconciler.render.text import render
@@ -26,6 +27,7 @@ from tests.render.plans import (
     TAILSPIN,
     cancel,
     cancel_azure,
+    refusal,
     remove,
     small_plan,
 )
@@ -195,7 +197,9 @@ def test_long_reason_goes_on_its_own_wrapped_lines() -> None:
 
 def test_errors_come_first_and_say_the_plan_will_not_be_applied() -> None:
     plan = small_plan()
-    plan.errors = ["customers/contoso.yaml: protected: true, refusing remove_relationship"]
+    plan.refusals = [
+        refusal("customers/contoso.yaml: protected: true, refusing remove_relationship")
+    ]
     lines = lines_of(plan)
     assert (
         lines[0] == "Error: customers/contoso.yaml: protected: true, refusing remove_relationship"
@@ -205,10 +209,11 @@ def test_errors_come_first_and_say_the_plan_will_not_be_applied() -> None:
 
 def test_removal_limit_breach_is_an_error_banner() -> None:
     plan = Plan(now=NOW, actions=[remove(f"c-{n}") for n in range(3)], max_removals=2)
+    plan.refusals = [removal_limit(plan.removals, 2) or refusal("no limit refusal")]
     text = render(plan, color=False)
     assert text.startswith(
-        "Error: This plan removes 3 relationships, more than max_removals_per_run (2): "
-        "apply will refuse it.\nThis plan will not be applied"
+        "Error: the plan removes 3 reseller relationships, more than max_removals_per_run (2): "
+        "offboard fewer customers per change\nThis plan will not be applied"
     )
 
 
@@ -284,13 +289,13 @@ def test_summary_line_with_only_blocked_items() -> None:
 
 def test_no_escape_codes_without_colour() -> None:
     plan = small_plan()
-    plan.errors = ["e"]
+    plan.refusals = [refusal("e")]
     assert ESC not in render(plan, color=False)
 
 
 def test_colours_by_meaning() -> None:
     plan = small_plan()
-    plan.errors = ["refused"]
+    plan.refusals = [refusal("refused")]
     lines = render(plan, color=True).splitlines()
     red, yellow, green = "\x1b[31m", "\x1b[33m", "\x1b[32m"
     assert line_with(lines, "refused").startswith("\x1b[31m\x1b[1mError:")

@@ -149,10 +149,15 @@ class Steps(Protocol):
 Step = Callable[[Steps, "Action", str], tuple[Outcome, str]]
 LandedCheck = Callable[[Steps, "Action"], bool]
 BillingRule = Callable[["Subscription | None", datetime], Billing]
+DeadlineRule = Callable[["Subscription"], "datetime | None"]
 
 
 def bill_unchanged(sub: Subscription | None, now: datetime) -> Billing:
     return Billing(stops_billing=False)
+
+
+def possible_any_time(sub: Subscription) -> datetime | None:
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,6 +180,8 @@ class ActionKind:
     billing: BillingRule = bill_unchanged
     # The bill, in words, when the step neither stops billing nor has a last billed day.
     goes_on: str = "billing unchanged"
+    # When a step on this subscription stops being possible (None: it does not).
+    deadline: DeadlineRule = possible_any_time
     step: Step  # how apply carries it out
     landed: LandedCheck  # whether it is in place in Partner Center now
 

@@ -141,6 +141,11 @@ def _refund(sub: Subscription, now: datetime) -> Refund:
     return Refund.PRORATED
 
 
+def deadline(sub: Subscription) -> datetime | None:
+    """The cancellation window's close; a trial has no window: it is cancelled at any time."""
+    return None if sub.is_trial else cancel_deadline(sub)
+
+
 KIND = ActionKind(
     type=ActionType.CANCEL,
     verb="cancel",
@@ -155,6 +160,7 @@ KIND = ActionKind(
     after="deleted",
     apply_says="`pcr apply` cancels it",
     billing=billing,
+    deadline=deadline,
     step=step,
     landed=landed,
 )
