@@ -9,6 +9,8 @@ cannot make the text around it read differently.
 
 from __future__ import annotations
 
+import functools
+
 import re
 import unicodedata
 from dataclasses import fields, is_dataclass, replace
@@ -78,9 +80,15 @@ def _shown(value: Any) -> Any:
         return pairs
     if is_dataclass(value) and not isinstance(value, type):
         changed = {
-            f.name: new
-            for f in fields(value)
-            if f.init and (new := _shown(old := getattr(value, f.name))) is not old
+            name: new
+            for name in _init_fields(type(value))
+            if (new := _shown(old := getattr(value, name))) is not old
         }
         return replace(value, **changed) if changed else value
     return value
+
+
+@functools.cache
+def _init_fields(cls: type) -> tuple[str, ...]:
+    # Asked once per class, not once per object: a large plan has a hundred thousand.
+    return tuple(f.name for f in fields(cls) if f.init)

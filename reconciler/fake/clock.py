@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.fake import terms
@@ -55,8 +55,9 @@ class Clock:
         self._caught_up_at = stamp
         changed = False
         now = self.now
+        today = now.astimezone(UTC).date().isoformat()
         for subscriptions in self._data["subscriptions"].values():
             for sub in subscriptions:
-                if classify(sub) in terms.TERM_KINDS:
+                if terms.may_have_ended(sub, today) and classify(sub) in terms.TERM_KINDS:
                     changed |= terms.catch_up(sub, now)
         return changed

@@ -29,6 +29,16 @@ TERM_KINDS = (SubscriptionKind.NCE, SubscriptionKind.SOFTWARE, SubscriptionKind.
 _MONTHS_PER_TERM = {"P1M": 1, "P1Y": 12, "P3Y": 36}
 
 
+def may_have_ended(sub: dict[str, Any], today: str) -> bool:
+    """False when the term plainly runs past `today` (an ISO date, UTC): a cheap look for a
+    large estate, where most terms have not ended. ISO-8601 days in UTC sort as text; any
+    other spelling is left to `catch_up`, which reads it properly."""
+    end = sub.get("commitmentEndDate")
+    if not isinstance(end, str) or not end.endswith("Z") or end[4:5] != "-" or end[7:8] != "-":
+        return True
+    return end[:10] < today
+
+
 def catch_up(sub: dict[str, Any], now: datetime) -> bool:
     """Take the subscription through every term that ended by `now`; True if it changed."""
     changed = False

@@ -64,3 +64,23 @@ def test_an_edit_is_saved_to_the_served_state_file(server: FakeServer, state_fil
     saved = json.loads(state_file.read_text())
     (nce,) = [s for s in saved["subscriptions"][TAILSPIN] if s["id"] == TAILSPIN_NCE]
     assert nce["quantity"] == 7
+
+
+def test_a_term_ends_the_day_after_its_inclusive_end_date_however_it_is_spelt(
+    live: Live,
+) -> None:
+    """The walk over every term skips the ones that plainly run on (most of a large estate)
+    by the text of their end date; a term that ended must never be skipped by it."""
+    cases = [
+        ("2026-12-07T00:00:00Z", SubscriptionStatus.ACTIVE),  # its last day is today
+        ("2026-12-06T23:59:59Z", SubscriptionStatus.EXPIRED),
+        # 2026-12-06 in UTC, though its text says the 7th: it ended at midnight UTC.
+        ("2026-12-07T02:00:00+05:00", SubscriptionStatus.EXPIRED),
+    ]
+    for end, status in cases:
+        live.app.set_now("2026-12-06T12:00:00Z")
+        with live.app.edit() as state:
+            nce = state.subscription(TAILSPIN, TAILSPIN_NCE)
+            nce |= {"status": "active", "autoRenewEnabled": False, "commitmentEndDate": end}
+        live.app.set_now(THE_SECOND)
+        assert tailspin_nce_status(live) is status, end
