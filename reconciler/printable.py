@@ -10,7 +10,6 @@ cannot make the text around it read differently.
 from __future__ import annotations
 
 import functools
-
 import re
 import unicodedata
 from dataclasses import fields, is_dataclass, replace

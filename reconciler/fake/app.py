@@ -49,7 +49,7 @@ from reconciler.fake.estate import in_partner_list
 from reconciler.fake.graph import GRAPH_PREFIX, RELATIONSHIPS_PATH, GraphApiError
 from reconciler.fake.mutations import Origin
 from reconciler.fake.state import FakeState
-from reconciler.fake.wire import decode_token, encode_token
+from reconciler.fake.wire import count_within, decode_token, encode_token
 
 __all__ = ["FakePartnerCenter", "FakeState", "Hold", "RequestRecord"]
 
@@ -700,13 +700,7 @@ def _route(request: _Request) -> tuple[Handler, dict[str, str]]:
 
 
 def _page_size(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_PAGE_SIZE
-    try:
-        size = int(raw)
-    except ValueError:
-        size = 0
-    if not 1 <= size <= MAX_PAGE_SIZE:
+    if (size := count_within(raw, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)) is None:
         raise FakeApiError(400, CODE_INVALID_REQUEST, f"size must be 1 to {MAX_PAGE_SIZE}.")
     return size
 

@@ -35,6 +35,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from reconciler.fake.wire import count_within
 from reconciler.live.models import parse_time
 from reconciler.timestamps import format_time
 
@@ -392,13 +393,7 @@ def _tenant_filter(text: str | None) -> str | None:
 
 
 def _top(text: str | None) -> int:
-    if text is None:
-        return MAX_TOP
-    try:
-        top = int(text)
-    except ValueError:
-        top = 0
-    if not 1 <= top <= MAX_TOP:
+    if (top := count_within(text, MAX_TOP, MAX_TOP)) is None:
         raise GraphApiError(400, CODE_INVALID_REQUEST, f"$top must be 1 to {MAX_TOP}.")
     return top
 

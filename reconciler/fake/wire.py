@@ -35,3 +35,15 @@ def decode_token(token: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise FakeApiError(400, CODE_INVALID_REQUEST, "Invalid continuation token.")
     return payload
+
+
+def count_within(raw: str | None, default: int, most: int) -> int | None:
+    """A query's count (a page size, `$top`): `default` when absent, None when it is not a
+    whole number from 1 to `most` (each service refuses that in its own words)."""
+    if raw is None:
+        return default
+    try:
+        count = int(raw)
+    except ValueError:
+        return None
+    return count if 1 <= count <= most else None

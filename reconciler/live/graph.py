@@ -54,6 +54,7 @@ from reconciler.live.models import (
     gdap_relationship_from_wire,
     gdap_request_from_wire,
     object_from_wire,
+    parsed_items,
 )
 from reconciler.live.scrubbing import ScrubSecrets
 
@@ -160,20 +161,15 @@ def relationship_page_from_wire(
         if "error" in page:
             problem += "; it reads like an error report"
         raise MalformedAnswer("value", problem, service=MICROSOFT_GRAPH)
-    items = []
-    for index, value in enumerate(raw):
-        try:
-            items.append(item(value))
-        except MalformedAnswer as exc:
-            raise exc.within(f"value[{index}]") from None
+    items = parsed_items(raw, item, "value")
     link = page.get("@odata.nextLink")
     if link is None:
-        return Page(tuple(items))
+        return Page(items)
     if not isinstance(link, str) or not LINK.fullmatch(link):
         raise MalformedAnswer(
             "@odata.nextLink", "is not a link pcr can follow", service=MICROSOFT_GRAPH
         )
-    return Page(tuple(items), NextPage(link))
+    return Page(items, NextPage(link))
 
 
 class GraphClient(ApiClient):

@@ -526,15 +526,21 @@ def page_from_wire(wire: object, item: Callable[[Mapping[str, Any]], T]) -> Page
             )
         raise problem
     page.whole("totalCount")  # not used, but a listing's own: checked all the same
+    items = parsed_items(raw, item, "items")
+    links = page.child("links")
+    link = links.child("next") if links is not None else None
+    return Page(items, None if link is None else _next_page(link))
+
+
+def parsed_items(raw: list[Any], item: Callable[[Any], T], where: str) -> tuple[T, ...]:
+    """A listing's items, each parsed with `item`; what is wrong with one names its place."""
     items: list[T] = []
     for index, value in enumerate(raw):
         try:
             items.append(item(value))
         except MalformedAnswer as exc:
-            raise exc.within(f"items[{index}]") from None
-    links = page.child("links")
-    link = links.child("next") if links is not None else None
-    return Page(tuple(items), None if link is None else _next_page(link))
+            raise exc.within(f"{where}[{index}]") from None
+    return tuple(items)
 
 
 def _next_page(link: _Object) -> NextPage:

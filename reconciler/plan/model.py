@@ -146,14 +146,33 @@ class CustomerRef:
     file: str
 
 
-@dataclass
-class Plan:
-    now: datetime
+@dataclass(kw_only=True)
+class Items:
+    """What a plan holds, a whole plan's or one customer's: the actions to take, what waits
+    for a date or for a person, what to know, and what a guardrail refused."""
+
     actions: list[Action] = field(default_factory=list)
     deferred: list[Deferred] = field(default_factory=list)
     blocked: list[Blocked] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[str]:
+        """The refusals in words (`errors` in the plan JSON)."""
+        return [r.message for r in self.refusals]
+
+    def add(self, other: Items) -> None:
+        self.actions += other.actions
+        self.deferred += other.deferred
+        self.blocked += other.blocked
+        self.warnings += other.warnings
+        self.refusals += other.refusals
+
+
+@dataclass
+class Plan(Items):
+    now: datetime
     customers: dict[str, CustomerRef] = field(default_factory=dict)
     unmanaged: list[str] = field(default_factory=list)
     live_fingerprint: str = ""
@@ -165,11 +184,6 @@ class Plan:
     # covered (None: every customer).
     desired_dir: str = ""
     scope: list[str] | None = None
-
-    @property
-    def errors(self) -> list[str]:
-        """The refusals in words (`errors` in the plan JSON)."""
-        return [r.message for r in self.refusals]
 
     @property
     def removals(self) -> int:

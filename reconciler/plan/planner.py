@@ -77,6 +77,7 @@ from reconciler.plan.model import (
     BlockedKind,
     CustomerRef,
     Deferred,
+    Items,
     Plan,
     Refusal,
     RefusalKind,
@@ -88,16 +89,11 @@ UNMANAGED_LISTED = 20
 
 
 @dataclass
-class CustomerPlan:
+class CustomerPlan(Items):
     """What one customer needs; merged into the Plan once guardrails have run."""
 
     customer: DesiredCustomer
     now: datetime
-    actions: list[Action] = field(default_factory=list)
-    deferred: list[Deferred] = field(default_factory=list)
-    blocked: list[Blocked] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    refusals: list[Refusal] = field(default_factory=list)
     # What an offboarding leaves each subscription (by id: its status, its auto-renew) and
     # each GDAP relationship (by id: its status) as, once it and what it defers are done:
     # drift compares Partner Center with this, and with no rule of its own.
@@ -107,10 +103,6 @@ class CustomerPlan:
     @property
     def id(self) -> str:
         return self.customer.tenant_id
-
-    @property
-    def errors(self) -> list[str]:
-        return [r.message for r in self.refusals]
 
     def refuse(self, kind: RefusalKind, message: str, refused: Iterable[str] = ()) -> None:
         """A guardrail keeps something out of the plan, and the plan fails."""
@@ -191,7 +183,7 @@ def make_plan(desired: Desired, live: Live, now: datetime) -> Plan:
         result.customers[customer.tenant_id] = CustomerRef(
             customer.name or (live_customer.name if live_customer else ""), customer.path
         )
-        _merge(result, plan_declared(desired, live, customer, now))
+        result.add(plan_declared(desired, live, customer, now))
     limit = desired.partner.policy.max_removals_per_run
     if (too_many := removal_limit(result.removals, limit)) is not None:
         result.refusals.append(too_many)  # refused at plan time, so the pull request shows it
@@ -227,14 +219,6 @@ def plan_declared(
     )
     _guard_customer(result, desired, live_customer)
     return result
-
-
-def _merge(result: Plan, customer_plan: CustomerPlan) -> None:
-    result.actions += customer_plan.actions
-    result.deferred += customer_plan.deferred
-    result.blocked += customer_plan.blocked
-    result.warnings += customer_plan.warnings
-    result.refusals += customer_plan.refusals
 
 
 def _report_unmanaged(result: Plan, desired: Desired, live: Live) -> None:
