@@ -88,13 +88,9 @@ def open_clients(
     Partner Center's only. Without either, `graph` is None and `graph_unavailable` says what
     to set.
     """
-    _one_backend(endpoint, fake_state)
+    _one_backend(endpoint, fake_state, graph_endpoint)
     client_kwargs, graph_kwargs = client_settings(client_kwargs)
     if fake_state is not None:
-        if graph_endpoint:
-            raise ConfigurationError(
-                "--graph-endpoint goes with --endpoint: the fake serves Microsoft Graph itself"
-            )
         with _fake_app(fake_state, read_only=read_only) as app, ExitStack() as stack:
             partner_center = stack.enter_context(_fake_partner_center(app, client_kwargs))
             graph = stack.enter_context(
@@ -164,9 +160,22 @@ def open_client(
         yield client
 
 
-def _one_backend(endpoint: str | None, fake_state: Path | None) -> None:
+def backend_conflict(
+    endpoint: str | None, fake_state: Path | None, graph_endpoint: str | None = None
+) -> str | None:
+    """What is wrong with asking for these backends together; None when nothing is."""
     if endpoint and fake_state is not None:
-        raise ConfigurationError("choose one backend: an endpoint or a fake state file, not both")
+        return "choose one backend: --endpoint or --fake, not both"
+    if graph_endpoint and fake_state is not None:
+        return "--graph-endpoint goes with --endpoint: the fake serves Microsoft Graph itself"
+    return None
+
+
+def _one_backend(
+    endpoint: str | None, fake_state: Path | None, graph_endpoint: str | None = None
+) -> None:
+    if (conflict := backend_conflict(endpoint, fake_state, graph_endpoint)) is not None:
+        raise ConfigurationError(conflict)
 
 
 def _partner_center_url(endpoint: str | None, env: Mapping[str, str]) -> str:

@@ -183,10 +183,10 @@ def backend_options(command: F) -> F:
 def make_backend(
     endpoint: str | None, fake_state: Path | None, graph_endpoint: str | None = None
 ) -> Backend:
-    if endpoint and fake_state:
-        raise click.UsageError("choose one backend: --endpoint or --fake, not both")
-    if graph_endpoint and fake_state:
-        raise click.UsageError("--graph-endpoint goes with --endpoint: the fake serves Graph too")
+    from reconciler.connect import backend_conflict
+
+    if (conflict := backend_conflict(endpoint, fake_state, graph_endpoint)) is not None:
+        raise click.UsageError(conflict)
     if fake_state is not None and not fake_state.is_file():
         raise click.BadParameter(f"{fake_state}: no such fake state file", param_hint="--fake")
     return Backend(endpoint=endpoint, fake_state=fake_state, graph_endpoint=graph_endpoint)

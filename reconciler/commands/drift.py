@@ -17,10 +17,14 @@ from reconciler.commands.plan import UNREAD, load_valid, read_with_progress
 from reconciler.desired.model import Desired
 from reconciler.drift.compare import drift
 from reconciler.errors import PcrError
-from reconciler.live.clients import Clients
 from reconciler.live.lifecycle import unmanaged_ids
-from reconciler.live.models import GdapRelationship, Live
-from reconciler.live.read import read_subscriptions, read_summary
+from reconciler.live.models import Live
+from reconciler.live.read import (
+    gdap_summary,
+    read_partner_gdap,
+    read_subscriptions,
+    read_summary,
+)
 from reconciler.progress import Meter
 from reconciler.render import render_drift, use_color
 from reconciler.wording import plural
@@ -49,49 +53,11 @@ def read_for_drift(desired: Desired, backend: Backend, *, read_all: bool) -> Liv
             unmanaged = unmanaged_ids(desired, live)
             with Meter("reading unmanaged customers", len(unmanaged), "customers") as meter:
                 live.details |= read_subscriptions(client, unmanaged, progress=meter)
-        graph_calls = read_gdap(clients, desired, live)
+        graph_calls = read_partner_gdap(clients, desired, live)
         live.api_calls = client.request_count - start + graph_calls
         live.read_seconds = time.monotonic() - started
     say(f"{read_summary(live)}; {gdap_summary(live, graph_calls)}")
     return live
-
-
-def read_gdap(clients: Clients, desired: Desired, live: Live) -> int:
-    """Every declared customer's GDAP relationships into `live.gdap` (an empty tuple for
-    one that has none), from one partner-wide listing; the Graph calls it took.
-
-    Offboarding customers' are compared, steady customers' give notes (a relationship
-    about to end). Without a Graph client, `live.gdap_unreadable` says why.
-    """
-    graph = clients.graph
-    if graph is None:
-        live.gdap = {}
-        live.gdap_unreadable = clients.graph_unavailable or "no Microsoft Graph client"
-        return 0
-    start = graph.request_count
-    found: dict[str, list[GdapRelationship]] = {cid: [] for cid in desired.customers}
-    listed = 0
-    with Meter("reading GDAP relationships", 1, "partner-wide listing") as meter:
-        for relationship in graph.iter_all_relationships():
-            listed += 1
-            meter.status(f"{listed:,} relationships")
-            if relationship.customer_id in found:
-                found[relationship.customer_id].append(relationship)
-        meter.finish()
-    live.gdap = {cid: tuple(relationships) for cid, relationships in found.items()}
-    live.gdap_unreadable = None
-    return graph.request_count - start
-
-
-def gdap_summary(live: Live, graph_calls: int) -> str:
-    """The GDAP part of the read summary line."""
-    if live.gdap_unreadable is not None:
-        return f"GDAP relationships not read: {live.gdap_unreadable}"
-    read = sum(len(relationships) for relationships in live.gdap.values())
-    return (
-        f"{plural(read, 'GDAP relationship')} of declared customers, with "
-        f"{plural(graph_calls, 'Microsoft Graph call')} (counted in the API calls)"
-    )
 
 
 def run(options: DriftOptions) -> int:

@@ -73,7 +73,6 @@ from reconciler.drift.model import KIND_ORDER, DriftKind, DriftNote, DriftRecord
 from reconciler.live.lifecycle import (
     ENDED_STATUSES,
     GDAP_DELETED_BY_PCR,
-    RESELLER,
     WINDOWED_KINDS,
     cancel_deadline,
     in_window,
@@ -88,6 +87,7 @@ from reconciler.live.lifecycle import (
 from reconciler.live.models import (
     Customer,
     CustomerDetail,
+    CustomerRelationship,
     GdapRelationship,
     GdapStatus,
     Live,
@@ -103,7 +103,6 @@ from reconciler.plan.planner import CustomerPlan, past_term, plan_declared
 from reconciler.timestamps import format_time
 from reconciler.wording import plural
 
-NONE = "none"
 # A declared customer's part of the plan, by its tenant id.
 Planned = Callable[[str], CustomerPlan]
 # What an offboarding that ends GDAP wants of a relationship that has not ended yet.
@@ -145,10 +144,14 @@ class _Views:
             }
 
 
+def _reseller(live: Customer | None) -> bool:
+    return live is not None and live.relationship == CustomerRelationship.RESELLER
+
+
 def _relationship(live: Customer | None) -> str:
     if live is None:
-        return NONE
-    return RESELLER if live.relationship == RESELLER else (live.relationship or NONE)
+        return CustomerRelationship.NONE.value
+    return str(live.relationship)
 
 
 def _add_customer(views: _Views, customer: DesiredCustomer, live: Live, planned: Planned) -> None:
@@ -164,10 +167,10 @@ def _add_customer_itself(
 ) -> None:
     cid = customer.tenant_id
     found = live.customers.get(cid)
-    if customer.offboarding and (found is None or found.relationship != RESELLER):
+    if customer.offboarding and not _reseller(found):
         return  # offboarded already: converged
-    if found is None:
-        views.desired[cid] = {"relationship": RESELLER}  # absent on the live side: missing
+    if found is None:  # absent on the live side: missing
+        views.desired[cid] = {"relationship": CustomerRelationship.RESELLER.value}
         return
     views.pair(cid, "relationship", str(customer.relationship), _relationship(found))
     if customer.name and found.name:
@@ -175,7 +178,7 @@ def _add_customer_itself(
     if customer.domain and found.domain:
         views.pair(cid, "domain", customer.domain.lower(), found.domain.lower())
     detail = live.details.get(cid)
-    if detail is None or found.relationship != RESELLER:
+    if detail is None or not _reseller(found):
         return
     views.desired[cid]["subscriptions"] = {}
     views.live[cid]["subscriptions"] = {}
@@ -251,8 +254,8 @@ def normalized(
     views = _Views()
     for customer in desired.customers.values():
         _add_customer(views, customer, live, planned)
-    for cid in unmanaged_ids(desired, live):
-        views.live[cid] = {"relationship": RESELLER}  # absent on the desired side: unmanaged
+    for cid in unmanaged_ids(desired, live):  # absent on the desired side: unmanaged
+        views.live[cid] = {"relationship": CustomerRelationship.RESELLER.value}
     return views.desired, views.live
 
 
@@ -613,7 +616,14 @@ class _Explainer:
             "(`pcr import` writes one), or set the policy unmanaged_customers: ignore"
         )
         return DriftRecord(
-            cid, DriftKind.UNMANAGED_CUSTOMER, cid, None, RESELLER, message, found.name, detail
+            cid,
+            DriftKind.UNMANAGED_CUSTOMER,
+            cid,
+            None,
+            CustomerRelationship.RESELLER,
+            message,
+            found.name,
+            detail,
         )
 
     def _customer_note(self, kind: DriftKind, customer: DesiredCustomer, have: Value) -> Note:
@@ -721,7 +731,7 @@ class _Explainer:
         acted = [a.type for a in planned.actions if _targets(a, relationship.id)]
         if any(a.type is ActionType.REMOVE_RELATIONSHIP for a in planned.actions):
             when = " with the removal"
-        elif (found := self._found(customer.tenant_id)) is None or found.relationship != RESELLER:
+        elif not _reseller(self._found(customer.tenant_id)):
             when = ", left behind by the removal of the reseller relationship"
         else:
             when = ""

@@ -19,6 +19,7 @@ from reconciler.live.models import (
     AzureEntitlement,
     AzureEntitlementStatus,
     CustomerDetail,
+    CustomerRelationship,
     Entitlement,
     EntitlementType,
     GdapRelationship,
@@ -29,7 +30,6 @@ from reconciler.live.models import (
     SubscriptionStatus,
 )
 
-RESELLER = "reseller"
 # Statuses in which a subscription still counts against removing the relationship.
 LIVE_STATUSES = frozenset({SubscriptionStatus.ACTIVE, SubscriptionStatus.SUSPENDED})
 ENDED_STATUSES = frozenset(
@@ -393,5 +393,5 @@ def unmanaged_ids(desired: Desired, live: Live) -> list[str]:
     return sorted(
         cid
         for cid, customer in live.customers.items()
-        if cid not in desired.customers and customer.relationship == RESELLER
+        if cid not in desired.customers and customer.relationship == CustomerRelationship.RESELLER
     )

@@ -26,7 +26,6 @@ from reconciler.live.client import PartnerCenterClient
 from reconciler.live.errors import Forbidden, NotFound, PartnerCenterError
 from reconciler.live.graph import GraphClient
 from reconciler.live.lifecycle import (
-    RESELLER,
     cancels_through_order,
     needs_azure_entitlements,
     needs_detail,
@@ -40,7 +39,7 @@ from reconciler.live.models import (
     GdapRelationship,
     Live,
 )
-from reconciler.progress import SILENT, Progress
+from reconciler.progress import SILENT, Meter, Progress
 from reconciler.wording import plural
 
 if TYPE_CHECKING:  # the backend (and the fake behind it) is the caller's to import
@@ -437,6 +436,44 @@ class ReadAhead:
             self._listing.set_result(None)
 
 
+def read_partner_gdap(clients: Clients, desired: Desired, live: Live) -> int:
+    """Every declared customer's GDAP relationships into `live.gdap` (an empty tuple for
+    one that has none), from one partner-wide listing; the Graph calls it took.
+
+    Offboarding customers' are compared, steady customers' give notes (a relationship
+    about to end). Without a Graph client, `live.gdap_unreadable` says why.
+    """
+    graph = clients.graph
+    if graph is None:
+        live.gdap = {}
+        live.gdap_unreadable = clients.graph_unavailable or "no Microsoft Graph client"
+        return 0
+    start = graph.request_count
+    found: dict[str, list[GdapRelationship]] = {cid: [] for cid in desired.customers}
+    listed = 0
+    with Meter("reading GDAP relationships", 1, "partner-wide listing") as meter:
+        for relationship in graph.iter_all_relationships():
+            listed += 1
+            meter.status(f"{listed:,} relationships")
+            if relationship.customer_id in found:
+                found[relationship.customer_id].append(relationship)
+        meter.finish()
+    live.gdap = {cid: tuple(relationships) for cid, relationships in found.items()}
+    live.gdap_unreadable = None
+    return graph.request_count - start
+
+
+def gdap_summary(live: Live, graph_calls: int) -> str:
+    """The GDAP part of the read summary line."""
+    if live.gdap_unreadable is not None:
+        return f"GDAP relationships not read: {live.gdap_unreadable}"
+    read = sum(len(relationships) for relationships in live.gdap.values())
+    return (
+        f"{plural(read, 'GDAP relationship')} of declared customers, with "
+        f"{plural(graph_calls, 'Microsoft Graph call')} (counted in the API calls)"
+    )
+
+
 def read_summary(live: Live) -> str:
     """One line for the log: how much reading Partner Center cost."""
     throttled = f", {live.throttled} throttled (429)" if live.throttled else ""
@@ -486,7 +523,8 @@ def _needs_request_link(desired: Desired, live: Live) -> bool:
     """A declared reseller customer without a reseller relationship: only the customer can
     accept a new one, through the partner's invitation link."""
     return any(
-        (found := live.customers.get(c.tenant_id)) is None or found.relationship != RESELLER
+        (found := live.customers.get(c.tenant_id)) is None
+        or found.relationship != CustomerRelationship.RESELLER
         for c in desired.customers.values()
         if not c.offboarding and c.tenant_id not in live.vanished
     )
