@@ -391,8 +391,8 @@ class Executor:
             for dep in plan.depends_on
             if f"/{ActionType.CANCEL_AZURE_ENTITLEMENT}/" in dep
         }
-        waited, pause = 0.0, 1.0
-        while True:
+
+        def still_active() -> str | None:
             active = [
                 e
                 for e in self.client.list_azure_entitlements(plan.customer_id, plan.target_id)
@@ -404,18 +404,29 @@ class Executor:
                     f"Azure subscriptions under the plan are active and not in this plan "
                     f"({', '.join(stray)}): plan again"
                 )
-            if not active:
-                return
-            if self.stop.is_set():  # a wait of minutes is no step in flight worth finishing
-                raise Stopped(
-                    f"{INTERRUPTED} while waiting for Azure subscriptions to turn inactive"
-                )
-            if waited >= AZURE_CANCEL_WAIT_SECONDS:
-                raise WorldMoved(
-                    f"Azure subscriptions under the plan are still active after "
-                    f"{in_words(waited)} ({', '.join(e.id for e in active)}): "
-                    "apply again later"
-                )
+            ids = ", ".join(e.id for e in active)
+            return f"Azure subscriptions under the plan ({ids}) are still active" if ids else None
+
+        # A wait of minutes before the step is sent: a stop leaves it unsent.
+        self._wait(still_active, AZURE_CANCEL_WAIT_SECONDS, "Azure subscriptions", Stopped)
+
+    def _wait(
+        self,
+        pending: Callable[[], str | None],
+        limit: float,
+        what: str,
+        stopped: Callable[[str], Exception],
+    ) -> None:
+        """Ask `pending` (what is still under way, in words; None once done) with pauses
+        that double up to AZURE_POLL_CAP_SECONDS, for at most `limit` seconds however long
+        each ask takes (its own retries, a Retry-After) or however short a pause is. A stop
+        ends the wait with `stopped`."""
+        waited, pause, started = 0.0, 1.0, time.monotonic()
+        while (still := pending()) is not None:
+            if self.stop.is_set():
+                raise stopped(f"{INTERRUPTED} while waiting for {what}")
+            if max(waited, time.monotonic() - started) >= limit:
+                raise WorldMoved(f"{still} after {in_words(limit)}: apply again later")
             self._pause(pause)
             waited += pause
             pause = min(pause * 2, AZURE_POLL_CAP_SECONDS)
@@ -468,22 +479,18 @@ class Executor:
         """Poll until Graph shows the relationship terminated (or gone), and the terminate
         request it was asked with not failed; at most GDAP_END_WAIT_SECONDS, however long
         each poll takes (its own retries, a Retry-After) or however short a pause is."""
-        waited, pause, started = 0.0, 1.0, time.monotonic()
-        while (current := self.gdap(action)) is not None and current.status in (
-            GDAP_ENDING | GDAP_TERMINATED_BY_PCR
-        ):
+
+        def still_ending() -> str | None:
+            current = self.gdap(action)
+            if current is None or current.status not in GDAP_ENDING | GDAP_TERMINATED_BY_PCR:
+                return None
             if asked is not None:
                 self._check_request(current, asked)
-            if self.stop.is_set():
-                raise WorldMoved(f"{INTERRUPTED} while waiting for {current.label} to end")
-            if max(waited, time.monotonic() - started) >= GDAP_END_WAIT_SECONDS:
-                raise WorldMoved(
-                    f"{current.label} is still {current.status_text} after "
-                    f"{in_words(GDAP_END_WAIT_SECONDS)}: apply again later"
-                )
-            self._pause(pause)
-            waited += pause
-            pause = min(pause * 2, AZURE_POLL_CAP_SECONDS)
+            return f"{current.label} is still {current.status_text}"
+
+        # The terminate request is sent: a stop cannot take it back.
+        what = f"GDAP relationship {action.target_name or action.target_id} to end"
+        self._wait(still_ending, GDAP_END_WAIT_SECONDS, what, WorldMoved)
 
     def _check_request(self, current: GdapRelationship, asked: GdapRequest) -> None:
         """A terminate request Graph reports failed (or in a state pcr does not know) is no

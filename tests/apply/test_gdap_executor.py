@@ -4,6 +4,7 @@ failed terminate request stops the wait, and a termination that never ends is gi
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import httpx
@@ -23,8 +24,14 @@ from tests.apply.test_executor import NOW, example_desired, example_state
 from tests.graphs import graph_beside
 
 
-def run(tmp_path: Path, app: FakePartnerCenter, between: object = None) -> list[StepResult]:
-    """Plan the example estate, let `between(app)` change the world, apply Northwind."""
+def run(
+    tmp_path: Path,
+    app: FakePartnerCenter,
+    between: object = None,
+    stop: threading.Event | None = None,
+) -> list[StepResult]:
+    """Plan the example estate, let `between(app)` change the world, apply Northwind. With
+    `stop`, the first pause of a wait sets it (a signal arriving then)."""
     desired = example_desired()
     # Waits are the client's: instant here, so a poll of minutes is counted, not slept.
     client = PartnerCenterClient(
@@ -32,7 +39,7 @@ def run(tmp_path: Path, app: FakePartnerCenter, between: object = None) -> list[
         StaticToken(TOKEN),
         transport=httpx.WSGITransport(app=app),
         limits=Limits(rate_per_minute=100_000),
-        sleep=lambda seconds: None,
+        sleep=lambda seconds: stop.set() if stop is not None else None,
     )
     with client:
         graph = graph_beside(client)
@@ -47,6 +54,7 @@ def run(tmp_path: Path, app: FakePartnerCenter, between: object = None) -> list[
             NOW,
             graph=graph,
             gdap_customers=frozenset({NORTHWIND}),
+            stop=stop or threading.Event(),
         )
         northwind = [a for a in plan.actions if a.customer_id == NORTHWIND]
         return executor.run_customer(northwind, None)
@@ -98,3 +106,17 @@ def test_a_termination_that_never_ends_is_given_up_and_the_removal_not_run(
     assert terminate.outcome is Outcome.FAILED
     assert "still terminationRequested after 20 minutes" in terminate.message
     assert outcome(results, ActionType.REMOVE_RELATIONSHIP).outcome is Outcome.SKIPPED
+
+
+def test_a_stop_ends_the_wait_for_a_termination_already_asked_for(tmp_path: Path) -> None:
+    """The terminate request is sent before the wait: a stop cannot take it back, so the
+    step is not `not started` (as a wait before sending is) but stopped with what it did."""
+    state = example_state()
+    state.add_gdap_relationship(NORTHWIND, status="active", display_name="slow one")
+    state.gdap.set_terminate_reads(1_000_000)  # only the stop ends the wait
+    app = FakePartnerCenter(state)
+    results = run(tmp_path, app, stop=threading.Event())
+    terminate = outcome(results, ActionType.TERMINATE_GDAP)
+    assert terminate.outcome is Outcome.FAILED
+    assert "interrupted while waiting for GDAP relationship slow one to end" in terminate.message
+    assert outcome(results, ActionType.REMOVE_RELATIONSHIP).outcome is not Outcome.DONE
