@@ -60,11 +60,22 @@ $(AZURITE): tests/azurite/package-lock.json
 		echo "Node.js is not installed: the Blob Storage backend tests will be skipped"; \
 	fi
 
+# Mermaid's own parser (and jsdom, the DOM it needs under Node), which the tests run on the
+# Markdown calendar's gantt chart, from the npm registry at the versions its lock file pins.
+MERMAID    := tests/mermaid/node_modules/.installed
+$(MERMAID): tests/mermaid/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd tests/mermaid && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error \
+		&& touch node_modules/.installed; \
+	else \
+		echo "Node.js is not installed: the Mermaid chart tests will be skipped"; \
+	fi
+
 # The end-to-end tests build the wheel and the sdist and run the `pcr` installed
 # from them in a fresh virtual environment (tests/artifact.py), offline.
 # Every core, in a new random order each run (pytest prints its seed first; add
 # `--randomly-seed=N` to replay one); the ten slowest tests are listed at the end.
-test: lint $(WHEELHOUSE)/.complete $(AZURITE)
+test: lint $(WHEELHOUSE)/.complete $(AZURITE) $(MERMAID)
 	PCR_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(VENV)/bin/pytest \
 		--numprocesses auto --maxprocesses 8 --dist worksteal --durations 10
 
@@ -81,4 +92,4 @@ bench: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .bench \
-		tests/azurite/node_modules
+		tests/azurite/node_modules tests/mermaid/node_modules

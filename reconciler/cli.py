@@ -337,6 +337,38 @@ def drift(**options: Any) -> None:
     sys.exit(drift_command.run(drift_command.DriftOptions(**options)))
 
 
+@cli.command()
+@desired_option
+@backend_options
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown", "ics"]),
+    default="text",
+    show_default=True,
+    help="ics: an iCalendar file a calendar application subscribes to.",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3660),
+    default=90,
+    show_default=True,
+    help="How far ahead to look; past-due events are always listed.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when an event within 7 days contradicts the declared state (urgent).",
+)
+@now_option
+def calendar(**options: Any) -> None:
+    """Every dated event of the declared estate: cancellation windows, term ends and
+    renewals, trials, due removals, GDAP ends, reservations."""
+    from reconciler.commands import calendar as calendar_command
+
+    sys.exit(calendar_command.run(calendar_command.CalendarOptions(**options)))
+
+
 def _partner_type(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> PartnerType | None:

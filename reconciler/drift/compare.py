@@ -68,6 +68,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
+from reconciler.calendar.events import ends_soon_unextended, gdap_ends
 from reconciler.desired.model import Desired, DesiredCustomer, DesiredStatus
 from reconciler.drift.model import KIND_ORDER, DriftKind, DriftNote, DriftRecord, DriftReport, Value
 from reconciler.live.lifecycle import (
@@ -105,10 +106,6 @@ from reconciler.wording import plural
 
 # A declared customer's part of the plan, by its tenant id.
 Planned = Callable[[str], CustomerPlan]
-# What an offboarding that ends GDAP wants of a relationship that has not ended yet.
-# A relationship of a customer that stays, ending within this long without extension,
-# is a note (never drift): time enough to extend it.
-GDAP_NOTICE = timedelta(days=30)
 
 
 # --- the normalized models ----------------------------------------------------------------
@@ -385,29 +382,22 @@ def _order(report: DriftReport, record: DriftRecord) -> tuple[bool, str, int, st
 # --- GDAP: notes for the customers that stay, and what could not be read ------------------
 
 
-def ends_unextended(relationship: GdapRelationship, now: datetime) -> bool:
-    """An active relationship that ends within GDAP_NOTICE and does not auto-extend."""
-    return (
-        relationship.status is GdapStatus.ACTIVE
-        and not relationship.auto_extends
-        and relationship.ends is not None
-        and relationship.ends - now <= GDAP_NOTICE
-    )
-
-
 def gdap_notes(desired: Desired, live: Live, now: datetime) -> Iterator[DriftNote]:
     """A note for each GDAP relationship of a customer that stays that is about to end
-    without extension: the partner's admin roles would end with it. Not drift."""
+    without extension: the partner's admin roles would end with it. Not drift. The
+    calendar's own `gdap_ends` events, so that the two never disagree."""
     for customer in desired.customers.values():
         if customer.offboarding:
             continue  # `terminate`: drift; `keep`: the plan says it leaves them
-        for relationship in live.gdap.get(customer.tenant_id, ()):
-            if ends_unextended(relationship, now) and relationship.ends is not None:
+        relationships = {r.id: r for r in live.gdap.get(customer.tenant_id, ())}
+        for event in gdap_ends(customer, relationships.values(), now):
+            if ends_soon_unextended(event, now):
+                relationship = relationships[event.target_id]
                 yield DriftNote(
                     customer.tenant_id,
                     relationship.id,
-                    _expiry_message(relationship, relationship.ends, now),
-                    relationship.ends,
+                    _expiry_message(relationship, event.when, now),
+                    event.when,
                     relationship.name,
                 )
 

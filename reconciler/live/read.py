@@ -38,6 +38,7 @@ from reconciler.live.models import (
     CustomerRelationship,
     GdapRelationship,
     Live,
+    SubscriptionKind,
 )
 from reconciler.progress import SILENT, Meter, Progress
 from reconciler.wording import plural
@@ -583,8 +584,11 @@ def read_subscriptions(
     *,
     workers: int = 8,
     progress: Progress = SILENT,
+    reservations: bool = False,
 ) -> dict[str, CustomerDetail]:
-    """Only the subscriptions of the given customers (`pcr drift --all`, `pcr import`).
+    """Only the subscriptions of the given customers (`pcr drift --all`, `pcr import`), and
+    with `reservations` the entitlements of those with an Azure plan, under which Azure
+    reservations are bought (`pcr calendar`).
 
     A customer whose relationship was removed while pcr read (a 404, confirmed by a fresh
     read of the customer) is left out.
@@ -592,14 +596,20 @@ def read_subscriptions(
     """
     ids = list(customer_ids)
 
+    def detail_of(customer_id: str) -> CustomerDetail:
+        subscriptions = tuple(client.list_subscriptions(customer_id))
+        if reservations and any(s.kind is SubscriptionKind.AZURE for s in subscriptions):
+            return CustomerDetail(subscriptions, tuple(client.list_entitlements(customer_id)))
+        return CustomerDetail(subscriptions)
+
     def read_one(customer_id: str) -> tuple[str, CustomerDetail | None]:
         try:
-            return customer_id, CustomerDetail(tuple(client.list_subscriptions(customer_id)))
+            return customer_id, detail_of(customer_id)
         except NotFound:
             if customer_gone(client, customer_id):
                 return customer_id, None
             # Still the partner's: the 404 was no removal. Once more, and what fails, fails.
-            return customer_id, CustomerDetail(tuple(client.list_subscriptions(customer_id)))
+            return customer_id, detail_of(customer_id)
         finally:
             progress.advance()
 

@@ -306,6 +306,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
                 **({"consequences": list(a.consequences)} if a.consequences else {}),
                 "billing": _billing_dict(a.billing),
                 **({"parent_id": a.parent_id} if a.parent_id else {}),
+                **({"deadline": format_time(a.deadline)} if a.deadline else {}),
             }
             for a in plan.actions
         ],
@@ -442,6 +443,7 @@ def _action(data: Mapping[str, Any]) -> Action:
         irreversible=bool(data.get("irreversible", False)),
         billing=_billing(data.get("billing")),
         parent_id=str(data.get("parent_id") or ""),
+        deadline=parse_time(data.get("deadline")),
     )
     if action.id != data["id"]:
         raise PlanFormatError(f"action id {data['id']!r} does not match its content")

@@ -115,6 +115,13 @@ def billing_words(billing: Billing | None, step: ActionType | None = None) -> st
     return kind_of(step).goes_on if step else "billing unchanged"
 
 
+def deadline_words(action: Action) -> str | None:
+    """When the step stops being possible, for the row that shows it ("cancel by …")."""
+    if action.deadline is None:
+        return None
+    return f"{kind_of(action.type).verb} by {moment(action.deadline)}: then the window closes"
+
+
 def irreversible_headline(plan: Plan) -> str | None:
     """The irreversible steps counted by kind ("3 irreversible: 2 removals, 1 cancellation").
 

@@ -30,6 +30,7 @@ from reconciler.render.common import (
     by_customer,
     code,
     counts_by_type,
+    deadline_words,
     deferred_count,
     finish,
     irreversible_headline,
@@ -213,7 +214,8 @@ def _actions_table(actions: list[Action]) -> list[str]:
         cells = [
             label,
             _target(action.target_name, action.target_id),
-            md(action.reason),
+            md(action.reason)
+            + (f" **{md(by)}**" if (by := deadline_words(action)) is not None else ""),
             md(billing_words(action.billing, action.type)),
         ]
         rows.append("| " + " | ".join(cells) + " |")

@@ -27,6 +27,7 @@ from reconciler.render.common import (
     billing_words,
     by_customer,
     counts_by_type,
+    deadline_words,
     deferred_count,
     deferred_when,
     irreversible_headline,
@@ -152,9 +153,10 @@ def _verb_width(plan: Plan) -> int:
 
 def _action(action: Action, width: int, paint: Paint) -> list[str]:
     """The action's line and reason, what it does to the bill, and what it cannot undo."""
-    lines = _head_and_reason(action, width, paint) + wrap(
-        billing_words(action.billing, action.type)
-    )
+    lines = _head_and_reason(action, width, paint)
+    if (by := deadline_words(action)) is not None:
+        lines += [paint(line, YELLOW) for line in wrap(by)]
+    lines += wrap(billing_words(action.billing, action.type))
     if action.irreversible:
         lines.append(paint(INDENT + IRREVERSIBLE_LEAD, RED))
         lines += [paint(f"{INDENT}  - {c}", RED) for c in action.consequences]

@@ -39,6 +39,11 @@ AZURE_PLAN_CUSTOMER = "f0539d6e-a996-4622-89f9-b3150c1e88cd"  # Adventure Works 
 AZURE_PLAN_ID = "a1d3f5b7-2c4e-4a6b-8d0f-1e2f3a4b5c6d"
 AZURE_SUBSCRIPTION_ID = "4e6a8c0e-2f4b-4d6c-8e0a-3b5d7f9a1c2e"
 
+# Dates for `pcr calendar`: a trial and a savings plan of Contoso's, Woodgrove's reservation.
+TRIAL_ID = "7d9f1b3d-5e7a-4c9e-8b1d-2f4a6c8e0b13"
+SAVINGS_PLAN_ID = "9b1d3f5a-7c9e-4b1d-8f3a-5c7e9a1b3d24"
+RESERVATION_CUSTOMER = "139748a4-22d9-4508-bd7f-04e25f245176"  # Woodgrove Bank
+
 MISSING_CUSTOMER_FILE = "relecloud.yaml"
 MISSING_CUSTOMER = """\
 # yaml-language-server: $schema=../../schemas/customer.schema.json
@@ -78,10 +83,83 @@ def fake_state(now: datetime) -> str:
     moved["now"] = format_time(now.replace(microsecond=0))
     state = FakeState(moved)
     state.add_gdap_relationship(GDAP_ENDED, display_name="Northwind Traders helpdesk")
-    state.add_gdap_relationship(GDAP_KEPT, display_name="Contoso Ltd helpdesk")
+    _add_calendar_dates(state, now)
     _add_azure_plan(state, since=now - timedelta(days=400))
     # Pretty-printed, for people to read and edit; the fake reads either.
     return json.dumps(json.loads(state.to_json()), indent=2) + "\n"
+
+
+def _add_calendar_dates(state: FakeState, now: datetime) -> None:
+    """What gives `pcr calendar` one of each kind of event: Contoso (which stays) with a GDAP
+    relationship that ends within the month without auto-extend and one that extends, a
+    trial that converts unless auto-renew goes off, and a savings plan that runs out;
+    Woodgrove's reservation runs out in the quarter."""
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    state.add_gdap_relationship(
+        GDAP_KEPT, display_name="Contoso Ltd helpdesk", ends=day + timedelta(days=20)
+    )
+    state.add_gdap_relationship(
+        GDAP_KEPT,
+        display_name="Contoso Ltd support",
+        ends=day + timedelta(days=45),
+        auto_extend="P180D",
+    )
+    state.add_subscription(GDAP_KEPT, _trial(day))
+    state.add_subscription(GDAP_KEPT, _savings_plan(day))
+    for entitlement in state.data["entitlements"].get(RESERVATION_CUSTOMER, []):
+        entitlement["expiryDate"] = format_time(day + timedelta(days=75))
+    state.edited()
+
+
+def _trial(day: datetime) -> dict[str, Any]:
+    started = day - timedelta(days=5)
+    return {
+        "id": TRIAL_ID,
+        "offerId": "CFQ7TTC0LCHC:0002:CFQ7TTC0K5DM",
+        "offerName": "Microsoft Teams Premium (trial)",
+        "friendlyName": "Microsoft Teams Premium (trial)",
+        "productType": {"id": "OnlineServicesNCE", "displayName": "OnlineServicesNCE"},
+        "quantity": 25,
+        "unitType": "Licenses",
+        "status": "active",
+        "autoRenewEnabled": True,
+        "isTrial": True,
+        "billingCycle": "monthly",
+        "termDuration": "P1M",
+        "creationDate": format_time(started),
+        "effectiveStartDate": format_time(started),
+        "commitmentEndDate": format_time(started + timedelta(days=30)),
+        "cancellationAllowedUntilDate": format_time(started + timedelta(days=7)),
+        "orderId": "3c5e7a9b1d2f",
+        "attributes": {"objectType": "Subscription"},
+    }
+
+
+def _savings_plan(day: datetime) -> dict[str, Any]:
+    started = day - timedelta(days=305)
+    return {
+        "id": SAVINGS_PLAN_ID,
+        "offerId": "DZH318Z0BPS6:0002:DZH318Z08N2P",
+        "offerName": "Azure savings plan for compute",
+        "friendlyName": "Azure savings plan for compute",
+        "productType": {
+            "id": "Azure",
+            "displayName": "Azure",
+            "subType": {"id": "savingsPlan", "displayName": "Savings plan"},
+        },
+        "quantity": 1,
+        "unitType": "Usage-based",
+        "status": "active",
+        "autoRenewEnabled": False,
+        "isTrial": False,
+        "billingCycle": "monthly",
+        "termDuration": "P1Y",
+        "creationDate": format_time(started),
+        "effectiveStartDate": format_time(started),
+        "commitmentEndDate": format_time(started + timedelta(days=364)),
+        "orderId": "5d7f9b1c3e4a",
+        "attributes": {"objectType": "Subscription"},
+    }
 
 
 def _add_azure_plan(state: FakeState, since: datetime) -> None:

@@ -1,0 +1,314 @@
+"""The estate's calendar: every dated event of the declared customers that a partner must
+act on or know about, from Partner Center's and Graph's own fields (docs/design.md,
+"Calendar"). Pure: what was read, the desired state and `now` in, events out.
+
+Each date comes from the rule that the planner uses for it (`live.lifecycle`): the
+cancellation window's close (`cancel_deadline`), the inclusive `commitmentEndDate`
+(`term_end_day`, `term_over`), a deferred removal's `not_before` (the customer's own plan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+
+from reconciler.desired.model import (
+    Desired,
+    DesiredCustomer,
+    DesiredStatus,
+    SubscriptionOverride,
+)
+from reconciler.live.lifecycle import (
+    ENDED_STATUSES,
+    cancel_deadline,
+    in_window,
+    label,
+    term_end_day,
+    term_over,
+)
+from reconciler.live.models import (
+    CustomerDetail,
+    EntitlementType,
+    GdapRelationship,
+    GdapStatus,
+    Live,
+    Subscription,
+    SubscriptionKind,
+    moment,
+)
+from reconciler.plan.actions import ActionType
+from reconciler.plan.model import Deferred
+from reconciler.plan.planner import plan_declared
+
+FORMAT_VERSION = 1
+DEFAULT_DAYS = 90
+# An event this close that the declared state contradicts is urgent.
+URGENT_WITHIN = timedelta(days=7)
+# A GDAP relationship ending this soon without auto-extend is a note in drift too.
+GDAP_NOTICE = timedelta(days=30)
+# Kinds whose term renews or runs out at its end (an Azure plan's has no end).
+TERMED_KINDS = frozenset(
+    {
+        SubscriptionKind.NCE,
+        SubscriptionKind.SOFTWARE,
+        SubscriptionKind.SAAS,
+        SubscriptionKind.LEGACY,
+        SubscriptionKind.SAVINGS_PLAN,
+    }
+)
+_TERMS = {"P1M": "a month", "P1Y": "a year", "P3Y": "three years"}
+
+
+class EventKind(StrEnum):
+    CANCELLATION_WINDOW_CLOSES = "cancellation_window_closes"
+    TERM_ENDS = "term_ends"
+    RENEWAL_LOCK = "renewal_lock"
+    REMOVAL_DUE = "removal_due"
+    TRIAL_CONVERTS = "trial_converts"
+    GDAP_ENDS = "gdap_ends"
+    RESERVATION_ENDS = "reservation_ends"
+    SAVINGS_PLAN_ENDS = "savings_plan_ends"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One dated event: when (UTC), what, whose, and what to do by then."""
+
+    when: datetime
+    kind: EventKind
+    customer_id: str
+    customer: str
+    target_id: str
+    target: str
+    action: str
+    urgent: bool = False
+    # term_ends and trial_converts: whether the term renews; gdap_ends: whether it extends.
+    renews: bool | None = None
+    all_day: bool = False  # a day's event (a term's last day), not a moment
+
+    @property
+    def uid(self) -> str:
+        """The same event gets the same id in every run, so that a subscribed calendar
+        updates it instead of adding it again; a date that moves makes a new event."""
+        return f"{self.kind}-{self.target_id}-{self.when:%Y%m%d}@pcr"
+
+
+@dataclass
+class Calendar:
+    now: datetime
+    days: int
+    events: list[Event] = field(default_factory=list)
+    # Customers whose subscriptions could not be read: their events are not known.
+    unread: list[str] = field(default_factory=list)
+
+    @property
+    def urgent(self) -> list[Event]:
+        return [e for e in self.events if e.urgent]
+
+
+def make_calendar(desired: Desired, live: Live, now: datetime, days: int) -> Calendar:
+    """Every event of the declared customers up to `days` from `now`, past-due ones too,
+    sorted by date."""
+    horizon = now + timedelta(days=days)
+    events: list[Event] = []
+    for customer in sorted(desired.customers.values(), key=lambda c: c.path):
+        events += (e for e in customer_events(desired, live, customer, now) if e.when <= horizon)
+    events.sort(key=lambda e: (e.when, e.customer, e.kind, e.target_id))
+    unread = sorted(set(live.unreadable) & set(desired.customers))
+    return Calendar(now, days, events, unread)
+
+
+def customer_events(
+    desired: Desired, live: Live, customer: DesiredCustomer, now: datetime
+) -> Iterator[Event]:
+    """One declared customer's events, whatever their date."""
+    detail = live.details.get(customer.tenant_id, CustomerDetail())
+    found = live.customers.get(customer.tenant_id)
+    name = customer.name or (found.name if found else "") or customer.tenant_id
+    at = _Customer(customer, name, now)
+    for sub in detail.subscriptions:
+        if sub.status not in ENDED_STATUSES:
+            yield from at.subscription_events(sub)
+    yield from at.reservation_events(detail)
+    yield from at.removal_events(plan_declared(desired, live, customer, now).deferred)
+    yield from at.gdap_events(live.gdap.get(customer.tenant_id, ()))
+
+
+@dataclass(frozen=True)
+class _Customer:
+    customer: DesiredCustomer
+    name: str
+    now: datetime
+
+    def event(
+        self, when: datetime, kind: EventKind, target_id: str, target: str, action: str, **kw: bool
+    ) -> Event:
+        urgent = bool(kw.pop("contradicted", False)) and when - self.now <= URGENT_WITHIN
+        return Event(
+            when, kind, self.customer.tenant_id, self.name, target_id, target, action, urgent, **kw
+        )
+
+    # -- subscriptions ------------------------------------------------------------------
+
+    def subscription_events(self, sub: Subscription) -> Iterator[Event]:
+        deadline = cancel_deadline(sub)
+        if deadline is not None and not sub.is_trial and in_window(sub, self.now):
+            yield self.event(
+                deadline,
+                EventKind.CANCELLATION_WINDOW_CLOSES,
+                sub.id,
+                label(sub),
+                f"cancel before {moment(deadline)} for a refund; after it, the term is paid "
+                "to its end",
+                contradicted=self.wants_cancelled(sub),
+            )
+        last_day, over = term_end_day(sub), term_over(sub)
+        if last_day is None or over is None or sub.open_ended or sub.kind not in TERMED_KINDS:
+            return
+        if sub.kind is SubscriptionKind.SAVINGS_PLAN:
+            yield self.event(
+                _day(last_day),
+                EventKind.SAVINGS_PLAN_ENDS,
+                sub.id,
+                label(sub),
+                f"the savings plan runs out on {last_day}; it cannot be cancelled, and the "
+                "customer's reseller relationship cannot be removed until then",
+                all_day=True,
+            )
+            return
+        yield from self.term_events(sub, last_day, over)
+
+    def term_events(self, sub: Subscription, last_day: date, over: datetime) -> Iterator[Event]:
+        renews = sub.auto_renew
+        stops = self.wants_stopped(sub)
+        if sub.is_trial:
+            action = (
+                f"turn auto-renew off before {last_day} or the trial converts into "
+                f"{sub.quantity} paid {'seat' if sub.quantity == 1 else 'seats'}"
+                if renews
+                else f"the trial ends on {last_day} and is not converted"
+            )
+            yield self.event(
+                _day(last_day),
+                EventKind.TRIAL_CONVERTS if renews else EventKind.TERM_ENDS,
+                sub.id,
+                label(sub),
+                action,
+                renews=renews,
+                all_day=True,
+                contradicted=renews and stops,
+            )
+            return
+        term = _TERMS.get((sub.term_duration or "").upper(), "another term")
+        yield self.event(
+            _day(last_day),
+            EventKind.TERM_ENDS,
+            sub.id,
+            label(sub),
+            f"turn auto-renew off before {last_day} or it renews for {term}"
+            if renews
+            else f"the term ends on {last_day} and does not renew",
+            renews=renews,
+            all_day=True,
+            contradicted=renews and stops,
+        )
+        if renews:
+            yield self.event(
+                _day(last_day),
+                EventKind.RENEWAL_LOCK,
+                sub.id,
+                label(sub),
+                f"make any change before {last_day}: Partner Center renews from 00:00 UTC on "
+                f"{over.date()}, for up to 24 hours, and may refuse changes meanwhile",
+                all_day=True,
+                contradicted=stops,
+            )
+
+    def wants_cancelled(self, sub: Subscription) -> bool:
+        """The declared state wants this subscription gone: an offboarding, or declared
+        cancelled."""
+        declared = self.override(sub)
+        return self.customer.offboarding or (
+            declared is not None and declared.status is DesiredStatus.CANCELLED
+        )
+
+    def wants_stopped(self, sub: Subscription) -> bool:
+        """The declared state does not want this subscription to renew."""
+        declared = self.override(sub)
+        return self.wants_cancelled(sub) or (
+            declared is not None
+            and (declared.auto_renew is False or declared.status is DesiredStatus.SUSPENDED)
+        )
+
+    def override(self, sub: Subscription) -> SubscriptionOverride | None:
+        return next((o for o in self.customer.subscriptions if o.id == sub.id.lower()), None)
+
+    # -- the rest -------------------------------------------------------------------------
+
+    def reservation_events(self, detail: CustomerDetail) -> Iterator[Event]:
+        for entitlement in detail.entitlements:
+            if entitlement.type is not EntitlementType.RESERVED_INSTANCE:
+                continue
+            if entitlement.expires_at is None or entitlement.expires_at < self.now:
+                continue
+            orders = ", ".join(entitlement.artifact_ids) or entitlement.product_id
+            yield self.event(
+                entitlement.expires_at,
+                EventKind.RESERVATION_ENDS,
+                entitlement.artifact_ids[0] if entitlement.artifact_ids else entitlement.sku_id,
+                f"Azure reservation {orders}",
+                "the reservation runs out; until then it blocks removing the reseller "
+                "relationship, and only Azure support can cancel it earlier",
+            )
+
+    def removal_events(self, deferred: list[Deferred]) -> Iterator[Event]:
+        for item in deferred:
+            if item.type is ActionType.REMOVE_RELATIONSHIP:
+                yield self.event(
+                    item.not_before,
+                    EventKind.REMOVAL_DUE,
+                    self.customer.tenant_id,
+                    "reseller relationship",
+                    "the removal becomes possible: the next `pcr apply` removes the reseller "
+                    "relationship",
+                )
+
+    def gdap_events(self, relationships: tuple[GdapRelationship, ...]) -> Iterator[Event]:
+        for relationship in relationships:
+            if relationship.status is not GdapStatus.ACTIVE or relationship.ends is None:
+                continue
+            extends = relationship.auto_extends
+            yield self.event(
+                relationship.ends,
+                EventKind.GDAP_ENDS,
+                relationship.id,
+                f"GDAP relationship {relationship.name or relationship.id}",
+                f"it auto-extends ({relationship.auto_extend}): nothing to do"
+                if extends
+                else "it ends without auto-extend and the partner's admin roles with it: "
+                "extend it, or have the customer approve a new one, before then",
+                renews=extends,
+                contradicted=not extends and not self.customer.ends_gdap,
+            )
+
+
+def gdap_ends(
+    customer: DesiredCustomer, relationships: Iterable[GdapRelationship], now: datetime
+) -> list[Event]:
+    """The `gdap_ends` events of a customer's GDAP relationships: drift's notes are these."""
+    at = _Customer(customer, customer.name or customer.tenant_id, now)
+    return list(at.gdap_events(tuple(relationships)))
+
+
+def ends_soon_unextended(event: Event, now: datetime) -> bool:
+    """A GDAP relationship that ends within GDAP_NOTICE (or should have ended already)
+    without auto-extend: the partner's admin roles end with it."""
+    return (
+        event.kind is EventKind.GDAP_ENDS and not event.renews and event.when - now <= GDAP_NOTICE
+    )
+
+
+def _day(value: date) -> datetime:
+    return datetime.combine(value, time(0), tzinfo=UTC)

@@ -1,0 +1,76 @@
+"""`pcr calendar`: the dated events of the declared estate, read from Partner Center and
+Microsoft Graph (docs/design.md, "Calendar")."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from reconciler import interrupts
+from reconciler.calendar.events import make_calendar
+from reconciler.commands import CHANGES, OK, say
+from reconciler.commands.backend import Backend
+from reconciler.commands.plan import UNREAD, load_valid, read_with_progress
+from reconciler.desired.model import Desired
+from reconciler.errors import PcrError
+from reconciler.live.models import CustomerRelationship, Live
+from reconciler.live.read import gdap_summary, read_partner_gdap, read_subscriptions, read_summary
+from reconciler.progress import Meter
+from reconciler.render import use_color
+from reconciler.render.calendar import RENDERERS
+from reconciler.wording import plural
+
+
+@dataclass(frozen=True)
+class CalendarOptions:
+    desired_dir: Path
+    backend: Backend
+    now: datetime
+    days: int
+    output_format: str = "text"
+    detailed_exitcode: bool = False
+
+
+def read_for_calendar(desired: Desired, backend: Backend) -> Live:
+    """What the events need and nothing more: the plan's reads (so that a deferred removal
+    is the plan's own), the subscriptions of every other declared customer (one call each),
+    their entitlements only where an Azure plan can hold a reservation, and GDAP listed
+    once for the partner."""
+    with backend.open_clients(read_only=True) as clients:  # the calendar changes nothing
+        client = clients.partner_center
+        start, started = client.request_count, time.monotonic()
+        live = read_with_progress(replace(clients, graph=None), desired)
+        steady = [
+            cid
+            for cid in desired.customers
+            if cid not in live.details
+            and (found := live.customers.get(cid)) is not None
+            and found.relationship == CustomerRelationship.RESELLER
+        ]
+        with Meter("reading subscriptions", len(steady), "customers") as meter:
+            live.details |= read_subscriptions(client, steady, progress=meter, reservations=True)
+        graph_calls = read_partner_gdap(clients, desired, live)
+        live.api_calls = client.request_count - start + graph_calls
+        live.read_seconds = time.monotonic() - started
+    say(f"{read_summary(live)}; {gdap_summary(live, graph_calls)}")
+    return live
+
+
+def run(options: CalendarOptions) -> int:
+    desired = load_valid(options.desired_dir)
+    with options.backend.failures():
+        live = interrupts.interruptible(lambda: read_for_calendar(desired, options.backend))
+    # Pure from here on: a failure below is a bug, and is reported as one.
+    calendar = make_calendar(desired, live, options.now, options.days)
+    color = options.output_format == "text" and use_color(sys.stdout)
+    rendered = RENDERERS[options.output_format](calendar, color=color)
+    click.echo(rendered, nl=False, color=color)
+    if calendar.unread:
+        raise PcrError(UNREAD.format(customers=plural(len(calendar.unread), "customer")))
+    # Urgent: an event within a week that the declared state contradicts.
+    return CHANGES if options.detailed_exitcode and calendar.urgent else OK

@@ -1,0 +1,252 @@
+"""The calendar in every format `pcr calendar --format` knows: text for a terminal (by
+week), JSON (docs/design.md, "Calendar"), Markdown (a Mermaid `gantt` chart that GitHub
+draws, then the table, within GitHub's size limit) and iCalendar (RFC 5545), which a
+calendar application subscribes to.
+
+One module for the one document, its four formats side by side: they render the same
+events, and the iCalendar format has no other document to render.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from reconciler.calendar.events import FORMAT_VERSION, Calendar, Event, EventKind
+from reconciler.live.models import moment
+from reconciler.printable import JSON_ESCAPES, shown
+from reconciler.render.common import code, finish, keep_what_fits, md, wrap
+from reconciler.timestamps import format_time
+from reconciler.wording import named, plural
+
+DEFAULT_LIMIT = 65_000  # GitHub's limit on a comment's or a job summary's body
+HEADING = "### pcr calendar\n\n"
+CHART_EVENTS = 60  # a chart of more tasks is too tall to read: the table has them all
+NOTHING = "Nothing dated in the declared estate in this window."
+TABLE_HEAD = "| Date | Event | Customer | Target | What to do |\n| --- | --- | --- | --- | --- |\n"
+LEFT_OUT_ROOM = 200  # for the line that says how many rows were left out
+
+WORDS = {
+    EventKind.CANCELLATION_WINDOW_CLOSES: "cancellation window closes",
+    EventKind.TERM_ENDS: "term ends",
+    EventKind.RENEWAL_LOCK: "renewal lock",
+    EventKind.REMOVAL_DUE: "removal due",
+    EventKind.TRIAL_CONVERTS: "trial converts",
+    EventKind.GDAP_ENDS: "GDAP ends",
+    EventKind.RESERVATION_ENDS: "reservation ends",
+    EventKind.SAVINGS_PLAN_ENDS: "savings plan ends",
+}
+
+
+def when(event: Event) -> str:
+    return format_time(event.when)[:10] if event.all_day else moment(event.when)
+
+
+def _header(calendar: Calendar) -> str:
+    until = format_time(calendar.now + timedelta(days=calendar.days))[:10]
+    head = f"{plural(len(calendar.events), 'event')} from now to {until}"
+    head += f" ({calendar.days} days, past-due ones too)"
+    if urgent := len(calendar.urgent):
+        head += f"; {urgent} urgent: within 7 days, and the declared state says otherwise"
+    return head
+
+
+# --- text ---------------------------------------------------------------------------------
+
+
+def render_text(calendar: Calendar, *, color: bool = False) -> str:
+    calendar = shown(calendar)
+    lines = [_header(calendar)]
+    week = None
+    for event in calendar.events:
+        heading = _week(event, calendar.now)
+        if heading != week:
+            week = heading
+            lines += ["", heading]
+        mark = "!" if event.urgent else " "
+        head = f" {mark} {when(event):<20}  {WORDS[event.kind]:<26}  "
+        lines.append(head + named(event.customer, event.customer_id))
+        lines += wrap(f"{event.target}: {event.action}" + (" (URGENT)" if event.urgent else ""))
+    if not calendar.events:
+        lines += ["", NOTHING]
+    return "\n".join(lines) + "\n"
+
+
+def _week(event: Event, now: datetime) -> str:
+    if event.when < now:
+        return "Past due"
+    monday = event.when.date() - timedelta(days=event.when.weekday())
+    return f"Week of {monday.isoformat()}"
+
+
+# --- JSON ---------------------------------------------------------------------------------
+
+
+def to_dict(calendar: Calendar) -> dict[str, Any]:
+    """The calendar-JSON contract (docs/design.md, "Calendar")."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "now": format_time(calendar.now),
+        "days": calendar.days,
+        "events": [
+            {
+                "date": format_time(e.when),
+                "kind": str(e.kind),
+                "customer_id": e.customer_id,
+                "customer": e.customer,
+                "target_id": e.target_id,
+                "target": e.target,
+                "action": e.action,
+                "urgent": e.urgent,
+                **({} if e.renews is None else {_renews_key(e): e.renews}),
+                "uid": e.uid,
+            }
+            for e in calendar.events
+        ],
+        "unread": list(calendar.unread),
+    }
+
+
+def _renews_key(event: Event) -> str:
+    return "auto_extends" if event.kind is EventKind.GDAP_ENDS else "renews"
+
+
+def render_json(calendar: Calendar, *, color: bool = False) -> str:
+    text = json.dumps(to_dict(calendar), indent=2, ensure_ascii=False)
+    return text.translate(JSON_ESCAPES) + "\n"
+
+
+# --- Markdown -----------------------------------------------------------------------------
+
+
+def render_markdown(calendar: Calendar, *, color: bool = False, limit: int = DEFAULT_LIMIT) -> str:
+    """The chart, then the table; rows that do not fit GitHub's limit are left out, and
+    said so."""
+    calendar = shown(calendar)
+    head = HEADING + md(_header(calendar)) + "\n\n"
+    if not calendar.events:
+        return finish(head + NOTHING)
+    chart = gantt(calendar.events[:CHART_EVENTS], calendar.now)
+    rows = [("row", _row(event)) for event in calendar.events]
+    budget = limit - len(head) - len(chart) - len(TABLE_HEAD) - LEFT_OUT_ROOM
+    kept, left_out = keep_what_fits(rows, budget)
+    note = ""
+    if count := left_out["row"]:
+        note = f"\n_{plural(count, 'more event')} left out to fit GitHub's limit: run "
+        note += "`pcr calendar` for all of them._\n"
+    return finish(head + chart + "\n" + TABLE_HEAD + "".join(kept) + note)
+
+
+def _row(event: Event) -> str:
+    what = md(event.action) + (" **URGENT**" if event.urgent else "")
+    return (
+        f"| {when(event)} | {WORDS[event.kind]} | {md(event.customer)} | "
+        f"{md(event.target)} {code(event.target_id)} | {what} |\n"
+    )
+
+
+def gantt(events: Iterable[Event], now: datetime) -> str:
+    """A Mermaid `gantt` block: one section per kind of event, each event a milestone on
+    its day (urgent ones marked `crit`)."""
+    lines = [
+        "```mermaid",
+        "gantt",
+        "    dateFormat YYYY-MM-DD",
+        "    axisFormat %m-%d",
+        f"    title Dated events from {format_time(now)[:10]}",
+    ]
+    by_kind: dict[EventKind, list[Event]] = {}
+    for event in events:
+        by_kind.setdefault(event.kind, []).append(event)
+    number = 0
+    for kind in EventKind:
+        if kind not in by_kind:
+            continue
+        lines.append(f"    section {WORDS[kind]}")
+        for event in by_kind[kind]:
+            number += 1
+            tags = "crit, milestone" if event.urgent else "milestone"
+            day = format_time(event.when)[:10]
+            lines.append(f"    {_task(event)} :{tags}, e{number}, {day}, 0d")
+    lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+def _task(event: Event) -> str:
+    """A task's name in Mermaid's own syntax, where `:`, `;` and `#` mean something."""
+    text = f"{event.customer} {event.target}"
+    cleaned = "".join(" " if ch in ":;#`\n\r" else ch for ch in text)
+    return " ".join(cleaned.split())[:60] or event.target_id
+
+
+# --- iCalendar (RFC 5545) -----------------------------------------------------------------
+
+
+def render_ics(calendar: Calendar, *, color: bool = False) -> str:
+    """One VEVENT per event, all-day on its UTC date, its UID stable across runs."""
+    stamp = calendar.now.strftime("%Y%m%dT%H%M%SZ")
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//pcr//estate calendar//EN",
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+        "X-WR-CALNAME:pcr estate calendar",
+    ]
+    for event in calendar.events:
+        day = event.when.date()
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:{event.uid}",
+            f"DTSTAMP:{stamp}",
+            f"DTSTART;VALUE=DATE:{day:%Y%m%d}",
+            f"DTEND;VALUE=DATE:{day + timedelta(days=1):%Y%m%d}",
+            "SUMMARY:" + _text(f"{WORDS[event.kind]}: {event.customer}, {event.target}"),
+            "DESCRIPTION:" + _text(_description(event)),
+            "CATEGORIES:" + _text(str(event.kind)),
+            "TRANSP:TRANSPARENT",
+            "END:VEVENT",
+        ]
+    lines.append("END:VCALENDAR")
+    return "".join(_fold(line) + "\r\n" for line in lines)
+
+
+def _description(event: Event) -> str:
+    urgent = "URGENT: " if event.urgent else ""
+    return (
+        f"{urgent}{event.action}\n{when(event)}\ncustomer {event.customer_id}\n"
+        f"target {event.target_id}"
+    )
+
+
+def _text(value: str) -> str:
+    """An iCalendar TEXT value: backslash, semicolon, comma and newline escaped."""
+    escaped = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+    escaped = escaped.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+    # Control characters have no place in a content line.
+    return "".join(ch for ch in escaped if ch >= " " or ch == "\t")
+
+
+def _fold(line: str) -> str:
+    """Lines longer than 75 octets are folded (RFC 5545, 3.1), never inside a character."""
+    out: list[str] = []
+    current = ""
+    for ch in line:
+        limit = 75 if not out else 74  # a continuation line starts with one space
+        if len((current + ch).encode()) > limit:
+            out.append(current)
+            current = ch
+        else:
+            current += ch
+    out.append(current)
+    return "\r\n ".join(out)
+
+
+RENDERERS: dict[str, Callable[..., str]] = {
+    "text": render_text,
+    "json": render_json,
+    "markdown": render_markdown,
+    "ics": render_ics,
+}

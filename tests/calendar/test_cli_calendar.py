@@ -1,0 +1,73 @@
+"""`pcr calendar` end to end: the installed `pcr`, the demo estate and the fake in process."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import icalendar
+
+from reconciler.commands import demo as demo_command
+from reconciler.scaffold.demo import FAKE_STATE
+from tests.artifact import run_pcr
+
+NOW = datetime(2026, 11, 22, 9, tzinfo=UTC)
+
+
+def demo(tmp_path: Path) -> Path:
+    assert demo_command.run(tmp_path / "demo", now=NOW) == 0
+    return tmp_path / "demo"
+
+
+def calendar(pcr: str, folder: Path, *args: str) -> tuple[int, str, str]:
+    done = run_pcr(
+        pcr,
+        "calendar",
+        "--desired",
+        "desired-state",
+        "--fake",
+        FAKE_STATE,
+        "--now",
+        NOW.isoformat(),
+        *args,
+        cwd=folder,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_the_demo_calendar_lists_its_events_and_exits_2_for_an_urgent_one(
+    tmp_path: Path, pcr_executable: str
+) -> None:
+    folder = demo(tmp_path)
+    state = (folder / FAKE_STATE).read_bytes()
+    code, out, err = calendar(pcr_executable, folder, "--format", "json")
+    assert code == 0, err
+    document = json.loads(out)
+    kinds = {e["kind"] for e in document["events"]}
+    assert {"cancellation_window_closes", "term_ends", "removal_due", "gdap_ends"} <= kinds
+    urgent = [e for e in document["events"] if e["urgent"]]
+    assert urgent  # an offboarding whose window closes within the week
+    assert "API calls" in err  # what it read, said on stderr
+    code, _, _ = calendar(pcr_executable, folder, "--detailed-exitcode")
+    assert code == 2
+    assert (folder / FAKE_STATE).read_bytes() == state  # it only reads
+
+
+def test_the_ics_keeps_its_uids_across_runs(tmp_path: Path, pcr_executable: str) -> None:
+    folder = demo(tmp_path)
+    runs = [calendar(pcr_executable, folder, "--format", "ics") for _ in range(2)]
+    uids = []
+    for code, out, err in runs:
+        assert code == 0, err
+        parsed = icalendar.Calendar.from_ical(out)
+        uids.append([str(event["UID"]) for event in parsed.walk("VEVENT")])
+    assert uids[0] == uids[1] and uids[0]
+
+
+def test_a_window_of_days_that_is_not_a_number_is_a_usage_error(
+    tmp_path: Path, pcr_executable: str
+) -> None:
+    folder = demo(tmp_path)
+    code, _, err = calendar(pcr_executable, folder, "--days", "soon")
+    assert code == 1 and "--days" in err and "Traceback" not in err

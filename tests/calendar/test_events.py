@@ -1,0 +1,159 @@
+"""The calendar's events, each on the date Partner Center's and Graph's fields give: the
+window's close as `cancellationAllowedUntilDate` says, a term's end on its inclusive
+`commitmentEndDate`, a deferred removal on the plan's own `not_before`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
+
+from reconciler.calendar.events import Event, EventKind, make_calendar
+from reconciler.desired.model import DesiredStatus, Relationship
+from reconciler.live.lifecycle import term_over
+from reconciler.live.models import SubscriptionKind
+from tests.plan.builders import (
+    NOW,
+    customer,
+    detail,
+    estate,
+    override,
+    relationship,
+    reserved_instance,
+    sub,
+)
+
+NCE, LEGACY = SubscriptionKind.NCE, SubscriptionKind.LEGACY
+
+
+def on_day(moment: datetime | None) -> datetime:
+    assert moment is not None
+    return datetime.combine(moment.astimezone(UTC).date(), time(0), tzinfo=UTC)
+
+
+def kinds_of(events: list[Event], target_id: str) -> dict[EventKind, Event]:
+    return {e.kind: e for e in events if e.target_id == target_id}
+
+
+def test_each_event_is_on_the_date_partner_center_gives() -> None:
+    in_window = sub(NCE, window_days=3, term_end_days=365)
+    renewing = sub(NCE, window_days=-30, term_end_days=20)
+    lapsing = sub(NCE, window_days=-30, term_end_days=25, auto_renew=False)
+    trial = sub(NCE, window_days=5, term_end_days=30, is_trial=True)
+    stays = customer(relationship=Relationship.RESELLER)
+    gdap_on = relationship(stays.tenant_id, ends_in_days=40, auto_extend="P180D")
+    gdap_off = relationship(stays.tenant_id, ends_in_days=10)
+    reservation = replace(reserved_instance("ro-7"), expires_at=NOW + timedelta(days=50))
+    desired, live = estate(
+        (stays, replace(detail(in_window, renewing, lapsing, trial), entitlements=(reservation,)))
+    )
+    live.gdap[stays.tenant_id] = (gdap_on, gdap_off)
+
+    events = make_calendar(desired, live, NOW, days=400).events
+    assert events == sorted(events, key=lambda e: e.when)
+
+    window = kinds_of(events, in_window.id)
+    assert window[EventKind.CANCELLATION_WINDOW_CLOSES].when == in_window.cancellation_allowed_until
+    # commitmentEndDate is inclusive: the term's last day is its own date, and the renewal
+    # starts the next day at 00:00 UTC.
+    ends = kinds_of(events, renewing.id)
+    assert ends[EventKind.TERM_ENDS].when == on_day(renewing.commitment_end)
+    assert ends[EventKind.TERM_ENDS].renews is True
+    assert ends[EventKind.RENEWAL_LOCK].when == on_day(renewing.commitment_end)
+    assert str(term_over(renewing).date()) in ends[EventKind.RENEWAL_LOCK].action
+    assert EventKind.CANCELLATION_WINDOW_CLOSES not in ends  # its window closed already
+
+    lapses = kinds_of(events, lapsing.id)
+    assert set(lapses) == {EventKind.TERM_ENDS}  # no renewal: nothing locks
+    assert lapses[EventKind.TERM_ENDS].renews is False
+
+    converts = kinds_of(events, trial.id)
+    assert set(converts) == {EventKind.TRIAL_CONVERTS}  # a trial has no refund window
+    assert converts[EventKind.TRIAL_CONVERTS].when == on_day(trial.commitment_end)
+    assert "5 paid seats" in converts[EventKind.TRIAL_CONVERTS].action
+
+    assert kinds_of(events, gdap_on.id)[EventKind.GDAP_ENDS].renews is True
+    ending = kinds_of(events, gdap_off.id)[EventKind.GDAP_ENDS]
+    assert (ending.when, ending.renews) == (gdap_off.ends, False)
+    assert kinds_of(events, "ro-7")[EventKind.RESERVATION_ENDS].when == reservation.expires_at
+
+
+def test_a_deferred_removal_is_due_on_the_plans_own_date() -> None:
+    leaving = customer()  # relationship: none
+    waiting = sub(NCE, window_days=-30, term_end_days=40, auto_renew=False)
+    desired, live = estate((leaving, detail(waiting)))
+    [due] = [
+        e for e in make_calendar(desired, live, NOW, 90).events if e.kind is EventKind.REMOVAL_DUE
+    ]
+    assert due.when == term_over(waiting)  # the day after the inclusive end date
+    assert due.target_id == leaving.tenant_id
+
+
+def test_an_event_within_a_week_that_the_declared_state_contradicts_is_urgent() -> None:
+    closing = sub(NCE, window_days=2, term_end_days=365)
+    renews_soon = sub(NCE, window_days=-30, term_end_days=5)
+    renews_later = sub(NCE, window_days=-30, term_end_days=20)
+    wants_off = customer(
+        relationship=Relationship.RESELLER,
+        overrides=(
+            override(closing.id, DesiredStatus.CANCELLED),
+            override(renews_soon.id, auto_renew=False),
+            override(renews_later.id, auto_renew=False),
+        ),
+    )
+    content = sub(NCE, window_days=2, term_end_days=6)  # nothing declared: nothing contradicts
+    steady = customer(relationship=Relationship.RESELLER)
+    desired, live = estate(
+        (wants_off, detail(closing, renews_soon, renews_later)), (steady, detail(content))
+    )
+    calendar = make_calendar(desired, live, NOW, 90)
+    urgent = {(e.target_id, e.kind) for e in calendar.urgent}
+    assert urgent == {
+        (closing.id, EventKind.CANCELLATION_WINDOW_CLOSES),
+        (renews_soon.id, EventKind.TERM_ENDS),
+        (renews_soon.id, EventKind.RENEWAL_LOCK),
+    }
+
+
+def test_an_offboarding_whose_window_closes_this_week_is_urgent() -> None:
+    closing = sub(NCE, window_days=3, term_end_days=365)
+    leaving = customer()
+    desired, live = estate((leaving, detail(closing)))
+    [window] = [
+        e
+        for e in make_calendar(desired, live, NOW, 90).events
+        if e.target_id == closing.id and e.kind is EventKind.CANCELLATION_WINDOW_CLOSES
+    ]
+    assert window.urgent
+
+
+def test_the_window_is_the_days_asked_for_and_past_due_events_stay() -> None:
+    soon = sub(LEGACY, term_end_days=10)
+    far = sub(LEGACY, term_end_days=200)
+    stays = customer(relationship=Relationship.RESELLER)
+    overdue = relationship(stays.tenant_id, ends_in_days=-2)
+    desired, live = estate((stays, detail(soon, far)))
+    live.gdap[stays.tenant_id] = (overdue,)
+    targets = {e.target_id for e in make_calendar(desired, live, NOW, 30).events}
+    assert targets == {soon.id, overdue.id}
+    assert far.id in {e.target_id for e in make_calendar(desired, live, NOW, 365).events}
+
+
+def test_uids_are_the_same_for_the_same_event_and_new_when_its_date_moves() -> None:
+    renewing = sub(NCE, window_days=-30, term_end_days=20)
+    stays = customer(relationship=Relationship.RESELLER)
+    desired, live = estate((stays, detail(renewing)))
+    first = [e.uid for e in make_calendar(desired, live, NOW, 90).events]
+    again = [e.uid for e in make_calendar(desired, live, NOW + timedelta(hours=5), 90).events]
+    assert first == again and len(set(first)) == len(first)
+    assert renewing.commitment_end is not None
+    moved = replace(renewing, commitment_end=renewing.commitment_end + timedelta(days=365))
+    desired, live = estate((stays, detail(moved)))
+    assert not set(first) & {e.uid for e in make_calendar(desired, live, NOW, 400).events}
+
+
+def test_ended_subscriptions_and_an_azure_plan_have_no_dates() -> None:
+    # An Azure plan's term has no end: Partner Center's year 9999, not a date.
+    plan = replace(sub(SubscriptionKind.AZURE, term_end_days=3000), open_ended=True)
+    stays = customer(relationship=Relationship.RESELLER)
+    desired, live = estate((stays, detail(plan)))
+    assert make_calendar(desired, live, NOW, 4000).events == []
