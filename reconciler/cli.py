@@ -219,9 +219,17 @@ def plan(**options: Any) -> None:
 
 @cli.command()
 @click.argument("plan_file", type=click.Path(path_type=Path, dir_okay=False))
-@format_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice([*FORMATS, "ics"]),
+    default="text",
+    show_default=True,
+    help="ics: only for a saved calendar.",
+)
 def show(plan_file: Path, output_format: str) -> None:
-    """Print PLAN_FILE (from `pcr plan --out`) as `pcr plan` would."""
+    """Print PLAN_FILE (from `pcr plan --out`) as `pcr plan` would, or a calendar saved
+    with `pcr calendar --format json` as `pcr calendar` would."""
     from reconciler.commands import show as show_command
 
     sys.exit(show_command.run(plan_file, output_format))

@@ -10,10 +10,10 @@ cancellation window's close (`cancel_deadline`), the inclusive `commitmentEndDat
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 
+from reconciler.calendar.model import Calendar, Event, EventKind
 from reconciler.desired.model import (
     Desired,
     DesiredCustomer,
@@ -42,7 +42,6 @@ from reconciler.plan.actions import ActionType
 from reconciler.plan.model import Deferred
 from reconciler.plan.planner import plan_declared
 
-FORMAT_VERSION = 1
 DEFAULT_DAYS = 90
 # An event this close that the declared state contradicts is urgent.
 URGENT_WITHIN = timedelta(days=7)
@@ -59,53 +58,6 @@ TERMED_KINDS = frozenset(
     }
 )
 _TERMS = {"P1M": "a month", "P1Y": "a year", "P3Y": "three years"}
-
-
-class EventKind(StrEnum):
-    CANCELLATION_WINDOW_CLOSES = "cancellation_window_closes"
-    TERM_ENDS = "term_ends"
-    RENEWAL_LOCK = "renewal_lock"
-    REMOVAL_DUE = "removal_due"
-    TRIAL_CONVERTS = "trial_converts"
-    GDAP_ENDS = "gdap_ends"
-    RESERVATION_ENDS = "reservation_ends"
-    SAVINGS_PLAN_ENDS = "savings_plan_ends"
-
-
-@dataclass(frozen=True)
-class Event:
-    """One dated event: when (UTC), what, whose, and what to do by then."""
-
-    when: datetime
-    kind: EventKind
-    customer_id: str
-    customer: str
-    target_id: str
-    target: str
-    action: str
-    urgent: bool = False
-    # term_ends and trial_converts: whether the term renews; gdap_ends: whether it extends.
-    renews: bool | None = None
-    all_day: bool = False  # a day's event (a term's last day), not a moment
-
-    @property
-    def uid(self) -> str:
-        """The same event gets the same id in every run, so that a subscribed calendar
-        updates it instead of adding it again; a date that moves makes a new event."""
-        return f"{self.kind}-{self.target_id}-{self.when:%Y%m%d}@pcr"
-
-
-@dataclass
-class Calendar:
-    now: datetime
-    days: int
-    events: list[Event] = field(default_factory=list)
-    # Customers whose subscriptions could not be read: their events are not known.
-    unread: list[str] = field(default_factory=list)
-
-    @property
-    def urgent(self) -> list[Event]:
-        return [e for e in self.events if e.urgent]
 
 
 def make_calendar(desired: Desired, live: Live, now: datetime, days: int) -> Calendar:

@@ -18,8 +18,15 @@ from reconciler.commands.backend import Backend
 from reconciler.commands.plan import UNREAD, load_valid, read_with_progress
 from reconciler.desired.model import Desired
 from reconciler.errors import PcrError
+from reconciler.live.lifecycle import needs_entitlements
 from reconciler.live.models import CustomerRelationship, Live
-from reconciler.live.read import gdap_summary, read_partner_gdap, read_subscriptions, read_summary
+from reconciler.live.read import (
+    gdap_summary,
+    read_partner_gdap,
+    read_reservations,
+    read_subscriptions,
+    read_summary,
+)
 from reconciler.progress import Meter
 from reconciler.render import use_color
 from reconciler.render.calendar import RENDERERS
@@ -45,6 +52,12 @@ def read_for_calendar(desired: Desired, backend: Backend) -> Live:
         client = clients.partner_center
         start, started = client.request_count, time.monotonic()
         live = read_with_progress(replace(clients, graph=None), desired)
+        # Customers with overrides: the plan read their subscriptions, not entitlements.
+        without_entitlements = {
+            cid: detail
+            for cid, detail in live.details.items()
+            if cid in desired.customers and not needs_entitlements(desired.customers[cid])
+        }
         steady = [
             cid
             for cid in desired.customers
@@ -54,6 +67,7 @@ def read_for_calendar(desired: Desired, backend: Backend) -> Live:
         ]
         with Meter("reading subscriptions", len(steady), "customers") as meter:
             live.details |= read_subscriptions(client, steady, progress=meter, reservations=True)
+        live.details |= read_reservations(client, without_entitlements)
         graph_calls = read_partner_gdap(clients, desired, live)
         live.api_calls = client.request_count - start + graph_calls
         live.read_seconds = time.monotonic() - started

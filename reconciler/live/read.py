@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler import interrupts
@@ -576,6 +577,28 @@ def _read_detail(client: PartnerCenterClient, customer: DesiredCustomer) -> Cust
         for entitlement in client.list_azure_entitlements(customer.tenant_id, plan.id)
     )
     return CustomerDetail(subscriptions, entitlements, azure, orders)
+
+
+def read_reservations(
+    client: PartnerCenterClient, details: dict[str, CustomerDetail], *, workers: int = 8
+) -> dict[str, CustomerDetail]:
+    """The entitlements (with their expiry) of the customers read without them that have
+    an Azure plan, under which reservations are bought; their details with them added."""
+    ids = [
+        cid
+        for cid, detail in details.items()
+        if not detail.entitlements
+        and any(s.kind is SubscriptionKind.AZURE for s in detail.subscriptions)
+    ]
+
+    def read_one(customer_id: str) -> tuple[str, CustomerDetail]:
+        entitlements = tuple(client.list_entitlements(customer_id))
+        return customer_id, replace(details[customer_id], entitlements=entitlements)
+
+    if not ids:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(ids)))) as pool:
+        return dict(pool.map(read_one, ids))
 
 
 def read_subscriptions(

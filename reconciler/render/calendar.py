@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
-from reconciler.calendar.events import FORMAT_VERSION, Calendar, Event, EventKind
+from reconciler.calendar.model import Calendar, Event, EventKind, to_dict
 from reconciler.live.models import moment
 from reconciler.printable import JSON_ESCAPES, shown
 from reconciler.render.common import code, finish, keep_what_fits, md, wrap
@@ -23,7 +22,9 @@ from reconciler.wording import named, plural
 
 DEFAULT_LIMIT = 65_000  # GitHub's limit on a comment's or a job summary's body
 HEADING = "### pcr calendar\n\n"
+CHART_DAYS = 30  # the chart shows the month ahead; the table, every event
 CHART_EVENTS = 60  # a chart of more tasks is too tall to read: the table has them all
+URGENT_SHOWN = 50
 NOTHING = "Nothing dated in the declared estate in this window."
 TABLE_HEAD = "| Date | Event | Customer | Target | What to do |\n| --- | --- | --- | --- | --- |\n"
 LEFT_OUT_ROOM = 200  # for the line that says how many rows were left out
@@ -84,35 +85,6 @@ def _week(event: Event, now: datetime) -> str:
 # --- JSON ---------------------------------------------------------------------------------
 
 
-def to_dict(calendar: Calendar) -> dict[str, Any]:
-    """The calendar-JSON contract (docs/design.md, "Calendar")."""
-    return {
-        "format_version": FORMAT_VERSION,
-        "now": format_time(calendar.now),
-        "days": calendar.days,
-        "events": [
-            {
-                "date": format_time(e.when),
-                "kind": str(e.kind),
-                "customer_id": e.customer_id,
-                "customer": e.customer,
-                "target_id": e.target_id,
-                "target": e.target,
-                "action": e.action,
-                "urgent": e.urgent,
-                **({} if e.renews is None else {_renews_key(e): e.renews}),
-                "uid": e.uid,
-            }
-            for e in calendar.events
-        ],
-        "unread": list(calendar.unread),
-    }
-
-
-def _renews_key(event: Event) -> str:
-    return "auto_extends" if event.kind is EventKind.GDAP_ENDS else "renews"
-
-
 def render_json(calendar: Calendar, *, color: bool = False) -> str:
     text = json.dumps(to_dict(calendar), indent=2, ensure_ascii=False)
     return text.translate(JSON_ESCAPES) + "\n"
@@ -122,13 +94,15 @@ def render_json(calendar: Calendar, *, color: bool = False) -> str:
 
 
 def render_markdown(calendar: Calendar, *, color: bool = False, limit: int = DEFAULT_LIMIT) -> str:
-    """The chart, then the table; rows that do not fit GitHub's limit are left out, and
-    said so."""
+    """The urgent events first, then the chart of the next CHART_DAYS days, then every
+    event in a table; rows that do not fit GitHub's limit are left out, and said so."""
     calendar = shown(calendar)
     head = HEADING + md(_header(calendar)) + "\n\n"
     if not calendar.events:
         return finish(head + NOTHING)
-    chart = gantt(calendar.events[:CHART_EVENTS], calendar.now)
+    head += _urgent(calendar.urgent)
+    soon = calendar.now + timedelta(days=CHART_DAYS)
+    chart = gantt([e for e in calendar.events if e.when <= soon][:CHART_EVENTS], calendar.now)
     rows = [("row", _row(event)) for event in calendar.events]
     budget = limit - len(head) - len(chart) - len(TABLE_HEAD) - LEFT_OUT_ROOM
     kept, left_out = keep_what_fits(rows, budget)
@@ -137,6 +111,23 @@ def render_markdown(calendar: Calendar, *, color: bool = False, limit: int = DEF
         note = f"\n_{plural(count, 'more event')} left out to fit GitHub's limit: run "
         note += "`pcr calendar` for all of them._\n"
     return finish(head + chart + "\n" + TABLE_HEAD + "".join(kept) + note)
+
+
+def _urgent(events: list[Event]) -> str:
+    """A warning with each urgent event: within a week, and the declared state says
+    otherwise. At most URGENT_SHOWN of them, so that the chart and table still fit."""
+    if not events:
+        return ""
+    lines = [f"> [!WARNING]\n> **{plural(len(events), 'urgent event')}**: within 7 days, "]
+    lines[0] += "and the declared state says otherwise.\n>\n"
+    for event in events[:URGENT_SHOWN]:
+        lines.append(
+            f"> - {when(event)}, {WORDS[event.kind]}: {md(event.customer)}, "
+            f"{md(event.target)}: {md(event.action)}\n"
+        )
+    if len(events) > URGENT_SHOWN:
+        lines.append(f"> - and {len(events) - URGENT_SHOWN} more in the table below\n")
+    return "".join(lines) + "\n"
 
 
 def _row(event: Event) -> str:

@@ -214,6 +214,7 @@ def commands(folder: Path) -> list[tuple[str, str]]:
     return [
         (f"cd {shlex.quote(str(folder))}", ""),
         ("pcr validate", "check every file of the desired state"),
+        (f"pcr calendar {backend}", "every date that costs money, the urgent ones marked"),
         (f"pcr plan {backend}", "what pcr would do, and why, in order"),
         (f"pcr plan {backend} --out plan.json", "the same plan, saved for review"),
         (f"pcr apply plan.json {backend}", "carry out the reviewed plan (the fake changes)"),

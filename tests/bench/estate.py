@@ -60,6 +60,21 @@ class Estate:
         return 2 * len(self.offboarding) + azure + len(self.overrides)
 
     @property
+    def calendar_reads(self) -> int:
+        """Partner Center calls `pcr calendar` needs beyond the plan's: the subscriptions of
+        every other declared customer, and the entitlements of each customer not offboarding
+        that has an Azure plan (reservations are bought under one)."""
+        deep = self.offboarding | set(self.overrides)
+        steady = sum(1 for c in self.customers if c["id"] not in deep)
+        azure = sum(
+            1
+            for tenant, subscriptions in self.subscriptions.items()
+            if tenant not in self.offboarding
+            and any(sub.get("offerName") == "Azure plan" for sub in subscriptions)
+        )
+        return steady + azure
+
+    @property
     def graph_reads(self) -> int:
         """Microsoft Graph calls: one GDAP listing per offboarding customer (its relationships
         end with it, the default)."""
@@ -299,6 +314,7 @@ def write_all(count: int, work: Path) -> dict[str, Any]:
         "deep_read_customers": len(deep),
         "deep_reads": estate.deep_reads,
         "graph_reads": estate.graph_reads,
+        "calendar_reads": estate.calendar_reads,
         "pull_request": {"tenant": tenant, "file": str(changed.relative_to(desired))},
     }
 

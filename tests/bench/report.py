@@ -17,6 +17,7 @@ STARTUP_TARGET_MS = 100  # `pcr --help`, `pcr validate`: import time
 TARGET_SIZES = (20_000, 100_000)
 SCOPED_SIZE = 100_000
 FAKE_SIZE = 100_000
+CALENDAR_SIZE = 20_000
 
 
 def _met(ok: bool | None) -> str:
@@ -159,6 +160,7 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         )
     if not any(size.get("apply") for size in sizes.values()):
         lines.append(("apply: calls and wall against the minimum and the floor", "not run", None))
+    lines += _calendar_targets(sizes)
     fake = sizes.get(FAKE_SIZE)
     if fake is None:
         lines.append((f"`pcr plan --fake` at {FAKE_SIZE:,}: ≤ 30 s CPU, ≤ 1.5 GB", "not run", None))
@@ -177,6 +179,42 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         )
     lines += _startup_targets(report.get("startup"))
     return lines
+
+
+def _calendar_targets(sizes: dict[int, dict[str, Any]]) -> list[tuple[str, str, bool | None]]:
+    size = sizes.get(CALENDAR_SIZE)
+    target = (
+        f"`pcr calendar` at {CALENDAR_SIZE:,}: calls = the minimum, wall ≤ {FLOOR_TARGET} × floor"
+    )
+    if size is None or "calendar" not in size:
+        return [(target, "not run", None)]
+    run, minimum = size["calendar"], size["calendar_minimum_calls"]
+    measured = (
+        f"{_n(run['calls'])} calls (minimum {_n(minimum)}); {run['wall_s']} s ÷ "
+        f"{run['floor_s']} s = {_x(run['wall_over_floor'])}"
+    )
+    ok = run["calls"] <= minimum and run["wall_over_floor"] is not None
+    return [(target, measured, ok and run["wall_over_floor"] <= FLOOR_TARGET)]
+
+
+def _calendar(sizes: list[dict[str, Any]]) -> list[str]:
+    rows = [
+        [
+            _n(size["customers"]),
+            _calls(size["calendar"]),
+            _n(size["calendar_minimum_calls"]),
+            *_timing(size["calendar"]),
+            size["calendar"]["cpu_s"],
+            _n(size["calendar"]["peak_rss_mb"]),
+            f"{_n(size['calendar']['events'])} ({size['calendar']['urgent']} urgent)",
+        ]
+        for size in sizes
+        if "calendar" in size
+    ]
+    if not rows:
+        return ["Not run."]
+    header = ["customers", "calls (PC + Graph)", "minimum", *TIMING_HEADER, "CPU s"]
+    return _table([*header, "peak RSS MB", "events"], rows)
 
 
 def _startup_targets(startup: dict[str, Any] | None) -> list[tuple[str, str, bool | None]]:
@@ -559,8 +597,8 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
         + (f" ({settings})" if settings else "")
         + f", {report.get('bench_minutes', '?')} minutes (figures also in `bench.json`). "
         "Regenerate with `make bench`; `PCR_BENCH_SIZES`, `PCR_BENCH_APPLY_SIZES`, "
-        "`PCR_BENCH_SEQUENTIAL_SIZE`, `PCR_BENCH_RATE`, `PCR_BENCH_LATENCY` and "
-        "`PCR_BENCH_CLIENT_SHARE` change what it runs.",
+        "`PCR_BENCH_CALENDAR_SIZES`, `PCR_BENCH_SEQUENTIAL_SIZE`, `PCR_BENCH_RATE`, "
+        "`PCR_BENCH_LATENCY` and `PCR_BENCH_CLIENT_SHARE` change what it runs.",
         "",
         "pcr ran as real processes against `pcr fake serve` on loopback: one fake for "
         "Partner Center and one for Microsoft Graph, each answering every request after "
@@ -605,6 +643,15 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
         "## The pull-request case: one customer file changed",
         "",
         *_pull_request(sizes),
+        "",
+        "## The estate calendar",
+        "",
+        "`pcr calendar --format json` of every declared customer. Minimum = the plan's pages "
+        "and deep reads + the subscriptions of every other declared customer (one call "
+        "each) + the entitlements of each customer not offboarding that has an Azure plan "
+        "(reservations are bought under one) + one partner-wide GDAP listing.",
+        "",
+        *_calendar(sizes),
         "",
         "## Paging at Partner Center's own rate",
         "",

@@ -361,6 +361,22 @@ def _plan_args(work: Path, out: Path, *scope: str) -> list[str]:
     ]
 
 
+# The calendar reads one call per declared customer: measured where a full run is short.
+CALENDAR_SIZES = {int(n) for n in os.environ.get("PCR_BENCH_CALENDAR_SIZES", "20000").split(",")}
+
+
+def run_calendar(work: Path, setting: Setting, services: Services) -> dict[str, Any]:
+    """`pcr calendar` of every declared customer, as JSON, against fresh fakes."""
+    out = work / "calendar.json"
+    args = [*PCR, "calendar", "--desired", str(work / "desired-state"), "--now", _now()]
+    ran = median(lambda: run_served([*args, "--format", "json"], services, setting, stdout=out))
+    document = json.loads(out.read_text())
+    return ran | {
+        "events": len(document["events"]),
+        "urgent": sum(e["urgent"] for e in document["events"]),
+    }
+
+
 def _apply_args(work: Path, plan: Path, name: str, parallel: int | None = None) -> list[str]:
     args = [*PCR, "apply", str(plan), "--desired", str(work / "desired-state"), "--now", _now()]
     args += ["--state-dir", str(work / f"pcr-state-{name}")]
@@ -522,6 +538,14 @@ def bench_size(
         lambda: run_served(_plan_args(work, only, "--only", only_file), services, setting)
     ) | _summary(only)
     result["planted_duplicate"] = run_planted_duplicate(work, setting, services, pull)
+    if count in CALENDAR_SIZES:
+        _log(f"{count:,}: pcr calendar")
+        result["calendar"] = run_calendar(work, setting, services)
+        # The plan's reads, the other declared customers' subscriptions and reservations,
+        # and GDAP listed once for the partner.
+        result["calendar_minimum_calls"] = (
+            counts["pages"] + counts["deep_reads"] + counts["calendar_reads"] + 1
+        )
     _log(f"{count:,}: paging at Partner Center's own rate")
     result["paging"] = run_paging(work, setting, pull)
     if with_apply:

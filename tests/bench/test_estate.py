@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from reconciler.commands.backend import Backend
+from reconciler.commands.calendar import read_for_calendar
 from reconciler.desired.load import load_desired
 from reconciler.fake import FakePartnerCenter
 from reconciler.fake.state import FakeState
@@ -68,6 +70,19 @@ def test_the_minimum_the_report_counts_is_what_a_full_read_makes(tmp_path: Path)
     assert live.api_calls == -(-600 // PAGE_SIZE) + estate.deep_reads + estate.graph_reads
     made = make_plan(desired, live, NOW)
     assert [a.customer_id for a in made.actions if a.customer_id == tenant] == [tenant]
+
+
+def test_the_calendars_minimum_is_what_its_read_makes(tmp_path: Path) -> None:
+    estate = generate(600, seed=5)
+    write_desired(estate, tmp_path / "desired")
+    write_fake_state(estate, tmp_path / "state.json")
+    desired = load_desired(tmp_path / "desired").desired
+    assert desired is not None
+    live = read_for_calendar(desired, Backend(fake_state=tmp_path / "state.json"))
+    assert estate.calendar_reads > len(estate.customers) - len(estate.offboarding) - len(
+        estate.overrides
+    )  # some customers not offboarding have an Azure plan
+    assert live.api_calls == -(-600 // PAGE_SIZE) + estate.deep_reads + estate.calendar_reads + 1
 
 
 def test_the_fake_reads_the_written_estate_as_the_one_handed_to_it(tmp_path: Path) -> None:

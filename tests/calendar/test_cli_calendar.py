@@ -71,3 +71,23 @@ def test_a_window_of_days_that_is_not_a_number_is_a_usage_error(
     folder = demo(tmp_path)
     code, _, err = calendar(pcr_executable, folder, "--days", "soon")
     assert code == 1 and "--days" in err and "Traceback" not in err
+
+
+def test_a_saved_calendar_is_shown_in_any_format_without_reading_again(
+    tmp_path: Path, pcr_executable: str
+) -> None:
+    folder = demo(tmp_path)
+    code, saved, err = calendar(pcr_executable, folder, "--format", "json")
+    assert code == 0, err
+    (folder / "calendar.json").write_text(saved)
+    code, direct, _ = calendar(pcr_executable, folder, "--format", "ics")
+    shown = run_pcr(pcr_executable, "show", "calendar.json", "--format", "ics", cwd=folder)
+    assert (code, shown.returncode) == (0, 0) and shown.stdout == direct
+    markdown = run_pcr(pcr_executable, "show", "calendar.json", "--format", "markdown", cwd=folder)
+    assert markdown.stdout.startswith("### pcr calendar\n") and "```mermaid" in markdown.stdout
+    planned = run_pcr(
+        pcr_executable, "plan", "--fake", FAKE_STATE, "--out", "plan.json", cwd=folder
+    )
+    assert planned.returncode in (0, 2), planned.stderr
+    refused = run_pcr(pcr_executable, "show", "plan.json", "--format", "ics", cwd=folder)
+    assert refused.returncode == 1 and "a calendar's, not a plan's" in refused.stderr

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
-from reconciler.calendar.events import Event, EventKind, make_calendar
+from reconciler.calendar.events import make_calendar
+from reconciler.calendar.model import Event, EventKind
 from reconciler.desired.model import DesiredStatus, Relationship
 from reconciler.live.lifecycle import term_over
 from reconciler.live.models import SubscriptionKind

@@ -13,7 +13,8 @@ from pathlib import Path
 import icalendar
 import pytest
 
-from reconciler.calendar.events import Calendar, Event, EventKind, make_calendar
+from reconciler.calendar.events import make_calendar
+from reconciler.calendar.model import Calendar, Event, EventKind
 from reconciler.desired.model import DesiredStatus, Relationship
 from reconciler.live.models import SubscriptionKind
 from reconciler.render.calendar import gantt, render_ics, render_json, render_markdown, render_text

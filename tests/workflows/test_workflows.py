@@ -1039,9 +1039,30 @@ def test_drift_workflow_fails_on_drift(estate: Estate) -> None:
     assert not job.succeeded
     assert_secrets_reach_only_pcr(job, READ_SECRET, READ_SECRETS)
     assert_never_seen(job, SECRET)
-    assert job.step("Drift report").outputs["exitcode"] == "2"
-    assert "::error title=pcr drift::Partner Center differs" in job.step("Fail on errors").stdout
-    assert job.summary.startswith("### pcr drift\n")
+    drift = job.step("Drift report")
+    assert drift.outputs["exitcode"] == "2"
+    (failed,) = [step for step in drift.inner if step.name == "Fail on errors"]
+    assert "::error title=pcr drift::Partner Center differs" in failed.stdout
+    # The calendar comes first, then the drift report.
+    assert job.summary.index("### pcr calendar\n") < job.summary.index("### pcr drift\n")
+
+
+def test_drift_workflow_publishes_the_calendar_before_its_report(estate: Estate) -> None:
+    job = estate.run("pcr-drift.yml").job("drift")
+    calendar = job.step("Estate calendar")
+    assert calendar.outputs["exitcode"] in ("0", "2"), job.log
+    assert job.summary.startswith("### pcr calendar\n")
+    assert "```mermaid\ngantt" in job.summary and "### pcr drift\n" in job.summary
+    kept = estate.runner.github_api.artifacts["pcr-calendar"]
+    document = json.loads((kept / "calendar.json").read_text())
+    assert document["events"] and document["format_version"] == 1
+    ics = (kept / "calendar.ics").read_text()
+    assert ics.startswith("BEGIN:VCALENDAR") and ics.count("BEGIN:VEVENT") == len(
+        document["events"]
+    )
+    assert "Every event, to subscribe to in a calendar application" in job.summary
+    assert_secrets_reach_only_pcr(job, READ_SECRET, READ_SECRETS)
+    assert_never_seen(job, SECRET)
 
 
 def test_drift_workflow_passes_after_an_import(estate: Estate, installed: Installed) -> None:
