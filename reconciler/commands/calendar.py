@@ -4,8 +4,7 @@ Microsoft Graph (docs/design.md, "Calendar")."""
 from __future__ import annotations
 
 import sys
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -13,19 +12,17 @@ import click
 
 from reconciler import interrupts
 from reconciler.calendar.events import make_calendar
-from reconciler.commands import CHANGES, OK, say
+from reconciler.commands import CHANGES, OK
 from reconciler.commands.backend import Backend
-from reconciler.commands.plan import UNREAD, load_valid, read_with_progress
+from reconciler.commands.plan import UNREAD, load_valid, read_with_partner_gdap
 from reconciler.desired.model import Desired
 from reconciler.errors import PcrError
+from reconciler.live.client import PartnerCenterClient
 from reconciler.live.lifecycle import needs_entitlements
 from reconciler.live.models import CustomerRelationship, Live
 from reconciler.live.read import (
-    gdap_summary,
-    read_partner_gdap,
     read_reservations,
     read_subscriptions,
-    read_summary,
 )
 from reconciler.progress import Meter
 from reconciler.render import use_color
@@ -48,10 +45,8 @@ def read_for_calendar(desired: Desired, backend: Backend) -> Live:
     is the plan's own), the subscriptions of every other declared customer (one call each),
     their entitlements only where an Azure plan can hold a reservation, and GDAP listed
     once for the partner."""
-    with backend.open_clients(read_only=True) as clients:  # the calendar changes nothing
-        client = clients.partner_center
-        start, started = client.request_count, time.monotonic()
-        live = read_with_progress(replace(clients, graph=None), desired)
+
+    def subscriptions(client: PartnerCenterClient, live: Live) -> None:
         # Customers with overrides: the plan read their subscriptions, not entitlements.
         without_entitlements = {
             cid: detail
@@ -68,11 +63,8 @@ def read_for_calendar(desired: Desired, backend: Backend) -> Live:
         with Meter("reading subscriptions", len(steady), "customers") as meter:
             live.details |= read_subscriptions(client, steady, progress=meter, reservations=True)
         live.details |= read_reservations(client, without_entitlements)
-        graph_calls = read_partner_gdap(clients, desired, live)
-        live.api_calls = client.request_count - start + graph_calls
-        live.read_seconds = time.monotonic() - started
-    say(f"{read_summary(live)}; {gdap_summary(live, graph_calls)}")
-    return live
+
+    return read_with_partner_gdap(desired, backend, subscriptions)
 
 
 def run(options: CalendarOptions) -> int:

@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import sys
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import click
 
 from reconciler import interrupts
-from reconciler.commands import CHANGES, OK, say
+from reconciler.commands import CHANGES, OK
 from reconciler.commands.backend import Backend
-from reconciler.commands.plan import UNREAD, load_valid, read_with_progress
+from reconciler.commands.plan import UNREAD, load_valid, read_with_partner_gdap
 from reconciler.desired.model import Desired
 from reconciler.drift.compare import drift
 from reconciler.errors import PcrError
+from reconciler.live.client import PartnerCenterClient
 from reconciler.live.lifecycle import unmanaged_ids
 from reconciler.live.models import Live
 from reconciler.live.read import (
-    gdap_summary,
-    read_partner_gdap,
     read_subscriptions,
-    read_summary,
 )
 from reconciler.progress import Meter
 from reconciler.render import render_drift, use_color
@@ -43,21 +40,14 @@ class DriftOptions:
 def read_for_drift(desired: Desired, backend: Backend, *, read_all: bool) -> Live:
     """What drift compares: the planner's reads, plus unmanaged customers' subscriptions,
     plus every declared customer's GDAP relationships (Microsoft Graph), read once."""
-    with backend.open_clients(read_only=True) as clients:  # drift never changes anything
-        client = clients.partner_center
-        start, started = client.request_count, time.monotonic()
-        # Partner Center only: GDAP comes from one partner-wide listing below, not from
-        # one Graph listing per customer as the plan reads it.
-        live = read_with_progress(replace(clients, graph=None), desired)
+
+    def unmanaged(client: PartnerCenterClient, live: Live) -> None:
         if read_all:
-            unmanaged = unmanaged_ids(desired, live)
-            with Meter("reading unmanaged customers", len(unmanaged), "customers") as meter:
-                live.details |= read_subscriptions(client, unmanaged, progress=meter)
-        graph_calls = read_partner_gdap(clients, desired, live)
-        live.api_calls = client.request_count - start + graph_calls
-        live.read_seconds = time.monotonic() - started
-    say(f"{read_summary(live)}; {gdap_summary(live, graph_calls)}")
-    return live
+            ids = unmanaged_ids(desired, live)
+            with Meter("reading unmanaged customers", len(ids), "customers") as meter:
+                live.details |= read_subscriptions(client, ids, progress=meter)
+
+    return read_with_partner_gdap(desired, backend, unmanaged)
 
 
 def run(options: DriftOptions) -> int:

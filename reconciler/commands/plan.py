@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import gc
 import sys
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -19,9 +20,16 @@ from reconciler.desired.load import DesiredStateError, LoadResult, load_desired,
 from reconciler.desired.model import Desired, DesiredCustomer
 from reconciler.desired.scope import Scope
 from reconciler.errors import PcrError, prefixed
+from reconciler.live.client import PartnerCenterClient
 from reconciler.live.clients import Clients
 from reconciler.live.models import Live
-from reconciler.live.read import ReadAhead, read_live, read_summary
+from reconciler.live.read import (
+    ReadAhead,
+    gdap_summary,
+    read_live,
+    read_partner_gdap,
+    read_summary,
+)
 from reconciler.plan import model as plan_model
 from reconciler.plan.planner import make_plan
 from reconciler.progress import Meter, Progress
@@ -120,6 +128,24 @@ def read_with_progress(clients: Clients, desired: Desired, *, scoped: bool = Fal
             scoped=scoped,
         ),
     )
+
+
+def read_with_partner_gdap(
+    desired: Desired, backend: Backend, more: Callable[[PartnerCenterClient, Live], None]
+) -> Live:
+    """What drift and the calendar read: the plan's reads of Partner Center, then `more`,
+    then every declared customer's GDAP relationships from one partner-wide Graph listing
+    (not one listing per customer, as a plan reads them). It only reads."""
+    with backend.open_clients(read_only=True) as clients:
+        client = clients.partner_center
+        start, started = client.request_count, time.monotonic()
+        live = read_with_progress(replace(clients, graph=None), desired)
+        more(client, live)
+        graph_calls = read_partner_gdap(clients, desired, live)
+        live.api_calls = client.request_count - start + graph_calls
+        live.read_seconds = time.monotonic() - started
+    say(f"{read_summary(live)}; {gdap_summary(live, graph_calls)}")
+    return live
 
 
 def _metered(read: Callable[[Progress], Live]) -> Live:
