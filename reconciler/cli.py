@@ -41,6 +41,23 @@ PARTNER_TYPES = ("direct", "indirect_provider", "indirect_reseller")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def detailed_exitcode(help: str) -> Callable[[F], F]:
+    """--detailed-exitcode: exit 2 when there is something to do (`help` says what)."""
+    return click.option("--detailed-exitcode", is_flag=True, help=help)
+
+
+def format_choice(choices: list[str], help: str) -> Callable[[F], F]:
+    """--format, text by default, for a command whose formats are not FORMATS."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(choices),
+        default="text",
+        show_default=True,
+        help=help,
+    )
+
+
 # The local state backend's folder; a Blob Storage backend (partner.yaml `state:`) ignores it.
 state_dir_option = click.option(
     "--state-dir",
@@ -100,14 +117,7 @@ cli.params.append(_no_color_option())
 
 @cli.command()
 @click.argument("desired_dir", type=_directory, default=DEFAULT_DESIRED)
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "github"]),
-    default="text",
-    show_default=True,
-    help="github: GitHub Actions annotations.",
-)
+@format_choice(["text", "github"], "github: GitHub Actions annotations.")
 def validate(desired_dir: Path, output_format: str) -> None:
     """Check every file in DESIRED_DIR (default ./desired-state) and report each problem."""
     from reconciler.commands import validate as validate_command
@@ -163,6 +173,8 @@ desired_option = click.option(
     show_default=True,
     help="The desired-state directory.",
 )
+
+
 format_option = click.option(
     "--format",
     "output_format",
@@ -203,10 +215,8 @@ now_option = click.option(
 @backend_options
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan here.")
 @format_option
-@click.option(
-    "--detailed-exitcode",
-    is_flag=True,
-    help="Exit 2 when there is an action to apply now (deferred and blocked items are not).",
+@detailed_exitcode(
+    "Exit 2 when there is an action to apply now (deferred and blocked items are not)."
 )
 @now_option
 @scope_options
@@ -219,14 +229,7 @@ def plan(**options: Any) -> None:
 
 @cli.command()
 @click.argument("plan_file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice([*FORMATS, "ics"]),
-    default="text",
-    show_default=True,
-    help="ics: only for a saved calendar.",
-)
+@format_choice([*FORMATS, "ics"], "ics: only for a saved calendar.")
 def show(plan_file: Path, output_format: str) -> None:
     """Print PLAN_FILE (from `pcr plan --out`) as `pcr plan` would, or a calendar saved
     with `pcr calendar --format json` as `pcr calendar` would."""
@@ -257,13 +260,9 @@ def show(plan_file: Path, output_format: str) -> None:
 )
 @now_option
 @scope_options
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="json: the result on stdout as one JSON document (each step and its outcome); "
+@format_choice(
+    ["text", "json"],
+    "json: the result on stdout as one JSON document (each step and its outcome); "
     "what text prints goes to stderr.",
 )
 def apply(**options: Any) -> None:
@@ -282,14 +281,7 @@ def apply(**options: Any) -> None:
     callback=_parse_since,
     help="Only changes from then on: an ISO-8601 date or time, or a span back (7d, 12h).",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_choice(["text", "json"], "Output format.")
 @state_dir_option
 def history(
     who: str | None,
@@ -326,11 +318,7 @@ def unlock(desired_dir: Path, holder_id: str, state_dir: Path | None) -> None:
 @desired_option
 @backend_options
 @format_option
-@click.option(
-    "--detailed-exitcode",
-    is_flag=True,
-    help="Exit 2 when there is drift that no waiting deferred item explains.",
-)
+@detailed_exitcode("Exit 2 when there is drift that no waiting deferred item explains.")
 @click.option(
     "--all",
     "read_all",
@@ -348,13 +336,9 @@ def drift(**options: Any) -> None:
 @cli.command()
 @desired_option
 @backend_options
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "markdown", "ics"]),
-    default="text",
-    show_default=True,
-    help="ics: an iCalendar file a calendar application subscribes to.",
+@format_choice(
+    ["text", "json", "markdown", "ics"],
+    "ics: an iCalendar file a calendar application subscribes to.",
 )
 @click.option(
     "--days",
@@ -363,11 +347,7 @@ def drift(**options: Any) -> None:
     show_default=True,
     help="How far ahead to look; past-due events are always listed.",
 )
-@click.option(
-    "--detailed-exitcode",
-    is_flag=True,
-    help="Exit 2 when an event within 7 days contradicts the declared state (urgent).",
-)
+@detailed_exitcode("Exit 2 when an event within 7 days contradicts the declared state (urgent).")
 @now_option
 def calendar(**options: Any) -> None:
     """Every dated event of the declared estate: cancellation windows, term ends and

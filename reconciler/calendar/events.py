@@ -5,6 +5,9 @@ act on or know about, from Partner Center's and Graph's own fields (docs/design.
 Each date comes from the rule that the planner uses for it (`live.lifecycle`): the
 cancellation window's close (`cancel_deadline`), the inclusive `commitmentEndDate`
 (`term_end_day`, `term_over`), a deferred removal's `not_before` (the customer's own plan).
+The facts behind them are in docs/partner-center.md: "Cancelling and changing" (windows),
+"Refunds and billing" (a renewal starts the next day and may take 24 hours), "Trials"
+(a trial converts unless auto-renew is off), "GDAP" (`endDateTime`, `autoExtendDuration`).
 """
 
 from __future__ import annotations

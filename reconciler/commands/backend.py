@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -104,6 +105,19 @@ class Backend:
         else:
             message = str(exc)
         return one_line(scrub(message, *(self.env.get(name) for name in SECRET_VARIABLES)))
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What every command that reads Partner Center and reports takes (plan, drift,
+    calendar): the desired state, the backend, the moment, the format and whether
+    something to do exits 2."""
+
+    desired_dir: Path
+    backend: Backend
+    now: datetime
+    output_format: str = "text"
+    detailed_exitcode: bool = False
 
 
 # The environment variables whose values are secrets: never shown in a message.

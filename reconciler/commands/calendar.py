@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 
 import click
 
 from reconciler import interrupts
-from reconciler.calendar.events import make_calendar
+from reconciler.calendar.events import DEFAULT_DAYS, make_calendar
 from reconciler.commands import CHANGES, OK
-from reconciler.commands.backend import Backend
+from reconciler.commands.backend import Backend, ReportOptions
 from reconciler.commands.plan import UNREAD, load_valid, read_with_partner_gdap
 from reconciler.desired.model import Desired
 from reconciler.errors import PcrError
@@ -31,13 +29,8 @@ from reconciler.wording import plural
 
 
 @dataclass(frozen=True)
-class CalendarOptions:
-    desired_dir: Path
-    backend: Backend
-    now: datetime
-    days: int
-    output_format: str = "text"
-    detailed_exitcode: bool = False
+class CalendarOptions(ReportOptions):
+    days: int = DEFAULT_DAYS
 
 
 def read_for_calendar(desired: Desired, backend: Backend) -> Live:

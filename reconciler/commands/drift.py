@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 
 import click
 
 from reconciler import interrupts
 from reconciler.commands import CHANGES, OK
-from reconciler.commands.backend import Backend
+from reconciler.commands.backend import Backend, ReportOptions
 from reconciler.commands.plan import UNREAD, load_valid, read_with_partner_gdap
 from reconciler.desired.model import Desired
 from reconciler.drift.compare import drift
@@ -28,12 +26,7 @@ from reconciler.wording import plural
 
 
 @dataclass(frozen=True)
-class DriftOptions:
-    desired_dir: Path
-    backend: Backend
-    now: datetime
-    output_format: str = "text"
-    detailed_exitcode: bool = False
+class DriftOptions(ReportOptions):
     read_all: bool = False  # also read the subscriptions of undeclared customers
 
 

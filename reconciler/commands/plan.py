@@ -7,14 +7,13 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 
 import click
 
 from reconciler import interrupts
 from reconciler.commands import CHANGES, OK, say
-from reconciler.commands.backend import Backend
+from reconciler.commands.backend import Backend, ReportOptions
 from reconciler.desired import scope
 from reconciler.desired.load import DesiredStateError, LoadResult, load_desired, load_scoped
 from reconciler.desired.model import Desired, DesiredCustomer
@@ -48,13 +47,8 @@ NO_CUSTOMERS = (
 
 
 @dataclass(frozen=True)
-class PlanOptions:
-    desired_dir: Path
-    backend: Backend
-    now: datetime
-    output_format: str = "text"
+class PlanOptions(ReportOptions):
     out: Path | None = None
-    detailed_exitcode: bool = False
     only: tuple[str, ...] = ()  # --only: customer files or tenant ids
     changed_since: str | None = None  # --changed-since: a git ref
 
