@@ -349,6 +349,7 @@ def drift(**options: Any) -> None:
 )
 @detailed_exitcode("Exit 2 when an event within 7 days contradicts the declared state (urgent).")
 @now_option
+@scope_options
 def calendar(**options: Any) -> None:
     """Every dated event of the declared estate: cancellation windows, term ends and
     renewals, trials, due removals, GDAP ends, reservations."""

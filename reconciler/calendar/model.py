@@ -57,6 +57,8 @@ class Calendar:
     events: list[Event] = field(default_factory=list)
     # Customers whose subscriptions could not be read: their events are not known.
     unread: list[str] = field(default_factory=list)
+    # The customers a scoped run covered (None: every declared customer).
+    scope: list[str] | None = None
 
     @property
     def urgent(self) -> list[Event]:
@@ -87,6 +89,7 @@ def to_dict(calendar: Calendar) -> dict[str, Any]:
             for e in calendar.events
         ],
         "unread": list(calendar.unread),
+        "scope": None if calendar.scope is None else list(calendar.scope),
     }
 
 
@@ -107,7 +110,10 @@ def from_dict(data: Mapping[str, Any]) -> Calendar:
         if now is None:
             raise CalendarFormatError("calendar has no 'now'")
         events = [_event(e) for e in data["events"]]
-        return Calendar(now, int(data["days"]), events, [str(c) for c in data.get("unread", [])])
+        unread = [str(c) for c in data.get("unread", [])]
+        scope = data.get("scope")
+        scope = None if scope is None else [str(c) for c in scope]
+        return Calendar(now, int(data["days"]), events, unread, scope)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, CalendarFormatError):
             raise

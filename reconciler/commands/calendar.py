@@ -12,8 +12,15 @@ from reconciler import interrupts
 from reconciler.calendar.events import DEFAULT_DAYS, make_calendar
 from reconciler.commands import CHANGES, OK
 from reconciler.commands.backend import Backend, ReportOptions
-from reconciler.commands.plan import UNREAD, load_valid, read_with_partner_gdap
+from reconciler.commands.plan import (
+    UNREAD,
+    choose_scope,
+    load_valid,
+    load_valid_scoped,
+    read_with_partner_gdap,
+)
 from reconciler.desired.model import Desired
+from reconciler.desired.scope import Scope
 from reconciler.errors import PcrError
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.lifecycle import needs_entitlements
@@ -31,9 +38,24 @@ from reconciler.wording import plural
 @dataclass(frozen=True)
 class CalendarOptions(ReportOptions):
     days: int = DEFAULT_DAYS
+    only: tuple[str, ...] = ()  # --only: customer files or tenant ids
+    changed_since: str | None = None  # --changed-since: a git ref
 
 
-def read_for_calendar(desired: Desired, backend: Backend) -> Live:
+def _declared(options: CalendarOptions) -> tuple[Desired, Scope | None]:
+    """The declared customers the calendar covers: every one, or a scoped run's."""
+    if not options.only and options.changed_since is None:
+        return load_valid(options.desired_dir), None
+    desired, chosen = load_valid_scoped(
+        options.desired_dir,
+        lambda declared: choose_scope(
+            declared, options.desired_dir, options.only, options.changed_since
+        ),
+    )
+    return (chosen.restrict(desired) if chosen else desired), chosen
+
+
+def read_for_calendar(desired: Desired, backend: Backend, *, scoped: bool = False) -> Live:
     """What the events need and nothing more: the plan's reads (so that a deferred removal
     is the plan's own), the subscriptions of every other declared customer (one call each),
     their entitlements only where an Azure plan can hold a reservation, and GDAP listed
@@ -57,15 +79,18 @@ def read_for_calendar(desired: Desired, backend: Backend) -> Live:
             live.details |= read_subscriptions(client, steady, progress=meter, reservations=True)
         live.details |= read_reservations(client, without_entitlements)
 
-    return read_with_partner_gdap(desired, backend, subscriptions)
+    return read_with_partner_gdap(desired, backend, subscriptions, scoped=scoped)
 
 
 def run(options: CalendarOptions) -> int:
-    desired = load_valid(options.desired_dir)
+    desired, chosen = _declared(options)
     with options.backend.failures():
-        live = interrupts.interruptible(lambda: read_for_calendar(desired, options.backend))
+        live = interrupts.interruptible(
+            lambda: read_for_calendar(desired, options.backend, scoped=chosen is not None)
+        )
     # Pure from here on: a failure below is a bug, and is reported as one.
     calendar = make_calendar(desired, live, options.now, options.days)
+    calendar.scope = None if chosen is None else list(chosen.customers)
     color = options.output_format == "text" and use_color(sys.stdout)
     rendered = RENDERERS[options.output_format](calendar, color=color)
     click.echo(rendered, nl=False, color=color)

@@ -125,15 +125,20 @@ def read_with_progress(clients: Clients, desired: Desired, *, scoped: bool = Fal
 
 
 def read_with_partner_gdap(
-    desired: Desired, backend: Backend, more: Callable[[PartnerCenterClient, Live], None]
+    desired: Desired,
+    backend: Backend,
+    more: Callable[[PartnerCenterClient, Live], None],
+    *,
+    scoped: bool = False,
 ) -> Live:
-    """What drift and the calendar read: the plan's reads of Partner Center, then `more`,
-    then every declared customer's GDAP relationships from one partner-wide Graph listing
-    (not one listing per customer, as a plan reads them). It only reads."""
+    """What drift and the calendar read: the plan's reads of Partner Center (`scoped`: of
+    the declared customers only, by id), then `more`, then every declared customer's GDAP
+    relationships from one partner-wide Graph listing (not one listing per customer, as a
+    plan reads them). It only reads."""
     with backend.open_clients(read_only=True) as clients:
         client = clients.partner_center
         start, started = client.request_count, time.monotonic()
-        live = read_with_progress(replace(clients, graph=None), desired)
+        live = read_with_progress(replace(clients, graph=None), desired, scoped=scoped)
         more(client, live)
         graph_calls = read_partner_gdap(clients, desired, live)
         live.api_calls = client.request_count - start + graph_calls

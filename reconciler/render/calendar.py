@@ -51,6 +51,8 @@ def _header(calendar: Calendar) -> str:
     head += f" ({calendar.days} days, past-due ones too)"
     if urgent := len(calendar.urgent):
         head += f"; {urgent} urgent: within 7 days, and the declared state says otherwise"
+    if calendar.scope is not None:
+        head += f". Scoped: {plural(len(calendar.scope), 'customer')} only"
     return head
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import icalendar
 
+from reconciler.calendar.model import EventKind
 from reconciler.commands import demo as demo_command
 from reconciler.scaffold.demo import FAKE_STATE
 from tests.artifact import run_pcr
@@ -45,7 +46,7 @@ def test_the_demo_calendar_lists_its_events_and_exits_2_for_an_urgent_one(
     assert code == 0, err
     document = json.loads(out)
     kinds = {e["kind"] for e in document["events"]}
-    assert {"cancellation_window_closes", "term_ends", "removal_due", "gdap_ends"} <= kinds
+    assert kinds == {str(kind) for kind in EventKind}  # the demo shows every kind
     urgent = [e for e in document["events"] if e["urgent"]]
     assert urgent  # an offboarding whose window closes within the week
     assert "API calls" in err  # what it read, said on stderr
@@ -91,3 +92,20 @@ def test_a_saved_calendar_is_shown_in_any_format_without_reading_again(
     assert planned.returncode in (0, 2), planned.stderr
     refused = run_pcr(pcr_executable, "show", "plan.json", "--format", "ics", cwd=folder)
     assert refused.returncode == 1 and "a calendar's, not a plan's" in refused.stderr
+
+
+def test_a_scoped_calendar_reads_and_lists_only_its_customers(
+    tmp_path: Path, pcr_executable: str
+) -> None:
+    folder = demo(tmp_path)
+    contoso = "desired-state/customers/contoso.yaml"
+    code, out, err = calendar(pcr_executable, folder, "--format", "json", "--only", contoso)
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["scope"] == ["cfc52cfc-1732-4fd6-8bf3-8918bdf0a40b"]
+    assert {e["customer_id"] for e in document["events"]} == set(document["scope"])
+    assert {"trial_converts", "savings_plan_ends", "gdap_ends"} <= {
+        e["kind"] for e in document["events"]
+    }
+    code, text, _ = calendar(pcr_executable, folder, "--only", contoso)
+    assert "Scoped: 1 customer only" in text.splitlines()[0]
