@@ -646,7 +646,8 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
         "",
         "## The estate calendar",
         "",
-        "`pcr calendar --format json` of every declared customer. Minimum = the plan's pages "
+        "`pcr calendar --format json` of every declared customer, run once (it makes one "
+        "call per declared customer, which takes minutes). Minimum = the plan's pages "
         "and deep reads + the subscriptions of every other declared customer (one call "
         "each) + the entitlements of each customer not offboarding that has an Azure plan "
         "(reservations are bought under one) + one partner-wide GDAP listing.",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import icalendar
@@ -109,3 +109,48 @@ def test_a_scoped_calendar_reads_and_lists_only_its_customers(
     }
     code, text, _ = calendar(pcr_executable, folder, "--only", contoso)
     assert "Scoped: 1 customer only" in text.splitlines()[0]
+
+
+def day_of(text: str) -> str:
+    return text[:10]
+
+
+def test_each_event_is_on_the_date_the_fakes_fields_give(
+    tmp_path: Path, pcr_executable: str
+) -> None:
+    """Against the fake: windows on `cancellationAllowedUntilDate`, terms on their inclusive
+    `commitmentEndDate`, GDAP on `endDateTime`, reservations on `expiryDate`, and the
+    deferred removal the day after the term it waits for ends."""
+    folder = demo(tmp_path)
+    state = json.loads((folder / FAKE_STATE).read_text())
+    code, out, err = calendar(pcr_executable, folder, "--format", "json", "--days", "400")
+    assert code == 0, err
+    subscriptions = {s["id"]: s for subs in state["subscriptions"].values() for s in subs}
+    relationships = {r["id"]: r for r in state["gdapRelationships"]}
+    reservations = {
+        order: e
+        for entitlements in state["entitlements"].values()
+        for e in entitlements
+        for order in [a["resourceId"] for a in e.get("entitledArtifacts", [])] + [e.get("skuId")]
+    }
+    checked = set()
+    for event in json.loads(out)["events"]:
+        kind, target = event["kind"], event["target_id"]
+        if kind == "cancellation_window_closes":
+            assert event["date"] == subscriptions[target]["cancellationAllowedUntilDate"]
+        elif kind in ("term_ends", "renewal_lock", "trial_converts", "savings_plan_ends"):
+            assert day_of(event["date"]) == day_of(subscriptions[target]["commitmentEndDate"])
+        elif kind == "gdap_ends":
+            assert event["date"] == relationships[target]["endDateTime"]
+        elif kind == "reservation_ends":
+            assert event["date"] == reservations[target]["expiryDate"]
+        elif kind == "removal_due":
+            # The day after the inclusive end of the term it waits for.
+            ends = {
+                day_of(sub["commitmentEndDate"])
+                for sub in state["subscriptions"][event["customer_id"]]
+            }
+            day_before = datetime.fromisoformat(day_of(event["date"])) - timedelta(days=1)
+            assert event["date"].endswith("T00:00:00Z") and day_before.date().isoformat() in ends
+        checked.add(kind)
+    assert checked == {str(kind) for kind in EventKind}
