@@ -428,6 +428,8 @@ class Executor:
             if max(waited, time.monotonic() - started) >= limit:
                 raise WorldMoved(f"{still} after {in_words(limit)}: apply again later")
             self._pause(pause)
+            if self.stop.is_set():  # seen during the pause: no further look, no step after
+                raise stopped(f"{INTERRUPTED} while waiting for {what}")
             waited += pause
             pause = min(pause * 2, AZURE_POLL_CAP_SECONDS)
 

@@ -33,6 +33,7 @@ from reconciler.live.lifecycle import (
 )
 from reconciler.live.models import (
     CustomerDetail,
+    CustomerRelationship,
     EntitlementType,
     GdapRelationship,
     GdapStatus,
@@ -44,6 +45,7 @@ from reconciler.live.models import (
 from reconciler.plan.actions import ActionType
 from reconciler.plan.model import Deferred
 from reconciler.plan.planner import plan_declared
+from reconciler.wording import plural
 
 DEFAULT_DAYS = 90
 # An event this close that the declared state contradicts is urgent.
@@ -72,7 +74,34 @@ def make_calendar(desired: Desired, live: Live, now: datetime, days: int) -> Cal
         events += (e for e in customer_events(desired, live, customer, now) if e.when <= horizon)
     events.sort(key=lambda e: (e.when, e.customer, e.kind, e.target_id))
     unread = sorted(set(live.unreadable) & set(desired.customers))
-    return Calendar(now, days, events, unread)
+    return Calendar(now, days, events, unread, warnings=_unknown_dates(desired, live))
+
+
+def _unknown_dates(desired: Desired, live: Live) -> list[str]:
+    """What the calendar cannot date, said rather than left out in silence."""
+    warnings = []
+    if live.gdap_unreadable is not None:
+        warnings.append(
+            f"GDAP relationships could not be read ({live.gdap_unreadable}): their end dates "
+            "are not in this calendar"
+        )
+    absent = sorted(
+        customer.path
+        for cid, customer in desired.customers.items()
+        if not customer.offboarding
+        and cid not in live.unreadable
+        and (
+            (found := live.customers.get(cid)) is None
+            or found.relationship != CustomerRelationship.RESELLER
+        )
+    )
+    if absent:
+        shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
+        warnings.append(
+            f"no dates for {plural(len(absent), 'declared customer')} that Partner Center "
+            f"does not list as the partner's reseller customers: {shown}"
+        )
+    return warnings
 
 
 def customer_events(
@@ -137,10 +166,14 @@ class _Customer:
 
     def term_events(self, sub: Subscription, last_day: date, over: datetime) -> Iterator[Event]:
         renews = sub.auto_renew
-        stops = self.wants_stopped(sub)
+        # Either way round: a term that renews though the file says stop, or one that
+        # runs out though the file says keep it renewing.
+        contradicted = self.wants_stopped(sub) if renews else self.wants_renewal(sub)
+        # The term runs through its last day; the renewal begins at 00:00 UTC the next.
+        by = f"by the end of {last_day} (UTC)"
         if sub.is_trial:
             action = (
-                f"turn auto-renew off before {last_day} or the trial converts into "
+                f"turn auto-renew off {by} or the trial converts into "
                 f"{sub.quantity} paid {'seat' if sub.quantity == 1 else 'seats'}"
                 if renews
                 else f"the trial ends on {last_day} and is not converted"
@@ -153,7 +186,7 @@ class _Customer:
                 action,
                 renews=renews,
                 all_day=True,
-                contradicted=renews and stops,
+                contradicted=contradicted,
             )
             return
         term = _TERMS.get((sub.term_duration or "").upper(), "another term")
@@ -162,12 +195,12 @@ class _Customer:
             EventKind.TERM_ENDS,
             sub.id,
             label(sub),
-            f"turn auto-renew off before {last_day} or it renews for {term}"
+            f"turn auto-renew off {by} or it renews for {term}"
             if renews
             else f"the term ends on {last_day} and does not renew",
             renews=renews,
             all_day=True,
-            contradicted=renews and stops,
+            contradicted=contradicted,
         )
         if renews:
             yield self.event(
@@ -175,10 +208,10 @@ class _Customer:
                 EventKind.RENEWAL_LOCK,
                 sub.id,
                 label(sub),
-                f"make any change before {last_day}: Partner Center renews from 00:00 UTC on "
+                f"make any change {by}: Partner Center renews from 00:00 UTC on "
                 f"{over.date()}, for up to 24 hours, and may refuse changes meanwhile",
                 all_day=True,
-                contradicted=stops,
+                contradicted=contradicted,
             )
 
     def wants_cancelled(self, sub: Subscription) -> bool:
@@ -195,6 +228,13 @@ class _Customer:
         return self.wants_cancelled(sub) or (
             declared is not None
             and (declared.auto_renew is False or declared.status is DesiredStatus.SUSPENDED)
+        )
+
+    def wants_renewal(self, sub: Subscription) -> bool:
+        """The declared state wants this subscription to go on renewing."""
+        declared = self.override(sub)
+        return (
+            not self.customer.offboarding and declared is not None and declared.auto_renew is True
         )
 
     def override(self, sub: Subscription) -> SubscriptionOverride | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -14,6 +14,7 @@ from reconciler.live.models import parse_time
 from reconciler.timestamps import format_time
 
 FORMAT_VERSION = 1
+MAX_DAYS = 3660  # ten years: what `pcr calendar --days` accepts
 
 
 class EventKind(StrEnum):
@@ -43,11 +44,15 @@ class Event:
     renews: bool | None = None
     all_day: bool = False  # a day's event (a term's last day), not a moment
 
+    def __post_init__(self) -> None:
+        # One zone for every date, whatever offset Partner Center or Graph wrote.
+        object.__setattr__(self, "when", self.when.astimezone(UTC))
+
     @property
     def uid(self) -> str:
         """The same event gets the same id in every run, so that a subscribed calendar
         updates it instead of adding it again; a date that moves makes a new event."""
-        return f"{self.kind}-{self.target_id}-{self.when:%Y%m%d}@pcr"
+        return f"{self.kind}-{self.customer_id}-{self.target_id}-{self.when:%Y%m%d}@pcr"
 
 
 @dataclass
@@ -59,6 +64,8 @@ class Calendar:
     unread: list[str] = field(default_factory=list)
     # The customers a scoped run covered (None: every declared customer).
     scope: list[str] | None = None
+    # What the calendar could not know: dates it would have listed and does not.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def urgent(self) -> list[Event]:
@@ -90,6 +97,7 @@ def to_dict(calendar: Calendar) -> dict[str, Any]:
         ],
         "unread": list(calendar.unread),
         "scope": None if calendar.scope is None else list(calendar.scope),
+        "warnings": list(calendar.warnings),
     }
 
 
@@ -113,7 +121,11 @@ def from_dict(data: Mapping[str, Any]) -> Calendar:
         unread = [str(c) for c in data.get("unread", [])]
         scope = data.get("scope")
         scope = None if scope is None else [str(c) for c in scope]
-        return Calendar(now, int(data["days"]), events, unread, scope)
+        days = int(data["days"])
+        if not 0 < days <= MAX_DAYS:
+            raise CalendarFormatError(f"days {days} is not 1 to {MAX_DAYS}")
+        warnings = [str(w) for w in data.get("warnings", [])]
+        return Calendar(now, days, events, unread, scope, warnings)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, CalendarFormatError):
             raise
@@ -136,7 +148,13 @@ def _event(data: Mapping[str, Any]) -> Event:
         str(data["target_id"]),
         str(data["target"]),
         str(data["action"]),
-        bool(data["urgent"]),
-        None if renews is None else bool(renews),
-        bool(data.get("all_day", False)),
+        _flag(data["urgent"]),
+        None if renews is None else _flag(renews),
+        _flag(data.get("all_day", False)),
     )
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise CalendarFormatError(f"{value!r} is not true or false")
+    return value

@@ -261,6 +261,10 @@ def _apply(
             # Guardrails first: a hand-edited plan is refused for what it would do,
             # not only because it differs from a fresh plan.
             reasons = guardrails.refusals(plan, desired, live)
+            # And for what the desired state and Partner Center are now: a refusal of the
+            # fresh plan holds whatever the file says (its `errors` may have been deleted).
+            if fresh.refusals and not plan.refusals:
+                reasons += [f"a fresh plan is refused: {e}" for e in fresh.errors]
             if unread := sorted({a.customer_id for a in plan.actions} & set(fresh.unread)):
                 reasons.append(f"Partner Center could not be read for {', '.join(unread)}")
             if stale := guardrails.staleness(plan, fresh, journal.steps, options.now):

@@ -122,9 +122,12 @@ class _Sharing:
             (key, strings.setdefault(v, v) if type(v) is str and len(v) < short else v)
             for key, v in pairs
         ]
-        # Never an empty one: a section or a list's holder starts empty and is filled.
-        if 0 < len(shared) <= self.SMALL and all(
-            type(v) is str and len(v) < short for _, v in shared
+        # Never an empty one (a section or a list's holder starts empty and is filled), nor
+        # one with an id: that is a resource, which the service's rules change in place.
+        if (
+            0 < len(shared) <= self.SMALL
+            and all(key != "id" for key, _ in shared)
+            and all(type(v) is str and len(v) < short for _, v in shared)
         ):
             key = tuple(shared)
             found = self.objects.get(key)

@@ -592,7 +592,12 @@ def read_reservations(
     ]
 
     def read_one(customer_id: str) -> tuple[str, CustomerDetail]:
-        entitlements = tuple(client.list_entitlements(customer_id))
+        try:
+            entitlements = tuple(client.list_entitlements(customer_id))
+        except NotFound:
+            if not customer_gone(client, customer_id):
+                raise  # still the partner's: the 404 is no answer, and the run says so
+            entitlements = ()  # removed meanwhile: nothing of it to date
         return customer_id, replace(details[customer_id], entitlements=entitlements)
 
     if not ids:

@@ -10,8 +10,9 @@ events, and the iCalendar format has no other document to render.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from reconciler.calendar.model import Calendar, Event, EventKind, to_dict
 from reconciler.live.models import moment
@@ -62,6 +63,8 @@ def _header(calendar: Calendar) -> str:
 def render_text(calendar: Calendar, *, color: bool = False) -> str:
     calendar = shown(calendar)
     lines = [_header(calendar)]
+    for warning in calendar.warnings:
+        lines += wrap(f"Warning: {warning}", "    ", first="")
     week = None
     for event in calendar.events:
         heading = _week(event, calendar.now)
@@ -78,7 +81,9 @@ def render_text(calendar: Calendar, *, color: bool = False) -> str:
 
 
 def _week(event: Event, now: datetime) -> str:
-    if event.when < now:
+    # A day's event is past only once its day is; a moment's, once it has passed.
+    past = event.when.date() < now.date() if event.all_day else event.when < now
+    if past:
         return "Past due"
     monday = event.when.date() - timedelta(days=event.when.weekday())
     return f"Week of {monday.isoformat()}"
@@ -100,11 +105,14 @@ def render_markdown(calendar: Calendar, *, color: bool = False, limit: int = DEF
     event in a table; rows that do not fit GitHub's limit are left out, and said so."""
     calendar = shown(calendar)
     head = HEADING + md(_header(calendar)) + "\n\n"
+    head += "".join(f"> [!NOTE]\n> {md(warning)}\n\n" for warning in calendar.warnings)
     if not calendar.events:
         return finish(head + NOTHING)
     head += _urgent(calendar.urgent)
-    soon = calendar.now + timedelta(days=CHART_DAYS)
-    chart = gantt([e for e in calendar.events if e.when <= soon][:CHART_EVENTS], calendar.now)
+    # The month ahead: past-due events are in the warning and the table, not the chart.
+    today = calendar.now.replace(hour=0, minute=0, second=0, microsecond=0)
+    ahead = [e for e in calendar.events if today <= e.when <= today + timedelta(days=CHART_DAYS)]
+    chart = gantt(ahead[:CHART_EVENTS], calendar.now) if ahead else ""
     rows = [("row", _row(event)) for event in calendar.events]
     budget = limit - len(head) - len(chart) - len(TABLE_HEAD) - LEFT_OUT_ROOM
     kept, left_out = keep_what_fits(rows, budget)
@@ -168,10 +176,12 @@ def gantt(events: Iterable[Event], now: datetime) -> str:
 
 
 def _task(event: Event) -> str:
-    """A task's name in Mermaid's own syntax, where `:`, `;` and `#` mean something."""
+    """A task's name in Mermaid's own syntax, where `:`, `;`, `#` and `%%` mean something
+    and a line that starts with a keyword (`title`, `section`, `click`…) is that keyword:
+    each name starts with a fixed mark instead, so that no customer's name is read as one."""
     text = f"{event.customer} {event.target}"
-    cleaned = "".join(" " if ch in ":;#`\n\r" else ch for ch in text)
-    return " ".join(cleaned.split())[:60] or event.target_id
+    cleaned = "".join(" " if ch in ":;#%`\n\r" or not ch.isprintable() else ch for ch in text)
+    return "▸ " + (" ".join(cleaned.split())[:60] or "event")
 
 
 # --- iCalendar (RFC 5545) -----------------------------------------------------------------
@@ -179,7 +189,7 @@ def _task(event: Event) -> str:
 
 def render_ics(calendar: Calendar, *, color: bool = False) -> str:
     """One VEVENT per event, all-day on its UTC date, its UID stable across runs."""
-    stamp = calendar.now.strftime("%Y%m%dT%H%M%SZ")
+    stamp = calendar.now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
@@ -192,7 +202,7 @@ def render_ics(calendar: Calendar, *, color: bool = False) -> str:
         day = event.when.date()
         lines += [
             "BEGIN:VEVENT",
-            f"UID:{event.uid}",
+            "UID:" + _text(event.uid),
             f"DTSTAMP:{stamp}",
             f"DTSTART;VALUE=DATE:{day:%Y%m%d}",
             f"DTEND;VALUE=DATE:{day + timedelta(days=1):%Y%m%d}",
@@ -218,8 +228,11 @@ def _text(value: str) -> str:
     """An iCalendar TEXT value: backslash, semicolon, comma and newline escaped."""
     escaped = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
     escaped = escaped.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
-    # Control characters have no place in a content line.
-    return "".join(ch for ch in escaped if ch >= " " or ch == "\t")
+    # Control and format characters (bidirectional overrides among them) have no place in
+    # a content line.
+    return "".join(
+        ch for ch in escaped if ch == "\t" or unicodedata.category(ch) not in ("Cc", "Cf")
+    )
 
 
 def _fold(line: str) -> str:

@@ -125,6 +125,16 @@ def change_domain(estate: Estate) -> None:
     path.write_text(path.read_text().replace("northwindtraders.", "northwind-traders."))
 
 
+def declare_an_unknown_subscription(estate: Estate) -> None:
+    """Since the plan was saved, a file names a subscription its customer does not have: a
+    fresh plan is refused, whatever the saved file (which has no errors) says."""
+    path = estate.desired / "customers" / "contoso.yaml"
+    path.write_text(
+        path.read_text()
+        + "subscriptions:\n  - id: 0badc0de-0000-4000-8000-00000000beef\n    auto_renew: false\n"
+    )
+
+
 def become_indirect_reseller(estate: Estate) -> None:
     policy = estate.desired / "partner.yaml"
     policy.write_text(policy.read_text().replace("type: direct", "type: indirect_reseller"))
@@ -140,8 +150,12 @@ def become_indirect_reseller(estate: Estate) -> None:
         ),
         (change_domain, "says domain 'northwind-traders.onmicrosoft.com', Partner Center says"),
         (become_indirect_reseller, "indirect resellers cannot remove a reseller relationship"),
+        (
+            declare_an_unknown_subscription,
+            "a fresh plan is refused: desired-state/customers/contoso.yaml:",
+        ),
     ],
-    ids=["protected", "max-removals", "two-key-domain", "indirect-reseller"],
+    ids=["protected", "max-removals", "two-key-domain", "indirect-reseller", "unknown-sub"],
 )
 def test_guardrails_hold_at_apply(
     planned: Estate, pcr_executable: str, edit: Callable[[Estate], None], reason: str

@@ -5,7 +5,7 @@ window's close as `cancellationAllowedUntilDate` says, a term's end on its inclu
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 
 from reconciler.calendar.events import make_calendar
 from reconciler.calendar.model import Event, EventKind
@@ -158,3 +158,47 @@ def test_ended_subscriptions_and_an_azure_plan_have_no_dates() -> None:
     stays = customer(relationship=Relationship.RESELLER)
     desired, live = estate((stays, detail(plan)))
     assert make_calendar(desired, live, NOW, 4000).events == []
+
+
+def test_a_term_that_runs_out_though_the_file_keeps_it_renewing_is_urgent() -> None:
+    lapsing = sub(NCE, window_days=-30, term_end_days=4, auto_renew=False)
+    keeps = customer(
+        relationship=Relationship.RESELLER, overrides=(override(lapsing.id, auto_renew=True),)
+    )
+    desired, live = estate((keeps, detail(lapsing)))
+    [ends] = make_calendar(desired, live, NOW, 90).events
+    assert (ends.kind, ends.renews, ends.urgent) == (EventKind.TERM_ENDS, False, True)
+
+
+def test_the_same_target_of_two_customers_gets_two_uids() -> None:
+    first, second = customer(), customer()
+    event = Event(NOW, EventKind.REMOVAL_DUE, first.tenant_id, "a", "same", "t", "x")
+    other = Event(NOW, EventKind.REMOVAL_DUE, second.tenant_id, "b", "same", "t", "x")
+    assert event.uid != other.uid
+    east = Event(
+        NOW.astimezone(timezone(timedelta(hours=14))),
+        EventKind.REMOVAL_DUE,
+        "c",
+        "c",
+        "t",
+        "t",
+        "x",
+    )
+    assert (
+        east.when.tzinfo is UTC
+        and east.uid == Event(NOW, EventKind.REMOVAL_DUE, "c", "c", "t", "t", "x").uid
+    )
+
+
+def test_what_cannot_be_dated_is_said() -> None:
+    stays, gone = (
+        customer(relationship=Relationship.RESELLER),
+        customer(relationship=Relationship.RESELLER),
+    )
+    desired, live = estate((stays, detail()), (gone, None))
+    del live.customers[gone.tenant_id]
+    live.gdap_unreadable = "no Microsoft Graph client"
+    warnings = make_calendar(desired, live, NOW, 90).warnings
+    assert any("GDAP relationships could not be read" in w for w in warnings)
+    assert any(gone.path in w and "1 declared customer" in w for w in warnings)
+    assert not any(stays.path in w for w in warnings)

@@ -132,3 +132,28 @@ def test_a_large_calendar_fits_githubs_limit_and_says_what_it_left_out() -> None
     document = render_markdown(Calendar(NOW, 90, events), limit=65_000)
     assert len(document) <= 65_000
     assert "more events left out to fit GitHub's limit" in document
+
+
+def test_names_that_are_mermaid_keywords_stay_names(tmp_path: Path) -> None:
+    events = [
+        Event(NOW, EventKind.TERM_ENDS, "c1", "Click Therapeutics", "t1", "Plan", "a"),
+        Event(NOW, EventKind.TERM_ENDS, "c2", "title Co", "t2", "Plan %% x", "a"),
+        Event(NOW, EventKind.TERM_ENDS, "c3", "section 8", "t3", "dateFormat", "a"),
+    ]
+    chart = gantt(events, NOW)
+    lines = chart.splitlines()
+    assert [line for line in lines if line.strip().startswith(("title", "section 8"))] == [
+        "    title Dated events from 2026-11-22"
+    ]
+    assert "%%" not in chart
+    done = mermaid_parses(chart, tmp_path)
+    assert done.returncode == 0, done.stdout
+
+
+def test_an_all_day_event_today_is_not_past_due_and_hidden_characters_leave_the_ics() -> None:
+    today = NOW.replace(hour=0, minute=0)
+    event = Event(today, EventKind.TERM_ENDS, "c", "Fab\u202erikam", "t", "Plan", "a", all_day=True)
+    calendar = Calendar(NOW, 90, [event])
+    assert "Past due" not in render_text(calendar)
+    ics = render_ics(calendar)
+    assert "\u202e" not in ics and "Fabrikam" in ics
