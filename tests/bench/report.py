@@ -184,17 +184,19 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
 def _calendar_targets(sizes: dict[int, dict[str, Any]]) -> list[tuple[str, str, bool | None]]:
     size = sizes.get(CALENDAR_SIZE)
     target = (
-        f"`pcr calendar` at {CALENDAR_SIZE:,}: calls = the minimum, wall ≤ {FLOOR_TARGET} × floor"
+        f"`pcr calendar` at {CALENDAR_SIZE:,}: calls = the minimum (plus the retry of any "
+        f"429), wall ≤ {FLOOR_TARGET} × floor"
     )
     if size is None or "calendar" not in size:
         return [(target, "not run", None)]
     run, minimum = size["calendar"], size["calendar_minimum_calls"]
     measured = (
-        f"{_n(run['calls'])} calls (minimum {_n(minimum)}); {run['wall_s']} s ÷ "
-        f"{run['floor_s']} s = {_x(run['wall_over_floor'])}"
+        f"{_n(run['calls'])} calls, {run['throttled_429']} of them 429s (minimum "
+        f"{_n(minimum)}); {run['wall_s']} s ÷ {run['floor_s']} s = {_x(run['wall_over_floor'])}"
     )
-    ok = run["calls"] <= minimum and run["wall_over_floor"] is not None
-    return [(target, measured, ok and run["wall_over_floor"] <= FLOOR_TARGET)]
+    frugal = run["calls"] - run["throttled_429"] <= minimum
+    ok = frugal and run["wall_over_floor"] is not None and run["wall_over_floor"] <= FLOOR_TARGET
+    return [(target, measured, ok)]
 
 
 def _calendar(sizes: list[dict[str, Any]]) -> list[str]:
@@ -716,6 +718,12 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
 
 # Found with cProfile on the CPU side and by timing each phase against the fake.
 CHANGES = [
+    "- The fake in process (`plan --fake`): its state read with the standard JSON reader "
+    "alone took 35.8 s CPU and 2,533 MB at 100,000 customers. Equal short strings and "
+    "small objects are now kept once (shared objects refuse changes), the walk of every "
+    "term skips those whose end date plainly lies ahead (1.3 s → 0.3 s), customer files "
+    "are listed as strings, not paths (about 1.4 s), and `printable.shown` asks each "
+    "class for its fields once: about 29 s and 1,480 MB.",
     "- Validation: local `$ref`s inlined into the schema once, and plain string scalars "
     "taken straight from the YAML node: 10k files 3.2 s → 2.1 s. No cyclic garbage "
     "collection while loading (nothing there makes cycles): 100k files 21 s → 15 s. Large "
