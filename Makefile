@@ -49,26 +49,18 @@ lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff format --check reconciler tests
 	$(VENV)/bin/mypy
 
-# Azurite, the Azure Storage emulator the Blob Storage state backend is tested against,
-# from the npm registry at the version its lock file pins (no install scripts run).
+# The Node.js packages the tests run, from the npm registry at the versions each lock file
+# pins (no install scripts run): Azurite, the Azure Storage emulator the Blob Storage state
+# backend is tested against, and Mermaid's own parser (with jsdom, the DOM it needs under
+# Node), which checks the Markdown calendar's gantt chart.
 AZURITE    := tests/azurite/node_modules/.installed
-$(AZURITE): tests/azurite/package-lock.json
-	@if command -v npm >/dev/null; then \
-		cd tests/azurite && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error \
-		&& touch node_modules/.installed; \
-	else \
-		echo "Node.js is not installed: the Blob Storage backend tests will be skipped"; \
-	fi
-
-# Mermaid's own parser (and jsdom, the DOM it needs under Node), which the tests run on the
-# Markdown calendar's gantt chart, from the npm registry at the versions its lock file pins.
 MERMAID    := tests/mermaid/node_modules/.installed
-$(MERMAID): tests/mermaid/package-lock.json
+tests/%/node_modules/.installed: tests/%/package-lock.json
 	@if command -v npm >/dev/null; then \
-		cd tests/mermaid && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error \
+		cd tests/$* && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error \
 		&& touch node_modules/.installed; \
 	else \
-		echo "Node.js is not installed: the Mermaid chart tests will be skipped"; \
+		echo "Node.js is not installed: the tests that need tests/$* will be skipped"; \
 	fi
 
 # The end-to-end tests build the wheel and the sdist and run the `pcr` installed

@@ -113,51 +113,65 @@ def _add_calendar_dates(state: FakeState, now: datetime) -> None:
 
 def _trial(day: datetime) -> dict[str, Any]:
     started = day - timedelta(days=5)
-    return {
-        "id": TRIAL_ID,
-        "offerId": "CFQ7TTC0LCHC:0002:CFQ7TTC0K5DM",
-        "offerName": "Microsoft Teams Premium (trial)",
-        "friendlyName": "Microsoft Teams Premium (trial)",
-        "productType": {"id": "OnlineServicesNCE", "displayName": "OnlineServicesNCE"},
-        "quantity": 25,
-        "unitType": "Licenses",
-        "status": "active",
-        "autoRenewEnabled": True,
-        "isTrial": True,
-        "billingCycle": "monthly",
-        "termDuration": "P1M",
-        "creationDate": format_time(started),
-        "effectiveStartDate": format_time(started),
-        "commitmentEndDate": format_time(started + timedelta(days=30)),
-        "cancellationAllowedUntilDate": format_time(started + timedelta(days=7)),
-        "orderId": "3c5e7a9b1d2f",
-        "attributes": {"objectType": "Subscription"},
-    }
+    return _subscription(
+        TRIAL_ID,
+        "CFQ7TTC0LCHC:0002:CFQ7TTC0K5DM",
+        "Microsoft Teams Premium (trial)",
+        {"id": "OnlineServicesNCE", "displayName": "OnlineServicesNCE"},
+        started,
+        started + timedelta(days=30),
+        quantity=25,
+        unitType="Licenses",
+        autoRenewEnabled=True,
+        isTrial=True,
+        termDuration="P1M",
+        cancellationAllowedUntilDate=format_time(started + timedelta(days=7)),
+        orderId="3c5e7a9b1d2f",
+    )
 
 
 def _savings_plan(day: datetime) -> dict[str, Any]:
     started = day - timedelta(days=305)
+    azure = {"id": "Azure", "displayName": "Azure"}
+    return _subscription(
+        SAVINGS_PLAN_ID,
+        "DZH318Z0BPS6:0002:DZH318Z08N2P",
+        "Azure savings plan for compute",
+        azure | {"subType": {"id": "savingsPlan", "displayName": "Savings plan"}},
+        started,
+        started + timedelta(days=364),
+        quantity=1,
+        unitType="Usage-based",
+        autoRenewEnabled=False,
+        isTrial=False,
+        termDuration="P1Y",
+        orderId="5d7f9b1c3e4a",
+    )
+
+
+def _subscription(
+    subscription_id: str,
+    offer_id: str,
+    name: str,
+    product_type: dict[str, Any],
+    started: datetime,
+    ends: datetime,
+    **fields: Any,
+) -> dict[str, Any]:
+    """An active monthly-billed subscription as Partner Center lists it, from `started` to
+    its inclusive last day `ends`."""
     return {
-        "id": SAVINGS_PLAN_ID,
-        "offerId": "DZH318Z0BPS6:0002:DZH318Z08N2P",
-        "offerName": "Azure savings plan for compute",
-        "friendlyName": "Azure savings plan for compute",
-        "productType": {
-            "id": "Azure",
-            "displayName": "Azure",
-            "subType": {"id": "savingsPlan", "displayName": "Savings plan"},
-        },
-        "quantity": 1,
-        "unitType": "Usage-based",
+        "id": subscription_id,
+        "offerId": offer_id,
+        "offerName": name,
+        "friendlyName": name,
+        "productType": product_type,
         "status": "active",
-        "autoRenewEnabled": False,
-        "isTrial": False,
         "billingCycle": "monthly",
-        "termDuration": "P1Y",
         "creationDate": format_time(started),
         "effectiveStartDate": format_time(started),
-        "commitmentEndDate": format_time(started + timedelta(days=364)),
-        "orderId": "5d7f9b1c3e4a",
+        "commitmentEndDate": format_time(ends),
+        **fields,
         "attributes": {"objectType": "Subscription"},
     }
 
