@@ -18,6 +18,7 @@ from reconciler.calendar.model import Calendar, Event, EventKind, to_dict
 from reconciler.live.models import moment
 from reconciler.printable import JSON_ESCAPES, shown
 from reconciler.render.common import code, finish, keep_what_fits, md, wrap
+from reconciler.render.text import BOLD, RED, YELLOW, Paint
 from reconciler.timestamps import format_time
 from reconciler.wording import named, plural
 
@@ -61,20 +62,22 @@ def _header(calendar: Calendar) -> str:
 
 
 def render_text(calendar: Calendar, *, color: bool = False) -> str:
-    calendar = shown(calendar)
+    """By week; `color` paints the urgent events red and the weeks bold, as plans are."""
+    calendar, paint = shown(calendar), Paint(color)
     lines = [_header(calendar)]
     for warning in calendar.warnings:
-        lines += wrap(f"Warning: {warning}", "    ", first="")
+        lines += [paint(line, YELLOW) for line in wrap(f"Warning: {warning}", "    ", first="")]
     week = None
     for event in calendar.events:
         heading = _week(event, calendar.now)
         if heading != week:
             week = heading
-            lines += ["", heading]
+            lines += ["", paint(heading, BOLD)]
         mark = "!" if event.urgent else " "
         head = f" {mark} {when(event):<20}  {WORDS[event.kind]:<26}  "
-        lines.append(head + named(event.customer, event.customer_id))
-        lines += wrap(f"{event.target}: {event.action}" + (" (URGENT)" if event.urgent else ""))
+        text = [head + named(event.customer, event.customer_id)]
+        text += wrap(f"{event.target}: {event.action}" + (" (URGENT)" if event.urgent else ""))
+        lines += [paint(line, RED) for line in text] if event.urgent else text
     if not calendar.events:
         lines += ["", NOTHING]
     return "\n".join(lines) + "\n"

@@ -34,3 +34,16 @@ def test_no_color_takes_every_escape_away_on_a_terminal(
         code, plain = run_on_terminal(command, tmp_path, NO_COLOR="")
         assert code == 0 and ESC not in plain, command
         assert "remove relationship" in plain
+
+
+def test_no_color_holds_for_drift_and_the_calendar_too(tmp_path: Path, pcr_executable: str) -> None:
+    estate = make_estate(tmp_path)
+    backend = ["--desired", str(estate.desired), "--fake", str(estate.live), "--now", NOW]
+    for command, said in (("drift", "Drift:"), ("calendar", "events from now")):
+        code, coloured = run_on_terminal([pcr_executable, command, *backend], tmp_path, NO_COLOR="")
+        assert code == 0 and ESC in coloured, command  # a terminal gets colour
+        code, plain = run_on_terminal(
+            [pcr_executable, command, *backend, "--no-color"], tmp_path, NO_COLOR=""
+        )
+        assert code == 0 and said in plain, plain[-500:]
+        assert ESC not in plain, command
