@@ -14,6 +14,7 @@ import pytest
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.errors import PartnerCenterError
+from reconciler.live.graph import GraphClient
 from tests.apply.support import pcr_env
 
 
@@ -47,6 +48,20 @@ def test_a_refused_connection_is_tried_once_and_named() -> None:
         pc.list_customers()
     assert transport.attempts == 1 and slept == []
     assert f"nothing accepts connections at {url}" in str(failed.value)
+
+
+def test_graph_too_tries_a_refused_connection_once_and_names_it() -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    transport = Counting()
+    slept: list[float] = []
+    with (
+        GraphClient(url, StaticToken("t"), transport=transport, sleep=slept.append) as graph,
+        pytest.raises(PartnerCenterError) as failed,
+    ):
+        list(graph.iter_all_relationships())
+    assert transport.attempts == 1 and slept == []
+    assert f"nothing accepts connections at {url}" in str(failed.value)
+    assert "Microsoft Graph" in str(failed.value)
 
 
 def test_pcr_plan_against_a_closed_port_says_where_in_one_line(
