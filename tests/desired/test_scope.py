@@ -13,7 +13,7 @@ import pytest
 
 from reconciler.desired.load import load_desired, load_scoped
 from reconciler.desired.scope import DesiredDeclarations, ScopeError, changed_since, only
-from tests.apply.support import FABRIKAM, NORTHWIND, NOW, make_estate, run_pcr
+from tests.apply.support import FABRIKAM, NORTHWIND, NOW, make_estate, pcr_env, run_pcr
 from tests.conftest import EXAMPLE
 
 CONTOSO = "cfc52cfc-1732-4fd6-8bf3-8918bdf0a40b"
@@ -294,3 +294,26 @@ def test_a_scoped_pcr_plan_refuses_a_duplicate_in_an_untouched_file(
     assert f"tenant_id {FABRIKAM} is declared twice" in done.stderr
     assert done.stdout == ""  # nothing planned, nothing read
     assert estate.mutations() == []
+
+
+def test_changed_since_without_git_says_so_in_one_line(tmp_path: Path, pcr_executable: str) -> None:
+    """(A git that hangs is given a minute here, as a large repository may need: `pcr init`'s
+    test shows the same killing of a hung git with its own 5 seconds.)"""
+    estate = make_estate(tmp_path)
+    git(estate.root, "init", "-q", "-b", "main")
+    git(estate.root, "add", "-A")
+    git(estate.root, "commit", "-q", "-m", "base")
+    plan = ("plan", "--desired", "desired-state", "--fake", "live.json", "--now", NOW)
+    done = subprocess.run(
+        [pcr_executable, *plan, "--changed-since", "main"],
+        cwd=estate.root,
+        env=pcr_env() | {"PATH": "/nowhere"},
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "git" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
