@@ -1,5 +1,7 @@
-"""The packages follow the data flow (docs/design.md, "Where things live"): each imports only
-from the layers below it, so the import graph points one way and has no cycle."""
+"""The packages follow the data flow (docs/design.md, "Packages"): each imports only from the
+layers below it, so the import graph points one way; and no module imports itself back as
+it loads, through others (within a layer too; imports for the type checker only, and a
+function's own, do not load with it)."""
 
 from __future__ import annotations
 
@@ -15,13 +17,13 @@ LAYERS = [
     {"desired"},
     {"live"},
     {"fake"},  # speaks Partner Center's wire format, read by live's own models
+    {"connect"},  # the real APIs or the fake: what a run talks to
     {"plan"},
     {"calendar"},
     {"drift"},  # its notes are the calendar's events
     {"apply"},
     {"render"},
     {"scaffold"},
-    {"connect"},
     {"commands"},
     {"cli", "__main__"},
 ]
@@ -85,3 +87,70 @@ def test_the_check_sees_an_upward_import() -> None:
     """It can fail: the planner importing the renderer, or live state the planner, is found."""
     edges = [("plan.py", "plan", "render"), ("read.py", "live", "plan"), ("ok.py", "plan", "live")]
     assert upward(edges) == ["plan.py: plan imports render", "read.py: live imports plan"]
+
+
+def module_of(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Each of pcr's modules and the modules of pcr's it imports as it loads (the package
+    itself when a name is taken from a package's __init__)."""
+    modules = {module_of(path): path for path in ROOT.rglob("*.py")}
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in _loaded_with(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [f"{node.module}.{a.name}" for a in node.names] + [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            found = next((n for n in names if n in modules), None)
+            if found is not None and found != name:
+                graph[name].add(found)
+    return graph
+
+
+def _loaded_with(tree: ast.Module) -> Iterator[ast.stmt]:
+    """The imports that run when the module loads: at its top level, not those only a type
+    checker reads (`if TYPE_CHECKING:`) nor those a function makes when it is called."""
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        elif isinstance(node, ast.If | ast.Try):
+            yield from (n for n in ast.walk(node) if isinstance(n, ast.Import | ast.ImportFrom))
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every import cycle found by a walk from each module (one path per cycle)."""
+    found: list[list[str]] = []
+    done: set[str] = set()
+
+    def walk(name: str, path: list[str]) -> None:
+        if name in path:
+            found.append([*path[path.index(name) :], name])
+            return
+        if name in done:
+            return
+        for imported in sorted(graph[name]):
+            walk(imported, [*path, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        walk(name, [])
+    return found
+
+
+def test_no_module_imports_itself_back_as_it_loads() -> None:
+    graph = module_imports()
+    assert "reconciler.errors" in graph["reconciler.git"]  # it sees a module's imports
+    assert cycles(graph) == []
+
+
+def test_the_cycle_check_finds_one() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c", "a"]]

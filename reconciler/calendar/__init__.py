@@ -1,2 +1,2 @@
-"""The estate's calendar: dated events from what was read (`events`), and how a run reads
-what they need (`read`)."""
+"""The estate's calendar: its model and JSON (`model`), and the dated events made from what
+was read (`events`)."""

@@ -152,7 +152,8 @@ def become_indirect_reseller(estate: Estate) -> None:
         (become_indirect_reseller, "indirect resellers cannot remove a reseller relationship"),
         (
             declare_an_unknown_subscription,
-            "a fresh plan is refused: desired-state/customers/contoso.yaml:",
+            "a fresh plan is refused: desired-state/customers/contoso.yaml:8:5: subscription "
+            "0badc0de-0000-4000-8000-00000000beef is not one of this customer's subscriptions",
         ),
     ],
     ids=["protected", "max-removals", "two-key-domain", "indirect-reseller", "unknown-sub"],

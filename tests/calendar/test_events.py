@@ -11,7 +11,7 @@ from reconciler.calendar.events import make_calendar
 from reconciler.calendar.model import Event, EventKind
 from reconciler.desired.model import DesiredStatus, Relationship
 from reconciler.live.lifecycle import term_over
-from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import SubscriptionKind, SubscriptionStatus
 from tests.plan.builders import (
     NOW,
     customer,
@@ -153,11 +153,38 @@ def test_uids_are_the_same_for_the_same_event_and_new_when_its_date_moves() -> N
 
 
 def test_ended_subscriptions_and_an_azure_plan_have_no_dates() -> None:
-    # An Azure plan's term has no end: Partner Center's year 9999, not a date.
+    # An Azure plan's term has no end: Partner Center's year 9999, not a date; and an
+    # Azure plan is no termed kind even with a date.
     plan = replace(sub(SubscriptionKind.AZURE, term_end_days=3000), open_ended=True)
+    dated_plan = sub(SubscriptionKind.AZURE, term_end_days=30)
+    ended = sub(NCE, SubscriptionStatus.EXPIRED, window_days=2, term_end_days=30)
     stays = customer(relationship=Relationship.RESELLER)
-    desired, live = estate((stays, detail(plan)))
+    desired, live = estate((stays, detail(plan, dated_plan, ended)))
     assert make_calendar(desired, live, NOW, 4000).events == []
+
+
+def test_urgency_keeps_to_its_week() -> None:
+    eight = sub(NCE, window_days=-30, term_end_days=8)
+    stops = customer(
+        relationship=Relationship.RESELLER, overrides=(override(eight.id, auto_renew=False),)
+    )
+    desired, live = estate((stops, detail(eight)))
+    assert not make_calendar(desired, live, NOW, 90).urgent  # its last day is 8 days off
+
+
+def test_a_gdap_relationship_that_ends_unextended_is_urgent_only_where_the_file_keeps_it() -> None:
+    stays = customer(relationship=Relationship.RESELLER)
+    leaving = customer()  # relationship: none, gdap: terminate (the default)
+    soon, extends = (
+        relationship(stays.tenant_id, ends_in_days=3),
+        relationship(stays.tenant_id, ends_in_days=3, auto_extend="P180D"),
+    )
+    ended_by_pcr = relationship(leaving.tenant_id, ends_in_days=3)
+    desired, live = estate((stays, detail()), (leaving, detail()))
+    live.gdap[stays.tenant_id] = (soon, extends)
+    live.gdap[leaving.tenant_id] = (ended_by_pcr,)
+    urgent = {e.target_id for e in make_calendar(desired, live, NOW, 90).urgent}
+    assert urgent == {soon.id}
 
 
 def test_a_term_that_runs_out_though_the_file_keeps_it_renewing_is_urgent() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import icalendar
 import pytest
 
 from reconciler.calendar.events import make_calendar
-from reconciler.calendar.model import Calendar, Event, EventKind
+from reconciler.calendar.model import Calendar, Event, EventKind, from_dict
 from reconciler.desired.model import DesiredStatus, Relationship
 from reconciler.live.models import SubscriptionKind
 from reconciler.render.calendar import gantt, render_ics, render_json, render_markdown, render_text
@@ -54,13 +55,20 @@ def test_the_ics_parses_with_an_icalendar_library_one_all_day_event_each() -> No
 
 
 def test_every_ics_line_is_folded_to_75_octets_and_ends_in_crlf() -> None:
-    text = render_ics(sample())
+    calendar = sample()
+    # Many bytes a character: folding counts octets, and never splits one.
+    calendar.events = [replace(e, customer="Société Générale ☃ " * 3) for e in calendar.events]
+    text = render_ics(calendar)
+    assert "Société" in text.replace("\r\n ", "")
     assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
     assert max(len(line.encode()) for line in text.split("\r\n")) <= 75
 
 
-def test_the_json_is_the_contract() -> None:
+def test_the_json_is_the_contract_and_reads_back_whole() -> None:
     calendar = sample()
+    calendar.warnings = ["GDAP relationships could not be read"]
+    calendar.scope = ["c"]
+    assert from_dict(json.loads(render_json(calendar))) == calendar
     document = json.loads(render_json(calendar))
     assert (document["format_version"], document["days"]) == (1, 90)
     first = document["events"][0]

@@ -76,6 +76,8 @@ def test_a_term_ends_the_day_after_its_inclusive_end_date_however_it_is_spelt(
         ("2026-12-06T23:59:59Z", SubscriptionStatus.EXPIRED),
         # 2026-12-06 in UTC, though its text says the 7th: it ended at midnight UTC.
         ("2026-12-07T02:00:00+05:00", SubscriptionStatus.EXPIRED),
+        # The basic spelling sorts wrongly as text: it is read, not compared as text.
+        ("20261206T000000Z", SubscriptionStatus.EXPIRED),
     ]
     for end, status in cases:
         live.app.set_now("2026-12-06T12:00:00Z")
