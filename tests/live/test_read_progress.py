@@ -20,7 +20,7 @@ from reconciler.fake import FakePartnerCenter
 from reconciler.fake.state import FakeState
 from reconciler.live.lifecycle import needs_gdap
 from reconciler.live.models import Live
-from reconciler.live.read import ReadAhead, read_live
+from reconciler.live.read import ReadAhead, _Held, read_live
 from tests.apply.support import NORTHWIND
 from tests.conftest import EXAMPLE
 from tests.reading import Recorder, clients_on, needing_reads
@@ -133,7 +133,31 @@ def test_a_scoped_read_counts_each_customer_once_its_lookup_and_deep_read_are_ov
     assert not progress.ahead_of_total
 
 
+def test_the_hand_over_passes_what_was_done_after_the_total_and_then_goes_straight_on() -> None:
+    """The hand-over itself, without a race: steps and a status made before the meter
+    exists reach it after its total, once; later ones go straight to it; none after
+    `detach`."""
+    held = _Held()
+    held.status("3 listed")
+    held.advance()
+    held.expect(4)
+    held.advance(2)
+    progress = Recorder()
+    held.attach(progress)
+    assert (progress.statuses, progress.totals, progress.done) == (["3 listed"], [4], 3)
+    assert not progress.ahead_of_total
+    held.attach(progress)  # again: nothing passed twice
+    held.advance()
+    assert progress.done == 4
+    held.detach()
+    held.advance()
+    assert progress.done == 4
+
+
 def test_reads_done_before_the_meter_exists_are_passed_on_to_it_after_their_total() -> None:
+    """The same through a whole read ahead. Whether a read ends before `finish` attaches
+    the meter is the read's own timing, so this holds the count right either way; the
+    hand-over's order is pinned above."""
     fake, desired = example_fake(), example_desired()
     reads = needing_reads(desired)
     last_deep = fake.hold("GET", f"/customers/{reads[-1]}/subscriptions$")
