@@ -133,14 +133,14 @@ def read_with_partner_gdap(
 ) -> Live:
     """What drift and the calendar read: the plan's reads of Partner Center (`scoped`: of
     the declared customers only, by id), then `more`, then every declared customer's GDAP
-    relationships from one partner-wide Graph listing (not one listing per customer, as a
-    plan reads them). It only reads."""
+    relationships from one partner-wide Graph listing (a scoped run: each customer's own),
+    not only the offboarding customers' as a plan reads them. It only reads."""
     with backend.open_clients(read_only=True) as clients:
         client = clients.partner_center
         start, started = client.request_count, time.monotonic()
         live = read_with_progress(replace(clients, graph=None), desired, scoped=scoped)
         more(client, live)
-        graph_calls = read_partner_gdap(clients, desired, live)
+        graph_calls = read_partner_gdap(clients, desired, live, scoped=scoped)
         live.api_calls = client.request_count - start + graph_calls
         live.read_seconds = time.monotonic() - started
     say(f"{read_summary(live)}; {gdap_summary(live, graph_calls)}")

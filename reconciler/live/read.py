@@ -438,9 +438,12 @@ class ReadAhead:
             self._listing.set_result(None)
 
 
-def read_partner_gdap(clients: Clients, desired: Desired, live: Live) -> int:
+def read_partner_gdap(
+    clients: Clients, desired: Desired, live: Live, *, scoped: bool = False
+) -> int:
     """Every declared customer's GDAP relationships into `live.gdap` (an empty tuple for
-    one that has none), from one partner-wide listing; the Graph calls it took.
+    one that has none), from one partner-wide listing, or for a scoped run (a few
+    customers) from each customer's own; the Graph calls it took.
 
     Offboarding customers' are compared, steady customers' give notes (a relationship
     about to end). Without a Graph client, `live.gdap_unreadable` says why.
@@ -452,14 +455,18 @@ def read_partner_gdap(clients: Clients, desired: Desired, live: Live) -> int:
         return 0
     start = graph.request_count
     found: dict[str, list[GdapRelationship]] = {cid: [] for cid in desired.customers}
-    listed = 0
-    with Meter("reading GDAP relationships", 1, "partner-wide listing") as meter:
-        for relationship in graph.iter_all_relationships():
-            listed += 1
-            meter.status(f"{listed:,} relationships")
-            if relationship.customer_id in found:
-                found[relationship.customer_id].append(relationship)
-        meter.finish()
+    if scoped:  # a partner-wide listing costs a page per 300 relationships of every customer
+        for cid in found:
+            found[cid] = graph.list_relationships(cid)
+    else:
+        listed = 0
+        with Meter("reading GDAP relationships", 1, "partner-wide listing") as meter:
+            for relationship in graph.iter_all_relationships():
+                listed += 1
+                meter.status(f"{listed:,} relationships")
+                if relationship.customer_id in found:
+                    found[relationship.customer_id].append(relationship)
+            meter.finish()
     live.gdap = {cid: tuple(relationships) for cid, relationships in found.items()}
     live.gdap_unreadable = None
     return graph.request_count - start

@@ -4,14 +4,19 @@ window's close as `cancellationAllowedUntilDate` says, a term's end on its inclu
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta, timezone
 
 from reconciler.calendar.events import make_calendar
 from reconciler.calendar.model import Event, EventKind
-from reconciler.desired.model import DesiredStatus, Relationship
+from reconciler.desired.model import Desired, DesiredStatus, Relationship
+from reconciler.fake import FakePartnerCenter
+from reconciler.fake.state import FakeState
 from reconciler.live.lifecycle import term_over
-from reconciler.live.models import SubscriptionKind, SubscriptionStatus
+from reconciler.live.models import Live, SubscriptionKind, SubscriptionStatus
+from reconciler.live.read import read_partner_gdap
+from tests.conftest import EXAMPLE
 from tests.plan.builders import (
     NOW,
     customer,
@@ -22,6 +27,8 @@ from tests.plan.builders import (
     reserved_instance,
     sub,
 )
+from tests.reading import clients_on
+from tests.vanishing import example_desired
 
 NCE, LEGACY = SubscriptionKind.NCE, SubscriptionKind.LEGACY
 
@@ -229,3 +236,26 @@ def test_what_cannot_be_dated_is_said() -> None:
     assert any("GDAP relationships could not be read" in w for w in warnings)
     assert any(gone.path in w and "1 declared customer" in w for w in warnings)
     assert not any(stays.path in w for w in warnings)
+
+
+def test_a_scoped_read_asks_graph_for_its_own_customers_only() -> None:
+    """A partner-wide listing pages through every customer's relationships; a scoped run
+    (a pull request's one customer) asks for its customers' own."""
+    state = FakeState(json.loads((EXAMPLE / "fake-state.json").read_text()))
+    contoso, northwind = (
+        "cfc52cfc-1732-4fd6-8bf3-8918bdf0a40b",
+        "f86270b9-6fdb-4baa-965b-bffb2f7a52ec",
+    )
+    for name, cid in (("a", contoso), ("b", contoso), ("c", northwind), ("d", northwind)):
+        state.add_gdap_relationship(cid, display_name=f"helpdesk {name}")
+    state.gdap.set_page_size(1)
+    desired = example_desired()
+    scoped = Desired(desired.partner, {contoso: desired.customers[contoso]})
+    with clients_on(FakePartnerCenter(state)) as clients:
+        calls = {}
+        for name, is_scoped in (("partner-wide", False), ("scoped", True)):
+            live = Live()
+            calls[name] = read_partner_gdap(clients, scoped, live, scoped=is_scoped)
+            assert len(live.gdap[contoso]) == 2
+    # A page a relationship, and the last page's link to an empty one.
+    assert calls == {"partner-wide": 4 + 1, "scoped": 2 + 1}
