@@ -21,10 +21,14 @@ from tests.apply.support import (
     make_estate,
     run_pcr,
 )
-from tests.live.pc_support import WIDE_WORLD_PERPETUAL, add_perpetual_purchase
+from tests.live.pc_support import (
+    MARKETPLACE,
+    WIDE_WORLD_PERPETUAL,
+    add_perpetual_purchase,
+    marketplace_subscription,
+)
 
 PERPETUAL = WIDE_WORLD_PERPETUAL
-MARKETPLACE = "5e6f7a8b-0000-4000-8000-000000000004"
 BIENNIAL = "6a7b8c9d-0000-4000-8000-000000000005"
 WOODGROVE = "139748a4-22d9-4508-bd7f-04e25f245176"
 
@@ -99,27 +103,6 @@ def test_software_with_a_term_is_cancelled_by_its_subscription_alone(
     assert sent["action"] == "cancel" and sent["target"] == WIDE_WORLD_SOFTWARE
 
 
-def marketplace(started: str, **fields: Any) -> dict[str, Any]:
-    """Microsoft's marketplace shape: no productType, not a Microsoft product."""
-    return {
-        "id": MARKETPLACE,
-        "offerId": "DZH318Z0BXWC:0001:DZH318Z0BMJX",
-        "offerName": "Contoso CRM",
-        "isMicrosoftProduct": False,
-        "publisherName": "Contoso Software Inc",
-        "quantity": 5,
-        "status": "active",
-        "autoRenewEnabled": True,
-        "billingCycle": "monthly",
-        "termDuration": "P1M",
-        "creationDate": started,
-        "effectiveStartDate": started,
-        "commitmentEndDate": "2026-12-20T00:00:00Z",
-        "attributes": {"objectType": "Subscription"},
-        **fields,
-    }
-
-
 def plan_json(pcr: str, estate: Estate, *args: str) -> dict[str, Any]:
     done = run_pcr(
         pcr,
@@ -136,7 +119,10 @@ def test_marketplace_saas_is_cancelled_in_an_offboarding_never_suspended(
 ) -> None:
     estate = make_estate(tmp_path)
     # Bought 45 hours ago: inside its 72 hours (a new-commerce refund would be prorated now).
-    edit_live(estate, lambda s: s.add_subscription(NORTHWIND, marketplace("2026-11-20T12:00:00Z")))
+    edit_live(
+        estate,
+        lambda s: s.add_subscription(NORTHWIND, marketplace_subscription("2026-11-20T12:00:00Z")),
+    )
     plan = plan_json(pcr_executable, estate, *only(NORTHWIND))
     on_saas = [a for a in plan["actions"] if a["target_id"] == MARKETPLACE]
     assert [a["type"] for a in on_saas] == ["cancel_subscription"]
@@ -153,7 +139,10 @@ def test_marketplace_saas_past_its_72_hours_waits_for_its_term_and_is_never_susp
     tmp_path: Path, pcr_executable: str
 ) -> None:
     estate = make_estate(tmp_path)
-    edit_live(estate, lambda s: s.add_subscription(NORTHWIND, marketplace("2026-11-10T10:00:00Z")))
+    edit_live(
+        estate,
+        lambda s: s.add_subscription(NORTHWIND, marketplace_subscription("2026-11-10T10:00:00Z")),
+    )
     (northwind,) = [f for f in (estate.desired / "customers").glob("northwind.yaml")]
     northwind.write_text(northwind.read_text() + "offboarding:\n  nce_outside_window: suspend\n")
     plan = plan_json(pcr_executable, estate, *only(NORTHWIND))

@@ -52,6 +52,7 @@ from reconciler.live.models import (
     subscription_from_wire,
 )
 from tests.conformance.contract import Contract, contract
+from tests.live.pc_support import MARKETPLACE, marketplace_subscription
 from tests.live.pc_support import WIDE_WORLD_PERPETUAL as PERPETUAL
 
 TOKEN = "tok-CONFORMANCE-7d1e"
@@ -62,7 +63,6 @@ FABRIKAM_NCE = "1e576d26-e853-4b0b-a16b-9f12450fa0e2"
 WOODGROVE = "139748a4-22d9-4508-bd7f-04e25f245176"
 WIDE_WORLD = "d597d86d-6156-4b62-b83c-8bccabcc0e21"
 WIDE_WORLD_ORDER = "3df4a1c5d6eb"
-MARKETPLACE = "5e6f7a8b-0000-4000-8000-000000000004"
 LEAVING = "7a1b2c3d-0000-4000-8000-00000000abcd"  # a customer with nothing left to end
 
 
@@ -170,22 +170,7 @@ def world() -> FakeState:
     add_perpetual_purchase(state, isMicrosoftProduct=True)
     state.add_subscription(  # Microsoft's marketplace shape (docs/partner-center.md)
         FABRIKAM,
-        {
-            "id": MARKETPLACE,
-            "offerId": "DZH318Z0BXWC:0001:DZH318Z0BMJX",
-            "offerName": "Contoso CRM",
-            "isMicrosoftProduct": False,
-            "publisherName": "Contoso Software Inc",
-            "quantity": 5,
-            "status": "active",
-            "autoRenewEnabled": True,
-            "billingCycle": "monthly",
-            "termDuration": "P1M",
-            "creationDate": "2026-11-21T10:00:00Z",
-            "effectiveStartDate": "2026-11-21T00:00:00Z",
-            "commitmentEndDate": "2026-12-20T00:00:00Z",
-            "attributes": {"objectType": "Subscription"},
-        },
+        marketplace_subscription("2026-11-21T00:00:00Z", creationDate="2026-11-21T10:00:00Z"),
     )
     state.add_customer(LEAVING, "Leaving Ltd", "leaving.onmicrosoft.com")
     state.add_gdap_relationship(CONTOSO, status="active", display_name="Contoso admins")

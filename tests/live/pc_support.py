@@ -120,6 +120,32 @@ WIDE_WORLD_PERPETUAL = "0c9e2f4a-6b8d-4e1f-a3c5-7d9b1f3e5a70"
 PERPETUAL_OFFER = "DG7GMGF0DVT6:0002:DG7GMGF0DK1G"
 
 
+# A marketplace SaaS subscription, as Microsoft's own example shows one.
+MARKETPLACE = "5e6f7a8b-0000-4000-8000-000000000004"
+
+
+def marketplace_subscription(started: str, **fields: Any) -> dict[str, Any]:
+    """Microsoft's marketplace shape: no productType, not a Microsoft product; bought (and
+    its term begun) at `started`. `fields` add to (or replace) its wire fields."""
+    return {
+        "id": MARKETPLACE,
+        "offerId": "DZH318Z0BXWC:0001:DZH318Z0BMJX",
+        "offerName": "Contoso CRM",
+        "isMicrosoftProduct": False,
+        "publisherName": "Contoso Software Inc",
+        "quantity": 5,
+        "status": "active",
+        "autoRenewEnabled": True,
+        "billingCycle": "monthly",
+        "termDuration": "P1M",
+        "creationDate": started,
+        "effectiveStartDate": started,
+        "commitmentEndDate": "2026-12-20T00:00:00Z",
+        "attributes": {"objectType": "Subscription"},
+        **fields,
+    }
+
+
 def add_perpetual_purchase(state: FakeState, **fields: Any) -> None:
     """Wide World's order gets `WIDE_WORLD_PERPETUAL` as its second line; `fields` add to
     (or replace) the subscription's wire fields."""

@@ -19,6 +19,7 @@ from reconciler.live.models import (
 from reconciler.plan.actions import ActionType
 from reconciler.plan.model import BlockedKind, Plan
 from reconciler.plan.planner import make_plan
+from tests.live.pc_support import marketplace_subscription
 from tests.plan.builders import NOW, customer, estate
 
 NCE = {
@@ -57,20 +58,7 @@ AZURE_PLAN = {
     "status": "active",
     "billingCycle": "one_time",
 }
-SAAS = {  # Microsoft's marketplace shape: no productType, not a Microsoft product
-    "id": "5e6f7a8b-0000-4000-8000-000000000004",
-    "offerId": "DZH318Z0BXWC:0001:DZH318Z0BMJX",
-    "offerName": "Contoso CRM",
-    "isMicrosoftProduct": False,
-    "publisherName": "Contoso Software Inc",
-    "quantity": 5,
-    "status": "active",
-    "autoRenewEnabled": True,
-    "billingCycle": "monthly",
-    "termDuration": "P1M",
-    "effectiveStartDate": "2026-11-21T00:00:00Z",
-    "commitmentEndDate": "2026-12-20T00:00:00Z",
-}
+SAAS = marketplace_subscription("2026-11-21T00:00:00Z")
 SUBSCRIPTIONS = [NCE, LEGACY, AZURE_PLAN, SAAS]
 RESERVED_INSTANCE = {
     "entitlementType": "reservedInstance",
