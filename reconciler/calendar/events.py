@@ -116,7 +116,8 @@ def customer_events(
         if sub.status not in ENDED_STATUSES:
             yield from at.subscription_events(sub)
     yield from at.reservation_events(detail)
-    yield from at.removal_events(plan_declared(desired, live, customer, now).deferred)
+    if customer.offboarding:  # only an offboarding defers a removal: no plan for the rest
+        yield from at.removal_events(plan_declared(desired, live, customer, now).deferred)
     yield from at.gdap_events(live.gdap.get(customer.tenant_id, ()))
 
 

@@ -13,7 +13,7 @@ from reconciler.calendar import model as calendar_model
 from reconciler.commands import OK
 from reconciler.errors import PcrError
 from reconciler.plan import model as plan_model
-from reconciler.render import render, use_color
+from reconciler.render import FORMATS, render, use_color
 from reconciler.render.calendar import RENDERERS
 
 
@@ -22,7 +22,7 @@ def run(saved_file: Path, output_format: str) -> int:
     calendar = _calendar(saved_file)
     if calendar is not None:
         shown = RENDERERS[output_format](calendar, color=color)
-    elif output_format in RENDERERS and output_format not in ("text", "json", "markdown"):
+    elif output_format not in FORMATS:
         raise PcrError(f"{saved_file}: --format {output_format} is a calendar's, not a plan's")
     else:
         shown = render(plan_model.load(saved_file).plan, output_format, color=color)
