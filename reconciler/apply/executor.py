@@ -41,11 +41,17 @@ from reconciler.live.models import (
     GdapRequest,
     GdapRequestStatus,
     Subscription,
-    SubscriptionStatus,
 )
 from reconciler.live.read import customer_gone
 from reconciler.plan.actions import ActionType, Outcome, kind_of
-from reconciler.plan.actions.base import GONE, AlreadyDone, Stopped, Unsent, WorldMoved
+from reconciler.plan.actions.base import (
+    GONE,
+    AlreadyDone,
+    Stopped,
+    SubscriptionPatch,
+    Unsent,
+    WorldMoved,
+)
 from reconciler.plan.guardrails import domains_differ
 from reconciler.plan.model import Action, Plan
 from reconciler.plan.model import to_dict as plan_to_dict
@@ -330,35 +336,28 @@ class Executor:
         return WorldMoved(f"{what} no longer exists")
 
     def set_subscription(
-        self,
-        action: Action,
-        request_id: str,
-        check: Callable[[Subscription], None],
-        done: str,
-        *,
-        status: SubscriptionStatus | None = None,
-        auto_renew: bool | None = None,
+        self, action: Action, request_id: str, patch: SubscriptionPatch
     ) -> tuple[Outcome, str]:
         """Change a subscription in one read and one write.
 
-        The read that the full-body PATCH needs anyway is the re-check: `check`
-        sees the resource as it is right before the write and stops it by raising.
+        The read that the full-body PATCH needs anyway is the re-check: `patch` sees
+        the resource as it is right before the write and stops it by raising.
         """
 
         def checked(sub: Subscription) -> None:
             # The planner's fail-closed rule, again on the read right before the write.
             if action.destructive and (why := unknown_state(sub)) is not None:
                 raise WorldMoved(f"subscription {sub.id} has {why}, which pcr does not know")
-            self._before[action.id] = _facts(sub, auto_renew is not None)
-            check(sub)
+            self._before[action.id] = _facts(sub, patch.auto_renew is not None)
+            patch.check(self, action, sub)
 
         def send(call: CallId, landed_now: Landed) -> object:
             try:
                 return self.client.update_subscription(
                     action.customer_id,
                     action.target_id,
-                    status=status,
-                    auto_renew=auto_renew,
+                    status=patch.status,
+                    auto_renew=patch.auto_renew,
                     request_id=call,
                     precondition=checked,
                     landed=landed_now,
@@ -370,7 +369,7 @@ class Executor:
             self.mutate(action, request_id, send)
         except AlreadyDone as already:
             return Outcome.ALREADY, str(already)
-        return Outcome.DONE, done
+        return Outcome.DONE, patch.done
 
     def azure_entitlement(self, action: Action) -> AzureEntitlement:
         try:

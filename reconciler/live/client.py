@@ -17,13 +17,10 @@ out of logs, and `config` has the limits and their defaults.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 from urllib.parse import quote
-
-import httpx
 
 from reconciler.live.answer import Answer, error_from_answer
 from reconciler.live.auth import TokenProvider
@@ -35,7 +32,6 @@ from reconciler.live.config import (
     PARTNER_CENTER_LIMITS,
     POLL_BASE_SECONDS,
     POLL_CAP_SECONDS,
-    Limits,
 )
 from reconciler.live.errors import (
     PARTNER_CENTER,
@@ -45,7 +41,7 @@ from reconciler.live.errors import (
     NotFound,
     PartnerCenterError,
 )
-from reconciler.live.http import Api, ApiClient, CallId, Landed, path_of
+from reconciler.live.http import Api, ApiClient, CallId, ClientOptions, Landed, path_of
 from reconciler.live.models import (
     AzureEntitlement,
     Customer,
@@ -97,29 +93,19 @@ _OWN_HEADERS = frozenset(
 class PartnerCenterClient(ApiClient):
     """The Partner Center REST API (`/v1`), typed in and out."""
 
+    api = PARTNER_CENTER_API
+    # `busy_wait` among them is how long 409s (a renewal in progress) are waited out.
+    default_limits = PARTNER_CENTER_LIMITS
+
     def __init__(
         self,
         base_url: str,
         token_provider: TokenProvider,
         *,
-        limits: Limits = PARTNER_CENTER_LIMITS,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
         correlation_id: str | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        """`limits`: the budget and what one call and one answer may cost (`Limits`);
-        `busy_wait` among them is how long 409s (a renewal in progress) are waited out."""
-        super().__init__(
-            PARTNER_CENTER_API,
-            base_url,
-            token_provider,
-            log=log,
-            limits=limits,
-            transport=transport,
-            sleep=sleep,
-            clock=clock,
-        )
+        super().__init__(base_url, token_provider, **options)
         self.correlation_id = correlation_id or str(uuid.uuid4())
 
     def __repr__(self) -> str:
@@ -339,7 +325,7 @@ class PartnerCenterClient(ApiClient):
     ) -> Answer | None:
         """Send a change; wait out a 202. None when the service returns no resource (or a
         5xx left it open and `landed` found it in place)."""
-        answer = self._change(method, path, json_body=body, request_id=request_id, landed=landed)
+        answer = self._call(method, path, json_body=body, request_id=request_id, landed=landed)
         if answer is None:
             return None
         if answer.status == 202:

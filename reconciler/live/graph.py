@@ -23,16 +23,12 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from reconciler.live.answer import Answer, error_payload, redirect_error, refusal
-from reconciler.live.auth import TokenProvider
-from reconciler.live.config import DEFAULT_GRAPH_PAGE_SIZE, GRAPH_LIMITS, Limits
+from reconciler.live.config import DEFAULT_GRAPH_PAGE_SIZE, GRAPH_LIMITS
 from reconciler.live.errors import (
     MICROSOFT_GRAPH,
     Forbidden,
@@ -175,28 +171,10 @@ def relationship_page_from_wire(
 class GraphClient(ApiClient):
     """Microsoft Graph's `tenantRelationships/delegatedAdminRelationships`, typed in and out."""
 
-    def __init__(
-        self,
-        base_url: str,
-        token_provider: TokenProvider,
-        *,
-        limits: Limits = GRAPH_LIMITS,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        """`base_url` is the Graph root (`https://graph.microsoft.com`; a trailing `/v1.0`
-        is taken off). Its limits are Partner Center's, with Graph's own budget."""
-        super().__init__(
-            GRAPH_API,
-            base_url,
-            token_provider,
-            log=log,
-            limits=limits,
-            transport=transport,
-            sleep=sleep,
-            clock=clock,
-        )
+    # `base_url` is the Graph root (`https://graph.microsoft.com`; a trailing `/v1.0` is
+    # taken off). Its limits are Partner Center's, with Graph's own budget.
+    api = GRAPH_API
+    default_limits = GRAPH_LIMITS
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -246,7 +224,7 @@ class GraphClient(ApiClient):
         """
         path = f"{_relationship_path(relationship_id)}/requests"
         body = {"action": "terminate"}
-        answer = self._change("POST", path, json_body=body, request_id=request_id, landed=landed)
+        answer = self._call("POST", path, json_body=body, request_id=request_id, landed=landed)
         if answer is None:  # a 5xx, and `landed` found it terminating: no request to follow
             return None
         return answer.parse(lambda wire: gdap_request_from_wire(relationship_id, wire))
@@ -266,9 +244,7 @@ class GraphClient(ApiClient):
                 "(If-Match is required, and it must be one header value)"
             )
         path = _relationship_path(relationship_id)
-        self._change(
-            "DELETE", path, headers={"If-Match": etag}, request_id=request_id, landed=landed
-        )
+        self._call("DELETE", path, headers={"If-Match": etag}, request_id=request_id, landed=landed)
 
     # -- plumbing ------------------------------------------------------------------------
 

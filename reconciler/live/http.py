@@ -36,7 +36,8 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Self, TypeVar
+from functools import partial
+from typing import Any, ClassVar, Self, TypedDict, TypeVar, Unpack
 
 import httpx
 
@@ -134,27 +135,46 @@ class _Failed(Exception):
         self.elapsed = elapsed
 
 
+class ClientOptions(TypedDict, total=False):
+    """What a client may be built with besides its root and token (tests set all four)."""
+
+    limits: Limits  # the budget and what one call and one answer may cost
+    transport: httpx.BaseTransport | None  # a swapped transport: the fake in process
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+
+
+class CallOptions(TypedDict, total=False):
+    """What one call may carry besides its method and path (`ApiClient._call`)."""
+
+    params: Mapping[str, Any] | None
+    json_body: Mapping[str, Any] | None
+    headers: Mapping[str, str] | None
+    request_id: str | CallId | None  # the first attempt's id (`CallId`)
+    priority: bool  # first in line for the rate and a place in flight: the next page
+    landed: Landed | None  # for a write: whether it is in place, when a 5xx left it open
+
+
 class ApiClient:
-    """One service's REST API root, called under the limits (see the module's docstring)."""
+    """One service's REST API root, called under the limits (see the module's docstring).
+    A service's client names its `api` and its `default_limits`."""
+
+    api: ClassVar[Api]
+    default_limits: ClassVar[Limits]
 
     def __init__(
-        self,
-        api: Api,
-        base_url: str,
-        token_provider: TokenProvider,
-        *,
-        log: logging.Logger,
-        limits: Limits,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        self, base_url: str, token_provider: TokenProvider, **options: Unpack[ClientOptions]
     ) -> None:
+        limits = options.get("limits", self.default_limits)
+        transport = options.get("transport")
+        sleep = options.get("sleep", time.sleep)
+        clock = options.get("clock", time.monotonic)
+        api = self.api
         root = check_endpoint_url(base_url, allow_any=transport is not None)
         self._limits = limits
-        self.api = api
         self.base_url = str(root).rstrip("/").removesuffix(api.prefix)
         self.host = root.host
-        self._log = log
+        self._log = logging.getLogger(type(self).__module__)
         self._token_provider = token_provider
         self._sleep = sleep
         self._clock = clock
@@ -306,57 +326,13 @@ class ApiClient:
 
     # -- the request/retry loop ----------------------------------------------------------
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json_body: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        request_id: str | CallId | None = None,
-        priority: bool = False,
-    ) -> Answer:
+    def _request(self, method: str, path: str, **options: Unpack[CallOptions]) -> Answer:
         """One logical call (`_call`) whose answer is always wanted."""
-        answer = self._call(
-            method,
-            path,
-            params=params,
-            json_body=json_body,
-            headers=headers,
-            request_id=request_id,
-            priority=priority,
-        )
+        answer = self._call(method, path, **options)
         assert answer is not None  # only a write's landed check ends a call without one
         return answer
 
-    def _change(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        request_id: str | CallId | None = None,
-        landed: Landed | None = None,
-    ) -> Answer | None:
-        """A write (`_call`); None when a 5xx left it open and `landed` found it in place."""
-        return self._call(
-            method, path, json_body=json_body, headers=headers, request_id=request_id, landed=landed
-        )
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json_body: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        request_id: str | CallId | None = None,
-        priority: bool = False,
-        landed: Landed | None = None,
-    ) -> Answer | None:
+    def _call(self, method: str, path: str, **options: Unpack[CallOptions]) -> Answer | None:
         """One logical call, its attempts under the request ids `CallId` gives them.
 
         The attempts and the backoff between them share `call_timeout`; each attempt
@@ -367,7 +343,15 @@ class ApiClient:
         `landed` (a fresh read) says it is not in place, and without `landed` it is not
         tried again at all. None: `landed` found it in place.
         """
+        request_id, landed = options.get("request_id"), options.get("landed")
         call = request_id if isinstance(request_id, CallId) else CallId(request_id)
+        send = partial(
+            self._send,
+            params=options.get("params"),
+            json_body=options.get("json_body"),
+            extra_headers=options.get("headers"),
+            priority=options.get("priority", False),
+        )
         prefix = self.api.prefix
         url = path if path.startswith(("http://", "https://", prefix + "/")) else prefix + path
         spent = 0.0  # attempts and backoff, in seconds
@@ -377,9 +361,7 @@ class ApiClient:
             token = check_token(self._token_provider(), "the bearer token")
             allowance = min(self._limits.answer_timeout, self._limits.per_call - spent)
             try:
-                answer = self._send(
-                    method, url, token, call.value, params, json_body, headers, priority, allowance
-                )
+                answer = send(method, url, token, call.value, allowance=allowance)
             except _Failed as failed:  # no answer: the same id again
                 spent += failed.elapsed
                 if not failed.retryable:
@@ -427,6 +409,7 @@ class ApiClient:
         url: str,
         token: str,
         request_id: str,
+        *,
         params: Mapping[str, Any] | None,
         json_body: Mapping[str, Any] | None,
         extra_headers: Mapping[str, str] | None,

@@ -12,12 +12,9 @@ from reconciler.plan.actions.base import (
     SUBSCRIPTION_PATCH,
     ActionKind,
     ActionType,
-    AlreadyDone,
     Billing,
-    LandedCheck,
-    Outcome,
-    Step,
     Steps,
+    SubscriptionPatch,
     WorldMoved,
 )
 
@@ -25,31 +22,23 @@ if TYPE_CHECKING:
     from reconciler.plan.model import Action
 
 
-def _step(wanted: bool) -> Step:
+def _allowed(steps: Steps, action: Action, sub: Subscription) -> None:
+    if sub.status is not SubscriptionStatus.ACTIVE:
+        raise WorldMoved(f"subscription {sub.id} is {sub.status.value}: auto-renew is fixed")
+
+
+def _patch(wanted: bool) -> SubscriptionPatch:
     state = "on" if wanted else "off"
-
-    def step(steps: Steps, action: Action, request_id: str) -> tuple[Outcome, str]:
-        def check(sub: Subscription) -> None:
-            if sub.auto_renew is wanted:
-                raise AlreadyDone(f"auto-renew already {state}")
-            if sub.status is not SubscriptionStatus.ACTIVE:
-                raise WorldMoved(
-                    f"subscription {sub.id} is {sub.status.value}: auto-renew is fixed"
-                )
-
-        return steps.set_subscription(
-            action,
-            request_id,
-            check,
-            f"auto-renew {state}",
-            auto_renew=wanted,
-        )
-
-    return step
+    return SubscriptionPatch(
+        wanted=lambda sub: sub.auto_renew is wanted,
+        already=lambda sub: f"auto-renew already {state}",
+        allowed=_allowed,
+        done=f"auto-renew {state}",
+        auto_renew=wanted,
+    )
 
 
-def _landed(wanted: bool) -> LandedCheck:
-    return lambda steps, action: steps.subscription(action).auto_renew is wanted
+_OFF, _ON = _patch(False), _patch(True)
 
 
 def billed_to_term_end(sub: Subscription | None, now: datetime) -> Billing:
@@ -61,29 +50,23 @@ def billed_to_term_end(sub: Subscription | None, now: datetime) -> Billing:
 OFF = ActionKind(
     type=ActionType.DISABLE_AUTO_RENEW,
     verb="auto-renew off",
-    short="auto-renew off",
     symbol="~",
-    destructive=False,
-    irreversible=False,
     routes=(SUBSCRIPTION_PATCH,),
     after="auto-renew off",
     apply_says="`pcr apply` turns auto-renew off",
     billing=billed_to_term_end,
-    step=_step(False),
-    landed=_landed(False),
+    step=_OFF.step,
+    landed=_OFF.landed,
 )
 
 ON = ActionKind(
     type=ActionType.ENABLE_AUTO_RENEW,
     verb="auto-renew on",
-    short="auto-renew on",
     symbol="+",
-    destructive=False,
-    irreversible=False,
     routes=(SUBSCRIPTION_PATCH,),
     after="auto-renew on",
     apply_says="`pcr apply` turns auto-renew on",
     goes_on="billing goes on: the term renews",
-    step=_step(True),
-    landed=_landed(True),
+    step=_ON.step,
+    landed=_ON.landed,
 )

@@ -67,10 +67,8 @@ def billing(sub: Subscription | None, now: datetime) -> Billing:
 KIND = ActionKind(
     type=ActionType.CANCEL_AZURE_ENTITLEMENT,
     verb="cancel Azure subscription",
-    short="cancel Azure subscription",
     symbol="-",
     destructive=True,
-    irreversible=True,
     consequences=CONSEQUENCES,
     noun="Azure subscription cancellation",
     routes=(ROUTE,),

@@ -128,16 +128,9 @@ class Steps(Protocol):
         its answer is lost, judged by the kind's `landed` check."""
 
     def set_subscription(
-        self,
-        action: Action,
-        request_id: str,
-        check: Callable[[Subscription], None],
-        done: str,
-        *,
-        status: SubscriptionStatus | None = None,
-        auto_renew: bool | None = None,
+        self, action: Action, request_id: str, patch: SubscriptionPatch
     ) -> tuple[Outcome, str]:
-        """Change a subscription in one read and one write; `check` sees it just before."""
+        """Change a subscription in one read and one write; `patch` checks it just before."""
 
     def await_azure_cancellations(self, action: Action) -> None: ...
 
@@ -160,19 +153,49 @@ def possible_any_time(sub: Subscription) -> datetime | None:
     return None
 
 
+def _allowed(steps: Steps, action: Action, sub: Subscription) -> None:
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubscriptionPatch:
+    """A step that is one full-body PATCH of a subscription (suspend, reactivate, cancel,
+    auto-renew): what it sets, how to tell it is in place, and what must hold before it is
+    sent. The read the PATCH needs anyway is the re-check (`Steps.set_subscription`)."""
+
+    wanted: Callable[[Subscription], bool]  # in place: nothing to send, and the landed check
+    already: Callable[[Subscription], str]  # what the step says when it is in place already
+    allowed: Callable[[Steps, Action, Subscription], None] = _allowed  # raises WorldMoved
+    done: str  # what the step says once sent
+    status: SubscriptionStatus | None = None
+    auto_renew: bool | None = None
+
+    def check(self, steps: Steps, action: Action, sub: Subscription) -> None:
+        if self.wanted(sub):
+            raise AlreadyDone(self.already(sub))
+        self.allowed(steps, action, sub)
+
+    def step(self, steps: Steps, action: Action, request_id: str) -> tuple[Outcome, str]:
+        return steps.set_subscription(action, request_id, self)
+
+    def landed(self, steps: Steps, action: Action) -> bool:
+        return self.wanted(steps.subscription(action))
+
+
 @dataclass(frozen=True, kw_only=True)
 class ActionKind:
     """Everything pcr knows about one action type, in one place (see the module)."""
 
     type: ActionType
     verb: str  # what the action does, on its own line of a plan
-    short: str  # its name in a plan's summary counts
+    short: str = ""  # its name in a plan's summary counts, when not the verb
     symbol: str  # the Terraform-like marker in the terminal
     # Takes something away from the customer: refused for protected customers and for
     # customers whose domain does not match (two-key identity).
-    destructive: bool
-    irreversible: bool  # cannot be undone from the partner's side
-    consequences: tuple[str, ...] = ()  # what an irreversible step takes away, for reviewers
+    destructive: bool = False
+    # What a step that cannot be undone from the partner's side takes away, for
+    # reviewers; a kind with none is reversible.
+    consequences: tuple[str, ...] = ()
     noun: str = ""  # one such step, as the headline counts it ("2 removals")
     routes: tuple[str, ...]  # the Partner Center or Graph calls that carry it out
     after: str  # what the target is once the step is done (the audit trail's `after`)
@@ -184,6 +207,14 @@ class ActionKind:
     deadline: DeadlineRule = possible_any_time
     step: Step  # how apply carries it out
     landed: LandedCheck  # whether it is in place in Partner Center now
+
+    def __post_init__(self) -> None:
+        if not self.short:
+            object.__setattr__(self, "short", self.verb)
+
+    @property
+    def irreversible(self) -> bool:
+        return bool(self.consequences)
 
 
 # What a step says of a customer Partner Center no longer lists as the partner's.

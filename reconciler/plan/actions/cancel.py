@@ -16,11 +16,11 @@ from reconciler.plan.actions.base import (
     SUBSCRIPTION_PATCH,
     ActionKind,
     ActionType,
-    AlreadyDone,
     Billing,
     Outcome,
     Refund,
     Steps,
+    SubscriptionPatch,
     Unsent,
     WorldMoved,
 )
@@ -49,25 +49,28 @@ def cancelled(sub: Subscription) -> bool:
     return satisfies(DesiredStatus.CANCELLED, sub)
 
 
-def step(steps: Steps, action: Action, request_id: str) -> tuple[Outcome, str]:
-    def check(sub: Subscription) -> None:
-        if cancelled(sub):
-            raise AlreadyDone(f"already {sub.status.value}")
-        if not in_window(sub, steps.now):
-            deadline = cancel_deadline(sub)
-            closed = f"closed {moment(deadline)}" if deadline else "is gone"
-            raise WorldMoved(f"the cancellation window of {sub.id} {closed}: plan again")
-
-    def routed(sub: Subscription) -> None:
-        check(sub)
-        if sub.kind is SubscriptionKind.PERPETUAL_SOFTWARE:
-            raise _ThroughOrder(sub)
-
+def _allowed(steps: Steps, action: Action, sub: Subscription) -> None:
+    if not in_window(sub, steps.now):
+        deadline = cancel_deadline(sub)
+        closed = f"closed {moment(deadline)}" if deadline else "is gone"
+        raise WorldMoved(f"the cancellation window of {sub.id} {closed}: plan again")
     # The read the PATCH needs anyway tells which way this subscription is cancelled.
+    if sub.kind is SubscriptionKind.PERPETUAL_SOFTWARE:
+        raise _ThroughOrder(sub)
+
+
+PATCH = SubscriptionPatch(
+    wanted=cancelled,
+    already=lambda sub: f"already {sub.status.value}",
+    allowed=_allowed,
+    done="cancelled",
+    status=SubscriptionStatus.DELETED,
+)
+
+
+def step(steps: Steps, action: Action, request_id: str) -> tuple[Outcome, str]:
     try:
-        return steps.set_subscription(
-            action, request_id, routed, "cancelled", status=SubscriptionStatus.DELETED
-        )
+        return PATCH.step(steps, action, request_id)
     except _ThroughOrder as through:
         return _cancel_order_line(steps, action, request_id, through.subscription)
 
@@ -119,10 +122,6 @@ def _others_changed(steps: Steps, action: Action, before: Order) -> str:
     )
 
 
-def landed(steps: Steps, action: Action) -> bool:
-    return cancelled(steps.subscription(action))
-
-
 def billing(sub: Subscription | None, now: datetime) -> Billing:
     """Cancelling inside the window stops billing, with a refund: in full during its first
     part (or for a purchase refunded whole), prorated after; a trial was never charged."""
@@ -149,10 +148,8 @@ def deadline(sub: Subscription) -> datetime | None:
 KIND = ActionKind(
     type=ActionType.CANCEL,
     verb="cancel",
-    short="cancel",
     symbol="-",
     destructive=True,
-    irreversible=True,
     consequences=CONSEQUENCES,
     noun="cancellation",
     # Software purchases are cancelled through their order.
@@ -162,5 +159,5 @@ KIND = ActionKind(
     billing=billing,
     deadline=deadline,
     step=step,
-    landed=landed,
+    landed=PATCH.landed,
 )

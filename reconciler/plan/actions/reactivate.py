@@ -11,9 +11,8 @@ from reconciler.plan.actions.base import (
     SUBSCRIPTION_PATCH,
     ActionKind,
     ActionType,
-    AlreadyDone,
-    Outcome,
     Steps,
+    SubscriptionPatch,
     WorldMoved,
 )
 
@@ -25,33 +24,28 @@ def active(sub: Subscription) -> bool:
     return satisfies(DesiredStatus.ACTIVE, sub)
 
 
-def step(steps: Steps, action: Action, request_id: str) -> tuple[Outcome, str]:
-    def check(sub: Subscription) -> None:
-        if active(sub):
-            raise AlreadyDone("already active")
-        if sub.status is not SubscriptionStatus.SUSPENDED:
-            raise WorldMoved(f"subscription {sub.id} is {sub.status.value}: cannot reactivate")
-
-    return steps.set_subscription(
-        action, request_id, check, "reactivated", status=SubscriptionStatus.ACTIVE
-    )
+def _allowed(steps: Steps, action: Action, sub: Subscription) -> None:
+    if sub.status is not SubscriptionStatus.SUSPENDED:
+        raise WorldMoved(f"subscription {sub.id} is {sub.status.value}: cannot reactivate")
 
 
-def landed(steps: Steps, action: Action) -> bool:
-    return active(steps.subscription(action))
+PATCH = SubscriptionPatch(
+    wanted=active,
+    already=lambda sub: "already active",
+    allowed=_allowed,
+    done="reactivated",
+    status=SubscriptionStatus.ACTIVE,
+)
 
 
 KIND = ActionKind(
     type=ActionType.REACTIVATE,
     verb="reactivate",
-    short="reactivate",
     symbol="+",
-    destructive=False,
-    irreversible=False,
     routes=(SUBSCRIPTION_PATCH,),
     after="active",
     apply_says="`pcr apply` reactivates it",
     goes_on="billing resumes",
-    step=step,
-    landed=landed,
+    step=PATCH.step,
+    landed=PATCH.landed,
 )

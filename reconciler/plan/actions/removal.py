@@ -65,7 +65,6 @@ KIND = ActionKind(
     short="remove",
     symbol="!!",
     destructive=True,
-    irreversible=True,
     consequences=CONSEQUENCES,
     noun="removal",
     routes=("PATCH /v1/customers/{customer}",),

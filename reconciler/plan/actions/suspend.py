@@ -13,10 +13,9 @@ from reconciler.plan.actions.base import (
     SUBSCRIPTION_PATCH,
     ActionKind,
     ActionType,
-    AlreadyDone,
     Billing,
-    Outcome,
     Steps,
+    SubscriptionPatch,
 )
 
 if TYPE_CHECKING:
@@ -27,20 +26,18 @@ def suspended(sub: Subscription) -> bool:
     return satisfies(DesiredStatus.SUSPENDED, sub)
 
 
-def step(steps: Steps, action: Action, request_id: str) -> tuple[Outcome, str]:
-    def check(sub: Subscription) -> None:
-        if suspended(sub):
-            raise AlreadyDone(f"already {sub.status.value}")
-        if sub.kind is SubscriptionKind.AZURE:
-            steps.await_azure_cancellations(action)
-
-    return steps.set_subscription(
-        action, request_id, check, "suspended", status=SubscriptionStatus.SUSPENDED
-    )
+def _allowed(steps: Steps, action: Action, sub: Subscription) -> None:
+    if sub.kind is SubscriptionKind.AZURE:
+        steps.await_azure_cancellations(action)
 
 
-def landed(steps: Steps, action: Action) -> bool:
-    return suspended(steps.subscription(action))
+PATCH = SubscriptionPatch(
+    wanted=suspended,
+    already=lambda sub: f"already {sub.status.value}",
+    allowed=_allowed,
+    done="suspended",
+    status=SubscriptionStatus.SUSPENDED,
+)
 
 
 def billing(sub: Subscription | None, now: datetime) -> Billing:
@@ -54,14 +51,12 @@ def billing(sub: Subscription | None, now: datetime) -> Billing:
 KIND = ActionKind(
     type=ActionType.SUSPEND,
     verb="suspend",
-    short="suspend",
     symbol="~",
     destructive=True,
-    irreversible=False,
     routes=(SUBSCRIPTION_PATCH,),
     after="suspended",
     apply_says="`pcr apply` suspends it",
     billing=billing,
-    step=step,
-    landed=landed,
+    step=PATCH.step,
+    landed=PATCH.landed,
 )
