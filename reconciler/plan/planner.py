@@ -462,6 +462,17 @@ class _Removal:
         self.waiting_for.append(what)
 
 
+@dataclass(frozen=True)
+class _Offboarding:
+    """One customer's offboarding as its subscriptions are planned, one by one."""
+
+    result: CustomerPlan
+    detail: CustomerDetail
+    removal: _Removal
+    # A reservation or a final purchase holds back every irreversible step (`_offboard`).
+    held: bool
+
+
 def _offboard(result: CustomerPlan, detail: CustomerDetail, gdap: Gdap) -> None:
     removal = _Removal()
     # A live reserved instance or savings plan needs a person (Azure support, or its
@@ -470,6 +481,7 @@ def _offboard(result: CustomerPlan, detail: CustomerDetail, gdap: Gdap) -> None:
     # safe: it is reversible and only stops a new term from starting.
     final = [s for s in detail.subscriptions if s.kind in FINAL_KINDS and _live(s)]
     held = bool(live_reservations(detail.entitlements, result.now) or final)
+    off = _Offboarding(result, detail, removal, held)
     for sub in safe_order(detail.subscriptions):
         if unknown_state(sub) is not None:
             continue  # never acted on: `_fail_closed` makes it this customer's blocked item
@@ -484,11 +496,11 @@ def _offboard(result: CustomerPlan, detail: CustomerDetail, gdap: Gdap) -> None:
         elif sub.kind in FINAL_KINDS:
             continue  # a blocked item of its own, below
         elif sub.kind in WINDOWED_KINDS and sub.status in LIVE_STATUSES:
-            _offboard_windowed(result, removal, sub, detail, held=held)
+            _offboard_windowed(off, sub)
         elif sub.kind is SubscriptionKind.AZURE and sub.status is SubscriptionStatus.ACTIVE:
-            _offboard_azure_plan(result, removal, sub, detail, held=held)
+            _offboard_azure_plan(off, sub)
         elif sub.status is SubscriptionStatus.ACTIVE:
-            _offboard_legacy(result, removal, sub, detail, held=held)
+            _offboard_legacy(off, sub)
     if held:
         _hold_gdap(result, removal, gdap)
         _block_for_reservations(result, detail, removal)
@@ -526,14 +538,8 @@ def still_shown(subs: Sequence[Subscription]) -> str:
     )
 
 
-def _offboard_windowed(
-    result: CustomerPlan,
-    removal: _Removal,
-    sub: Subscription,
-    detail: CustomerDetail,
-    *,
-    held: bool,
-) -> None:
+def _offboard_windowed(off: _Offboarding, sub: Subscription) -> None:
+    result, removal, detail, held = off.result, off.removal, off.detail, off.held
     deadline = cancel_deadline(sub)
     kept = [a for a in addons_of(sub, detail) if _outlives_plan(result, a)]
     if in_window(sub, result.now) and (held or not kept):
@@ -608,20 +614,14 @@ def _suspendable(sub: Subscription) -> bool:
     return sub.kind in SUSPENDABLE_KINDS and not sub.is_trial
 
 
-def _offboard_azure_plan(
-    result: CustomerPlan,
-    removal: _Removal,
-    plan: Subscription,
-    detail: CustomerDetail,
-    *,
-    held: bool,
-) -> None:
+def _offboard_azure_plan(off: _Offboarding, plan: Subscription) -> None:
     """Cancel each active Azure subscription under the plan, then suspend the plan
     (docs/partner-center.md, "Azure subscriptions").
 
     Partner Center refuses to suspend a plan with an active Azure subscription
     under it (900115), and the removal stays blocked until the plan is suspended.
     """
+    result, removal, detail, held = off.result, off.removal, off.detail, off.held
     active = active_entitlements(plan, detail)
     if held:
         removal.held_back += [f"cancel Azure subscription {e.name} {e.id}" for e in active]
@@ -635,14 +635,8 @@ def _offboard_azure_plan(
     result.act(ActionType.SUSPEND, plan, reason, after=cancels)
 
 
-def _offboard_legacy(
-    result: CustomerPlan,
-    removal: _Removal,
-    sub: Subscription,
-    detail: CustomerDetail,
-    *,
-    held: bool,
-) -> None:
+def _offboard_legacy(off: _Offboarding, sub: Subscription) -> None:
+    result, removal, detail, held = off.result, off.removal, off.detail, off.held
     if held:
         removal.held_back.append(f"suspend {label(sub)} {sub.id}")
         return
