@@ -26,7 +26,7 @@ from reconciler.live.auth import (
     is_loopback,
 )
 from reconciler.live.client import PartnerCenterClient
-from reconciler.live.clients import Clients
+from reconciler.live.clients import Clients, TenantClients
 from reconciler.live.config import GRAPH_LIMITS, PARTNER_CENTER_LIMITS, Limits
 from reconciler.live.credentials import token_provider_from_env
 from reconciler.live.errors import (
@@ -37,6 +37,7 @@ from reconciler.live.errors import (
     InvalidEndpointError,
 )
 from reconciler.live.graph import DEFAULT_GRAPH_ROOT, GraphClient
+from reconciler.live.sam import SamTokenProvider
 
 __all__ = ["DEFAULT_ENDPOINT", "graph_root", "open_client", "open_clients"]
 
@@ -48,6 +49,15 @@ if TYPE_CHECKING:  # loaded only for --fake: a run against Partner Center never 
 # host only has to be a syntactically valid URL that cannot resolve anywhere.
 FAKE_BASE_URL = "https://fake.partnercenter.invalid"
 FAKE_TOKEN = "fake-token"
+# The app the fake takes pcr to sign in with: its service principal in a customer's tenant
+# is pcr's own, removed last.
+FAKE_APP_ID = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
+# Why a run with a ready-made Graph token cannot clean a customer's tenant.
+STATIC_GRAPH_TOKEN = (
+    "PCR_GRAPH_TOKEN is a token of the partner's own tenant, and a customer's tenant needs "
+    "its own: tenant clean-up takes the Secure Application Model sign-in (PCR_TENANT_ID, "
+    "PCR_CLIENT_ID, PCR_CLIENT_SECRET, PCR_REFRESH_TOKEN, without PCR_GRAPH_TOKEN)"
+)
 # Settings of the Partner Center client that Graph's has not: Graph answers no 409 to
 # wait out, and has no correlation header.
 _PARTNER_CENTER_ONLY = ("busy_wait", "correlation_id")
@@ -98,7 +108,9 @@ def open_clients(
                     FAKE_BASE_URL, _fake_token(), transport=_in_process(app), **graph_kwargs
                 )
             )
-            yield Clients(partner_center, graph)
+            tenants = _fake_tenants(app, graph_kwargs)
+            stack.callback(tenants.close)
+            yield Clients(partner_center, graph, tenants=tenants)
         return
     url = _partner_center_url(endpoint, env)
     root = graph_root(url, graph_endpoint, env)
@@ -106,11 +118,18 @@ def open_clients(
         partner_center = stack.enter_context(_endpoint_client(url, env, client_kwargs))
         provider, unavailable = _graph_token(env)
         if provider is None:
-            yield Clients(partner_center, None, unavailable)
+            yield Clients(partner_center, None, unavailable, None, unavailable)
             return
         stack.callback(_close, provider)
         graph = stack.enter_context(GraphClient(root, provider, **graph_kwargs))
-        yield Clients(partner_center, graph)
+        if not isinstance(provider, SamTokenProvider):
+            yield Clients(partner_center, graph, tenants_unavailable=STATIC_GRAPH_TOKEN)
+            return
+        tenants = TenantClients(
+            root, provider.sign_in.customer_tenant, env["PCR_CLIENT_ID"].strip(), **graph_kwargs
+        )
+        stack.callback(tenants.close)
+        yield Clients(partner_center, graph, tenants=tenants)
 
 
 def graph_root(partner_center_url: str, graph_endpoint: str | None, env: Mapping[str, str]) -> str:
@@ -246,6 +265,17 @@ def _fake_partner_center(
 ) -> PartnerCenterClient:
     return PartnerCenterClient(
         FAKE_BASE_URL, _fake_token(), transport=_in_process(app), **client_kwargs
+    )
+
+
+def _fake_tenants(app: FakePartnerCenter, graph_kwargs: dict[str, Any]) -> TenantClients:
+    from reconciler.fake.tokens import tenant_token
+
+    def tokens(tenant_id: str) -> StaticToken:
+        return StaticToken(tenant_token(tenant_id))
+
+    return TenantClients(
+        FAKE_BASE_URL, tokens, FAKE_APP_ID, transport=_in_process(app), **graph_kwargs
     )
 
 

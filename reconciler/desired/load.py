@@ -160,6 +160,7 @@ def load_desired(
             gc.enable()
     problems.extend(_stray_files(directory, top))
     problems.extend(_cross_file_problems(customers))
+    problems.extend(_cleanup_problems(partner, customers))
     return _result(directory, partner, customer_files, customers, problems)
 
 
@@ -205,6 +206,7 @@ def load_scoped(
     problems += declared.problems
     problems.extend(_stray_files(directory, top))
     problems.extend(_cross_file_problems(declared.parsed()))
+    problems.extend(_cleanup_problems(partner, in_scope))
     names = declared.names()
     return _result(directory, partner, names, in_scope, problems), chosen
 
@@ -514,9 +516,11 @@ def _load_partner(directory: Path, problems: list[Problem]) -> d.PartnerSettings
                 policy.get("unmanaged_customers", d.UnmanagedCustomers.REPORT)
             ),
             require_domain_for_removal=policy.get("require_domain_for_removal", True),
+            tenant_cleanup=_tenant_cleanup(policy, d.Cleanup.KEEP),
         ),
         source=str(path),
         state=_state_settings(data.get("state", {})),
+        domains=tuple(dict.fromkeys(domain.lower() for domain in partner.get("domains", ()))),
     )
 
 
@@ -567,7 +571,41 @@ def _build_customer(data: Mapping) -> d.DesiredCustomer:
         subscriptions=overrides,
         nce_outside_window=d.NceOutsideWindow(offboarding.get("nce_outside_window", "wait")),
         gdap=d.GdapOffboarding(offboarding.get("gdap", "terminate")),
+        tenant_cleanup=_tenant_cleanup(offboarding, None),
     )
+
+
+def _tenant_cleanup(holder: Any, default: d.Cleanup | None) -> d.TenantCleanup:
+    """`tenant_cleanup:` under `holder` (a customer's offboarding, or the policy), each part
+    not written taken as `default`."""
+    cleanup = holder.get("tenant_cleanup")
+    if not cleanup:
+        return d.TenantCleanup(default, default, default)
+    marks = getattr(holder, "value_marks", {})
+    chosen = {
+        part: d.Cleanup(cleanup[part]) if part in cleanup else default for part in d.CLEANUP_PARTS
+    }
+    return d.TenantCleanup(**chosen, mark=marks.get("tenant_cleanup"))
+
+
+def _cleanup_problems(
+    partner: d.PartnerSettings, customers: Iterable[d.DesiredCustomer]
+) -> Iterator[Problem]:
+    """Guests and contacts are the partner's by their domain: removing them needs
+    `partner.domains`, or pcr could not tell the partner's from anyone else's."""
+    if partner.domains:
+        return
+    policy = partner.policy.tenant_cleanup
+    for customer in customers:
+        cleanup = customer.tenant_cleanup.over(policy) if customer.offboarding else None
+        if cleanup is not None and cleanup.needs_domains:
+            yield Problem(
+                cleanup.mark or customer.mark,
+                "tenant_cleanup removes the partner's guest users or contacts, which pcr knows "
+                "by their domain: declare the partner's own domains in partner.yaml "
+                "(partner:\n  domains: [contoso-partner.com]), or set guest_users and "
+                "contacts to keep",
+            )
 
 
 def _customer_problems(

@@ -39,6 +39,49 @@ class GdapOffboarding(StrEnum):
     KEEP = "keep"  # leave them: the partner keeps its admin roles
 
 
+class Cleanup(StrEnum):
+    """What an offboarding does with one part of the partner's footprint in the tenant."""
+
+    REMOVE = "remove"
+    KEEP = "keep"
+
+
+@dataclass(frozen=True)
+class TenantCleanup:
+    """`tenant_cleanup:` what an offboarding removes inside the customer's tenant, through
+    GDAP, before GDAP ends (docs/design.md, "Tenant clean-up"). None: as the policy says
+    (a customer's own file), or keep (the policy's)."""
+
+    guest_users: Cleanup | None = None  # guests whose mail or UPN is on partner.domains
+    contacts: Cleanup | None = None  # partner addresses among the notification contacts
+    partner_apps: Cleanup | None = None  # service principals the partner's tenant owns
+    mark: Mark | None = None  # where it is written, for messages
+
+    def over(self, default: TenantCleanup) -> TenantCleanup:
+        """These choices, each one not made taken from `default` (the policy's)."""
+        return TenantCleanup(
+            self.guest_users or default.guest_users,
+            self.contacts or default.contacts,
+            self.partner_apps or default.partner_apps,
+            self.mark or default.mark,
+        )
+
+    def removes(self, part: str) -> bool:
+        return getattr(self, part) is Cleanup.REMOVE
+
+    @property
+    def any(self) -> bool:
+        return any(self.removes(part) for part in CLEANUP_PARTS)
+
+    @property
+    def needs_domains(self) -> bool:
+        """Guests and contacts are the partner's by their domain."""
+        return self.removes("guest_users") or self.removes("contacts")
+
+
+CLEANUP_PARTS = ("guest_users", "contacts", "partner_apps")
+
+
 class UnmanagedCustomers(StrEnum):
     REPORT = "report"
     IGNORE = "ignore"
@@ -66,6 +109,8 @@ class Policy:
     # A removal needs `domain` declared (and matching live): two keys for what cannot
     # be undone.
     require_domain_for_removal: bool = True
+    # What an offboarding removes inside the customer's tenant, unless its file says.
+    tenant_cleanup: TenantCleanup = field(default_factory=TenantCleanup)
 
 
 @dataclass(frozen=True)
@@ -74,6 +119,8 @@ class PartnerSettings:
     policy: Policy = field(default_factory=Policy)
     source: str | None = None  # the partner.yaml path, when there is one
     state: StateSettings = field(default_factory=StateSettings)  # where apply keeps its records
+    # The partner's own mail domains (lower case): what makes a guest or a contact its own.
+    domains: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +142,7 @@ class DesiredCustomer:
     subscriptions: tuple[SubscriptionOverride, ...] = ()
     nce_outside_window: NceOutsideWindow = NceOutsideWindow.WAIT
     gdap: GdapOffboarding = GdapOffboarding.TERMINATE
+    tenant_cleanup: TenantCleanup = TenantCleanup()  # as declared; `cleanup_of` resolves it
 
     @property
     def path(self) -> str:
@@ -114,3 +162,10 @@ class DesiredCustomer:
 class Desired:
     partner: PartnerSettings
     customers: dict[str, DesiredCustomer]  # by lower-case tenant id
+
+    def cleanup_of(self, customer: DesiredCustomer) -> TenantCleanup:
+        """What this customer's offboarding removes inside its tenant: nothing unless it
+        is offboarding, else its own choices over the policy's."""
+        if not customer.offboarding:
+            return TenantCleanup()
+        return customer.tenant_cleanup.over(self.partner.policy.tenant_cleanup)

@@ -49,6 +49,7 @@ from reconciler.fake.estate import in_partner_list
 from reconciler.fake.graph import GRAPH_PREFIX, RELATIONSHIPS_PATH, GraphApiError
 from reconciler.fake.mutations import Origin
 from reconciler.fake.state import FakeState
+from reconciler.fake.tokens import tenant_of
 from reconciler.fake.wire import count_within, decode_token, encode_token
 
 __all__ = ["FakePartnerCenter", "FakeState", "Hold", "RequestRecord"]
@@ -592,6 +593,57 @@ class FakePartnerCenter:
     def _get_gdap_request(self, request: _Request, params: dict[str, str]) -> _Response:
         return _Response(200, self.state.gdap.request(params["rid"], params["qid"]))
 
+    # -- Microsoft Graph: a customer's own tenant, the token's -------------------------------
+
+    def _tenant(self, request: _Request) -> tuple[str, dict[str, Any]]:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        return self.state.tenants.entered(tenant_of(token))
+
+    def _list_users(self, request: _Request, params: dict[str, str]) -> _Response:
+        _, record = self._tenant(request)
+        items, skip = self.state.tenants.users(
+            record, request.param("$filter"), request.param("$top"), request.param("$skiptoken")
+        )
+        body: dict[str, Any] = {"@odata.context": f"{request.root}{GRAPH_PREFIX}/$metadata#users"}
+        body["value"] = items
+        if skip is not None:
+            body["@odata.nextLink"] = _next_link(request, skip)
+        return _Response(200, body)
+
+    def _delete_user(self, request: _Request, params: dict[str, str]) -> _Response:
+        tenant, record = self._tenant(request)
+        self.state.tenants.delete(tenant, record, "users", params["uid"], request.origin())
+        return _Response(204, None, changed=True)
+
+    def _get_organization(self, request: _Request, params: dict[str, str]) -> _Response:
+        _, record = self._tenant(request)
+        return _Response(200, {"value": [copy.deepcopy(record["organization"])]})
+
+    def _patch_organization(self, request: _Request, params: dict[str, str]) -> _Response:
+        tenant, record = self._tenant(request)
+        body = _graph_json(request)
+        self.state.tenants.update_organization(
+            tenant, record, params["oid"], body, request.origin()
+        )
+        return _Response(204, None, changed=True)
+
+    def _list_service_principals(self, request: _Request, params: dict[str, str]) -> _Response:
+        _, record = self._tenant(request)
+        items = self.state.tenants.service_principals(
+            record,
+            request.param("$filter"),
+            request.param("$count"),
+            request.headers.get("consistencylevel"),
+        )
+        return _Response(200, {"value": items})
+
+    def _delete_service_principal(self, request: _Request, params: dict[str, str]) -> _Response:
+        tenant, record = self._tenant(request)
+        self.state.tenants.delete(
+            tenant, record, "servicePrincipals", params["spid"], request.origin()
+        )
+        return _Response(204, None, changed=True)
+
 
 _CUSTOMER = r"/customers/(?P<cid>[^/]+)"
 _AZURE_ENTITLEMENTS = _CUSTOMER + r"/subscriptions/(?P<sid>[^/]+)/azureEntitlements"
@@ -651,6 +703,18 @@ _GRAPH_ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
     (
         re.compile(_RELATIONSHIP + r"/requests/(?P<qid>[^/]+)"),
         {"GET": FakePartnerCenter._get_gdap_request},
+    ),
+    (re.compile(r"/users"), {"GET": FakePartnerCenter._list_users}),
+    (re.compile(r"/users/(?P<uid>[^/]+)"), {"DELETE": FakePartnerCenter._delete_user}),
+    (re.compile(r"/organization"), {"GET": FakePartnerCenter._get_organization}),
+    (
+        re.compile(r"/organization/(?P<oid>[^/]+)"),
+        {"PATCH": FakePartnerCenter._patch_organization},
+    ),
+    (re.compile(r"/servicePrincipals"), {"GET": FakePartnerCenter._list_service_principals}),
+    (
+        re.compile(r"/servicePrincipals/(?P<spid>[^/]+)"),
+        {"DELETE": FakePartnerCenter._delete_service_principal},
     ),
 ]
 # Each API's path prefix, its routes, and how it says "no such thing" and "not allowed".

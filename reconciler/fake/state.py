@@ -11,6 +11,7 @@ keeps its own sections of:
     fake.azure          the Azure subscriptions under an Azure plan
     fake.relationships  removing the reseller relationship, and what blocks it
     fake.graph          Microsoft Graph's GDAP relationships (`FakeState.gdap`)
+    fake.tenants        Graph in the customers' own tenants: users, contacts, apps
     fake.faults         injected faults and the throttle
     fake.operations     writes answered with 202, polled until done
     fake.mutations      the log of every change the rules made
@@ -36,6 +37,7 @@ from reconciler.fake.operations import Operations
 from reconciler.fake.relationships import Relationships
 from reconciler.fake.software import SoftwareOrders
 from reconciler.fake.subscriptions import SubscriptionUpdates, billing
+from reconciler.fake.tenants import FakeTenants
 from reconciler.timestamps import format_time
 
 
@@ -56,6 +58,7 @@ class FakeState:
         )
         self.relationships = Relationships(self.estate, self.clock, self.mutation_log, self.azure)
         self.gdap = FakeGraph(self)  # Microsoft Graph's side of the fake: GDAP
+        self.tenants = FakeTenants(data, self.mutation_log)  # Graph in the customers' tenants
 
     # -- persistence ---------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from reconciler.fake.graph import empty_sections as graph_sections
+from reconciler.fake.tenants import empty_sections as tenant_sections
 
 FORMAT_VERSION = 1
 DEFAULT_AZURE_CANCEL_READS = 1
@@ -49,6 +50,7 @@ _LATER_SECTIONS = (
     "azureCancellations",
     "azureCancelReads",
     *graph_sections(),
+    *tenant_sections(),
 )
 _WRITE_BUFFER = 1024 * 1024
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
@@ -69,6 +71,7 @@ def empty_sections() -> dict[str, Any]:
         "operations": {},
         "mutations": [],
         **graph_sections(),
+        **tenant_sections(),
     }
 
 

@@ -74,6 +74,11 @@ class AuthError(BackendError):
     """Credentials are missing, or the token endpoint refused them."""
 
 
+class TenantRefused(AuthError):
+    """A customer's tenant would not give pcr's app a token: that customer's tenant
+    clean-up cannot go on; every other customer's can."""
+
+
 class InsecureEndpointError(BackendError, ValueError):
     """A plain-http URL that is not on this machine: a bearer token must not travel over it."""
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from reconciler.live.answer import Answer, error_payload, redirect_error, refusal
@@ -62,6 +62,7 @@ __all__ = [
     "relationship_page_from_wire",
 ]
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 # `scrubbing` guards the loggers it lists; this one gets the same guard here.
 if not any(isinstance(f, ScrubSecrets) for f in log.filters):
@@ -70,6 +71,7 @@ if not any(isinstance(f, ScrubSecrets) for f in log.filters):
 DEFAULT_GRAPH_ROOT = "https://graph.microsoft.com"
 GRAPH_PREFIX = "/v1.0"
 RELATIONSHIPS = "/tenantRelationships/delegatedAdminRelationships"
+ORGANIZATION = "/organization"
 
 _GUID = r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
 _TENANT_ID = re.compile(_GUID)
@@ -148,7 +150,27 @@ GRAPH_API = Api(MICROSOFT_GRAPH, GRAPH_PREFIX, "client-request-id", graph_error_
 def relationship_page_from_wire(
     wire: object, item: Callable[[Any], GdapRelationship] = gdap_relationship_from_wire
 ) -> Page[GdapRelationship]:
-    """A page of `delegatedAdminRelationships`: `value` (each parsed with `item`) and maybe
+    """A page of `delegatedAdminRelationships`."""
+    return graph_page_from_wire(wire, item)
+
+
+def organization_from_wire(wire: object) -> dict[str, Any]:
+    """`GET /organization`: a listing of the one organization that the token's tenant is;
+    its `id` (the tenant id) checked and in lower case."""
+    page = graph_page_from_wire(wire, object_from_wire)
+    if len(page.items) != 1:
+        raise MalformedAnswer(
+            "value", f"holds {len(page.items)} organizations, expected one", service=MICROSOFT_GRAPH
+        )
+    organization = page.items[0]
+    tenant = organization.get("id")
+    if not isinstance(tenant, str) or not _TENANT_ID.fullmatch(tenant):
+        raise MalformedAnswer("value[0].id", "is not a tenant id", service=MICROSOFT_GRAPH)
+    return organization | {"id": tenant.lower()}
+
+
+def graph_page_from_wire(wire: object, item: Callable[[Any], T]) -> Page[T]:
+    """A page of a Graph listing: `value` (each parsed with `item`) and maybe
     `@odata.nextLink`. A 200 without `value` is not an empty page: pcr does not understand it."""
     page = object_from_wire(wire)
     raw = page.get("value")
@@ -198,6 +220,11 @@ class GraphClient(ApiClient):
     def iter_all_relationships(self) -> Iterator[GdapRelationship]:
         """Every relationship of the partner, with every customer (for drift)."""
         return self._listing(f"{RELATIONSHIPS}?$top={DEFAULT_GRAPH_PAGE_SIZE}")
+
+    def own_tenant_id(self) -> str:
+        """The partner's own tenant id: the one organization its token's tenant is."""
+        organization = self._get(f"{ORGANIZATION}?$select=id", organization_from_wire)
+        return str(organization["id"])
 
     def get_relationship(self, relationship_id: str) -> GdapRelationship:
         return self._get(_relationship_path(relationship_id), gdap_relationship_from_wire)

@@ -24,7 +24,7 @@ from reconciler.live.auth import (
     TENANT,
     check_audience,
 )
-from reconciler.live.errors import AuthError, ConfigurationError
+from reconciler.live.errors import AuthError, ConfigurationError, TenantRefused
 from reconciler.live.msal_app import MsalApp, refusal_parts
 
 
@@ -73,6 +73,9 @@ class SecureApplicationModel:
         self._redeem_lock = threading.Lock()
         self._audience_locks = {audience: threading.Lock() for audience in AUDIENCES}
         self._users = 0
+        self._tenants: dict[str, CustomerTenantTokens] = {}
+        self._tenants_lock = threading.Lock()
+        self._login = (client_id, client_secret, login_url, verify, transport)
         self._released: Callable[[], None] | None = None  # once the last provider is closed
 
     @property
@@ -99,6 +102,23 @@ class SecureApplicationModel:
     def close(self) -> None:
         """Close the connections to the sign-in endpoint (a later token request reopens them)."""
         self._msal.close()
+        with self._tenants_lock:
+            tenants = list(self._tenants.values())
+        for tenant in tenants:
+            tenant.close()
+
+    def customer_tenant(self, tenant_id: str) -> CustomerTenantTokens:
+        """Microsoft Graph tokens of a customer's tenant, from this same sign-in: made once a
+        run for each tenant, and kept apart from every other tenant's."""
+        tenant = tenant_id.lower()
+        with self._tenants_lock:
+            tokens = self._tenants.get(tenant)
+            if tokens is None:
+                tokens = self._tenants[tenant] = CustomerTenantTokens(self, tenant)
+            return tokens
+
+    def newest_refresh_token(self) -> str | None:
+        return self._msal.refresh_token
 
     def provider(self, audience: str = PARTNER_CENTER) -> SamTokenProvider:
         """A token provider for `audience`, sharing this sign-in with every other one."""
@@ -164,6 +184,92 @@ class SecureApplicationModel:
             if self._released is not None:
                 self._released()
         self.close()
+
+
+class CustomerTenantTokens:
+    """Microsoft Graph tokens of one customer's tenant (a token provider): the partner's
+    refresh token redeemed at that tenant's own authority, where the partner's app is
+    consented through GDAP (docs/partner-center.md, "Tenant clean-up"). Its own MSAL
+    application and cache: a token of this tenant is never handed out for another, and goes
+    only to the sign-in host."""
+
+    def __init__(self, sign_in: SecureApplicationModel, tenant_id: str) -> None:
+        client_id, client_secret, login_url, verify, transport = sign_in._login
+        self.tenant_id = tenant_id
+        self._sign_in = sign_in
+        self._msal = MsalApp(
+            tenant_id,
+            client_id,
+            client_secret,
+            login_url=login_url,
+            verify=verify,
+            transport=transport,
+            tenant_hint="the customer's tenant id",
+        )
+        self._account: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"CustomerTenantTokens(tenant_id={self.tenant_id!r})"
+
+    def __call__(self) -> str:
+        with self._lock:
+            app = self._msal.application()
+            scopes = [SCOPES[GRAPH]]
+            if self._account is not None:
+                account = self._account
+                silent = self._msal.call(
+                    lambda: app.acquire_token_silent_with_error(scopes, account=account)
+                )
+                if silent is not None:
+                    return self._access_token(silent)
+            refresh_token = self._msal.refresh_token or self._sign_in.newest_refresh_token()
+            if not refresh_token:
+                raise AuthError("no refresh token to redeem for the customer's tenant")
+            self._msal.remember(refresh_token)
+            result = self._msal.call(
+                lambda: app.acquire_token_by_refresh_token(refresh_token, scopes)
+            )
+            token = self._access_token(result)
+            accounts = self._msal.call(app.get_accounts)
+            self._account = accounts[0] if accounts else None
+            return token
+
+    def close(self) -> None:
+        self._msal.close()
+
+    def _access_token(self, result: Any) -> str:
+        def refused(payload: Mapping[str, Any]) -> AuthError:
+            return TenantRefused(self._msal.scrub(tenant_refusal(self.tenant_id, payload)))
+
+        return self._msal.access_token(result, refused, "Microsoft Graph")
+
+
+def tenant_refusal(tenant_id: str, payload: Mapping[str, Any]) -> str:
+    """What a customer's tenant said when it would not give pcr's app a token, and what to do."""
+    error, code, detail = refusal_parts(payload)
+    described = str(payload.get("error_description") or "")
+    if any(f"AADSTS{n}" in described for n in _NOT_CONSENTED):
+        advice = (
+            "pcr's app is not consented in this tenant: consent it through GDAP (Partner "
+            "Center, or the customer's admin), or set tenant_cleanup to keep"
+        )
+    elif error in ("invalid_grant", "interaction_required"):
+        advice = (
+            "the sign-in reaches no role in this tenant: check that a GDAP relationship with "
+            "it is active and that the user pcr signs in as is in its security groups"
+        )
+    else:
+        advice = "check the customer's GDAP relationship, then plan again"
+    return (
+        f"the customer's tenant {tenant_id} refused a Microsoft Graph token for pcr's app "
+        f"({code}){detail}. {advice}"
+    )
+
+
+# Entra ID's codes for an app that is not there, or not consented, in a tenant: not found in
+# the directory (700016), no consent (65001), not authorized for delegated admins (90099).
+_NOT_CONSENTED = ("700016", "65001", "90099")
 
 
 class SamTokenProvider:
