@@ -23,6 +23,7 @@ from typing import Any
 from reconciler.apply.journal import AuditLog, Journal, Orphan
 from reconciler.interrupts import leave_signals_to_main
 from reconciler.live.client import PartnerCenterClient
+from reconciler.live.clients import TenantClients
 from reconciler.live.errors import NotFound, PartnerCenterError
 from reconciler.live.graph import GraphClient
 from reconciler.live.http import CallId, Landed
@@ -43,6 +44,7 @@ from reconciler.live.models import (
     Subscription,
 )
 from reconciler.live.read import customer_gone
+from reconciler.live.tenant import TenantClient
 from reconciler.plan.actions import ActionType, Outcome, kind_of
 from reconciler.plan.actions.base import (
     GONE,
@@ -153,6 +155,9 @@ class Executor:
     expected_domains: dict[str, str] = field(default_factory=dict)
     # Microsoft Graph, for the GDAP steps and the removal's GDAP re-check.
     graph: GraphClient | None = None
+    # Microsoft Graph in each customer's own tenant, for its clean-up; or why there is none.
+    tenants: TenantClients | None = None
+    tenants_unavailable: str | None = None
     # The customers whose removal must not leave an active GDAP relationship behind.
     gdap_customers: frozenset[str] = frozenset()
     # Set from the main thread to stop: no worker starts a step after it is set.
@@ -461,6 +466,13 @@ class Executor:
             if e.unknowns
         ]
         return blockers
+
+    # -- the customer's own tenant (Microsoft Graph, its token) ---------------------------
+
+    def tenant(self, customer_id: str) -> TenantClient:
+        if self.tenants is None:
+            raise WorldMoved(self.tenants_unavailable or NO_GRAPH)
+        return self.tenants.client(customer_id)
 
     # -- GDAP relationships (Microsoft Graph) ---------------------------------------------
 

@@ -340,6 +340,8 @@ def _executor(
         now=options.now,
         expected_domains={cid: c.domain for cid, c in desired.customers.items() if c.domain},
         graph=clients.graph,
+        tenants=clients.tenants,
+        tenants_unavailable=clients.tenants_unavailable,
         gdap_customers=frozenset(cid for cid, c in desired.customers.items() if needs_gdap(c)),
     )
 

@@ -29,6 +29,7 @@ from reconciler.live.read import (
     read_partner_gdap,
     read_summary,
 )
+from reconciler.live.tenant_read import read_tenants
 from reconciler.plan import model as plan_model
 from reconciler.plan.planner import make_plan
 from reconciler.progress import Meter, Progress
@@ -111,8 +112,9 @@ def choose_scope(
 
 
 def read_with_progress(clients: Clients, desired: Desired, *, scoped: bool = False) -> Live:
-    """`read_live` (Partner Center, and Graph for GDAP), its progress shown on stderr."""
-    return _metered(
+    """`read_live` (Partner Center, and Graph for GDAP), its progress shown on stderr; then
+    the tenants that offboardings clean (`read_tenants`)."""
+    live = _metered(
         lambda meter: read_live(
             clients.partner_center,
             desired,
@@ -122,6 +124,8 @@ def read_with_progress(clients: Clients, desired: Desired, *, scoped: bool = Fal
             scoped=scoped,
         ),
     )
+    live.api_calls += read_tenants(clients, desired, live)
+    return live
 
 
 def read_with_partner_gdap(
@@ -141,6 +145,7 @@ def read_with_partner_gdap(
         live = read_with_progress(replace(clients, graph=None), desired, scoped=scoped)
         more(client, live)
         graph_calls = read_partner_gdap(clients, desired, live, scoped=scoped)
+        graph_calls += read_tenants(clients, desired, live)
         live.api_calls = client.request_count - start + graph_calls
         live.read_seconds = time.monotonic() - started
     say(f"{read_summary(live)}; {gdap_summary(live, graph_calls)}")

@@ -142,7 +142,8 @@ class DesiredCustomer:
     subscriptions: tuple[SubscriptionOverride, ...] = ()
     nce_outside_window: NceOutsideWindow = NceOutsideWindow.WAIT
     gdap: GdapOffboarding = GdapOffboarding.TERMINATE
-    tenant_cleanup: TenantCleanup = TenantCleanup()  # as declared; `cleanup_of` resolves it
+    # As declared; `Desired.cleanup_of` resolves it against the policy.
+    tenant_cleanup: TenantCleanup = field(default_factory=TenantCleanup)
 
     @property
     def path(self) -> str:

@@ -610,6 +610,14 @@ class FakePartnerCenter:
             body["@odata.nextLink"] = _next_link(request, skip)
         return _Response(200, body)
 
+    def _get_user(self, request: _Request, params: dict[str, str]) -> _Response:
+        _, record = self._tenant(request)
+        return _Response(200, self.state.tenants.one(record, "users", params["uid"]))
+
+    def _get_service_principal(self, request: _Request, params: dict[str, str]) -> _Response:
+        _, record = self._tenant(request)
+        return _Response(200, self.state.tenants.one(record, "servicePrincipals", params["spid"]))
+
     def _delete_user(self, request: _Request, params: dict[str, str]) -> _Response:
         tenant, record = self._tenant(request)
         self.state.tenants.delete(tenant, record, "users", params["uid"], request.origin())
@@ -705,7 +713,10 @@ _GRAPH_ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
         {"GET": FakePartnerCenter._get_gdap_request},
     ),
     (re.compile(r"/users"), {"GET": FakePartnerCenter._list_users}),
-    (re.compile(r"/users/(?P<uid>[^/]+)"), {"DELETE": FakePartnerCenter._delete_user}),
+    (
+        re.compile(r"/users/(?P<uid>[^/]+)"),
+        {"GET": FakePartnerCenter._get_user, "DELETE": FakePartnerCenter._delete_user},
+    ),
     (re.compile(r"/organization"), {"GET": FakePartnerCenter._get_organization}),
     (
         re.compile(r"/organization/(?P<oid>[^/]+)"),
@@ -714,7 +725,10 @@ _GRAPH_ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
     (re.compile(r"/servicePrincipals"), {"GET": FakePartnerCenter._list_service_principals}),
     (
         re.compile(r"/servicePrincipals/(?P<spid>[^/]+)"),
-        {"DELETE": FakePartnerCenter._delete_service_principal},
+        {
+            "GET": FakePartnerCenter._get_service_principal,
+            "DELETE": FakePartnerCenter._delete_service_principal,
+        },
     ),
 ]
 # Each API's path prefix, its routes, and how it says "no such thing" and "not allowed".

@@ -130,19 +130,24 @@ class FakeTenants:
             if owner is None or str(sp.get("appOwnerOrganizationId", "")).lower() == owner
         ]
 
+    def one(self, record: dict[str, Any], kind: str, object_id: str) -> dict[str, Any]:
+        """A user or a service principal (`kind`: their section); 404 when there is none."""
+        for item in record[kind]:
+            if str(item["id"]).lower() == object_id.lower():
+                return copy.deepcopy(item)
+        raise GraphApiError(
+            404,
+            CODE_NOT_FOUND,
+            f"Resource '{object_id}' does not exist or one of its queried reference-property "
+            "objects are not present.",
+        )
+
     def delete(
         self, tenant: str, record: dict[str, Any], kind: str, object_id: str, origin: Origin
     ) -> None:
         """Delete a user or a service principal (`kind`: their section); gone already: 404."""
-        found = [o for o in record[kind] if str(o["id"]).lower() == object_id.lower()]
-        if not found:
-            raise GraphApiError(
-                404,
-                CODE_NOT_FOUND,
-                f"Resource '{object_id}' does not exist or one of its queried reference-property "
-                "objects are not present.",
-            )
-        record[kind] = [o for o in record[kind] if o is not found[0]]
+        gone = self.one(record, kind, object_id)["id"]
+        record[kind] = [o for o in record[kind] if o["id"] != gone]
         action = "delete_user" if kind == "users" else "delete_service_principal"
         self._log.record(origin, tenant, object_id.lower(), action, {"deleted": [False, True]})
 
@@ -166,7 +171,8 @@ class FakeTenants:
             )
         changes = {key: [organization.get(key), value] for key, value in body.items()}
         record["organization"] = organization | copy.deepcopy(body)
-        self._log.record(origin, tenant, organization["id"], "update_organization", changes)
+        target = f"{organization['id']}/{','.join(sorted(body))}"  # the properties it set
+        self._log.record(origin, tenant, target, "update_organization", changes)
 
 
 def _page(

@@ -13,10 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Generic, ParamSpec, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeGuard, TypeVar
 
 from reconciler.live.errors import ANSWER, MalformedAnswer
 from reconciler.timestamps import format_time
+
+if TYPE_CHECKING:  # read by `live.tenant_read`, which builds on these models
+    from reconciler.live.tenant import Footprint
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -304,6 +307,10 @@ class Live:
     # Why the GDAP relationships could not be read at all (no Graph credentials), or None.
     # Each customer that needed them gets a blocked item saying so: never a silent skip.
     gdap_unreadable: str | None = None
+    # The partner's footprint in each customer tenant whose offboarding cleans it, read only
+    # for those (`live.tenant_read`); a customer absent here was not read.
+    tenants: dict[str, Footprint] = field(default_factory=dict)
+    own_app_id: str | None = None  # the app pcr signs in with, when known
     api_calls: int = 0
     throttled: int = 0  # 429 answers received while reading
     read_seconds: float = 0.0

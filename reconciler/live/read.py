@@ -41,6 +41,7 @@ from reconciler.live.models import (
     Live,
     SubscriptionKind,
 )
+from reconciler.live.tenant_read import read_tenants
 from reconciler.progress import SILENT, Meter, Progress
 from reconciler.wording import plural
 
@@ -401,7 +402,9 @@ class ReadAhead:
     def finish(self, desired: Desired, progress: Progress) -> Live:
         clients, read = self._read.result()
         self._listing.result()
-        return read.finish(desired, progress, clients.graph_unavailable)
+        live = read.finish(desired, progress, clients.graph_unavailable)
+        live.api_calls += read_tenants(clients, desired, live)
+        return live
 
     def close(self, *, wait: bool = True) -> None:
         """Stop and close the clients; `wait` for that (not when the run is abandoned: a

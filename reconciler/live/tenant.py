@@ -103,6 +103,10 @@ class TenantApp:
     name: str
     owner: str  # appOwnerOrganizationId: the tenant the app is registered in
 
+    @property
+    def label(self) -> str:
+        return self.name or self.app_id
+
 
 @dataclass(frozen=True)
 class Footprint:
@@ -207,6 +211,17 @@ class TenantClient(ApiClient):
         select = "id,displayName,mail,userPrincipalName,userType"
         path = f"{USERS}?$filter={query}&$select={select}&$top={DEFAULT_GRAPH_PAGE_SIZE}"
         return self._listing(path, user_from_wire)
+
+    def get_user(self, user_id: str) -> TenantUser:
+        """One user of the tenant; NotFound once it is deleted."""
+        select = "id,displayName,mail,userPrincipalName,userType"
+        return self._get(f"{USERS}/{_guid(user_id, 'a user id')}?$select={select}", user_from_wire)
+
+    def get_app(self, app_id: str) -> TenantApp:
+        """One service principal of the tenant; NotFound once it is deleted."""
+        select = "id,appId,displayName,appOwnerOrganizationId"
+        path = f"{SERVICE_PRINCIPALS}/{_guid(app_id, 'a service principal id')}?$select={select}"
+        return self._get(path, app_from_wire)
 
     def get_contacts(self) -> Contacts:
         select = "id,technicalNotificationMails,securityComplianceNotificationMails,privacyProfile"

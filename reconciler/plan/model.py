@@ -89,6 +89,7 @@ class BlockedKind(StrEnum):
     PENDING = "pending"
     MISSING_CUSTOMER = "missing_customer"
     GDAP = "gdap"  # a GDAP relationship pcr may not end (waiting for the customer), or cannot read
+    TENANT = "tenant"  # the customer's tenant cannot be read for the clean-up its offboarding asks
     # Partner Center's answers for the customer could not be read (a 404 or 403 that a fresh
     # read did not confirm): nothing is known, nothing planned, and the run fails.
     READ_FAILED = "read_failed"
@@ -274,6 +275,13 @@ def live_fingerprint(live: Live, customer_ids: Iterable[str]) -> str:
             )
         if (relationships := live.gdap.get(customer_id)) is not None:
             entry["gdap"] = sorted([r.id, r.status_text, list(r.unknowns)] for r in relationships)
+        if (footprint := live.tenants.get(customer_id)) is not None:
+            entry["tenant"] = [
+                sorted([u.id, u.label] for u in footprint.guests),
+                sorted([str(w), a] for w, a in footprint.contacts),
+                sorted([a.id, a.app_id, a.owner] for a in footprint.apps),
+                footprint.unreadable,
+            ]
         facts.append(entry)
     digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
     return f"sha256:{digest}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from reconciler.desired.model import (
     Desired,
@@ -20,6 +21,7 @@ from reconciler.desired.model import (
     DesiredStatus,
     NceOutsideWindow,
     SubscriptionOverride,
+    TenantCleanup,
 )
 from reconciler.live.lifecycle import (
     BILLED_WHILE_SUSPENDED,
@@ -63,7 +65,9 @@ from reconciler.live.models import (
     SubscriptionStatus,
     moment,
 )
+from reconciler.live.tenant import Footprint
 from reconciler.plan.actions import DESTRUCTIVE, ActionType, kind_of
+from reconciler.plan.actions.tenant import contact_target
 from reconciler.plan.guardrails import (
     domains_differ,
     partner_cannot_remove,
@@ -216,6 +220,9 @@ def plan_declared(
         now,
         request_url=live.relationship_request_url,
         gdap=Gdap(live.gdap.get(customer.tenant_id), live.gdap_unreadable),
+        tenant=Tenant(
+            desired.cleanup_of(customer), live.tenants.get(customer.tenant_id), live.own_app_id
+        ),
     )
     _guard_customer(result, desired, live_customer)
     return result
@@ -289,10 +296,12 @@ def plan_customer(
     *,
     request_url: str | None = None,
     gdap: Gdap | None = None,
+    tenant: Tenant | None = None,
 ) -> CustomerPlan:
     """The actions one customer needs, before partner-wide guardrails."""
     result = CustomerPlan(customer, now)
     gdap = gdap or Gdap()
+    tenant = tenant or Tenant()
     if customer.offboarding:
         _expect_offboarded(result, live, detail, gdap)
     if live is not None:
@@ -304,10 +313,10 @@ def plan_customer(
     if customer.offboarding:
         _keep_gdap_said(result)
         if has_relationship:
-            _offboard(result, detail, gdap)
+            _offboard(result, detail, gdap, tenant)
         elif _gdap_is_theirs(result, live, gdap):
             # The removal is done (or was never needed): GDAP may still be left behind.
-            _end_gdap(result, _Removal(done=True), gdap)
+            _end_gdap(result, _Removal(done=True), gdap, tenant)
     elif not has_relationship:
         _block_missing(result, live, request_url)
     else:
@@ -473,7 +482,7 @@ class _Offboarding:
     held: bool
 
 
-def _offboard(result: CustomerPlan, detail: CustomerDetail, gdap: Gdap) -> None:
+def _offboard(result: CustomerPlan, detail: CustomerDetail, gdap: Gdap, tenant: Tenant) -> None:
     removal = _Removal()
     # A live reserved instance or savings plan needs a person (Azure support, or its
     # term): nothing irreversible happens until it is gone, so cancellation windows
@@ -502,11 +511,12 @@ def _offboard(result: CustomerPlan, detail: CustomerDetail, gdap: Gdap) -> None:
         elif sub.status is SubscriptionStatus.ACTIVE:
             _offboard_legacy(off, sub)
     if held:
+        _hold_tenant(removal, tenant)
         _hold_gdap(result, removal, gdap)
         _block_for_reservations(result, detail, removal)
         _block_for_final(result, final, removal)
         return
-    _end_gdap(result, removal, gdap)
+    _end_gdap(result, removal, gdap, tenant)
     if not removal.blocked:
         _remove_or_defer(result, removal)
 
@@ -757,6 +767,127 @@ def _remove_or_defer(result: CustomerPlan, removal: _Removal) -> None:
     )
 
 
+# --- the customer's tenant: cleaned through GDAP, before GDAP ends -------------------------
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """What an offboarding removes inside the customer's tenant, and what of the partner's
+    was read there (None: not read, as the partner can no longer be in it)."""
+
+    cleanup: TenantCleanup = field(default_factory=TenantCleanup)
+    footprint: Footprint | None = None
+    own_app_id: str | None = None  # the app pcr signs in with: never removed by pcr
+
+
+class _TenantStep(NamedTuple):
+    kind: ActionType
+    target: str
+    name: str
+    parent: str
+    reason: str
+
+
+_GUEST_REASON = "offboarding: a guest user on the partner's domains"
+_APP_REASON = "offboarding: an app that the partner's tenant owns"
+
+
+def _tenant_steps(tenant: Tenant) -> list[_TenantStep]:
+    """Each removal in the tenant: guests, then contact addresses, then apps (by name)."""
+    footprint, cleanup = tenant.footprint or Footprint(), tenant.cleanup
+    steps = []
+    if cleanup.removes("guest_users"):
+        steps += [
+            _TenantStep(ActionType.REMOVE_GUEST_USER, u.id, u.label, "", _GUEST_REASON)
+            for u in sorted(footprint.guests, key=lambda u: (u.label.lower(), u.id))
+        ]
+    if cleanup.removes("contacts"):
+        steps += [
+            _TenantStep(
+                ActionType.REMOVE_TENANT_CONTACT,
+                contact_target(which, address),
+                address,
+                footprint.organization_id,
+                f"offboarding: the partner's address among the tenant's {which.value}",
+            )
+            for which, address in footprint.contacts
+        ]
+    if cleanup.removes("partner_apps"):
+        steps += [
+            _TenantStep(
+                ActionType.REMOVE_PARTNER_APP, a.id, a.name or a.app_id, a.owner, _APP_REASON
+            )
+            for a in sorted(footprint.apps, key=lambda a: (a.name.lower(), a.id))
+            if a.app_id != tenant.own_app_id
+        ]
+    return steps
+
+
+def _clean_tenant(result: CustomerPlan, removal: _Removal, tenant: Tenant) -> None:
+    """The clean-up steps, timed with the GDAP steps: now when the removal goes now, deferred
+    with it while the partner still serves the customer. A tenant that cannot be read holds
+    the offboarding: the partner chose to leave it clean."""
+    if not tenant.cleanup.any or tenant.footprint is None:
+        return
+    if tenant.footprint.unreadable is not None:
+        removal.blocked = True
+        result.block(
+            f"the customer's tenant cannot be read for its clean-up: {tenant.footprint.unreadable}",
+            "Give the partner's GDAP relationship with this customer those roles (or consent "
+            "pcr's app in the tenant), then plan again",
+            "Or set offboarding.tenant_cleanup to keep: the rest of the offboarding then goes "
+            "on without it",
+            kind=BlockedKind.TENANT,
+        )
+        return
+    _keep_own_app_said(result, tenant)
+    for kind, target, name, parent, reason in _tenant_steps(tenant):
+        if removal.wait_until is not None:
+            result.deferred.append(
+                Deferred(
+                    result.id,
+                    kind,
+                    removal.wait_until,
+                    f"{reason}, together with the removal: the partner still serves the "
+                    "customer until then",
+                    target_id=target,
+                )
+            )
+            continue
+        result.actions.append(
+            Action(
+                result.id,
+                kind,
+                target,
+                reason,
+                target_name=name,
+                parent_id=parent,
+                depends_on=tuple(a.id for a in result.actions if a.type not in GDAP_STEPS),
+                billing=kind_of(kind).billing(None, result.now),
+            )
+        )
+
+
+def _keep_own_app_said(result: CustomerPlan, tenant: Tenant) -> None:
+    footprint = tenant.footprint or Footprint()
+    own = [a for a in footprint.apps if a.app_id == tenant.own_app_id]
+    if own and tenant.cleanup.removes("partner_apps"):
+        result.warnings.append(
+            f"{result.customer.path}: pcr signs in with app {own[0].app_id} "
+            f"({own[0].name or 'its own'}): its service principal stays in the customer's "
+            "tenant, as removing it would cut pcr off mid-run; it grants nothing once GDAP "
+            "ends, and the customer's admins can delete it"
+        )
+
+
+def _hold_tenant(removal: _Removal, tenant: Tenant) -> None:
+    """Blocked before the removal (a reservation): the clean-up waits with it, and is named."""
+    if tenant.footprint is not None and tenant.footprint.unreadable is None:
+        removal.held_back += [
+            f"{kind_of(step.kind).verb} {step.name}" for step in _tenant_steps(tenant)
+        ]
+
+
 # --- GDAP relationships: ended together with the removal -----------------------------------
 
 
@@ -782,18 +913,21 @@ def _gdap_steps(gdap: Gdap) -> list[tuple[ActionType, GdapRelationship]]:
     return sorted(steps, key=lambda s: (s[0] is ActionType.DELETE_GDAP, s[1].name, s[1].id))
 
 
-def _end_gdap(result: CustomerPlan, removal: _Removal, gdap: Gdap) -> None:
+def _end_gdap(result: CustomerPlan, removal: _Removal, gdap: Gdap, tenant: Tenant) -> None:
     """The GDAP steps of an offboarding, timed with its removal: now when the removal goes
     now (or is done already), deferred with it while the partner still serves the customer
     until a term ends. What pcr cannot end, or cannot read, is a person's to see."""
-    if not result.customer.ends_gdap:
-        return
-    if gdap.relationships is None:
-        _block_unreadable_gdap(result, removal, gdap.unreadable)
-        return
-    for relationship in gdap.relationships:
-        _block_gdap_in_passing(result, removal, relationship)
+    if result.customer.ends_gdap:
+        if gdap.relationships is None:
+            _block_unreadable_gdap(result, removal, gdap.unreadable)
+            return
+        for relationship in gdap.relationships:
+            _block_gdap_in_passing(result, removal, relationship)
     if removal.blocked:
+        return
+    # Inside the tenant while GDAP still lets pcr in: before the GDAP steps, which wait for it.
+    _clean_tenant(result, removal, tenant)
+    if removal.blocked or not result.customer.ends_gdap:
         return
     for kind, relationship in _gdap_steps(gdap):
         reason = _gdap_reason(kind, relationship)

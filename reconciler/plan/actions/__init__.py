@@ -17,6 +17,7 @@ from reconciler.plan.actions import (
     reactivate,
     removal,
     suspend,
+    tenant,
 )
 from reconciler.plan.actions.base import ActionKind, ActionType, Billing, Outcome, Refund
 
@@ -37,6 +38,9 @@ KINDS: tuple[ActionKind, ...] = (
     suspend.KIND,
     cancel.KIND,
     azure_subscription.KIND,
+    tenant.GUEST,
+    tenant.CONTACT,
+    tenant.APP,
     gdap.TERMINATE,
     gdap.DELETE,
     removal.KIND,

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the plan's model holds actions; the kinds only describe the
         Subscription,
         SubscriptionStatus,
     )
+    from reconciler.live.tenant import TenantClient
     from reconciler.plan.model import Action
 
 
@@ -45,6 +46,9 @@ class ActionType(StrEnum):
     CANCEL_AZURE_ENTITLEMENT = "cancel_azure_entitlement"
     TERMINATE_GDAP = "terminate_gdap_relationship"
     DELETE_GDAP = "delete_gdap_relationship"
+    REMOVE_GUEST_USER = "remove_guest_user"
+    REMOVE_TENANT_CONTACT = "remove_tenant_contact"
+    REMOVE_PARTNER_APP = "remove_partner_app"
     REMOVE_RELATIONSHIP = "remove_relationship"
 
 
@@ -135,6 +139,9 @@ class Steps(Protocol):
     def await_azure_cancellations(self, action: Action) -> None: ...
 
     def removal_blockers(self, customer_id: str) -> list[str]: ...
+
+    def tenant(self, customer_id: str) -> TenantClient:
+        """Microsoft Graph in the customer's own tenant, with that tenant's token."""
 
     def await_gdap_end(self, action: Action, asked: GdapRequest | None = None) -> None: ...
 
