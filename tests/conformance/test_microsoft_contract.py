@@ -213,6 +213,7 @@ def every_call(pc: PartnerCenterClient, graph: GraphClient, session: Session) ->
     active = next(r for r in relationships if r.status is GdapStatus.ACTIVE)
     draft = next(r for r in relationships if r.status is GdapStatus.CREATED)
     call("get_relationship", active.id)
+    call("own_tenant_id")
     asked = call("terminate_relationship", active.id)
     call("get_request", active.id, asked.id)
     call("delete_relationship", draft.id, draft.etag)
@@ -297,6 +298,7 @@ ANSWERS = {
         "/v1.0/tenantRelationships/delegatedAdminRelationships/{relationship_id}/requests/"
         "{request_id}",
     ): "GraphDelegatedAdminRelationshipRequest",
+    ("GET", "/v1.0/organization"): "GraphOrganization[]",
 }
 # (resource, field) -> the resource of the object (or of each item of the list) there.
 NESTED = {
