@@ -112,9 +112,15 @@ def choose_scope(
 
 
 def read_with_progress(clients: Clients, desired: Desired, *, scoped: bool = False) -> Live:
-    """`read_live` (Partner Center, and Graph for GDAP), its progress shown on stderr; then
-    the tenants that offboardings clean (`read_tenants`)."""
-    live = _metered(
+    """`read_partner_center`, then the tenants that offboardings clean (`read_tenants`)."""
+    live = read_partner_center(clients, desired, scoped=scoped)
+    live.api_calls += read_tenants(clients, desired, live)
+    return live
+
+
+def read_partner_center(clients: Clients, desired: Desired, *, scoped: bool = False) -> Live:
+    """`read_live` (Partner Center, and Graph for GDAP), its progress shown on stderr."""
+    return _metered(
         lambda meter: read_live(
             clients.partner_center,
             desired,
@@ -124,8 +130,6 @@ def read_with_progress(clients: Clients, desired: Desired, *, scoped: bool = Fal
             scoped=scoped,
         ),
     )
-    live.api_calls += read_tenants(clients, desired, live)
-    return live
 
 
 def read_with_partner_gdap(
@@ -142,7 +146,7 @@ def read_with_partner_gdap(
     with backend.open_clients(read_only=True) as clients:
         client = clients.partner_center
         start, started = client.request_count, time.monotonic()
-        live = read_with_progress(replace(clients, graph=None), desired, scoped=scoped)
+        live = read_partner_center(replace(clients, graph=None), desired, scoped=scoped)
         more(client, live)
         graph_calls = read_partner_gdap(clients, desired, live, scoped=scoped)
         graph_calls += read_tenants(clients, desired, live)

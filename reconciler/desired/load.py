@@ -603,7 +603,7 @@ def _cleanup_problems(
                 cleanup.mark or customer.mark,
                 "tenant_cleanup removes the partner's guest users or contacts, which pcr knows "
                 "by their domain: declare the partner's own domains in partner.yaml "
-                "(partner:\n  domains: [contoso-partner.com]), or set guest_users and "
+                "(under partner:, domains: [contoso-partner.com]), or set guest_users and "
                 "contacts to keep",
             )
 

@@ -81,10 +81,6 @@ class FakeTenants:
         self._data["tenants"][tenant] = record
         return record
 
-    def tenant(self, tenant_id: str) -> dict[str, Any]:
-        tenants = self._data["tenants"]
-        return tenants.get(tenant_id.lower()) or self.add_tenant(tenant_id)
-
     # -- answering -----------------------------------------------------------------------
 
     def entered(self, token_tenant: str | None) -> tuple[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ on keeps it, rotated, in its in-memory token cache beside the access tokens.
 
 from __future__ import annotations
 
+import functools
 import ssl
 import threading
 from collections.abc import Callable, Mapping
@@ -59,14 +60,16 @@ class SecureApplicationModel:
                 "PCR_TENANT_ID is not a tenant: expected the partner tenant's id (a GUID) or its "
                 "domain name (contoso.onmicrosoft.com)"
             )
-        self._msal = MsalApp(
-            tenant_id,
-            client_id,
-            client_secret,
+        # The partner app in any tenant: the partner's own here, a customer's for its clean-up.
+        self.msal_app = functools.partial(
+            MsalApp,
+            client_id=client_id,
+            client_secret=client_secret,
             login_url=login_url,
             verify=verify,
             transport=transport,
         )
+        self._msal = self.msal_app(tenant_id)
         self._msal.refresh_token = refresh_token  # to redeem, until an answer rotates it
         self._msal.remember(refresh_token)
         self._account: dict[str, Any] | None = None
@@ -75,7 +78,6 @@ class SecureApplicationModel:
         self._users = 0
         self._tenants: dict[str, CustomerTenantTokens] = {}
         self._tenants_lock = threading.Lock()
-        self._login = (client_id, client_secret, login_url, verify, transport)
         self._released: Callable[[], None] | None = None  # once the last provider is closed
 
     @property
@@ -194,18 +196,9 @@ class CustomerTenantTokens:
     only to the sign-in host."""
 
     def __init__(self, sign_in: SecureApplicationModel, tenant_id: str) -> None:
-        client_id, client_secret, login_url, verify, transport = sign_in._login
         self.tenant_id = tenant_id
         self._sign_in = sign_in
-        self._msal = MsalApp(
-            tenant_id,
-            client_id,
-            client_secret,
-            login_url=login_url,
-            verify=verify,
-            transport=transport,
-            tenant_hint="the customer's tenant id",
-        )
+        self._msal = sign_in.msal_app(tenant_id, tenant_hint="the customer's tenant id")
         self._account: dict[str, Any] | None = None
         self._lock = threading.Lock()
 

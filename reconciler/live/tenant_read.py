@@ -42,26 +42,28 @@ def needs_tenant_read(desired: Desired, customer: DesiredCustomer, live: Live) -
 
 def read_tenants(clients: Clients, desired: Desired, live: Live) -> int:
     """Each tenant to clean's footprint into `live.tenants`; the Graph calls it made."""
-    wanted = [c for c in desired.customers.values() if needs_tenant_read(desired, c, live)]
+    wanted = {
+        c.tenant_id: desired.cleanup_of(c)
+        for c in desired.customers.values()
+        if needs_tenant_read(desired, c, live)
+    }
     if not wanted:
         return 0
     tenants, graph = clients.tenants, clients.graph
     live.own_app_id = tenants.own_app_id if tenants is not None else None
     if tenants is None or graph is None:
         why = clients.tenants_unavailable or clients.graph_unavailable or "no Microsoft Graph"
-        live.tenants = {c.tenant_id: Footprint(unreadable=why) for c in wanted}
+        live.tenants = {cid: Footprint(unreadable=why) for cid in wanted}
         return 0
     owner: str | None = None
     calls = graph.request_count
-    if any(desired.cleanup_of(c).removes("partner_apps") for c in wanted):
+    if any(cleanup.removes("partner_apps") for cleanup in wanted.values()):
         owner = graph.own_tenant_id()  # whose apps are the partner's: its own tenant's
     domains = desired.partner.domains
     with ThreadPoolExecutor(min(_WORKERS, len(wanted)), thread_name_prefix="pcr-tenant") as pool:
         reads = {
-            c.tenant_id: pool.submit(
-                footprint, tenants.client(c.tenant_id), desired.cleanup_of(c), domains, owner
-            )
-            for c in wanted
+            cid: pool.submit(footprint, tenants.client(cid), cleanup, domains, owner)
+            for cid, cleanup in wanted.items()
         }
         live.tenants = {cid: read.result() for cid, read in reads.items()}
     return graph.request_count - calls + tenants.request_count

@@ -470,6 +470,18 @@ class _Removal:
         self.wait_until = max(self.wait_until or until, until)
         self.waiting_for.append(what)
 
+    def along(self, customer_id: str, kind: ActionType, reason: str, target_id: str) -> Deferred:
+        """A step deferred with the removal (GDAP, the tenant's clean-up)."""
+        assert self.wait_until is not None
+        return Deferred(
+            customer_id,
+            kind,
+            self.wait_until,
+            f"{reason}, together with the removal: the partner still serves the customer "
+            "until then",
+            target_id=target_id,
+        )
+
 
 @dataclass(frozen=True)
 class _Offboarding:
@@ -843,16 +855,7 @@ def _clean_tenant(result: CustomerPlan, removal: _Removal, tenant: Tenant) -> No
     _keep_own_app_said(result, tenant)
     for kind, target, name, parent, reason in _tenant_steps(tenant):
         if removal.wait_until is not None:
-            result.deferred.append(
-                Deferred(
-                    result.id,
-                    kind,
-                    removal.wait_until,
-                    f"{reason}, together with the removal: the partner still serves the "
-                    "customer until then",
-                    target_id=target,
-                )
-            )
+            result.deferred.append(removal.along(result.id, kind, reason, target))
             continue
         result.actions.append(
             Action(
@@ -934,16 +937,7 @@ def _end_gdap(result: CustomerPlan, removal: _Removal, gdap: Gdap, tenant: Tenan
         if removal.wait_until is None:
             result.act_on_gdap(kind, relationship, reason)
         else:
-            result.deferred.append(
-                Deferred(
-                    result.id,
-                    kind,
-                    removal.wait_until,
-                    f"{reason}, together with the removal: the partner still serves the "
-                    "customer until then",
-                    target_id=relationship.id,
-                )
-            )
+            result.deferred.append(removal.along(result.id, kind, reason, relationship.id))
 
 
 def _gdap_reason(kind: ActionType, relationship: GdapRelationship) -> str:

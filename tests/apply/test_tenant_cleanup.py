@@ -26,7 +26,7 @@ from tests.apply.support import (
     run_apply,
     save_plan,
 )
-from tests.apply.test_gdap import killed_and_resumed, northwind_steps, with_gdap
+from tests.apply.test_gdap import TAILSPIN, killed_and_resumed, northwind_steps, with_gdap
 
 PARTNER_DOMAIN = "contoso-partner.com"
 ALICE = "a1a1a1a1-0000-4000-8000-000000000001"  # a guest by her mail
@@ -83,7 +83,11 @@ def choose(estate: Estate, file: str, cleanup: str) -> None:
     )
     customer = estate.desired / "customers" / file
     parts = "".join(f"    {p}: {cleanup}\n" for p in ("guest_users", "contacts", "partner_apps"))
-    customer.write_text(customer.read_text() + f"offboarding:\n  tenant_cleanup:\n{parts}")
+    text, block = customer.read_text(), f"  tenant_cleanup:\n{parts}"
+    if "\noffboarding:\n" in text:  # beside what the file says of its offboarding already
+        customer.write_text(text.replace("\noffboarding:\n", f"\noffboarding:\n{block}", 1))
+    else:
+        customer.write_text(f"{text}offboarding:\n{block}")
 
 
 def cleaning(root: Path, pcr: str, cleanup: str = "remove") -> Estate:
@@ -229,3 +233,20 @@ def test_the_plan_file_holds_no_token(tmp_path: Path, pcr_executable: str) -> No
     save_plan(pcr_executable, estate)
     assert "eyJ" not in estate.plan.read_text()  # no JWT-shaped token anywhere in the plan
     assert json.loads(estate.plan.read_text())["actions"]
+
+
+def test_a_deferred_removal_defers_the_clean_up_with_it(
+    tmp_path: Path, pcr_executable: str
+) -> None:
+    estate = make_estate(tmp_path)
+    with_gdap(estate, TAILSPIN, "active")
+    with_tenant(estate, TAILSPIN)
+    choose(estate, "tailspin-toys.yaml", "remove")
+    plan = save_plan(pcr_executable, estate)
+    deferred = [d for d in plan["deferred"] if d["customer_id"] == TAILSPIN]
+    cleanup = [d for d in deferred if d["type"] in TENANT_STEPS]
+    assert [d["target_id"] for d in cleanup if d["type"] == "remove_guest_user"] == [ALICE, BOB]
+    assert {d["not_before"] for d in deferred} == {"2027-03-01T00:00:00Z"}
+    applied = run_apply(pcr_executable, estate)
+    assert applied.returncode == 0, applied.stderr
+    assert len(tenant(estate, TAILSPIN)["users"]) == 4  # the partner still serves it

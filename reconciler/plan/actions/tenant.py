@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING
 
 from reconciler.live.errors import NotFound
 from reconciler.live.tenant import ContactList, TenantApp, TenantUser
-from reconciler.plan.actions.base import ActionKind, ActionType, Outcome, Steps, WorldMoved
+from reconciler.plan.actions.base import (
+    ActionKind,
+    ActionType,
+    LandedCheck,
+    Outcome,
+    Steps,
+    WorldMoved,
+)
 
 if TYPE_CHECKING:
     from reconciler.live.http import CallId, Landed
@@ -63,7 +70,7 @@ def remove_guest(steps: Steps, action: Action, request_id: str) -> tuple[Outcome
     if user.label != action.target_name:  # the plan named it by its mail: still the same?
         raise WorldMoved(f"guest user {user.id} is {user.label} now: plan again")
     steps.was(action, f"guest user {user.label}")
-    _delete(steps, action, request_id, steps.tenant(action.customer_id).delete_user)
+    _delete(steps, action, request_id, steps.tenant(action.customer_id).delete_user, _user_gone)
     return Outcome.DONE, "guest user deleted (30 days in the tenant's deleted items)"
 
 
@@ -74,12 +81,16 @@ def remove_app(steps: Steps, action: Action, request_id: str) -> tuple[Outcome, 
     if app.owner != action.parent_id:
         raise WorldMoved(f"the app of service principal {app.id} is not the partner's now")
     steps.was(action, f"service principal of {app.name or app.app_id}")
-    _delete(steps, action, request_id, steps.tenant(action.customer_id).delete_app)
+    _delete(steps, action, request_id, steps.tenant(action.customer_id).delete_app, _app_gone)
     return Outcome.DONE, "service principal deleted"
 
 
 def _delete(
-    steps: Steps, action: Action, request_id: str, delete: Callable[[str, CallId, Landed], None]
+    steps: Steps,
+    action: Action,
+    request_id: str,
+    delete: Callable[[str, CallId, Landed], None],
+    gone: LandedCheck,
 ) -> None:
     """A DELETE whose 404 means done when the target is gone (a retry after a lost answer
     finds it deleted by its first attempt)."""
@@ -88,7 +99,7 @@ def _delete(
         try:
             delete(action.target_id, call, landed)
         except NotFound:
-            if not _LANDED[action.type](steps, action):
+            if not gone(steps, action):
                 raise
 
     steps.mutate(action, request_id, send)
@@ -117,11 +128,14 @@ def _contact_gone(steps: Steps, action: Action) -> bool:
     return not steps.tenant(action.customer_id).get_contacts().holds(which, address)
 
 
-_LANDED = {
-    ActionType.REMOVE_GUEST_USER: lambda steps, action: _user(steps, action) is None,
-    ActionType.REMOVE_PARTNER_APP: lambda steps, action: _app(steps, action) is None,
-    ActionType.REMOVE_TENANT_CONTACT: _contact_gone,
-}
+def _user_gone(steps: Steps, action: Action) -> bool:
+    return _user(steps, action) is None
+
+
+def _app_gone(steps: Steps, action: Action) -> bool:
+    return _app(steps, action) is None
+
+
 GUEST = ActionKind(
     type=ActionType.REMOVE_GUEST_USER,
     verb="remove guest user",
@@ -134,7 +148,7 @@ GUEST = ActionKind(
     after="deleted",
     apply_says="`pcr apply` deletes the guest user",
     step=remove_guest,
-    landed=_LANDED[ActionType.REMOVE_GUEST_USER],
+    landed=_user_gone,
 )
 
 CONTACT = ActionKind(
@@ -164,5 +178,5 @@ APP = ActionKind(
     after="deleted",
     apply_says="`pcr apply` deletes the app's service principal",
     step=remove_app,
-    landed=_LANDED[ActionType.REMOVE_PARTNER_APP],
+    landed=_app_gone,
 )
