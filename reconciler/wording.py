@@ -22,3 +22,8 @@ def named(name: str | None, identifier: str) -> str:
     """Something by its name and, for copying, its identifier: "Contoso Ltd (cfc52cfc-…)";
     the identifier alone when it has no name of its own."""
     return f"{name} ({identifier})" if name and name != identifier else identifier
+
+
+def listed(items: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return " and ".join(filter(None, [", ".join(items[:-1]), *items[-1:]]))

@@ -12,6 +12,7 @@ The facts behind them are in docs/partner-center.md: "Cancelling and changing" (
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -42,10 +43,10 @@ from reconciler.live.models import (
     SubscriptionKind,
     moment,
 )
-from reconciler.plan.actions import ActionType
-from reconciler.plan.model import Deferred
+from reconciler.plan.actions import ActionType, kind_of
+from reconciler.plan.model import GDAP_STEPS, TENANT_STEPS, Deferred
 from reconciler.plan.planner import plan_declared
-from reconciler.wording import plural
+from reconciler.wording import listed, plural
 
 DEFAULT_DAYS = 90
 # An event this close that the declared state contradicts is urgent.
@@ -268,7 +269,7 @@ class _Customer:
                     self.customer.tenant_id,
                     "reseller relationship",
                     "the removal becomes possible: the next `pcr apply` removes the reseller "
-                    "relationship",
+                    f"relationship{_first(deferred)}",
                 )
 
     def gdap_events(self, relationships: tuple[GdapRelationship, ...]) -> Iterator[Event]:
@@ -288,6 +289,14 @@ class _Customer:
                 renews=extends,
                 contradicted=not extends and not self.customer.ends_gdap,
             )
+
+
+def _first(deferred: list[Deferred]) -> str:
+    """The steps deferred with the removal, which go before it: in the customer's tenant,
+    then on GDAP (", after 2 guest user removals and 1 GDAP termination")."""
+    counts = Counter(d.type for d in deferred if d.type in TENANT_STEPS | GDAP_STEPS)
+    steps = [plural(n, kind_of(kind).noun) for kind, n in counts.items()]
+    return f", after {listed(steps)}" if steps else ""
 
 
 def gdap_ends(

@@ -6,7 +6,8 @@ pcr manages:
 
     {tenant_id: {"relationship": ..., "name": ..., "domain": ...,
                  "subscriptions": {subscription_id: {"status": ..., "auto_renew": ...}},
-                 "gdap": {relationship_id: {"status": ...}}}}
+                 "gdap": {relationship_id: {"status": ...}},
+                 "tenant_guest_user": {user_id: "absent"}, ...}}
 
 and deepdiff compares the two estates; each difference it reports becomes a
 `DriftRecord`. What an offboarding wants of each subscription and GDAP relationship is
@@ -28,7 +29,10 @@ its own for it, so drift and plan agree on what is converged:
   gone or not (but not vanished during this read), wants every one that has not
   ended terminated (a draft: deleted);
   `gdap: keep` leaves them, and a customer that stays is not compared at all:
-  for it, a relationship about to end without extension is a note, not drift.
+  for it, a relationship about to end without extension is a note, not drift;
+- an offboarding customer whose tenant was read for its clean-up (not vanished) wants
+  absent each guest, contact address and app of the partner's that the clean-up removes
+  (`CustomerPlan.expects_gone`); a tenant that could not be read is a warning.
 
 Records then get what a person needs to act, from the customer's own part of
 the plan (`planner.plan_declared`, guardrails included), so that drift and plan
@@ -51,8 +55,9 @@ So, per declared customer: drift has a record that is not waiting, other than
 has for that customer an action, a blocked item, an error, or a deferred item
 that is due; and it has only waiting records exactly when the plan has only
 deferred items that are not due (tests/drift/test_agreement.py). The one exception:
-GDAP relationships that could not be read at all (no Graph credentials) are a
-blocked item in the plan, and a warning in drift, which cannot compare them.
+GDAP relationships that could not be read at all (no Graph credentials), or a tenant to
+clean that could not be, are a blocked item in the plan, and a warning in drift, which
+cannot compare them.
 
 The plan drift explains with is the one `pcr plan` makes, which reads GDAP only
 for the customers whose offboarding ends it (`lifecycle.needs_gdap`); drift reads
@@ -79,6 +84,7 @@ from reconciler.live.lifecycle import (
     in_window,
     label,
     needs_gdap,
+    needs_tenant_read,
     renewal_date,
     satisfies,
     term_end_day,
@@ -99,13 +105,27 @@ from reconciler.live.models import (
     moment,
 )
 from reconciler.plan.actions import ActionType, kind_of
-from reconciler.plan.model import GDAP_STEPS, Action, BlockedKind, CustomerRef, Deferred
-from reconciler.plan.planner import CustomerPlan, past_term, plan_declared
+from reconciler.plan.model import (
+    GDAP_STEPS,
+    TENANT_STEPS,
+    Action,
+    BlockedKind,
+    CustomerRef,
+    Deferred,
+)
+from reconciler.plan.planner import CustomerPlan, TenantStep, past_term, plan_declared
 from reconciler.timestamps import format_time
-from reconciler.wording import plural
+from reconciler.wording import listed, plural
 
 # A declared customer's part of the plan, by its tenant id.
 Planned = Callable[[str], CustomerPlan]
+
+# What is left in the customer's tenant, by the clean-up step that removes it.
+TENANT_KINDS = {
+    ActionType.REMOVE_GUEST_USER: DriftKind.TENANT_GUEST_USER,
+    ActionType.REMOVE_TENANT_CONTACT: DriftKind.TENANT_CONTACT,
+    ActionType.REMOVE_PARTNER_APP: DriftKind.TENANT_PARTNER_APP,
+}
 
 
 # --- the normalized models ----------------------------------------------------------------
@@ -155,8 +175,12 @@ def _add_customer(views: _Views, customer: DesiredCustomer, live: Live, planned:
     _add_customer_itself(views, customer, live, planned)
     # One that vanished while pcr read it is done for this run, as the plan sees it; the
     # next run, in which it is simply gone, compares what GDAP it left behind.
-    if customer.ends_gdap and customer.tenant_id not in live.vanished:
+    if customer.tenant_id in live.vanished:
+        return
+    if customer.ends_gdap:
         _add_gdap(views, customer.tenant_id, live.gdap.get(customer.tenant_id, ()), planned)
+    if customer.offboarding:
+        _add_tenant(views, customer.tenant_id, planned)
 
 
 def _add_customer_itself(
@@ -243,6 +267,15 @@ def _add_gdap(
             views.pair_gdap(cid, relationship.id, wanted, _gdap_status(relationship))
 
 
+def _add_tenant(views: _Views, cid: str, planned: Planned) -> None:
+    """What of the partner's the offboarding removes from the customer's tenant, as read
+    there (`expects_gone`): all of it is still present, or it would not have been read."""
+    for target, step in planned(cid).expects_gone.items():
+        part = TENANT_KINDS[step.kind].value
+        views.desired.setdefault(cid, {}).setdefault(part, {})[target] = "absent"
+        views.live.setdefault(cid, {}).setdefault(part, {})[target] = "present"
+
+
 def normalized(
     desired: Desired, live: Live, planned: Planned
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -308,6 +341,9 @@ def differences(desired_view: dict[str, Any], live_view: dict[str, Any]) -> Iter
             )
 
 
+_TENANT_PARTS = frozenset(kind.value for kind in TENANT_KINDS.values())
+
+
 def _kind_of(path: list[str], desired: Value) -> DriftKind:
     match path:
         case [_]:
@@ -328,6 +364,8 @@ def _kind_of(path: list[str], desired: Value) -> DriftKind:
             return DriftKind.AUTO_RENEW
         case [_, "gdap", _, "status"]:
             return DriftKind.GDAP_RELATIONSHIP
+        case [_, part, _] if part in _TENANT_PARTS:
+            return DriftKind(part)
     raise ValueError(f"drift at an unexpected place in the model: {path}")
 
 
@@ -354,19 +392,29 @@ def drift(desired: Desired, live: Live, now: datetime) -> DriftReport:
         gdap_notes(desired, live, now),
         key=lambda n: (_where(report, n.customer_id), n.ends or now, n.target_id),
     )
-    report.warnings = gdap_warnings(desired, live)
+    report.warnings = gdap_warnings(desired, live) + tenant_warnings(desired, explain.live)
     return report
 
 
 def as_planned(desired: Desired, live: Live) -> Live:
     """The live state as `pcr plan` reads it: GDAP relationships only for the customers
-    whose offboarding ends them (drift reads every declared customer's, for the notes)."""
+    whose offboarding ends them (drift reads every declared customer's, for the notes),
+    and the tenants that GDAP, as the plan reads it, lets it clean."""
     kept = {
         cid: relationships
         for cid, relationships in live.gdap.items()
         if (customer := desired.customers.get(cid)) is not None and needs_gdap(customer)
     }
-    return live if len(kept) == len(live.gdap) else replace(live, gdap=kept)
+    if len(kept) == len(live.gdap):
+        return live
+    planned = replace(live, gdap=kept)
+    planned.tenants = {
+        cid: footprint
+        for cid, footprint in live.tenants.items()
+        if (customer := desired.customers.get(cid)) is not None
+        and needs_tenant_read(desired, customer, planned)
+    }
+    return planned
 
 
 def _where(report: DriftReport, customer_id: str) -> str:
@@ -431,15 +479,44 @@ def gdap_warnings(desired: Desired, live: Live) -> list[str]:
     )
     if not unread:
         return []
-    names = ", ".join(c.name or c.tenant_id for c in unread[:3])
-    if len(unread) > 3:
-        names += f" and {len(unread) - 3} more"
-    count = plural(len(unread), "offboarding customer")
     return [
-        f"GDAP relationships not compared for {count} with `gdap: terminate` ({names}): "
+        f"GDAP relationships not compared for {_count(unread)} with `gdap: terminate` "
+        f"({_names(unread)}): "
         f"Microsoft Graph was not read ({live.gdap_unreadable or 'not read'}); the plan holds "
         "their GDAP steps and removals for a person until it can be"
     ]
+
+
+def tenant_warnings(desired: Desired, live: Live) -> list[str]:
+    """One line when tenants that offboardings clean could not be read: drift cannot say
+    what of the partner's is left in them, and says so rather than stay silent."""
+    unread = sorted(
+        (
+            c
+            for c in desired.customers.values()
+            if (footprint := live.tenants.get(c.tenant_id)) is not None
+            and footprint.unreadable is not None
+        ),
+        key=lambda c: c.path,
+    )
+    if not unread:
+        return []
+    return [
+        f"The partner's guests, contacts and apps not compared for {_count(unread)} with "
+        f"`tenant_cleanup` ({_names(unread)}): the tenant could not be read; the plan holds each "
+        "clean-up, and what waits for it, for a person (`pcr plan` says what to do)"
+    ]
+
+
+def _count(customers: list[DesiredCustomer]) -> str:
+    return plural(len(customers), "offboarding customer")
+
+
+def _names(customers: list[DesiredCustomer]) -> str:
+    """The first three named, and how many more."""
+    names = ", ".join(c.name or c.tenant_id for c in customers[:3])
+    more = len(customers) - 3
+    return f"{names} and {more} more" if more > 0 else names
 
 
 # Blocked items that hold a whole customer back: nothing destructive is done to it.
@@ -572,6 +649,8 @@ class _Explainer:
             return self._subscription(kind, customer, path[2], want, have)
         if kind is DriftKind.GDAP_RELATIONSHIP:
             return self._gdap(customer, path[2], want, have)
+        if kind.value in _TENANT_PARTS:
+            return self._tenant(customer, kind, path[2], want, have)
         message, detail = self._customer_note(kind, customer, have)
         found = self._found(cid)
         name = customer.name or (found.name if found else "")
@@ -652,10 +731,13 @@ class _Explainer:
         planned = self._plan(customer)
         if any(a.type is ActionType.REMOVE_RELATIONSHIP for a in planned.actions):
             gdap = sum(a.type in GDAP_STEPS for a in planned.actions)
-            steps = len(planned.actions) - 1 - gdap
+            tenant = sum(a.type in TENANT_STEPS for a in planned.actions)
+            steps = len(planned.actions) - 1 - gdap - tenant
             on = [f"{plural(steps, 'step')} on its subscriptions"] if steps else []
+            if tenant:
+                on.append(f"{tenant if on else plural(tenant, 'step')} in its tenant")
             on += [f"{gdap} on its GDAP relationships"] if gdap else []
-            before = f", after {' and '.join(on)}" if on else ""
+            before = f", after {listed(on)}" if on else ""
             removes = kind_of(ActionType.REMOVE_RELATIONSHIP).apply_says
             return f"offboarding: {removes} now{before}", {"removal": "now"}
         for item in planned.deferred:
@@ -715,16 +797,57 @@ class _Explainer:
             waits(planned, relationship.id, self.now),
         )
 
+    def _with_removal(self, planned: CustomerPlan) -> str:
+        """When an offboarding's GDAP or clean-up step goes, said of the removal."""
+        if any(a.type is ActionType.REMOVE_RELATIONSHIP for a in planned.actions):
+            return " with the removal"
+        if not _reseller(self._found(planned.id)):
+            return ", left behind by the removal of the reseller relationship"
+        return ""
+
+    def _tenant(
+        self, customer: DesiredCustomer, kind: DriftKind, target: str, want: Value, have: Value
+    ) -> DriftRecord:
+        planned = self._plan(customer)
+        step = planned.expects_gone[target]
+        message, detail = self._tenant_note(planned, step)
+        waiting = waits(planned, target, self.now)
+        return DriftRecord(
+            customer.tenant_id, kind, target, want, have, message, step.name, detail, waiting
+        )
+
+    def _tenant_note(self, planned: CustomerPlan, step: TenantStep) -> Note:
+        """What the plan does about something of the partner's left in the customer's tenant."""
+        if any(a.type is step.kind and _targets(a, step.target) for a in planned.actions):
+            return (
+                f"offboarding: {kind_of(step.kind).apply_says}{self._with_removal(planned)}, "
+                "before the partner's GDAP access ends",
+                {},
+            )
+        held = _held_back(planned, step.target, "nothing is removed from the customer's tenant")
+        if held is not None:
+            return held
+        for item in planned.deferred:
+            if item.target_id.lower() == step.target.lower():
+                when_due = "due since" if item.due(self.now) else "deferred until"
+                return (
+                    f"offboarding: removed together with the removal, {when_due} "
+                    f"{moment(item.not_before)}",
+                    {"not_before": format_time(item.not_before)},
+                )
+        if reasons := [b.reason for b in planned.blocked]:
+            return (
+                "offboarding: removed once the rest of the offboarding can go on; a person "
+                "must act first: " + "; ".join(reasons),
+                {"blocked": reasons},
+            )
+        return NOT_NOW, {}
+
     def _gdap_note(self, customer: DesiredCustomer, relationship: GdapRelationship) -> Note:
         """What the plan does about a GDAP relationship that outlives an offboarding."""
         planned = self._plan(customer)
         acted = [a.type for a in planned.actions if _targets(a, relationship.id)]
-        if any(a.type is ActionType.REMOVE_RELATIONSHIP for a in planned.actions):
-            when = " with the removal"
-        elif not _reseller(self._found(customer.tenant_id)):
-            when = ", left behind by the removal of the reseller relationship"
-        else:
-            when = ""
+        when = self._with_removal(planned)
         if ActionType.TERMINATE_GDAP in acted:
             return (
                 f"offboarding: {kind_of(ActionType.TERMINATE_GDAP).apply_says}{when}; the "

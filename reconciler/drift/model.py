@@ -35,6 +35,11 @@ class DriftKind(StrEnum):
     SUBSCRIPTION_MISSING = "subscription_missing"
     SUBSCRIPTION_STATUS = "subscription_status"
     AUTO_RENEW = "auto_renew"
+    # What of the partner's an offboarding's tenant clean-up removes, still in the customer's
+    # tenant (docs/design.md, "Tenant clean-up"): before GDAP, as in the plan's order.
+    TENANT_GUEST_USER = "tenant_guest_user"
+    TENANT_CONTACT = "tenant_contact"
+    TENANT_PARTNER_APP = "tenant_partner_app"
     # An active GDAP relationship (or one on its way to active, or a draft) with a customer
     # whose offboarding ends them: after the subscriptions, as in the plan's order.
     GDAP_RELATIONSHIP = "gdap_relationship"

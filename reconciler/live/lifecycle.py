@@ -381,6 +381,17 @@ def needs_gdap(customer: DesiredCustomer) -> bool:
     return customer.ends_gdap
 
 
+def needs_tenant_read(desired: Desired, customer: DesiredCustomer, live: Live) -> bool:
+    """An offboarding that cleans the tenant, while the partner may still be in it: the
+    reseller relationship stands, or a GDAP relationship still grants roles."""
+    if not desired.cleanup_of(customer).any:
+        return False
+    found = live.customers.get(customer.tenant_id)
+    if found is not None and found.relationship == CustomerRelationship.RESELLER:
+        return True
+    return any(r.status in GDAP_HOLDS_ROLES for r in live.gdap.get(customer.tenant_id, ()))
+
+
 def needs_azure_entitlements(sub: Subscription) -> bool:
     """An Azure plan that is not over yet: its Azure subscriptions must be cancelled first."""
     return sub.kind is SubscriptionKind.AZURE and sub.status not in ENDED_STATUSES

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from reconciler.desired.model import Desired, DesiredCustomer, TenantCleanup
+from reconciler.desired.model import Desired, TenantCleanup
 from reconciler.live.clients import Clients
 from reconciler.live.errors import AuthError, Forbidden, PartnerCenterError, Unauthorized
-from reconciler.live.lifecycle import GDAP_HOLDS_ROLES
-from reconciler.live.models import CustomerRelationship, Live
+from reconciler.live.lifecycle import needs_tenant_read
+from reconciler.live.models import Live
 from reconciler.live.tenant import (
     Footprint,
     TenantClient,
@@ -27,17 +27,6 @@ ROLES = (
     "Cloud Application Administrator (partner apps)"
 )
 _WORKERS = 8
-
-
-def needs_tenant_read(desired: Desired, customer: DesiredCustomer, live: Live) -> bool:
-    """An offboarding that cleans the tenant, while the partner may still be in it: the
-    reseller relationship stands, or a GDAP relationship still grants roles."""
-    if not desired.cleanup_of(customer).any:
-        return False
-    found = live.customers.get(customer.tenant_id)
-    if found is not None and found.relationship == CustomerRelationship.RESELLER:
-        return True
-    return any(r.status in GDAP_HOLDS_ROLES for r in live.gdap.get(customer.tenant_id, ()))
 
 
 def read_tenants(clients: Clients, desired: Desired, live: Live) -> int:

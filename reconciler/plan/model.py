@@ -31,6 +31,10 @@ FORMAT_VERSION = 1
 
 # The steps that end GDAP: after every subscription step, before the removal.
 GDAP_STEPS = frozenset({ActionType.TERMINATE_GDAP, ActionType.DELETE_GDAP})
+# The steps inside the customer's tenant: after the subscription steps, before GDAP ends.
+TENANT_STEPS = frozenset(
+    {ActionType.REMOVE_GUEST_USER, ActionType.REMOVE_TENANT_CONTACT, ActionType.REMOVE_PARTNER_APP}
+)
 
 
 @dataclass(frozen=True)

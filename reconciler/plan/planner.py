@@ -99,10 +99,12 @@ class CustomerPlan(Items):
     customer: DesiredCustomer
     now: datetime
     # What an offboarding leaves each subscription (by id: its status, its auto-renew) and
-    # each GDAP relationship (by id: its status) as, once it and what it defers are done:
-    # drift compares Partner Center with this, and with no rule of its own.
+    # each GDAP relationship (by id: its status) as, once it and what it defers are done,
+    # and what of the partner's it removes from the customer's tenant (by target): drift
+    # compares what was read with this, and with no rule of its own.
     expects: dict[str, dict[str, str | bool]] = field(default_factory=dict)
     expects_gdap: dict[str, str] = field(default_factory=dict)
+    expects_gone: dict[str, TenantStep] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -304,6 +306,7 @@ def plan_customer(
     tenant = tenant or Tenant()
     if customer.offboarding:
         _expect_offboarded(result, live, detail, gdap)
+        result.expects_gone = {step.target: step for step in _tenant_steps(tenant)}
     if live is not None:
         _check_identity(result, live)
         if live.relationship == CustomerRelationship.UNKNOWN:
@@ -792,7 +795,9 @@ class Tenant:
     own_app_id: str | None = None  # the app pcr signs in with: never removed by pcr
 
 
-class _TenantStep(NamedTuple):
+class TenantStep(NamedTuple):
+    """One thing of the partner's that the clean-up removes from the customer's tenant."""
+
     kind: ActionType
     target: str
     name: str
@@ -804,18 +809,19 @@ _GUEST_REASON = "offboarding: a guest user on the partner's domains"
 _APP_REASON = "offboarding: an app that the partner's tenant owns"
 
 
-def _tenant_steps(tenant: Tenant) -> list[_TenantStep]:
-    """Each removal in the tenant: guests, then contact addresses, then apps (by name)."""
+def _tenant_steps(tenant: Tenant) -> list[TenantStep]:
+    """Each removal in the tenant: guests, then contact addresses, then apps (by name);
+    none where the tenant was not read, or could not be."""
     footprint, cleanup = tenant.footprint or Footprint(), tenant.cleanup
     steps = []
     if cleanup.removes("guest_users"):
         steps += [
-            _TenantStep(ActionType.REMOVE_GUEST_USER, u.id, u.label, "", _GUEST_REASON)
+            TenantStep(ActionType.REMOVE_GUEST_USER, u.id, u.label, "", _GUEST_REASON)
             for u in sorted(footprint.guests, key=lambda u: (u.label.lower(), u.id))
         ]
     if cleanup.removes("contacts"):
         steps += [
-            _TenantStep(
+            TenantStep(
                 ActionType.REMOVE_TENANT_CONTACT,
                 contact_target(which, address),
                 address,
@@ -826,7 +832,7 @@ def _tenant_steps(tenant: Tenant) -> list[_TenantStep]:
         ]
     if cleanup.removes("partner_apps"):
         steps += [
-            _TenantStep(
+            TenantStep(
                 ActionType.REMOVE_PARTNER_APP, a.id, a.name or a.app_id, a.owner, _APP_REASON
             )
             for a in sorted(footprint.apps, key=lambda a: (a.name.lower(), a.id))
@@ -835,10 +841,13 @@ def _tenant_steps(tenant: Tenant) -> list[_TenantStep]:
     return steps
 
 
-def _clean_tenant(result: CustomerPlan, removal: _Removal, tenant: Tenant) -> None:
+def _clean_tenant(
+    result: CustomerPlan, removal: _Removal, tenant: Tenant, gdap_ids: Sequence[str]
+) -> None:
     """The clean-up steps, timed with the GDAP steps: now when the removal goes now, deferred
     with it while the partner still serves the customer. A tenant that cannot be read holds
-    the offboarding: the partner chose to leave it clean."""
+    the offboarding, and the GDAP relationships (`gdap_ids`) that must not end before it:
+    the partner chose to leave it clean."""
     if not tenant.cleanup.any or tenant.footprint is None:
         return
     if tenant.footprint.unreadable is not None:
@@ -850,6 +859,7 @@ def _clean_tenant(result: CustomerPlan, removal: _Removal, tenant: Tenant) -> No
             "Or set offboarding.tenant_cleanup to keep: the rest of the offboarding then goes "
             "on without it",
             kind=BlockedKind.TENANT,
+            about=gdap_ids,
         )
         return
     _keep_own_app_said(result, tenant)
@@ -929,7 +939,8 @@ def _end_gdap(result: CustomerPlan, removal: _Removal, gdap: Gdap, tenant: Tenan
     if removal.blocked:
         return
     # Inside the tenant while GDAP still lets pcr in: before the GDAP steps, which wait for it.
-    _clean_tenant(result, removal, tenant)
+    ending = [r.id for r in gdap.relationships or ()] if result.customer.ends_gdap else []
+    _clean_tenant(result, removal, tenant, ending)
     if removal.blocked or not result.customer.ends_gdap:
         return
     for kind, relationship in _gdap_steps(gdap):

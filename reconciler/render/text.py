@@ -40,13 +40,17 @@ from reconciler.wording import named, plural
 
 KIND_WIDTH = max(len(kind.value) for kind in DriftKind)
 
-# The drift marker per kind: "-" missing, "?" not declared, "!" the relationship, "~" a value.
+# The drift marker per kind: "-" missing, "?" not declared, "!" the relationship or what
+# outlives it (GDAP, the partner's things in the customer's tenant), "~" a value.
 DRIFT_SYMBOLS = {
     DriftKind.MISSING_CUSTOMER: "-",
     DriftKind.UNMANAGED_CUSTOMER: "?",
     DriftKind.RELATIONSHIP: "!",
     DriftKind.SUBSCRIPTION_MISSING: "-",
     DriftKind.GDAP_RELATIONSHIP: "!",
+    DriftKind.TENANT_GUEST_USER: "!",
+    DriftKind.TENANT_CONTACT: "!",
+    DriftKind.TENANT_PARTNER_APP: "!",
 }
 
 RED, YELLOW, GREEN, BOLD = "\033[31m", "\033[33m", "\033[32m", "\033[1m"

@@ -19,11 +19,13 @@ from reconciler.fake.state import FakeState
 from tests.apply.support import (
     ADVENTURE_WORKS,
     NORTHWIND,
+    NOW,
     Estate,
     apply_command,
     assert_each_mutation_once,
     make_estate,
     run_apply,
+    run_pcr,
     save_plan,
 )
 from tests.apply.test_gdap import TAILSPIN, killed_and_resumed, northwind_steps, with_gdap
@@ -155,6 +157,48 @@ def test_the_partners_footprint_goes_in_order_in_process(
     applied = run_apply(pcr_executable, estate)
     assert applied.returncode == 0, applied.stderr
     assert_exactly_the_partners_footprint_went(estate)
+    # The audit trail shows each step in the plan's words, with what it took away.
+    shown = run_pcr(pcr_executable, "history", "northwind.yaml", "--desired", "desired-state",
+                    cwd=estate.root)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    history = shown.stdout
+    assert f"remove guest user {ALICE}: guest user alice@{PARTNER_DOMAIN} -> deleted" in history
+    assert (
+        f"remove notification contact technicalNotificationMails:ops@{PARTNER_DOMAIN}: "
+        f"ops@{PARTNER_DOMAIN} in technicalNotificationMails -> removed"
+    ) in history
+    assert f"remove partner app {PSA}: service principal of Contoso PSA -> deleted" in history
+    assert CAROL not in history and VENDOR not in history and OWN not in history
+
+
+def drift_of(estate: Estate, pcr: str) -> tuple[int, list[dict[str, Any]]]:
+    shown = run_pcr(pcr, "drift", "--desired", "desired-state", "--fake", "live.json", "--now",
+                    NOW, "--format", "json", "--detailed-exitcode", cwd=estate.root)  # fmt: skip
+    assert shown.returncode in (0, 2), shown.stderr
+    return shown.returncode, json.loads(shown.stdout)["drift"]
+
+
+def test_drift_finds_the_partner_left_in_a_tenant_after_a_removal_outside_pcr(
+    tmp_path: Path, pcr_executable: str
+) -> None:
+    estate = cleaning(tmp_path, pcr_executable)
+    state = FakeState.load(estate.live)
+    (northwind,) = [c for c in state.data["customers"] if c["id"] == NORTHWIND]
+    northwind["relationshipToPartner"] = "none"  # removed in the portal; GDAP left active
+    state.save(estate.live)
+    code, records = drift_of(estate, pcr_executable)
+    left = sorted((r["kind"], r["target_id"]) for r in records if r["kind"].startswith("tenant_"))
+    assert code == 2 and left == [
+        ("tenant_contact", f"securityComplianceNotificationMails:soc@{PARTNER_DOMAIN}"),
+        ("tenant_contact", f"technicalNotificationMails:ops@{PARTNER_DOMAIN}"),
+        ("tenant_guest_user", ALICE),
+        ("tenant_guest_user", BOB),
+        ("tenant_partner_app", PSA),
+    ]
+    # Carried out, and then nothing of the partner's is left to report.
+    save_plan(pcr_executable, estate)
+    assert run_apply(pcr_executable, estate).returncode == 0
+    assert [r for r in drift_of(estate, pcr_executable)[1] if r["customer_id"] == NORTHWIND] == []
 
 
 def test_a_run_killed_at_random_sends_each_deletion_once(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta, timezone
 
 from reconciler.calendar.events import make_calendar
 from reconciler.calendar.model import Event, EventKind
-from reconciler.desired.model import Desired, DesiredStatus, Relationship
+from reconciler.desired.model import Cleanup, Desired, DesiredStatus, Relationship, TenantCleanup
 from reconciler.fake import FakePartnerCenter
 from reconciler.fake.state import FakeState
 from reconciler.live.lifecycle import term_over
@@ -22,6 +22,7 @@ from tests.plan.builders import (
     customer,
     detail,
     estate,
+    footprint,
     override,
     relationship,
     reserved_instance,
@@ -94,6 +95,24 @@ def test_a_deferred_removal_is_due_on_the_plans_own_date() -> None:
     ]
     assert due.when == term_over(waiting)  # the day after the inclusive end date
     assert due.target_id == leaving.tenant_id
+    assert due.action.endswith("removes the reseller relationship")  # nothing goes before it
+
+
+def test_a_deferred_removal_names_the_steps_deferred_with_it() -> None:
+    everything = TenantCleanup(Cleanup.REMOVE, Cleanup.REMOVE, Cleanup.REMOVE)
+    leaving = customer(tenant_cleanup=everything)
+    waiting = sub(NCE, window_days=-30, term_end_days=40, auto_renew=False)
+    desired, live = estate((leaving, detail(waiting)))
+    live.gdap[leaving.tenant_id] = (relationship(leaving.tenant_id),)
+    live.tenants[leaving.tenant_id] = footprint(guests=2, contacts=1, apps=1)
+    [due] = [
+        e for e in make_calendar(desired, live, NOW, 90).events if e.kind is EventKind.REMOVAL_DUE
+    ]
+    assert due.action == (
+        "the removal becomes possible: the next `pcr apply` removes the reseller relationship, "
+        "after 2 guest user removals, 1 contact removal, 1 partner app removal and 1 GDAP "
+        "termination"
+    )
 
 
 def test_an_event_within_a_week_that_the_declared_state_contradicts_is_urgent() -> None:

@@ -18,11 +18,14 @@ instances and savings plans (held back), add-ons, trials, Azure plans with Azure
 subscriptions, terms already over (due), protected customers, domain and name
 mismatches, missing and vanished customers, and indirect resellers; and, in the GDAP
 estates, GDAP relationships in every status for every declared customer (as `pcr drift`
-reads them), `gdap: terminate` and `keep`, and Graph that could not be read.
+reads them), `gdap: terminate` and `keep`, and Graph that could not be read; and, in the
+tenant estates, every clean-up choice, with the partner's guests, contacts and apps (pcr's
+own app among them) read in the tenants that the offboarding may still enter, or not readable.
 
 Drift explains with the plan that `pcr plan` makes, from GDAP read only where an
-offboarding ends it (`diff.as_planned`). The one exception to the rule: GDAP that could
-not be read at all is a blocked item in the plan, and a warning in drift.
+offboarding ends it (`diff.as_planned`). The one exception to the rule: GDAP, or a
+customer's tenant, that could not be read at all is a blocked item in the plan, and a
+warning in drift, where nothing else of the customer is left to show.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.desired.model import (
+    Cleanup,
     Desired,
     DesiredCustomer,
     DesiredStatus,
@@ -41,10 +45,11 @@ from reconciler.desired.model import (
     NceOutsideWindow,
     PartnerType,
     Relationship,
+    TenantCleanup,
 )
 from reconciler.drift.compare import as_planned, drift
 from reconciler.drift.model import DriftKind, DriftRecord
-from reconciler.live.lifecycle import needs_gdap
+from reconciler.live.lifecycle import needs_gdap, needs_tenant_read
 from reconciler.live.models import (
     AzureEntitlementStatus,
     CustomerDetail,
@@ -61,10 +66,12 @@ from reconciler.plan.model import BlockedKind, Plan
 from reconciler.plan.planner import CustomerPlan, make_plan, plan_declared
 from tests.plan.builders import (
     NOW,
+    OWN_APP,
     azure_subscription,
     customer,
     detail,
     estate,
+    footprint,
     live_customer,
     override,
     relationship,
@@ -206,31 +213,62 @@ def gdap_estates(draw: st.DrawFn) -> tuple[Desired, Live]:
     return desired, live
 
 
+# --- the tenant's clean-up: the partner's things, read where the offboarding may enter ----
+
+
+@st.composite
+def cleanup_choice(draw: st.DrawFn) -> TenantCleanup:
+    choices = [Cleanup.REMOVE, Cleanup.KEEP, None]
+    return TenantCleanup(*(draw(st.sampled_from(choices)) for _ in range(3)))
+
+
+@st.composite
+def tenant_estates(draw: st.DrawFn) -> tuple[Desired, Live]:
+    desired, live = draw(gdap_estates())
+    for cid, c in list(desired.customers.items()):
+        desired.customers[cid] = replace(c, tenant_cleanup=draw(cleanup_choice()))
+    live.own_app_id = OWN_APP
+    for cid, c in desired.customers.items():
+        if not needs_tenant_read(desired, c, live):  # as `read_tenants` reads them
+            continue
+        if draw(st.integers(0, 5)) == 0:
+            live.tenants[cid] = replace(footprint(), unreadable="no GDAP role allows it")
+            continue
+        counts = (draw(st.integers(0, 2)) for _ in range(3))
+        live.tenants[cid] = footprint(*counts, own_app=draw(st.booleans()))
+    return desired, live
+
+
 def for_customer(
-    plan: Plan, part: CustomerPlan, cid: str, *, warned: bool = False
+    plan: Plan, part: CustomerPlan, cid: str, *, warned: frozenset[BlockedKind] = frozenset()
 ) -> dict[str, bool]:
-    """What the plan has for the customer; `warned`: its GDAP could not be read, and drift
-    says so in a warning instead of the plan's blocked item (the one exception)."""
+    """What the plan has for the customer; `warned`: the blocked items that drift says in a
+    warning instead (what could not be read: the one exception)."""
     due = [d for d in plan.deferred if d.customer_id == cid and d.due(plan.now)]
     return {
         "acts": any(a.customer_id == cid for a in plan.actions),
-        "blocked": any(
-            b.customer_id == cid and not (warned and b.kind is BlockedKind.GDAP)
-            for b in plan.blocked
-        ),
+        "blocked": any(b.customer_id == cid and b.kind not in warned for b in plan.blocked),
         "errors": bool(part.errors),
         "due": bool(due),
         "waits": any(d.customer_id == cid and not d.due(plan.now) for d in plan.deferred),
     }
 
 
-def warned(desired: Desired, live: Live, c: DesiredCustomer) -> bool:
-    """GDAP that the plan needed could not be read, for a customer whose reseller
-    relationship is gone: drift has nothing else of it to show, and says so in a warning
-    (with nothing read, the plan's only GDAP blocked item is that one)."""
+def warned(desired: Desired, live: Live, c: DesiredCustomer) -> frozenset[BlockedKind]:
+    """What the plan needed and could not read, for a customer whose reseller relationship
+    is gone: drift has nothing else of it to show, and says so in a warning (with nothing
+    read, the plan's only blocked item of that kind is that one). GDAP that could not be
+    read; the tenant, when no GDAP relationship is compared to carry its blocked item."""
     found = live.customers.get(c.tenant_id)
-    unread = needs_gdap(c) and c.tenant_id not in live.gdap
-    return unread and (found is None or found.relationship != "reseller")
+    if found is not None and found.relationship == "reseller":
+        return frozenset()
+    kinds = set()
+    if needs_gdap(c) and c.tenant_id not in live.gdap:
+        kinds.add(BlockedKind.GDAP)
+    tenant = live.tenants.get(c.tenant_id)
+    if tenant is not None and tenant.unreadable is not None and not live.gdap.get(c.tenant_id):
+        kinds.add(BlockedKind.TENANT)
+    return frozenset(kinds)
 
 
 def said_by(record: DriftRecord) -> set[ActionType]:
@@ -256,9 +294,9 @@ def assert_agree(desired: Desired, live: Live, now: datetime = NOW) -> None:
         # Drift explains each customer with its part of the plan, the one make_plan merges.
         part = plan_declared(desired, read_by_plan, c, now)
         assert part.actions == [a for a in plan.actions if a.customer_id == cid]
-        excused = warned(desired, live, c)
+        excused = warned(desired, read_by_plan, c)
         if excused:
-            assert report.warnings, "GDAP that could not be read is said"
+            assert report.warnings, "what could not be read is said"
         has = for_customer(plan, part, cid, warned=excused)
         records = [r for r in report.records if r.customer_id == cid]
         context = explain(has, part, records)
@@ -327,4 +365,20 @@ def test_gdap_drift_waits_exactly_where_the_plan_only_waits(case: tuple[Desired,
     gdap_estates(), st.sampled_from([timedelta(days=2), timedelta(days=10), timedelta(days=400)])
 )
 def test_gdap_drift_and_plan_agree_later_too(case: tuple[Desired, Live], later: timedelta) -> None:
+    assert_agree(*case, NOW + later)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tenant_estates())
+def test_tenant_drift_waits_exactly_where_the_plan_only_waits(case: tuple[Desired, Live]) -> None:
+    assert_agree(*case)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    tenant_estates(), st.sampled_from([timedelta(days=2), timedelta(days=10), timedelta(days=400)])
+)
+def test_tenant_drift_and_plan_agree_later_too(
+    case: tuple[Desired, Live], later: timedelta
+) -> None:
     assert_agree(*case, NOW + later)

@@ -17,6 +17,7 @@ from reconciler.desired.model import (
     Policy,
     Relationship,
     SubscriptionOverride,
+    TenantCleanup,
 )
 from reconciler.live.lifecycle import WINDOWED_KINDS
 from reconciler.live.models import (
@@ -35,6 +36,7 @@ from reconciler.live.models import (
     SubscriptionKind,
     SubscriptionStatus,
 )
+from reconciler.live.tenant import ContactList, Footprint, TenantApp, TenantUser
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -101,6 +103,7 @@ def customer(
     overrides: tuple[SubscriptionOverride, ...] = (),
     nce_outside_window: NceOutsideWindow = NceOutsideWindow.WAIT,
     gdap: GdapOffboarding = GdapOffboarding.TERMINATE,
+    tenant_cleanup: TenantCleanup | None = None,
 ) -> DesiredCustomer:
     tenant_id = tenant_id or guid()
     return DesiredCustomer(
@@ -113,6 +116,7 @@ def customer(
         subscriptions=overrides,
         nce_outside_window=nce_outside_window,
         gdap=gdap,
+        tenant_cleanup=tenant_cleanup or TenantCleanup(),
     )
 
 
@@ -195,4 +199,30 @@ def relationship(
         etag=f'W/"{relationship_id[:8]}"',
         ends=NOW + timedelta(days=ends_in_days),
         auto_extend=auto_extend,
+    )
+
+
+PARTNER_DOMAIN = "partner.example"
+PARTNER_TENANT = "99999999-0000-0000-0000-000000000099"
+OWN_APP = "0000aaaa-0000-0000-0000-00000000a99a"  # the app pcr signs in with
+
+
+def footprint(
+    guests: int = 0, contacts: int = 0, apps: int = 0, *, own_app: bool = False
+) -> Footprint:
+    """What of the partner's a customer's tenant holds, as read for its clean-up."""
+    addresses = [f"ops{n}@{PARTNER_DOMAIN}" for n in range(contacts)]
+    found_apps = [
+        TenantApp(guid(), guid(), f"Partner app {n}", PARTNER_TENANT) for n in range(apps)
+    ]
+    if own_app:
+        found_apps.append(TenantApp(guid(), OWN_APP, "pcr", PARTNER_TENANT))
+    return Footprint(
+        guests=tuple(
+            TenantUser(guid(), f"Tech {n}", f"tech{n}@{PARTNER_DOMAIN}", f"tech{n}_x#EXT#@c")
+            for n in range(guests)
+        ),
+        contacts=tuple((ContactList.TECHNICAL, a) for a in addresses),
+        organization_id=guid(),
+        apps=tuple(found_apps),
     )
