@@ -242,11 +242,16 @@ def test_a_tenant_that_refuses_blocks_its_customer_only(
     # Northwind waits whole: nothing irreversible, GDAP kept, no removal.
     northwind = {a["type"] for a in plan["actions"] if a["customer_id"] == NORTHWIND}
     assert not northwind & (TENANT_STEPS | {"terminate_gdap_relationship", "remove_relationship"})
-    # Every other customer's offboarding goes on.
+    # Every other customer's offboarding goes on, this plan applied as it was reviewed
+    # (why the tenant refused, with its request id, is not a fact the plan relies on).
     assert any(
         a["customer_id"] == ADVENTURE_WORKS and a["type"] == "remove_relationship"
         for a in plan["actions"]
     )
+    applied = run_apply(pcr_executable, estate)
+    assert applied.returncode == 0, applied.stderr
+    removed = {m["customer_id"] for m in estate.mutations() if m["action"] == "remove_relationship"}
+    assert ADVENTURE_WORKS in removed and NORTHWIND not in removed
 
 
 def test_a_tenants_token_reaches_that_tenant_only(tmp_path: Path, pcr_executable: str) -> None:

@@ -146,6 +146,10 @@ class FakeEntra:
     devices: dict[str, DeviceAuthorization] = field(default_factory=dict)
     user_codes: list[str] = field(default_factory=list)
     issued: list[str] = field(default_factory=list)  # every token handed out, in order
+    # Customers' tenants where the partner's app is consented (None) or refused (Entra ID's
+    # error description): a refresh token of the partner's user redeems at their authority
+    # for a Graph token of that tenant, a JWT whose `tid` claim names it.
+    customer_tenants: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def grants(self) -> list[dict[str, str]]:
@@ -155,6 +159,11 @@ class FakeEntra:
     def _token(self) -> str:
         return f"/{self.tenant}/oauth2/v2.0/token"
 
+    def tenant_grants(self, tenant: str) -> list[dict[str, str]]:
+        """The token requests made at a customer tenant's authority."""
+        path = f"/{tenant}/oauth2/v2.0/token"
+        return [r.form for r in self.received if r.method == "POST" and r.path == path]
+
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
         size = int(environ.get("CONTENT_LENGTH") or 0)
@@ -162,8 +171,10 @@ class FakeEntra:
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
         with self.lock:
             self.received.append(Received(method, path, form, query))
-        base = f"https://{environ['HTTP_HOST']}/{self.tenant}"
-        if method == "GET" and path == f"/{self.tenant}/v2.0/.well-known/openid-configuration":
+        tenant = path.split("/")[1] if path.count("/") > 1 else ""
+        known = tenant == self.tenant or tenant in self.customer_tenants
+        if method == "GET" and known and path == f"/{tenant}/v2.0/.well-known/openid-configuration":
+            base = f"https://{environ['HTTP_HOST']}/{tenant}"
             configuration = {
                 "issuer": f"{base}/v2.0",
                 "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
@@ -172,6 +183,8 @@ class FakeEntra:
                 **self.configuration,
             }
             return answer(start_response, 200, json.dumps(configuration).encode())
+        if method == "POST" and tenant in self.customer_tenants and path.endswith("/token"):
+            return answer(start_response, *self._customer_grant(tenant, form))
         if method == "GET" and path == f"/{self.tenant}/oauth2/v2.0/authorize":
             return self._authorize(query, start_response)
         if method == "POST" and path == f"/{self.tenant}/oauth2/v2.0/devicecode":
@@ -323,19 +336,6 @@ class FakeEntra:
             else:
                 self.valid_refresh_tokens.add(rotated)
         audience = "pc" if SCOPES[PARTNER_CENTER] in scope.split() else "graph"
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "aud": self.client_id,
-            "iss": f"https://login.test/{self.tenant}/v2.0",
-            "iat": now,
-            "exp": now + 3600,
-            "sub": "subject-1",
-            "oid": "user-oid-1",
-            "tid": self.tenant,
-            "preferred_username": USER,
-        }
-        if nonce is not None:
-            claims["nonce"] = nonce
         token = {
             "token_type": "Bearer",
             "scope": SCOPES[PARTNER_CENTER] if audience == "pc" else self.graph_scope,
@@ -343,7 +343,52 @@ class FakeEntra:
             "ext_expires_in": self.expires_in,
             "access_token": f"{audience}-access-{number}",
             "refresh_token": rotated,
-            "id_token": unsigned_jwt(claims),
+            "id_token": self._id_token(self.tenant, int(time.time()), nonce),
+            "client_info": b64url(json.dumps({"uid": "user-oid-1", "utid": self.tenant}).encode()),
+        }
+        with self.lock:
+            self.issued += [token["access_token"], rotated]
+        return 200, json.dumps(token).encode()
+
+    def _id_token(self, tenant: str, now: int, nonce: str | None = None) -> str:
+        """Who signed in, and in which tenant."""
+        claims: dict[str, Any] = {
+            "aud": self.client_id,
+            "iss": f"https://login.test/{tenant}/v2.0",
+            "iat": now,
+            "exp": now + 3600,
+            "sub": "subject-1",
+            "oid": "user-oid-1",
+            "tid": tenant,
+            "preferred_username": USER,
+        }
+        if nonce is not None:
+            claims["nonce"] = nonce
+        return unsigned_jwt(claims)
+
+    def _customer_grant(self, tenant: str, form: dict[str, str]) -> tuple[int, bytes]:
+        """A refresh token of the partner's user redeemed at a customer tenant's authority:
+        a Graph token of that tenant, where the app is consented through GDAP."""
+        if not self._client_authenticated(form):
+            return refusal("invalid_client", "AADSTS7000215: Invalid client secret provided.", 401)
+        with self.lock:
+            if form.get("refresh_token") not in self.valid_refresh_tokens:
+                return refusal("invalid_grant", "AADSTS70000: no.")
+        if (refused := self.customer_tenants[tenant]) is not None:
+            return refusal("invalid_grant", refused)
+        with self.lock:
+            number = len(self.received)
+            rotated = f"rotated-{tenant[:8]}-{number}-do-not-print"
+            self.valid_refresh_tokens.add(rotated)  # the partner's own stays good too
+        now = int(time.time())
+        claims = {"tid": tenant, "aud": "https://graph.microsoft.com", "iat": now, "n": number}
+        token = {
+            "token_type": "Bearer",
+            "scope": self.graph_scope,
+            "expires_in": self.expires_in,
+            "access_token": unsigned_jwt(claims),
+            "refresh_token": rotated,
+            "id_token": self._id_token(tenant, now),
             "client_info": b64url(json.dumps({"uid": "user-oid-1", "utid": self.tenant}).encode()),
         }
         with self.lock:
