@@ -643,7 +643,8 @@ class FakePartnerCenter:
             request.param("$count"),
             request.headers.get("consistencylevel"),
         )
-        return _Response(200, {"value": items})
+        # The advanced query's $count=true: Graph says how many matched beside them.
+        return _Response(200, {"@odata.count": len(items), "value": items})
 
     def _delete_service_principal(self, request: _Request, params: dict[str, str]) -> _Response:
         tenant, record = self._tenant(request)

@@ -27,6 +27,7 @@ import pytest
 
 from reconciler.fake import FakePartnerCenter
 from reconciler.fake.state import FakeState
+from reconciler.fake.tokens import tenant_token
 from reconciler.live import answer as answer_module
 from reconciler.live import graph as graph_module
 from reconciler.live.auth import StaticToken
@@ -51,6 +52,7 @@ from reconciler.live.models import (
     gdap_request_from_wire,
     subscription_from_wire,
 )
+from reconciler.live.tenant import ContactList, TenantClient
 from tests.conformance.contract import Contract, contract
 from tests.live.pc_support import MARKETPLACE, marketplace_subscription
 from tests.live.pc_support import WIDE_WORLD_PERPETUAL as PERPETUAL
@@ -64,6 +66,8 @@ WOODGROVE = "139748a4-22d9-4508-bd7f-04e25f245176"
 WIDE_WORLD = "d597d86d-6156-4b62-b83c-8bccabcc0e21"
 WIDE_WORLD_ORDER = "3df4a1c5d6eb"
 LEAVING = "7a1b2c3d-0000-4000-8000-00000000abcd"  # a customer with nothing left to end
+GUEST = "a1a1a1a1-0000-4000-8000-000000000001"  # the partner's guest in Contoso's tenant
+PARTNER_APP = "b2b2b2b2-0000-4000-8000-000000000001"  # an app the partner's tenant owns
 
 
 # --- recording ------------------------------------------------------------------------------
@@ -176,15 +180,28 @@ def world() -> FakeState:
     state.add_gdap_relationship(CONTOSO, status="active", display_name="Contoso admins")
     state.add_gdap_relationship(CONTOSO, status="created", display_name="Contoso draft")
     state.set_azure_cancel_reads(0)
+    tenant = state.tenants.add_tenant(CONTOSO)  # Contoso's own tenant, for its clean-up
+    tenant["users"] = [
+        {"id": GUEST, "displayName": "Ops", "mail": "ops@partner.example", "userType": "Guest",
+         "userPrincipalName": "ops_partner.example#EXT#@contoso.onmicrosoft.com"},
+    ]  # fmt: skip
+    tenant["organization"]["technicalNotificationMails"] = ["ops@partner.example", "it@contoso"]
+    tenant["servicePrincipals"] = [
+        {"id": PARTNER_APP, "appId": "c3c3c3c3-0000-4000-8000-000000000001",
+         "displayName": "Partner PSA", "appOwnerOrganizationId": state.tenants.partner_tenant_id,
+         "servicePrincipalType": "Application"},
+    ]  # fmt: skip
     return state
 
 
-def every_call(pc: PartnerCenterClient, graph: GraphClient, session: Session) -> None:
-    """Each public method of both clients, once at least, as pcr would make it."""
+def every_call(
+    pc: PartnerCenterClient, graph: GraphClient, tenant: TenantClient, session: Session
+) -> None:
+    """Each public method of the three clients, once at least, as pcr would make it."""
 
     def call(name: str, *args: Any, **kwargs: Any) -> Any:
         session.called.add(name)
-        target = pc if hasattr(pc, name) else graph
+        target = next(c for c in (pc, graph, tenant) if hasattr(c, name))
         return getattr(target, name)(*args, **kwargs)
 
     customers = call("list_customers", page_size=3)
@@ -220,6 +237,22 @@ def every_call(pc: PartnerCenterClient, graph: GraphClient, session: Session) ->
     with pytest.raises(PartnerCenterError):
         gone = "00000000-0000-4000-8000-000000000000-00000000-0000-4000-8000-000000000001"
         call("get_relationship", gone)  # Graph's error body
+    every_tenant_call(call, graph.own_tenant_id())
+
+
+def every_tenant_call(call: Callable[..., Any], partner_tenant: str) -> None:
+    """The clean-up's calls in Contoso's tenant, with Contoso's token."""
+    (guest,) = call("list_guests")
+    call("get_user", guest.id)
+    contacts = call("get_contacts")
+    (app,) = call("list_apps_of", partner_tenant)
+    call("get_app", app.id)
+    call("delete_user", guest.id)
+    with pytest.raises(NotFound):
+        call("get_user", guest.id)  # Graph's error body, for a user that is gone
+    body = contacts.without(ContactList.TECHNICAL, "ops@partner.example")
+    call("set_contacts", contacts.organization_id, body)
+    call("delete_app", app.id)
 
 
 @pytest.fixture(scope="module")
@@ -242,8 +275,14 @@ def session() -> Iterator[Session]:
                 transport=transport,
                 limits=Limits(rate_per_minute=10**6),
             ) as graph,
+            TenantClient(
+                "https://pc.test",
+                StaticToken(tenant_token(CONTOSO)),
+                transport=transport,
+                limits=Limits(rate_per_minute=10**6),
+            ) as tenant,
         ):
-            every_call(pc, graph, recorded)
+            every_call(pc, graph, tenant, recorded)
         app.add_fault("GET", "/customers$", status=429, retry_after=0)  # a throttled answer
         throttled = Session()
         with PartnerCenterClient(
@@ -299,6 +338,10 @@ ANSWERS = {
         "{request_id}",
     ): "GraphDelegatedAdminRelationshipRequest",
     ("GET", "/v1.0/organization"): "GraphOrganization[]",
+    ("GET", "/v1.0/users"): "GraphUser[]",
+    ("GET", "/v1.0/users/{user_id}"): "GraphUser",
+    ("GET", "/v1.0/servicePrincipals"): "GraphServicePrincipal[]",
+    ("GET", "/v1.0/servicePrincipals/{service_principal_id}"): "GraphServicePrincipal",
 }
 # (resource, field) -> the resource of the object (or of each item of the list) there.
 NESTED = {
@@ -435,7 +478,7 @@ def objects(c: Contract, session: Session, *, read: bool) -> Iterator[tuple[Exch
 def test_every_public_call_of_pcrs_clients_is_exercised(session: Session) -> None:
     public = {
         name
-        for client in (PartnerCenterClient, GraphClient)
+        for client in (PartnerCenterClient, GraphClient, TenantClient)
         for name, value in vars(client).items()
         if not name.startswith("_") and inspect.isfunction(value)
     }
