@@ -519,6 +519,8 @@ def fake_serve(state: Path, host: str, port: int, save_interval: float) -> None:
 def main(argv: list[str] | None = None) -> None:
     # Retries and other notices from the client go to stderr, one prefixed line each.
     logging.basicConfig(format="pcr: %(message)s", level=logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(interrupts.not_after_interrupt)
     with interrupts.handled():
         try:
             _main(argv)

@@ -18,6 +18,7 @@ stop event that `graceful` hands them.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -65,6 +66,9 @@ class _Mode:
     holding: int = 0  # depth of `held` sections: a signal waits for their end
     pending: int | None = None  # the signal that came while held
     exiting: bool = False  # on the way out: a further signal ends the process
+    # A read was interrupted: what its threads still say as the clients close under them
+    # (a retry after a closed connection) is not for the user, who was told "interrupted".
+    interrupted: bool = False
 
 
 _mode = _Mode()
@@ -78,7 +82,13 @@ def _handle(signum: int, frame: FrameType | None) -> None:
     elif _mode.holding and _mode.pending is None:
         _mode.pending = signum  # a second signal while held does not wait
     else:
+        _mode.interrupted = True
         raise Interrupted(signum)
+
+
+def not_after_interrupt(record: logging.LogRecord) -> bool:
+    """A logging filter: nothing more is logged once a read was interrupted."""
+    return not _mode.interrupted
 
 
 def _stop_steps(stop: threading.Event, received: signal.Signals) -> None:
@@ -119,6 +129,7 @@ def handled() -> Iterator[None]:
         for number, handler in previous.items():
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
         _mode.exiting = False  # for a caller that runs pcr again in this process (tests)
+        _mode.interrupted = False
 
 
 @contextmanager

@@ -827,14 +827,8 @@ class _Explainer:
         held = _held_back(planned, step.target, "nothing is removed from the customer's tenant")
         if held is not None:
             return held
-        for item in planned.deferred:
-            if item.target_id.lower() == step.target.lower():
-                when_due = "due since" if item.due(self.now) else "deferred until"
-                return (
-                    f"offboarding: removed together with the removal, {when_due} "
-                    f"{moment(item.not_before)}",
-                    {"not_before": format_time(item.not_before)},
-                )
+        if (deferred := self._along(planned, step.target, "removed")) is not None:
+            return deferred
         if reasons := [b.reason for b in planned.blocked]:
             return (
                 "offboarding: removed once the rest of the offboarding can go on; a person "
@@ -864,15 +858,19 @@ class _Explainer:
         if held is not None:
             return held
         ends = "deleted" if relationship.status in GDAP_DELETED_BY_PCR else "terminated"
+        return self._along(planned, relationship.id, ends) or (NOT_NOW, {})
+
+    def _along(self, planned: CustomerPlan, target_id: str, done: str) -> Note | None:
+        """A step deferred with the removal, said of its target (`done`: what it will be)."""
         for item in planned.deferred:
-            if item.target_id.lower() == relationship.id.lower():
+            if item.target_id.lower() == target_id.lower():
                 when_due = "due since" if item.due(self.now) else "deferred until"
                 return (
-                    f"offboarding: {ends} together with the removal, {when_due} "
+                    f"offboarding: {done} together with the removal, {when_due} "
                     f"{moment(item.not_before)}",
                     {"not_before": format_time(item.not_before)},
                 )
-        return NOT_NOW, {}
+        return None
 
     def _renewal_note(
         self,

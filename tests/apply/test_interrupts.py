@@ -8,6 +8,8 @@ request at the fake's door, a line on stderr)."""
 
 from __future__ import annotations
 
+import io
+import logging
 import signal
 import subprocess
 import threading
@@ -330,3 +332,24 @@ def test_a_first_signal_while_graceful_only_sets_the_stop() -> None:
     with interrupts.handled(), pytest.raises(interrupts.Interrupted):
         signal.raise_signal(signal.SIGINT)  # outside: nothing to finish, it stops
     assert signal.getsignal(signal.SIGINT) is not interrupts._handle  # put back
+
+
+def test_nothing_is_logged_once_a_read_is_interrupted(caplog: pytest.LogCaptureFixture) -> None:
+    """The threads of an interrupted read may still fail as their clients close under them
+    (a retry after a closed connection): the user was told "interrupted", and that is all."""
+    handler = logging.StreamHandler(io.StringIO())
+    handler.addFilter(interrupts.not_after_interrupt)
+    log = logging.getLogger("pcr.test.interrupted")
+    log.addHandler(handler)
+    try:
+        with interrupts.handled():
+            log.warning("before")
+            with pytest.raises(interrupts.Interrupted):
+                signal.raise_signal(signal.SIGINT)
+            reader = threading.Thread(target=log.warning, args=("retrying in 0.5 s",))
+            reader.start()
+            reader.join()
+        log.warning("after the run")  # a new run in this process says what it says
+    finally:
+        log.removeHandler(handler)
+    assert handler.stream.getvalue() == "before\nafter the run\n"
