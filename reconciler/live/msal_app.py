@@ -131,6 +131,22 @@ class MsalApp:
             )
         return check_token(token, "the access token from the token endpoint")
 
+    def silent(self, scopes: list[str], account: Mapping[str, Any]) -> Any:
+        """MSAL's cached token of `scopes` for `account`, or one from the refresh token it
+        holds for it; None when it holds none."""
+        app = self.application()
+        return self.call(lambda: app.acquire_token_silent_with_error(scopes, account=account))
+
+    def redeem(self, refresh_token: str, scopes: list[str]) -> Any:
+        """`refresh_token` traded for a token of `scopes` (MSAL's answer, an error or not)."""
+        app = self.application()
+        return self.call(lambda: app.acquire_token_by_refresh_token(refresh_token, scopes))
+
+    def account(self) -> dict[str, Any] | None:
+        """The account MSAL filed the last answer's tokens under (None: it named no one)."""
+        accounts = self.call(self.application().get_accounts)
+        return accounts[0] if accounts else None
+
     def remember(self, secret: str) -> None:
         """A secret to keep out of this application's messages and out of MSAL's log records."""
         if secret:

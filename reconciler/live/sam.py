@@ -138,36 +138,31 @@ class SecureApplicationModel:
     # -- inside ---------------------------------------------------------------------------------
 
     def _acquire(self, audience: str) -> str:
-        app = self._msal.application()
         account = self._account
         if account is None:
             with self._redeem_lock:  # whoever comes first, of either audience, redeems
                 account = self._account
                 if account is None:
-                    return self._redeem(app, audience)
-        scopes = [SCOPES[audience]]
-        silent = self._msal.call(
-            lambda: app.acquire_token_silent_with_error(scopes, account=account)
-        )
+                    return self._redeem(audience)
+        silent = self._msal.silent([SCOPES[audience]], account)
         if silent is None:  # MSAL holds no refresh token for the account: redeem the newest
             with self._redeem_lock:
-                return self._redeem(app, audience)
+                return self._redeem(audience)
         return self._access_token(silent, audience)
 
-    def _redeem(self, app: Any, audience: str) -> str:
+    def _redeem(self, audience: str) -> str:
         """The refresh token handed in (or the newest one an answer rotated in) traded for an
         access token, and the consenting user's account MSAL filed the tokens under."""
-        refresh_token, scopes = self._msal.refresh_token, [SCOPES[audience]]
-        result = self._msal.call(lambda: app.acquire_token_by_refresh_token(refresh_token, scopes))
+        result = self._msal.redeem(self._msal.refresh_token or "", [SCOPES[audience]])
         token = self._access_token(result, audience)
-        accounts = self._msal.call(app.get_accounts)
-        if not accounts:
+        account = self._msal.account()
+        if account is None:
             raise AuthError(
                 f"the token endpoint for tenant {self.tenant_id} answered without naming the "
                 "consenting user (no client_info or id_token), so MSAL cannot keep its tokens: "
                 "is PCR_LOGIN_URL an Entra ID sign-in endpoint?"
             )
-        self._account = accounts[0]
+        self._account = account
         return token
 
     def _access_token(self, result: Any, audience: str) -> str:
@@ -206,26 +201,18 @@ class CustomerTenantTokens:
         return f"CustomerTenantTokens(tenant_id={self.tenant_id!r})"
 
     def __call__(self) -> str:
+        scopes = [SCOPES[GRAPH]]
         with self._lock:
-            app = self._msal.application()
-            scopes = [SCOPES[GRAPH]]
-            if self._account is not None:
-                account = self._account
-                silent = self._msal.call(
-                    lambda: app.acquire_token_silent_with_error(scopes, account=account)
-                )
-                if silent is not None:
-                    return self._access_token(silent)
+            account = self._account
+            if account is not None and (silent := self._msal.silent(scopes, account)) is not None:
+                return self._access_token(silent)
+            # This tenant's own newest refresh token, else the partner's sign-in's.
             refresh_token = self._msal.refresh_token or self._sign_in.newest_refresh_token()
             if not refresh_token:
                 raise AuthError("no refresh token to redeem for the customer's tenant")
             self._msal.remember(refresh_token)
-            result = self._msal.call(
-                lambda: app.acquire_token_by_refresh_token(refresh_token, scopes)
-            )
-            token = self._access_token(result)
-            accounts = self._msal.call(app.get_accounts)
-            self._account = accounts[0] if accounts else None
+            token = self._access_token(self._msal.redeem(refresh_token, scopes))
+            self._account = self._msal.account()
             return token
 
     def close(self) -> None:
