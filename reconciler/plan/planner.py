@@ -155,11 +155,16 @@ class CustomerPlan(Items):
             relationship.id,
             reason,
             target_name=relationship.name or relationship.id,
-            depends_on=tuple(a.id for a in self.actions if a.type not in GDAP_STEPS),
+            depends_on=self.not_on_gdap(),
             billing=kind_of(kind).billing(None, self.now),
         )
         self.actions.append(action)
         return action
+
+    def not_on_gdap(self) -> tuple[str, ...]:
+        """The steps so far that must go before GDAP's, and before the tenant's clean-up,
+        which needs GDAP: every one but GDAP's own."""
+        return tuple(a.id for a in self.actions if a.type not in GDAP_STEPS)
 
     def after(self, subs: list[Subscription]) -> list[Action]:
         """The actions already planned for these subscriptions (a base waits for its add-ons)."""
@@ -875,7 +880,7 @@ def _clean_tenant(
                 reason,
                 target_name=name,
                 parent_id=parent,
-                depends_on=tuple(a.id for a in result.actions if a.type not in GDAP_STEPS),
+                depends_on=result.not_on_gdap(),
                 billing=kind_of(kind).billing(None, result.now),
             )
         )
