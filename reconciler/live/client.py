@@ -41,7 +41,7 @@ from reconciler.live.errors import (
     NotFound,
     PartnerCenterError,
 )
-from reconciler.live.http import Api, ApiClient, CallId, ClientOptions, Landed, path_of
+from reconciler.live.http import Api, ApiClient, ClientOptions, Sending, path_of
 from reconciler.live.models import (
     AzureEntitlement,
     Customer,
@@ -176,9 +176,8 @@ class PartnerCenterClient(ApiClient):
         *,
         status: SubscriptionStatus | str | None = None,
         auto_renew: bool | None = None,
-        request_id: str | CallId | None = None,
         precondition: Callable[[Subscription], None] | None = None,
-        landed: Landed | None = None,
+        **sending: Unpack[Sending],
     ) -> Subscription:
         """Suspend (`suspended`), reactivate (`active`), cancel (`deleted`), or set auto-renew.
 
@@ -207,7 +206,7 @@ class PartnerCenterClient(ApiClient):
             changes["autoRenewEnabled"] = auto_renew
         if not changes:
             return current
-        result = self._write("PATCH", path, {**body, **changes}, request_id, landed)
+        result = self._write("PATCH", path, {**body, **changes}, **sending)
         if result is None:
             return self.get_subscription(customer_id, subscription_id)
         return result.parse(_with(subscription_from_wire, customer_id))
@@ -217,9 +216,9 @@ class PartnerCenterClient(ApiClient):
         customer_id: str,
         order_id: str,
         subscription_id: str,
-        request_id: str | CallId | None = None,
-        landed: Landed | None = None,
+        *,
         precondition: Callable[[Order], None] | None = None,
+        **sending: Unpack[Sending],
     ) -> Order:
         """Cancel the one line of an order that is `subscription_id` (a perpetual software
         purchase, inside its window). An order PATCH cancels every line it lists, so it
@@ -249,7 +248,7 @@ class PartnerCenterClient(ApiClient):
             "status": "cancelled",
             "lineItems": [{"lineItemNumber": line.number, "offerId": line.offer_id}],
         }
-        result = self._write("PATCH", path, body, request_id, landed)
+        result = self._write("PATCH", path, body, **sending)
         if result is None:
             return self._get(path, _with(order_from_wire, customer_id))
         return result.parse(_with(order_from_wire, customer_id))
@@ -259,8 +258,7 @@ class PartnerCenterClient(ApiClient):
         customer_id: str,
         plan_id: str,
         entitlement_id: str,
-        request_id: str | CallId | None = None,
-        landed: Landed | None = None,
+        **sending: Unpack[Sending],
     ) -> None:
         """Ask for an Azure subscription under a plan to be cancelled. Irreversible for the
         partner (the customer may reactivate it in the Azure portal while the plan is
@@ -268,21 +266,16 @@ class PartnerCenterClient(ApiClient):
         disagree on 200 with the entitlement or 202, and both are taken."""
         path = _azure_entitlement_path(customer_id, plan_id, entitlement_id) + "/cancel"
         body = {"cancellationReason": AZURE_CANCELLATION_REASON}
-        self._write("POST", path, body, request_id, landed)
+        self._write("POST", path, body, **sending)
 
-    def remove_relationship(
-        self,
-        customer_id: str,
-        request_id: str | CallId | None = None,
-        landed: Landed | None = None,
-    ) -> Customer:
+    def remove_relationship(self, customer_id: str, **sending: Unpack[Sending]) -> Customer:
         """End the reseller relationship. Irreversible from the partner's side.
 
         The service answers with a mostly-null Customer; the id is filled in
         from the request so the result still says whose relationship ended.
         """
         body = {"relationshipToPartner": "none", "attributes": {"objectType": "Customer"}}
-        result = self._write("PATCH", _customer_path(customer_id), body, request_id, landed)
+        result = self._write("PATCH", _customer_path(customer_id), body, **sending)
         if result is None:
             return customer_from_wire({"id": customer_id, "relationshipToPartner": "none"})
 
@@ -320,12 +313,11 @@ class PartnerCenterClient(ApiClient):
         method: str,
         path: str,
         body: Mapping[str, Any],
-        request_id: str | CallId | None,
-        landed: Landed | None = None,
+        **sending: Unpack[Sending],
     ) -> Answer | None:
         """Send a change; wait out a 202. None when the service returns no resource (or a
         5xx left it open and `landed` found it in place)."""
-        answer = self._call(method, path, json_body=body, request_id=request_id, landed=landed)
+        answer = self._call(method, path, json_body=body, **sending)
         if answer is None:
             return None
         if answer.status == 202:

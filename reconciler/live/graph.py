@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 from urllib.parse import quote
 
 from reconciler.live.answer import Answer, error_payload, redirect_error, refusal
@@ -40,7 +40,7 @@ from reconciler.live.errors import (
     Unauthorized,
     one_line,
 )
-from reconciler.live.http import Api, ApiClient, CallId, Landed
+from reconciler.live.http import Api, ApiClient, Sending
 from reconciler.live.models import (
     LINK,
     GdapRelationship,
@@ -237,10 +237,7 @@ class GraphClient(ApiClient):
     # -- writes --------------------------------------------------------------------------
 
     def terminate_relationship(
-        self,
-        relationship_id: str,
-        request_id: str | CallId | None = None,
-        landed: Landed | None = None,
+        self, relationship_id: str, **sending: Unpack[Sending]
     ) -> GdapRequest | None:
         """Ask Graph to end an `active` relationship (201 and the request). Irreversible:
         only the customer can grant the roles again. The relationship goes on through
@@ -251,7 +248,7 @@ class GraphClient(ApiClient):
         """
         path = f"{_relationship_path(relationship_id)}/requests"
         body = {"action": "terminate"}
-        answer = self._call("POST", path, json_body=body, request_id=request_id, landed=landed)
+        answer = self._call("POST", path, json_body=body, **sending)
         if answer is None:  # a 5xx, and `landed` found it terminating: no request to follow
             return None
         return answer.parse(lambda wire: gdap_request_from_wire(relationship_id, wire))
@@ -260,8 +257,7 @@ class GraphClient(ApiClient):
         self,
         relationship_id: str,
         etag: str,
-        request_id: str | CallId | None = None,
-        landed: Landed | None = None,
+        **sending: Unpack[Sending],
     ) -> None:
         """Delete a relationship still in `created` (204). `etag` is its `@odata.etag` as read:
         one that no longer matches is a `PreconditionFailed` (412), and nothing is deleted."""
@@ -271,7 +267,7 @@ class GraphClient(ApiClient):
                 "(If-Match is required, and it must be one header value)"
             )
         path = _relationship_path(relationship_id)
-        self._call("DELETE", path, headers={"If-Match": etag}, request_id=request_id, landed=landed)
+        self._call("DELETE", path, headers={"If-Match": etag}, **sending)
 
     # -- plumbing ------------------------------------------------------------------------
 

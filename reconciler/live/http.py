@@ -144,15 +144,22 @@ class ClientOptions(TypedDict, total=False):
     clock: Callable[[], float]
 
 
-class CallOptions(TypedDict, total=False):
+class Sending(TypedDict, total=False):
+    """What a write is sent with, so that it happens once (docs/design.md, "Wire contract"):
+    its first attempt's request id (`CallId`), and how to tell it is in place when a 5xx
+    left it open (`Landed`). Every client's write takes these, and passes them on whole."""
+
+    request_id: str | CallId | None
+    landed: Landed | None
+
+
+class CallOptions(Sending, total=False):
     """What one call may carry besides its method and path (`ApiClient._call`)."""
 
     params: Mapping[str, Any] | None
     json_body: Mapping[str, Any] | None
     headers: Mapping[str, str] | None
-    request_id: str | CallId | None  # the first attempt's id (`CallId`)
     priority: bool  # first in line for the rate and a place in flight: the next page
-    landed: Landed | None  # for a write: whether it is in place, when a 5xx left it open
 
 
 class ApiClient:

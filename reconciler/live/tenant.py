@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote
 
 from reconciler.live.config import DEFAULT_GRAPH_PAGE_SIZE, GRAPH_LIMITS
@@ -25,7 +25,7 @@ from reconciler.live.graph import (
     graph_page_from_wire,
     organization_from_wire,
 )
-from reconciler.live.http import ApiClient, CallId, Landed
+from reconciler.live.http import ApiClient, Sending
 from reconciler.live.models import object_from_wire
 
 USERS = "/users"
@@ -240,29 +240,20 @@ class TenantClient(ApiClient):
 
     # -- writes --------------------------------------------------------------------------
 
-    def delete_user(
-        self, user_id: str, request_id: str | CallId | None = None, landed: Landed | None = None
-    ) -> None:
+    def delete_user(self, user_id: str, **sending: Unpack[Sending]) -> None:
         """204; Graph keeps the user 30 days in the tenant's deleted items."""
-        path = f"{USERS}/{_guid(user_id, 'a user id')}"
-        self._call("DELETE", path, request_id=request_id, landed=landed)
+        self._call("DELETE", f"{USERS}/{_guid(user_id, 'a user id')}", **sending)
 
-    def delete_app(
-        self, app_id: str, request_id: str | CallId | None = None, landed: Landed | None = None
-    ) -> None:
+    def delete_app(self, app_id: str, **sending: Unpack[Sending]) -> None:
         path = f"{SERVICE_PRINCIPALS}/{_guid(app_id, 'a service principal id')}"
-        self._call("DELETE", path, request_id=request_id, landed=landed)
+        self._call("DELETE", path, **sending)
 
     def set_contacts(
-        self,
-        organization_id: str,
-        body: Mapping[str, Any],
-        request_id: str | CallId | None = None,
-        landed: Landed | None = None,
+        self, organization_id: str, body: Mapping[str, Any], **sending: Unpack[Sending]
     ) -> None:
         """PATCH the organization's contact properties named in `body` (204)."""
         path = f"{ORGANIZATION}/{_guid(organization_id, 'an organization id')}"
-        self._call("PATCH", path, json_body=body, request_id=request_id, landed=landed)
+        self._call("PATCH", path, json_body=body, **sending)
 
     def _listing(
         self, path: str, item: Callable[[Any], Any], headers: Mapping[str, str] | None = None

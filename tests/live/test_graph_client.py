@@ -408,7 +408,10 @@ def test_a_held_terminate_waits_at_the_door(graph: GraphLive) -> None:
     done = threading.Event()
     with graph.app.hold("POST", "/requests$") as hold:
         worker = threading.Thread(
-            target=lambda: (graph.client.terminate_relationship(target, "held-1"), done.set())
+            target=lambda: (
+                graph.client.terminate_relationship(target, request_id="held-1"),
+                done.set(),
+            )
         )
         worker.start()
         assert hold.arrived.wait(SAFETY_SECONDS)

@@ -6,8 +6,7 @@ afresh in the customer's tenant, with that tenant's token, and does nothing when
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, Unpack
 
 from reconciler.live.errors import NotFound
 from reconciler.live.tenant import ContactList, TenantApp, TenantUser
@@ -21,7 +20,7 @@ from reconciler.plan.actions.base import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.live.http import CallId, Landed
+    from reconciler.live.http import CallId, Landed, Sending
     from reconciler.plan.model import Action
 
 GUEST_CONSEQUENCES = (
@@ -85,19 +84,21 @@ def remove_app(steps: Steps, action: Action, request_id: str) -> tuple[Outcome, 
     return Outcome.DONE, "service principal deleted"
 
 
+class _Delete(Protocol):
+    """A tenant client's DELETE of one object (`delete_user`, `delete_app`)."""
+
+    def __call__(self, object_id: str, /, **sending: Unpack[Sending]) -> None: ...
+
+
 def _delete(
-    steps: Steps,
-    action: Action,
-    request_id: str,
-    delete: Callable[[str, CallId, Landed], None],
-    gone: LandedCheck,
+    steps: Steps, action: Action, request_id: str, delete: _Delete, gone: LandedCheck
 ) -> None:
     """A DELETE whose 404 means done when the target is gone (a retry after a lost answer
     finds it deleted by its first attempt)."""
 
     def send(call: CallId, landed: Landed) -> None:
         try:
-            delete(action.target_id, call, landed)
+            delete(action.target_id, request_id=call, landed=landed)
         except NotFound:
             if not gone(steps, action):
                 raise
