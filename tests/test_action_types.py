@@ -40,14 +40,13 @@ def test_every_action_type_is_one_kind_in_the_registry() -> None:
     assert {k.type for k in KINDS if k.destructive} == DESTRUCTIVE
     for kind in KINDS:
         # Its step and its landed check are written in the kind's own module, or are one
-        # subscription PATCH's (`SubscriptionPatch`, declared there).
+        # subscription PATCH's (`SubscriptionPatch`, whose rules are written there).
+        home = next(m for m in modules() if kind in vars(m).values())
         patch = getattr(kind.landed, "__self__", None)
         if isinstance(patch, SubscriptionPatch):
-            home = inspect.getmodule(kind.step)
             if inspect.ismethod(kind.step):  # the patch's own step
                 assert kind.step.__self__ is patch
-                home = next(m for m in modules() if patch in vars(m).values())
-            assert patch in vars(home).values()
+            assert inspect.getmodule(patch.wanted) is home
         else:
             assert inspect.getmodule(kind.step) is inspect.getmodule(kind.landed)
         assert inspect.getmodule(kind.step).__name__.startswith("reconciler.plan.actions.")

@@ -3,19 +3,18 @@ day) or on (the term renews)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-from reconciler.live.lifecycle import term_end_day
 from reconciler.live.models import Subscription, SubscriptionStatus
 from reconciler.plan.actions.base import (
     SUBSCRIPTION_PATCH,
     ActionKind,
     ActionType,
-    Billing,
     Steps,
     SubscriptionPatch,
     WorldMoved,
+    bill_unchanged,
+    billed_to_term_end,
 )
 
 if TYPE_CHECKING:
@@ -27,46 +26,29 @@ def _allowed(steps: Steps, action: Action, sub: Subscription) -> None:
         raise WorldMoved(f"subscription {sub.id} is {sub.status.value}: auto-renew is fixed")
 
 
-def _patch(wanted: bool) -> SubscriptionPatch:
-    state = "on" if wanted else "off"
-    return SubscriptionPatch(
-        wanted=lambda sub: sub.auto_renew is wanted,
+def _kind(on: bool) -> ActionKind:
+    """Auto-renew on or off: one PATCH of the subscription, mirrored."""
+    state = "on" if on else "off"
+    patch = SubscriptionPatch(
+        wanted=lambda sub: sub.auto_renew is on,
         already=lambda sub: f"auto-renew already {state}",
         allowed=_allowed,
         done=f"auto-renew {state}",
-        auto_renew=wanted,
+        auto_renew=on,
+    )
+    return ActionKind(
+        type=ActionType.ENABLE_AUTO_RENEW if on else ActionType.DISABLE_AUTO_RENEW,
+        verb=f"auto-renew {state}",
+        symbol="+" if on else "~",
+        routes=(SUBSCRIPTION_PATCH,),
+        after=f"auto-renew {state}",
+        apply_says=f"`pcr apply` turns auto-renew {state}",
+        # Off: this term is the last, billed to its end; on: the term renews.
+        billing=bill_unchanged if on else billed_to_term_end,
+        goes_on="billing goes on: the term renews" if on else "billing unchanged",
+        step=patch.step,
+        landed=patch.landed,
     )
 
 
-_OFF, _ON = _patch(False), _patch(True)
-
-
-def billed_to_term_end(sub: Subscription | None, now: datetime) -> Billing:
-    if sub is None:
-        return Billing(stops_billing=False)
-    return Billing(stops_billing=False, billed_until=term_end_day(sub))
-
-
-OFF = ActionKind(
-    type=ActionType.DISABLE_AUTO_RENEW,
-    verb="auto-renew off",
-    symbol="~",
-    routes=(SUBSCRIPTION_PATCH,),
-    after="auto-renew off",
-    apply_says="`pcr apply` turns auto-renew off",
-    billing=billed_to_term_end,
-    step=_OFF.step,
-    landed=_OFF.landed,
-)
-
-ON = ActionKind(
-    type=ActionType.ENABLE_AUTO_RENEW,
-    verb="auto-renew on",
-    symbol="+",
-    routes=(SUBSCRIPTION_PATCH,),
-    after="auto-renew on",
-    apply_says="`pcr apply` turns auto-renew on",
-    goes_on="billing goes on: the term renews",
-    step=_ON.step,
-    landed=_ON.landed,
-)
+OFF, ON = _kind(False), _kind(True)

@@ -21,6 +21,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
+from reconciler.live.lifecycle import term_end_day
+
 if TYPE_CHECKING:  # the plan's model holds actions; the kinds only describe them
     from reconciler.live.client import PartnerCenterClient
     from reconciler.live.graph import GraphClient
@@ -154,6 +156,14 @@ DeadlineRule = Callable[["Subscription"], "datetime | None"]
 
 def bill_unchanged(sub: Subscription | None, now: datetime) -> Billing:
     return Billing(stops_billing=False)
+
+
+def billed_to_term_end(sub: Subscription | None, now: datetime) -> Billing:
+    """Billing goes on to the last day of the term (a suspended new-commerce subscription,
+    one whose auto-renew is off)."""
+    if sub is None:
+        return Billing(stops_billing=False)
+    return Billing(stops_billing=False, billed_until=term_end_day(sub))
 
 
 def possible_any_time(sub: Subscription) -> datetime | None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from reconciler.desired.model import DesiredStatus
-from reconciler.live.lifecycle import BILLED_WHILE_SUSPENDED, satisfies, term_end_day
+from reconciler.live.lifecycle import BILLED_WHILE_SUSPENDED, satisfies
 from reconciler.live.models import Subscription, SubscriptionKind, SubscriptionStatus
 from reconciler.plan.actions.base import (
     SUBSCRIPTION_PATCH,
@@ -16,6 +16,7 @@ from reconciler.plan.actions.base import (
     Billing,
     Steps,
     SubscriptionPatch,
+    billed_to_term_end,
 )
 
 if TYPE_CHECKING:
@@ -41,11 +42,9 @@ PATCH = SubscriptionPatch(
 
 
 def billing(sub: Subscription | None, now: datetime) -> Billing:
-    if sub is None:
-        return Billing(stops_billing=False)
-    if sub.kind not in BILLED_WHILE_SUSPENDED:
+    if sub is not None and sub.kind not in BILLED_WHILE_SUSPENDED:
         return Billing(stops_billing=True)
-    return Billing(stops_billing=False, billed_until=term_end_day(sub))
+    return billed_to_term_end(sub, now)
 
 
 KIND = ActionKind(
