@@ -255,14 +255,8 @@ class FakeGraph:
             "request": request["id"],
         }
         self._move(relationship, 0)
-        self._state.mutation_log.record(
-            origin,
-            _tenant_of(relationship),
-            relationship["id"],
-            "terminate_gdap_relationship",
-            {"status": ["active", "terminationRequested"]},
-            request=request["id"],
-        )
+        terminated = ["active", "terminationRequested"]
+        self._record(origin, relationship, "terminate", terminated, request=request["id"])
         self._settle(relationship)  # no reads to wait for: ended at once
         return copy.deepcopy(request)
 
@@ -291,13 +285,7 @@ class FakeGraph:
         self._data["gdapRequests"].pop(relationship["id"], None)
         self._data["gdapTerminations"].pop(relationship["id"], None)
         self.version += 1
-        self._state.mutation_log.record(
-            origin,
-            _tenant_of(relationship),
-            relationship["id"],
-            "delete_gdap_relationship",
-            {"status": ["created", "deleted"]},
-        )
+        self._record(origin, relationship, "delete", ["created", "deleted"])
 
     # -- terminations under way ----------------------------------------------------------
 
@@ -349,6 +337,20 @@ class FakeGraph:
                 request["status"] = request_status
                 request["lastModifiedDateTime"] = now
         self.version += 1
+
+    def _record(
+        self,
+        origin: Origin,
+        relationship: dict[str, Any],
+        verb: str,
+        status: list[str],
+        **facts: Any,
+    ) -> None:
+        """A change to a relationship in the mutation log: `verb`, and its status before and
+        after (`terminate_gdap_relationship`, active to terminationRequested)."""
+        tenant, target = _tenant_of(relationship), relationship["id"]
+        action = f"{verb}_gdap_relationship"
+        self._state.mutation_log.record(origin, tenant, target, action, {"status": status}, **facts)
 
     # -- lookups -------------------------------------------------------------------------
 

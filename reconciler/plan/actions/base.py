@@ -181,7 +181,8 @@ class SubscriptionPatch:
     sent. The read the PATCH needs anyway is the re-check (`Steps.set_subscription`)."""
 
     wanted: Callable[[Subscription], bool]  # in place: nothing to send, and the landed check
-    already: Callable[[Subscription], str]  # what the step says when it is in place already
+    # What the step says when it is in place already: by default, the status it has.
+    already: Callable[[Subscription], str] = lambda sub: f"already {sub.status.value}"
     allowed: Callable[[Steps, Action, Subscription], None] = _allowed  # raises WorldMoved
     done: str  # what the step says once sent
     status: SubscriptionStatus | None = None

@@ -61,7 +61,6 @@ def _allowed(steps: Steps, action: Action, sub: Subscription) -> None:
 
 PATCH = SubscriptionPatch(
     wanted=cancelled,
-    already=lambda sub: f"already {sub.status.value}",
     allowed=_allowed,
     done="cancelled",
     status=SubscriptionStatus.DELETED,

@@ -34,7 +34,6 @@ def _allowed(steps: Steps, action: Action, sub: Subscription) -> None:
 
 PATCH = SubscriptionPatch(
     wanted=suspended,
-    already=lambda sub: f"already {sub.status.value}",
     allowed=_allowed,
     done="suspended",
     status=SubscriptionStatus.SUSPENDED,
