@@ -52,13 +52,7 @@ class Backend:
         file is never written."""
         from reconciler.connect import open_client
 
-        with open_client(
-            endpoint=self.endpoint,
-            fake_state=self.fake_state,
-            env=self.env,
-            read_only=read_only,
-            **self._limits(),
-        ) as client:
+        with open_client(**self._connection(read_only)) as client:
             yield client
 
     @contextmanager
@@ -68,15 +62,13 @@ class Backend:
         `read_only`: a command that only reads, whose `--fake` file is never written."""
         from reconciler.connect import open_clients
 
-        with open_clients(
-            endpoint=self.endpoint,
-            fake_state=self.fake_state,
-            env=self.env,
-            graph_endpoint=self.graph_endpoint,
-            read_only=read_only,
-            **self._limits(),
-        ) as clients:
-            yield clients
+        with open_clients(graph_endpoint=self.graph_endpoint, **self._connection(read_only)) as c:
+            yield c
+
+    def _connection(self, read_only: bool) -> dict[str, Any]:
+        """What every connection is opened with: where to, the environment, the limits."""
+        where = {"endpoint": self.endpoint, "fake_state": self.fake_state, "env": self.env}
+        return where | {"read_only": read_only} | self._limits()
 
     def _limits(self) -> dict[str, Any]:
         limits = client_limits(self.env)
