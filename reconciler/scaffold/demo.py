@@ -140,10 +140,8 @@ def _savings_plan(day: datetime) -> dict[str, Any]:
         azure | {"subType": {"id": "savingsPlan", "displayName": "Savings plan"}},
         started,
         started + timedelta(days=364),
-        quantity=1,
         unitType="Usage-based",
         autoRenewEnabled=False,
-        isTrial=False,
         termDuration="P1Y",
         orderId="5d7f9b1c3e4a",
     )
@@ -159,8 +157,10 @@ def _subscription(
     **fields: Any,
 ) -> dict[str, Any]:
     """An active monthly-billed subscription as Partner Center lists it, from `started` to
-    its inclusive last day `ends`."""
+    its inclusive last day `ends` (one seat, no trial, unless `fields` say otherwise)."""
     return {
+        "quantity": 1,
+        "isTrial": False,
         "id": subscription_id,
         "offerId": offer_id,
         "offerName": name,
