@@ -16,14 +16,20 @@ import re
 import sys
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
 
 import click
 
-from reconciler import __version__, interrupts
-from reconciler.commands import DEFAULT_DESIRED, ERROR, say
+from reconciler import __version__
+from reconciler import interrupts
+from reconciler.commands import DEFAULT_DESIRED
+from reconciler.commands import ERROR
+from reconciler.commands import say
 from reconciler.commands.backend import backend_options
 from reconciler.errors import PcrError
 

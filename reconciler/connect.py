@@ -10,33 +10,36 @@ import) opens them `read_only`: then the fake never writes its file.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterator
+from collections.abc import Mapping
+from contextlib import ExitStack
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 import httpx
 
-from reconciler.live.auth import (
-    GRAPH,
-    REFRESH_VARIABLES,
-    StaticToken,
-    TokenProvider,
-    check_endpoint_url,
-    is_loopback,
-)
+from reconciler.live.auth import GRAPH
+from reconciler.live.auth import REFRESH_VARIABLES
+from reconciler.live.auth import StaticToken
+from reconciler.live.auth import TokenProvider
+from reconciler.live.auth import check_endpoint_url
+from reconciler.live.auth import is_loopback
 from reconciler.live.client import PartnerCenterClient
-from reconciler.live.clients import Clients, TenantClients
-from reconciler.live.config import GRAPH_LIMITS, PARTNER_CENTER_LIMITS, Limits
+from reconciler.live.clients import Clients
+from reconciler.live.clients import TenantClients
+from reconciler.live.config import GRAPH_LIMITS
+from reconciler.live.config import PARTNER_CENTER_LIMITS
+from reconciler.live.config import Limits
 from reconciler.live.credentials import token_provider_from_env
-from reconciler.live.errors import (
-    AuthError,
-    ConfigurationError,
-    FakeStateError,
-    InsecureEndpointError,
-    InvalidEndpointError,
-)
-from reconciler.live.graph import DEFAULT_GRAPH_ROOT, GraphClient
+from reconciler.live.errors import AuthError
+from reconciler.live.errors import ConfigurationError
+from reconciler.live.errors import FakeStateError
+from reconciler.live.errors import InsecureEndpointError
+from reconciler.live.errors import InvalidEndpointError
+from reconciler.live.graph import DEFAULT_GRAPH_ROOT
+from reconciler.live.graph import GraphClient
 from reconciler.live.sam import SamTokenProvider
 
 __all__ = ["DEFAULT_ENDPOINT", "graph_root", "open_client", "open_clients"]

@@ -23,12 +23,15 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
+from contextlib import suppress
 from dataclasses import dataclass
 from types import FrameType
-from typing import NoReturn, TypeVar
+from typing import NoReturn
+from typing import TypeVar
 
 T = TypeVar("T")
 

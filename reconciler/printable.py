@@ -12,9 +12,12 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import fields
+from dataclasses import is_dataclass
+from dataclasses import replace
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
 T = TypeVar("T")
 

@@ -29,7 +29,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol, TextIO
+from typing import Protocol
+from typing import TextIO
 
 
 class Progress(Protocol):

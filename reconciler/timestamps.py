@@ -6,7 +6,8 @@ holder needs it, and so does `pcr validate`, which must start quickly.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 
 def format_time(value: datetime) -> str:

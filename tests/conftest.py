@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.artifact import Installed, build_and_install
-from tests.azurite import Azurite, missing_reason, running
-from tests.shared import MakingFailed, once_per_run
+from tests.artifact import Installed
+from tests.artifact import build_and_install
+from tests.azurite import Azurite
+from tests.azurite import missing_reason
+from tests.azurite import running
+from tests.shared import MakingFailed
+from tests.shared import once_per_run
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "desired-state"

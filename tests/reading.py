@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from reconciler.desired.model import Desired
 from reconciler.fake import FakePartnerCenter
 from reconciler.live.clients import Clients
-from reconciler.live.lifecycle import needs_detail, needs_gdap
+from reconciler.live.lifecycle import needs_detail
+from reconciler.live.lifecycle import needs_gdap
 from tests.graphs import graph_beside
 from tests.vanishing import in_process_client
 

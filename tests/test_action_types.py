@@ -15,12 +15,24 @@ from types import ModuleType
 import pytest
 
 from reconciler.apply.executor import Executor
-from reconciler.apply.journal import AuditLog, Journal, Orphan
+from reconciler.apply.journal import AuditLog
+from reconciler.apply.journal import Journal
+from reconciler.apply.journal import Orphan
 from reconciler.fake import serves
 from reconciler.plan import actions
-from reconciler.plan.actions import DESTRUCTIVE, KINDS, REGISTRY, ActionType, Billing, Outcome
-from reconciler.plan.actions.base import ActionKind, Steps, SubscriptionPatch
-from reconciler.plan.model import Action, Plan, from_dict, to_dict
+from reconciler.plan.actions import DESTRUCTIVE
+from reconciler.plan.actions import KINDS
+from reconciler.plan.actions import REGISTRY
+from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import Billing
+from reconciler.plan.actions import Outcome
+from reconciler.plan.actions.base import ActionKind
+from reconciler.plan.actions.base import Steps
+from reconciler.plan.actions.base import SubscriptionPatch
+from reconciler.plan.model import Action
+from reconciler.plan.model import Plan
+from reconciler.plan.model import from_dict
+from reconciler.plan.model import to_dict
 from reconciler.render import render
 from tests.apply.test_executor import client_for
 from tests.plan.builders import NOW

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.apply.state import LockedError, StateError
-from reconciler.commands import apply, import_state
+from reconciler.apply.state import LockedError
+from reconciler.apply.state import StateError
+from reconciler.commands import apply
+from reconciler.commands import import_state
 from reconciler.commands.plan import DesiredStateProblems
 from reconciler.desired.load import DesiredStateError
 from reconciler.desired.scope import ScopeError
-from reconciler.errors import PcrError, prefixed
+from reconciler.errors import PcrError
+from reconciler.errors import prefixed
 from reconciler.git import GitUnavailable
-from reconciler.live.errors import AuthError, BackendError, ConfigurationError, PartnerCenterError
+from reconciler.live.errors import AuthError
+from reconciler.live.errors import BackendError
+from reconciler.live.errors import ConfigurationError
+from reconciler.live.errors import PartnerCenterError
 from reconciler.live.signin import SignInError
 from reconciler.plan.model import PlanFormatError
 

@@ -6,7 +6,8 @@ function's own, do not load with it)."""
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1] / "reconciler"

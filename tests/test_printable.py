@@ -4,12 +4,15 @@ everything else is left as it is, and a document with nothing to escape is not c
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from enum import StrEnum
 
 import pytest
 
-from reconciler.printable import JSON_ESCAPES, escape_hidden, shown
+from reconciler.printable import JSON_ESCAPES
+from reconciler.printable import escape_hidden
+from reconciler.printable import shown
 
 
 @pytest.mark.parametrize(

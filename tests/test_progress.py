@@ -9,15 +9,13 @@ import threading
 
 import pytest
 
-from reconciler.progress import (
-    LOG_INTERVAL,
-    QUIET_SECONDS,
-    RATE_SPAN,
-    Meter,
-    duration,
-    per_unit_time,
-    takes_escapes,
-)
+from reconciler.progress import LOG_INTERVAL
+from reconciler.progress import QUIET_SECONDS
+from reconciler.progress import RATE_SPAN
+from reconciler.progress import Meter
+from reconciler.progress import duration
+from reconciler.progress import per_unit_time
+from reconciler.progress import takes_escapes
 
 SAFETY_SECONDS = 30  # only a bound for waits that end on events
 

@@ -29,8 +29,11 @@ from typing import IO
 from reconciler.fake.app import Hold
 from reconciler.fake.server import FakeServer
 from reconciler.progress import RATE_SPAN
-from tests.apply.support import NOW, pcr_env
-from tests.bench.estate import generate, write_desired, write_fake_state
+from tests.apply.support import NOW
+from tests.apply.support import pcr_env
+from tests.bench.estate import generate
+from tests.bench.estate import write_desired
+from tests.bench.estate import write_fake_state
 
 CUSTOMERS, DEEP = 200, 20  # every tenth customer's file overrides a subscription
 DEEP_READ = r"/customers/[^/]+/subscriptions$"

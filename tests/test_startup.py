@@ -7,7 +7,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from reconciler import __version__, cli, render
+from reconciler import __version__
+from reconciler import cli
+from reconciler import render
 from reconciler.desired.model import PartnerType
 from reconciler.scaffold import repository as scaffold
 

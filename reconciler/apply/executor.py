@@ -14,48 +14,51 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import as_completed
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
 from functools import partial
 from typing import Any
 
-from reconciler.apply.journal import AuditLog, Journal, Orphan
+from reconciler.apply.journal import AuditLog
+from reconciler.apply.journal import Journal
+from reconciler.apply.journal import Orphan
 from reconciler.interrupts import leave_signals_to_main
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.clients import TenantClients
-from reconciler.live.errors import NotFound, PartnerCenterError
+from reconciler.live.errors import NotFound
+from reconciler.live.errors import PartnerCenterError
 from reconciler.live.graph import GraphClient
-from reconciler.live.http import CallId, Landed
-from reconciler.live.lifecycle import (
-    GDAP_ENDING,
-    GDAP_HOLDS_REMOVAL,
-    GDAP_TERMINATED_BY_PCR,
-    blocks_removal,
-    live_reservations,
-    unknown_state,
-)
-from reconciler.live.models import (
-    AzureEntitlement,
-    AzureEntitlementStatus,
-    GdapRelationship,
-    GdapRequest,
-    GdapRequestStatus,
-    Subscription,
-)
+from reconciler.live.http import CallId
+from reconciler.live.http import Landed
+from reconciler.live.lifecycle import GDAP_ENDING
+from reconciler.live.lifecycle import GDAP_HOLDS_REMOVAL
+from reconciler.live.lifecycle import GDAP_TERMINATED_BY_PCR
+from reconciler.live.lifecycle import blocks_removal
+from reconciler.live.lifecycle import live_reservations
+from reconciler.live.lifecycle import unknown_state
+from reconciler.live.models import AzureEntitlement
+from reconciler.live.models import AzureEntitlementStatus
+from reconciler.live.models import GdapRelationship
+from reconciler.live.models import GdapRequest
+from reconciler.live.models import GdapRequestStatus
+from reconciler.live.models import Subscription
 from reconciler.live.read import customer_gone
 from reconciler.live.tenant import TenantClient
-from reconciler.plan.actions import ActionType, Outcome, kind_of
-from reconciler.plan.actions.base import (
-    GONE,
-    AlreadyDone,
-    Stopped,
-    SubscriptionPatch,
-    Unsent,
-    WorldMoved,
-)
+from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import Outcome
+from reconciler.plan.actions import kind_of
+from reconciler.plan.actions.base import GONE
+from reconciler.plan.actions.base import AlreadyDone
+from reconciler.plan.actions.base import Stopped
+from reconciler.plan.actions.base import SubscriptionPatch
+from reconciler.plan.actions.base import Unsent
+from reconciler.plan.actions.base import WorldMoved
 from reconciler.plan.guardrails import domains_differ
-from reconciler.plan.model import Action, Plan
+from reconciler.plan.model import Action
+from reconciler.plan.model import Plan
 from reconciler.plan.model import to_dict as plan_to_dict
 from reconciler.wording import in_words
 

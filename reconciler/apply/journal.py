@@ -20,11 +20,15 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.apply.state import Records, StateStore, actor, commit
+from reconciler.apply.state import Records
+from reconciler.apply.state import StateStore
+from reconciler.apply.state import actor
+from reconciler.apply.state import commit
 from reconciler.apply.state.local import LocalRecords
 from reconciler.plan.actions import ActionType
 from reconciler.plan.model import Action

@@ -13,40 +13,45 @@ The facts behind them are in docs/partner-center.md: "Cancelling and changing" (
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
 
-from reconciler.calendar.model import Calendar, Event, EventKind
-from reconciler.desired.model import (
-    Desired,
-    DesiredCustomer,
-    DesiredStatus,
-    SubscriptionOverride,
-)
-from reconciler.live.lifecycle import (
-    ENDED_STATUSES,
-    cancel_deadline,
-    in_window,
-    label,
-    term_end_day,
-    term_over,
-)
-from reconciler.live.models import (
-    CustomerDetail,
-    CustomerRelationship,
-    EntitlementType,
-    GdapRelationship,
-    GdapStatus,
-    Live,
-    Subscription,
-    SubscriptionKind,
-    moment,
-)
-from reconciler.plan.actions import ActionType, kind_of
-from reconciler.plan.model import GDAP_STEPS, TENANT_STEPS, Deferred
+from reconciler.calendar.model import Calendar
+from reconciler.calendar.model import Event
+from reconciler.calendar.model import EventKind
+from reconciler.desired.model import Desired
+from reconciler.desired.model import DesiredCustomer
+from reconciler.desired.model import DesiredStatus
+from reconciler.desired.model import SubscriptionOverride
+from reconciler.live.lifecycle import ENDED_STATUSES
+from reconciler.live.lifecycle import cancel_deadline
+from reconciler.live.lifecycle import in_window
+from reconciler.live.lifecycle import label
+from reconciler.live.lifecycle import term_end_day
+from reconciler.live.lifecycle import term_over
+from reconciler.live.models import CustomerDetail
+from reconciler.live.models import CustomerRelationship
+from reconciler.live.models import EntitlementType
+from reconciler.live.models import GdapRelationship
+from reconciler.live.models import GdapStatus
+from reconciler.live.models import Live
+from reconciler.live.models import Subscription
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import moment
+from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import kind_of
+from reconciler.plan.model import GDAP_STEPS
+from reconciler.plan.model import TENANT_STEPS
+from reconciler.plan.model import Deferred
 from reconciler.plan.planner import plan_declared
-from reconciler.wording import listed, plural
+from reconciler.wording import listed
+from reconciler.wording import plural
 
 DEFAULT_DAYS = 90
 # An event this close that the declared state contradicts is urgent.

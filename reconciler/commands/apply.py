@@ -6,43 +6,50 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
+from typing import TextIO
 
 import click
 
 from reconciler import interrupts
-from reconciler.apply.executor import (
-    INTERRUPTED,
-    ApplyReport,
-    Executor,
-    StepResult,
-    applied_to_dict,
-)
-from reconciler.apply.journal import (
-    AUDIT_NAME,
-    AuditLog,
-    Journal,
-    RunContext,
-    journal_name,
-    orphans,
-)
-from reconciler.apply.state import Holder, LockedError, StateError, StateStore, open_store
-from reconciler.commands import DEFAULT_DESIRED, ERROR, OK, say, state_folder
+from reconciler.apply.executor import INTERRUPTED
+from reconciler.apply.executor import ApplyReport
+from reconciler.apply.executor import Executor
+from reconciler.apply.executor import StepResult
+from reconciler.apply.executor import applied_to_dict
+from reconciler.apply.journal import AUDIT_NAME
+from reconciler.apply.journal import AuditLog
+from reconciler.apply.journal import Journal
+from reconciler.apply.journal import RunContext
+from reconciler.apply.journal import journal_name
+from reconciler.apply.journal import orphans
+from reconciler.apply.state import Holder
+from reconciler.apply.state import LockedError
+from reconciler.apply.state import StateError
+from reconciler.apply.state import StateStore
+from reconciler.apply.state import open_store
+from reconciler.commands import DEFAULT_DESIRED
+from reconciler.commands import ERROR
+from reconciler.commands import OK
+from reconciler.commands import say
+from reconciler.commands import state_folder
 from reconciler.commands.backend import Backend
-from reconciler.commands.plan import (
-    UNREAD,
-    choose_scope,
-    load_valid,
-    load_valid_scoped,
-    read_with_progress,
-)
+from reconciler.commands.plan import UNREAD
+from reconciler.commands.plan import choose_scope
+from reconciler.commands.plan import load_valid
+from reconciler.commands.plan import load_valid_scoped
+from reconciler.commands.plan import read_with_progress
 from reconciler.desired.load import DesiredStateError
 from reconciler.desired.model import Desired
-from reconciler.desired.scope import Declarations, Scope, ScopeError
-from reconciler.errors import PcrError, prefixed
+from reconciler.desired.scope import Declarations
+from reconciler.desired.scope import Scope
+from reconciler.desired.scope import ScopeError
+from reconciler.errors import PcrError
+from reconciler.errors import prefixed
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.clients import Clients
 from reconciler.live.lifecycle import needs_gdap
@@ -50,13 +57,16 @@ from reconciler.live.models import Live
 from reconciler.live.read import read_summary
 from reconciler.plan import guardrails
 from reconciler.plan import model as plan_model
-from reconciler.plan.actions import Outcome, kind_of
+from reconciler.plan.actions import Outcome
+from reconciler.plan.actions import kind_of
 from reconciler.plan.model import Plan
 from reconciler.plan.planner import make_plan
 from reconciler.printable import escape_hidden
 from reconciler.progress import Meter
-from reconciler.render import render, use_color
-from reconciler.render.common import deferred_when, irreversible_headline
+from reconciler.render import render
+from reconciler.render import use_color
+from reconciler.render.common import deferred_when
+from reconciler.render.common import irreversible_headline
 from reconciler.render.json import render_applied
 from reconciler.wording import plural
 

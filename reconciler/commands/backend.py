@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
+from typing import cast
 
 import click
 
 from reconciler.errors import PcrError
-from reconciler.live.errors import BackendError, ConfigurationError, one_line, scrub
+from reconciler.live.errors import BackendError
+from reconciler.live.errors import ConfigurationError
+from reconciler.live.errors import one_line
+from reconciler.live.errors import scrub
 
 # The HTTP client, the clients and the fake are imported when a backend is opened: the
 # CLI imports this module for its options, and `pcr --help` or `pcr validate` need none.

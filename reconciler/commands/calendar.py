@@ -9,26 +9,26 @@ from dataclasses import dataclass
 import click
 
 from reconciler import interrupts
-from reconciler.calendar.events import DEFAULT_DAYS, make_calendar
-from reconciler.commands import CHANGES, OK
-from reconciler.commands.backend import Backend, ReportOptions
-from reconciler.commands.plan import (
-    UNREAD,
-    choose_scope,
-    load_valid,
-    load_valid_scoped,
-    read_with_partner_gdap,
-)
+from reconciler.calendar.events import DEFAULT_DAYS
+from reconciler.calendar.events import make_calendar
+from reconciler.commands import CHANGES
+from reconciler.commands import OK
+from reconciler.commands.backend import Backend
+from reconciler.commands.backend import ReportOptions
+from reconciler.commands.plan import UNREAD
+from reconciler.commands.plan import choose_scope
+from reconciler.commands.plan import load_valid
+from reconciler.commands.plan import load_valid_scoped
+from reconciler.commands.plan import read_with_partner_gdap
 from reconciler.desired.model import Desired
 from reconciler.desired.scope import Scope
 from reconciler.errors import PcrError
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.lifecycle import needs_entitlements
-from reconciler.live.models import CustomerRelationship, Live
-from reconciler.live.read import (
-    read_reservations,
-    read_subscriptions,
-)
+from reconciler.live.models import CustomerRelationship
+from reconciler.live.models import Live
+from reconciler.live.read import read_reservations
+from reconciler.live.read import read_subscriptions
 from reconciler.progress import Meter
 from reconciler.render import use_color
 from reconciler.render.calendar import RENDERERS

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from reconciler.commands import OK
-from reconciler.errors import PcrError, prefixed
+from reconciler.errors import PcrError
+from reconciler.errors import prefixed
 from reconciler.scaffold import demo
 from reconciler.scaffold import repository as scaffold
 

@@ -8,20 +8,23 @@ from dataclasses import dataclass
 import click
 
 from reconciler import interrupts
-from reconciler.commands import CHANGES, OK
-from reconciler.commands.backend import Backend, ReportOptions
-from reconciler.commands.plan import UNREAD, load_valid, read_with_partner_gdap
+from reconciler.commands import CHANGES
+from reconciler.commands import OK
+from reconciler.commands.backend import Backend
+from reconciler.commands.backend import ReportOptions
+from reconciler.commands.plan import UNREAD
+from reconciler.commands.plan import load_valid
+from reconciler.commands.plan import read_with_partner_gdap
 from reconciler.desired.model import Desired
 from reconciler.drift.compare import drift
 from reconciler.errors import PcrError
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.lifecycle import unmanaged_ids
 from reconciler.live.models import Live
-from reconciler.live.read import (
-    read_subscriptions,
-)
+from reconciler.live.read import read_subscriptions
 from reconciler.progress import Meter
-from reconciler.render import render_drift, use_color
+from reconciler.render import render_drift
+from reconciler.render import use_color
 from reconciler.wording import plural
 
 

@@ -11,18 +11,26 @@ from typing import Any
 
 import click
 
-from reconciler.apply.journal import AUDIT_NAME, audit_records
-from reconciler.apply.state import StateError, open_store
-from reconciler.commands import OK, state_folder
+from reconciler.apply.journal import AUDIT_NAME
+from reconciler.apply.journal import audit_records
+from reconciler.apply.state import StateError
+from reconciler.apply.state import open_store
+from reconciler.commands import OK
+from reconciler.commands import state_folder
 from reconciler.commands.plan import load_valid
 from reconciler.desired.load import CUSTOMERS_DIR
 from reconciler.desired.model import Desired
-from reconciler.desired.scope import DesiredDeclarations, customer_id_of
-from reconciler.errors import PcrError, prefixed
-from reconciler.plan.actions import ActionType, kind_of
+from reconciler.desired.scope import DesiredDeclarations
+from reconciler.desired.scope import customer_id_of
+from reconciler.errors import PcrError
+from reconciler.errors import prefixed
+from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import kind_of
 from reconciler.printable import escape_hidden
-from reconciler.timestamps import format_time, read_time
-from reconciler.wording import named, plural
+from reconciler.timestamps import format_time
+from reconciler.timestamps import read_time
+from reconciler.wording import named
+from reconciler.wording import plural
 
 
 @dataclass(frozen=True)

@@ -20,36 +20,40 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Iterable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from collections.abc import Iterator
+from contextlib import ExitStack
+from contextlib import contextmanager
+from contextlib import suppress
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 import click
 import yaml
 
 from reconciler import interrupts
-from reconciler.commands import OK, say
+from reconciler.commands import OK
+from reconciler.commands import say
 from reconciler.commands.backend import Backend
-from reconciler.desired.load import CUSTOMERS_DIR, PARTNER_FILE
+from reconciler.desired.load import CUSTOMERS_DIR
+from reconciler.desired.load import PARTNER_FILE
 from reconciler.desired.model import PartnerType
-from reconciler.errors import PcrError, prefixed
-from reconciler.live.models import Customer, CustomerDetail
+from reconciler.errors import PcrError
+from reconciler.errors import prefixed
+from reconciler.live.models import Customer
+from reconciler.live.models import CustomerDetail
 from reconciler.live.read import read_subscriptions
 from reconciler.progress import Meter
-from reconciler.scaffold.imported import (
-    CustomerFile,
-    customer_files,
-    describe,
-    importable,
-    printable,
-)
-from reconciler.scaffold.repository import (
-    SCHEMAS_DIR,
-    partner_settings,
-    partner_type_to_set,
-    schema_files,
-)
+from reconciler.scaffold.imported import CustomerFile
+from reconciler.scaffold.imported import customer_files
+from reconciler.scaffold.imported import describe
+from reconciler.scaffold.imported import importable
+from reconciler.scaffold.imported import printable
+from reconciler.scaffold.repository import SCHEMAS_DIR
+from reconciler.scaffold.repository import partner_settings
+from reconciler.scaffold.repository import partner_type_to_set
+from reconciler.scaffold.repository import schema_files
 
 
 @dataclass(frozen=True)

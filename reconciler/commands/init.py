@@ -7,10 +7,13 @@ from pathlib import Path
 
 import click
 
-from reconciler.commands import OK, say
+from reconciler.commands import OK
+from reconciler.commands import say
 from reconciler.desired.model import PartnerType
-from reconciler.errors import PcrError, prefixed
-from reconciler.git import GitUnavailable, git
+from reconciler.errors import PcrError
+from reconciler.errors import prefixed
+from reconciler.git import GitUnavailable
+from reconciler.git import git
 from reconciler.scaffold import repository as scaffold
 
 # git answers these from local files: a second is plenty, five seconds a hung git.

@@ -13,24 +13,26 @@ import re
 import sys
 import webbrowser
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from contextlib import suppress
+from dataclasses import dataclass
+from dataclasses import field
 
 import click
 
 from reconciler import interrupts
-from reconciler.commands import OK, say
+from reconciler.commands import OK
+from reconciler.commands import say
 from reconciler.errors import PcrError
-from reconciler.live.auth import CA_VARIABLES, DEFAULT_LOGIN_URL
+from reconciler.live.auth import CA_VARIABLES
+from reconciler.live.auth import DEFAULT_LOGIN_URL
 from reconciler.live.credentials import trusted_certificates
 from reconciler.live.errors import ConfigurationError
-from reconciler.live.signin import (
-    Application,
-    DeviceCode,
-    SignedIn,
-    sign_in_with_browser,
-    sign_in_with_device_code,
-)
+from reconciler.live.signin import Application
+from reconciler.live.signin import DeviceCode
+from reconciler.live.signin import SignedIn
+from reconciler.live.signin import sign_in_with_browser
+from reconciler.live.signin import sign_in_with_device_code
 from reconciler.wording import in_words
 
 # A client id is an application id (a GUID); whatever it is, it goes into a URL as one word.

@@ -6,34 +6,43 @@ import gc
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from reconciler import interrupts
-from reconciler.commands import CHANGES, OK, say
-from reconciler.commands.backend import Backend, ReportOptions
+from reconciler.commands import CHANGES
+from reconciler.commands import OK
+from reconciler.commands import say
+from reconciler.commands.backend import Backend
+from reconciler.commands.backend import ReportOptions
 from reconciler.desired import scope
-from reconciler.desired.load import DesiredStateError, LoadResult, load_desired, load_scoped
-from reconciler.desired.model import Desired, DesiredCustomer
+from reconciler.desired.load import DesiredStateError
+from reconciler.desired.load import LoadResult
+from reconciler.desired.load import load_desired
+from reconciler.desired.load import load_scoped
+from reconciler.desired.model import Desired
+from reconciler.desired.model import DesiredCustomer
 from reconciler.desired.scope import Scope
-from reconciler.errors import PcrError, prefixed
+from reconciler.errors import PcrError
+from reconciler.errors import prefixed
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.clients import Clients
 from reconciler.live.models import Live
-from reconciler.live.read import (
-    ReadAhead,
-    gdap_summary,
-    read_live,
-    read_partner_gdap,
-    read_summary,
-)
+from reconciler.live.read import ReadAhead
+from reconciler.live.read import gdap_summary
+from reconciler.live.read import read_live
+from reconciler.live.read import read_partner_gdap
+from reconciler.live.read import read_summary
 from reconciler.live.tenant_read import read_tenants
 from reconciler.plan import model as plan_model
 from reconciler.plan.planner import make_plan
-from reconciler.progress import Meter, Progress
-from reconciler.render import render, use_color
+from reconciler.progress import Meter
+from reconciler.progress import Progress
+from reconciler.render import render
+from reconciler.render import use_color
 from reconciler.wording import plural
 
 # A plan of the others is still shown (and saved): it is right for them.

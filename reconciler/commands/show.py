@@ -13,7 +13,9 @@ from reconciler.calendar import model as calendar_model
 from reconciler.commands import OK
 from reconciler.errors import PcrError
 from reconciler.plan import model as plan_model
-from reconciler.render import FORMATS, render, use_color
+from reconciler.render import FORMATS
+from reconciler.render import render
+from reconciler.render import use_color
 from reconciler.render.calendar import RENDERERS
 
 

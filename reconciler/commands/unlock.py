@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reconciler.apply.state import StateError, open_store
-from reconciler.commands import OK, say, state_folder
+from reconciler.apply.state import StateError
+from reconciler.apply.state import open_store
+from reconciler.commands import OK
+from reconciler.commands import say
+from reconciler.commands import state_folder
 from reconciler.commands.plan import load_valid
 from reconciler.errors import prefixed
 

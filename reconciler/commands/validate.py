@@ -6,8 +6,11 @@ from pathlib import Path
 
 import click
 
-from reconciler.commands import ERROR, OK, say
-from reconciler.desired.load import Problem, load_desired
+from reconciler.commands import ERROR
+from reconciler.commands import OK
+from reconciler.commands import say
+from reconciler.desired.load import Problem
+from reconciler.desired.load import load_desired
 from reconciler.wording import plural
 
 

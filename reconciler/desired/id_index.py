@@ -22,7 +22,8 @@ import os
 import re
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 from reconciler.desired.marked_yaml import MAX_FILE_BYTES

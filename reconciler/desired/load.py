@@ -17,29 +17,34 @@ import gc
 import json
 import os
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable
+from collections.abc import Collection
+from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import cast
 
 import jsonschema
 
 from reconciler.desired import model as d
 from reconciler.desired.id_index import IdIndex
-from reconciler.desired.marked_yaml import (
-    FilePath,
-    Mapping,
-    Mark,
-    Sequence,
-    load_file,
-    what_is_at,
-)
-from reconciler.desired.model import StateBackend, StateSettings
+from reconciler.desired.marked_yaml import FilePath
+from reconciler.desired.marked_yaml import Mapping
+from reconciler.desired.marked_yaml import Mark
+from reconciler.desired.marked_yaml import Sequence
+from reconciler.desired.marked_yaml import load_file
+from reconciler.desired.marked_yaml import what_is_at
+from reconciler.desired.model import StateBackend
+from reconciler.desired.model import StateSettings
 from reconciler.errors import PcrError
 
 if TYPE_CHECKING:  # `pcr validate` never chooses a scope: git and the rest stay unloaded
-    from reconciler.desired.scope import Declarations, Scope
+    from reconciler.desired.scope import Declarations
+    from reconciler.desired.scope import Scope
 
 PARTNER_FILE = "partner.yaml"
 CUSTOMER_SUFFIXES = (".yaml", ".yml")  # lower case: `X.YAML` is a problem that says so

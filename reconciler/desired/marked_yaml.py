@@ -21,7 +21,8 @@ import codecs
 import errno
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 

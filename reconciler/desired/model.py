@@ -6,7 +6,8 @@ downstream reads the YAML itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from enum import StrEnum
 
 from reconciler.desired.marked_yaml import Mark

@@ -10,8 +10,10 @@ A change to `partner.yaml` changes the rules for everyone, so it scopes nothing.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -19,7 +21,8 @@ import yaml
 
 from reconciler.desired.model import Desired
 from reconciler.errors import PcrError
-from reconciler.git import GitUnavailable, git
+from reconciler.git import GitUnavailable
+from reconciler.git import git
 
 
 class ScopeError(PcrError):

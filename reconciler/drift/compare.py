@@ -67,55 +67,68 @@ every declared customer's, for the notes.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from collections.abc import Collection
+from collections.abc import Iterable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
+from datetime import datetime
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from reconciler.calendar.events import ends_soon_unextended, gdap_ends
-from reconciler.desired.model import Desired, DesiredCustomer, DesiredStatus
-from reconciler.drift.model import KIND_ORDER, DriftKind, DriftNote, DriftRecord, DriftReport, Value
-from reconciler.live.lifecycle import (
-    ENDED_STATUSES,
-    GDAP_DELETED_BY_PCR,
-    WINDOWED_KINDS,
-    cancel_deadline,
-    in_window,
-    label,
-    needs_gdap,
-    needs_tenant_read,
-    renewal_date,
-    satisfies,
-    term_end_day,
-    unmanaged_ids,
-    window_after,
-)
-from reconciler.live.models import (
-    Customer,
-    CustomerDetail,
-    CustomerRelationship,
-    GdapRelationship,
-    GdapStatus,
-    Live,
-    Subscription,
-    SubscriptionKind,
-    SubscriptionStatus,
-    day,
-    moment,
-)
-from reconciler.plan.actions import ActionType, kind_of
-from reconciler.plan.model import (
-    GDAP_STEPS,
-    TENANT_STEPS,
-    Action,
-    BlockedKind,
-    CustomerRef,
-    Deferred,
-)
-from reconciler.plan.planner import CustomerPlan, TenantStep, past_term, plan_declared
+from reconciler.calendar.events import ends_soon_unextended
+from reconciler.calendar.events import gdap_ends
+from reconciler.desired.model import Desired
+from reconciler.desired.model import DesiredCustomer
+from reconciler.desired.model import DesiredStatus
+from reconciler.drift.model import KIND_ORDER
+from reconciler.drift.model import DriftKind
+from reconciler.drift.model import DriftNote
+from reconciler.drift.model import DriftRecord
+from reconciler.drift.model import DriftReport
+from reconciler.drift.model import Value
+from reconciler.live.lifecycle import ENDED_STATUSES
+from reconciler.live.lifecycle import GDAP_DELETED_BY_PCR
+from reconciler.live.lifecycle import WINDOWED_KINDS
+from reconciler.live.lifecycle import cancel_deadline
+from reconciler.live.lifecycle import in_window
+from reconciler.live.lifecycle import label
+from reconciler.live.lifecycle import needs_gdap
+from reconciler.live.lifecycle import needs_tenant_read
+from reconciler.live.lifecycle import renewal_date
+from reconciler.live.lifecycle import satisfies
+from reconciler.live.lifecycle import term_end_day
+from reconciler.live.lifecycle import unmanaged_ids
+from reconciler.live.lifecycle import window_after
+from reconciler.live.models import Customer
+from reconciler.live.models import CustomerDetail
+from reconciler.live.models import CustomerRelationship
+from reconciler.live.models import GdapRelationship
+from reconciler.live.models import GdapStatus
+from reconciler.live.models import Live
+from reconciler.live.models import Subscription
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import SubscriptionStatus
+from reconciler.live.models import day
+from reconciler.live.models import moment
+from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import kind_of
+from reconciler.plan.model import GDAP_STEPS
+from reconciler.plan.model import TENANT_STEPS
+from reconciler.plan.model import Action
+from reconciler.plan.model import BlockedKind
+from reconciler.plan.model import CustomerRef
+from reconciler.plan.model import Deferred
+from reconciler.plan.planner import CustomerPlan
+from reconciler.plan.planner import TenantStep
+from reconciler.plan.planner import past_term
+from reconciler.plan.planner import plan_declared
 from reconciler.timestamps import format_time
-from reconciler.wording import listed, plural
+from reconciler.wording import listed
+from reconciler.wording import plural
 
 # A declared customer's part of the plan, by its tenant id.
 Planned = Callable[[str], CustomerPlan]

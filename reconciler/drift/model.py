@@ -14,7 +14,8 @@ compare (GDAP relationships that Microsoft Graph could not be asked about).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any

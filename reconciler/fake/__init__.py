@@ -8,8 +8,11 @@ rules it enforces, so that a mistake in pcr's rules is caught by the fake, not
 repeated by it.
 """
 
-from reconciler.fake.app import FakePartnerCenter, Hold, serves
-from reconciler.fake.server import FakeServer, serve
+from reconciler.fake.app import FakePartnerCenter
+from reconciler.fake.app import Hold
+from reconciler.fake.app import serves
+from reconciler.fake.server import FakeServer
+from reconciler.fake.server import serve
 from reconciler.fake.state import FakeState
 
 __all__ = ["FakePartnerCenter", "FakeServer", "FakeState", "Hold", "serve", "serves"]

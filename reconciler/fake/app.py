@@ -30,27 +30,36 @@ import re
 import threading
 import time
 import uuid
-from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from collections import Counter
+from collections import OrderedDict
+from collections import deque
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
+from urllib.parse import unquote
 
 from reconciler.fake import graph as fake_graph
-from reconciler.fake.errors import (
-    CODE_INVALID_REQUEST,
-    CODE_NOT_FOUND,
-    CODE_PENDING_OPERATION,
-    FakeApiError,
-)
+from reconciler.fake.errors import CODE_INVALID_REQUEST
+from reconciler.fake.errors import CODE_NOT_FOUND
+from reconciler.fake.errors import CODE_PENDING_OPERATION
+from reconciler.fake.errors import FakeApiError
 from reconciler.fake.estate import in_partner_list
-from reconciler.fake.graph import GRAPH_PREFIX, RELATIONSHIPS_PATH, GraphApiError
+from reconciler.fake.graph import GRAPH_PREFIX
+from reconciler.fake.graph import RELATIONSHIPS_PATH
+from reconciler.fake.graph import GraphApiError
 from reconciler.fake.mutations import Origin
 from reconciler.fake.state import FakeState
 from reconciler.fake.tokens import tenant_of
-from reconciler.fake.wire import count_within, decode_token, encode_token
+from reconciler.fake.wire import count_within
+from reconciler.fake.wire import decode_token
+from reconciler.fake.wire import encode_token
 
 __all__ = ["FakePartnerCenter", "FakeState", "Hold", "RequestRecord"]
 

@@ -12,19 +12,21 @@ import copy
 from datetime import timedelta
 from typing import Any
 
-from reconciler.fake.clock import Clock, parse_now
-from reconciler.fake.errors import (
-    CODE_AZURE_ENTITLEMENT_NOT_FOUND,
-    CODE_BAD_CANCEL_REASON,
-    CODE_CANNOT_REACTIVATE,
-    CODE_MISSING_BODY,
-    CODE_NOT_FOUND,
-    FakeApiError,
-)
+from reconciler.fake.clock import Clock
+from reconciler.fake.clock import parse_now
+from reconciler.fake.errors import CODE_AZURE_ENTITLEMENT_NOT_FOUND
+from reconciler.fake.errors import CODE_BAD_CANCEL_REASON
+from reconciler.fake.errors import CODE_CANNOT_REACTIVATE
+from reconciler.fake.errors import CODE_MISSING_BODY
+from reconciler.fake.errors import CODE_NOT_FOUND
+from reconciler.fake.errors import FakeApiError
 from reconciler.fake.estate import Estate
-from reconciler.fake.mutations import MutationLog, Origin
-from reconciler.fake.wire import fields, status_of
-from reconciler.live.models import SubscriptionKind, classify
+from reconciler.fake.mutations import MutationLog
+from reconciler.fake.mutations import Origin
+from reconciler.fake.wire import fields
+from reconciler.fake.wire import status_of
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import classify
 
 SETTLES_AFTER = timedelta(minutes=10)
 

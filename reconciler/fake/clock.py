@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 from reconciler.fake import terms
-from reconciler.live.models import classify, parse_time
+from reconciler.live.models import classify
+from reconciler.live.models import parse_time
 from reconciler.timestamps import format_time
 
 

@@ -11,7 +11,9 @@ import copy
 import uuid
 from typing import Any
 
-from reconciler.fake.errors import CODE_NO_RELATIONSHIP, CODE_NOT_FOUND, FakeApiError
+from reconciler.fake.errors import CODE_NO_RELATIONSHIP
+from reconciler.fake.errors import CODE_NOT_FOUND
+from reconciler.fake.errors import FakeApiError
 
 # The partner a state without `partner_id` invites customers to.
 DEFAULT_PARTNER_ID = "3b33e682-00c3-41ee-9dd2-a548adf56438"

@@ -32,8 +32,10 @@ import copy
 import json
 import re
 import uuid
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from datetime import timedelta
+from typing import TYPE_CHECKING
+from typing import Any
 
 from reconciler.fake.wire import count_within
 from reconciler.live.models import parse_time

@@ -10,7 +10,8 @@ import copy
 import uuid
 from typing import Any
 
-from reconciler.fake.errors import CODE_NOT_FOUND, FakeApiError
+from reconciler.fake.errors import CODE_NOT_FOUND
+from reconciler.fake.errors import FakeApiError
 
 
 class Operations:

@@ -8,16 +8,18 @@ from typing import Any
 
 from reconciler.fake.azure import AzureEntitlements
 from reconciler.fake.clock import Clock
-from reconciler.fake.errors import (
-    CODE_INVALID_REQUEST,
-    CODE_NOT_FOUND,
-    CODE_RELATIONSHIP_BLOCKED,
-    FakeApiError,
-)
+from reconciler.fake.errors import CODE_INVALID_REQUEST
+from reconciler.fake.errors import CODE_NOT_FOUND
+from reconciler.fake.errors import CODE_RELATIONSHIP_BLOCKED
+from reconciler.fake.errors import FakeApiError
 from reconciler.fake.estate import Estate
-from reconciler.fake.mutations import MutationLog, Origin
-from reconciler.fake.wire import fields, status_of
-from reconciler.live.models import SubscriptionKind, classify, parse_time
+from reconciler.fake.mutations import MutationLog
+from reconciler.fake.mutations import Origin
+from reconciler.fake.wire import fields
+from reconciler.fake.wire import status_of
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import classify
+from reconciler.live.models import parse_time
 
 # Statuses in which a subscription no longer stands in the way of anything.
 FINISHED_STATUSES = ("expired", "disabled", "deleted")

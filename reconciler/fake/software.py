@@ -9,16 +9,17 @@ from typing import Any
 
 from reconciler.fake import terms
 from reconciler.fake.clock import Clock
-from reconciler.fake.errors import (
-    CODE_INVALID_REQUEST,
-    CODE_NOT_SOFTWARE,
-    CODE_WINDOW_PASSED,
-    FakeApiError,
-)
+from reconciler.fake.errors import CODE_INVALID_REQUEST
+from reconciler.fake.errors import CODE_NOT_SOFTWARE
+from reconciler.fake.errors import CODE_WINDOW_PASSED
+from reconciler.fake.errors import FakeApiError
 from reconciler.fake.estate import Estate
-from reconciler.fake.mutations import MutationLog, Origin
-from reconciler.fake.wire import fields, status_of
-from reconciler.live.models import SubscriptionKind, classify
+from reconciler.fake.mutations import MutationLog
+from reconciler.fake.mutations import Origin
+from reconciler.fake.wire import fields
+from reconciler.fake.wire import status_of
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import classify
 from reconciler.timestamps import format_time
 
 SOFTWARE_KINDS = (SubscriptionKind.SOFTWARE, SubscriptionKind.PERPETUAL_SOFTWARE)

@@ -22,7 +22,8 @@ Not thread-safe on its own: the WSGI app serialises access with a lock.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,14 @@ from reconciler.fake.clock import Clock
 from reconciler.fake.estate import Estate
 from reconciler.fake.faults import Faults
 from reconciler.fake.graph import FakeGraph
-from reconciler.fake.mutations import DIRECT, MutationLog, Origin
+from reconciler.fake.mutations import DIRECT
+from reconciler.fake.mutations import MutationLog
+from reconciler.fake.mutations import Origin
 from reconciler.fake.operations import Operations
 from reconciler.fake.relationships import Relationships
 from reconciler.fake.software import SoftwareOrders
-from reconciler.fake.subscriptions import SubscriptionUpdates, billing
+from reconciler.fake.subscriptions import SubscriptionUpdates
+from reconciler.fake.subscriptions import billing
 from reconciler.fake.tenants import FakeTenants
 from reconciler.timestamps import format_time
 

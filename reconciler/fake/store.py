@@ -35,7 +35,8 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
+from typing import TextIO
 
 from reconciler.fake.graph import empty_sections as graph_sections
 from reconciler.fake.tenants import empty_sections as tenant_sections

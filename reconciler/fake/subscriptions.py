@@ -15,24 +15,27 @@ from typing import Any
 from reconciler.fake import terms
 from reconciler.fake.azure import AzureEntitlements
 from reconciler.fake.clock import Clock
-from reconciler.fake.errors import (
-    CODE_ADDONS_LIVE,
-    CODE_DELETED,
-    CODE_INVALID_REQUEST,
-    CODE_SAAS_CANCEL_ONLY,
-    CODE_SAAS_WINDOW_PASSED,
-    CODE_SAVINGS_PLAN_FINAL,
-    CODE_STATUS_NOT_UPDATABLE,
-    CODE_SUSPENDED,
-    CODE_USAGE_ASSETS_ACTIVE,
-    CODE_WINDOW_PASSED,
-    FakeApiError,
-)
+from reconciler.fake.errors import CODE_ADDONS_LIVE
+from reconciler.fake.errors import CODE_DELETED
+from reconciler.fake.errors import CODE_INVALID_REQUEST
+from reconciler.fake.errors import CODE_SAAS_CANCEL_ONLY
+from reconciler.fake.errors import CODE_SAAS_WINDOW_PASSED
+from reconciler.fake.errors import CODE_SAVINGS_PLAN_FINAL
+from reconciler.fake.errors import CODE_STATUS_NOT_UPDATABLE
+from reconciler.fake.errors import CODE_SUSPENDED
+from reconciler.fake.errors import CODE_USAGE_ASSETS_ACTIVE
+from reconciler.fake.errors import CODE_WINDOW_PASSED
+from reconciler.fake.errors import FakeApiError
 from reconciler.fake.estate import Estate
-from reconciler.fake.mutations import MutationLog, Origin
-from reconciler.fake.software import SOFTWARE_KINDS, SoftwareOrders
-from reconciler.fake.wire import fields, status_of
-from reconciler.live.models import SubscriptionKind, classify, parse_time
+from reconciler.fake.mutations import MutationLog
+from reconciler.fake.mutations import Origin
+from reconciler.fake.software import SOFTWARE_KINDS
+from reconciler.fake.software import SoftwareOrders
+from reconciler.fake.wire import fields
+from reconciler.fake.wire import status_of
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import classify
+from reconciler.live.models import parse_time
 from reconciler.timestamps import format_time
 
 # What a full-body PATCH drops when the body leaves it out (docs/partner-center.md,

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 from reconciler.fake.graph import GraphApiError
 
 if TYPE_CHECKING:
-    from reconciler.fake.mutations import MutationLog, Origin
+    from reconciler.fake.mutations import MutationLog
+    from reconciler.fake.mutations import Origin
 
 # The fake partner's own tenant, unless a state says another.
 PARTNER_TENANT_ID = "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d"

@@ -10,12 +10,18 @@ suspended one becomes `disabled`. (The lifecycle page says `expired` in one plac
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
 from typing import Any
 
-from reconciler.fake.errors import CODE_INVALID_REQUEST, FakeApiError
+from reconciler.fake.errors import CODE_INVALID_REQUEST
+from reconciler.fake.errors import FakeApiError
 from reconciler.fake.wire import status_of
-from reconciler.live.models import SubscriptionKind, classify, parse_time
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import classify
+from reconciler.live.models import parse_time
 from reconciler.timestamps import format_time
 
 CANCELLATION_WINDOW_DAYS = 7

@@ -7,7 +7,8 @@ import base64
 import json
 from typing import Any
 
-from reconciler.fake.errors import CODE_INVALID_REQUEST, FakeApiError
+from reconciler.fake.errors import CODE_INVALID_REQUEST
+from reconciler.fake.errors import FakeApiError
 
 
 def status_of(resource: dict[str, Any]) -> str:

@@ -14,29 +14,32 @@ import json
 import math
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
 import httpx
 
-from reconciler.live.config import CONTAINER_BYTES, VALUE_BYTES
-from reconciler.live.errors import (
-    ANSWER,
-    AUTH_HINTS,
-    DESCRIPTION_LIMIT,
-    MFA_CODE,
-    MFA_HINT,
-    PARTNER_CENTER,
-    RULE_REFUSALS,
-    MalformedAnswer,
-    NotFound,
-    PartnerCenterError,
-    Unauthorized,
-    one_line,
-    scrub,
-)
+from reconciler.live.config import CONTAINER_BYTES
+from reconciler.live.config import VALUE_BYTES
+from reconciler.live.errors import ANSWER
+from reconciler.live.errors import AUTH_HINTS
+from reconciler.live.errors import DESCRIPTION_LIMIT
+from reconciler.live.errors import MFA_CODE
+from reconciler.live.errors import MFA_HINT
+from reconciler.live.errors import PARTNER_CENTER
+from reconciler.live.errors import RULE_REFUSALS
+from reconciler.live.errors import MalformedAnswer
+from reconciler.live.errors import NotFound
+from reconciler.live.errors import PartnerCenterError
+from reconciler.live.errors import Unauthorized
+from reconciler.live.errors import one_line
+from reconciler.live.errors import scrub
 
 __all__ = [
     "Answer",

@@ -20,12 +20,10 @@ from typing import Protocol
 
 import httpx
 
-from reconciler.live.errors import (
-    AuthError,
-    InsecureEndpointError,
-    InvalidEndpointError,
-    one_line,
-)
+from reconciler.live.errors import AuthError
+from reconciler.live.errors import InsecureEndpointError
+from reconciler.live.errors import InvalidEndpointError
+from reconciler.live.errors import one_line
 
 # The audiences a token is for: `token_provider_from_env(env, audience=GRAPH)`.
 PARTNER_CENTER = "partner_center"

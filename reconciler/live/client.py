@@ -18,47 +18,50 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar, Unpack
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from typing import Any
+from typing import TypeVar
+from typing import Unpack
 from urllib.parse import quote
 
-from reconciler.live.answer import Answer, error_from_answer
+from reconciler.live.answer import Answer
+from reconciler.live.answer import error_from_answer
 from reconciler.live.auth import TokenProvider
-from reconciler.live.config import (
-    BUSY_PAUSE_CAP_SECONDS,
-    BUSY_PAUSE_FIRST_SECONDS,
-    DEFAULT_PAGE_SIZE,
-    MAX_POLLS,
-    PARTNER_CENTER_LIMITS,
-    POLL_BASE_SECONDS,
-    POLL_CAP_SECONDS,
-)
-from reconciler.live.errors import (
-    PARTNER_CENTER,
-    InsecureEndpointError,
-    LineNotFound,
-    MalformedAnswer,
-    NotFound,
-    PartnerCenterError,
-)
-from reconciler.live.http import Api, ApiClient, ClientOptions, Sending, path_of
-from reconciler.live.models import (
-    AzureEntitlement,
-    Customer,
-    Entitlement,
-    NextPage,
-    Order,
-    Subscription,
-    SubscriptionStatus,
-    azure_entitlement_from_wire,
-    customer_from_wire,
-    entitlement_from_wire,
-    object_from_wire,
-    order_from_wire,
-    page_from_wire,
-    relationship_request_from_wire,
-    subscription_from_wire,
-)
+from reconciler.live.config import BUSY_PAUSE_CAP_SECONDS
+from reconciler.live.config import BUSY_PAUSE_FIRST_SECONDS
+from reconciler.live.config import DEFAULT_PAGE_SIZE
+from reconciler.live.config import MAX_POLLS
+from reconciler.live.config import PARTNER_CENTER_LIMITS
+from reconciler.live.config import POLL_BASE_SECONDS
+from reconciler.live.config import POLL_CAP_SECONDS
+from reconciler.live.errors import PARTNER_CENTER
+from reconciler.live.errors import InsecureEndpointError
+from reconciler.live.errors import LineNotFound
+from reconciler.live.errors import MalformedAnswer
+from reconciler.live.errors import NotFound
+from reconciler.live.errors import PartnerCenterError
+from reconciler.live.http import Api
+from reconciler.live.http import ApiClient
+from reconciler.live.http import ClientOptions
+from reconciler.live.http import Sending
+from reconciler.live.http import path_of
+from reconciler.live.models import AzureEntitlement
+from reconciler.live.models import Customer
+from reconciler.live.models import Entitlement
+from reconciler.live.models import NextPage
+from reconciler.live.models import Order
+from reconciler.live.models import Subscription
+from reconciler.live.models import SubscriptionStatus
+from reconciler.live.models import azure_entitlement_from_wire
+from reconciler.live.models import customer_from_wire
+from reconciler.live.models import entitlement_from_wire
+from reconciler.live.models import object_from_wire
+from reconciler.live.models import order_from_wire
+from reconciler.live.models import page_from_wire
+from reconciler.live.models import relationship_request_from_wire
+from reconciler.live.models import subscription_from_wire
 
 __all__ = [
     "AZURE_CANCELLATION_REASON",

@@ -7,21 +7,21 @@ import hashlib
 import ssl
 from collections.abc import Mapping
 
-from reconciler.live.auth import (
-    CA_VARIABLES,
-    DEFAULT_LOGIN_URL,
-    GRAPH,
-    GRAPH_RESOURCE,
-    PARTNER_CENTER,
-    PARTNER_CENTER_RESOURCE,
-    REFRESH_VARIABLES,
-    TOKEN_VARIABLES,
-    StaticToken,
-    TokenProvider,
-    check_audience,
-)
-from reconciler.live.errors import AuthError, ConfigurationError
-from reconciler.live.sam import SecureApplicationModel, shared_provider
+from reconciler.live.auth import CA_VARIABLES
+from reconciler.live.auth import DEFAULT_LOGIN_URL
+from reconciler.live.auth import GRAPH
+from reconciler.live.auth import GRAPH_RESOURCE
+from reconciler.live.auth import PARTNER_CENTER
+from reconciler.live.auth import PARTNER_CENTER_RESOURCE
+from reconciler.live.auth import REFRESH_VARIABLES
+from reconciler.live.auth import TOKEN_VARIABLES
+from reconciler.live.auth import StaticToken
+from reconciler.live.auth import TokenProvider
+from reconciler.live.auth import check_audience
+from reconciler.live.errors import AuthError
+from reconciler.live.errors import ConfigurationError
+from reconciler.live.sam import SecureApplicationModel
+from reconciler.live.sam import shared_provider
 
 
 def token_provider_from_env(

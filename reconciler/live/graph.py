@@ -23,35 +23,41 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar, Unpack
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from typing import Any
+from typing import TypeVar
+from typing import Unpack
 from urllib.parse import quote
 
-from reconciler.live.answer import Answer, error_payload, redirect_error, refusal
-from reconciler.live.config import DEFAULT_GRAPH_PAGE_SIZE, GRAPH_LIMITS
-from reconciler.live.errors import (
-    MICROSOFT_GRAPH,
-    Forbidden,
-    InvalidIdentifier,
-    MalformedAnswer,
-    NotFound,
-    PartnerCenterError,
-    PreconditionFailed,
-    Unauthorized,
-    one_line,
-)
-from reconciler.live.http import Api, ApiClient, Sending
-from reconciler.live.models import (
-    LINK,
-    GdapRelationship,
-    GdapRequest,
-    NextPage,
-    Page,
-    gdap_relationship_from_wire,
-    gdap_request_from_wire,
-    object_from_wire,
-    parsed_items,
-)
+from reconciler.live.answer import Answer
+from reconciler.live.answer import error_payload
+from reconciler.live.answer import redirect_error
+from reconciler.live.answer import refusal
+from reconciler.live.config import DEFAULT_GRAPH_PAGE_SIZE
+from reconciler.live.config import GRAPH_LIMITS
+from reconciler.live.errors import MICROSOFT_GRAPH
+from reconciler.live.errors import Forbidden
+from reconciler.live.errors import InvalidIdentifier
+from reconciler.live.errors import MalformedAnswer
+from reconciler.live.errors import NotFound
+from reconciler.live.errors import PartnerCenterError
+from reconciler.live.errors import PreconditionFailed
+from reconciler.live.errors import Unauthorized
+from reconciler.live.errors import one_line
+from reconciler.live.http import Api
+from reconciler.live.http import ApiClient
+from reconciler.live.http import Sending
+from reconciler.live.models import LINK
+from reconciler.live.models import GdapRelationship
+from reconciler.live.models import GdapRequest
+from reconciler.live.models import NextPage
+from reconciler.live.models import Page
+from reconciler.live.models import gdap_relationship_from_wire
+from reconciler.live.models import gdap_request_from_wire
+from reconciler.live.models import object_from_wire
+from reconciler.live.models import parsed_items
 from reconciler.live.scrubbing import ScrubSecrets
 
 __all__ = [

@@ -33,46 +33,48 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, ClassVar, Self, TypedDict, TypeVar, Unpack
+from typing import Any
+from typing import ClassVar
+from typing import Self
+from typing import TypedDict
+from typing import TypeVar
+from typing import Unpack
 
 import httpx
 
-from reconciler.live.answer import (
-    Answer,
-    TooLarge,
-    late,
-    read_body,
-    retry_after_seconds,
-    seconds,
-)
-from reconciler.live.auth import TokenProvider, check_endpoint_url, check_token
-from reconciler.live.config import (
-    BACKOFF_BASE_SECONDS,
-    BACKOFF_CAP_SECONDS,
-    MAX_RETRY_AFTER_SECONDS,
-    Limits,
-)
-from reconciler.live.errors import (
-    AnswerTimeout,
-    AnswerTooLarge,
-    MalformedAnswer,
-    PagingError,
-    PartnerCenterError,
-    one_line,
-    scrub,
-)
-from reconciler.live.models import NextPage, Page
+from reconciler.live.answer import Answer
+from reconciler.live.answer import TooLarge
+from reconciler.live.answer import late
+from reconciler.live.answer import read_body
+from reconciler.live.answer import retry_after_seconds
+from reconciler.live.answer import seconds
+from reconciler.live.auth import TokenProvider
+from reconciler.live.auth import check_endpoint_url
+from reconciler.live.auth import check_token
+from reconciler.live.config import BACKOFF_BASE_SECONDS
+from reconciler.live.config import BACKOFF_CAP_SECONDS
+from reconciler.live.config import MAX_RETRY_AFTER_SECONDS
+from reconciler.live.config import Limits
+from reconciler.live.errors import AnswerTimeout
+from reconciler.live.errors import AnswerTooLarge
+from reconciler.live.errors import MalformedAnswer
+from reconciler.live.errors import PagingError
+from reconciler.live.errors import PartnerCenterError
+from reconciler.live.errors import one_line
+from reconciler.live.errors import scrub
+from reconciler.live.models import NextPage
+from reconciler.live.models import Page
 from reconciler.live.ratelimit import RateLimiter
 from reconciler.live.scrubbing import SECRETS
-from reconciler.live.transport import (
-    answer_deadline,
-    default_transport,
-    environment_proxy,
-)
+from reconciler.live.transport import answer_deadline
+from reconciler.live.transport import default_transport
+from reconciler.live.transport import environment_proxy
 from reconciler.wording import plural
 
 __all__ = ["Api", "ApiClient", "ErrorReader"]

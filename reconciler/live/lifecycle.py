@@ -12,23 +12,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
 
-from reconciler.desired.model import Desired, DesiredCustomer, DesiredStatus, UnmanagedCustomers
-from reconciler.live.models import (
-    AzureEntitlement,
-    AzureEntitlementStatus,
-    CustomerDetail,
-    CustomerRelationship,
-    Entitlement,
-    EntitlementType,
-    GdapRelationship,
-    GdapStatus,
-    Live,
-    Subscription,
-    SubscriptionKind,
-    SubscriptionStatus,
-)
+from reconciler.desired.model import Desired
+from reconciler.desired.model import DesiredCustomer
+from reconciler.desired.model import DesiredStatus
+from reconciler.desired.model import UnmanagedCustomers
+from reconciler.live.models import AzureEntitlement
+from reconciler.live.models import AzureEntitlementStatus
+from reconciler.live.models import CustomerDetail
+from reconciler.live.models import CustomerRelationship
+from reconciler.live.models import Entitlement
+from reconciler.live.models import EntitlementType
+from reconciler.live.models import GdapRelationship
+from reconciler.live.models import GdapStatus
+from reconciler.live.models import Live
+from reconciler.live.models import Subscription
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import SubscriptionStatus
 
 # Statuses in which a subscription still counts against removing the relationship.
 LIVE_STATUSES = frozenset({SubscriptionStatus.ACTIVE, SubscriptionStatus.SUSPENDED})

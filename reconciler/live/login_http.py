@@ -9,19 +9,20 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from reconciler.live.auth import shown_url
-from reconciler.live.errors import ConfigurationError, one_line
-from reconciler.live.scrubbing import ScrubSecrets, Secrets
-from reconciler.live.transport import (
-    DeadlineTransport,
-    answer_deadline,
-    environment_proxy,
-)
+from reconciler.live.errors import ConfigurationError
+from reconciler.live.errors import one_line
+from reconciler.live.scrubbing import ScrubSecrets
+from reconciler.live.scrubbing import Secrets
+from reconciler.live.transport import DeadlineTransport
+from reconciler.live.transport import answer_deadline
+from reconciler.live.transport import environment_proxy
 
 # The token endpoint's answer is a few KiB; what it may cost is bounded all the same.
 TOKEN_ANSWER_BYTES = 1024 * 1024

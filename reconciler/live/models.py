@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeGuard, TypeVar
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Generic
+from typing import ParamSpec
+from typing import TypeGuard
+from typing import TypeVar
 
-from reconciler.live.errors import ANSWER, MalformedAnswer
+from reconciler.live.errors import ANSWER
+from reconciler.live.errors import MalformedAnswer
 from reconciler.timestamps import format_time
 
 if TYPE_CHECKING:  # read by `live.tenant_read`, which builds on these models

@@ -12,19 +12,25 @@ from __future__ import annotations
 
 import ssl
 import threading
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+from typing import TypeVar
 
 import httpx
 
-from reconciler.live.auth import DEFAULT_LOGIN_URL, check_token, error_kind, login_root
-from reconciler.live.errors import AuthError, BackendError, one_line, scrub
-from reconciler.live.login_http import (
-    LOGIN_SECRETS,
-    LoginFailure,
-    LoginHttp,
-    scrub_msal_logs,
-)
+from reconciler.live.auth import DEFAULT_LOGIN_URL
+from reconciler.live.auth import check_token
+from reconciler.live.auth import error_kind
+from reconciler.live.auth import login_root
+from reconciler.live.errors import AuthError
+from reconciler.live.errors import BackendError
+from reconciler.live.errors import one_line
+from reconciler.live.errors import scrub
+from reconciler.live.login_http import LOGIN_SECRETS
+from reconciler.live.login_http import LoginFailure
+from reconciler.live.login_http import LoginHttp
+from reconciler.live.login_http import scrub_msal_logs
 
 T = TypeVar("T")
 

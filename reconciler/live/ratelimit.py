@@ -7,9 +7,11 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 # While both kinds of caller wait, an ordinary caller that has waited longer than every
 # waiting priority caller gets one slot in this many: pages go first, deep reads still move.

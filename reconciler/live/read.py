@@ -15,34 +15,40 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
 
 from reconciler import interrupts
-from reconciler.desired.model import Desired, DesiredCustomer
+from reconciler.desired.model import Desired
+from reconciler.desired.model import DesiredCustomer
 from reconciler.live.client import PartnerCenterClient
-from reconciler.live.errors import Forbidden, NotFound, PartnerCenterError
+from reconciler.live.errors import Forbidden
+from reconciler.live.errors import NotFound
+from reconciler.live.errors import PartnerCenterError
 from reconciler.live.graph import GraphClient
-from reconciler.live.lifecycle import (
-    cancels_through_order,
-    needs_azure_entitlements,
-    needs_detail,
-    needs_entitlements,
-    needs_gdap,
-)
-from reconciler.live.models import (
-    Customer,
-    CustomerDetail,
-    CustomerRelationship,
-    GdapRelationship,
-    Live,
-    SubscriptionKind,
-)
+from reconciler.live.lifecycle import cancels_through_order
+from reconciler.live.lifecycle import needs_azure_entitlements
+from reconciler.live.lifecycle import needs_detail
+from reconciler.live.lifecycle import needs_entitlements
+from reconciler.live.lifecycle import needs_gdap
+from reconciler.live.models import Customer
+from reconciler.live.models import CustomerDetail
+from reconciler.live.models import CustomerRelationship
+from reconciler.live.models import GdapRelationship
+from reconciler.live.models import Live
+from reconciler.live.models import SubscriptionKind
 from reconciler.live.tenant_read import read_tenants
-from reconciler.progress import SILENT, Meter, Progress
+from reconciler.progress import SILENT
+from reconciler.progress import Meter
+from reconciler.progress import Progress
 from reconciler.wording import plural
 
 if TYPE_CHECKING:  # the backend (and the fake behind it) is the caller's to import

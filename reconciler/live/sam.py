@@ -10,23 +10,25 @@ from __future__ import annotations
 import functools
 import ssl
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from reconciler.live.auth import (
-    AUDIENCE_NAMES,
-    AUDIENCES,
-    DEFAULT_LOGIN_URL,
-    GRAPH,
-    PARTNER_CENTER,
-    SCOPES,
-    TENANT,
-    check_audience,
-)
-from reconciler.live.errors import AuthError, ConfigurationError, TenantRefused
-from reconciler.live.msal_app import MsalApp, refusal_parts
+from reconciler.live.auth import AUDIENCE_NAMES
+from reconciler.live.auth import AUDIENCES
+from reconciler.live.auth import DEFAULT_LOGIN_URL
+from reconciler.live.auth import GRAPH
+from reconciler.live.auth import PARTNER_CENTER
+from reconciler.live.auth import SCOPES
+from reconciler.live.auth import TENANT
+from reconciler.live.auth import check_audience
+from reconciler.live.errors import AuthError
+from reconciler.live.errors import ConfigurationError
+from reconciler.live.errors import TenantRefused
+from reconciler.live.msal_app import MsalApp
+from reconciler.live.msal_app import refusal_parts
 
 
 class SecureApplicationModel:

@@ -11,7 +11,8 @@ import re
 import threading
 from collections import deque
 
-from reconciler.live.errors import MIN_SECRET, scrub
+from reconciler.live.errors import MIN_SECRET
+from reconciler.live.errors import scrub
 
 __all__ = ["HTTP_LOGGERS", "SECRETS", "ScrubSecrets", "Secrets", "install_log_scrubbing"]
 

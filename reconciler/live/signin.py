@@ -30,21 +30,25 @@ import ssl
 import threading
 import urllib.parse
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import TypeVar
 
 from reconciler.interrupts import leave_signals_to_main
-from reconciler.live.auth import (
-    DEFAULT_LOGIN_URL,
-    GRAPH,
-    PARTNER_CENTER,
-    SCOPES,
-    TENANT,
-    check_token,
-)
-from reconciler.live.errors import AuthError, ConfigurationError, one_line
-from reconciler.live.msal_app import MsalApp, refusal_parts
+from reconciler.live.auth import DEFAULT_LOGIN_URL
+from reconciler.live.auth import GRAPH
+from reconciler.live.auth import PARTNER_CENTER
+from reconciler.live.auth import SCOPES
+from reconciler.live.auth import TENANT
+from reconciler.live.auth import check_token
+from reconciler.live.errors import AuthError
+from reconciler.live.errors import ConfigurationError
+from reconciler.live.errors import one_line
+from reconciler.live.msal_app import MsalApp
+from reconciler.live.msal_app import refusal_parts
 from reconciler.live.sam import refusal_message
 from reconciler.wording import in_words
 

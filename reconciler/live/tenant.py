@@ -11,21 +11,25 @@ only: which tenant answers is the token's, not the path's.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Unpack
+from typing import Any
+from typing import Unpack
 from urllib.parse import quote
 
-from reconciler.live.config import DEFAULT_GRAPH_PAGE_SIZE, GRAPH_LIMITS
-from reconciler.live.errors import InvalidIdentifier, MalformedAnswer
-from reconciler.live.graph import (
-    GRAPH_API,
-    GRAPH_PREFIX,
-    graph_page_from_wire,
-    organization_from_wire,
-)
-from reconciler.live.http import ApiClient, Sending
+from reconciler.live.config import DEFAULT_GRAPH_PAGE_SIZE
+from reconciler.live.config import GRAPH_LIMITS
+from reconciler.live.errors import InvalidIdentifier
+from reconciler.live.errors import MalformedAnswer
+from reconciler.live.graph import GRAPH_API
+from reconciler.live.graph import GRAPH_PREFIX
+from reconciler.live.graph import graph_page_from_wire
+from reconciler.live.graph import organization_from_wire
+from reconciler.live.http import ApiClient
+from reconciler.live.http import Sending
 from reconciler.live.models import object_from_wire
 
 USERS = "/users"

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from reconciler.desired.model import Desired, TenantCleanup
+from reconciler.desired.model import Desired
+from reconciler.desired.model import TenantCleanup
 from reconciler.live.clients import Clients
-from reconciler.live.errors import AuthError, Forbidden, PartnerCenterError, Unauthorized
+from reconciler.live.errors import AuthError
+from reconciler.live.errors import Forbidden
+from reconciler.live.errors import PartnerCenterError
+from reconciler.live.errors import Unauthorized
 from reconciler.live.lifecycle import needs_tenant_read
 from reconciler.live.models import Live
-from reconciler.live.tenant import (
-    Footprint,
-    TenantClient,
-    partners_contacts,
-    partners_guests,
-)
+from reconciler.live.tenant import Footprint
+from reconciler.live.tenant import TenantClient
+from reconciler.live.tenant import partners_contacts
+from reconciler.live.tenant import partners_guests
 
 # The Microsoft Entra roles a GDAP relationship must grant for each part (Graph's docs for
 # deleting a user, updating the organization, deleting a service principal).

@@ -8,19 +8,22 @@ executor asks the domain rule once more on the fresh read right before a removal
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
+from collections.abc import Iterator
 from datetime import datetime
 
-from reconciler.desired.model import (
-    Desired,
-    DesiredCustomer,
-    PartnerSettings,
-    PartnerType,
-    Relationship,
-)
+from reconciler.desired.model import Desired
+from reconciler.desired.model import DesiredCustomer
+from reconciler.desired.model import PartnerSettings
+from reconciler.desired.model import PartnerType
+from reconciler.desired.model import Relationship
 from reconciler.live.models import Live
-from reconciler.plan.actions import DESTRUCTIVE, ActionType
-from reconciler.plan.model import Plan, Refusal, RefusalKind, too_many_removals
+from reconciler.plan.actions import DESTRUCTIVE
+from reconciler.plan.actions import ActionType
+from reconciler.plan.model import Plan
+from reconciler.plan.model import Refusal
+from reconciler.plan.model import RefusalKind
+from reconciler.plan.model import too_many_removals
 from reconciler.timestamps import format_time
 
 # --- the rules ------------------------------------------------------------------------------

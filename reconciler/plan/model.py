@@ -12,17 +12,25 @@ import json
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import date
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import PcrError
-from reconciler.live.models import Live, parse_time
-from reconciler.plan.actions import DESTRUCTIVE, KINDS, kind_of
-from reconciler.plan.actions.base import ActionType, Billing, Refund
+from reconciler.live.models import Live
+from reconciler.live.models import parse_time
+from reconciler.plan.actions import DESTRUCTIVE
+from reconciler.plan.actions import KINDS
+from reconciler.plan.actions import kind_of
+from reconciler.plan.actions.base import ActionType
+from reconciler.plan.actions.base import Billing
+from reconciler.plan.actions.base import Refund
 from reconciler.printable import JSON_ESCAPES
 from reconciler.timestamps import format_time
 

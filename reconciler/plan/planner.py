@@ -10,83 +10,77 @@ the removal limit) to the whole plan.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
 from typing import NamedTuple
 
-from reconciler.desired.model import (
-    Desired,
-    DesiredCustomer,
-    DesiredStatus,
-    NceOutsideWindow,
-    SubscriptionOverride,
-    TenantCleanup,
-)
-from reconciler.live.lifecycle import (
-    BILLED_WHILE_SUSPENDED,
-    ENDED_STATUSES,
-    FINAL_KINDS,
-    GDAP_AWAITING_CUSTOMER,
-    GDAP_BECOMING_ACTIVE,
-    GDAP_DELETED_BY_PCR,
-    GDAP_ENDING,
-    GDAP_TERMINATED_BY_PCR,
-    LIVE_STATUSES,
-    SUSPENDABLE_KINDS,
-    WINDOWED_KINDS,
-    Unknown,
-    active_entitlements,
-    addons_of,
-    cancel_deadline,
-    gdap_offboarding_wants,
-    gdap_unknown_facts,
-    in_window,
-    label,
-    live_reservations,
-    offboarding_wants,
-    safe_order,
-    satisfies,
-    term_end_day,
-    term_over,
-    unknown_facts,
-    unknown_state,
-    unmanaged_ids,
-)
-from reconciler.live.models import (
-    AzureEntitlement,
-    Customer,
-    CustomerDetail,
-    CustomerRelationship,
-    GdapRelationship,
-    Live,
-    Subscription,
-    SubscriptionKind,
-    SubscriptionStatus,
-    moment,
-)
+from reconciler.desired.model import Desired
+from reconciler.desired.model import DesiredCustomer
+from reconciler.desired.model import DesiredStatus
+from reconciler.desired.model import NceOutsideWindow
+from reconciler.desired.model import SubscriptionOverride
+from reconciler.desired.model import TenantCleanup
+from reconciler.live.lifecycle import BILLED_WHILE_SUSPENDED
+from reconciler.live.lifecycle import ENDED_STATUSES
+from reconciler.live.lifecycle import FINAL_KINDS
+from reconciler.live.lifecycle import GDAP_AWAITING_CUSTOMER
+from reconciler.live.lifecycle import GDAP_BECOMING_ACTIVE
+from reconciler.live.lifecycle import GDAP_DELETED_BY_PCR
+from reconciler.live.lifecycle import GDAP_ENDING
+from reconciler.live.lifecycle import GDAP_TERMINATED_BY_PCR
+from reconciler.live.lifecycle import LIVE_STATUSES
+from reconciler.live.lifecycle import SUSPENDABLE_KINDS
+from reconciler.live.lifecycle import WINDOWED_KINDS
+from reconciler.live.lifecycle import Unknown
+from reconciler.live.lifecycle import active_entitlements
+from reconciler.live.lifecycle import addons_of
+from reconciler.live.lifecycle import cancel_deadline
+from reconciler.live.lifecycle import gdap_offboarding_wants
+from reconciler.live.lifecycle import gdap_unknown_facts
+from reconciler.live.lifecycle import in_window
+from reconciler.live.lifecycle import label
+from reconciler.live.lifecycle import live_reservations
+from reconciler.live.lifecycle import offboarding_wants
+from reconciler.live.lifecycle import safe_order
+from reconciler.live.lifecycle import satisfies
+from reconciler.live.lifecycle import term_end_day
+from reconciler.live.lifecycle import term_over
+from reconciler.live.lifecycle import unknown_facts
+from reconciler.live.lifecycle import unknown_state
+from reconciler.live.lifecycle import unmanaged_ids
+from reconciler.live.models import AzureEntitlement
+from reconciler.live.models import Customer
+from reconciler.live.models import CustomerDetail
+from reconciler.live.models import CustomerRelationship
+from reconciler.live.models import GdapRelationship
+from reconciler.live.models import Live
+from reconciler.live.models import Subscription
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import SubscriptionStatus
+from reconciler.live.models import moment
 from reconciler.live.tenant import Footprint
-from reconciler.plan.actions import DESTRUCTIVE, ActionType, kind_of
+from reconciler.plan.actions import DESTRUCTIVE
+from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import kind_of
 from reconciler.plan.actions.tenant import contact_target
-from reconciler.plan.guardrails import (
-    domains_differ,
-    partner_cannot_remove,
-    protected_refuses,
-    removal_limit,
-)
-from reconciler.plan.model import (
-    GDAP_STEPS,
-    Action,
-    Blocked,
-    BlockedKind,
-    CustomerRef,
-    Deferred,
-    Items,
-    Plan,
-    Refusal,
-    RefusalKind,
-    live_fingerprint,
-)
+from reconciler.plan.guardrails import domains_differ
+from reconciler.plan.guardrails import partner_cannot_remove
+from reconciler.plan.guardrails import protected_refuses
+from reconciler.plan.guardrails import removal_limit
+from reconciler.plan.model import GDAP_STEPS
+from reconciler.plan.model import Action
+from reconciler.plan.model import Blocked
+from reconciler.plan.model import BlockedKind
+from reconciler.plan.model import CustomerRef
+from reconciler.plan.model import Deferred
+from reconciler.plan.model import Items
+from reconciler.plan.model import Plan
+from reconciler.plan.model import Refusal
+from reconciler.plan.model import RefusalKind
+from reconciler.plan.model import live_fingerprint
 from reconciler.wording import plural
 
 UNMANAGED_LISTED = 20

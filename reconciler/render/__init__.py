@@ -8,13 +8,17 @@ and one line there. This module also decides whether a terminal gets colour.
 from __future__ import annotations
 
 import os
-from typing import Protocol, TypeVar
+from typing import Protocol
+from typing import TypeVar
 
 from reconciler.drift.model import DriftReport
 from reconciler.plan.model import Plan
 from reconciler.printable import shown
-from reconciler.progress import TTYStream, takes_escapes
-from reconciler.render import json, markdown, text
+from reconciler.progress import TTYStream
+from reconciler.progress import takes_escapes
+from reconciler.render import json
+from reconciler.render import markdown
+from reconciler.render import text
 
 T = TypeVar("T")
 

@@ -11,16 +11,31 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from collections.abc import Iterable
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
-from reconciler.calendar.model import Calendar, Event, EventKind, to_dict
+from reconciler.calendar.model import Calendar
+from reconciler.calendar.model import Event
+from reconciler.calendar.model import EventKind
+from reconciler.calendar.model import to_dict
 from reconciler.live.models import moment
-from reconciler.printable import JSON_ESCAPES, shown
-from reconciler.render.common import code, finish, keep_what_fits, md, wrap
-from reconciler.render.text import BOLD, RED, YELLOW, Paint
+from reconciler.printable import JSON_ESCAPES
+from reconciler.printable import shown
+from reconciler.render.common import code
+from reconciler.render.common import finish
+from reconciler.render.common import keep_what_fits
+from reconciler.render.common import md
+from reconciler.render.common import wrap
+from reconciler.render.text import BOLD
+from reconciler.render.text import RED
+from reconciler.render.text import YELLOW
+from reconciler.render.text import Paint
 from reconciler.timestamps import format_time
-from reconciler.wording import named, plural
+from reconciler.wording import named
+from reconciler.wording import plural
 
 DEFAULT_LIMIT = 65_000  # GitHub's limit on a comment's or a job summary's body
 HEADING = "### pcr calendar\n\n"

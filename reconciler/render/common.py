@@ -14,13 +14,23 @@ import re
 import textwrap
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
 
-from reconciler.drift.model import DriftRecord, Value
+from reconciler.drift.model import DriftRecord
+from reconciler.drift.model import Value
 from reconciler.live.models import moment
-from reconciler.plan.actions import KINDS, ActionKind, ActionType, Billing, Refund, kind_of
-from reconciler.plan.model import Action, Blocked, Deferred, Plan
+from reconciler.plan.actions import KINDS
+from reconciler.plan.actions import ActionKind
+from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import Billing
+from reconciler.plan.actions import Refund
+from reconciler.plan.actions import kind_of
+from reconciler.plan.model import Action
+from reconciler.plan.model import Blocked
+from reconciler.plan.model import Deferred
+from reconciler.plan.model import Plan
 from reconciler.wording import plural
 
 NO_CHANGES = "No changes. Partner Center matches the desired state."

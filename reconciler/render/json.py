@@ -8,7 +8,8 @@ from typing import Any
 
 from reconciler.drift import model as drift
 from reconciler.drift.model import DriftReport
-from reconciler.plan.model import Plan, dumps
+from reconciler.plan.model import Plan
+from reconciler.plan.model import dumps
 from reconciler.printable import JSON_ESCAPES
 
 

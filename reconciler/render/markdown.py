@@ -11,38 +11,43 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from reconciler.drift.model import DriftNote, DriftRecord, DriftReport
+from reconciler.drift.model import DriftNote
+from reconciler.drift.model import DriftRecord
+from reconciler.drift.model import DriftReport
 from reconciler.live.models import moment
-from reconciler.plan.actions import ActionType, kind_of
-from reconciler.plan.model import Action, Blocked, Deferred, Plan
-from reconciler.render.common import (
-    EXPIRY_REASON,
-    IRREVERSIBLE_LEAD,
-    NO_CHANGES,
-    NO_DRIFT,
-    NOT_APPLIED,
-    NOTHING_TO_APPLY,
-    ONLY_WAITING,
-    UNMANAGED_SHOWN,
-    Chunk,
-    CustomerItems,
-    billing_words,
-    by_customer,
-    code,
-    counts_by_type,
-    deadline_words,
-    deferred_count,
-    finish,
-    irreversible_headline,
-    keep_what_fits,
-    md,
-    prose,
-    raw_html,
-    records_by_customer,
-    scope_line,
-    value,
-)
-from reconciler.wording import named, plural
+from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import kind_of
+from reconciler.plan.model import Action
+from reconciler.plan.model import Blocked
+from reconciler.plan.model import Deferred
+from reconciler.plan.model import Plan
+from reconciler.render.common import EXPIRY_REASON
+from reconciler.render.common import IRREVERSIBLE_LEAD
+from reconciler.render.common import NO_CHANGES
+from reconciler.render.common import NO_DRIFT
+from reconciler.render.common import NOT_APPLIED
+from reconciler.render.common import NOTHING_TO_APPLY
+from reconciler.render.common import ONLY_WAITING
+from reconciler.render.common import UNMANAGED_SHOWN
+from reconciler.render.common import Chunk
+from reconciler.render.common import CustomerItems
+from reconciler.render.common import billing_words
+from reconciler.render.common import by_customer
+from reconciler.render.common import code
+from reconciler.render.common import counts_by_type
+from reconciler.render.common import deadline_words
+from reconciler.render.common import deferred_count
+from reconciler.render.common import finish
+from reconciler.render.common import irreversible_headline
+from reconciler.render.common import keep_what_fits
+from reconciler.render.common import md
+from reconciler.render.common import prose
+from reconciler.render.common import raw_html
+from reconciler.render.common import records_by_customer
+from reconciler.render.common import scope_line
+from reconciler.render.common import value
+from reconciler.wording import named
+from reconciler.wording import plural
 
 DEFAULT_LIMIT = 65_000
 HEADING = "### pcr plan\n\n"

@@ -9,34 +9,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from reconciler.drift.model import DriftKind, DriftNote, DriftRecord, DriftReport
+from reconciler.drift.model import DriftKind
+from reconciler.drift.model import DriftNote
+from reconciler.drift.model import DriftRecord
+from reconciler.drift.model import DriftReport
 from reconciler.live.models import moment
 from reconciler.plan.actions import kind_of
-from reconciler.plan.model import Action, Blocked, Deferred, Plan
-from reconciler.render.common import (
-    EXPIRY_REASON,
-    INDENT,
-    IRREVERSIBLE_LEAD,
-    NO_CHANGES,
-    NO_DRIFT,
-    NOT_APPLIED,
-    NOTHING_TO_APPLY,
-    UNMANAGED_SHOWN,
-    WIDTH,
-    CustomerItems,
-    billing_words,
-    by_customer,
-    counts_by_type,
-    deadline_words,
-    deferred_count,
-    deferred_when,
-    irreversible_headline,
-    records_by_customer,
-    scope_line,
-    value,
-    wrap,
-)
-from reconciler.wording import named, plural
+from reconciler.plan.model import Action
+from reconciler.plan.model import Blocked
+from reconciler.plan.model import Deferred
+from reconciler.plan.model import Plan
+from reconciler.render.common import EXPIRY_REASON
+from reconciler.render.common import INDENT
+from reconciler.render.common import IRREVERSIBLE_LEAD
+from reconciler.render.common import NO_CHANGES
+from reconciler.render.common import NO_DRIFT
+from reconciler.render.common import NOT_APPLIED
+from reconciler.render.common import NOTHING_TO_APPLY
+from reconciler.render.common import UNMANAGED_SHOWN
+from reconciler.render.common import WIDTH
+from reconciler.render.common import CustomerItems
+from reconciler.render.common import billing_words
+from reconciler.render.common import by_customer
+from reconciler.render.common import counts_by_type
+from reconciler.render.common import deadline_words
+from reconciler.render.common import deferred_count
+from reconciler.render.common import deferred_when
+from reconciler.render.common import irreversible_headline
+from reconciler.render.common import records_by_customer
+from reconciler.render.common import scope_line
+from reconciler.render.common import value
+from reconciler.render.common import wrap
+from reconciler.wording import named
+from reconciler.wording import plural
 
 KIND_WIDTH = max(len(kind.value) for kind in DriftKind)
 

@@ -17,13 +17,17 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from datetime import date, datetime, timedelta
+from datetime import date
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from reconciler.desired.load import CUSTOMERS_DIR, PARTNER_FILE
+from reconciler.desired.load import CUSTOMERS_DIR
+from reconciler.desired.load import PARTNER_FILE
 from reconciler.fake.state import FakeState
-from reconciler.scaffold.repository import DESIRED_DIR, schema_files
+from reconciler.scaffold.repository import DESIRED_DIR
+from reconciler.scaffold.repository import schema_files
 from reconciler.timestamps import format_time
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example"

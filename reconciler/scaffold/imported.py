@@ -30,9 +30,12 @@ from typing import Any
 import yaml
 
 from reconciler.desired.load import schema_path
-from reconciler.desired.marked_yaml import LoadError, load_yaml
+from reconciler.desired.marked_yaml import LoadError
+from reconciler.desired.marked_yaml import load_yaml
 from reconciler.live.lifecycle import term_end_day
-from reconciler.live.models import Customer, CustomerDetail, Subscription
+from reconciler.live.models import Customer
+from reconciler.live.models import CustomerDetail
+from reconciler.live.models import Subscription
 from reconciler.printable import escape_hidden
 
 CUSTOMER_MODELINE = "# yaml-language-server: $schema=../../schemas/customer.schema.json"

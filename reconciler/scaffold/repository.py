@@ -24,13 +24,18 @@ import importlib
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from reconciler import __version__
-from reconciler.desired.load import CUSTOMERS_DIR, PARTNER_FILE, SCHEMA_NAMES, schema_path
+from reconciler.desired.load import CUSTOMERS_DIR
+from reconciler.desired.load import PARTNER_FILE
+from reconciler.desired.load import SCHEMA_NAMES
+from reconciler.desired.load import schema_path
 from reconciler.desired.model import PartnerType
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.apply.support import Estate, copy_estate, make_estate, save_plan
+from tests.apply.support import Estate
+from tests.apply.support import copy_estate
+from tests.apply.support import make_estate
+from tests.apply.support import save_plan
 
 
 @pytest.fixture(scope="session")

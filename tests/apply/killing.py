@@ -8,10 +8,12 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 from reconciler.apply.journal import Journal
-from tests.apply.support import Estate, pcr_env
+from tests.apply.support import Estate
+from tests.apply.support import pcr_env
 
 # Only a safety net: every wait below normally ends on an event within a second or two.
 SAFETY_SECONDS = 120

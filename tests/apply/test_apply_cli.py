@@ -9,25 +9,23 @@ from pathlib import Path
 
 from reconciler.plan.model import from_dict
 from reconciler.render.common import irreversible_headline
-from tests.apply.support import (
-    EXAMPLE_ACTIONS,
-    FABRIKAM,
-    FABRIKAM_LEGACY,
-    FABRIKAM_NCE,
-    NOW,
-    TOKEN,
-    WAITING_FILES,
-    Estate,
-    assert_each_mutation_once,
-    fake_serve,
-    make_estate,
-    read_jsonl,
-    run_apply,
-    run_on_terminal,
-    run_pcr,
-    save_plan,
-    strip_escapes,
-)
+from tests.apply.support import EXAMPLE_ACTIONS
+from tests.apply.support import FABRIKAM
+from tests.apply.support import FABRIKAM_LEGACY
+from tests.apply.support import FABRIKAM_NCE
+from tests.apply.support import NOW
+from tests.apply.support import TOKEN
+from tests.apply.support import WAITING_FILES
+from tests.apply.support import Estate
+from tests.apply.support import assert_each_mutation_once
+from tests.apply.support import fake_serve
+from tests.apply.support import make_estate
+from tests.apply.support import read_jsonl
+from tests.apply.support import run_apply
+from tests.apply.support import run_on_terminal
+from tests.apply.support import run_pcr
+from tests.apply.support import save_plan
+from tests.apply.support import strip_escapes
 
 AUDIT_FIELDS = {
     *("time", "customer_id", "action", "target_id", "result", "request_id"),

@@ -12,17 +12,19 @@ import threading
 from pathlib import Path
 
 from reconciler.fake.server import FakeServer
-from tests.apply.killing import SAFETY_SECONDS, STEP_DONE, Run, Tally, run_to_the_end
-from tests.apply.support import (
-    EXAMPLE_ACTIONS,
-    NOW,
-    Estate,
-    apply_command,
-    assert_each_mutation_once,
-    copy_estate,
-    read_jsonl,
-    run_pcr,
-)
+from tests.apply.killing import SAFETY_SECONDS
+from tests.apply.killing import STEP_DONE
+from tests.apply.killing import Run
+from tests.apply.killing import Tally
+from tests.apply.killing import run_to_the_end
+from tests.apply.support import EXAMPLE_ACTIONS
+from tests.apply.support import NOW
+from tests.apply.support import Estate
+from tests.apply.support import apply_command
+from tests.apply.support import assert_each_mutation_once
+from tests.apply.support import copy_estate
+from tests.apply.support import read_jsonl
+from tests.apply.support import run_pcr
 
 SEED = 20261122
 

@@ -8,7 +8,11 @@ import re
 from pathlib import Path
 
 from reconciler.fake.server import FakeServer
-from tests.apply.support import EXAMPLE_ACTIONS, NOW, make_estate, run_pcr, save_plan
+from tests.apply.support import EXAMPLE_ACTIONS
+from tests.apply.support import NOW
+from tests.apply.support import make_estate
+from tests.apply.support import run_pcr
+from tests.apply.support import save_plan
 
 ONE_SUBSCRIPTION = re.compile(r"^/v1/customers/[^/]+/subscriptions/[^/]+$")
 

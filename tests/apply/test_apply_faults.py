@@ -10,17 +10,16 @@ from collections import defaultdict
 
 from reconciler.fake.app import RequestRecord
 from reconciler.fake.server import FakeServer
-from reconciler.plan.actions import ActionType, kind_of
-from tests.apply.support import (
-    ADVENTURE_WORKS,
-    EXAMPLE_ACTIONS,
-    FABRIKAM,
-    NORTHWIND,
-    WIDE_WORLD,
-    Estate,
-    assert_each_mutation_once,
-    run_apply,
-)
+from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import kind_of
+from tests.apply.support import ADVENTURE_WORKS
+from tests.apply.support import EXAMPLE_ACTIONS
+from tests.apply.support import FABRIKAM
+from tests.apply.support import NORTHWIND
+from tests.apply.support import WIDE_WORLD
+from tests.apply.support import Estate
+from tests.apply.support import assert_each_mutation_once
+from tests.apply.support import run_apply
 
 
 def changes(requests: list[RequestRecord]) -> list[list[RequestRecord]]:

@@ -17,17 +17,15 @@ from reconciler.fake.state import FakeState
 from reconciler.plan import guardrails
 from reconciler.plan import model as plan_model
 from reconciler.plan.actions.removal import CONSEQUENCES as REMOVAL_CONSEQUENCES
-from tests.apply.support import (
-    CONTOSO,
-    LITWARE,
-    NORTHWIND,
-    NORTHWIND_E1,
-    NOW,
-    Estate,
-    make_estate,
-    run_apply,
-    run_pcr,
-)
+from tests.apply.support import CONTOSO
+from tests.apply.support import LITWARE
+from tests.apply.support import NORTHWIND
+from tests.apply.support import NORTHWIND_E1
+from tests.apply.support import NOW
+from tests.apply.support import Estate
+from tests.apply.support import make_estate
+from tests.apply.support import run_apply
+from tests.apply.support import run_pcr
 
 
 def apply_saved(pcr: str, estate: Estate, now: str = NOW) -> tuple[int, str]:

@@ -9,20 +9,29 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.apply.executor import AZURE_CANCEL_WAIT_SECONDS, Executor, StepResult
-from reconciler.apply.journal import AuditLog, Journal
+from reconciler.apply.executor import AZURE_CANCEL_WAIT_SECONDS
+from reconciler.apply.executor import Executor
+from reconciler.apply.executor import StepResult
+from reconciler.apply.journal import AuditLog
+from reconciler.apply.journal import Journal
 from reconciler.fake import FakePartnerCenter
 from reconciler.fake.state import FakeState
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.config import Limits
 from reconciler.live.read import read_live
-from reconciler.plan.actions import ActionType, Outcome
+from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import Outcome
 from reconciler.plan.model import Action
 from reconciler.plan.planner import make_plan
-from tests.apply.test_catalogue import AZURE_PLAN, AZURE_SUBS, LEAVING, build_state
+from tests.apply.test_catalogue import AZURE_PLAN
+from tests.apply.test_catalogue import AZURE_SUBS
+from tests.apply.test_catalogue import LEAVING
+from tests.apply.test_catalogue import build_state
 from tests.graphs import graph_beside
-from tests.plan.builders import NOW, customer, estate
+from tests.plan.builders import NOW
+from tests.plan.builders import customer
+from tests.plan.builders import estate
 
 
 class Clock:

@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 
 from reconciler.fake.state import FakeState
-from tests.apply.support import NOW, Estate, fake_serve, run_apply, run_pcr, save_plan
+from tests.apply.support import NOW
+from tests.apply.support import Estate
+from tests.apply.support import fake_serve
+from tests.apply.support import run_apply
+from tests.apply.support import run_pcr
+from tests.apply.support import save_plan
 from tests.conftest import DIRECT_PARTNER
 
 LEAVING = "0a1b2c3d-0000-4000-8000-00000000a001"

@@ -11,22 +11,18 @@ from typing import Any
 
 from reconciler.fake.server import FakeServer
 from reconciler.fake.state import FakeState
-from tests.apply.support import (
-    NORTHWIND,
-    NOW,
-    WIDE_WORLD,
-    WIDE_WORLD_ORDER,
-    WIDE_WORLD_SOFTWARE,
-    Estate,
-    make_estate,
-    run_pcr,
-)
-from tests.live.pc_support import (
-    MARKETPLACE,
-    WIDE_WORLD_PERPETUAL,
-    add_perpetual_purchase,
-    marketplace_subscription,
-)
+from tests.apply.support import NORTHWIND
+from tests.apply.support import NOW
+from tests.apply.support import WIDE_WORLD
+from tests.apply.support import WIDE_WORLD_ORDER
+from tests.apply.support import WIDE_WORLD_SOFTWARE
+from tests.apply.support import Estate
+from tests.apply.support import make_estate
+from tests.apply.support import run_pcr
+from tests.live.pc_support import MARKETPLACE
+from tests.live.pc_support import WIDE_WORLD_PERPETUAL
+from tests.live.pc_support import add_perpetual_purchase
+from tests.live.pc_support import marketplace_subscription
 
 PERPETUAL = WIDE_WORLD_PERPETUAL
 BIENNIAL = "6a7b8c9d-0000-4000-8000-000000000005"

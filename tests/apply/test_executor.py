@@ -6,18 +6,23 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from reconciler.apply.executor import ApplyReport, Executor
-from reconciler.apply.journal import AuditLog, Journal
+from reconciler.apply.executor import ApplyReport
+from reconciler.apply.executor import Executor
+from reconciler.apply.journal import AuditLog
+from reconciler.apply.journal import Journal
 from reconciler.desired.load import load_desired
 from reconciler.desired.model import Desired
 from reconciler.fake import FakePartnerCenter
@@ -27,21 +32,21 @@ from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.config import Limits
 from reconciler.live.read import read_live
-from reconciler.plan.actions import ActionType, Outcome
-from reconciler.plan.model import Action, Plan
+from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import Outcome
+from reconciler.plan.model import Action
+from reconciler.plan.model import Plan
 from reconciler.plan.planner import make_plan
-from tests.apply.support import (
-    ADVENTURE_WORKS,
-    ADVENTURE_WORKS_NCE,
-    EXAMPLE_ACTIONS,
-    FABRIKAM,
-    NORTHWIND,
-    NORTHWIND_E1,
-    NORTHWIND_EXCHANGE,
-    TOKEN,
-    WIDE_WORLD,
-    read_jsonl,
-)
+from tests.apply.support import ADVENTURE_WORKS
+from tests.apply.support import ADVENTURE_WORKS_NCE
+from tests.apply.support import EXAMPLE_ACTIONS
+from tests.apply.support import FABRIKAM
+from tests.apply.support import NORTHWIND
+from tests.apply.support import NORTHWIND_E1
+from tests.apply.support import NORTHWIND_EXCHANGE
+from tests.apply.support import TOKEN
+from tests.apply.support import WIDE_WORLD
+from tests.apply.support import read_jsonl
 from tests.conftest import EXAMPLE
 from tests.graphs import graph_beside
 from tests.timeouts import FirstAttemptTimesOut

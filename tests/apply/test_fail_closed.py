@@ -11,22 +11,25 @@ from pathlib import Path
 import pytest
 
 from reconciler.apply.executor import Executor
-from reconciler.apply.journal import AuditLog, Journal
+from reconciler.apply.journal import AuditLog
+from reconciler.apply.journal import Journal
 from reconciler.fake import FakePartnerCenter
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.read import read_live
-from reconciler.plan.actions import ActionType, Outcome
+from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import Outcome
 from reconciler.plan.planner import make_plan
-from tests.apply.support import (
-    NORTHWIND,
-    NORTHWIND_E1,
-    NORTHWIND_EXCHANGE,
-    make_estate,
-    run_apply,
-    save_plan,
-)
+from tests.apply.support import NORTHWIND
+from tests.apply.support import NORTHWIND_E1
+from tests.apply.support import NORTHWIND_EXCHANGE
+from tests.apply.support import make_estate
+from tests.apply.support import run_apply
+from tests.apply.support import save_plan
 from tests.graphs import graph_beside
-from tests.vanishing import NOW, example_desired, example_fake, in_process_client
+from tests.vanishing import NOW
+from tests.vanishing import example_desired
+from tests.vanishing import example_fake
+from tests.vanishing import in_process_client
 
 
 @pytest.fixture

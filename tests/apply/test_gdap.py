@@ -17,20 +17,21 @@ import pytest
 
 from reconciler.fake.server import FakeServer
 from reconciler.fake.state import FakeState
-from tests.apply.killing import STEP_DONE, Run, Tally, run_to_the_end
-from tests.apply.support import (
-    NORTHWIND,
-    NOW,
-    Estate,
-    apply_command,
-    assert_each_mutation_once,
-    make_estate,
-    pcr_env,
-    read_jsonl,
-    run_apply,
-    run_pcr,
-    save_plan,
-)
+from tests.apply.killing import STEP_DONE
+from tests.apply.killing import Run
+from tests.apply.killing import Tally
+from tests.apply.killing import run_to_the_end
+from tests.apply.support import NORTHWIND
+from tests.apply.support import NOW
+from tests.apply.support import Estate
+from tests.apply.support import apply_command
+from tests.apply.support import assert_each_mutation_once
+from tests.apply.support import make_estate
+from tests.apply.support import pcr_env
+from tests.apply.support import read_jsonl
+from tests.apply.support import run_apply
+from tests.apply.support import run_pcr
+from tests.apply.support import save_plan
 
 # The example estate's Tailspin Toys waits for its NCE term to end (2027-03-01).
 TAILSPIN = "6f55635c-a2f9-40b3-98c9-9879d04da870"

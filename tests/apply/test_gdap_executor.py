@@ -9,18 +9,24 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.apply.executor import Executor, StepResult
-from reconciler.apply.journal import AuditLog, Journal
+from reconciler.apply.executor import Executor
+from reconciler.apply.executor import StepResult
+from reconciler.apply.journal import AuditLog
+from reconciler.apply.journal import Journal
 from reconciler.fake.app import FakePartnerCenter
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.config import Limits
 from reconciler.live.read import read_live
-from reconciler.plan.actions import ActionType, Outcome
+from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import Outcome
 from reconciler.plan.model import Plan
 from reconciler.plan.planner import make_plan
-from tests.apply.support import NORTHWIND, TOKEN
-from tests.apply.test_executor import NOW, example_desired, example_state
+from tests.apply.support import NORTHWIND
+from tests.apply.support import TOKEN
+from tests.apply.test_executor import NOW
+from tests.apply.test_executor import example_desired
+from tests.apply.test_executor import example_state
 from tests.graphs import graph_beside
 
 

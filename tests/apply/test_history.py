@@ -9,16 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.apply.support import (
-    CONTOSO,
-    EXAMPLE_ACTIONS,
-    NORTHWIND,
-    Estate,
-    make_estate,
-    run_apply,
-    run_pcr,
-    save_plan,
-)
+from tests.apply.support import CONTOSO
+from tests.apply.support import EXAMPLE_ACTIONS
+from tests.apply.support import NORTHWIND
+from tests.apply.support import Estate
+from tests.apply.support import make_estate
+from tests.apply.support import run_apply
+from tests.apply.support import run_pcr
+from tests.apply.support import save_plan
 
 
 def applied(tmp_path: Path, pcr: str) -> Estate:

@@ -25,7 +25,8 @@ import pytest
 
 from reconciler import interrupts
 from reconciler.apply.executor import Executor
-from reconciler.apply.journal import AuditLog, Journal
+from reconciler.apply.journal import AuditLog
+from reconciler.apply.journal import Journal
 from reconciler.fake import FakePartnerCenter
 from reconciler.fake.app import Hold
 from reconciler.fake.server import FakeServer
@@ -35,18 +36,21 @@ from reconciler.live.config import Limits
 from reconciler.live.read import read_live
 from reconciler.plan.actions import Outcome
 from reconciler.plan.planner import make_plan
-from tests.apply.support import (
-    EXAMPLE_ACTIONS,
-    Estate,
-    apply_command,
-    assert_each_mutation_once,
-    make_estate,
-    pcr_env,
-    read_jsonl,
-    run_apply,
-)
-from tests.apply.test_catalogue import AZURE_PLAN, LEAVING, build_state
-from tests.apply.test_executor import NOW, client_for, example_desired, example_state
+from tests.apply.support import EXAMPLE_ACTIONS
+from tests.apply.support import Estate
+from tests.apply.support import apply_command
+from tests.apply.support import assert_each_mutation_once
+from tests.apply.support import make_estate
+from tests.apply.support import pcr_env
+from tests.apply.support import read_jsonl
+from tests.apply.support import run_apply
+from tests.apply.test_catalogue import AZURE_PLAN
+from tests.apply.test_catalogue import LEAVING
+from tests.apply.test_catalogue import build_state
+from tests.apply.test_executor import NOW
+from tests.apply.test_executor import client_for
+from tests.apply.test_executor import example_desired
+from tests.apply.test_executor import example_state
 from tests.graphs import graph_beside
 from tests.plan import builders
 

@@ -14,16 +14,14 @@ import pytest
 from reconciler.apply.state import LockedError
 from reconciler.apply.state.local import apply_lock
 from reconciler.fake.server import FakeServer
-from tests.apply.support import (
-    EXAMPLE_ACTIONS,
-    NOW,
-    Estate,
-    apply_command,
-    assert_each_mutation_once,
-    make_estate,
-    pcr_env,
-    run_pcr,
-)
+from tests.apply.support import EXAMPLE_ACTIONS
+from tests.apply.support import NOW
+from tests.apply.support import Estate
+from tests.apply.support import apply_command
+from tests.apply.support import assert_each_mutation_once
+from tests.apply.support import make_estate
+from tests.apply.support import pcr_env
+from tests.apply.support import run_pcr
 
 # Only a safety net: the waits below end on events (a change reaching the fake, an exit).
 SAFETY_SECONDS = 120

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.apply.support import NOW, Estate, run_pcr
+from tests.apply.support import NOW
+from tests.apply.support import Estate
+from tests.apply.support import run_pcr
 
 FORMATS = ("text", "json", "markdown")
 

@@ -16,19 +16,20 @@ import pytest
 from reconciler.connect import FAKE_APP_ID
 from reconciler.fake.server import FakeServer
 from reconciler.fake.state import FakeState
-from tests.apply.support import (
-    ADVENTURE_WORKS,
-    NORTHWIND,
-    NOW,
-    Estate,
-    apply_command,
-    assert_each_mutation_once,
-    make_estate,
-    run_apply,
-    run_pcr,
-    save_plan,
-)
-from tests.apply.test_gdap import TAILSPIN, killed_and_resumed, northwind_steps, with_gdap
+from tests.apply.support import ADVENTURE_WORKS
+from tests.apply.support import NORTHWIND
+from tests.apply.support import NOW
+from tests.apply.support import Estate
+from tests.apply.support import apply_command
+from tests.apply.support import assert_each_mutation_once
+from tests.apply.support import make_estate
+from tests.apply.support import run_apply
+from tests.apply.support import run_pcr
+from tests.apply.support import save_plan
+from tests.apply.test_gdap import TAILSPIN
+from tests.apply.test_gdap import killed_and_resumed
+from tests.apply.test_gdap import northwind_steps
+from tests.apply.test_gdap import with_gdap
 
 PARTNER_DOMAIN = "contoso-partner.com"
 ALICE = "a1a1a1a1-0000-4000-8000-000000000001"  # a guest by her mail

@@ -8,14 +8,12 @@ import subprocess
 from pathlib import Path
 
 from reconciler.fake.server import FakeServer
-from tests.apply.support import (
-    NOW,
-    Estate,
-    make_estate,
-    pcr_env,
-    run_on_terminal,
-    strip_escapes,
-)
+from tests.apply.support import NOW
+from tests.apply.support import Estate
+from tests.apply.support import make_estate
+from tests.apply.support import pcr_env
+from tests.apply.support import run_on_terminal
+from tests.apply.support import strip_escapes
 
 # Of the 9 declared customers, 7 have reads to do (subscriptions, GDAP): the read's work.
 READ_BAR = re.compile(r"\rreading Partner Center +\[#+\] +7/7 +customers' details")

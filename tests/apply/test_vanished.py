@@ -4,31 +4,34 @@ step of a gone customer stops that customer with a clear reason; the others carr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from reconciler.apply.executor import ApplyReport, Executor
-from reconciler.apply.journal import AuditLog, Journal
+from reconciler.apply.executor import ApplyReport
+from reconciler.apply.executor import Executor
+from reconciler.apply.journal import AuditLog
+from reconciler.apply.journal import Journal
 from reconciler.desired.model import Desired
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.read import read_live
 from reconciler.plan.actions import Outcome
 from reconciler.plan.model import Plan
 from reconciler.plan.planner import make_plan
-from tests.apply.support import EXAMPLE_ACTIONS, NORTHWIND, read_jsonl
+from tests.apply.support import EXAMPLE_ACTIONS
+from tests.apply.support import NORTHWIND
+from tests.apply.support import read_jsonl
 from tests.graphs import graph_beside
-from tests.vanishing import (
-    NOW,
-    Trigger,
-    Vanishing,
-    after_customer_read,
-    example_desired,
-    example_fake,
-    in_process_client,
-)
+from tests.vanishing import NOW
+from tests.vanishing import Trigger
+from tests.vanishing import Vanishing
+from tests.vanishing import after_customer_read
+from tests.vanishing import example_desired
+from tests.vanishing import example_fake
+from tests.vanishing import in_process_client
 
 GONE = "the customer is no longer in the partner's list"
 

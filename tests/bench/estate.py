@@ -16,18 +16,19 @@ import json
 import random
 import subprocess
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from reconciler.live.models import (
-    CustomerDetail,
-    Live,
-    customer_from_wire,
-    entitlement_from_wire,
-    subscription_from_wire,
-)
+from reconciler.live.models import CustomerDetail
+from reconciler.live.models import Live
+from reconciler.live.models import customer_from_wire
+from reconciler.live.models import entitlement_from_wire
+from reconciler.live.models import subscription_from_wire
 from reconciler.timestamps import format_time
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)

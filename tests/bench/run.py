@@ -39,12 +39,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench.estate import NOW, Estate, commit_all, git_reset, write_fake_state
+from tests.bench.estate import NOW
+from tests.bench.estate import Estate
+from tests.bench.estate import commit_all
+from tests.bench.estate import git_reset
+from tests.bench.estate import write_fake_state
 from tests.bench.startup import run_startup
 
 REPO = Path(__file__).resolve().parents[2]

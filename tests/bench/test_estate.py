@@ -17,16 +17,14 @@ from reconciler.live.lifecycle import needs_detail
 from reconciler.live.read import read_live
 from reconciler.plan.actions import ActionType
 from reconciler.plan.planner import make_plan
-from tests.bench.estate import (
-    NOW,
-    PAGE_SIZE,
-    fake_state,
-    generate,
-    live_snapshot,
-    pull_request,
-    write_desired,
-    write_fake_state,
-)
+from tests.bench.estate import NOW
+from tests.bench.estate import PAGE_SIZE
+from tests.bench.estate import fake_state
+from tests.bench.estate import generate
+from tests.bench.estate import live_snapshot
+from tests.bench.estate import pull_request
+from tests.bench.estate import write_desired
+from tests.bench.estate import write_fake_state
 from tests.bench.report import write_markdown
 from tests.bench.startup import import_ms_by_package
 from tests.reading import clients_on

@@ -6,28 +6,37 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime, time, timedelta, timezone
+from datetime import UTC
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
+from datetime import timezone
 
 from reconciler.calendar.events import make_calendar
-from reconciler.calendar.model import Event, EventKind
-from reconciler.desired.model import Cleanup, Desired, DesiredStatus, Relationship, TenantCleanup
+from reconciler.calendar.model import Event
+from reconciler.calendar.model import EventKind
+from reconciler.desired.model import Cleanup
+from reconciler.desired.model import Desired
+from reconciler.desired.model import DesiredStatus
+from reconciler.desired.model import Relationship
+from reconciler.desired.model import TenantCleanup
 from reconciler.fake import FakePartnerCenter
 from reconciler.fake.state import FakeState
 from reconciler.live.lifecycle import term_over
-from reconciler.live.models import Live, SubscriptionKind, SubscriptionStatus
+from reconciler.live.models import Live
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import SubscriptionStatus
 from reconciler.live.read import read_partner_gdap
 from tests.conftest import EXAMPLE
-from tests.plan.builders import (
-    NOW,
-    customer,
-    detail,
-    estate,
-    footprint,
-    override,
-    relationship,
-    reserved_instance,
-    sub,
-)
+from tests.plan.builders import NOW
+from tests.plan.builders import customer
+from tests.plan.builders import detail
+from tests.plan.builders import estate
+from tests.plan.builders import footprint
+from tests.plan.builders import override
+from tests.plan.builders import relationship
+from tests.plan.builders import reserved_instance
+from tests.plan.builders import sub
 from tests.reading import clients_on
 from tests.vanishing import example_desired
 

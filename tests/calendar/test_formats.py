@@ -8,18 +8,33 @@ import json
 import shutil
 import subprocess
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date
+from datetime import timedelta
 from pathlib import Path
 
 import icalendar
 import pytest
 
 from reconciler.calendar.events import make_calendar
-from reconciler.calendar.model import Calendar, Event, EventKind, from_dict
-from reconciler.desired.model import DesiredStatus, Relationship
+from reconciler.calendar.model import Calendar
+from reconciler.calendar.model import Event
+from reconciler.calendar.model import EventKind
+from reconciler.calendar.model import from_dict
+from reconciler.desired.model import DesiredStatus
+from reconciler.desired.model import Relationship
 from reconciler.live.models import SubscriptionKind
-from reconciler.render.calendar import gantt, render_ics, render_json, render_markdown, render_text
-from tests.plan.builders import NOW, customer, detail, estate, override, relationship, sub
+from reconciler.render.calendar import gantt
+from reconciler.render.calendar import render_ics
+from reconciler.render.calendar import render_json
+from reconciler.render.calendar import render_markdown
+from reconciler.render.calendar import render_text
+from tests.plan.builders import NOW
+from tests.plan.builders import customer
+from tests.plan.builders import detail
+from tests.plan.builders import estate
+from tests.plan.builders import override
+from tests.plan.builders import relationship
+from tests.plan.builders import sub
 
 MERMAID = Path(__file__).parents[1] / "mermaid"
 HOSTILE = 'Fabrikam; "Ltd", #1: a\\b\n\x1b[31mred'

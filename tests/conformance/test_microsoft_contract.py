@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -33,29 +36,31 @@ from reconciler.live import graph as graph_module
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.config import Limits
-from reconciler.live.errors import NotFound, PartnerCenterError
+from reconciler.live.errors import NotFound
+from reconciler.live.errors import PartnerCenterError
 from reconciler.live.graph import GraphClient
-from reconciler.live.models import (
-    FAILS_CLOSED,
-    AzureEntitlementStatus,
-    CustomerRelationship,
-    EntitlementType,
-    GdapRequestStatus,
-    GdapStatus,
-    SubscriptionKind,
-    SubscriptionStatus,
-    azure_entitlement_from_wire,
-    classify,
-    customer_from_wire,
-    entitlement_from_wire,
-    gdap_relationship_from_wire,
-    gdap_request_from_wire,
-    subscription_from_wire,
-)
-from reconciler.live.tenant import ContactList, TenantClient
-from tests.conformance.contract import Contract, contract
-from tests.live.pc_support import MARKETPLACE, marketplace_subscription
+from reconciler.live.models import FAILS_CLOSED
+from reconciler.live.models import AzureEntitlementStatus
+from reconciler.live.models import CustomerRelationship
+from reconciler.live.models import EntitlementType
+from reconciler.live.models import GdapRequestStatus
+from reconciler.live.models import GdapStatus
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import SubscriptionStatus
+from reconciler.live.models import azure_entitlement_from_wire
+from reconciler.live.models import classify
+from reconciler.live.models import customer_from_wire
+from reconciler.live.models import entitlement_from_wire
+from reconciler.live.models import gdap_relationship_from_wire
+from reconciler.live.models import gdap_request_from_wire
+from reconciler.live.models import subscription_from_wire
+from reconciler.live.tenant import ContactList
+from reconciler.live.tenant import TenantClient
+from tests.conformance.contract import Contract
+from tests.conformance.contract import contract
+from tests.live.pc_support import MARKETPLACE
 from tests.live.pc_support import WIDE_WORLD_PERPETUAL as PERPETUAL
+from tests.live.pc_support import marketplace_subscription
 
 TOKEN = "tok-CONFORMANCE-7d1e"
 CONTOSO = "cfc52cfc-1732-4fd6-8bf3-8918bdf0a40b"
@@ -168,7 +173,8 @@ def tracked_reads(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def world() -> FakeState:
-    from tests.live.pc_support import add_perpetual_purchase, example_state
+    from tests.live.pc_support import add_perpetual_purchase
+    from tests.live.pc_support import example_state
 
     state = example_state()
     add_perpetual_purchase(state, isMicrosoftProduct=True)

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from reconciler.cli import cli, main
-from tests.conftest import EXAMPLE, WriteFile
+from reconciler.cli import cli
+from reconciler.cli import main
+from tests.conftest import EXAMPLE
+from tests.conftest import WriteFile
 
 TENANT = "3f2b7a4e-1c0d-4e8f-9a61-5b7c2d9e0f13"
 

@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.desired.marked_yaml import LoadError, Mapping, Mark, Sequence, load_yaml, parse_yaml
+from reconciler.desired.marked_yaml import LoadError
+from reconciler.desired.marked_yaml import Mapping
+from reconciler.desired.marked_yaml import Mark
+from reconciler.desired.marked_yaml import Sequence
+from reconciler.desired.marked_yaml import load_yaml
+from reconciler.desired.marked_yaml import parse_yaml
 
 
 def test_marks_keys_values_and_items() -> None:

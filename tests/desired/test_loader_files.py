@@ -16,7 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import cli
-from reconciler.desired.load import DesiredStateError, load_desired
+from reconciler.desired.load import DesiredStateError
+from reconciler.desired.load import load_desired
 from reconciler.desired.marked_yaml import MAX_FILE_BYTES
 from tests.conftest import WriteFile
 

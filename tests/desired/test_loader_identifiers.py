@@ -20,7 +20,10 @@ from click.testing import CliRunner
 
 from reconciler.cli import cli
 from reconciler.desired import load as validate
-from reconciler.desired.load import SCHEMA_DIR, SCHEMA_NAMES, load_desired, schema_path
+from reconciler.desired.load import SCHEMA_DIR
+from reconciler.desired.load import SCHEMA_NAMES
+from reconciler.desired.load import load_desired
+from reconciler.desired.load import schema_path
 from tests.conftest import WriteFile
 
 TENANT = "3f2b7a4e-1c0d-4e8f-9a61-5b7c2d9e0f13"

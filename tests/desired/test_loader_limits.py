@@ -14,13 +14,11 @@ from click.testing import CliRunner
 
 from reconciler.cli import cli
 from reconciler.desired.load import load_desired
-from reconciler.desired.marked_yaml import (
-    MAX_ALIAS_NODES,
-    MAX_ALIASES,
-    MAX_DEPTH,
-    load_yaml,
-    parse_yaml,
-)
+from reconciler.desired.marked_yaml import MAX_ALIAS_NODES
+from reconciler.desired.marked_yaml import MAX_ALIASES
+from reconciler.desired.marked_yaml import MAX_DEPTH
+from reconciler.desired.marked_yaml import load_yaml
+from reconciler.desired.marked_yaml import parse_yaml
 from tests.conftest import WriteFile
 
 TENANT = "3f2b7a4e-1c0d-4e8f-9a61-5b7c2d9e0f13"

@@ -11,9 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.desired.load import load_desired, load_scoped
-from reconciler.desired.scope import DesiredDeclarations, ScopeError, changed_since, only
-from tests.apply.support import FABRIKAM, NORTHWIND, NOW, make_estate, pcr_env, run_pcr
+from reconciler.desired.load import load_desired
+from reconciler.desired.load import load_scoped
+from reconciler.desired.scope import DesiredDeclarations
+from reconciler.desired.scope import ScopeError
+from reconciler.desired.scope import changed_since
+from reconciler.desired.scope import only
+from tests.apply.support import FABRIKAM
+from tests.apply.support import NORTHWIND
+from tests.apply.support import NOW
+from tests.apply.support import make_estate
+from tests.apply.support import pcr_env
+from tests.apply.support import run_pcr
 from tests.conftest import EXAMPLE
 
 CONTOSO = "cfc52cfc-1732-4fd6-8bf3-8918bdf0a40b"

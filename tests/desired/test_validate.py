@@ -5,12 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from reconciler.desired.load import DesiredStateError, load_desired
-from reconciler.desired.model import DesiredStatus, NceOutsideWindow, PartnerType, Relationship
-from tests.conftest import DIRECT_PARTNER, EXAMPLE, WriteFile
+from reconciler.desired.load import DesiredStateError
+from reconciler.desired.load import load_desired
+from reconciler.desired.model import DesiredStatus
+from reconciler.desired.model import NceOutsideWindow
+from reconciler.desired.model import PartnerType
+from reconciler.desired.model import Relationship
+from tests.conftest import DIRECT_PARTNER
+from tests.conftest import EXAMPLE
+from tests.conftest import WriteFile
 
 # An offboarding declares its domain as a second key (policy.require_domain_for_removal).
 DOMAIN = "domain: contoso.onmicrosoft.com\n"

@@ -31,52 +31,55 @@ warning in drift, where nothing else of the customer is left to show.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from reconciler.desired.model import (
-    Cleanup,
-    Desired,
-    DesiredCustomer,
-    DesiredStatus,
-    GdapOffboarding,
-    NceOutsideWindow,
-    PartnerType,
-    Relationship,
-    TenantCleanup,
-)
-from reconciler.drift.compare import as_planned, drift
-from reconciler.drift.model import DriftKind, DriftRecord
-from reconciler.live.lifecycle import needs_gdap, needs_tenant_read
-from reconciler.live.models import (
-    AzureEntitlementStatus,
-    CustomerDetail,
-    GdapRelationship,
-    GdapStatus,
-    Live,
-    Subscription,
-    SubscriptionKind,
-    SubscriptionStatus,
-)
+from reconciler.desired.model import Cleanup
+from reconciler.desired.model import Desired
+from reconciler.desired.model import DesiredCustomer
+from reconciler.desired.model import DesiredStatus
+from reconciler.desired.model import GdapOffboarding
+from reconciler.desired.model import NceOutsideWindow
+from reconciler.desired.model import PartnerType
+from reconciler.desired.model import Relationship
+from reconciler.desired.model import TenantCleanup
+from reconciler.drift.compare import as_planned
+from reconciler.drift.compare import drift
+from reconciler.drift.model import DriftKind
+from reconciler.drift.model import DriftRecord
+from reconciler.live.lifecycle import needs_gdap
+from reconciler.live.lifecycle import needs_tenant_read
+from reconciler.live.models import AzureEntitlementStatus
+from reconciler.live.models import CustomerDetail
+from reconciler.live.models import GdapRelationship
+from reconciler.live.models import GdapStatus
+from reconciler.live.models import Live
+from reconciler.live.models import Subscription
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import SubscriptionStatus
 from reconciler.plan import actions
 from reconciler.plan.actions import ActionType
-from reconciler.plan.model import BlockedKind, Plan
-from reconciler.plan.planner import CustomerPlan, make_plan, plan_declared
-from tests.plan.builders import (
-    NOW,
-    OWN_APP,
-    azure_subscription,
-    customer,
-    detail,
-    estate,
-    footprint,
-    live_customer,
-    override,
-    relationship,
-    sub,
-)
+from reconciler.plan.model import BlockedKind
+from reconciler.plan.model import Plan
+from reconciler.plan.planner import CustomerPlan
+from reconciler.plan.planner import make_plan
+from reconciler.plan.planner import plan_declared
+from tests.plan.builders import NOW
+from tests.plan.builders import OWN_APP
+from tests.plan.builders import azure_subscription
+from tests.plan.builders import customer
+from tests.plan.builders import detail
+from tests.plan.builders import estate
+from tests.plan.builders import footprint
+from tests.plan.builders import live_customer
+from tests.plan.builders import override
+from tests.plan.builders import relationship
+from tests.plan.builders import sub
 
 IDENTITY = frozenset({DriftKind.NAME, DriftKind.DOMAIN})
 # Weighted to what estates hold, so that most customers get as far as a plan and its

@@ -7,9 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
+from click.testing import Result
 
-from reconciler.cli import cli, main
+from reconciler.cli import cli
+from reconciler.cli import main
 from reconciler.desired.model import Relationship
 from reconciler.drift.compare import drift
 from reconciler.drift.model import DriftReport
@@ -17,16 +19,15 @@ from reconciler.render import render_drift
 from reconciler.render.common import ONLY_WAITING
 from reconciler.render.markdown import render_drift as markdown
 from tests.conftest import EXAMPLE
-from tests.drift.waiting import (
-    PROSEWARE,
-    PROSEWARE_DUE,
-    PROSEWARE_NCE,
-    TAILSPIN_DUE,
-    set_fake_clock,
-    waiting_estate,
-)
+from tests.drift.waiting import PROSEWARE
+from tests.drift.waiting import PROSEWARE_DUE
+from tests.drift.waiting import PROSEWARE_NCE
+from tests.drift.waiting import TAILSPIN_DUE
+from tests.drift.waiting import set_fake_clock
+from tests.drift.waiting import waiting_estate
 from tests.plan.builders import NOW as PLANNER_NOW
-from tests.plan.builders import customer, estate
+from tests.plan.builders import customer
+from tests.plan.builders import estate
 
 NOW = "2026-11-22T09:00:00Z"
 ALPINE = "ae43c559-1885-44c2-ad5f-68ff5454b9da"

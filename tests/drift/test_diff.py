@@ -3,41 +3,43 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from reconciler.desired.model import (
-    DesiredCustomer,
-    DesiredStatus,
-    Policy,
-    Relationship,
-    UnmanagedCustomers,
-)
-from reconciler.drift.compare import cancellation_outlook, drift
-from reconciler.drift.model import DriftKind, DriftRecord, DriftReport, to_dict
-from reconciler.live.lifecycle import renewal_date, window_after
-from reconciler.live.models import (
-    Customer,
-    CustomerDetail,
-    Subscription,
-    SubscriptionKind,
-    SubscriptionStatus,
-)
+from reconciler.desired.model import DesiredCustomer
+from reconciler.desired.model import DesiredStatus
+from reconciler.desired.model import Policy
+from reconciler.desired.model import Relationship
+from reconciler.desired.model import UnmanagedCustomers
+from reconciler.drift.compare import cancellation_outlook
+from reconciler.drift.compare import drift
+from reconciler.drift.model import DriftKind
+from reconciler.drift.model import DriftRecord
+from reconciler.drift.model import DriftReport
+from reconciler.drift.model import to_dict
+from reconciler.live.lifecycle import renewal_date
+from reconciler.live.lifecycle import window_after
+from reconciler.live.models import Customer
+from reconciler.live.models import CustomerDetail
+from reconciler.live.models import Subscription
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import SubscriptionStatus
 from reconciler.plan.actions import ActionType
 from reconciler.plan.model import BlockedKind
 from reconciler.plan.planner import make_plan
-from tests.plan.builders import (
-    NOW,
-    customer,
-    detail,
-    estate,
-    guid,
-    live_customer,
-    override,
-    sub,
-)
+from tests.plan.builders import NOW
+from tests.plan.builders import customer
+from tests.plan.builders import detail
+from tests.plan.builders import estate
+from tests.plan.builders import guid
+from tests.plan.builders import live_customer
+from tests.plan.builders import override
+from tests.plan.builders import sub
 
 NCE, LEGACY, SOFTWARE, AZURE = (
     SubscriptionKind.NCE,

@@ -9,32 +9,35 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
+from click.testing import Result
 
 from reconciler.cli import cli
-from reconciler.desired.model import DesiredStatus, GdapOffboarding, Relationship
+from reconciler.desired.model import DesiredStatus
+from reconciler.desired.model import GdapOffboarding
+from reconciler.desired.model import Relationship
 from reconciler.drift.compare import drift
-from reconciler.drift.model import DriftKind, DriftRecord, DriftReport, to_dict
+from reconciler.drift.model import DriftKind
+from reconciler.drift.model import DriftRecord
+from reconciler.drift.model import DriftReport
+from reconciler.drift.model import to_dict
 from reconciler.fake.state import FakeState
-from reconciler.live.models import (
-    GdapRelationship,
-    GdapStatus,
-    Live,
-    Subscription,
-    SubscriptionKind,
-)
-from reconciler.plan.actions import ActionType, kind_of
+from reconciler.live.models import GdapRelationship
+from reconciler.live.models import GdapStatus
+from reconciler.live.models import Live
+from reconciler.live.models import Subscription
+from reconciler.live.models import SubscriptionKind
+from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import kind_of
 from reconciler.plan.planner import make_plan
 from reconciler.render import render_drift
-from tests.plan.builders import (
-    NOW,
-    customer,
-    detail,
-    estate,
-    override,
-    relationship,
-    sub,
-)
+from tests.plan.builders import NOW
+from tests.plan.builders import customer
+from tests.plan.builders import detail
+from tests.plan.builders import estate
+from tests.plan.builders import override
+from tests.plan.builders import relationship
+from tests.plan.builders import sub
 
 GDAP = DriftKind.GDAP_RELATIONSHIP
 RESELLER = Relationship.RESELLER

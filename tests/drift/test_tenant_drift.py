@@ -7,24 +7,28 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reconciler.desired.model import Cleanup, NceOutsideWindow, TenantCleanup
+from reconciler.desired.model import Cleanup
+from reconciler.desired.model import NceOutsideWindow
+from reconciler.desired.model import TenantCleanup
 from reconciler.drift.compare import drift
-from reconciler.drift.model import DriftKind, DriftRecord, DriftReport, to_dict
-from reconciler.live.models import Live, SubscriptionKind
+from reconciler.drift.model import DriftKind
+from reconciler.drift.model import DriftRecord
+from reconciler.drift.model import DriftReport
+from reconciler.drift.model import to_dict
+from reconciler.live.models import Live
+from reconciler.live.models import SubscriptionKind
 from reconciler.live.tenant import Footprint
 from reconciler.plan.actions import ActionType
 from reconciler.plan.planner import make_plan
 from reconciler.render import render_drift
-from tests.plan.builders import (
-    NOW,
-    OWN_APP,
-    customer,
-    detail,
-    estate,
-    footprint,
-    relationship,
-    sub,
-)
+from tests.plan.builders import NOW
+from tests.plan.builders import OWN_APP
+from tests.plan.builders import customer
+from tests.plan.builders import detail
+from tests.plan.builders import estate
+from tests.plan.builders import footprint
+from tests.plan.builders import relationship
+from tests.plan.builders import sub
 
 TENANT_KINDS = (DriftKind.TENANT_GUEST_USER, DriftKind.TENANT_CONTACT, DriftKind.TENANT_PARTNER_APP)
 EVERYTHING = TenantCleanup(Cleanup.REMOVE, Cleanup.REMOVE, Cleanup.REMOVE)

@@ -12,7 +12,8 @@ import zipfile
 from pathlib import Path
 
 import reconciler
-from tests.artifact import REPO, Installed
+from tests.artifact import REPO
+from tests.artifact import Installed
 from tests.artifact import run_pcr as pcr
 from tests.conftest import EXAMPLE
 

@@ -7,7 +7,10 @@ import subprocess
 from pathlib import Path
 
 from reconciler import __version__
-from tests.apply.support import NOW, make_estate, pcr_env, run_on_terminal
+from tests.apply.support import NOW
+from tests.apply.support import make_estate
+from tests.apply.support import pcr_env
+from tests.apply.support import run_on_terminal
 
 ESC = "\x1b"
 

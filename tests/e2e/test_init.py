@@ -15,9 +15,13 @@ import yaml
 
 from reconciler import __version__
 from reconciler.scaffold import repository as scaffold
-from tests.artifact import REPO, Installed, offline_env, run_pcr
+from tests.artifact import REPO
+from tests.artifact import Installed
+from tests.artifact import offline_env
+from tests.artifact import run_pcr
 from tests.conftest import EXAMPLE
-from tests.workflows.release import release_commit, released_pcr
+from tests.workflows.release import release_commit
+from tests.workflows.release import released_pcr
 
 NOW = "2026-11-22T09:00:00Z"
 MODELINE = re.compile(r"^# yaml-language-server: \$schema=(\S+)$", re.M)

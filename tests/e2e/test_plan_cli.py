@@ -13,13 +13,11 @@ from reconciler.fake.server import FakeServer
 from reconciler.render.common import NOTHING_TO_APPLY
 from tests.conftest import EXAMPLE
 from tests.drift.waiting import NOW as WAITING_NOW
-from tests.drift.waiting import (
-    TAILSPIN,
-    TAILSPIN_DUE,
-    TAILSPIN_NCE,
-    set_fake_clock,
-    waiting_estate,
-)
+from tests.drift.waiting import TAILSPIN
+from tests.drift.waiting import TAILSPIN_DUE
+from tests.drift.waiting import TAILSPIN_NCE
+from tests.drift.waiting import set_fake_clock
+from tests.drift.waiting import waiting_estate
 
 NOW = "2026-11-22T09:00:00Z"
 ADVENTURE = "f0539d6e-a996-4622-89f9-b3150c1e88cd"

@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 
 from reconciler import __version__
-from tests.artifact import Installed, base_python, offline_env
+from tests.artifact import Installed
+from tests.artifact import base_python
+from tests.artifact import offline_env
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 PROJECT_URL = "https://github.com/partnercenter-reconciler/pcr"

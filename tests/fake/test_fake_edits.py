@@ -11,7 +11,9 @@ from pathlib import Path
 
 from reconciler.fake.server import FakeServer
 from reconciler.live.models import SubscriptionStatus
-from tests.live.pc_support import TAILSPIN, TAILSPIN_NCE, Live
+from tests.live.pc_support import TAILSPIN
+from tests.live.pc_support import TAILSPIN_NCE
+from tests.live.pc_support import Live
 
 THE_SECOND = "2026-12-07T01:43:58Z"
 

@@ -23,16 +23,15 @@ from reconciler import connect as pc_backend
 from reconciler.fake import store
 from reconciler.fake.state import FakeState
 from reconciler.live.errors import FakeStateError
-from tests.apply.support import make_estate, run_pcr
+from tests.apply.support import make_estate
+from tests.apply.support import run_pcr
 from tests.conftest import EXAMPLE
-from tests.live.pc_support import (
-    CONTOSO,
-    EXAMPLE_STATE,
-    FABRIKAM,
-    FABRIKAM_BASIC_NCE,
-    NORTHWIND,
-    example_state,
-)
+from tests.live.pc_support import CONTOSO
+from tests.live.pc_support import EXAMPLE_STATE
+from tests.live.pc_support import FABRIKAM
+from tests.live.pc_support import FABRIKAM_BASIC_NCE
+from tests.live.pc_support import NORTHWIND
+from tests.live.pc_support import example_state
 
 NOW = "2026-11-22T09:00:00Z"
 # Long before any run: a write, however quick, shows in the mtime.

@@ -17,9 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.fake.server import REQUEST_QUEUE_SIZE, FakeServer
+from reconciler.fake.server import REQUEST_QUEUE_SIZE
+from reconciler.fake.server import FakeServer
 from reconciler.fake.state import FakeState
-from tests.live.pc_support import CONTOSO, EXAMPLE_STATE, FABRIKAM, NORTHWIND
+from tests.live.pc_support import CONTOSO
+from tests.live.pc_support import EXAMPLE_STATE
+from tests.live.pc_support import FABRIKAM
+from tests.live.pc_support import NORTHWIND
 from tests.timeouts import SAFETY_SECONDS
 
 CLIENTS = 32

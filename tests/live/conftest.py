@@ -13,15 +13,17 @@ from reconciler.fake.state import FakeState
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.config import Limits
-from tests.live.entra import Certificates, FakeEntra, Login, make_certificates, serving
-from tests.live.pc_support import (
-    EXAMPLE_STATE,
-    FAKE_TOKEN,
-    Live,
-    SleepRecorder,
-    example_state,
-    make_client,
-)
+from tests.live.entra import Certificates
+from tests.live.entra import FakeEntra
+from tests.live.entra import Login
+from tests.live.entra import make_certificates
+from tests.live.entra import serving
+from tests.live.pc_support import EXAMPLE_STATE
+from tests.live.pc_support import FAKE_TOKEN
+from tests.live.pc_support import Live
+from tests.live.pc_support import SleepRecorder
+from tests.live.pc_support import example_state
+from tests.live.pc_support import make_client
 
 
 @pytest.fixture

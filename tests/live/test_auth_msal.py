@@ -19,25 +19,25 @@ import httpx
 import msal  # type: ignore[import-untyped]
 import pytest
 
-from reconciler.live.auth import GRAPH, PARTNER_CENTER, SCOPES, StaticToken
+from reconciler.live.auth import GRAPH
+from reconciler.live.auth import PARTNER_CENTER
+from reconciler.live.auth import SCOPES
+from reconciler.live.auth import StaticToken
 from reconciler.live.credentials import token_provider_from_env
-from reconciler.live.errors import (
-    AuthError,
-    ConfigurationError,
-    InsecureEndpointError,
-    InvalidEndpointError,
-)
-from reconciler.live.sam import SamTokenProvider, SecureApplicationModel
-from tests.live.entra import (
-    CLIENT,
-    GRAPH_GRANTED,
-    REFRESH,
-    SAFETY_SECONDS,
-    SECRET,
-    TENANT,
-    FakeEntra,
-    Login,
-)
+from reconciler.live.errors import AuthError
+from reconciler.live.errors import ConfigurationError
+from reconciler.live.errors import InsecureEndpointError
+from reconciler.live.errors import InvalidEndpointError
+from reconciler.live.sam import SamTokenProvider
+from reconciler.live.sam import SecureApplicationModel
+from tests.live.entra import CLIENT
+from tests.live.entra import GRAPH_GRANTED
+from tests.live.entra import REFRESH
+from tests.live.entra import SAFETY_SECONDS
+from tests.live.entra import SECRET
+from tests.live.entra import TENANT
+from tests.live.entra import FakeEntra
+from tests.live.entra import Login
 
 OIDC = {"openid", "profile", "offline_access"}
 

@@ -4,7 +4,9 @@ else the endpoint the rules pick, with a Graph token of its own, or none and why
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,28 +15,29 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler import cli
-from reconciler.commands.backend import SECRET_VARIABLES, Backend, make_backend
-from reconciler.connect import client_settings, open_clients
+from reconciler.commands.backend import SECRET_VARIABLES
+from reconciler.commands.backend import Backend
+from reconciler.commands.backend import make_backend
+from reconciler.connect import client_settings
+from reconciler.connect import open_clients
 from reconciler.fake.server import FakeServer
 from reconciler.fake.state import FakeState
 from reconciler.live.auth import GRAPH
 from reconciler.live.clients import Clients
-from reconciler.live.config import GRAPH_LIMITS, PARTNER_CENTER_LIMITS, Limits
-from reconciler.live.errors import (
-    AuthError,
-    ConfigurationError,
-    InsecureEndpointError,
-)
+from reconciler.live.config import GRAPH_LIMITS
+from reconciler.live.config import PARTNER_CENTER_LIMITS
+from reconciler.live.config import Limits
+from reconciler.live.errors import AuthError
+from reconciler.live.errors import ConfigurationError
+from reconciler.live.errors import InsecureEndpointError
 from reconciler.live.models import GdapStatus
 from reconciler.live.sam import SamTokenProvider
-from tests.live.pc_support import (
-    CONTOSO,
-    FABRIKAM,
-    FABRIKAM_E3_LEGACY,
-    FAKE_TOKEN,
-    example_state,
-    serve_wsgi,
-)
+from tests.live.pc_support import CONTOSO
+from tests.live.pc_support import FABRIKAM
+from tests.live.pc_support import FABRIKAM_E3_LEGACY
+from tests.live.pc_support import FAKE_TOKEN
+from tests.live.pc_support import example_state
+from tests.live.pc_support import serve_wsgi
 
 GRAPH_TOKEN = "tok-GRAPH-SECRET-5c1e9a37-do-not-print"
 SAM = {

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -17,30 +18,28 @@ import httpx
 import pytest
 
 from reconciler.fake import FakePartnerCenter
-from reconciler.fake.graph import TERMINATED_AFTER, TERMINATING_AFTER
+from reconciler.fake.graph import TERMINATED_AFTER
+from reconciler.fake.graph import TERMINATING_AFTER
 from reconciler.fake.server import FakeServer
 from reconciler.fake.state import FakeState
 from reconciler.live.auth import StaticToken
-from reconciler.live.errors import (
-    InsecureEndpointError,
-    InvalidIdentifier,
-    MalformedAnswer,
-    NotFound,
-    PagingError,
-    PartnerCenterError,
-    PreconditionFailed,
-    Unauthorized,
-)
+from reconciler.live.errors import InsecureEndpointError
+from reconciler.live.errors import InvalidIdentifier
+from reconciler.live.errors import MalformedAnswer
+from reconciler.live.errors import NotFound
+from reconciler.live.errors import PagingError
+from reconciler.live.errors import PartnerCenterError
+from reconciler.live.errors import PreconditionFailed
+from reconciler.live.errors import Unauthorized
 from reconciler.live.graph import GraphClient
-from reconciler.live.models import GdapRequestStatus, GdapStatus
-from tests.live.pc_support import (
-    CONTOSO,
-    FABRIKAM,
-    FAKE_TOKEN,
-    SleepRecorder,
-    example_state,
-    with_limits,
-)
+from reconciler.live.models import GdapRequestStatus
+from reconciler.live.models import GdapStatus
+from tests.live.pc_support import CONTOSO
+from tests.live.pc_support import FABRIKAM
+from tests.live.pc_support import FAKE_TOKEN
+from tests.live.pc_support import SleepRecorder
+from tests.live.pc_support import example_state
+from tests.live.pc_support import with_limits
 
 RELATIONSHIPS = "/v1.0/tenantRelationships/delegatedAdminRelationships"
 # Only a safety net for waits that end on events.

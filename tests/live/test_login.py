@@ -19,43 +19,45 @@ import socket
 import ssl
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import IO
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from reconciler.commands import login as login_command
 from reconciler.errors import PcrError
-from reconciler.live.auth import GRAPH, PARTNER_CENTER, SCOPES
-from reconciler.live.signin import (
-    Application,
-    DeviceCode,
-    RedirectListener,
-    SignInCancelled,
-    SignInError,
-    SignInTimeout,
-    sign_in_with_browser,
-    sign_in_with_device_code,
-)
+from reconciler.live.auth import GRAPH
+from reconciler.live.auth import PARTNER_CENTER
+from reconciler.live.auth import SCOPES
+from reconciler.live.signin import Application
+from reconciler.live.signin import DeviceCode
+from reconciler.live.signin import RedirectListener
+from reconciler.live.signin import SignInCancelled
+from reconciler.live.signin import SignInError
+from reconciler.live.signin import SignInTimeout
+from reconciler.live.signin import sign_in_with_browser
+from reconciler.live.signin import sign_in_with_device_code
 from tests.artifact import offline_env
-from tests.live.entra import (
-    CLIENT,
-    DECLINED,
-    DEVICE_GRANT,
-    GRAPH_NOT_CONSENTED,
-    PKCE_MISMATCH,
-    SAFETY_SECONDS,
-    SECRET,
-    TENANT,
-    USER,
-    FakeEntra,
-    Login,
-    s256,
-)
+from tests.live.entra import CLIENT
+from tests.live.entra import DECLINED
+from tests.live.entra import DEVICE_GRANT
+from tests.live.entra import GRAPH_NOT_CONSENTED
+from tests.live.entra import PKCE_MISMATCH
+from tests.live.entra import SAFETY_SECONDS
+from tests.live.entra import SECRET
+from tests.live.entra import TENANT
+from tests.live.entra import USER
+from tests.live.entra import FakeEntra
+from tests.live.entra import Login
+from tests.live.entra import s256
 
 AUTHORIZE = "/oauth2/v2.0/authorize?"
 

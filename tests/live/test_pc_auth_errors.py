@@ -11,20 +11,28 @@ import msal  # type: ignore[import-untyped]
 import pytest
 
 from reconciler.fake import FakePartnerCenter
-from reconciler.live.auth import GRAPH, PARTNER_CENTER, StaticToken
+from reconciler.live.auth import GRAPH
+from reconciler.live.auth import PARTNER_CENTER
+from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.credentials import token_provider_from_env
-from reconciler.live.errors import (
-    AuthError,
-    Forbidden,
-    InsecureEndpointError,
-    NotFound,
-    PartnerCenterError,
-    Unauthorized,
-)
+from reconciler.live.errors import AuthError
+from reconciler.live.errors import Forbidden
+from reconciler.live.errors import InsecureEndpointError
+from reconciler.live.errors import NotFound
+from reconciler.live.errors import PartnerCenterError
+from reconciler.live.errors import Unauthorized
 from reconciler.live.sam import SecureApplicationModel
-from tests.live.pc_support import CONTOSO, FAKE_TOKEN, Live, example_state, make_client
-from tests.live.test_auth_msal import CLIENT, REFRESH, SECRET, Clock, FakeEntra
+from tests.live.pc_support import CONTOSO
+from tests.live.pc_support import FAKE_TOKEN
+from tests.live.pc_support import Live
+from tests.live.pc_support import example_state
+from tests.live.pc_support import make_client
+from tests.live.test_auth_msal import CLIENT
+from tests.live.test_auth_msal import REFRESH
+from tests.live.test_auth_msal import SECRET
+from tests.live.test_auth_msal import Clock
+from tests.live.test_auth_msal import FakeEntra
 
 # -- error messages -------------------------------------------------------------------------
 

@@ -14,16 +14,15 @@ import yaml
 from reconciler.connect import open_client
 from reconciler.fake.server import FakeServer
 from reconciler.fake.state import FakeState
-from reconciler.live.errors import AuthError, InsecureEndpointError
-from tests.live.pc_support import (
-    ADVENTURE_WORKS,
-    ADVENTURE_WORKS_NCE,
-    CONTOSO,
-    EXAMPLE_STATE,
-    FABRIKAM,
-    FABRIKAM_E3_LEGACY,
-    FAKE_TOKEN,
-)
+from reconciler.live.errors import AuthError
+from reconciler.live.errors import InsecureEndpointError
+from tests.live.pc_support import ADVENTURE_WORKS
+from tests.live.pc_support import ADVENTURE_WORKS_NCE
+from tests.live.pc_support import CONTOSO
+from tests.live.pc_support import EXAMPLE_STATE
+from tests.live.pc_support import FABRIKAM
+from tests.live.pc_support import FABRIKAM_E3_LEGACY
+from tests.live.pc_support import FAKE_TOKEN
 
 # Only a safety net: the waits below end on events (a line read, an exit).
 SAFETY_SECONDS = 120

@@ -15,7 +15,8 @@ import pytest
 
 from reconciler.fake import FakePartnerCenter
 from reconciler.fake.app import serves
-from reconciler.fake.errors import CODE_ADDONS_LIVE, FakeApiError
+from reconciler.fake.errors import CODE_ADDONS_LIVE
+from reconciler.fake.errors import FakeApiError
 from reconciler.fake.state import FakeState
 from reconciler.fake.store import FORMAT_VERSION
 from tests.live.pc_support import FAKE_TOKEN

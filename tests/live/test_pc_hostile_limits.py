@@ -22,25 +22,25 @@ from reconciler import cli
 from reconciler.commands.backend import client_limits
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
-from reconciler.live.config import (
-    DEFAULT_ANSWER_TIMEOUT,
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_ANSWER_BYTES,
-    DEFAULT_MAX_PAGES,
-    DEFAULT_READ_TIMEOUT,
-    Limits,
-)
-from reconciler.live.errors import (
-    AnswerTimeout,
-    AnswerTooLarge,
-    ConfigurationError,
-    MalformedAnswer,
-    PagingError,
-    PartnerCenterError,
-)
+from reconciler.live.config import DEFAULT_ANSWER_TIMEOUT
+from reconciler.live.config import DEFAULT_CONNECT_TIMEOUT
+from reconciler.live.config import DEFAULT_MAX_ANSWER_BYTES
+from reconciler.live.config import DEFAULT_MAX_PAGES
+from reconciler.live.config import DEFAULT_READ_TIMEOUT
+from reconciler.live.config import Limits
+from reconciler.live.errors import AnswerTimeout
+from reconciler.live.errors import AnswerTooLarge
+from reconciler.live.errors import ConfigurationError
+from reconciler.live.errors import MalformedAnswer
+from reconciler.live.errors import PagingError
+from reconciler.live.errors import PartnerCenterError
 from tests.conftest import EXAMPLE
-from tests.live.pc_support import FAKE_TOKEN, SleepRecorder, with_limits
-from tests.timeouts import SAFETY_SECONDS, Connection, RawServer
+from tests.live.pc_support import FAKE_TOKEN
+from tests.live.pc_support import SleepRecorder
+from tests.live.pc_support import with_limits
+from tests.timeouts import SAFETY_SECONDS
+from tests.timeouts import Connection
+from tests.timeouts import RawServer
 
 MiB = 1024 * 1024
 OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"

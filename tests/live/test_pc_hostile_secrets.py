@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +17,21 @@ import pytest
 from reconciler import cli
 from reconciler.commands.backend import Backend
 from reconciler.connect import open_client
-from reconciler.live.auth import PARTNER_CENTER, StaticToken, check_endpoint_url
+from reconciler.live.auth import PARTNER_CENTER
+from reconciler.live.auth import StaticToken
+from reconciler.live.auth import check_endpoint_url
 from reconciler.live.client import PartnerCenterClient
 from reconciler.live.config import Limits
-from reconciler.live.errors import (
-    AuthError,
-    BackendError,
-    InsecureEndpointError,
-    InvalidEndpointError,
-    PartnerCenterError,
-)
+from reconciler.live.errors import AuthError
+from reconciler.live.errors import BackendError
+from reconciler.live.errors import InsecureEndpointError
+from reconciler.live.errors import InvalidEndpointError
+from reconciler.live.errors import PartnerCenterError
 from reconciler.live.sam import SecureApplicationModel
 from tests.conftest import EXAMPLE
 from tests.live.pc_support import FAKE_TOKEN
-from tests.timeouts import Connection, RawServer
+from tests.timeouts import Connection
+from tests.timeouts import RawServer
 
 BAD_TOKENS = [
     "tok-SECRET-abc\ndef",

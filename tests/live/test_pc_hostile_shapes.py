@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,27 +21,24 @@ from reconciler import cli
 from reconciler.fake import FakePartnerCenter
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
-from reconciler.live.errors import MalformedAnswer, PartnerCenterError
-from reconciler.live.models import (
-    SubscriptionKind,
-    SubscriptionStatus,
-    customer_from_wire,
-    page_from_wire,
-    subscription_from_wire,
-)
+from reconciler.live.errors import MalformedAnswer
+from reconciler.live.errors import PartnerCenterError
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import SubscriptionStatus
+from reconciler.live.models import customer_from_wire
+from reconciler.live.models import page_from_wire
+from reconciler.live.models import subscription_from_wire
 from tests.conftest import EXAMPLE
-from tests.live.pc_support import (
-    CONTOSO,
-    FABRIKAM,
-    FABRIKAM_BASIC_NCE,
-    FAKE_TOKEN,
-    WIDE_WORLD,
-    WIDE_WORLD_ORDER,
-    WIDE_WORLD_SOFTWARE,
-    example_state,
-    make_client,
-    serve_wsgi,
-)
+from tests.live.pc_support import CONTOSO
+from tests.live.pc_support import FABRIKAM
+from tests.live.pc_support import FABRIKAM_BASIC_NCE
+from tests.live.pc_support import FAKE_TOKEN
+from tests.live.pc_support import WIDE_WORLD
+from tests.live.pc_support import WIDE_WORLD_ORDER
+from tests.live.pc_support import WIDE_WORLD_SOFTWARE
+from tests.live.pc_support import example_state
+from tests.live.pc_support import make_client
+from tests.live.pc_support import serve_wsgi
 
 PREFIX = "Partner Center answered something pcr does not understand: "
 NOW = "2026-11-22T09:00:00Z"

@@ -9,26 +9,22 @@ import pytest
 from reconciler.fake import FakePartnerCenter
 from reconciler.fake.state import FakeState
 from reconciler.live.errors import NotFound
-from reconciler.live.models import (
-    EntitlementType,
-    SubscriptionKind,
-    SubscriptionStatus,
-)
-from tests.live.pc_support import (
-    ALPINE,
-    CONTOSO,
-    FABRIKAM,
-    FABRIKAM_BASIC_NCE,
-    FABRIKAM_E3_LEGACY,
-    WIDE_WORLD,
-    WIDE_WORLD_ORDER,
-    WIDE_WORLD_SOFTWARE,
-    WOODGROVE,
-    WOODGROVE_RESERVATION,
-    Live,
-    example_state,
-    make_client,
-)
+from reconciler.live.models import EntitlementType
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import SubscriptionStatus
+from tests.live.pc_support import ALPINE
+from tests.live.pc_support import CONTOSO
+from tests.live.pc_support import FABRIKAM
+from tests.live.pc_support import FABRIKAM_BASIC_NCE
+from tests.live.pc_support import FABRIKAM_E3_LEGACY
+from tests.live.pc_support import WIDE_WORLD
+from tests.live.pc_support import WIDE_WORLD_ORDER
+from tests.live.pc_support import WIDE_WORLD_SOFTWARE
+from tests.live.pc_support import WOODGROVE
+from tests.live.pc_support import WOODGROVE_RESERVATION
+from tests.live.pc_support import Live
+from tests.live.pc_support import example_state
+from tests.live.pc_support import make_client
 
 
 def test_paging_follows_continuation_tokens_across_many_pages(live: Live) -> None:

@@ -20,15 +20,13 @@ from reconciler.live.config import Limits
 from reconciler.live.errors import PartnerCenterError
 from reconciler.live.models import SubscriptionStatus
 from reconciler.live.ratelimit import RateLimiter
-from tests.live.pc_support import (
-    CONTOSO,
-    FABRIKAM,
-    FABRIKAM_BASIC_NCE,
-    FAKE_TOKEN,
-    Live,
-    SleepRecorder,
-    make_client,
-)
+from tests.live.pc_support import CONTOSO
+from tests.live.pc_support import FABRIKAM
+from tests.live.pc_support import FABRIKAM_BASIC_NCE
+from tests.live.pc_support import FAKE_TOKEN
+from tests.live.pc_support import Live
+from tests.live.pc_support import SleepRecorder
+from tests.live.pc_support import make_client
 from tests.timeouts import FirstAttemptTimesOut
 
 SUBSCRIPTION_PATH = f"/subscriptions/{FABRIKAM_BASIC_NCE}$"

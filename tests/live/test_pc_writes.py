@@ -10,32 +10,32 @@ import pytest
 from reconciler.fake import FakePartnerCenter
 from reconciler.fake.errors import FakeApiError
 from reconciler.fake.state import FakeState
-from reconciler.live.errors import LineNotFound, NotFound, PartnerCenterError
+from reconciler.live.errors import LineNotFound
+from reconciler.live.errors import NotFound
+from reconciler.live.errors import PartnerCenterError
 from reconciler.live.models import SubscriptionStatus
-from tests.live.pc_support import (
-    ADVENTURE_WORKS,
-    ADVENTURE_WORKS_NCE,
-    CONTOSO,
-    FABRIKAM,
-    FABRIKAM_BASIC_NCE,
-    FABRIKAM_E3_LEGACY,
-    FAKE_TOKEN,
-    NORTHWIND,
-    PROSEWARE,
-    PROSEWARE_LEGACY,
-    PROSEWARE_NCE,
-    TAILSPIN,
-    TAILSPIN_NCE,
-    WIDE_WORLD,
-    WIDE_WORLD_ORDER,
-    WIDE_WORLD_PERPETUAL,
-    WIDE_WORLD_SOFTWARE,
-    WOODGROVE,
-    WOODGROVE_RESERVATION,
-    Live,
-    add_perpetual_purchase,
-    make_client,
-)
+from tests.live.pc_support import ADVENTURE_WORKS
+from tests.live.pc_support import ADVENTURE_WORKS_NCE
+from tests.live.pc_support import CONTOSO
+from tests.live.pc_support import FABRIKAM
+from tests.live.pc_support import FABRIKAM_BASIC_NCE
+from tests.live.pc_support import FABRIKAM_E3_LEGACY
+from tests.live.pc_support import FAKE_TOKEN
+from tests.live.pc_support import NORTHWIND
+from tests.live.pc_support import PROSEWARE
+from tests.live.pc_support import PROSEWARE_LEGACY
+from tests.live.pc_support import PROSEWARE_NCE
+from tests.live.pc_support import TAILSPIN
+from tests.live.pc_support import TAILSPIN_NCE
+from tests.live.pc_support import WIDE_WORLD
+from tests.live.pc_support import WIDE_WORLD_ORDER
+from tests.live.pc_support import WIDE_WORLD_PERPETUAL
+from tests.live.pc_support import WIDE_WORLD_SOFTWARE
+from tests.live.pc_support import WOODGROVE
+from tests.live.pc_support import WOODGROVE_RESERVATION
+from tests.live.pc_support import Live
+from tests.live.pc_support import add_perpetual_purchase
+from tests.live.pc_support import make_client
 
 
 def raw_patch(app: FakePartnerCenter, path: str, body: dict[str, object]) -> httpx.Response:

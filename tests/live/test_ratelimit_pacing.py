@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.live.ratelimit import ORDINARY_EVERY, RateLimiter
+from reconciler.live.ratelimit import ORDINARY_EVERY
+from reconciler.live.ratelimit import RateLimiter
 
 # Only a safety net for waits that end on events.
 SAFETY_SECONDS = 60

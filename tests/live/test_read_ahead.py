@@ -24,15 +24,22 @@ from reconciler.desired.load import load_desired
 from reconciler.desired.model import DesiredCustomer
 from reconciler.fake.server import FakeServer
 from reconciler.live.clients import Clients
-from reconciler.live.errors import ConfigurationError, Forbidden, PartnerCenterError
+from reconciler.live.errors import ConfigurationError
+from reconciler.live.errors import Forbidden
+from reconciler.live.errors import PartnerCenterError
 from reconciler.live.lifecycle import needs_detail
 from reconciler.live.models import Live
-from reconciler.live.read import LiveRead, ReadAhead, read_live
+from reconciler.live.read import LiveRead
+from reconciler.live.read import ReadAhead
+from reconciler.live.read import read_live
 from reconciler.progress import SILENT
 from tests.apply.support import NORTHWIND
 from tests.conftest import EXAMPLE
-from tests.reading import Recorder, clients_on, needing_reads
-from tests.vanishing import example_desired, example_fake
+from tests.reading import Recorder
+from tests.reading import clients_on
+from tests.reading import needing_reads
+from tests.vanishing import example_desired
+from tests.vanishing import example_fake
 
 NOW = "2026-11-22T09:00:00Z"
 SAFETY_SECONDS = 30  # only a bound for waits that end on events

@@ -20,11 +20,16 @@ from reconciler.fake import FakePartnerCenter
 from reconciler.fake.state import FakeState
 from reconciler.live.lifecycle import needs_gdap
 from reconciler.live.models import Live
-from reconciler.live.read import ReadAhead, _Held, read_live
+from reconciler.live.read import ReadAhead
+from reconciler.live.read import _Held
+from reconciler.live.read import read_live
 from tests.apply.support import NORTHWIND
 from tests.conftest import EXAMPLE
-from tests.reading import Recorder, clients_on, needing_reads
-from tests.vanishing import example_desired, example_fake
+from tests.reading import Recorder
+from tests.reading import clients_on
+from tests.reading import needing_reads
+from tests.vanishing import example_desired
+from tests.vanishing import example_fake
 
 SAFETY_SECONDS = 30  # only a bound for waits that end on events
 FABRIKAM = "d815fc46-557a-42b8-83ec-fb3ebcb1fb2f"

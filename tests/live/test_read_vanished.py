@@ -13,24 +13,30 @@ import json
 import pytest
 
 from reconciler.desired.marked_yaml import Mark
-from reconciler.desired.model import Desired, DesiredCustomer, Relationship
+from reconciler.desired.model import Desired
+from reconciler.desired.model import DesiredCustomer
+from reconciler.desired.model import Relationship
 from reconciler.drift.compare import drift
 from reconciler.drift.model import DriftKind
 from reconciler.live.errors import PartnerCenterError
 from reconciler.live.models import Live
-from reconciler.live.read import read_live, read_subscriptions, read_summary
-from reconciler.plan.model import BlockedKind, Plan, to_dict
+from reconciler.live.read import read_live
+from reconciler.live.read import read_subscriptions
+from reconciler.live.read import read_summary
+from reconciler.plan.model import BlockedKind
+from reconciler.plan.model import Plan
+from reconciler.plan.model import to_dict
 from reconciler.plan.planner import make_plan
-from tests.apply.support import CONTOSO, FABRIKAM, NORTHWIND
+from tests.apply.support import CONTOSO
+from tests.apply.support import FABRIKAM
+from tests.apply.support import NORTHWIND
 from tests.graphs import graph_beside
-from tests.vanishing import (
-    NOW,
-    Vanishing,
-    client_for,
-    example_desired,
-    example_fake,
-    in_process_client,
-)
+from tests.vanishing import NOW
+from tests.vanishing import Vanishing
+from tests.vanishing import client_for
+from tests.vanishing import example_desired
+from tests.vanishing import example_fake
+from tests.vanishing import in_process_client
 
 TYPO = "0badc0de-0000-4000-8000-000000000000"
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.live.errors import ANYWHERE_FROM, MIN_SECRET, scrub
+from reconciler.live.errors import ANYWHERE_FROM
+from reconciler.live.errors import MIN_SECRET
+from reconciler.live.errors import scrub
 
 DOMAIN = "cannot reach partner.example.com: refused"
 

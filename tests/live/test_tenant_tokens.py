@@ -17,21 +17,28 @@ import pytest
 from reconciler.connect import FAKE_APP_ID
 from reconciler.fake.server import FakeServer
 from reconciler.fake.tokens import tenant_of
-from reconciler.live.auth import GRAPH, SCOPES
+from reconciler.live.auth import GRAPH
+from reconciler.live.auth import SCOPES
 from reconciler.live.errors import TenantRefused
 from reconciler.live.sam import SamTokenProvider
-from tests.apply.support import ADVENTURE_WORKS, NORTHWIND, NOW, Estate, apply_command
-from tests.apply.test_tenant_cleanup import (
-    ALICE,
-    BOB,
-    OWN,
-    PSA,
-    assert_exactly_the_partners_footprint_went,
-    cleaning,
-    tenant,
-    with_tenant,
-)
-from tests.live.entra import CLIENT, REFRESH, SECRET, FakeEntra, Login
+from tests.apply.support import ADVENTURE_WORKS
+from tests.apply.support import NORTHWIND
+from tests.apply.support import NOW
+from tests.apply.support import Estate
+from tests.apply.support import apply_command
+from tests.apply.test_tenant_cleanup import ALICE
+from tests.apply.test_tenant_cleanup import BOB
+from tests.apply.test_tenant_cleanup import OWN
+from tests.apply.test_tenant_cleanup import PSA
+from tests.apply.test_tenant_cleanup import assert_exactly_the_partners_footprint_went
+from tests.apply.test_tenant_cleanup import cleaning
+from tests.apply.test_tenant_cleanup import tenant
+from tests.apply.test_tenant_cleanup import with_tenant
+from tests.live.entra import CLIENT
+from tests.live.entra import REFRESH
+from tests.live.entra import SECRET
+from tests.live.entra import FakeEntra
+from tests.live.entra import Login
 
 CUSTOMER_A = "a0a0a0a0-0000-4000-8000-00000000000a"
 CUSTOMER_B = "b0b0b0b0-0000-4000-8000-00000000000b"

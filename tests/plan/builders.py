@@ -3,40 +3,41 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 from reconciler.desired.marked_yaml import Mark
-from reconciler.desired.model import (
-    Desired,
-    DesiredCustomer,
-    DesiredStatus,
-    GdapOffboarding,
-    NceOutsideWindow,
-    PartnerSettings,
-    PartnerType,
-    Policy,
-    Relationship,
-    SubscriptionOverride,
-    TenantCleanup,
-)
+from reconciler.desired.model import Desired
+from reconciler.desired.model import DesiredCustomer
+from reconciler.desired.model import DesiredStatus
+from reconciler.desired.model import GdapOffboarding
+from reconciler.desired.model import NceOutsideWindow
+from reconciler.desired.model import PartnerSettings
+from reconciler.desired.model import PartnerType
+from reconciler.desired.model import Policy
+from reconciler.desired.model import Relationship
+from reconciler.desired.model import SubscriptionOverride
+from reconciler.desired.model import TenantCleanup
 from reconciler.live.lifecycle import WINDOWED_KINDS
-from reconciler.live.models import (
-    AzureEntitlement,
-    AzureEntitlementStatus,
-    Customer,
-    CustomerDetail,
-    Entitlement,
-    EntitlementType,
-    GdapRelationship,
-    GdapStatus,
-    Live,
-    Order,
-    OrderLineItem,
-    Subscription,
-    SubscriptionKind,
-    SubscriptionStatus,
-)
-from reconciler.live.tenant import ContactList, Footprint, TenantApp, TenantUser
+from reconciler.live.models import AzureEntitlement
+from reconciler.live.models import AzureEntitlementStatus
+from reconciler.live.models import Customer
+from reconciler.live.models import CustomerDetail
+from reconciler.live.models import Entitlement
+from reconciler.live.models import EntitlementType
+from reconciler.live.models import GdapRelationship
+from reconciler.live.models import GdapStatus
+from reconciler.live.models import Live
+from reconciler.live.models import Order
+from reconciler.live.models import OrderLineItem
+from reconciler.live.models import Subscription
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import SubscriptionStatus
+from reconciler.live.tenant import ContactList
+from reconciler.live.tenant import Footprint
+from reconciler.live.tenant import TenantApp
+from reconciler.live.tenant import TenantUser
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 _ids = itertools.count(1)

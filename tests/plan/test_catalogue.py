@@ -8,23 +8,24 @@ from dataclasses import replace
 from datetime import timedelta
 
 from reconciler.desired.model import NceOutsideWindow
-from reconciler.live.models import (
-    AzureEntitlementStatus,
-    OrderLineItem,
-    SubscriptionKind,
-)
-from reconciler.plan.actions import ActionType, Billing, Refund
-from reconciler.plan.model import Action, BlockedKind, Plan, to_dict
+from reconciler.live.models import AzureEntitlementStatus
+from reconciler.live.models import OrderLineItem
+from reconciler.live.models import SubscriptionKind
+from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import Billing
+from reconciler.plan.actions import Refund
+from reconciler.plan.model import Action
+from reconciler.plan.model import BlockedKind
+from reconciler.plan.model import Plan
+from reconciler.plan.model import to_dict
 from reconciler.plan.planner import make_plan
-from tests.plan.builders import (
-    NOW,
-    azure_subscription,
-    customer,
-    detail,
-    estate,
-    guid,
-    sub,
-)
+from tests.plan.builders import NOW
+from tests.plan.builders import azure_subscription
+from tests.plan.builders import customer
+from tests.plan.builders import detail
+from tests.plan.builders import estate
+from tests.plan.builders import guid
+from tests.plan.builders import sub
 
 NCE, LEGACY, AZURE = SubscriptionKind.NCE, SubscriptionKind.LEGACY, SubscriptionKind.AZURE
 SAAS, PERPETUAL = SubscriptionKind.SAAS, SubscriptionKind.PERPETUAL_SOFTWARE

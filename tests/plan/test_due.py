@@ -6,13 +6,24 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from reconciler.desired.model import DesiredStatus, NceOutsideWindow, Relationship
+from reconciler.desired.model import DesiredStatus
+from reconciler.desired.model import NceOutsideWindow
+from reconciler.desired.model import Relationship
 from reconciler.live.lifecycle import term_over
-from reconciler.live.models import SubscriptionKind, SubscriptionStatus
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import SubscriptionStatus
 from reconciler.plan.actions import ActionType
-from reconciler.plan.model import Blocked, Plan, to_dict
+from reconciler.plan.model import Blocked
+from reconciler.plan.model import Plan
+from reconciler.plan.model import to_dict
 from reconciler.plan.planner import make_plan
-from tests.plan.builders import NOW, customer, detail, estate, guid, override, sub
+from tests.plan.builders import NOW
+from tests.plan.builders import customer
+from tests.plan.builders import detail
+from tests.plan.builders import estate
+from tests.plan.builders import guid
+from tests.plan.builders import override
+from tests.plan.builders import sub
 
 NCE = SubscriptionKind.NCE
 STILL_SHOWN = "; plan again later (Partner Center can take a day to end a term)"

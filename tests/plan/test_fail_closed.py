@@ -5,19 +5,26 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from reconciler.desired.model import DesiredStatus, Relationship
-from reconciler.live.models import (
-    SubscriptionKind,
-    SubscriptionStatus,
-    subscription_from_wire,
-)
+from reconciler.desired.model import DesiredStatus
+from reconciler.desired.model import Relationship
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import SubscriptionStatus
+from reconciler.live.models import subscription_from_wire
 from reconciler.plan.actions import ActionType
-from reconciler.plan.model import BlockedKind, Plan, to_dict
+from reconciler.plan.model import BlockedKind
+from reconciler.plan.model import Plan
+from reconciler.plan.model import to_dict
 from reconciler.plan.planner import make_plan
-from tests.plan.builders import NOW, customer, detail, estate, override, sub
+from tests.plan.builders import NOW
+from tests.plan.builders import customer
+from tests.plan.builders import detail
+from tests.plan.builders import estate
+from tests.plan.builders import override
+from tests.plan.builders import sub
 
 KNOWN = {s.value for s in SubscriptionStatus} - {"none", "unknown"}
 

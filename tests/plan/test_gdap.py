@@ -6,11 +6,19 @@ from __future__ import annotations
 from dataclasses import replace
 
 from reconciler.desired.model import GdapOffboarding
-from reconciler.live.models import GdapStatus, SubscriptionKind
+from reconciler.live.models import GdapStatus
+from reconciler.live.models import SubscriptionKind
 from reconciler.plan.actions import ActionType
-from reconciler.plan.model import BlockedKind, to_dict
+from reconciler.plan.model import BlockedKind
+from reconciler.plan.model import to_dict
 from reconciler.plan.planner import make_plan
-from tests.plan.builders import NOW, customer, detail, estate, guid, relationship, sub
+from tests.plan.builders import NOW
+from tests.plan.builders import customer
+from tests.plan.builders import detail
+from tests.plan.builders import estate
+from tests.plan.builders import guid
+from tests.plan.builders import relationship
+from tests.plan.builders import sub
 
 TERMINATE, DELETE = ActionType.TERMINATE_GDAP, ActionType.DELETE_GDAP
 REMOVE = ActionType.REMOVE_RELATIONSHIP

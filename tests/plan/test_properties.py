@@ -4,31 +4,37 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from reconciler.desired.model import (
-    Desired,
-    DesiredCustomer,
-    DesiredStatus,
-    NceOutsideWindow,
-    PartnerSettings,
-    PartnerType,
-    Policy,
-    Relationship,
-    SubscriptionOverride,
-)
-from reconciler.live.lifecycle import FINAL_KINDS, LIVE_STATUSES, WINDOWED_KINDS, in_window
-from reconciler.live.models import (
-    CustomerDetail,
-    Live,
-    SubscriptionKind,
-    SubscriptionStatus,
-)
+from reconciler.desired.model import Desired
+from reconciler.desired.model import DesiredCustomer
+from reconciler.desired.model import DesiredStatus
+from reconciler.desired.model import NceOutsideWindow
+from reconciler.desired.model import PartnerSettings
+from reconciler.desired.model import PartnerType
+from reconciler.desired.model import Policy
+from reconciler.desired.model import Relationship
+from reconciler.desired.model import SubscriptionOverride
+from reconciler.live.lifecycle import FINAL_KINDS
+from reconciler.live.lifecycle import LIVE_STATUSES
+from reconciler.live.lifecycle import WINDOWED_KINDS
+from reconciler.live.lifecycle import in_window
+from reconciler.live.models import CustomerDetail
+from reconciler.live.models import Live
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import SubscriptionStatus
 from reconciler.plan.actions import ActionType
 from reconciler.plan.model import Plan
 from reconciler.plan.planner import make_plan
-from tests.plan.builders import NOW, customer, detail, guid, live_customer, override, sub
+from tests.plan.builders import NOW
+from tests.plan.builders import customer
+from tests.plan.builders import detail
+from tests.plan.builders import guid
+from tests.plan.builders import live_customer
+from tests.plan.builders import override
+from tests.plan.builders import sub
 
 subscriptions = st.builds(
     sub,

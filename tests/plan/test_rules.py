@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
 
-from reconciler.desired.model import (
-    DesiredStatus,
-    NceOutsideWindow,
-    PartnerType,
-    Relationship,
-    UnmanagedCustomers,
-)
+from reconciler.desired.model import DesiredStatus
+from reconciler.desired.model import NceOutsideWindow
+from reconciler.desired.model import PartnerType
+from reconciler.desired.model import Relationship
+from reconciler.desired.model import UnmanagedCustomers
 from reconciler.live.lifecycle import term_over
-from reconciler.live.models import Customer, SubscriptionKind, SubscriptionStatus
+from reconciler.live.models import Customer
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import SubscriptionStatus
 from reconciler.plan.actions import ActionType
-from reconciler.plan.model import BlockedKind, Plan, RefusalKind
+from reconciler.plan.model import BlockedKind
+from reconciler.plan.model import Plan
+from reconciler.plan.model import RefusalKind
 from reconciler.plan.planner import make_plan
 from reconciler.render import render
-from tests.plan.builders import (
-    NOW,
-    customer,
-    detail,
-    estate,
-    guid,
-    live_customer,
-    override,
-    sub,
-)
+from tests.plan.builders import NOW
+from tests.plan.builders import customer
+from tests.plan.builders import detail
+from tests.plan.builders import estate
+from tests.plan.builders import guid
+from tests.plan.builders import live_customer
+from tests.plan.builders import override
+from tests.plan.builders import sub
 
 NCE, LEGACY, SOFTWARE, AZURE = (
     SubscriptionKind.NCE,

@@ -4,12 +4,19 @@ planned for a customer that stays or keeps it."""
 
 from __future__ import annotations
 
-from reconciler.desired.model import Cleanup, Relationship, TenantCleanup
+from reconciler.desired.model import Cleanup
+from reconciler.desired.model import Relationship
+from reconciler.desired.model import TenantCleanup
 from reconciler.plan.actions import ActionType
 from reconciler.plan.model import BlockedKind
 from reconciler.plan.planner import make_plan
 from reconciler.render import render
-from tests.plan.builders import NOW, customer, detail, estate, footprint, relationship
+from tests.plan.builders import NOW
+from tests.plan.builders import customer
+from tests.plan.builders import detail
+from tests.plan.builders import estate
+from tests.plan.builders import footprint
+from tests.plan.builders import relationship
 
 EVERYTHING = TenantCleanup(Cleanup.REMOVE, Cleanup.REMOVE, Cleanup.REMOVE)
 TENANT_STEPS = {

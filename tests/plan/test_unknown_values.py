@@ -7,20 +7,22 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from reconciler.live.models import (
-    CustomerDetail,
-    azure_entitlement_from_wire,
-    entitlement_from_wire,
-    subscription_from_wire,
-)
+from reconciler.live.models import CustomerDetail
+from reconciler.live.models import azure_entitlement_from_wire
+from reconciler.live.models import entitlement_from_wire
+from reconciler.live.models import subscription_from_wire
 from reconciler.plan.actions import ActionType
-from reconciler.plan.model import BlockedKind, Plan
+from reconciler.plan.model import BlockedKind
+from reconciler.plan.model import Plan
 from reconciler.plan.planner import make_plan
 from tests.live.pc_support import marketplace_subscription
-from tests.plan.builders import NOW, customer, estate
+from tests.plan.builders import NOW
+from tests.plan.builders import customer
+from tests.plan.builders import estate
 
 NCE = {
     "id": "a4c1e2f3-0000-4000-8000-000000000001",

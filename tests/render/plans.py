@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC
+from datetime import date
+from datetime import datetime
 
-from reconciler.plan.actions import ActionType, Billing, Refund
-from reconciler.plan.model import (
-    Action,
-    Blocked,
-    CustomerRef,
-    Deferred,
-    Plan,
-    Refusal,
-    RefusalKind,
-)
+from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import Billing
+from reconciler.plan.actions import Refund
+from reconciler.plan.model import Action
+from reconciler.plan.model import Blocked
+from reconciler.plan.model import CustomerRef
+from reconciler.plan.model import Deferred
+from reconciler.plan.model import Plan
+from reconciler.plan.model import Refusal
+from reconciler.plan.model import RefusalKind
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 CONTOSO = "3f2b7a4e-1c0d-4e8f-9a61-5b7c2d9e0f13"

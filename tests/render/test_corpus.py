@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.render.corpus import CASES, CORPUS, render_case
+from tests.render.corpus import CASES
+from tests.render.corpus import CORPUS
+from tests.render.corpus import render_case
 
 
 @pytest.mark.parametrize("case", CASES)

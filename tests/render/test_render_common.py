@@ -6,10 +6,18 @@ from datetime import date
 
 import pytest
 
-from reconciler.plan.actions import ActionType, Billing, Refund
-from reconciler.plan.model import Action, Plan
-from reconciler.render.common import billing_words, irreversible_headline
-from tests.render.plans import NOW, cancel, cancel_azure, remove, small_plan
+from reconciler.plan.actions import ActionType
+from reconciler.plan.actions import Billing
+from reconciler.plan.actions import Refund
+from reconciler.plan.model import Action
+from reconciler.plan.model import Plan
+from reconciler.render.common import billing_words
+from reconciler.render.common import irreversible_headline
+from tests.render.plans import NOW
+from tests.render.plans import cancel
+from tests.render.plans import cancel_azure
+from tests.render.plans import remove
+from tests.render.plans import small_plan
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,10 @@ import io
 import pytest
 
 from reconciler.render import json as json_format
-from reconciler.render import markdown, render, text, use_color
+from reconciler.render import markdown
+from reconciler.render import render
+from reconciler.render import text
+from reconciler.render import use_color
 from tests.render.plans import small_plan
 
 

@@ -9,9 +9,13 @@ import pytest
 from reconciler.plan.actions.azure_subscription import CONSEQUENCES as AZURE_CANCEL_CONSEQUENCES
 from reconciler.plan.actions.cancel import CONSEQUENCES as CANCEL_CONSEQUENCES
 from reconciler.plan.actions.removal import CONSEQUENCES as REMOVAL_CONSEQUENCES
-from reconciler.plan.model import CustomerRef, from_dict, to_dict
+from reconciler.plan.model import CustomerRef
+from reconciler.plan.model import from_dict
+from reconciler.plan.model import to_dict
 from reconciler.render.json import render
-from tests.render.plans import CONTOSO, refusal, small_plan
+from tests.render.plans import CONTOSO
+from tests.render.plans import refusal
+from tests.render.plans import small_plan
 
 
 def test_round_trip_gives_back_the_same_plan() -> None:

@@ -11,22 +11,25 @@ from reconciler.plan.actions.azure_subscription import CONSEQUENCES as AZURE_CAN
 from reconciler.plan.actions.cancel import CONSEQUENCES as CANCEL_CONSEQUENCES
 from reconciler.plan.actions.removal import CONSEQUENCES as REMOVAL_CONSEQUENCES
 from reconciler.plan.guardrails import removal_limit
-from reconciler.plan.model import Action, CustomerRef, Plan
-from reconciler.render.common import NO_CHANGES, billing_words, md
-from reconciler.render.markdown import DEFAULT_LIMIT, render
-from tests.render.plans import (
-    CONTOSO,
-    FABRIKAM,
-    NOW,
-    STEPS,
-    STOPS,
-    cancel,
-    cancel_azure,
-    large_plan,
-    refusal,
-    remove,
-    small_plan,
-)
+from reconciler.plan.model import Action
+from reconciler.plan.model import CustomerRef
+from reconciler.plan.model import Plan
+from reconciler.render.common import NO_CHANGES
+from reconciler.render.common import billing_words
+from reconciler.render.common import md
+from reconciler.render.markdown import DEFAULT_LIMIT
+from reconciler.render.markdown import render
+from tests.render.plans import CONTOSO
+from tests.render.plans import FABRIKAM
+from tests.render.plans import NOW
+from tests.render.plans import STEPS
+from tests.render.plans import STOPS
+from tests.render.plans import cancel
+from tests.render.plans import cancel_azure
+from tests.render.plans import large_plan
+from tests.render.plans import refusal
+from tests.render.plans import remove
+from tests.render.plans import small_plan
 
 HOSTILE = "Evil | Corp <script>alert(1)</script> *x* `y` [l](http://e) </details>\n- injected"
 UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")

@@ -11,26 +11,27 @@ from reconciler.plan.actions.azure_subscription import CONSEQUENCES as AZURE_CAN
 from reconciler.plan.actions.cancel import CONSEQUENCES as CANCEL_CONSEQUENCES
 from reconciler.plan.actions.removal import CONSEQUENCES as REMOVAL_CONSEQUENCES
 from reconciler.plan.guardrails import removal_limit
-from reconciler.plan.model import Action, Blocked, Plan
-from reconciler.render.common import NO_CHANGES, billing_words
+from reconciler.plan.model import Action
+from reconciler.plan.model import Blocked
+from reconciler.plan.model import Plan
+from reconciler.render.common import NO_CHANGES
+from reconciler.render.common import billing_words
 from reconciler.render.text import render
-from tests.render.plans import (
-    BLOCK_REASON,
-    CONTOSO,
-    DEFER_REASON,
-    FABRIKAM,
-    NORTHWIND,
-    NOW,
-    REMOVE_REASON,
-    STEPS,
-    STOPS,
-    TAILSPIN,
-    cancel,
-    cancel_azure,
-    refusal,
-    remove,
-    small_plan,
-)
+from tests.render.plans import BLOCK_REASON
+from tests.render.plans import CONTOSO
+from tests.render.plans import DEFER_REASON
+from tests.render.plans import FABRIKAM
+from tests.render.plans import NORTHWIND
+from tests.render.plans import NOW
+from tests.render.plans import REMOVE_REASON
+from tests.render.plans import STEPS
+from tests.render.plans import STOPS
+from tests.render.plans import TAILSPIN
+from tests.render.plans import cancel
+from tests.render.plans import cancel_azure
+from tests.render.plans import refusal
+from tests.render.plans import remove
+from tests.render.plans import small_plan
 
 ESC = "\x1b"
 

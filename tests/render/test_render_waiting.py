@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
-from reconciler.drift.model import DriftKind, DriftRecord, DriftReport, to_dict
+from reconciler.drift.model import DriftKind
+from reconciler.drift.model import DriftRecord
+from reconciler.drift.model import DriftReport
+from reconciler.drift.model import to_dict
 from reconciler.plan.model import Plan
-from reconciler.render import render, render_drift
-from reconciler.render.common import NO_CHANGES, NOTHING_TO_APPLY, ONLY_WAITING
-from tests.render.plans import NORTHWIND, NOW, small_plan
+from reconciler.render import render
+from reconciler.render import render_drift
+from reconciler.render.common import NO_CHANGES
+from reconciler.render.common import NOTHING_TO_APPLY
+from reconciler.render.common import ONLY_WAITING
+from tests.render.plans import NORTHWIND
+from tests.render.plans import NOW
+from tests.render.plans import small_plan
 
 DUE_DAY = datetime(2027, 3, 2, tzinfo=UTC)  # the deferred removal's date is 2027-03-01
 

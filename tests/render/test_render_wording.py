@@ -7,18 +7,22 @@ from __future__ import annotations
 import json
 
 from reconciler.drift.compare import drift
-from reconciler.live.models import (
-    Customer,
-    CustomerDetail,
-    SubscriptionKind,
-    subscription_from_wire,
-)
+from reconciler.live.models import Customer
+from reconciler.live.models import CustomerDetail
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import subscription_from_wire
 from reconciler.plan.planner import make_plan
-from reconciler.render import render, render_drift
+from reconciler.render import render
+from reconciler.render import render_drift
 from reconciler.render.common import prose
 from reconciler.scaffold.imported import customer_yaml
-from reconciler.wording import in_words, plural
-from tests.plan.builders import NOW, customer, detail, estate, sub
+from reconciler.wording import in_words
+from reconciler.wording import plural
+from tests.plan.builders import NOW
+from tests.plan.builders import customer
+from tests.plan.builders import detail
+from tests.plan.builders import estate
+from tests.plan.builders import sub
 
 STRANGER = Customer(
     id="ae43c559-1885-44c2-ad5f-68ff5454b9da",

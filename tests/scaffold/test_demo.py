@@ -4,7 +4,8 @@ never a file written over."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ from click.testing import CliRunner
 
 from reconciler.cli import cli
 from reconciler.commands import demo as demo_command
-from reconciler.scaffold.demo import FAKE_STATE, commands, demo_files
+from reconciler.scaffold.demo import FAKE_STATE
+from reconciler.scaffold.demo import commands
+from reconciler.scaffold.demo import demo_files
 from tests.conftest import EXAMPLE
 
 

@@ -18,26 +18,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-from hypothesis import HealthCheck, given, settings
+from click.testing import CliRunner
+from click.testing import Result
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from reconciler.cli import cli
 from reconciler.commands import import_state
 from reconciler.desired.load import load_desired
 from reconciler.fake.state import FakeState
-from reconciler.live.models import Customer, CustomerDetail, Live, SubscriptionStatus
+from reconciler.live.models import Customer
+from reconciler.live.models import CustomerDetail
+from reconciler.live.models import Live
+from reconciler.live.models import SubscriptionStatus
 from reconciler.plan.planner import make_plan
-from reconciler.scaffold.imported import (
-    ESCAPES_NOTE,
-    CustomerFile,
-    customer_files,
-    customer_yaml,
-    importable,
-    printable,
-)
+from reconciler.scaffold.imported import ESCAPES_NOTE
+from reconciler.scaffold.imported import CustomerFile
+from reconciler.scaffold.imported import customer_files
+from reconciler.scaffold.imported import customer_yaml
+from reconciler.scaffold.imported import importable
+from reconciler.scaffold.imported import printable
 from tests.conftest import DIRECT_PARTNER
-from tests.plan.builders import NOW, guid, sub
+from tests.plan.builders import NOW
+from tests.plan.builders import guid
+from tests.plan.builders import sub
 from tests.scaffold.test_import import nce_wire
 
 CUSTOMER = guid(1000)

@@ -12,27 +12,30 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
+from click.testing import Result
 
-from reconciler.cli import cli, main
+from reconciler.cli import cli
+from reconciler.cli import main
 from reconciler.desired.load import load_desired
 from reconciler.desired.model import PartnerType
 from reconciler.fake.state import FakeState
-from reconciler.live.models import (
-    Customer,
-    CustomerDetail,
-    Subscription,
-    SubscriptionKind,
-)
+from reconciler.live.models import Customer
+from reconciler.live.models import CustomerDetail
+from reconciler.live.models import Subscription
+from reconciler.live.models import SubscriptionKind
 from reconciler.plan.planner import make_plan
-from reconciler.scaffold.imported import (
-    CUSTOMER_MODELINE,
-    customer_yaml,
-    file_names,
-    file_stem,
-)
+from reconciler.scaffold.imported import CUSTOMER_MODELINE
+from reconciler.scaffold.imported import customer_yaml
+from reconciler.scaffold.imported import file_names
+from reconciler.scaffold.imported import file_stem
 from tests.conftest import EXAMPLE
-from tests.plan.builders import NOW, customer, detail, estate, guid, sub
+from tests.plan.builders import NOW
+from tests.plan.builders import customer
+from tests.plan.builders import detail
+from tests.plan.builders import estate
+from tests.plan.builders import guid
+from tests.plan.builders import sub
 
 # Names that break naive YAML writing: quotes, a colon-space, a comment mark, YAML
 # keywords, a leading dash, surrounding spaces, backslashes, non-ASCII, a newline.

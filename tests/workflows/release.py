@@ -20,17 +20,16 @@ import pytest
 
 from reconciler import __version__
 from reconciler.scaffold.repository import REPOSITORY
-from tests.artifact import (
-    REPO,
-    Installed,
-    base_python,
-    install_into,
-    make_venv,
-    offline_env,
-    run,
-    snapshot,
-)
-from tests.shared import MakingFailed, once_per_run
+from tests.artifact import REPO
+from tests.artifact import Installed
+from tests.artifact import base_python
+from tests.artifact import install_into
+from tests.artifact import make_venv
+from tests.artifact import offline_env
+from tests.artifact import run
+from tests.artifact import snapshot
+from tests.shared import MakingFailed
+from tests.shared import once_per_run
 from tests.workflows.runner import load_workflow
 
 RELEASE = REPO / ".github/workflows/release.yml"

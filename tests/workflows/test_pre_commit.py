@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.artifact import Installed, offline_env, snapshot
+from tests.artifact import Installed
+from tests.artifact import offline_env
+from tests.artifact import snapshot
 from tests.conftest import EXAMPLE
-from tests.workflows.test_workflows import git, init_repository
+from tests.workflows.test_workflows import git
+from tests.workflows.test_workflows import init_repository
 
 
 @pytest.fixture

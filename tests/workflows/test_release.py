@@ -9,19 +9,19 @@ from typing import Any
 import pytest
 
 from reconciler import __version__
-from reconciler.scaffold.repository import DISTRIBUTION, REPOSITORY
+from reconciler.scaffold.repository import DISTRIBUTION
+from reconciler.scaffold.repository import REPOSITORY
 from tests.artifact import Installed
-from tests.workflows.release import (
-    CHECK_VERSION,
-    RECORD,
-    RELEASE,
-    TAG,
-    committed_snapshot,
-    release_commit,
-    released_pcr,
-    run_step,
-)
-from tests.workflows.runner import PINNED, load_workflow
+from tests.workflows.release import CHECK_VERSION
+from tests.workflows.release import RECORD
+from tests.workflows.release import RELEASE
+from tests.workflows.release import TAG
+from tests.workflows.release import committed_snapshot
+from tests.workflows.release import release_commit
+from tests.workflows.release import released_pcr
+from tests.workflows.release import run_step
+from tests.workflows.runner import PINNED
+from tests.workflows.runner import load_workflow
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,13 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,22 +32,25 @@ import yaml
 from reconciler import __version__
 from reconciler.fake.server import FakeServer
 from reconciler.fake.state import FakeState
-from reconciler.scaffold.repository import REPOSITORY, WORKFLOWS
-from tests.artifact import REPO, Installed, offline_env, snapshot
+from reconciler.scaffold.repository import REPOSITORY
+from reconciler.scaffold.repository import WORKFLOWS
+from tests.artifact import REPO
+from tests.artifact import Installed
+from tests.artifact import offline_env
+from tests.artifact import snapshot
 from tests.azurite import Azurite
 from tests.conftest import EXAMPLE
 from tests.shared import once_per_run
-from tests.workflows.release import release_commit, released_pcr
-from tests.workflows.runner import (
-    ACTION_VENV,
-    PINNED,
-    JobRun,
-    Review,
-    Runner,
-    WorkflowRun,
-    every_step,
-    load_workflow,
-)
+from tests.workflows.release import release_commit
+from tests.workflows.release import released_pcr
+from tests.workflows.runner import ACTION_VENV
+from tests.workflows.runner import PINNED
+from tests.workflows.runner import JobRun
+from tests.workflows.runner import Review
+from tests.workflows.runner import Runner
+from tests.workflows.runner import WorkflowRun
+from tests.workflows.runner import every_step
+from tests.workflows.runner import load_workflow
 
 # The plan comment's hidden marker: the workflow's name and the desired-state folder.
 MARKER = "<!-- pcr-plan: pcr plan / desired-state -->"

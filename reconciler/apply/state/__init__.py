@@ -19,13 +19,16 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from reconciler.desired.model import StateBackend, StateSettings
+from reconciler.desired.model import StateBackend
+from reconciler.desired.model import StateSettings
 from reconciler.errors import PcrError
-from reconciler.git import GitUnavailable, git
+from reconciler.git import GitUnavailable
+from reconciler.git import git
 from reconciler.timestamps import format_time
 
 Notice = Callable[[str], None]

@@ -23,15 +23,19 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
-from azure.core.exceptions import (
-    AzureError,
-    HttpResponseError,
-    ResourceExistsError,
-    ResourceNotFoundError,
-)
-from azure.storage.blob import BlobClient, BlobLeaseClient, BlobServiceClient, ContainerClient
+from azure.core.exceptions import AzureError
+from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobClient
+from azure.storage.blob import BlobLeaseClient
+from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import ContainerClient
 
-from reconciler.apply.state import Holder, LockedError, Notice, StateError
+from reconciler.apply.state import Holder
+from reconciler.apply.state import LockedError
+from reconciler.apply.state import Notice
+from reconciler.apply.state import StateError
 from reconciler.desired.model import StateSettings
 
 LOCK_NAME = "apply.lock"

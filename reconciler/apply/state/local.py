@@ -12,12 +12,16 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from reconciler.apply.state import Holder, LockedError, Notice, StateError
+from reconciler.apply.state import Holder
+from reconciler.apply.state import LockedError
+from reconciler.apply.state import Notice
+from reconciler.apply.state import StateError
 
 LOCK_NAME = "apply.lock"
 

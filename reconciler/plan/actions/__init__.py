@@ -9,17 +9,19 @@ they need from the kind.
 
 from __future__ import annotations
 
-from reconciler.plan.actions import (
-    auto_renew,
-    azure_subscription,
-    cancel,
-    gdap,
-    reactivate,
-    removal,
-    suspend,
-    tenant,
-)
-from reconciler.plan.actions.base import ActionKind, ActionType, Billing, Outcome, Refund
+from reconciler.plan.actions import auto_renew
+from reconciler.plan.actions import azure_subscription
+from reconciler.plan.actions import cancel
+from reconciler.plan.actions import gdap
+from reconciler.plan.actions import reactivate
+from reconciler.plan.actions import removal
+from reconciler.plan.actions import suspend
+from reconciler.plan.actions import tenant
+from reconciler.plan.actions.base import ActionKind
+from reconciler.plan.actions.base import ActionType
+from reconciler.plan.actions.base import Billing
+from reconciler.plan.actions.base import Outcome
+from reconciler.plan.actions.base import Refund
 
 __all__ = [
     "DESTRUCTIVE",

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from reconciler.live.models import Subscription, SubscriptionStatus
-from reconciler.plan.actions.base import (
-    SUBSCRIPTION_PATCH,
-    ActionKind,
-    ActionType,
-    Steps,
-    SubscriptionPatch,
-    WorldMoved,
-    bill_unchanged,
-    billed_to_term_end,
-)
+from reconciler.live.models import Subscription
+from reconciler.live.models import SubscriptionStatus
+from reconciler.plan.actions.base import SUBSCRIPTION_PATCH
+from reconciler.plan.actions.base import ActionKind
+from reconciler.plan.actions.base import ActionType
+from reconciler.plan.actions.base import Steps
+from reconciler.plan.actions.base import SubscriptionPatch
+from reconciler.plan.actions.base import WorldMoved
+from reconciler.plan.actions.base import bill_unchanged
+from reconciler.plan.actions.base import billed_to_term_end
 
 if TYPE_CHECKING:
     from reconciler.plan.model import Action

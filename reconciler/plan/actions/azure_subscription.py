@@ -7,18 +7,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from reconciler.live.models import AzureEntitlementStatus, Subscription
-from reconciler.plan.actions.base import (
-    ActionKind,
-    ActionType,
-    Billing,
-    Outcome,
-    Steps,
-    WorldMoved,
-)
+from reconciler.live.models import AzureEntitlementStatus
+from reconciler.live.models import Subscription
+from reconciler.plan.actions.base import ActionKind
+from reconciler.plan.actions.base import ActionType
+from reconciler.plan.actions.base import Billing
+from reconciler.plan.actions.base import Outcome
+from reconciler.plan.actions.base import Steps
+from reconciler.plan.actions.base import WorldMoved
 
 if TYPE_CHECKING:
-    from reconciler.live.http import CallId, Landed
+    from reconciler.live.http import CallId
+    from reconciler.live.http import Landed
     from reconciler.plan.model import Action
 
 CONSEQUENCES = (

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
+from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
+from typing import Protocol
 
 from reconciler.live.lifecycle import term_end_day
 
@@ -28,13 +30,11 @@ if TYPE_CHECKING:  # the plan's model holds actions; the kinds only describe the
     from reconciler.live.graph import GraphClient
     from reconciler.live.http import CallId
     from reconciler.live.http import Landed as LandedNow
-    from reconciler.live.models import (
-        AzureEntitlement,
-        GdapRelationship,
-        GdapRequest,
-        Subscription,
-        SubscriptionStatus,
-    )
+    from reconciler.live.models import AzureEntitlement
+    from reconciler.live.models import GdapRelationship
+    from reconciler.live.models import GdapRequest
+    from reconciler.live.models import Subscription
+    from reconciler.live.models import SubscriptionStatus
     from reconciler.live.tenant import TenantClient
     from reconciler.plan.model import Action
 

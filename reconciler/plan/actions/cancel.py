@@ -9,24 +9,30 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from reconciler.desired.model import DesiredStatus
-from reconciler.live.errors import LineNotFound, NotFound
-from reconciler.live.lifecycle import cancel_deadline, in_window, satisfies
-from reconciler.live.models import Order, Subscription, SubscriptionKind, SubscriptionStatus, moment
-from reconciler.plan.actions.base import (
-    SUBSCRIPTION_PATCH,
-    ActionKind,
-    ActionType,
-    Billing,
-    Outcome,
-    Refund,
-    Steps,
-    SubscriptionPatch,
-    Unsent,
-    WorldMoved,
-)
+from reconciler.live.errors import LineNotFound
+from reconciler.live.errors import NotFound
+from reconciler.live.lifecycle import cancel_deadline
+from reconciler.live.lifecycle import in_window
+from reconciler.live.lifecycle import satisfies
+from reconciler.live.models import Order
+from reconciler.live.models import Subscription
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import SubscriptionStatus
+from reconciler.live.models import moment
+from reconciler.plan.actions.base import SUBSCRIPTION_PATCH
+from reconciler.plan.actions.base import ActionKind
+from reconciler.plan.actions.base import ActionType
+from reconciler.plan.actions.base import Billing
+from reconciler.plan.actions.base import Outcome
+from reconciler.plan.actions.base import Refund
+from reconciler.plan.actions.base import Steps
+from reconciler.plan.actions.base import SubscriptionPatch
+from reconciler.plan.actions.base import Unsent
+from reconciler.plan.actions.base import WorldMoved
 
 if TYPE_CHECKING:
-    from reconciler.live.http import CallId, Landed
+    from reconciler.live.http import CallId
+    from reconciler.live.http import Landed
     from reconciler.plan.model import Action
 
 # Cancelling is final: `deleted` cannot be reactivated (docs/partner-center.md,

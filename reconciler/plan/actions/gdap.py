@@ -7,12 +7,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from reconciler.live.errors import PartnerCenterError
-from reconciler.live.lifecycle import GDAP_DELETED_BY_PCR, GDAP_ENDING, GDAP_TERMINATED_BY_PCR
-from reconciler.live.models import GdapRelationship, GdapRequest, GdapStatus
-from reconciler.plan.actions.base import ActionKind, ActionType, Outcome, Steps, WorldMoved
+from reconciler.live.lifecycle import GDAP_DELETED_BY_PCR
+from reconciler.live.lifecycle import GDAP_ENDING
+from reconciler.live.lifecycle import GDAP_TERMINATED_BY_PCR
+from reconciler.live.models import GdapRelationship
+from reconciler.live.models import GdapRequest
+from reconciler.live.models import GdapStatus
+from reconciler.plan.actions.base import ActionKind
+from reconciler.plan.actions.base import ActionType
+from reconciler.plan.actions.base import Outcome
+from reconciler.plan.actions.base import Steps
+from reconciler.plan.actions.base import WorldMoved
 
 if TYPE_CHECKING:
-    from reconciler.live.http import CallId, Landed
+    from reconciler.live.http import CallId
+    from reconciler.live.http import Landed
     from reconciler.plan.model import Action
 
 _RELATIONSHIP = "/v1.0/tenantRelationships/delegatedAdminRelationships/{relationship}"

@@ -6,15 +6,14 @@ from typing import TYPE_CHECKING
 
 from reconciler.desired.model import DesiredStatus
 from reconciler.live.lifecycle import satisfies
-from reconciler.live.models import Subscription, SubscriptionStatus
-from reconciler.plan.actions.base import (
-    SUBSCRIPTION_PATCH,
-    ActionKind,
-    ActionType,
-    Steps,
-    SubscriptionPatch,
-    WorldMoved,
-)
+from reconciler.live.models import Subscription
+from reconciler.live.models import SubscriptionStatus
+from reconciler.plan.actions.base import SUBSCRIPTION_PATCH
+from reconciler.plan.actions.base import ActionKind
+from reconciler.plan.actions.base import ActionType
+from reconciler.plan.actions.base import Steps
+from reconciler.plan.actions.base import SubscriptionPatch
+from reconciler.plan.actions.base import WorldMoved
 
 if TYPE_CHECKING:
     from reconciler.plan.model import Action

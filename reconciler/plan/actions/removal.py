@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING
 
 from reconciler.live.errors import NotFound
 from reconciler.live.models import CustomerRelationship
-from reconciler.plan.actions.base import GONE, ActionKind, ActionType, Outcome, Steps, WorldMoved
+from reconciler.plan.actions.base import GONE
+from reconciler.plan.actions.base import ActionKind
+from reconciler.plan.actions.base import ActionType
+from reconciler.plan.actions.base import Outcome
+from reconciler.plan.actions.base import Steps
+from reconciler.plan.actions.base import WorldMoved
 
 if TYPE_CHECKING:
     from reconciler.plan.model import Action

@@ -7,17 +7,18 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from reconciler.desired.model import DesiredStatus
-from reconciler.live.lifecycle import BILLED_WHILE_SUSPENDED, satisfies
-from reconciler.live.models import Subscription, SubscriptionKind, SubscriptionStatus
-from reconciler.plan.actions.base import (
-    SUBSCRIPTION_PATCH,
-    ActionKind,
-    ActionType,
-    Billing,
-    Steps,
-    SubscriptionPatch,
-    billed_to_term_end,
-)
+from reconciler.live.lifecycle import BILLED_WHILE_SUSPENDED
+from reconciler.live.lifecycle import satisfies
+from reconciler.live.models import Subscription
+from reconciler.live.models import SubscriptionKind
+from reconciler.live.models import SubscriptionStatus
+from reconciler.plan.actions.base import SUBSCRIPTION_PATCH
+from reconciler.plan.actions.base import ActionKind
+from reconciler.plan.actions.base import ActionType
+from reconciler.plan.actions.base import Billing
+from reconciler.plan.actions.base import Steps
+from reconciler.plan.actions.base import SubscriptionPatch
+from reconciler.plan.actions.base import billed_to_term_end
 
 if TYPE_CHECKING:
     from reconciler.plan.model import Action

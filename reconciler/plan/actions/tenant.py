@@ -6,21 +6,25 @@ afresh in the customer's tenant, with that tenant's token, and does nothing when
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, Unpack
+from typing import TYPE_CHECKING
+from typing import Protocol
+from typing import Unpack
 
 from reconciler.live.errors import NotFound
-from reconciler.live.tenant import ContactList, TenantApp, TenantUser
-from reconciler.plan.actions.base import (
-    ActionKind,
-    ActionType,
-    LandedCheck,
-    Outcome,
-    Steps,
-    WorldMoved,
-)
+from reconciler.live.tenant import ContactList
+from reconciler.live.tenant import TenantApp
+from reconciler.live.tenant import TenantUser
+from reconciler.plan.actions.base import ActionKind
+from reconciler.plan.actions.base import ActionType
+from reconciler.plan.actions.base import LandedCheck
+from reconciler.plan.actions.base import Outcome
+from reconciler.plan.actions.base import Steps
+from reconciler.plan.actions.base import WorldMoved
 
 if TYPE_CHECKING:
-    from reconciler.live.http import CallId, Landed, Sending
+    from reconciler.live.http import CallId
+    from reconciler.live.http import Landed
+    from reconciler.live.http import Sending
     from reconciler.plan.model import Action
 
 GUEST_CONSEQUENCES = (

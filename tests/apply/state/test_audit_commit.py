@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.apply.state import commit
-from tests.apply.support import NOW, make_estate, run_pcr
+from tests.apply.support import NOW
+from tests.apply.support import make_estate
+from tests.apply.support import run_pcr
 
 
 def git(folder: Path, *args: str) -> str:

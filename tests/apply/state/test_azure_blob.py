@@ -7,9 +7,16 @@ import threading
 
 import pytest
 
-from reconciler.apply.journal import AuditLog, Journal, RunContext
-from reconciler.apply.state import Holder, LockedError, StateBackend, StateError, StateSettings
-from reconciler.apply.state.azure_blob import CONNECTION_STRING, AzureBlobStore
+from reconciler.apply.journal import AuditLog
+from reconciler.apply.journal import Journal
+from reconciler.apply.journal import RunContext
+from reconciler.apply.state import Holder
+from reconciler.apply.state import LockedError
+from reconciler.apply.state import StateBackend
+from reconciler.apply.state import StateError
+from reconciler.apply.state import StateSettings
+from reconciler.apply.state.azure_blob import CONNECTION_STRING
+from reconciler.apply.state.azure_blob import AzureBlobStore
 from reconciler.plan.actions import ActionType
 from reconciler.plan.model import Action
 from tests.azurite import Azurite

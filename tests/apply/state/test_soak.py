@@ -17,14 +17,12 @@ import httpx
 import pytest
 
 from reconciler.apply.executor import Executor
-from reconciler.apply.journal import (
-    AUDIT_NAME,
-    AuditLog,
-    Journal,
-    RunContext,
-    journal_name,
-    orphans,
-)
+from reconciler.apply.journal import AUDIT_NAME
+from reconciler.apply.journal import AuditLog
+from reconciler.apply.journal import Journal
+from reconciler.apply.journal import RunContext
+from reconciler.apply.journal import journal_name
+from reconciler.apply.journal import orphans
 from reconciler.apply.state import StateStore
 from reconciler.apply.state.local import LocalStore
 from reconciler.commands.apply import fresh_run_key
@@ -38,7 +36,8 @@ from reconciler.plan.planner import make_plan
 from tests.apply.support import assert_each_mutation_once
 from tests.conftest import EXAMPLE
 from tests.graphs import graph_beside
-from tests.vanishing import NOW, example_desired
+from tests.vanishing import NOW
+from tests.vanishing import example_desired
 
 RUNS = 100
 KILL_CHANCE = 0.008  # per request; and 5 times that right after a change was taken

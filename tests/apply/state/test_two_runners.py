@@ -14,10 +14,13 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from reconciler.apply.journal import _parsed
-from reconciler.apply.state.azure_blob import CONNECTION_STRING, AzureBlobStore
+from reconciler.apply.state.azure_blob import CONNECTION_STRING
+from reconciler.apply.state.azure_blob import AzureBlobStore
 from reconciler.fake.app import Hold
 from reconciler.fake.server import FakeServer
-from tests.apply.support import NOW, assert_each_mutation_once, pcr_env
+from tests.apply.support import NOW
+from tests.apply.support import assert_each_mutation_once
+from tests.apply.support import pcr_env
 from tests.azurite import Azurite
 from tests.conftest import EXAMPLE
 
