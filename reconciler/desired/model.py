@@ -14,28 +14,41 @@ from reconciler.desired.marked_yaml import Mark
 
 
 class PartnerType(StrEnum):
+    """`partner.type`: how the partner sells. A direct partner or an indirect provider may
+    remove a reseller relationship; an indirect reseller asks its provider to."""
+
     DIRECT = "direct"
     INDIRECT_PROVIDER = "indirect_provider"
     INDIRECT_RESELLER = "indirect_reseller"
 
 
 class Relationship(StrEnum):
+    """A customer's `relationship`: `none` offboards it."""
+
     RESELLER = "reseller"
     NONE = "none"
 
 
 class DesiredStatus(StrEnum):
+    """A declared subscription's `status`."""
+
     ACTIVE = "active"
     SUSPENDED = "suspended"
     CANCELLED = "cancelled"
 
 
 class NceOutsideWindow(StrEnum):
+    """`offboarding.nce_outside_window`: a new-commerce subscription whose cancellation
+    window has closed is left to end, its auto-renew off (`wait`), or suspended as well
+    (`suspend`: it is billed to the end of its term all the same)."""
+
     WAIT = "wait"
     SUSPEND = "suspend"
 
 
 class GdapOffboarding(StrEnum):
+    """`offboarding.gdap`: what becomes of the partner's GDAP relationships."""
+
     TERMINATE = "terminate"  # end every GDAP relationship together with the removal
     KEEP = "keep"  # leave them: the partner keeps its admin roles
 
@@ -83,12 +96,9 @@ class TenantCleanup:
 CLEANUP_PARTS = ("guest_users", "contacts", "partner_apps")
 
 
-class UnmanagedCustomers(StrEnum):
-    REPORT = "report"
-    IGNORE = "ignore"
-
-
 class StateBackend(StrEnum):
+    """`state.backend`: where apply keeps its lock, journals and audit trail."""
+
     LOCAL = "local"
     AZURE_BLOB = "azure_blob"
 
@@ -101,6 +111,13 @@ class StateSettings:
     account_url: str | None = None
     container: str | None = None
     prefix: str = ""
+
+
+class UnmanagedCustomers(StrEnum):
+    """`policy.unmanaged_customers`: whether a reseller customer with no file is drift."""
+
+    REPORT = "report"
+    IGNORE = "ignore"
 
 
 @dataclass(frozen=True)
@@ -148,6 +165,7 @@ class DesiredCustomer:
 
     @property
     def path(self) -> str:
+        """The customer's file, as messages name it."""
         return self.mark.path
 
     @property

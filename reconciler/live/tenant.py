@@ -57,16 +57,16 @@ class TenantUser:
     upn: str
 
     @property
+    def label(self) -> str:
+        return self.mail or self.upn or self.id
+
+    @property
     def domains(self) -> frozenset[str]:
         """The mail domains this user is known by: its mail's, and a guest's invited one."""
         found = {domain_of(self.mail)}
         if (external := _EXTERNAL_UPN.fullmatch(self.upn)) is not None:
             found.add(external["domain"].lower())
         return frozenset(found - {""})
-
-    @property
-    def label(self) -> str:
-        return self.mail or self.upn or self.id
 
 
 @dataclass(frozen=True)
