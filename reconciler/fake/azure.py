@@ -9,6 +9,7 @@ the fake's clock is 10 minutes on, whichever comes first.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -31,16 +32,14 @@ from reconciler.live.models import classify
 SETTLES_AFTER = timedelta(minutes=10)
 
 
+@dataclass
 class AzureEntitlements:
     """The document's `azureEntitlements`, and the cancellations under way on them."""
 
-    def __init__(
-        self, data: dict[str, Any], estate: Estate, clock: Clock, log: MutationLog
-    ) -> None:
-        self._data = data
-        self._estate = estate
-        self._clock = clock
-        self._log = log
+    _data: dict[str, Any]
+    _estate: Estate
+    _clock: Clock
+    _log: MutationLog
 
     def add(self, customer_id: str, plan_id: str, wire: dict[str, Any]) -> dict[str, Any]:
         """An Azure subscription under the Azure plan `plan_id`."""

@@ -4,6 +4,7 @@ Azure support request ends."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from reconciler.fake.azure import AzureEntitlements
@@ -25,16 +26,14 @@ from reconciler.live.models import parse_time
 FINISHED_STATUSES = ("expired", "disabled", "deleted")
 
 
+@dataclass
 class Relationships:
     """The reseller relationship with each customer, and what stands in its removal's way."""
 
-    def __init__(
-        self, estate: Estate, clock: Clock, log: MutationLog, azure: AzureEntitlements
-    ) -> None:
-        self._estate = estate
-        self._clock = clock
-        self._log = log
-        self._azure = azure
+    _estate: Estate
+    _clock: Clock
+    _log: MutationLog
+    _azure: AzureEntitlements
 
     def remove(self, customer_id: str, body: dict[str, Any], origin: Origin) -> dict[str, Any]:
         """A customer PATCH: remove the reseller relationship, unless something blocks it."""

@@ -5,6 +5,7 @@ and a cancelled purchase takes its subscription and its software entitlements wi
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 from reconciler.fake import terms
@@ -27,13 +28,13 @@ SOFTWARE_KINDS = (SubscriptionKind.SOFTWARE, SubscriptionKind.PERPETUAL_SOFTWARE
 Line = dict[str, Any]
 
 
+@dataclass
 class SoftwareOrders:
     """The orders of software purchases, and what cancelling their lines does."""
 
-    def __init__(self, estate: Estate, clock: Clock, log: MutationLog) -> None:
-        self._estate = estate
-        self._clock = clock
-        self._log = log
+    _estate: Estate
+    _clock: Clock
+    _log: MutationLog
 
     def cancel(
         self, customer_id: str, order_id: str, body: dict[str, Any], origin: Origin

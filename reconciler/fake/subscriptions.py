@@ -9,6 +9,7 @@ The PATCH takes the full resource: what the body leaves out is taken as switched
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -52,22 +53,15 @@ def billing(sub: dict[str, Any]) -> bool:
     return status == "suspended" and classify(sub) is SubscriptionKind.NCE
 
 
+@dataclass
 class SubscriptionUpdates:
     """What a subscription PATCH may change, and what changing it does."""
 
-    def __init__(
-        self,
-        estate: Estate,
-        clock: Clock,
-        log: MutationLog,
-        azure: AzureEntitlements,
-        software: SoftwareOrders,
-    ) -> None:
-        self._estate = estate
-        self._clock = clock
-        self._log = log
-        self._azure = azure
-        self._software = software
+    _estate: Estate
+    _clock: Clock
+    _log: MutationLog
+    _azure: AzureEntitlements
+    _software: SoftwareOrders
 
     def patch(
         self, customer_id: str, subscription_id: str, body: dict[str, Any], origin: Origin
