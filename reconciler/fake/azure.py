@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from reconciler.fake.clock import Clock
 from reconciler.fake.clock import parse_now
 from reconciler.fake.errors import CODE_AZURE_ENTITLEMENT_NOT_FOUND
 from reconciler.fake.errors import CODE_BAD_CANCEL_REASON
@@ -21,9 +20,8 @@ from reconciler.fake.errors import CODE_CANNOT_REACTIVATE
 from reconciler.fake.errors import CODE_MISSING_BODY
 from reconciler.fake.errors import CODE_NOT_FOUND
 from reconciler.fake.errors import FakeApiError
-from reconciler.fake.estate import Estate
-from reconciler.fake.mutations import MutationLog
 from reconciler.fake.mutations import Origin
+from reconciler.fake.parts import ServicePart
 from reconciler.fake.wire import fields
 from reconciler.fake.wire import status_of
 from reconciler.live.models import SubscriptionKind
@@ -33,13 +31,10 @@ SETTLES_AFTER = timedelta(minutes=10)
 
 
 @dataclass
-class AzureEntitlements:
+class AzureEntitlements(ServicePart):
     """The document's `azureEntitlements`, and the cancellations under way on them."""
 
     _data: dict[str, Any]
-    _estate: Estate
-    _clock: Clock
-    _log: MutationLog
 
     def add(self, customer_id: str, plan_id: str, wire: dict[str, Any]) -> dict[str, Any]:
         """An Azure subscription under the Azure plan `plan_id`."""

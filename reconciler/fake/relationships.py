@@ -8,14 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.fake.azure import AzureEntitlements
-from reconciler.fake.clock import Clock
 from reconciler.fake.errors import CODE_INVALID_REQUEST
 from reconciler.fake.errors import CODE_NOT_FOUND
 from reconciler.fake.errors import CODE_RELATIONSHIP_BLOCKED
 from reconciler.fake.errors import FakeApiError
-from reconciler.fake.estate import Estate
-from reconciler.fake.mutations import MutationLog
 from reconciler.fake.mutations import Origin
+from reconciler.fake.parts import ServicePart
 from reconciler.fake.wire import fields
 from reconciler.fake.wire import status_of
 from reconciler.live.models import SubscriptionKind
@@ -27,12 +25,9 @@ FINISHED_STATUSES = ("expired", "disabled", "deleted")
 
 
 @dataclass
-class Relationships:
+class Relationships(ServicePart):
     """The reseller relationship with each customer, and what stands in its removal's way."""
 
-    _estate: Estate
-    _clock: Clock
-    _log: MutationLog
     _azure: AzureEntitlements
 
     def remove(self, customer_id: str, body: dict[str, Any], origin: Origin) -> dict[str, Any]:

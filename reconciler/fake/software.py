@@ -9,14 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.fake import terms
-from reconciler.fake.clock import Clock
 from reconciler.fake.errors import CODE_INVALID_REQUEST
 from reconciler.fake.errors import CODE_NOT_SOFTWARE
 from reconciler.fake.errors import CODE_WINDOW_PASSED
 from reconciler.fake.errors import FakeApiError
-from reconciler.fake.estate import Estate
-from reconciler.fake.mutations import MutationLog
 from reconciler.fake.mutations import Origin
+from reconciler.fake.parts import ServicePart
 from reconciler.fake.wire import fields
 from reconciler.fake.wire import status_of
 from reconciler.live.models import SubscriptionKind
@@ -29,12 +27,8 @@ Line = dict[str, Any]
 
 
 @dataclass
-class SoftwareOrders:
+class SoftwareOrders(ServicePart):
     """The orders of software purchases, and what cancelling their lines does."""
-
-    _estate: Estate
-    _clock: Clock
-    _log: MutationLog
 
     def cancel(
         self, customer_id: str, order_id: str, body: dict[str, Any], origin: Origin

@@ -55,7 +55,7 @@ class FakeState:
         self.mutation_log = MutationLog(data, self.clock)
         self.faults = Faults(data)
         self.operations = Operations(data)
-        self.azure = AzureEntitlements(data, self.estate, self.clock, self.mutation_log)
+        self.azure = AzureEntitlements(self.estate, self.clock, self.mutation_log, data)
         self.software_orders = SoftwareOrders(self.estate, self.clock, self.mutation_log)
         self.subscription_updates = SubscriptionUpdates(
             self.estate, self.clock, self.mutation_log, self.azure, self.software_orders

@@ -15,7 +15,6 @@ from typing import Any
 
 from reconciler.fake import terms
 from reconciler.fake.azure import AzureEntitlements
-from reconciler.fake.clock import Clock
 from reconciler.fake.errors import CODE_ADDONS_LIVE
 from reconciler.fake.errors import CODE_DELETED
 from reconciler.fake.errors import CODE_INVALID_REQUEST
@@ -27,9 +26,8 @@ from reconciler.fake.errors import CODE_SUSPENDED
 from reconciler.fake.errors import CODE_USAGE_ASSETS_ACTIVE
 from reconciler.fake.errors import CODE_WINDOW_PASSED
 from reconciler.fake.errors import FakeApiError
-from reconciler.fake.estate import Estate
-from reconciler.fake.mutations import MutationLog
 from reconciler.fake.mutations import Origin
+from reconciler.fake.parts import ServicePart
 from reconciler.fake.software import SOFTWARE_KINDS
 from reconciler.fake.software import SoftwareOrders
 from reconciler.fake.wire import fields
@@ -54,12 +52,9 @@ def billing(sub: dict[str, Any]) -> bool:
 
 
 @dataclass
-class SubscriptionUpdates:
+class SubscriptionUpdates(ServicePart):
     """What a subscription PATCH may change, and what changing it does."""
 
-    _estate: Estate
-    _clock: Clock
-    _log: MutationLog
     _azure: AzureEntitlements
     _software: SoftwareOrders
 
