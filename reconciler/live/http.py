@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 from typing import ClassVar
-from typing import Self
 from typing import TypedDict
 from typing import TypeVar
 from typing import Unpack
@@ -57,6 +56,7 @@ from reconciler.live.answer import seconds
 from reconciler.live.auth import TokenProvider
 from reconciler.live.auth import check_endpoint_url
 from reconciler.live.auth import check_token
+from reconciler.live.closing import Closing
 from reconciler.live.config import BACKOFF_BASE_SECONDS
 from reconciler.live.config import BACKOFF_CAP_SECONDS
 from reconciler.live.config import MAX_RETRY_AFTER_SECONDS
@@ -164,7 +164,7 @@ class CallOptions(Sending, total=False):
     priority: bool  # first in line for the rate and a place in flight: the next page
 
 
-class ApiClient:
+class ApiClient(Closing):
     """One service's REST API root, called under the limits (see the module's docstring).
     A service's client names its `api` and its `default_limits`."""
 
@@ -206,12 +206,6 @@ class ApiClient:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r})"
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         self._http.close()

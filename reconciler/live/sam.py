@@ -24,6 +24,7 @@ from reconciler.live.auth import PARTNER_CENTER
 from reconciler.live.auth import SCOPES
 from reconciler.live.auth import TENANT
 from reconciler.live.auth import check_audience
+from reconciler.live.closing import Closing
 from reconciler.live.errors import AuthError
 from reconciler.live.errors import ConfigurationError
 from reconciler.live.errors import TenantRefused
@@ -31,7 +32,7 @@ from reconciler.live.msal_app import MsalApp
 from reconciler.live.msal_app import refusal_parts
 
 
-class SecureApplicationModel:
+class SecureApplicationModel(Closing):
     """One Secure Application Model sign-in: one MSAL `ConfidentialClientApplication` and its
     in-memory token cache, for both audiences.
 
@@ -96,12 +97,6 @@ class SecureApplicationModel:
 
     def __repr__(self) -> str:
         return f"SecureApplicationModel(tenant_id={self.tenant_id!r}, client_id={self.client_id!r})"
-
-    def __enter__(self) -> SecureApplicationModel:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close the connections to the sign-in endpoint (a later token request reopens them)."""

@@ -44,6 +44,7 @@ from reconciler.live.auth import PARTNER_CENTER
 from reconciler.live.auth import SCOPES
 from reconciler.live.auth import TENANT
 from reconciler.live.auth import check_token
+from reconciler.live.closing import Closing
 from reconciler.live.errors import AuthError
 from reconciler.live.errors import ConfigurationError
 from reconciler.live.errors import one_line
@@ -146,7 +147,7 @@ def sign_in_with_device_code(app: Application, show: Callable[[DeviceCode], None
 # -- MSAL ---------------------------------------------------------------------------------------
 
 
-class _SignIn:
+class _SignIn(Closing):
     """One sign-in: its MSAL application (`MsalApp`: an in-memory token cache, the sign-in host
     only, every secret it sees remembered to be scrubbed)."""
 
@@ -171,10 +172,7 @@ class _SignIn:
     def root(self) -> str:
         return self._msal.login_url
 
-    def __enter__(self) -> _SignIn:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         self._msal.close()
 
     # -- the authorization code flow ------------------------------------------------------------
