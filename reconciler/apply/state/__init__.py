@@ -15,10 +15,12 @@ import getpass
 import hashlib
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from dataclasses import field
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
@@ -123,6 +125,22 @@ class Records(Protocol):
     def append(self, text: str) -> None: ...
 
     def read(self) -> str: ...
+
+
+@dataclass
+class AppendedInTurn:
+    """Records whose appends take turns: a store hands out one object per name, so that
+    the threads of a run that append to it never interleave. A backend says how one
+    append lands (`_append`)."""
+
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def append(self, text: str) -> None:
+        with self._lock:
+            self._append(text)
+
+    def _append(self, text: str) -> None:
+        raise NotImplementedError
 
 
 class StateStore(Protocol):

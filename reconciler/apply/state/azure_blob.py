@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from dataclasses import dataclass
 from typing import Any
 
 from azure.core.exceptions import AzureError
@@ -32,6 +33,7 @@ from azure.storage.blob import BlobLeaseClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.blob import ContainerClient
 
+from reconciler.apply.state import AppendedInTurn
 from reconciler.apply.state import Holder
 from reconciler.apply.state import LockedError
 from reconciler.apply.state import Notice
@@ -53,27 +55,25 @@ def _say(exc: AzureError) -> str:
     return _SECRET.sub(r"\1=<hidden>", first)
 
 
-class BlobRecords:
+@dataclass
+class BlobRecords(AppendedInTurn):
     """An append blob of JSON lines."""
 
-    def __init__(self, blob: BlobClient) -> None:
-        self.blob = blob
-        self._lock = threading.Lock()
+    blob: BlobClient
 
     @property
     def where(self) -> str:
         return f"{self.blob.container_name}/{self.blob.blob_name}"
 
-    def append(self, text: str) -> None:
+    def _append(self, text: str) -> None:
         data = text.encode("utf-8")
-        with self._lock:
-            try:
-                self.blob.append_block(data)
-            except ResourceNotFoundError:
-                self._create()
-                self.blob.append_block(data)
-            except AzureError as exc:
-                raise StateError(f"cannot append to {self.where}: {_say(exc)}") from None
+        try:
+            self.blob.append_block(data)
+        except ResourceNotFoundError:
+            self._create()
+            self.blob.append_block(data)
+        except AzureError as exc:
+            raise StateError(f"cannot append to {self.where}: {_say(exc)}") from None
 
     def _create(self) -> None:
         try:

@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from contextlib import contextmanager
 from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler.apply.state import AppendedInTurn
 from reconciler.apply.state import Holder
 from reconciler.apply.state import LockedError
 from reconciler.apply.state import Notice
@@ -26,26 +27,24 @@ from reconciler.apply.state import StateError
 LOCK_NAME = "apply.lock"
 
 
-class LocalRecords:
+@dataclass
+class LocalRecords(AppendedInTurn):
     """A JSON-lines file, appended to with O_APPEND and fsync'd after every record."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
+    path: Path
 
     @property
     def where(self) -> str:
         return str(self.path)
 
-    def append(self, text: str) -> None:
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, text.encode("utf-8"))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+    def _append(self, text: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, text.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def read(self) -> str:
         try:
