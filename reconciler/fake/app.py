@@ -506,7 +506,7 @@ class FakePartnerCenter:
 
     def _list_subscriptions(self, request: _Request, params: dict[str, str]) -> _Response:
         items = self.state.subscriptions(params["cid"])
-        return _Response(200, _collection(items, {"self": _link(request.path)}))
+        return _listing(request, items)
 
     def _get_subscription(self, request: _Request, params: dict[str, str]) -> _Response:
         return _Response(200, self.state.subscription(params["cid"], params["sid"]))
@@ -523,7 +523,7 @@ class FakePartnerCenter:
             request.param("entitlementType"),
             show_expiry=(request.param("showExpiry") or "").lower() == "true",
         )
-        return _Response(200, _collection(items, {"self": _link(request.path)}))
+        return _listing(request, items)
 
     def _get_order(self, request: _Request, params: dict[str, str]) -> _Response:
         return _Response(200, self.state.order(params["cid"], params["oid"]))
@@ -803,6 +803,11 @@ def _link(uri: str, continuation: str | None = None) -> dict[str, Any]:
         [] if continuation is None else [{"key": "MS-ContinuationToken", "value": continuation}]
     )
     return {"uri": uri, "method": "GET", "headers": headers}
+
+
+def _listing(request: _Request, items: list[dict[str, Any]]) -> _Response:
+    """A whole collection in one page, linked to itself."""
+    return _Response(200, _collection(items, {"self": _link(request.path)}))
 
 
 def _collection(items: list[dict[str, Any]], links: dict[str, Any]) -> dict[str, Any]:

@@ -25,12 +25,12 @@ class Origin:
 DIRECT = Origin()
 
 
+@dataclass
 class MutationLog:
     """The document's `mutations`, one entry a change."""
 
-    def __init__(self, data: dict[str, Any], clock: Clock) -> None:
-        self._data = data
-        self._clock = clock
+    _data: dict[str, Any]
+    _clock: Clock
 
     @property
     def entries(self) -> list[dict[str, Any]]:

@@ -322,7 +322,7 @@ def plan_customer(
     elif not has_relationship:
         _block_missing(result, live, request_url)
     else:
-        _apply_overrides(result, detail, now)
+        _apply_overrides(result, detail)
     if has_relationship or customer.offboarding:
         # Only what this plan acts on counts: subscriptions while the relationship lasts,
         # GDAP relationships when the offboarding ends them.
@@ -1057,7 +1057,7 @@ def _keep_gdap_said(result: CustomerPlan) -> None:
 # --- customers that stay: per-subscription overrides -------------------------------------
 
 
-def _apply_overrides(result: CustomerPlan, detail: CustomerDetail, now: datetime) -> None:
+def _apply_overrides(result: CustomerPlan, detail: CustomerDetail) -> None:
     if not result.customer.subscriptions:  # most customers: nothing declared, nothing to do
         return
     by_id = {s.id.lower(): s for s in detail.subscriptions}
@@ -1070,16 +1070,12 @@ def _apply_overrides(result: CustomerPlan, detail: CustomerDetail, now: datetime
                 "subscriptions in Partner Center: check the id",
             )
             continue
-        _override_status(result, override, sub, now, detail)
+        _override_status(result, override, sub, detail)
         _override_auto_renew(result, override, sub)
 
 
 def _override_status(
-    result: CustomerPlan,
-    override: SubscriptionOverride,
-    sub: Subscription,
-    now: datetime,
-    detail: CustomerDetail,
+    result: CustomerPlan, override: SubscriptionOverride, sub: Subscription, detail: CustomerDetail
 ) -> None:
     wanted, status = override.status, sub.status
     if wanted is None or satisfies(wanted, sub):
@@ -1103,7 +1099,7 @@ def _override_status(
             about=[sub.id],
         )
     elif wanted is DesiredStatus.CANCELLED and status in LIVE_STATUSES:
-        _override_cancel(result, override, sub, now, detail)
+        _override_cancel(result, override, sub, detail)
 
 
 def _override_suspend(
@@ -1141,12 +1137,9 @@ def _refuse_override(
 
 
 def _override_cancel(
-    result: CustomerPlan,
-    override: SubscriptionOverride,
-    sub: Subscription,
-    now: datetime,
-    detail: CustomerDetail,
+    result: CustomerPlan, override: SubscriptionOverride, sub: Subscription, detail: CustomerDetail
 ) -> None:
+    now = result.now
     if sub.kind is SubscriptionKind.AZURE or sub.kind in FINAL_KINDS:
         _refuse_override(result, override, sub, "cancelled")
         return
