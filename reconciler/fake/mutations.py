@@ -32,10 +32,6 @@ class MutationLog:
     _data: dict[str, Any]
     _clock: Clock
 
-    @property
-    def entries(self) -> list[dict[str, Any]]:
-        return self._data["mutations"]  # type: ignore[no-any-return]
-
     def record(
         self,
         origin: Origin,
@@ -61,3 +57,7 @@ class MutationLog:
                 **facts,
             }
         )
+
+    @property
+    def entries(self) -> list[dict[str, Any]]:
+        return self._data["mutations"]  # type: ignore[no-any-return]

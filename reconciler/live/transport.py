@@ -91,16 +91,11 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._backend = backend
 
     def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
+        self, host: str, port: int, timeout: float | None = None, *rest: Any, **options: Any
     ) -> httpcore.NetworkStream:
+        # Only the timeout is ours to hold to the deadline: the rest goes on as it came.
         timeout = _within_deadline(timeout, httpcore.ConnectTimeout)
-        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _DeadlineStream(stream)
+        return _DeadlineStream(self._backend.connect_tcp(host, port, timeout, *rest, **options))
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Any = None
