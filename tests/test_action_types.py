@@ -50,6 +50,27 @@ def test_every_action_type_is_one_kind_in_the_registry() -> None:
     assert [k.type for k in KINDS] == list(REGISTRY) and set(REGISTRY) == set(ActionType)
     assert len(KINDS) == len(set(k.type for k in KINDS))
     assert {k.type for k in KINDS if k.destructive} == DESTRUCTIVE
+
+
+def test_what_cannot_be_undone_is_destructive_and_marked_so() -> None:
+    """Irreversible (it lists what it takes away) makes a kind destructive and marks it "-"
+    (the removal: "!!"); of the reversible ones only a suspension takes something away."""
+    irreversible = {k.type for k in KINDS if k.irreversible}
+    assert irreversible == set(ActionType) - {
+        ActionType.SUSPEND,
+        ActionType.REACTIVATE,
+        ActionType.DISABLE_AUTO_RENEW,
+        ActionType.ENABLE_AUTO_RENEW,
+    }
+    assert irreversible | {ActionType.SUSPEND} == DESTRUCTIVE
+    assert (
+        ActionType.REACTIVATE not in DESTRUCTIVE and ActionType.ENABLE_AUTO_RENEW not in DESTRUCTIVE
+    )
+    marks = {k.type: k.symbol for k in KINDS}
+    assert {marks[t] for t in irreversible - {ActionType.REMOVE_RELATIONSHIP}} == {"-"}
+    assert marks[ActionType.REMOVE_RELATIONSHIP] == "!!"
+    assert (marks[ActionType.SUSPEND], marks[ActionType.DISABLE_AUTO_RENEW]) == ("~", "~")
+    assert (marks[ActionType.REACTIVATE], marks[ActionType.ENABLE_AUTO_RENEW]) == ("+", "+")
     for kind in KINDS:
         # Its step and its landed check are written in the kind's own module, or are one
         # subscription PATCH's (`SubscriptionPatch`, whose rules are written there).

@@ -67,8 +67,6 @@ def billing(sub: Subscription | None, now: datetime) -> Billing:
 KIND = ActionKind(
     type=ActionType.CANCEL_AZURE_ENTITLEMENT,
     verb="cancel Azure subscription",
-    symbol="-",
-    destructive=True,
     consequences=CONSEQUENCES,
     noun="Azure subscription cancellation",
     routes=(ROUTE,),

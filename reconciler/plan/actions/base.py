@@ -4,7 +4,7 @@ in this package, registered in `reconciler.plan.actions.KINDS`.
 A kind holds everything pcr knows of its type: what plans call it (verb, marker, the noun
 a headline counts it by); what it may take away (destructive: refused for a protected
 customer and for a domain that does not match; irreversible, with what a reviewer must
-know it takes away); the Partner Center or Graph calls that carry it out; what it does to
+know it takes away, which makes it destructive and marked "-" too); the Partner Center or Graph calls that carry it out; what it does to
 the partner's bill; what drift says `pcr apply` will do about a difference; what it
 leaves its target as, for the audit trail; and how apply carries it out and checks that
 it landed, through `Steps`: what the executor offers every step (fresh reads, the
@@ -207,9 +207,12 @@ class ActionKind:
     type: ActionType
     verb: str  # what the action does, on its own line of a plan
     short: str = ""  # its name in a plan's summary counts, when not the verb
-    symbol: str  # the Terraform-like marker in the terminal
+    # The Terraform-like marker in the terminal: by default "-" for what cannot be undone,
+    # "~" for a change that can.
+    symbol: str = ""
     # Takes something away from the customer: refused for protected customers and for
-    # customers whose domain does not match (two-key identity).
+    # customers whose domain does not match (two-key identity). Whatever cannot be undone
+    # is; a reversible kind says so (a suspension).
     destructive: bool = False
     # What a step that cannot be undone from the partner's side takes away, for
     # reviewers; a kind with none is reversible.
@@ -229,6 +232,9 @@ class ActionKind:
     def __post_init__(self) -> None:
         if not self.short:
             object.__setattr__(self, "short", self.verb)
+        if not self.symbol:
+            object.__setattr__(self, "symbol", "-" if self.irreversible else "~")
+        object.__setattr__(self, "destructive", self.destructive or self.irreversible)
 
     @property
     def irreversible(self) -> bool:

@@ -153,8 +153,6 @@ def deadline(sub: Subscription) -> datetime | None:
 KIND = ActionKind(
     type=ActionType.CANCEL,
     verb="cancel",
-    symbol="-",
-    destructive=True,
     consequences=CONSEQUENCES,
     noun="cancellation",
     # Software purchases are cancelled through their order.

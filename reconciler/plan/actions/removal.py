@@ -69,7 +69,6 @@ KIND = ActionKind(
     verb="remove relationship",
     short="remove",
     symbol="!!",
-    destructive=True,
     consequences=CONSEQUENCES,
     noun="removal",
     routes=("PATCH /v1/customers/{customer}",),

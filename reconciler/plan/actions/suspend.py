@@ -50,7 +50,6 @@ def billing(sub: Subscription | None, now: datetime) -> Billing:
 KIND = ActionKind(
     type=ActionType.SUSPEND,
     verb="suspend",
-    symbol="~",
     destructive=True,
     routes=(SUBSCRIPTION_PATCH,),
     after="suspended",
