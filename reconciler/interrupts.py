@@ -69,7 +69,7 @@ class _Mode:
     holding: int = 0  # depth of `held` sections: a signal waits for their end
     pending: int | None = None  # the signal that came while held
     exiting: bool = False  # on the way out: a further signal ends the process
-    # A read was interrupted: what its threads still say as the clients close under them
+    # pcr was interrupted: what its threads still say as the clients close under them
     # (a retry after a closed connection) is not for the user, who was told "interrupted".
     interrupted: bool = False
 
@@ -90,7 +90,7 @@ def _handle(signum: int, frame: FrameType | None) -> None:
 
 
 def not_after_interrupt(record: logging.LogRecord) -> bool:
-    """A logging filter: nothing more is logged once a read was interrupted."""
+    """A logging filter: nothing more is logged once pcr was interrupted."""
     return not _mode.interrupted
 
 
@@ -155,6 +155,7 @@ def held() -> Iterator[None]:
         _mode.holding -= 1
         if not _mode.holding and (signum := _mode.pending) is not None:
             _mode.pending = None
+            _mode.interrupted = True
             raise Interrupted(signum)
 
 
@@ -194,7 +195,7 @@ def exit_interrupted() -> NoReturn:
     At exit Python joins every thread a pool started (daemon or not), and a pool runs
     all it has queued first: an interrupted read would go on to its end.
     """
-    _mode.exiting = True
+    _mode.exiting = _mode.interrupted = True
     for stream in (sys.stdout, sys.stderr):  # what was said before comes first
         with suppress(Exception):  # a closed pipe: nothing more can be said there
             stream.flush()

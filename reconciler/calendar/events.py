@@ -274,7 +274,7 @@ class _Customer:
                     self.customer.tenant_id,
                     "reseller relationship",
                     "the removal becomes possible: the next `pcr apply` removes the reseller "
-                    f"relationship{_first(deferred)}",
+                    f"relationship{_before_removal(deferred)}",
                 )
 
     def gdap_events(self, relationships: tuple[GdapRelationship, ...]) -> Iterator[Event]:
@@ -296,7 +296,7 @@ class _Customer:
             )
 
 
-def _first(deferred: list[Deferred]) -> str:
+def _before_removal(deferred: list[Deferred]) -> str:
     """The steps deferred with the removal, which go before it: in the customer's tenant,
     then on GDAP (", after 2 guest user removals and 1 GDAP termination")."""
     counts = Counter(d.type for d in deferred if d.type in TENANT_STEPS | GDAP_STEPS)

@@ -1,4 +1,4 @@
-"""The calendar's model, and the calendar-JSON contract (docs/design.md, "Calendar"):
+"""The calendar's model, and the calendar-JSON contract (docs/design.md, "Calendar JSON"):
 `to_dict` and `from_dict` are the only code that knows its layout."""
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class Calendar:
 
 
 def to_dict(calendar: Calendar) -> dict[str, Any]:
-    """The calendar-JSON contract (docs/design.md, "Calendar"); `uid`, `all_day` and
+    """The calendar-JSON contract (docs/design.md, "Calendar JSON"); `uid`, `all_day` and
     `renews` / `auto_extends` are additive."""
     return {
         "format_version": FORMAT_VERSION,

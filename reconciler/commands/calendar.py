@@ -1,5 +1,5 @@
 """`pcr calendar`: the dated events of the declared estate, read from Partner Center and
-Microsoft Graph (docs/design.md, "Calendar")."""
+Microsoft Graph (docs/design.md, "Calendar JSON")."""
 
 from __future__ import annotations
 

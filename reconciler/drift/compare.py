@@ -832,9 +832,9 @@ class _Explainer:
     def _tenant_note(self, planned: CustomerPlan, step: TenantStep) -> Note:
         """What the plan does about something of the partner's left in the customer's tenant."""
         if any(a.type is step.kind and _targets(a, step.target) for a in planned.actions):
+            ends = ", before the partner's GDAP access ends" if planned.customer.ends_gdap else ""
             return (
-                f"offboarding: {kind_of(step.kind).apply_says}{self._with_removal(planned)}, "
-                "before the partner's GDAP access ends",
+                f"offboarding: {kind_of(step.kind).apply_says}{self._with_removal(planned)}{ends}",
                 {},
             )
         held = _held_back(planned, step.target, "nothing is removed from the customer's tenant")

@@ -652,8 +652,10 @@ class FakePartnerCenter:
             request.param("$count"),
             request.headers.get("consistencylevel"),
         )
-        # The advanced query's $count=true: Graph says how many matched beside them.
-        return _Response(200, {"@odata.count": len(items), "value": items})
+        body: dict[str, Any] = {"value": items}
+        if (request.param("$count") or "").lower() == "true":  # Graph counts when asked
+            body = {"@odata.count": len(items)} | body
+        return _Response(200, body)
 
     def _delete_service_principal(self, request: _Request, params: dict[str, str]) -> _Response:
         tenant, record = self._tenant(request)

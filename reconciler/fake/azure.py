@@ -30,7 +30,7 @@ from reconciler.live.models import classify
 SETTLES_AFTER = timedelta(minutes=10)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class AzureEntitlements(ServicePart):
     """The document's `azureEntitlements`, and the cancellations under way on them."""
 

@@ -25,7 +25,7 @@ class Origin:
 DIRECT = Origin()
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class MutationLog:
     """The document's `mutations`, one entry a change."""
 

@@ -24,7 +24,7 @@ from reconciler.live.models import parse_time
 FINISHED_STATUSES = ("expired", "disabled", "deleted")
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Relationships(ServicePart):
     """The reseller relationship with each customer, and what stands in its removal's way."""
 

@@ -26,7 +26,7 @@ SOFTWARE_KINDS = (SubscriptionKind.SOFTWARE, SubscriptionKind.PERPETUAL_SOFTWARE
 Line = dict[str, Any]
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class SoftwareOrders(ServicePart):
     """The orders of software purchases, and what cancelling their lines does."""
 

@@ -51,7 +51,7 @@ def billing(sub: dict[str, Any]) -> bool:
     return status == "suspended" and classify(sub) is SubscriptionKind.NCE
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class SubscriptionUpdates(ServicePart):
     """What a subscription PATCH may change, and what changing it does."""
 

@@ -147,7 +147,7 @@ class ClientOptions(TypedDict, total=False):
 
 
 class Sending(TypedDict, total=False):
-    """What a write is sent with, so that it happens once (docs/design.md, "Wire contract"):
+    """What a write is sent with, so that it happens once (docs/partner-center.md, "Request ids"):
     its first attempt's request id (`CallId`), and how to tell it is in place when a 5xx
     left it open (`Landed`). Every client's write takes these, and passes them on whole."""
 

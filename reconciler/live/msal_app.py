@@ -149,7 +149,8 @@ class MsalApp:
         return self.call(lambda: app.acquire_token_by_refresh_token(refresh_token, scopes))
 
     def account(self) -> dict[str, Any] | None:
-        """The account MSAL filed the last answer's tokens under (None: it named no one)."""
+        """The account MSAL keeps tokens under (None: no answer named one). Each MsalApp serves
+        one sign-in, so its cache holds one account at most."""
         accounts = self.call(self.application().get_accounts)
         return accounts[0] if accounts else None
 

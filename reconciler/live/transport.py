@@ -98,10 +98,10 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         return _DeadlineStream(self._backend.connect_tcp(host, port, timeout, *rest, **options))
 
     def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Any = None
+        self, path: str, timeout: float | None = None, *rest: Any, **options: Any
     ) -> httpcore.NetworkStream:
         timeout = _within_deadline(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._backend.connect_unix_socket(path, timeout, socket_options))
+        return _DeadlineStream(self._backend.connect_unix_socket(path, timeout, *rest, **options))
 
     def sleep(self, seconds: float) -> None:
         self._backend.sleep(seconds)

@@ -292,7 +292,8 @@ def live_fingerprint(live: Live, customer_ids: Iterable[str]) -> str:
                 sorted([u.id, u.label] for u in footprint.guests),
                 sorted([str(w), a] for w, a in footprint.contacts),
                 sorted([a.id, a.app_id, a.owner] for a in footprint.apps),
-                footprint.unreadable is not None,  # why varies (a request id): not a fact
+                # Why it could not be read names a request id, new each run: not a fact.
+                footprint.unreadable and "unreadable",
             ]
         facts.append(entry)
     digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()

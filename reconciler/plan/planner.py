@@ -938,7 +938,7 @@ def _end_gdap(result: CustomerPlan, removal: _Removal, gdap: Gdap, tenant: Tenan
     if removal.blocked:
         return
     # Inside the tenant while GDAP still lets pcr in: before the GDAP steps, which wait for it.
-    ending = [r.id for r in gdap.relationships or ()] if result.customer.ends_gdap else []
+    ending = [r.id for _, r in _gdap_steps(gdap)] if result.customer.ends_gdap else []
     _clean_tenant(result, removal, tenant, ending)
     if removal.blocked or not result.customer.ends_gdap:
         return

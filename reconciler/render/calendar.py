@@ -1,5 +1,5 @@
 """The calendar in every format `pcr calendar --format` knows: text for a terminal (by
-week), JSON (docs/design.md, "Calendar"), Markdown (a Mermaid `gantt` chart that GitHub
+week), JSON (docs/design.md, "Calendar JSON"), Markdown (a Mermaid `gantt` chart that GitHub
 draws, then the table, within GitHub's size limit) and iCalendar (RFC 5545), which a
 calendar application subscribes to.
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from reconciler.desired.model import Cleanup
+from reconciler.desired.model import GdapOffboarding
 from reconciler.desired.model import NceOutsideWindow
 from reconciler.desired.model import TenantCleanup
+from reconciler.drift import compare
 from reconciler.drift.compare import drift
 from reconciler.drift.model import DriftKind
 from reconciler.drift.model import DriftRecord
@@ -19,6 +21,7 @@ from reconciler.live.models import Live
 from reconciler.live.models import SubscriptionKind
 from reconciler.live.tenant import Footprint
 from reconciler.plan.actions import ActionType
+from reconciler.plan.model import TENANT_STEPS
 from reconciler.plan.planner import make_plan
 from reconciler.render import render_drift
 from tests.plan.builders import NOW
@@ -44,6 +47,7 @@ def cleaning(
     cleanup: TenantCleanup = EVERYTHING,
     gone: bool = False,
     term_ends_in: float | None = None,
+    gdap: GdapOffboarding = GdapOffboarding.TERMINATE,
 ) -> tuple[Live, DriftReport]:
     """An offboarding that cleans its tenant, with `found` read there; its reseller
     relationship `gone` already (GDAP still active), or waiting for a term to end."""
@@ -52,7 +56,7 @@ def cleaning(
         if term_ends_in is not None
         else ()
     )
-    c = customer(tenant_cleanup=cleanup, nce_outside_window=NceOutsideWindow.WAIT)
+    c = customer(tenant_cleanup=cleanup, nce_outside_window=NceOutsideWindow.WAIT, gdap=gdap)
     desired, live = estate((c, detail(*subs)))
     live.gdap[c.tenant_id] = (replace(relationship(c.tenant_id), customer_name="Contoso"),)
     if gone:
@@ -111,6 +115,12 @@ def test_what_drift_says_apply_removes_is_in_the_plan() -> None:
         assert (step, record.target_id) in planned
 
 
+def test_with_gdap_kept_nothing_is_said_of_gdap_ending() -> None:
+    _, report = cleaning(footprint(guests=1), gdap=GdapOffboarding.KEEP)
+    (record,) = in_tenant(report)
+    assert record.message == "offboarding: `pcr apply` deletes the guest user with the removal"
+
+
 def test_left_behind_by_a_removal_done_outside_pcr() -> None:
     _, report = cleaning(footprint(guests=1), gone=True)
     (record,) = in_tenant(report)
@@ -163,6 +173,11 @@ def test_a_tenant_that_could_not_be_read_is_said() -> None:
     assert gdap.message.startswith(
         "blocked, a person must act: the customer's tenant cannot be read"
     )
+
+
+def test_each_tenant_step_has_its_drift_kind() -> None:
+    assert set(compare.TENANT_KINDS) == TENANT_STEPS
+    assert set(compare.TENANT_KINDS.values()) == set(TENANT_KINDS)
 
 
 def test_json_and_text_name_the_kinds() -> None:

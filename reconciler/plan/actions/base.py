@@ -4,7 +4,7 @@ in this package, registered in `reconciler.plan.actions.KINDS`.
 A kind holds everything pcr knows of its type: what plans call it (verb, marker, the noun
 a headline counts it by); what it may take away (destructive: refused for a protected
 customer and for a domain that does not match; irreversible, with what a reviewer must
-know it takes away, which makes it destructive and marked "-" too); the Partner Center
+know it takes away, which makes it destructive and, by default, marked "-"); the Partner Center
 or Graph calls that carry it out; what it does to the partner's bill; what drift says
 `pcr apply` will do about a difference; what it leaves its target as, for the audit
 trail; and how apply carries it out and checks that it landed, through `Steps`: what the
