@@ -94,6 +94,7 @@ class TenantCleanup:
 
 
 CLEANUP_PARTS = ("guest_users", "contacts", "partner_apps")
+NO_CLEANUP = TenantCleanup()  # a customer that stays (one for all: it is frozen)
 
 
 class StateBackend(StrEnum):
@@ -187,5 +188,5 @@ class Desired:
         """What this customer's offboarding removes inside its tenant: nothing unless it
         is offboarding, else its own choices over the policy's."""
         if not customer.offboarding:
-            return TenantCleanup()
+            return NO_CLEANUP
         return customer.tenant_cleanup.over(self.partner.policy.tenant_cleanup)
