@@ -746,10 +746,12 @@ class _Explainer:
             gdap = sum(a.type in GDAP_STEPS for a in planned.actions)
             tenant = sum(a.type in TENANT_STEPS for a in planned.actions)
             steps = len(planned.actions) - 1 - gdap - tenant
+            # The first part counted says "steps": "2 steps on its subscriptions, 3 in its tenant".
             on = [f"{plural(steps, 'step')} on its subscriptions"] if steps else []
             if tenant:
                 on.append(f"{tenant if on else plural(tenant, 'step')} in its tenant")
-            on += [f"{gdap} on its GDAP relationships"] if gdap else []
+            if gdap:
+                on.append(f"{gdap if on else plural(gdap, 'step')} on its GDAP relationships")
             before = f", after {listed(on)}" if on else ""
             removes = kind_of(ActionType.REMOVE_RELATIONSHIP).apply_says
             return f"offboarding: {removes} now{before}", {"removal": "now"}

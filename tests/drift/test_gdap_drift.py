@@ -93,7 +93,7 @@ def test_an_active_relationship_of_an_offboarding_customer_is_drift() -> None:
     # After the relationship itself, as the plan ends GDAP after the subscriptions.
     assert [r.kind for r in report.records] == [DriftKind.RELATIONSHIP, GDAP]
     removal = report.records[0]
-    assert "after 1 on its GDAP relationships" in removal.message
+    assert "after 1 step on its GDAP relationships" in removal.message
     (as_json,) = [r for r in to_dict(report)["drift"] if r["kind"] == "gdap_relationship"]
     assert as_json["detail"] == {
         "status": "active",
