@@ -58,7 +58,7 @@ from reconciler.live.models import gdap_relationship_from_wire
 from reconciler.live.models import gdap_request_from_wire
 from reconciler.live.models import object_from_wire
 from reconciler.live.models import parsed_items
-from reconciler.live.scrubbing import ScrubSecrets
+from reconciler.live.scrubbing import guarded
 
 __all__ = [
     "DEFAULT_GRAPH_ROOT",
@@ -69,10 +69,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
-# `scrubbing` guards the loggers it lists; this one gets the same guard here.
-if not any(isinstance(f, ScrubSecrets) for f in log.filters):
-    log.addFilter(ScrubSecrets())
+log = guarded(logging.getLogger(__name__))
 
 DEFAULT_GRAPH_ROOT = "https://graph.microsoft.com"
 GRAPH_PREFIX = "/v1.0"

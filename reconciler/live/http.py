@@ -72,6 +72,7 @@ from reconciler.live.models import NextPage
 from reconciler.live.models import Page
 from reconciler.live.ratelimit import RateLimiter
 from reconciler.live.scrubbing import SECRETS
+from reconciler.live.scrubbing import guarded
 from reconciler.live.transport import answer_deadline
 from reconciler.live.transport import default_transport
 from reconciler.live.transport import environment_proxy
@@ -183,7 +184,8 @@ class ApiClient(Closing):
         self._limits = limits
         self.base_url = str(root).rstrip("/").removesuffix(api.prefix)
         self.host = root.host
-        self._log = logging.getLogger(type(self).__module__)
+        # Each service's client logs under its own module's name, always scrubbed.
+        self._log = guarded(logging.getLogger(type(self).__module__))
         self._token_provider = token_provider
         self._sleep = sleep
         self._clock = clock

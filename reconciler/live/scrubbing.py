@@ -14,7 +14,14 @@ from collections import deque
 from reconciler.live.errors import MIN_SECRET
 from reconciler.live.errors import scrub
 
-__all__ = ["HTTP_LOGGERS", "SECRETS", "ScrubSecrets", "Secrets", "install_log_scrubbing"]
+__all__ = [
+    "HTTP_LOGGERS",
+    "SECRETS",
+    "ScrubSecrets",
+    "Secrets",
+    "guarded",
+    "install_log_scrubbing",
+]
 
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\"\\),;]+")
 # The loggers of httpx and httpcore, whose debug records quote exceptions: a server that
@@ -74,9 +81,14 @@ class ScrubSecrets(logging.Filter):
 def install_log_scrubbing() -> None:
     """Put a `ScrubSecrets` on each of `HTTP_LOGGERS` that has none yet."""
     for name in HTTP_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, ScrubSecrets) for f in logger.filters):
-            logger.addFilter(ScrubSecrets())
+        guarded(logging.getLogger(name))
+
+
+def guarded(logger: logging.Logger) -> logging.Logger:
+    """`logger`, with a `ScrubSecrets` on it (once): what a client logs of its requests."""
+    if not any(isinstance(f, ScrubSecrets) for f in logger.filters):
+        logger.addFilter(ScrubSecrets())
+    return logger
 
 
 install_log_scrubbing()

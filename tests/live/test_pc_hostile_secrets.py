@@ -27,7 +27,10 @@ from reconciler.live.errors import BackendError
 from reconciler.live.errors import InsecureEndpointError
 from reconciler.live.errors import InvalidEndpointError
 from reconciler.live.errors import PartnerCenterError
+from reconciler.live.graph import GraphClient
 from reconciler.live.sam import SecureApplicationModel
+from reconciler.live.scrubbing import ScrubSecrets
+from reconciler.live.tenant import TenantClient
 from tests.conftest import EXAMPLE
 from tests.live.pc_support import FAKE_TOKEN
 from tests.timeouts import Connection
@@ -128,13 +131,23 @@ def echoing(connection: Connection) -> None:
     connection.send(b"HTTP/1.1 200 OK\r\n" + auth.replace(":", "").encode() + b"\r\n\r\n")
 
 
+# Every client pcr has, and a read of each: each logs its retries under its own name.
+CLIENTS = {
+    "partner center": (PartnerCenterClient, lambda c: c.list_customers()),
+    "graph": (GraphClient, lambda c: c.iter_all_relationships()),
+    "a customer's tenant": (TenantClient, lambda c: c.list_guests()),
+}
+
+
+@pytest.mark.parametrize("which", sorted(CLIENTS))
 def test_a_transport_error_quoting_the_token_is_scrubbed_everywhere(
-    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], which: str
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    make, read = CLIENTS[which]
     with (
         RawServer(echoing) as server,
-        PartnerCenterClient(
+        make(
             server.url,
             StaticToken(FAKE_TOKEN),
             sleep=lambda seconds: None,
@@ -142,7 +155,9 @@ def test_a_transport_error_quoting_the_token_is_scrubbed_everywhere(
         ) as client,
         pytest.raises(PartnerCenterError) as caught,
     ):
-        client.list_customers()
+        list(read(client))
+    # Its own logger scrubs too, whatever a later message may quote.
+    assert any(isinstance(f, ScrubSecrets) for f in logging.getLogger(make.__module__).filters)
     message = str(caught.value)
     assert "127.0.0.1 broke the HTTP protocol" in message and "<hidden>" in message, message
     assert caplog.text  # the retry was logged, so the check below means something
