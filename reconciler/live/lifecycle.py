@@ -388,13 +388,16 @@ def needs_gdap(customer: DesiredCustomer) -> bool:
 
 def needs_tenant_read(desired: Desired, customer: DesiredCustomer, live: Live) -> bool:
     """An offboarding that cleans the tenant, while the partner may still be in it: the
-    reseller relationship stands, or a GDAP relationship still grants roles."""
+    reseller relationship stands, or a GDAP relationship that the offboarding ends (and so
+    reads: `needs_gdap`) still grants roles. Under `gdap: keep` the clean-up goes with the
+    removal only: every command then decides alike, whatever GDAP it read."""
     if not desired.cleanup_of(customer).any:
         return False
     found = live.customers.get(customer.tenant_id)
     if found is not None and found.relationship == CustomerRelationship.RESELLER:
         return True
-    return any(r.status in GDAP_HOLDS_ROLES for r in live.gdap.get(customer.tenant_id, ()))
+    relationships = live.gdap.get(customer.tenant_id, ()) if needs_gdap(customer) else ()
+    return any(r.status in GDAP_HOLDS_ROLES for r in relationships)
 
 
 def needs_azure_entitlements(sub: Subscription) -> bool:

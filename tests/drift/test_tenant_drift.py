@@ -17,6 +17,7 @@ from reconciler.drift.model import DriftKind
 from reconciler.drift.model import DriftRecord
 from reconciler.drift.model import DriftReport
 from reconciler.drift.model import to_dict
+from reconciler.live.lifecycle import needs_tenant_read
 from reconciler.live.models import Live
 from reconciler.live.models import SubscriptionKind
 from reconciler.live.tenant import Footprint
@@ -119,6 +120,20 @@ def test_with_gdap_kept_nothing_is_said_of_gdap_ending() -> None:
     _, report = cleaning(footprint(guests=1), gdap=GdapOffboarding.KEEP)
     (record,) = in_tenant(report)
     assert record.message == "offboarding: `pcr apply` deletes the guest user with the removal"
+
+
+def test_with_gdap_kept_a_removal_done_outside_pcr_ends_the_clean_up() -> None:
+    """`pcr plan` reads no GDAP under `gdap: keep`, drift reads every customer's: neither
+    reads the tenant once the relationship is gone, so they agree; GDAP that the
+    offboarding ends still lets pcr in."""
+    for gdap, reads in ((GdapOffboarding.KEEP, False), (GdapOffboarding.TERMINATE, True)):
+        c = customer(tenant_cleanup=EVERYTHING, gdap=gdap)
+        desired, live = estate((c, None))
+        del live.customers[c.tenant_id]
+        live.gdap[c.tenant_id] = (relationship(c.tenant_id),)  # as drift reads it
+        assert needs_tenant_read(desired, c, live) is reads
+    _, report = cleaning(footprint(guests=1), gone=True, gdap=GdapOffboarding.KEEP)
+    assert in_tenant(report) == []
 
 
 def test_left_behind_by_a_removal_done_outside_pcr() -> None:
