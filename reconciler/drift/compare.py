@@ -192,7 +192,7 @@ def _add_customer(views: _Views, customer: DesiredCustomer, live: Live, planned:
         return
     if customer.ends_gdap:
         _add_gdap(views, customer.tenant_id, live.gdap.get(customer.tenant_id, ()), planned)
-    if customer.offboarding:
+    if customer.tenant_id in live.tenants:  # read: an offboarding that cleans it
         _add_tenant(views, customer.tenant_id, planned)
 
 

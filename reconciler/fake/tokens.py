@@ -7,15 +7,16 @@ loopback token endpoint of the tests mints the same, so one rule serves both.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
+from reconciler.fake.errors import FakeApiError
+from reconciler.fake.wire import decode_token
+from reconciler.fake.wire import encode_token
 
 
 def tenant_token(tenant_id: str) -> str:
     """An unsigned access token of `tenant_id`'s (the fake checks no signature)."""
-    header = _encode({"alg": "none", "typ": "JWT"})
-    return f"{header}.{_encode({'tid': tenant_id.lower(), 'aud': 'https://graph.microsoft.com'})}."
+    header = encode_token({"alg": "none", "typ": "JWT"})
+    claims = {"tid": tenant_id.lower(), "aud": "https://graph.microsoft.com"}
+    return f"{header}.{encode_token(claims)}."
 
 
 def tenant_of(token: str) -> str | None:
@@ -24,12 +25,8 @@ def tenant_of(token: str) -> str | None:
     if len(parts) != 3:
         return None
     try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        payload = decode_token(parts[1])
+    except FakeApiError:  # not base64url JSON: not a token of a tenant
         return None
-    tid = payload.get("tid") if isinstance(payload, dict) else None
+    tid = payload.get("tid")
     return tid.lower() if isinstance(tid, str) else None
-
-
-def _encode(claims: dict[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()

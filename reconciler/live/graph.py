@@ -65,7 +65,6 @@ __all__ = [
     "GRAPH_PREFIX",
     "GraphClient",
     "graph_error_from_answer",
-    "relationship_page_from_wire",
 ]
 
 T = TypeVar("T")
@@ -148,13 +147,6 @@ def _inner(error: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 GRAPH_API = Api(MICROSOFT_GRAPH, GRAPH_PREFIX, "client-request-id", graph_error_from_answer)
-
-
-def relationship_page_from_wire(
-    wire: object, item: Callable[[Any], GdapRelationship] = gdap_relationship_from_wire
-) -> Page[GdapRelationship]:
-    """A page of `delegatedAdminRelationships`."""
-    return graph_page_from_wire(wire, item)
 
 
 def organization_from_wire(wire: object) -> dict[str, Any]:
@@ -284,7 +276,7 @@ class GraphClient(ApiClient):
         answer = self._request("GET", path)
         yield from self._iter_pages(
             answer,
-            lambda wire: relationship_page_from_wire(wire, parse),
+            lambda wire: graph_page_from_wire(wire, parse),
             GRAPH_PREFIX + RELATIONSHIPS,
             link_name="@odata.nextLink",
         )

@@ -73,7 +73,7 @@ def footprint(
     except (AuthError, PartnerCenterError) as exc:
         return Footprint(unreadable=unreadable(exc))
     return Footprint(
-        tuple(partners_guests(guests, domains)),
+        tuple(guests),
         tuple(partners_contacts(contacts, domains)) if contacts else (),
         contacts.organization_id if contacts else "",
         tuple(apps),

@@ -831,9 +831,7 @@ def _tenant_steps(tenant: Tenant) -> list[TenantStep]:
         ]
     if cleanup.removes("partner_apps"):
         steps += [
-            TenantStep(
-                ActionType.REMOVE_PARTNER_APP, a.id, a.name or a.app_id, a.owner, _APP_REASON
-            )
+            TenantStep(ActionType.REMOVE_PARTNER_APP, a.id, a.label, a.owner, _APP_REASON)
             for a in sorted(footprint.apps, key=lambda a: (a.name.lower(), a.id))
             if a.app_id != tenant.own_app_id
         ]

@@ -23,6 +23,7 @@ from typing import IO
 import httpx
 import pytest
 
+from reconciler import cli
 from reconciler import interrupts
 from reconciler.apply.executor import Executor
 from reconciler.apply.journal import AuditLog
@@ -336,6 +337,13 @@ def test_a_first_signal_while_graceful_only_sets_the_stop() -> None:
     with interrupts.handled(), pytest.raises(interrupts.Interrupted):
         signal.raise_signal(signal.SIGINT)  # outside: nothing to finish, it stops
     assert signal.getsignal(signal.SIGINT) is not interrupts._handle  # put back
+
+
+def test_pcr_installs_the_filter_on_its_log_handler(monkeypatch: pytest.MonkeyPatch) -> None:
+    handler = logging.StreamHandler(io.StringIO())
+    monkeypatch.setattr(logging.getLogger(), "handlers", [handler])
+    cli.main(["--version"])
+    assert interrupts.not_after_interrupt in handler.filters
 
 
 def test_nothing_is_logged_once_a_read_is_interrupted(caplog: pytest.LogCaptureFixture) -> None:

@@ -107,7 +107,9 @@ def test_what_drift_says_apply_removes_is_in_the_plan() -> None:
     desired, live = estate((c, detail()))
     live.tenants[c.tenant_id] = footprint(guests=1, contacts=1, apps=1)
     planned = {(a.type, a.target_id) for a in make_plan(desired, live, NOW).actions}
-    for record in in_tenant(drift(desired, live, NOW)):
+    records = in_tenant(drift(desired, live, NOW))
+    assert len(records) == 3  # a guest, a contact, an app: each checked below
+    for record in records:
         step = {
             DriftKind.TENANT_GUEST_USER: ActionType.REMOVE_GUEST_USER,
             DriftKind.TENANT_CONTACT: ActionType.REMOVE_TENANT_CONTACT,

@@ -127,7 +127,7 @@ class Records(Protocol):
     def read(self) -> str: ...
 
 
-@dataclass
+@dataclass(eq=False)  # one object per name: compared by identity
 class AppendedInTurn:
     """Records whose appends take turns: a store hands out one object per name, so that
     the threads of a run that append to it never interleave. A backend says how one

@@ -83,7 +83,7 @@ def remove_app(steps: Steps, action: Action, request_id: str) -> tuple[Outcome, 
         return Outcome.ALREADY, "already deleted"
     if app.owner != action.parent_id:
         raise WorldMoved(f"the app of service principal {app.id} is not the partner's now")
-    steps.was(action, f"service principal of {app.name or app.app_id}")
+    steps.was(action, f"service principal of {app.label}")
     _delete(steps, action, request_id, steps.tenant(action.customer_id).delete_app, _app_gone)
     return Outcome.DONE, "service principal deleted"
 
