@@ -14,6 +14,7 @@ from reconciler.live.clients import Clients
 from reconciler.live.errors import AuthError
 from reconciler.live.errors import Forbidden
 from reconciler.live.errors import PartnerCenterError
+from reconciler.live.errors import TenantRefused
 from reconciler.live.errors import Unauthorized
 from reconciler.live.lifecycle import needs_tenant_read
 from reconciler.live.models import Live
@@ -82,6 +83,8 @@ def footprint(
 
 def unreadable(exc: AuthError | PartnerCenterError) -> str:
     """Why a tenant could not be read, and what a person does about it."""
+    if isinstance(exc, TenantRefused):  # Entra ID's refusal, already with what to do
+        return str(exc)
     if isinstance(exc, AuthError | Unauthorized):
         said = exc.description if isinstance(exc, PartnerCenterError) else str(exc)
         return (

@@ -147,24 +147,35 @@ def test_the_installed_pcr_cleans_a_tenant_with_that_tenants_own_token(
     assert "eyJ" not in estate.plan.read_text()
 
 
-@pytest.mark.parametrize("refusal", ["role", "error"])
+# How a tenant refuses, and what its blocked item then says: Graph's roles, Graph's error
+# (with its request id), Entra ID's refusal of the token (its own advice, said once).
+REFUSALS = {
+    "role": "User Administrator",
+    "error": "[request ",
+    "consent": "not consented in this tenant: consent it through GDAP",
+}
+
+
+@pytest.mark.parametrize("refusal", sorted(REFUSALS))
 def test_a_tenant_that_cannot_be_read_holds_its_customer_and_the_plan_applies(
     tmp_path: Path, pcr_executable: str, entra: FakeEntra, login: Login, refusal: str
 ) -> None:
     """Graph's refusal may name a request id, which differs from run to run: the reviewed
     plan is not stale for it, and every other customer's offboarding is applied."""
     estate = cleaning(tmp_path, pcr_executable)
+    entra.customer_tenants = {NORTHWIND: None}
     if refusal == "role":
         with_tenant(estate, NORTHWIND, refuse="role")
-    else:
+    elif refusal == "error":
         estate.add_faults({"method": "GET", "path": "^/v1.0/users$", "status": 400,
                            "count": None})  # fmt: skip
-    entra.customer_tenants = {NORTHWIND: None}
+    else:
+        entra.customer_tenants = {NORTHWIND: NOT_CONSENTED}
     plan_and_apply(estate, pcr_executable, login)
     (blocked,) = [b for b in json.loads(estate.plan.read_text())["blocked"]
                   if b["customer_id"] == NORTHWIND]  # fmt: skip
-    said = "User Administrator" if refusal == "role" else "[request "
-    assert said in blocked["reason"], blocked
+    assert REFUSALS[refusal] in blocked["reason"], blocked
+    assert "it must be consented there" not in blocked["reason"]  # its advice, said once
     removed = {m["customer_id"] for m in estate.mutations() if m["action"] == "remove_relationship"}
     assert ADVENTURE_WORKS in removed and NORTHWIND not in removed
     assert len(tenant(estate, NORTHWIND)["users"]) == 4
