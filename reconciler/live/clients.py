@@ -10,15 +10,16 @@ from typing import Unpack
 
 from reconciler.live.auth import TokenProvider
 from reconciler.live.client import PartnerCenterClient
+from reconciler.live.closing import Closing
 from reconciler.live.graph import GraphClient
 from reconciler.live.http import ClientOptions
 from reconciler.live.tenant import TenantClient
 
 
-class TenantClients:
+class TenantClients(Closing):
     """A Graph client per customer tenant, each holding that tenant's tokens only (`tokens`
     makes them), made on first use and closed together. `own_app_id` is the app pcr signs
-    in with (None: not known, as with the fake): its service principal goes last."""
+    in with (the fake's: `connect.FAKE_APP_ID`): its service principal is never removed."""
 
     def __init__(
         self,

@@ -300,3 +300,23 @@ def test_a_deferred_removal_defers_the_clean_up_with_it(
     applied = run_apply(pcr_executable, estate)
     assert applied.returncode == 0, applied.stderr
     assert len(tenant(estate, TAILSPIN)["users"]) == 4  # the partner still serves it
+
+
+def test_a_guest_changed_or_gone_since_the_plan_makes_it_stale(
+    tmp_path: Path, pcr_executable: str
+) -> None:
+    """What of the partner's a tenant holds is a fact the reviewed plan relies on: a guest
+    that is no longer the one it named, or gone, refuses the plan whole, nothing deleted."""
+    estate = cleaning(tmp_path, pcr_executable)
+    save_plan(pcr_executable, estate)
+    state = FakeState.load(estate.live)
+    users = state.data["tenants"][NORTHWIND]["users"]
+    (alice,) = [u for u in users if u["id"] == ALICE]
+    alice["mail"] = "alice@northwind.example"  # now the customer's own colleague
+    users[:] = [u for u in users if u["id"] != BOB]  # deleted by the customer's admins
+    state.save(estate.live)
+    applied = run_apply(pcr_executable, estate)
+    assert applied.returncode != 0
+    assert "the saved plan is stale" in applied.stderr
+    assert estate.mutations() == []
+    assert ALICE in {u["id"] for u in tenant(estate, NORTHWIND)["users"]}
