@@ -320,3 +320,18 @@ def test_a_guest_changed_or_gone_since_the_plan_makes_it_stale(
     assert "the saved plan is stale" in applied.stderr
     assert estate.mutations() == []
     assert ALICE in {u["id"] for u in tenant(estate, NORTHWIND)["users"]}
+
+
+def test_a_static_graph_token_cannot_clean_a_tenant_and_says_what_to_use(
+    tmp_path: Path, pcr_executable: str
+) -> None:
+    """PCR_GRAPH_TOKEN is the partner's own tenant's: no customer's tenant is entered with it,
+    and the customer that asked for a clean-up is held, with the sign-in that can."""
+    estate = cleaning(tmp_path, pcr_executable)
+    with FakeServer(estate.live) as server:
+        plan = save_plan(pcr_executable, estate, "--endpoint", server.url)
+        entered = [r for r in server.app.requests if r.path.startswith("/v1.0/users")]
+    (blocked,) = [b for b in plan["blocked"] if b["customer_id"] == NORTHWIND]
+    assert "PCR_GRAPH_TOKEN is a token of the partner's own tenant" in blocked["reason"]
+    assert "PCR_REFRESH_TOKEN" in blocked["reason"] and entered == []
+    assert not {a["type"] for a in plan["actions"] if a["customer_id"] == NORTHWIND} & TENANT_STEPS
