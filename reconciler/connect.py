@@ -129,7 +129,7 @@ def open_clients(
             yield Clients(partner_center, graph, tenants_unavailable=STATIC_GRAPH_TOKEN)
             return
         tenants = TenantClients(
-            root, provider.sign_in.customer_tenant, env["PCR_CLIENT_ID"].strip(), **graph_kwargs
+            root, provider.sign_in.customer_tenant, provider.sign_in.client_id, **graph_kwargs
         )
         stack.callback(tenants.close)
         yield Clients(partner_center, graph, tenants=tenants)

@@ -26,6 +26,7 @@ from reconciler.live.errors import InvalidIdentifier
 from reconciler.live.errors import MalformedAnswer
 from reconciler.live.graph import GRAPH_API
 from reconciler.live.graph import GRAPH_PREFIX
+from reconciler.live.graph import ORGANIZATION
 from reconciler.live.graph import graph_page_from_wire
 from reconciler.live.graph import organization_from_wire
 from reconciler.live.http import ApiClient
@@ -33,7 +34,6 @@ from reconciler.live.http import Sending
 from reconciler.live.models import object_from_wire
 
 USERS = "/users"
-ORGANIZATION = "/organization"
 SERVICE_PRINCIPALS = "/servicePrincipals"
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 # A guest's user principal name: the invited address with its `@` written `_`, then
