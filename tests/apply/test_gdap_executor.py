@@ -16,7 +16,9 @@ from reconciler.apply.journal import Journal
 from reconciler.fake.app import FakePartnerCenter
 from reconciler.live.auth import StaticToken
 from reconciler.live.client import PartnerCenterClient
+from reconciler.live.clients import TenantClients
 from reconciler.live.config import Limits
+from reconciler.live.graph import GraphClient
 from reconciler.live.read import read_live
 from reconciler.plan.actions import ActionType
 from reconciler.plan.actions import Outcome
@@ -53,17 +55,29 @@ def run(
         if callable(between):
             with app.edit():
                 between(app)
-        executor = Executor(
-            client,
-            Journal(tmp_path / "j.jsonl"),
-            AuditLog(tmp_path / "a.jsonl"),
-            NOW,
-            graph=graph,
-            gdap_customers=frozenset({NORTHWIND}),
-            stop=stop or threading.Event(),
-        )
+        executor = northwind_executor(tmp_path, client, graph, stop=stop)
         northwind = [a for a in plan.actions if a.customer_id == NORTHWIND]
         return executor.run_customer(northwind, None)
+
+
+def northwind_executor(
+    tmp_path: Path,
+    client: PartnerCenterClient,
+    graph: GraphClient | None,
+    stop: threading.Event | None = None,
+    tenants: TenantClients | None = None,
+) -> Executor:
+    """An executor for Northwind's steps, its journal and audit trail in `tmp_path`."""
+    return Executor(
+        client,
+        Journal(tmp_path / "j.jsonl"),
+        AuditLog(tmp_path / "a.jsonl"),
+        NOW,
+        graph=graph,
+        tenants=tenants,
+        gdap_customers=frozenset({NORTHWIND}),
+        stop=stop or threading.Event(),
+    )
 
 
 def outcome(results: list[StepResult], kind: ActionType) -> StepResult:

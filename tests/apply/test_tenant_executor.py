@@ -5,16 +5,12 @@ not deleted. In process, over the fake's Graph with each tenant's own token."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 
-from reconciler.apply.executor import Executor
 from reconciler.apply.executor import StepResult
-from reconciler.apply.journal import AuditLog
-from reconciler.apply.journal import Journal
 from reconciler.connect import FAKE_APP_ID
 from reconciler.desired.model import Cleanup
 from reconciler.desired.model import TenantCleanup
@@ -35,6 +31,7 @@ from tests.apply.support import TOKEN
 from tests.apply.test_executor import NOW
 from tests.apply.test_executor import example_desired
 from tests.apply.test_executor import example_state
+from tests.apply.test_gdap_executor import northwind_executor
 from tests.apply.test_tenant_cleanup import ALICE
 from tests.apply.test_tenant_cleanup import BOB
 from tests.apply.test_tenant_cleanup import OTHER_VENDOR
@@ -93,16 +90,7 @@ def run(tmp_path: Path, fake: FakePartnerCenter, between: object) -> list[StepRe
         assert callable(between)
         with fake.edit():
             between(fake)
-        executor = Executor(
-            client,
-            Journal(tmp_path / "j.jsonl"),
-            AuditLog(tmp_path / "a.jsonl"),
-            NOW,
-            graph=graph,
-            tenants=tenants,
-            gdap_customers=frozenset({NORTHWIND}),
-            stop=threading.Event(),
-        )
+        executor = northwind_executor(tmp_path, client, graph, tenants=tenants)
         steps = [a for a in plan.actions if a.customer_id == NORTHWIND]
         return executor.run_customer(steps, None)
 
